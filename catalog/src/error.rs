@@ -1,0 +1,45 @@
+//! The catalog crate's one error type.
+
+/// Errors raised while opening catalogs or seeding data.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The configuration names something that cannot work.
+    #[error("catalog {catalog:?}: {message}")]
+    Config { catalog: String, message: String },
+    /// An error from the Iceberg library, with what we were doing.
+    #[error("{context}: {source}")]
+    Iceberg {
+        context: String,
+        #[source]
+        source: iceberg::Error,
+    },
+    /// An error from DataFusion or Arrow while producing data.
+    #[error("{context}: {source}")]
+    DataFusion {
+        context: String,
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+    /// A local file-system error.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CatalogError {
+    pub(crate) fn iceberg(context: impl Into<String>) -> impl FnOnce(iceberg::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Iceberg { context, source }
+    }
+
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

@@ -1,0 +1,11 @@
+//! Iceberg catalogs served to DataFusion without stale metadata.
+//!
+//! iceberg-datafusion's own `IcebergCatalogProvider` lists namespaces and tables once
+//! and keeps them. Ours asks the Iceberg catalog for a table's current metadata every
+//! time a statement resolves the table, and hands DataFusion a provider pinned to the
+//! snapshot that was current at that moment: a table created or appended to by another
+//! process is seen by the next statement, and one statement reads one snapshot per table.
+
+mod provider;
+
+pub use provider::{LakeCatalog, LakeSchema};

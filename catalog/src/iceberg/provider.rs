@@ -1,0 +1,231 @@
+//! `CatalogProvider` and `SchemaProvider` over an Iceberg catalog, loading tables on demand.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::error::{DataFusionError, Result as DFResult};
+use iceberg::io::LocalFsStorageFactory;
+use iceberg::table::Table;
+use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
+use iceberg_catalog_sql::{
+    SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle,
+    SqlCatalogBuilder,
+};
+use iceberg_datafusion::IcebergStaticTableProvider;
+
+use crate::{CatalogConfig, CatalogError, Result};
+
+/// Schema name → table names, as last listed.
+type Listing = BTreeMap<String, BTreeSet<String>>;
+
+/// One Iceberg catalog, exposed as a DataFusion catalog.
+#[derive(Debug)]
+pub struct LakeCatalog {
+    name: String,
+    catalog: Arc<dyn Catalog>,
+    warehouse: String,
+    listing: RwLock<Listing>,
+}
+
+impl LakeCatalog {
+    /// Opens (creating if needed) an Iceberg SQL catalog on SQLite with a local warehouse.
+    pub async fn open_sql(config: &CatalogConfig) -> Result<Self> {
+        let warehouse_dir = Path::new(&config.warehouse);
+        std::fs::create_dir_all(warehouse_dir).map_err(CatalogError::io(format!(
+            "creating warehouse directory {}",
+            warehouse_dir.display()
+        )))?;
+        let warehouse_dir = warehouse_dir
+            .canonicalize()
+            .map_err(CatalogError::io("resolving warehouse directory"))?;
+        let warehouse = format!("file://{}", warehouse_dir.display());
+        // A file-backed SQLite database: `sqlite::memory:` would give every pooled
+        // connection its own empty database.
+        let uri = config.uri.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite:{}?mode=rwc",
+                warehouse_dir.join("catalog.db").display()
+            )
+        });
+        let props = HashMap::from([
+            (SQL_CATALOG_PROP_URI.to_string(), uri),
+            (SQL_CATALOG_PROP_WAREHOUSE.to_string(), warehouse.clone()),
+            (
+                SQL_CATALOG_PROP_BIND_STYLE.to_string(),
+                SqlBindStyle::DollarNumeric.to_string(),
+            ),
+        ]);
+        let catalog = SqlCatalogBuilder::default()
+            .with_storage_factory(Arc::new(LocalFsStorageFactory))
+            .load(config.name.clone(), props)
+            .await
+            .map_err(CatalogError::iceberg(format!(
+                "opening Iceberg SQL catalog {:?}",
+                config.name
+            )))?;
+        let lake = Self {
+            name: config.name.clone(),
+            catalog: Arc::new(catalog),
+            warehouse,
+            listing: RwLock::new(Listing::new()),
+        };
+        lake.refresh_listing().await?;
+        Ok(lake)
+    }
+
+    /// The catalog's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The underlying Iceberg catalog, for writers and seeding.
+    pub fn iceberg(&self) -> Arc<dyn Catalog> {
+        self.catalog.clone()
+    }
+
+    /// The warehouse location (`file://…`).
+    pub fn warehouse(&self) -> &str {
+        &self.warehouse
+    }
+
+    /// Lists namespaces and tables again. DataFusion reads names synchronously
+    /// (information_schema, SHOW TABLES), so they come from this listing; resolving a
+    /// table for a query never depends on it.
+    pub async fn refresh_listing(&self) -> Result<()> {
+        let mut listing = Listing::new();
+        let namespaces =
+            self.catalog
+                .list_namespaces(None)
+                .await
+                .map_err(CatalogError::iceberg(format!(
+                    "listing namespaces of {}",
+                    self.name
+                )))?;
+        for namespace in namespaces {
+            let tables =
+                self.catalog
+                    .list_tables(&namespace)
+                    .await
+                    .map_err(CatalogError::iceberg(format!(
+                        "listing tables of {}.{}",
+                        self.name,
+                        namespace.join(".")
+                    )))?;
+            listing.insert(
+                namespace.join("."),
+                tables.iter().map(|t| t.name().to_string()).collect(),
+            );
+        }
+        *self.listing.write().unwrap_or_else(|e| e.into_inner()) = listing;
+        Ok(())
+    }
+
+    /// Loads a table's current metadata, or `None` if it does not exist.
+    pub async fn load_table(&self, schema: &str, table: &str) -> Result<Option<Table>> {
+        let ident = TableIdent::new(NamespaceIdent::new(schema.to_string()), table.to_string());
+        match self.catalog.load_table(&ident).await {
+            Ok(table) => Ok(Some(table)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(CatalogError::Iceberg {
+                context: format!("loading table {}.{schema}.{table}", self.name),
+                source: e,
+            }),
+        }
+    }
+
+    fn listed_schemas(&self) -> Vec<String> {
+        let listing = self.listing.read().unwrap_or_else(|e| e.into_inner());
+        listing.keys().cloned().collect()
+    }
+
+    fn listed_tables(&self, schema: &str) -> Vec<String> {
+        let listing = self.listing.read().unwrap_or_else(|e| e.into_inner());
+        listing
+            .get(schema)
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl CatalogProvider for LakeCatalog {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema_names(&self) -> Vec<String> {
+        self.listed_schemas()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        // Any name resolves: whether the table exists is asked of the catalog when the
+        // statement is planned, so a namespace created elsewhere needs no refresh.
+        Some(Arc::new(LakeSchema {
+            catalog: self.catalog.clone(),
+            catalog_name: self.name.clone(),
+            schema: name.to_string(),
+            tables: self.listed_tables(name),
+        }))
+    }
+}
+
+/// One Iceberg namespace, exposed as a DataFusion schema.
+#[derive(Debug)]
+pub struct LakeSchema {
+    catalog: Arc<dyn Catalog>,
+    catalog_name: String,
+    schema: String,
+    /// Names as last listed, for synchronous introspection only.
+    tables: Vec<String>,
+}
+
+#[async_trait]
+impl SchemaProvider for LakeSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        self.tables.clone()
+    }
+
+    async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
+        let ident = TableIdent::new(NamespaceIdent::new(self.schema.clone()), name.to_string());
+        let table = match self.catalog.load_table(&ident).await {
+            Ok(table) => table,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(DataFusionError::External(Box::new(CatalogError::Iceberg {
+                    context: format!("loading table {}.{}.{name}", self.catalog_name, self.schema),
+                    source: e,
+                })));
+            }
+        };
+        // Pinned to the snapshot current now: the whole statement reads this one.
+        let provider = IcebergStaticTableProvider::try_new_from_table(table)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Some(Arc::new(provider)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.iter().any(|t| t == name)
+    }
+}

@@ -1,0 +1,80 @@
+//! The registry of named catalogs built from configuration.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::catalog::CatalogProvider;
+
+use crate::iceberg::LakeCatalog;
+use crate::{CatalogConfig, CatalogError, CatalogType, Result};
+
+/// A catalog the gateway serves: its name and the provider DataFusion plans against.
+#[derive(Debug, Clone)]
+pub struct RegisteredCatalog {
+    /// Name used as the first part of three-part names.
+    pub name: String,
+    /// The live catalog.
+    pub lake: Arc<LakeCatalog>,
+}
+
+/// Every configured catalog, by name.
+#[derive(Debug, Default)]
+pub struct CatalogRegistry {
+    catalogs: BTreeMap<String, RegisteredCatalog>,
+}
+
+impl CatalogRegistry {
+    /// Opens every configured catalog.
+    pub async fn open(configs: &[CatalogConfig]) -> Result<Self> {
+        let mut catalogs = BTreeMap::new();
+        for config in configs {
+            if config.name.is_empty() || config.name.contains('.') {
+                return Err(CatalogError::Config {
+                    catalog: config.name.clone(),
+                    message: "a catalog name must be non-empty and contain no '.'".into(),
+                });
+            }
+            let lake = match config.kind {
+                CatalogType::IcebergSql => LakeCatalog::open_sql(config).await?,
+            };
+            let entry = RegisteredCatalog {
+                name: config.name.clone(),
+                lake: Arc::new(lake),
+            };
+            if catalogs.insert(config.name.clone(), entry).is_some() {
+                return Err(CatalogError::Config {
+                    catalog: config.name.clone(),
+                    message: "defined twice".into(),
+                });
+            }
+        }
+        Ok(Self { catalogs })
+    }
+
+    /// A catalog by name.
+    pub fn get(&self, name: &str) -> Option<&RegisteredCatalog> {
+        self.catalogs.get(name)
+    }
+
+    /// All catalogs, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &RegisteredCatalog> {
+        self.catalogs.values()
+    }
+
+    /// The providers to register in a DataFusion session.
+    pub fn providers(&self) -> Vec<(String, Arc<dyn CatalogProvider>)> {
+        self.catalogs
+            .values()
+            .map(|c| (c.name.clone(), c.lake.clone() as Arc<dyn CatalogProvider>))
+            .collect()
+    }
+
+    /// Refreshes every catalog's listing of schemas and tables (used by catalog
+    /// introspection, which DataFusion reads synchronously).
+    pub async fn refresh_listings(&self) -> Result<()> {
+        for catalog in self.catalogs.values() {
+            catalog.lake.refresh_listing().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,351 @@
+//! Typed, layered configuration: defaults < TOML file < `GATEWAY_*` environment < CLI.
+//!
+//! Every layer is checked against the same serde structs with unknown keys rejected,
+//! so a misspelt key is an error that names the key, never a silently ignored setting.
+
+use std::path::Path;
+
+use lakegate_catalog::{CatalogConfig, CatalogType};
+use lakegate_security::UserConfig;
+use serde::{Deserialize, Serialize};
+
+/// The verifier of the demo user's password `demo` (see README). Only used when the
+/// configuration defines no users.
+const DEMO_VERIFIER: &str = "SCRAM-SHA-256$4096:1f2xiI5gQS5ts9JWx2fuhg==$GcxqoQPCIZDROcmqIKWjU8bcqna52twBthj2B7ch8vM=:1rVWthNzo7Ooph1hi5ljQtsN6WZU4kPTfZTC8NvIG6k=";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the embedded lakehouse (warehouse and SQLite catalog).
+    pub data_dir: String,
+    /// Catalog that unqualified names resolve in.
+    pub default_catalog: String,
+    /// Schema that unqualified names resolve in (also the initial `search_path`).
+    pub default_schema: String,
+    /// Postgres wire listener.
+    pub pg: PgConfig,
+    /// Demo data seeding.
+    pub seed: SeedConfig,
+    /// Query execution.
+    pub query: QueryConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Catalogs; empty means one embedded Iceberg catalog `lake` under `data_dir`.
+    pub catalogs: Vec<CatalogConfig>,
+    /// Users; empty means the demo user `demo` (password `demo`).
+    pub users: Vec<UserConfig>,
+}
+
+/// `[pg]`: the Postgres wire listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PgConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+}
+
+/// `[seed]`: TPC-H demo data written on first start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeedConfig {
+    /// Seed when the tables are missing.
+    pub enabled: bool,
+    /// TPC-H scale factor.
+    pub scale_factor: f64,
+    /// Catalog to seed into.
+    pub catalog: String,
+    /// Schema (Iceberg namespace) to seed into.
+    pub schema: String,
+}
+
+/// `[query]`: execution settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// Partitions per query; 0 means the number of cores.
+    pub target_partitions: usize,
+    /// Rows per record batch.
+    pub batch_size: usize,
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `lakegate_planner=debug,info`.
+    pub filter: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: "./data".into(),
+            default_catalog: "lake".into(),
+            default_schema: "tpch".into(),
+            pg: PgConfig::default(),
+            seed: SeedConfig::default(),
+            query: QueryConfig::default(),
+            log: LogConfig::default(),
+            catalogs: Vec::new(),
+            users: Vec::new(),
+        }
+    }
+}
+
+impl Default for PgConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:5433".into(),
+        }
+    }
+}
+
+impl Default for SeedConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            scale_factor: 0.1,
+            catalog: "lake".into(),
+            schema: "tpch".into(),
+        }
+    }
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            target_partitions: 0,
+            batch_size: 8192,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Catalogs to open: the configured ones, or the embedded default.
+    pub fn effective_catalogs(&self) -> Vec<CatalogConfig> {
+        if !self.catalogs.is_empty() {
+            return self.catalogs.clone();
+        }
+        vec![CatalogConfig {
+            name: "lake".into(),
+            kind: CatalogType::IcebergSql,
+            warehouse: Path::new(&self.data_dir)
+                .join("warehouse")
+                .display()
+                .to_string(),
+            uri: None,
+        }]
+    }
+
+    /// Users to accept: the configured ones, or the demo user.
+    pub fn effective_users(&self) -> Vec<UserConfig> {
+        if !self.users.is_empty() {
+            return self.users.clone();
+        }
+        vec![UserConfig {
+            name: "demo".into(),
+            password: DEMO_VERIFIER.into(),
+            roles: vec!["analyst".into()],
+            attributes: Default::default(),
+        }]
+    }
+
+    /// Builds the configuration from all layers. `file` is the TOML file (if any),
+    /// `env` the process environment, `overrides` CLI flags as `(dotted.key, value)`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[(&str, toml::Value)],
+    ) -> Result<Self, ConfigError> {
+        let mut merged = toml::Value::try_from(Config::default())
+            .map_err(|e| ConfigError(format!("default configuration: {e}")))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("reading {}: {e}", path.display())))?;
+            // Deserialising the file alone reports unknown keys with their line.
+            toml::from_str::<Config>(&text)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            let layer: toml::Value = toml::from_str(&text)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            merge(&mut merged, layer);
+        }
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix("GATEWAY_") else {
+                continue;
+            };
+            if rest == "CONFIG" {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            let dotted = path.join(".");
+            set_path(&mut merged, &path, env_value(&value)).map_err(|e| {
+                ConfigError(format!("environment variable {key} (key {dotted}): {e}"))
+            })?;
+            // Validate after each variable so the error names it.
+            merged.clone().try_into::<Config>().map_err(|e| {
+                ConfigError(format!("environment variable {key} (key {dotted}): {e}"))
+            })?;
+        }
+        for (dotted, value) in overrides {
+            let path: Vec<String> = dotted.split('.').map(str::to_string).collect();
+            set_path(&mut merged, &path, value.clone())
+                .map_err(|e| ConfigError(format!("flag for {dotted}: {e}")))?;
+        }
+        let config: Config = merged
+            .try_into()
+            .map_err(|e| ConfigError(format!("configuration: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.query.batch_size == 0 {
+            return Err(ConfigError("query.batch_size must be positive".into()));
+        }
+        if !(self.seed.scale_factor > 0.0 && self.seed.scale_factor <= 1000.0) {
+            return Err(ConfigError(format!(
+                "seed.scale_factor must be in (0, 1000], got {}",
+                self.seed.scale_factor
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A configuration error, naming the layer and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Environment values are TOML values when they parse as one (numbers, booleans,
+/// arrays), and strings otherwise.
+fn env_value(raw: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut table) => table
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn merge(base: &mut toml::Value, layer: toml::Value) {
+    match (base, layer) {
+        (toml::Value::Table(base), toml::Value::Table(layer)) => {
+            for (key, value) in layer {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, layer) => *base = layer,
+    }
+}
+
+fn set_path(root: &mut toml::Value, path: &[String], value: toml::Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("empty key".into());
+    };
+    let mut node = root;
+    for part in parents {
+        let table = node
+            .as_table_mut()
+            .ok_or_else(|| format!("{part} is not a section"))?;
+        node = table
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    let table = node
+        .as_table_mut()
+        .ok_or_else(|| format!("{last} is not inside a section"))?;
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_in_order() {
+        let dir = std::env::temp_dir().join(format!("gw-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("g.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/f\"\n[pg]\nlisten = \"0.0.0.0:1\"\n[seed]\nscale_factor = 0.5\n",
+        )
+        .expect("write");
+        let config = Config::load(
+            Some(&file),
+            env(&[
+                ("GATEWAY_PG__LISTEN", "127.0.0.1:2"),
+                ("GATEWAY_SEED__ENABLED", "false"),
+                ("OTHER", "x"),
+            ]),
+            &[("data_dir", toml::Value::String("/cli".into()))],
+        )
+        .expect("loads");
+        assert_eq!(config.data_dir, "/cli");
+        assert_eq!(config.pg.listen, "127.0.0.1:2");
+        assert!(!config.seed.enabled);
+        assert_eq!(config.seed.scale_factor, 0.5);
+        assert_eq!(config.default_schema, "tpch");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = std::env::temp_dir().join(format!("gw-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("g.toml");
+        std::fs::write(&file, "[pg]\nlisten = \"x\"\nlisten_port = 3\n").expect("write");
+        let err = Config::load(Some(&file), env(&[]), &[])
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("listen_port"), "{err}");
+        let err = Config::load(None, env(&[("GATEWAY_PG__LISTN", "x")]), &[])
+            .expect_err("unknown env key")
+            .to_string();
+        assert!(
+            err.contains("GATEWAY_PG__LISTN") && err.contains("listn"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn example_file_is_valid() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/gateway.example.toml");
+        Config::load(Some(&example), env(&[]), &[]).expect("example config loads");
+    }
+}

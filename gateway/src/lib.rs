@@ -1,0 +1,10 @@
+//! The gateway: configuration, server lifecycle and the Postgres wire frontend.
+//!
+//! `gateway serve` loads the layered [`config::Config`], opens the catalogs (seeding
+//! the demo lakehouse on first start), and serves the Postgres wire protocol until
+//! SIGINT or SIGTERM. Tests and benchmarks start the same [`server::Gateway`] on port 0.
+
+pub mod config;
+pub mod logging;
+pub mod pg;
+pub mod server;

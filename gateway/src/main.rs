@@ -1,0 +1,182 @@
+//! The `gateway` command: serve, seed, passwd, catalogs.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lakegate_catalog::CatalogType;
+use lakegate_catalog::seed::{SeedOptions, seed_tpch};
+use lakegate_gateway::config::Config;
+use lakegate_gateway::server::Gateway;
+use lakegate_security::ScramVerifier;
+
+/// A federated SQL gateway: Postgres wire in front of an Iceberg lakehouse.
+#[derive(Parser, Debug)]
+#[command(name = "gateway", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug)]
+struct Common {
+    /// TOML configuration file (see config/gateway.example.toml).
+    #[arg(long, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded lakehouse (overrides `data_dir`).
+    #[arg(long)]
+    data_dir: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the Postgres wire protocol until SIGINT/SIGTERM.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Postgres wire listen address (overrides `pg.listen`).
+        #[arg(long)]
+        pg_listen: Option<String>,
+    },
+    /// (Re)generate the TPC-H demo tables.
+    Seed {
+        #[command(flatten)]
+        common: Common,
+        /// TPC-H scale factor (overrides `seed.scale_factor`).
+        #[arg(long)]
+        scale_factor: Option<f64>,
+        /// Keep tables that already exist instead of regenerating them.
+        #[arg(long)]
+        keep_existing: bool,
+    },
+    /// Print the SCRAM-SHA-256 verifier of a password read from standard input.
+    Passwd,
+    /// List the catalog types this build supports.
+    Catalogs,
+}
+
+fn load(common: &Common, extra: Vec<(&str, toml::Value)>) -> anyhow::Result<Config> {
+    let mut overrides = extra;
+    if let Some(dir) = &common.data_dir {
+        overrides.push(("data_dir", toml::Value::String(dir.clone())));
+    }
+    Ok(Config::load(
+        common.config.as_deref(),
+        std::env::vars(),
+        &overrides,
+    )?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Passwd => passwd(),
+        Command::Catalogs => {
+            for (kind, description) in CatalogType::ALL {
+                println!("{:<12} {description}", kind.name());
+            }
+            Ok(())
+        }
+        Command::Serve { common, pg_listen } => {
+            let mut extra = Vec::new();
+            if let Some(listen) = pg_listen {
+                extra.push(("pg.listen", toml::Value::String(listen)));
+            }
+            let config = load(&common, extra)?;
+            runtime()?.block_on(serve(config))
+        }
+        Command::Seed {
+            common,
+            scale_factor,
+            keep_existing,
+        } => {
+            let mut extra = Vec::new();
+            if let Some(sf) = scale_factor {
+                extra.push(("seed.scale_factor", toml::Value::Float(sf)));
+            }
+            let config = load(&common, extra)?;
+            runtime()?.block_on(seed(config, !keep_existing))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    lakegate_gateway::logging::init(&config.log);
+    let gateway = Gateway::start(config, std::io::stderr().is_terminal()).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    gateway.shutdown().await;
+    Ok(())
+}
+
+async fn seed(config: Config, force: bool) -> anyhow::Result<()> {
+    lakegate_gateway::logging::init(&config.log);
+    let registry = lakegate_catalog::CatalogRegistry::open(&config.effective_catalogs()).await?;
+    let lake = registry
+        .get(&config.seed.catalog)
+        .with_context(|| format!("seed.catalog {:?} is not configured", config.seed.catalog))?;
+    let report = seed_tpch(
+        &lake.lake,
+        &SeedOptions {
+            scale_factor: config.seed.scale_factor,
+            schema: config.seed.schema.clone(),
+            force,
+            progress: std::io::stderr().is_terminal(),
+        },
+    )
+    .await?;
+    for (table, rows) in &report.written {
+        println!(
+            "{}.{}.{table}: {rows} rows",
+            config.seed.catalog, config.seed.schema
+        );
+    }
+    println!("done in {:.1} s", report.elapsed.as_secs_f64());
+    Ok(())
+}
+
+fn passwd() -> anyhow::Result<()> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("Type the password and press Enter (it is echoed; pipe it in to avoid that):");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("the password is empty");
+    }
+    println!("{}", ScramVerifier::generate(password));
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,14 @@
+//! The Postgres wire frontend: authenticates connections, turns protocol messages into
+//! `QueryService` calls, and encodes Arrow results as Postgres rows.
+//!
+//! No SQL meaning lives here: statements are parsed, planned and executed by the
+//! planner; this module only speaks the protocol.
+
+mod auth;
+mod encode;
+mod errors;
+mod handlers;
+mod params;
+mod types;
+
+pub use handlers::PgFrontend;

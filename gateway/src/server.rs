@@ -1,0 +1,130 @@
+//! Server lifecycle: open catalogs, seed demo data, bind listeners, serve, shut down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use lakegate_catalog::CatalogRegistry;
+use lakegate_catalog::seed::{SeedOptions, seed_tpch};
+use lakegate_planner::{PlannerConfig, QueryService};
+use lakegate_security::UserStore;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::pg::PgFrontend;
+
+/// A running gateway: its bound addresses and a handle to stop it.
+pub struct Gateway {
+    pg_addr: SocketAddr,
+    service: Arc<QueryService>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("pg_addr", &self.pg_addr)
+            .finish()
+    }
+}
+
+/// Opens the configured catalogs and seeds the demo data when it is missing.
+pub async fn open_catalogs(
+    config: &Config,
+    progress: bool,
+) -> anyhow::Result<Arc<CatalogRegistry>> {
+    let registry = CatalogRegistry::open(&config.effective_catalogs())
+        .await
+        .context("opening catalogs")?;
+    if config.seed.enabled {
+        let lake = registry.get(&config.seed.catalog).with_context(|| {
+            format!(
+                "seed.catalog {:?} is not a configured catalog",
+                config.seed.catalog
+            )
+        })?;
+        let report = seed_tpch(
+            &lake.lake,
+            &SeedOptions {
+                scale_factor: config.seed.scale_factor,
+                schema: config.seed.schema.clone(),
+                force: false,
+                progress,
+            },
+        )
+        .await
+        .context("seeding TPC-H demo data")?;
+        if !report.written.is_empty() {
+            tracing::info!(
+                tables = report.written.len(),
+                seconds = report.elapsed.as_secs_f64(),
+                scale_factor = config.seed.scale_factor,
+                "seeded TPC-H demo data"
+            );
+        }
+    }
+    Ok(Arc::new(registry))
+}
+
+impl Gateway {
+    /// Starts every frontend. Returns once the listeners are bound.
+    pub async fn start(config: Config, progress: bool) -> anyhow::Result<Self> {
+        let users =
+            Arc::new(UserStore::from_config(&config.effective_users()).context("loading users")?);
+        let registry = open_catalogs(&config, progress).await?;
+        if registry.get(&config.default_catalog).is_none() {
+            anyhow::bail!(
+                "default_catalog {:?} is not a configured catalog",
+                config.default_catalog
+            );
+        }
+        let target_partitions = match config.query.target_partitions {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let service = Arc::new(QueryService::new(
+            registry,
+            PlannerConfig {
+                default_catalog: config.default_catalog.clone(),
+                default_schema: config.default_schema.clone(),
+                target_partitions,
+                batch_size: config.query.batch_size,
+            },
+        ));
+        let listener = TcpListener::bind(&config.pg.listen)
+            .await
+            .with_context(|| format!("binding the Postgres listener to {}", config.pg.listen))?;
+        let pg_addr = listener.local_addr().context("reading the bound address")?;
+        let shutdown = CancellationToken::new();
+        let frontend = PgFrontend::new(service.clone(), users, &config.default_schema);
+        let pg_task = tokio::spawn(frontend.serve(listener, shutdown.clone()));
+        tracing::info!(%pg_addr, "Postgres wire listening");
+        Ok(Self {
+            pg_addr,
+            service,
+            shutdown,
+            tasks: vec![pg_task],
+        })
+    }
+
+    /// Where the Postgres wire listener is bound.
+    pub fn pg_addr(&self) -> SocketAddr {
+        self.pg_addr
+    }
+
+    /// The query service (benchmarks compare against it in-process).
+    pub fn service(&self) -> &Arc<QueryService> {
+        &self.service
+    }
+
+    /// Stops accepting, lets open connections finish (bounded), and returns.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

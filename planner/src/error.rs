@@ -1,0 +1,211 @@
+//! The planner's one error type, classified so frontends can map it to SQLSTATE and
+//! gRPC codes without reading messages.
+
+use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
+
+/// What went wrong, in terms a client can act on. Frontends match on this
+/// exhaustively to pick their protocol's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The SQL does not parse.
+    Syntax,
+    /// A table, view or schema that does not exist.
+    UndefinedTable,
+    /// A column that does not exist.
+    UndefinedColumn,
+    /// A function that does not exist.
+    UndefinedFunction,
+    /// A setting or other named object that does not exist.
+    UndefinedObject,
+    /// A column reference that matches several columns.
+    AmbiguousColumn,
+    /// Values of incompatible types.
+    DatatypeMismatch,
+    /// A value that is not valid for its type or parameter.
+    InvalidParameterValue,
+    /// Division by zero.
+    DivisionByZero,
+    /// Any other error in the data (casts, overflow…).
+    DataException,
+    /// Parameters that do not match the statement.
+    ProtocolViolation,
+    /// A statement the gateway does not support.
+    FeatureNotSupported,
+    /// The statement is not allowed in this read-only gateway.
+    ReadOnly,
+    /// Memory or another resource ran out.
+    ResourceExhausted,
+    /// The query was cancelled or timed out.
+    Canceled,
+    /// A bug or an unexpected failure of storage; details are in the server log.
+    Internal,
+}
+
+/// An error with its kind and a message safe to show the client.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct QueryError {
+    /// Classification for protocol codes.
+    pub kind: ErrorKind,
+    /// Message for the client; never a stack trace or a file path.
+    pub message: String,
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = QueryError> = std::result::Result<T, E>;
+
+impl QueryError {
+    /// A new error.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ParserError> for QueryError {
+    fn from(e: ParserError) -> Self {
+        let message = match e {
+            ParserError::ParserError(m) | ParserError::TokenizerError(m) => m,
+            ParserError::RecursionLimitExceeded => "statement is nested too deeply".to_string(),
+        };
+        Self::new(ErrorKind::Syntax, format!("syntax error: {message}"))
+    }
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(e: DataFusionError) -> Self {
+        classify(e)
+    }
+}
+
+/// Maps a DataFusion error (the one place foreign errors are classified).
+fn classify(e: DataFusionError) -> QueryError {
+    use datafusion::arrow::error::ArrowError;
+    use datafusion::common::SchemaError;
+    match e {
+        DataFusionError::Context(_, inner) => classify(*inner),
+        DataFusionError::Diagnostic(_, inner) => classify(*inner),
+        DataFusionError::Shared(inner) => match std::sync::Arc::try_unwrap(inner) {
+            Ok(inner) => classify(inner),
+            Err(shared) => internal(&shared.to_string()),
+        },
+        DataFusionError::Collection(mut errors) if !errors.is_empty() => classify(errors.remove(0)),
+        DataFusionError::SQL(parser, _) => QueryError::from(*parser),
+        DataFusionError::SchemaError(schema, _) => match *schema {
+            SchemaError::FieldNotFound { .. } => {
+                QueryError::new(ErrorKind::UndefinedColumn, schema.to_string())
+            }
+            SchemaError::AmbiguousReference { .. } => {
+                QueryError::new(ErrorKind::AmbiguousColumn, schema.to_string())
+            }
+            other => QueryError::new(ErrorKind::InvalidParameterValue, other.to_string()),
+        },
+        DataFusionError::Plan(message) => classify_plan(message),
+        DataFusionError::NotImplemented(message) => QueryError::new(
+            ErrorKind::FeatureNotSupported,
+            format!("not supported: {message}"),
+        ),
+        DataFusionError::ResourcesExhausted(message) => {
+            QueryError::new(ErrorKind::ResourceExhausted, message)
+        }
+        DataFusionError::Execution(message) => {
+            if message.contains("Divide by zero") || message.contains("Division by zero") {
+                QueryError::new(ErrorKind::DivisionByZero, "division by zero")
+            } else {
+                QueryError::new(ErrorKind::DataException, message)
+            }
+        }
+        DataFusionError::ArrowError(arrow, _) => match *arrow {
+            ArrowError::DivideByZero => {
+                QueryError::new(ErrorKind::DivisionByZero, "division by zero")
+            }
+            ArrowError::CastError(m)
+            | ArrowError::ParseError(m)
+            | ArrowError::InvalidArgumentError(m) => QueryError::new(ErrorKind::DataException, m),
+            ArrowError::ComputeError(m) => QueryError::new(ErrorKind::DataException, m),
+            ArrowError::ArithmeticOverflow(m) => QueryError::new(ErrorKind::DataException, m),
+            ArrowError::ExternalError(inner) => external(inner),
+            other => internal(&other.to_string()),
+        },
+        DataFusionError::External(inner) => external(inner),
+        DataFusionError::Configuration(message) => {
+            QueryError::new(ErrorKind::InvalidParameterValue, message)
+        }
+        other => internal(&other.to_string()),
+    }
+}
+
+fn external(inner: Box<dyn std::error::Error + Send + Sync>) -> QueryError {
+    match inner.downcast::<DataFusionError>() {
+        Ok(df) => classify(*df),
+        Err(inner) => match inner.downcast::<QueryError>() {
+            Ok(q) => *q,
+            Err(other) => internal(&other.to_string()),
+        },
+    }
+}
+
+fn classify_plan(message: String) -> QueryError {
+    let kind = if message.starts_with("table '") && message.contains("' not found") {
+        ErrorKind::UndefinedTable
+    } else if message.contains("Invalid function") || message.contains("Unknown function") {
+        ErrorKind::UndefinedFunction
+    } else if message.contains("Cannot infer common argument type")
+        || message.contains("No function matches the given name and argument types")
+        || message.contains("does not support")
+    {
+        ErrorKind::DatatypeMismatch
+    } else {
+        ErrorKind::InvalidParameterValue
+    };
+    let message = match kind {
+        // DataFusion appends planner hints after a newline; keep the first line.
+        ErrorKind::UndefinedFunction => message.lines().next().unwrap_or_default().to_string(),
+        _ => message,
+    };
+    QueryError::new(kind, message)
+}
+
+/// Internal failures reach the client without detail; the detail goes to the log.
+fn internal(detail: &str) -> QueryError {
+    let reference: u32 = rand_reference();
+    tracing::error!(reference, detail, "internal error");
+    QueryError::new(
+        ErrorKind::Internal,
+        format!("internal error (reference {reference:08x}; details are in the server log)"),
+    )
+}
+
+fn rand_reference() -> u32 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_common_errors() {
+        let e: QueryError = DataFusionError::Plan("table 'lake.tpch.nope' not found".into()).into();
+        assert_eq!(e.kind, ErrorKind::UndefinedTable);
+        let e: QueryError = DataFusionError::Context(
+            "ctx".into(),
+            Box::new(DataFusionError::Plan(
+                "Invalid function 'nope'.\nDid you mean 'now'?".into(),
+            )),
+        )
+        .into();
+        assert_eq!(e.kind, ErrorKind::UndefinedFunction);
+        assert_eq!(e.message, "Invalid function 'nope'.");
+        let e: QueryError = DataFusionError::Internal("secret /src/x.rs:10".into()).into();
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(!e.message.contains("secret"));
+    }
+}

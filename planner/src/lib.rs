@@ -1,0 +1,22 @@
+//! SQL meaning: the one [`QueryService`] every frontend calls.
+//!
+//! A frontend authenticates a connection, opens a [`Session`] for its principal, and
+//! hands each statement to [`QueryService::prepare`] and [`QueryService::execute`]. Session
+//! statements (SET, SHOW, BEGIN…) are answered here from the parsed statement; queries
+//! are planned by DataFusion against the registered catalogs and returned as a stream.
+
+mod error;
+mod logged;
+mod service;
+mod session;
+mod settings;
+
+pub use error::{ErrorKind, QueryError, Result};
+pub use service::{Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
+pub use session::Session;
+pub use settings::{SERVER_VERSION, SERVER_VERSION_NUM};
+
+/// Re-exported so frontends name parameter values and types without their own
+/// DataFusion dependency drifting.
+pub use datafusion::arrow::datatypes::{DataType, SchemaRef};
+pub use datafusion::scalar::ScalarValue;

@@ -1,0 +1,549 @@
+//! The `QueryService`: parse → route session statements → plan → execute as a stream.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    Expr, ObjectName, Reset, Set, Statement as SqlStatement, UnaryOperator, Value,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use lakegate_catalog::CatalogRegistry;
+use lakegate_security::Principal;
+
+use crate::logged::LoggedStream;
+use crate::session::Session;
+use crate::settings::Settings;
+use crate::{ErrorKind, QueryError, Result};
+
+/// Planner settings from the gateway configuration.
+#[derive(Debug, Clone)]
+pub struct PlannerConfig {
+    /// Catalog that two-part and one-part names resolve in.
+    pub default_catalog: String,
+    /// Schema that one-part names resolve in.
+    pub default_schema: String,
+    /// DataFusion partitions per query (defaults to the number of cores).
+    pub target_partitions: usize,
+    /// Rows per record batch.
+    pub batch_size: usize,
+}
+
+/// What kind of statement a [`Prepared`] holds; frontends use it for command tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    /// A query or EXPLAIN: returns rows.
+    Query,
+    /// SHOW: returns one row.
+    Show,
+    /// SET / RESET / DISCARD and other session commands.
+    Session,
+    /// BEGIN / START TRANSACTION.
+    Begin,
+    /// COMMIT / END.
+    Commit,
+    /// ROLLBACK / ABORT.
+    Rollback,
+}
+
+/// A parsed and described statement, ready to be executed (possibly many times).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The statement's text, for logs.
+    pub sql: String,
+    statement: DFStatement,
+    /// What it is.
+    pub kind: StatementKind,
+    /// Parameter types in `$n` order, `None` where they cannot be inferred.
+    pub param_types: Vec<Option<DataType>>,
+    /// The result's schema, or `None` when the statement returns no rows.
+    pub schema: Option<SchemaRef>,
+}
+
+/// The result of executing one statement.
+pub enum Outcome {
+    /// Rows, streamed.
+    Rows {
+        /// Command tag (`SELECT`, `SHOW`, `EXPLAIN`).
+        tag: &'static str,
+        /// The stream; its schema equals the prepared schema.
+        stream: SendableRecordBatchStream,
+    },
+    /// A command without rows, with its tag (`SET`, `RESET`, `DISCARD ALL`).
+    Command(String),
+    /// A transaction started.
+    Begin,
+    /// A transaction ended with COMMIT.
+    Commit,
+    /// A transaction ended with ROLLBACK.
+    Rollback,
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Rows { tag, .. } => write!(f, "Rows({tag})"),
+            Outcome::Command(tag) => write!(f, "Command({tag})"),
+            Outcome::Begin => write!(f, "Begin"),
+            Outcome::Commit => write!(f, "Commit"),
+            Outcome::Rollback => write!(f, "Rollback"),
+        }
+    }
+}
+
+/// The one path every statement of every frontend takes.
+#[derive(Debug)]
+pub struct QueryService {
+    registry: Arc<CatalogRegistry>,
+    config: PlannerConfig,
+    runtime: Arc<RuntimeEnv>,
+    next_session: AtomicU64,
+    next_query: AtomicU64,
+}
+
+impl QueryService {
+    /// A service over the given catalogs.
+    pub fn new(registry: Arc<CatalogRegistry>, config: PlannerConfig) -> Self {
+        Self {
+            registry,
+            config,
+            runtime: Arc::new(RuntimeEnv::default()),
+            next_session: AtomicU64::new(1),
+            next_query: AtomicU64::new(1),
+        }
+    }
+
+    /// The catalogs this service plans against.
+    pub fn registry(&self) -> &Arc<CatalogRegistry> {
+        &self.registry
+    }
+
+    /// Opens a session for an authenticated principal.
+    pub fn open_session(&self, principal: Principal) -> Session {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(
+                &self.config.default_catalog,
+                &self.config.default_schema,
+            )
+            .with_target_partitions(self.config.target_partitions.max(1))
+            .with_batch_size(self.config.batch_size.max(1));
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        for (name, provider) in self.registry.providers() {
+            ctx.register_catalog(name, provider);
+        }
+        Session {
+            id: self.next_session.fetch_add(1, Ordering::Relaxed),
+            principal,
+            settings: Settings::new(&self.config.default_schema),
+            ctx,
+        }
+    }
+
+    /// Splits SQL text into statements (PostgreSQL dialect).
+    pub fn parse(&self, sql: &str) -> Result<Vec<DFStatement>> {
+        let statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})?;
+        Ok(statements.into_iter().collect())
+    }
+
+    /// Describes a statement: its kind, parameter types and result schema.
+    /// Queries are planned here (and again at execution, against fresh snapshots).
+    pub async fn prepare(
+        &self,
+        session: &Session,
+        sql: &str,
+        statement: DFStatement,
+    ) -> Result<Prepared> {
+        let kind = classify(&statement);
+        let (param_types, schema) = match kind {
+            StatementKind::Query => {
+                let plan = self.plan(session, &statement).await?;
+                (param_types(&plan)?, Some(plan.schema().inner().clone()))
+            }
+            StatementKind::Show => {
+                let schema = match show_target(&statement) {
+                    Some(name) if name.eq_ignore_ascii_case("all") => show_all_schema(),
+                    Some(name) => single_text_schema(&Settings::canonical(&name)),
+                    None => single_text_schema("setting"),
+                };
+                (Vec::new(), Some(schema))
+            }
+            _ => (Vec::new(), None),
+        };
+        Ok(Prepared {
+            sql: sql.to_string(),
+            statement,
+            kind,
+            param_types,
+            schema,
+        })
+    }
+
+    /// Executes a prepared statement with positional parameter values.
+    pub async fn execute(
+        &self,
+        session: &mut Session,
+        prepared: &Prepared,
+        params: Vec<ScalarValue>,
+    ) -> Result<Outcome> {
+        match prepared.kind {
+            StatementKind::Query => self.execute_query(session, prepared, params).await,
+            StatementKind::Show => {
+                let schema = prepared
+                    .schema
+                    .clone()
+                    .unwrap_or_else(|| single_text_schema("setting"));
+                let batch = show(session, &prepared.statement, schema.clone())?;
+                let stream = MemoryStream::try_new(vec![batch], schema, None)?;
+                Ok(Outcome::Rows {
+                    tag: "SHOW",
+                    stream: Box::pin(stream),
+                })
+            }
+            StatementKind::Session => self.session_command(session, &prepared.statement),
+            StatementKind::Begin => Ok(Outcome::Begin),
+            StatementKind::Commit => Ok(Outcome::Commit),
+            StatementKind::Rollback => Ok(Outcome::Rollback),
+        }
+    }
+
+    async fn plan(&self, session: &Session, statement: &DFStatement) -> Result<LogicalPlan> {
+        let state = session.ctx.state();
+        if references_information_schema(&state, statement) {
+            self.registry
+                .refresh_listings()
+                .await
+                .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))?;
+        }
+        let plan = state.statement_to_plan(statement.clone()).await?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| {
+                QueryError::new(
+                    ErrorKind::ReadOnly,
+                    format!("cannot execute this statement: the gateway is read-only ({e})"),
+                )
+            })?;
+        Ok(plan)
+    }
+
+    async fn execute_query(
+        &self,
+        session: &mut Session,
+        prepared: &Prepared,
+        params: Vec<ScalarValue>,
+    ) -> Result<Outcome> {
+        let started = Instant::now();
+        let query_id = self.next_query.fetch_add(1, Ordering::Relaxed);
+        if params.len() != prepared.param_types.len() {
+            return Err(QueryError::new(
+                ErrorKind::ProtocolViolation,
+                format!(
+                    "statement requires {} parameters, {} given",
+                    prepared.param_types.len(),
+                    params.len()
+                ),
+            ));
+        }
+        // Planned again so that each execution reads the tables' current snapshots.
+        let mut plan = self.plan(session, &prepared.statement).await?;
+        if !params.is_empty() {
+            plan = plan.with_param_values(params)?;
+        }
+        let tag = match plan {
+            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => "EXPLAIN",
+            _ => "SELECT",
+        };
+        let result = async {
+            let frame = session.ctx.execute_logical_plan(plan).await?;
+            frame.execute_stream().await
+        }
+        .await;
+        let stream = match result {
+            Ok(stream) => stream,
+            Err(e) => {
+                let error = QueryError::from(e);
+                tracing::info!(
+                    query_id,
+                    session_id = session.id,
+                    user = %session.principal.user,
+                    duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    outcome = "error",
+                    error = %error.message,
+                    "query"
+                );
+                return Err(error);
+            }
+        };
+        let logged = LoggedStream::new(
+            stream,
+            query_id,
+            session.id,
+            session.principal.user.clone(),
+            started,
+        );
+        Ok(Outcome::Rows {
+            tag,
+            stream: Box::pin(logged),
+        })
+    }
+
+    fn session_command(&self, session: &mut Session, statement: &DFStatement) -> Result<Outcome> {
+        let DFStatement::Statement(statement) = statement else {
+            return Err(not_supported());
+        };
+        match statement.as_ref() {
+            SqlStatement::Set(set) => {
+                self.apply_set(session, set)?;
+                Ok(Outcome::Command("SET".into()))
+            }
+            SqlStatement::Reset(reset) => {
+                match &reset.reset {
+                    Reset::ALL => {
+                        session.settings.reset_all();
+                        self.apply_search_path(session)?;
+                    }
+                    Reset::ConfigurationParameter(name) => {
+                        let name = object_name(name);
+                        session.settings.reset(&name)?;
+                        if Settings::canonical(&name) == "search_path" {
+                            self.apply_search_path(session)?;
+                        }
+                    }
+                }
+                Ok(Outcome::Command("RESET".into()))
+            }
+            SqlStatement::Discard { .. } => {
+                session.settings.reset_all();
+                self.apply_search_path(session)?;
+                Ok(Outcome::Command("DISCARD ALL".into()))
+            }
+            _ => Err(not_supported()),
+        }
+    }
+
+    fn apply_set(&self, session: &mut Session, set: &Set) -> Result<()> {
+        match set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let name = object_name(variable);
+                let value = values
+                    .iter()
+                    .map(expr_text)
+                    .collect::<Result<Vec<_>>>()?
+                    .join(", ");
+                if value.eq_ignore_ascii_case("default") {
+                    session.settings.reset(&name)?;
+                } else {
+                    session.settings.set(&name, value)?;
+                }
+                if Settings::canonical(&name) == "search_path" {
+                    self.apply_search_path(session)?;
+                }
+                Ok(())
+            }
+            Set::SetTimeZone { value, .. } => {
+                let value = expr_text(value)?;
+                session.settings.set("TimeZone", value)
+            }
+            Set::SetNames { charset_name, .. } => session
+                .settings
+                .set("client_encoding", charset_name.value.clone()),
+            Set::SetNamesDefault {} => session.settings.reset("client_encoding"),
+            // Isolation levels and access modes: the gateway only reads, every
+            // statement sees committed snapshots, so these are accepted as no-ops.
+            Set::SetTransaction { .. } => Ok(()),
+            _ => Err(not_supported()),
+        }
+    }
+
+    /// Points unqualified names at the first `search_path` entry that exists:
+    /// `schema` (in the default catalog) or `catalog.schema`.
+    fn apply_search_path(&self, session: &mut Session) -> Result<()> {
+        let path = session.settings.get("search_path")?;
+        let mut chosen: Option<(String, String)> = None;
+        for entry in path.split(',') {
+            let entry = entry.trim().trim_matches('"');
+            if entry.is_empty() || entry == "$user" {
+                continue;
+            }
+            let (catalog, schema) = match entry.split_once('.') {
+                Some((c, s)) => (c.to_string(), s.to_string()),
+                None => (self.config.default_catalog.clone(), entry.to_string()),
+            };
+            let Some(registered) = self.registry.get(&catalog) else {
+                continue;
+            };
+            use datafusion::catalog::CatalogProvider;
+            let exists = registered.lake.schema_names().contains(&schema);
+            if exists {
+                chosen = Some((catalog, schema));
+                break;
+            }
+            chosen.get_or_insert((catalog, schema));
+        }
+        let (catalog, schema) = chosen.unwrap_or_else(|| {
+            (
+                self.config.default_catalog.clone(),
+                self.config.default_schema.clone(),
+            )
+        });
+        let state = session.ctx.state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        options.catalog.default_catalog = catalog;
+        options.catalog.default_schema = schema;
+        Ok(())
+    }
+}
+
+fn not_supported() -> QueryError {
+    QueryError::new(ErrorKind::FeatureNotSupported, "statement not supported")
+}
+
+fn classify(statement: &DFStatement) -> StatementKind {
+    let DFStatement::Statement(statement) = statement else {
+        return StatementKind::Query;
+    };
+    match statement.as_ref() {
+        SqlStatement::ShowVariable { .. } => StatementKind::Show,
+        SqlStatement::Set(_) | SqlStatement::Reset(_) | SqlStatement::Discard { .. } => {
+            StatementKind::Session
+        }
+        SqlStatement::StartTransaction { .. } => StatementKind::Begin,
+        SqlStatement::Commit { .. } => StatementKind::Commit,
+        SqlStatement::Rollback { .. } => StatementKind::Rollback,
+        _ => StatementKind::Query,
+    }
+}
+
+fn show_target(statement: &DFStatement) -> Option<String> {
+    match statement {
+        DFStatement::Statement(s) => match s.as_ref() {
+            SqlStatement::ShowVariable { variable } => Some(
+                variable
+                    .iter()
+                    .map(|i| i.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn show(session: &Session, statement: &DFStatement, schema: SchemaRef) -> Result<RecordBatch> {
+    let name = show_target(statement).ok_or_else(not_supported)?;
+    let columns: Vec<Arc<dyn datafusion::arrow::array::Array>> = if name.eq_ignore_ascii_case("all")
+    {
+        let rows = session.settings.all();
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.2))),
+        ]
+    } else {
+        let value = if name.eq_ignore_ascii_case("transaction isolation level") {
+            session.settings.get("transaction_isolation")?
+        } else {
+            session.settings.get(&name)?
+        };
+        vec![Arc::new(StringArray::from(vec![value]))]
+    };
+    RecordBatch::try_new(schema, columns)
+        .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))
+}
+
+fn single_text_schema(name: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)]))
+}
+
+fn show_all_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("setting", DataType::Utf8, false),
+        Field::new("description", DataType::Utf8, false),
+    ]))
+}
+
+fn object_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|part| match part.as_ident() {
+            Some(ident) => ident.value.clone(),
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The text of a SET value: literals, identifiers and negative numbers.
+fn expr_text(expr: &Expr) -> Result<String> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(s.clone()),
+            Value::Number(n, _) => Ok(n.to_string()),
+            Value::Boolean(b) => Ok(if *b { "on" } else { "off" }.into()),
+            other => Ok(other.to_string()),
+        },
+        Expr::Identifier(ident) => Ok(ident.value.clone()),
+        Expr::CompoundIdentifier(idents) => Ok(idents
+            .iter()
+            .map(|i| i.value.as_str())
+            .collect::<Vec<_>>()
+            .join(".")),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => Ok(format!("-{}", expr_text(expr)?)),
+        other => Err(QueryError::new(
+            ErrorKind::InvalidParameterValue,
+            format!("SET expects a literal value, got {other}"),
+        )),
+    }
+}
+
+fn param_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> {
+    let types = plan.get_parameter_types()?;
+    let mut ordered = Vec::with_capacity(types.len());
+    for index in 1..=types.len() {
+        match types.get(&format!("${index}")) {
+            Some(t) => ordered.push(t.clone()),
+            None => {
+                return Err(QueryError::new(
+                    ErrorKind::Syntax,
+                    format!("parameters must be numbered $1..${}", types.len()),
+                ));
+            }
+        }
+    }
+    Ok(ordered)
+}
+
+fn references_information_schema(
+    state: &datafusion::execution::SessionState,
+    statement: &DFStatement,
+) -> bool {
+    match state.resolve_table_references(statement) {
+        Ok(refs) => refs
+            .iter()
+            .any(|r| r.schema() == Some("information_schema")),
+        Err(_) => false,
+    }
+}
