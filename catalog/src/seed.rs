@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::spec::DataFileFormat;
+use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
 use iceberg::writer::file_writer::ParquetWriterBuilder;
@@ -152,38 +154,8 @@ async fn write_table(
         .create_table(namespace, creation)
         .await
         .map_err(CatalogError::iceberg(context("creating")))?;
-    let metadata = table.metadata();
-    let arrow_schema = Arc::new(
-        schema_to_arrow_schema(metadata.current_schema())
-            .map_err(CatalogError::iceberg(context("converting the schema of")))?,
-    );
-    let properties = metadata
-        .table_properties()
-        .map_err(CatalogError::iceberg(context("reading properties of")))?;
-    let parquet =
-        ParquetWriterBuilder::from_table_properties(&properties, metadata.current_schema().clone());
-    let locations = DefaultLocationGenerator::new(metadata)
-        .map_err(CatalogError::iceberg(context("locating data files of")))?;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let names = DefaultFileNameGenerator::new(
-        format!("seed-{}-{nanos:x}", tpch.name()),
-        None,
-        DataFileFormat::Parquet,
-    );
-    let rolling = RollingFileWriterBuilder::new(
-        parquet,
-        properties.write_target_file_size_bytes,
-        table.file_io().clone(),
-        locations,
-        names,
-    );
-    let mut writer = DataFileWriterBuilder::new(rolling)
-        .build(None)
-        .await
-        .map_err(CatalogError::iceberg(context("opening a writer for")))?;
+    let mut appender = TableAppender::new(&table).await?;
+    let arrow_schema = appender.arrow_schema();
 
     // Generation is CPU work on a blocking thread; the writer consumes batches as they
     // come, so at most a few chunks are in memory.
@@ -198,10 +170,7 @@ async fn write_table(
     while let Some(batch) = rx.recv().await {
         rows += batch.num_rows() as u64;
         bar.set_position(rows);
-        writer
-            .write(batch)
-            .await
-            .map_err(CatalogError::iceberg(context("writing data of")))?;
+        appender.write(batch).await?;
     }
     producer
         .await
@@ -213,19 +182,114 @@ async fn write_table(
             context: context("generating"),
             source,
         })?;
-    let files = writer
-        .close()
-        .await
-        .map_err(CatalogError::iceberg(context("closing data files of")))?;
-
-    let tx = Transaction::new(&table);
-    let tx = tx
-        .fast_append()
-        .add_data_files(files)
-        .apply(tx)
-        .map_err(CatalogError::iceberg(context("preparing the snapshot of")))?;
-    tx.commit(catalog.as_ref())
-        .await
-        .map_err(CatalogError::iceberg(context("committing")))?;
+    appender.commit(catalog.as_ref()).await?;
     Ok(rows)
+}
+
+type DataWriter = iceberg::writer::base_writer::data_file_writer::DataFileWriter<
+    ParquetWriterBuilder,
+    DefaultLocationGenerator,
+    DefaultFileNameGenerator,
+>;
+
+/// Appends record batches to an Iceberg table as Parquet data files, committed as one
+/// fast-append snapshot. Batches must have the table's current schema.
+pub struct TableAppender {
+    table: Table,
+    arrow_schema: SchemaRef,
+    writer: DataWriter,
+}
+
+impl std::fmt::Debug for TableAppender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableAppender")
+            .field("table", self.table.identifier())
+            .finish()
+    }
+}
+
+impl TableAppender {
+    /// Opens a writer for the table's current schema and properties.
+    pub async fn new(table: &Table) -> Result<Self> {
+        let name = table.identifier().to_string();
+        let context = |what: &str| format!("{what} {name}");
+        let metadata = table.metadata();
+        let arrow_schema = Arc::new(
+            schema_to_arrow_schema(metadata.current_schema())
+                .map_err(CatalogError::iceberg(context("converting the schema of")))?,
+        );
+        let properties = metadata
+            .table_properties()
+            .map_err(CatalogError::iceberg(context("reading properties of")))?;
+        let parquet = ParquetWriterBuilder::from_table_properties(
+            &properties,
+            metadata.current_schema().clone(),
+        );
+        let locations = DefaultLocationGenerator::new(metadata)
+            .map_err(CatalogError::iceberg(context("locating data files of")))?;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let names = DefaultFileNameGenerator::new(
+            format!("{}-{nanos:x}", table.identifier().name()),
+            None,
+            DataFileFormat::Parquet,
+        );
+        let rolling = RollingFileWriterBuilder::new(
+            parquet,
+            properties.write_target_file_size_bytes,
+            table.file_io().clone(),
+            locations,
+            names,
+        );
+        let writer = DataFileWriterBuilder::new(rolling)
+            .build(None)
+            .await
+            .map_err(CatalogError::iceberg(context("opening a writer for")))?;
+        Ok(Self {
+            table: table.clone(),
+            arrow_schema,
+            writer,
+        })
+    }
+
+    /// The Arrow schema batches must have.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        self.arrow_schema.clone()
+    }
+
+    /// Writes one batch.
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        self.writer
+            .write(batch)
+            .await
+            .map_err(CatalogError::iceberg(format!(
+                "writing data of {}",
+                self.table.identifier()
+            )))
+    }
+
+    /// Closes the data files and commits them as one snapshot.
+    pub async fn commit(mut self, catalog: &dyn Catalog) -> Result<Table> {
+        let name = self.table.identifier().to_string();
+        let files = self
+            .writer
+            .close()
+            .await
+            .map_err(CatalogError::iceberg(format!(
+                "closing data files of {name}"
+            )))?;
+        let tx = Transaction::new(&self.table);
+        let tx =
+            tx.fast_append()
+                .add_data_files(files)
+                .apply(tx)
+                .map_err(CatalogError::iceberg(format!(
+                    "preparing the snapshot of {name}"
+                )))?;
+        tx.commit(catalog)
+            .await
+            .map_err(CatalogError::iceberg(format!("committing {name}")))
+    }
 }

@@ -9,13 +9,14 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    Expr, ObjectName, Reset, Set, Statement as SqlStatement, UnaryOperator, Value,
+    Expr as SqlExpr, ObjectName, Reset, Set, Statement as SqlStatement, UnaryOperator, Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use lakegate_catalog::CatalogRegistry;
@@ -130,7 +131,7 @@ impl QueryService {
 
     /// Opens a session for an authenticated principal.
     pub fn open_session(&self, principal: Principal) -> Session {
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(
@@ -139,6 +140,8 @@ impl QueryService {
             )
             .with_target_partitions(self.config.target_partitions.max(1))
             .with_batch_size(self.config.batch_size.max(1));
+        // PostgreSQL's `timestamptz` is UTC-based; sessions run in UTC.
+        config.options_mut().execution.time_zone = Some("+00:00".into());
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         for (name, provider) in self.registry.providers() {
             ctx.register_catalog(name, provider);
@@ -494,21 +497,21 @@ fn object_name(name: &ObjectName) -> String {
 }
 
 /// The text of a SET value: literals, identifiers and negative numbers.
-fn expr_text(expr: &Expr) -> Result<String> {
+fn expr_text(expr: &SqlExpr) -> Result<String> {
     match expr {
-        Expr::Value(v) => match &v.value {
+        SqlExpr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(s.clone()),
             Value::Number(n, _) => Ok(n.to_string()),
             Value::Boolean(b) => Ok(if *b { "on" } else { "off" }.into()),
             other => Ok(other.to_string()),
         },
-        Expr::Identifier(ident) => Ok(ident.value.clone()),
-        Expr::CompoundIdentifier(idents) => Ok(idents
+        SqlExpr::Identifier(ident) => Ok(ident.value.clone()),
+        SqlExpr::CompoundIdentifier(idents) => Ok(idents
             .iter()
             .map(|i| i.value.as_str())
             .collect::<Vec<_>>()
             .join(".")),
-        Expr::UnaryOp {
+        SqlExpr::UnaryOp {
             op: UnaryOperator::Minus,
             expr,
         } => Ok(format!("-{}", expr_text(expr)?)),
@@ -520,7 +523,13 @@ fn expr_text(expr: &Expr) -> Result<String> {
 }
 
 fn param_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> {
-    let types = plan.get_parameter_types()?;
+    let mut types = plan.get_parameter_types()?;
+    // `$1::BIGINT` types its placeholder as PostgreSQL does, where DataFusion could not.
+    for (id, data_type) in cast_placeholder_types(plan)? {
+        if let Some(slot @ None) = types.get_mut(&id) {
+            *slot = Some(data_type);
+        }
+    }
     let mut ordered = Vec::with_capacity(types.len());
     for index in 1..=types.len() {
         match types.get(&format!("${index}")) {
@@ -546,4 +555,27 @@ fn references_information_schema(
             .any(|r| r.schema() == Some("information_schema")),
         Err(_) => false,
     }
+}
+
+/// Placeholders that appear directly under a cast, with the cast's target type.
+fn cast_placeholder_types(plan: &LogicalPlan) -> Result<Vec<(String, DataType)>> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Cast, TryCast};
+    let mut found = Vec::new();
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                let (inner, data_type) = match e {
+                    Expr::Cast(Cast { expr, data_type }) => (expr, data_type),
+                    Expr::TryCast(TryCast { expr, data_type }) => (expr, data_type),
+                    _ => return Ok(TreeNodeRecursion::Continue),
+                };
+                if let Expr::Placeholder(p) = inner.as_ref() {
+                    found.push((p.id.clone(), data_type.clone()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    Ok(found)
 }

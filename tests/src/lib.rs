@@ -1,1 +1,104 @@
-//! placeholder
+//! Shared test harness: a real gateway on port 0 over a TPC-H lakehouse seeded once per
+//! test binary, and real clients connected to it.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use lakegate_gateway::config::Config;
+use lakegate_gateway::server::Gateway;
+
+/// The demo user every test gateway accepts.
+pub const USER: &str = "demo";
+/// The demo user's password.
+pub const PASSWORD: &str = "demo";
+/// Scale factor of the shared test data.
+pub const SCALE_FACTOR: f64 = 0.01;
+
+/// A data directory with the TPC-H tables, seeded once per test binary.
+pub fn seeded_data_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("lakegate-test-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let config = test_config(&dir);
+        // Seeding runs on its own runtime: test runtimes end with their test.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            runtime
+                .block_on(lakegate_gateway::server::open_catalogs(&config, false))
+                .expect("seed test data");
+        })
+        .join()
+        .expect("seeding thread");
+        dir
+    })
+}
+
+/// A configuration for tests: port 0, the shared data, the demo user.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.data_dir = data_dir.display().to_string();
+    config.pg.listen = "127.0.0.1:0".into();
+    config.seed.scale_factor = SCALE_FACTOR;
+    config.query.target_partitions = 2;
+    config
+}
+
+/// A gateway running inside the test's runtime.
+pub struct TestGateway {
+    /// The running server.
+    pub gateway: Gateway,
+}
+
+impl TestGateway {
+    /// Starts a gateway over the shared seeded data.
+    pub async fn start() -> Self {
+        Self::start_with(test_config(seeded_data_dir())).await
+    }
+
+    /// Starts a gateway with a given configuration.
+    pub async fn start_with(config: Config) -> Self {
+        let gateway = Gateway::start(config, false).await.expect("gateway starts");
+        Self { gateway }
+    }
+
+    /// A libpq-style connection string for a user.
+    pub fn conn_str(&self, user: &str, password: &str) -> String {
+        let addr = self.gateway.pg_addr();
+        format!(
+            "host={} port={} user={user} password={password} dbname=lake",
+            addr.ip(),
+            addr.port()
+        )
+    }
+
+    /// Connects as the demo user with tokio-postgres.
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        self.connect_as(USER, PASSWORD)
+            .await
+            .expect("demo user connects")
+    }
+
+    /// Connects as any user; the connection task runs in the background.
+    pub async fn connect_as(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.conn_str(user, password), tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+}
+
+/// The SQL of TPC-H query `n`, from `tests/tpch/`.
+pub fn tpch_query(n: usize) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tpch/q{n}.sql"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary: real gateways on port 0, real clients.
+
+mod freshness;
+mod pg_auth;
+mod pg_errors;
+mod pg_queries;
+mod pg_robustness;
+mod pg_types;
+mod psql;
+mod tpch;

@@ -1,0 +1,76 @@
+//! Errors reach the client as ErrorResponse with the right SQLSTATE, and the connection
+//! stays usable afterwards.
+
+use lakegate_tests::TestGateway;
+use tokio_postgres::error::SqlState;
+
+fn code(err: &tokio_postgres::Error) -> String {
+    err.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no SQLSTATE: {err}"))
+}
+
+#[tokio::test]
+async fn syntax_error_then_a_good_query_on_the_same_connection() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let err = client.simple_query("SELEC 1").await.expect_err("syntax");
+    assert_eq!(code(&err), SqlState::SYNTAX_ERROR.code());
+    let err = client.query("SELECT (1", &[]).await.expect_err("syntax");
+    assert_eq!(code(&err), SqlState::SYNTAX_ERROR.code());
+    let row = client
+        .query_one("SELECT 40 + 2", &[])
+        .await
+        .expect("usable");
+    assert_eq!(row.get::<_, i64>(0), 42);
+}
+
+#[tokio::test]
+async fn undefined_objects_have_their_codes() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let cases = [
+        (
+            "SELECT * FROM lake.tpch.no_such_table",
+            SqlState::UNDEFINED_TABLE,
+        ),
+        (
+            "SELECT no_such_column FROM lake.tpch.nation",
+            SqlState::UNDEFINED_COLUMN,
+        ),
+        ("SELECT no_such_function(1)", SqlState::UNDEFINED_FUNCTION),
+        ("SHOW no_such_setting", SqlState::UNDEFINED_OBJECT),
+        ("SELECT 1 / 0", SqlState::DIVISION_BY_ZERO),
+    ];
+    for (sql, expected) in cases {
+        let err = client.simple_query(sql).await.expect_err(sql);
+        assert_eq!(code(&err), expected.code(), "{sql}: {err}");
+        let err = client.query(sql, &[]).await.expect_err(sql);
+        assert_eq!(code(&err), expected.code(), "extended {sql}: {err}");
+    }
+    let err = client
+        .simple_query("SELECT * FROM lake.tpch.no_such_table")
+        .await
+        .expect_err("missing");
+    let message = err.as_db_error().map(|e| e.message().to_string());
+    assert!(
+        message.unwrap_or_default().contains("no_such_table"),
+        "{err:?}"
+    );
+    client.simple_query("SELECT 1").await.expect("usable");
+}
+
+#[tokio::test]
+async fn writes_are_refused_as_read_only() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let err = client
+        .simple_query("CREATE TABLE lake.tpch.t AS SELECT 1 AS a")
+        .await
+        .expect_err("read-only");
+    assert_eq!(
+        code(&err),
+        SqlState::READ_ONLY_SQL_TRANSACTION.code(),
+        "{err}"
+    );
+}

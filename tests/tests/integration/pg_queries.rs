@@ -1,0 +1,114 @@
+//! Simple and extended protocol queries, parameters, session statements.
+
+use lakegate_tests::{SCALE_FACTOR, TestGateway};
+use tokio_postgres::SimpleQueryMessage;
+
+fn rows(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn simple_protocol_runs_several_statements_in_one_message() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let messages = client
+        .simple_query("SELECT count(*) FROM lake.tpch.nation; SELECT r_name FROM region ORDER BY r_regionkey LIMIT 2")
+        .await
+        .expect("two statements");
+    let all = rows(&messages);
+    assert_eq!(all[0], vec![Some("25".to_string())]);
+    assert_eq!(all[1], vec![Some("AFRICA".to_string())]);
+    assert_eq!(all[2], vec![Some("AMERICA".to_string())]);
+    let completions = messages
+        .iter()
+        .filter(|m| matches!(m, SimpleQueryMessage::CommandComplete(_)))
+        .count();
+    assert_eq!(completions, 2);
+}
+
+#[tokio::test]
+async fn extended_protocol_binds_inferred_parameters() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let statement = client
+        .prepare("SELECT n_name FROM lake.tpch.nation WHERE n_nationkey = $1 AND n_regionkey = $2")
+        .await
+        .expect("prepare");
+    assert_eq!(statement.params().len(), 2);
+    assert_eq!(statement.params()[0], tokio_postgres::types::Type::INT8);
+    let row = client
+        .query_one(&statement, &[&7i64, &3i64])
+        .await
+        .expect("execute");
+    assert_eq!(row.get::<_, &str>(0), "GERMANY");
+    // The same statement runs again with other values.
+    let rows = client
+        .query(&statement, &[&7i64, &0i64])
+        .await
+        .expect("again");
+    assert!(rows.is_empty());
+}
+
+#[tokio::test]
+async fn three_part_names_and_search_path() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let expected = (SCALE_FACTOR * 150_000.0) as i64;
+    let qualified = client
+        .query_one("SELECT count(*) FROM lake.tpch.customer", &[])
+        .await
+        .expect("three-part name");
+    assert_eq!(qualified.get::<_, i64>(0), expected);
+    client
+        .batch_execute("SET search_path = 'lake.tpch'")
+        .await
+        .expect("set search_path");
+    let row = client
+        .query_one("SHOW search_path", &[])
+        .await
+        .expect("show");
+    assert_eq!(row.get::<_, &str>(0), "lake.tpch");
+    let unqualified = client
+        .query_one("SELECT count(*) FROM customer", &[])
+        .await
+        .expect("unqualified");
+    assert_eq!(unqualified.get::<_, i64>(0), expected);
+}
+
+#[tokio::test]
+async fn session_settings_are_per_connection() {
+    let gw = TestGateway::start().await;
+    let a = gw.connect().await;
+    let b = gw.connect().await;
+    a.batch_execute("SET application_name = 'first'")
+        .await
+        .expect("set");
+    let shown_a = a
+        .query_one("SHOW application_name", &[])
+        .await
+        .expect("show a");
+    let shown_b = b
+        .query_one("SHOW application_name", &[])
+        .await
+        .expect("show b");
+    assert_eq!(shown_a.get::<_, &str>(0), "first");
+    assert_eq!(shown_b.get::<_, &str>(0), "");
+    let version = a
+        .query_one("SHOW server_version", &[])
+        .await
+        .expect("version");
+    assert_eq!(version.get::<_, &str>(0), lakegate_planner::SERVER_VERSION);
+    a.batch_execute("BEGIN; SELECT 1; COMMIT")
+        .await
+        .expect("transaction statements");
+}
