@@ -20,6 +20,8 @@ use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 use tokio::sync::mpsc;
 
 use crate::iceberg::LakeCatalog;
@@ -186,6 +188,9 @@ async fn write_table(
     Ok(rows)
 }
 
+/// Rows per Parquet row group written by the gateway.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
 type DataWriter = iceberg::writer::base_writer::data_file_writer::DataFileWriter<
     ParquetWriterBuilder,
     DefaultLocationGenerator,
@@ -221,10 +226,15 @@ impl TableAppender {
         let properties = metadata
             .table_properties()
             .map_err(CatalogError::iceberg(context("reading properties of")))?;
-        let parquet = ParquetWriterBuilder::from_table_properties(
-            &properties,
-            metadata.current_schema().clone(),
-        );
+        // iceberg-rust does not yet map `write.parquet.*` properties; set what matters
+        // for readers: compressed pages and row groups small enough to prune and to
+        // stream without holding a whole file in memory.
+        let writer_properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        let parquet =
+            ParquetWriterBuilder::new(writer_properties, metadata.current_schema().clone());
         let locations = DefaultLocationGenerator::new(metadata)
             .map_err(CatalogError::iceberg(context("locating data files of")))?;
         let nanos = SystemTime::now()
