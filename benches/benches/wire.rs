@@ -84,11 +84,16 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let dir = tempfile::tempdir()?;
-        let mut config = Config::default();
-        config.data_dir = dir.path().display().to_string();
+        let mut config = Config {
+            data_dir: dir.path().display().to_string(),
+            ..Config::default()
+        };
         config.pg.listen = "127.0.0.1:0".into();
         config.seed.scale_factor = scale_factor;
-        eprintln!("seeding TPC-H SF {scale_factor} into {}", dir.path().display());
+        eprintln!(
+            "seeding TPC-H SF {scale_factor} into {}",
+            dir.path().display()
+        );
         let gateway = Gateway::start(config, false).await?;
         let addr = gateway.pg_addr();
         let (client, connection) = tokio_postgres::connect(
@@ -128,7 +133,10 @@ fn main() -> anyhow::Result<()> {
         let (base, binary, text) = (median(base), median(binary), median(text));
         let rate = |d: Duration| rows as f64 / d.as_secs_f64();
         println!("lineitem scan, SF {scale_factor}, {rows} rows, median of {runs}:");
-        println!("  in-process (DataFusion, no wire): {:>12.0} rows/s", rate(base));
+        println!(
+            "  in-process (DataFusion, no wire): {:>12.0} rows/s",
+            rate(base)
+        );
         println!(
             "  Postgres wire, binary:            {:>12.0} rows/s  ratio {:.2}x of in-process time",
             rate(binary),

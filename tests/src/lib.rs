@@ -39,8 +39,10 @@ pub fn seeded_data_dir() -> &'static Path {
 
 /// A configuration for tests: port 0, the shared data, the demo user.
 pub fn test_config(data_dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.data_dir = data_dir.display().to_string();
+    let mut config = Config {
+        data_dir: data_dir.display().to_string(),
+        ..Config::default()
+    };
     config.pg.listen = "127.0.0.1:0".into();
     config.seed.scale_factor = SCALE_FACTOR;
     config.query.target_partitions = 2;

@@ -10,7 +10,7 @@ use arrow::array::{
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions as ArrowFormatOptions};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
@@ -209,7 +209,7 @@ impl Column {
                 }
                 let ts = DateTime::<Utc>::from_timestamp_micros(a.value(row))
                     .ok_or_else(|| user_error("22008", "timestamp out of range"))?;
-                out.encode_field(&NaiveDateTime::from(ts.naive_utc()))
+                out.encode_field(&ts.naive_utc())
             }
             Column::TimestampTz(a) => {
                 if a.is_null(row) {

@@ -64,11 +64,12 @@ async fn a_client_dropped_mid_query_does_not_hurt_others() {
     let gw = TestGateway::start().await;
     for _ in 0..3 {
         let client = gw.connect().await;
-        let stream = client
-            .query_raw("SELECT * FROM lake.tpch.lineitem", Vec::<i64>::new())
-            .await
-            .expect("start streaming");
-        pin_mut!(stream);
+        let mut stream = Box::pin(
+            client
+                .query_raw("SELECT * FROM lake.tpch.lineitem", Vec::<i64>::new())
+                .await
+                .expect("start streaming"),
+        );
         let first = stream.next().await.expect("a row").expect("row ok");
         assert_eq!(first.len(), 16);
         drop(stream);

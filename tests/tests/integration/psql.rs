@@ -6,8 +6,7 @@ use lakegate_tests::{PASSWORD, SCALE_FACTOR, TestGateway, USER};
 async fn psql_counts_lineitem_and_runs_a_tpch_query() {
     let gw = TestGateway::start().await;
     let addr = gw.gateway.pg_addr();
-    let run = |sql: &str| {
-        let addr = addr;
+    let run = move |sql: &str| {
         let sql = sql.to_string();
         async move {
             tokio::process::Command::new("psql")
