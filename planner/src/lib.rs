@@ -5,6 +5,7 @@
 //! statements (SET, SHOW, BEGIN…) are answered here from the parsed statement; queries
 //! are planned by DataFusion against the registered catalogs and returned as a stream.
 
+mod deadline;
 mod error;
 mod logged;
 mod service;

@@ -14,7 +14,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::parser::{DFParser, ResetStatement, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, ObjectName, Reset, Set, Statement as SqlStatement, UnaryOperator, Value,
 };
@@ -22,6 +22,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_security::Principal;
 
+use crate::deadline::{DeadlineStream, timeout_error};
 use crate::logged::LoggedStream;
 use crate::session::Session;
 use crate::settings::Settings;
@@ -262,24 +263,30 @@ impl QueryService {
                 ),
             ));
         }
-        // Planned again so that each execution reads the tables' current snapshots.
-        let mut plan = self.plan(session, &prepared.statement).await?;
-        if !params.is_empty() {
-            plan = plan.with_param_values(params)?;
-        }
-        let tag = match plan {
-            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => "EXPLAIN",
-            _ => "SELECT",
-        };
+        let timeout = statement_timeout(session)?;
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut tag = "SELECT";
         let result = async {
+            // Planned again so that each execution reads the tables' current snapshots.
+            let mut plan = self.plan(session, &prepared.statement).await?;
+            if !params.is_empty() {
+                plan = plan.with_param_values(params)?;
+            }
+            if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+                tag = "EXPLAIN";
+            }
             let frame = session.ctx.execute_logical_plan(plan).await?;
-            frame.execute_stream().await
-        }
-        .await;
+            Ok::<_, QueryError>(frame.execute_stream().await?)
+        };
+        let result = match (deadline, timeout) {
+            (Some(deadline), Some(timeout)) => tokio::time::timeout_at(deadline, result)
+                .await
+                .unwrap_or_else(|_| Err(timeout_error(timeout))),
+            _ => result.await,
+        };
         let stream = match result {
             Ok(stream) => stream,
-            Err(e) => {
-                let error = QueryError::from(e);
+            Err(error) => {
                 tracing::info!(
                     query_id,
                     session_id = session.id,
@@ -291,6 +298,12 @@ impl QueryService {
                 );
                 return Err(error);
             }
+        };
+        let stream: SendableRecordBatchStream = match (deadline, timeout) {
+            (Some(deadline), Some(timeout)) => {
+                Box::pin(DeadlineStream::new(stream, deadline, timeout))
+            }
+            _ => stream,
         };
         let logged = LoggedStream::new(
             stream,
@@ -306,8 +319,19 @@ impl QueryService {
     }
 
     fn session_command(&self, session: &mut Session, statement: &DFStatement) -> Result<Outcome> {
-        let DFStatement::Statement(statement) = statement else {
-            return Err(not_supported());
+        let statement = match statement {
+            DFStatement::Statement(statement) => statement,
+            DFStatement::Reset(ResetStatement::Variable(name)) => {
+                let name = object_name(name);
+                if name.eq_ignore_ascii_case("all") {
+                    session.settings.reset_all();
+                } else {
+                    session.settings.reset(&name)?;
+                }
+                self.apply_search_path(session)?;
+                return Ok(Outcome::Command("RESET".into()));
+            }
+            _ => return Err(not_supported()),
         };
         match statement.as_ref() {
             SqlStatement::Set(set) => {
@@ -415,13 +439,25 @@ impl QueryService {
     }
 }
 
+/// The session's `statement_timeout`, if one is set.
+fn statement_timeout(session: &Session) -> Result<Option<std::time::Duration>> {
+    let ms: u64 = session
+        .settings
+        .get("statement_timeout")?
+        .parse()
+        .unwrap_or(0);
+    Ok((ms > 0).then(|| std::time::Duration::from_millis(ms)))
+}
+
 fn not_supported() -> QueryError {
     QueryError::new(ErrorKind::FeatureNotSupported, "statement not supported")
 }
 
 fn classify(statement: &DFStatement) -> StatementKind {
-    let DFStatement::Statement(statement) = statement else {
-        return StatementKind::Query;
+    let statement = match statement {
+        DFStatement::Statement(statement) => statement,
+        DFStatement::Reset(_) => return StatementKind::Session,
+        _ => return StatementKind::Query,
     };
     match statement.as_ref() {
         SqlStatement::ShowVariable { .. } => StatementKind::Show,

@@ -74,3 +74,28 @@ async fn writes_are_refused_as_read_only() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn statement_timeout_cancels_with_57014() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    client
+        .batch_execute("SET statement_timeout = '50ms'")
+        .await
+        .expect("set timeout");
+    let slow = "SELECT count(*) FROM lake.tpch.lineitem a, lake.tpch.lineitem b \
+                WHERE a.l_comment < b.l_comment";
+    let err = client.query(slow, &[]).await.expect_err("times out");
+    assert_eq!(code(&err), SqlState::QUERY_CANCELED.code(), "{err:?}");
+    let err = client.simple_query(slow).await.expect_err("times out");
+    assert_eq!(code(&err), SqlState::QUERY_CANCELED.code(), "{err:?}");
+    client
+        .batch_execute("RESET statement_timeout")
+        .await
+        .expect("reset");
+    let row = client
+        .query_one("SELECT count(*) FROM lake.tpch.region", &[])
+        .await
+        .expect("usable after timeout");
+    assert_eq!(row.get::<_, i64>(0), 5);
+}
