@@ -21,6 +21,8 @@ async fn wrong_password_and_unknown_user_fail_with_28p01() {
             .unwrap_or_else(|| panic!("{user}/{password} must be refused"));
         let code = err.code().map(|c| c.code().to_string());
         assert_eq!(code.as_deref(), Some("28P01"), "{user}: {err}");
+        let message = err.as_db_error().map(|e| e.message().to_string());
+        assert!(message.unwrap_or_default().contains(user), "{err:?}");
     }
     // The server still serves after refused logins.
     gw.connect()
