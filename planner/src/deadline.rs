@@ -33,7 +33,11 @@ pub(crate) struct DeadlineStream {
 }
 
 impl DeadlineStream {
-    pub(crate) fn new(inner: SendableRecordBatchStream, deadline: Instant, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        inner: SendableRecordBatchStream,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Self {
         Self {
             inner,
             sleep: Box::pin(tokio::time::sleep_until(deadline)),

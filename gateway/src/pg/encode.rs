@@ -45,11 +45,15 @@ pub(crate) fn encode_batch(
         .iter()
         .map(Column::new)
         .collect::<PgWireResult<Vec<_>>>()?;
+    let text: Vec<bool> = fields
+        .iter()
+        .map(|f| f.format() == FieldFormat::Text)
+        .collect();
     let mut encoder = DataRowEncoder::new(fields.clone());
     let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
-        for column in &columns {
-            column.encode(row, &mut encoder)?;
+        for (column, text) in columns.iter().zip(&text) {
+            column.encode(row, *text, &mut encoder)?;
         }
         rows.push(encoder.take_row());
     }
@@ -155,7 +159,7 @@ impl Column {
         })
     }
 
-    fn encode(&self, row: usize, out: &mut DataRowEncoder) -> PgWireResult<()> {
+    fn encode(&self, row: usize, text: bool, out: &mut DataRowEncoder) -> PgWireResult<()> {
         macro_rules! value {
             ($array:expr) => {{
                 let a = $array;
@@ -209,6 +213,10 @@ impl Column {
                 }
                 let ts = DateTime::<Utc>::from_timestamp_micros(a.value(row))
                     .ok_or_else(|| user_error("22008", "timestamp out of range"))?;
+                if text {
+                    let shown = postgres_timestamp(&ts.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f"));
+                    return out.encode_field(&shown);
+                }
                 out.encode_field(&ts.naive_utc())
             }
             Column::TimestampTz(a) => {
@@ -217,6 +225,10 @@ impl Column {
                 }
                 let ts = DateTime::<Utc>::from_timestamp_micros(a.value(row))
                     .ok_or_else(|| user_error("22008", "timestamp out of range"))?;
+                if text {
+                    let shown = postgres_timestamp(&ts.format("%Y-%m-%d %H:%M:%S%.6f"));
+                    return out.encode_field(&format!("{shown}+00"));
+                }
                 out.encode_field(&ts)
             }
             Column::Time(a) => {
@@ -241,5 +253,36 @@ impl Column {
                 out.encode_field(&formatter.value(row).to_string())
             }
         }
+    }
+}
+
+/// PostgreSQL's text form of a timestamp: fractional seconds without trailing zeros.
+fn postgres_timestamp(formatted: &impl std::fmt::Display) -> String {
+    let mut shown = formatted.to_string();
+    if shown.contains('.') {
+        let trimmed = shown.trim_end_matches('0').trim_end_matches('.').len();
+        shown.truncate(trimmed);
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_timestamp;
+
+    #[test]
+    fn timestamps_drop_trailing_zero_fractions() {
+        assert_eq!(
+            postgres_timestamp(&"2024-01-02 03:04:05.000000"),
+            "2024-01-02 03:04:05"
+        );
+        assert_eq!(
+            postgres_timestamp(&"2024-01-02 03:04:05.789000"),
+            "2024-01-02 03:04:05.789"
+        );
+        assert_eq!(
+            postgres_timestamp(&"2024-01-02 03:04:05.000001"),
+            "2024-01-02 03:04:05.000001"
+        );
     }
 }
