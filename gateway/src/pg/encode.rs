@@ -175,6 +175,12 @@ impl Column {
             Column::I16(a) => value!(a),
             Column::I32(a) => value!(a),
             Column::I64(a) => value!(a),
+            Column::F32(a) if text && !a.is_null(row) && !a.value(row).is_finite() => {
+                out.encode_field(&non_finite(f64::from(a.value(row))))
+            }
+            Column::F64(a) if text && !a.is_null(row) && !a.value(row).is_finite() => {
+                out.encode_field(&non_finite(a.value(row)))
+            }
             Column::F32(a) => value!(a),
             Column::F64(a) => value!(a),
             Column::Decimal { array, scale } => {
@@ -253,6 +259,17 @@ impl Column {
                 out.encode_field(&formatter.value(row).to_string())
             }
         }
+    }
+}
+
+/// PostgreSQL's spelling of infinities and NaN.
+fn non_finite(value: f64) -> &'static str {
+    if value.is_nan() {
+        "NaN"
+    } else if value > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
     }
 }
 

@@ -137,3 +137,31 @@ async fn typed_parameters_of_every_kind_bind() {
     assert_eq!(row.get::<_, NaiveDate>(4), date);
     assert_eq!(row.get::<_, Option<i32>>(5), None);
 }
+
+#[tokio::test]
+async fn non_finite_floats_are_spelled_like_postgres() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let messages = client
+        .simple_query(
+            "SELECT CAST('inf' AS DOUBLE) a, CAST('-inf' AS DOUBLE) b, CAST('nan' AS DOUBLE) c, CAST('inf' AS REAL) d",
+        )
+        .await
+        .expect("floats");
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .expect("one row");
+    let text: Vec<&str> = (0..row.len())
+        .map(|i| row.get(i).unwrap_or("NULL"))
+        .collect();
+    assert_eq!(text, vec!["Infinity", "-Infinity", "NaN", "Infinity"]);
+    let row = client
+        .query_one("SELECT CAST('inf' AS DOUBLE)", &[])
+        .await
+        .expect("binary");
+    assert_eq!(row.get::<_, f64>(0), f64::INFINITY);
+}
