@@ -9,9 +9,30 @@ use lakegate_catalog::{CatalogConfig, CatalogType};
 use lakegate_security::UserConfig;
 use serde::{Deserialize, Serialize};
 
-/// The verifier of the demo user's password `demo` (see README). Only used when the
-/// configuration defines no users.
-const DEMO_VERIFIER: &str = "SCRAM-SHA-256$4096:1f2xiI5gQS5ts9JWx2fuhg==$GcxqoQPCIZDROcmqIKWjU8bcqna52twBthj2B7ch8vM=:1rVWthNzo7Ooph1hi5ljQtsN6WZU4kPTfZTC8NvIG6k=";
+/// The demo users (see README): name, SCRAM verifier of a password equal to the name,
+/// attributes. Only used when the configuration defines no users.
+const DEMO_USERS: &[(&str, &str, &[(&str, &str)])] = &[
+    (
+        "demo",
+        "SCRAM-SHA-256$4096:1f2xiI5gQS5ts9JWx2fuhg==$GcxqoQPCIZDROcmqIKWjU8bcqna52twBthj2B7ch8vM=:1rVWthNzo7Ooph1hi5ljQtsN6WZU4kPTfZTC8NvIG6k=",
+        &[],
+    ),
+    (
+        "admin",
+        "SCRAM-SHA-256$4096:CHLg4Qt/DN8+yXssYuCsgg==$qiJsgL8ieHuuDaheWHHLBU5PuVVxVKmhrt8HLXqur68=:FO6uJX2xm3uTXao2GvBqdbCjxSpimOosQJlPVob+BNM=",
+        &[],
+    ),
+    (
+        "analyst",
+        "SCRAM-SHA-256$4096:sZCjbRrp2EQSDmoGWIK8jg==$AipLlWGs4Fx64VmupTzEdnG86ebBt3gb1pfViSdjTrs=:9MS3U+Gm3Dhvl13Jtg4xU5FLWec+6Mm6vRygSfKX9vo=",
+        &[("region", "EUROPE"), ("region_key", "3")],
+    ),
+    (
+        "auditor",
+        "SCRAM-SHA-256$4096:U7kVK4aqyWiegDNICuOTbg==$wwP83lU/tdcdGC4CoH5G8NLmlmgQkhUFAvDbABowE+k=:ux1PCYEV3hia3VhtvbXs41cn1J+HjTmvlvJkCqk4L7s=",
+        &[],
+    ),
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -33,8 +54,23 @@ pub struct Config {
     pub log: LogConfig,
     /// Catalogs; empty means one embedded Iceberg catalog `lake` under `data_dir`.
     pub catalogs: Vec<CatalogConfig>,
-    /// Users; empty means the demo user `demo` (password `demo`).
+    /// Authorization policy.
+    pub security: SecurityConfig,
+    /// Users; empty means the demo users (demo, admin, analyst, auditor; each user's
+    /// password is its name).
     pub users: Vec<UserConfig>,
+}
+
+/// `[security]`: the Casbin model and policy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Casbin model file; unset means the shipped `config/model.conf`.
+    pub model: Option<String>,
+    /// Policy file (p, p2, p3 and g lines); unset means the demo `config/policy.csv`.
+    pub policy: Option<String>,
+    /// How often to check the files for changes, in seconds (0 disables hot reload).
+    pub reload_seconds: u64,
 }
 
 /// `[pg]`: the Postgres wire listener.
@@ -99,6 +135,10 @@ impl Default for Config {
             seed: SeedConfig::default(),
             query: QueryConfig::default(),
             log: LogConfig::default(),
+            security: SecurityConfig {
+                reload_seconds: 2,
+                ..SecurityConfig::default()
+            },
             catalogs: Vec::new(),
             users: Vec::new(),
         }
@@ -164,12 +204,17 @@ impl Config {
         if !self.users.is_empty() {
             return self.users.clone();
         }
-        vec![UserConfig {
-            name: "demo".into(),
-            password: DEMO_VERIFIER.into(),
-            roles: vec!["analyst".into()],
-            attributes: Default::default(),
-        }]
+        DEMO_USERS
+            .iter()
+            .map(|(name, verifier, attributes)| UserConfig {
+                name: (*name).into(),
+                password: (*verifier).into(),
+                attributes: attributes
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Builds the configuration from all layers. `file` is the TOML file (if any),

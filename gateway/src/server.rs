@@ -8,6 +8,7 @@ use lakegate_catalog::CatalogRegistry;
 use lakegate_catalog::seed::{SeedOptions, seed_tpch};
 use lakegate_planner::{PlannerConfig, QueryService};
 use lakegate_security::UserStore;
+use lakegate_security::policy::{PolicySource, PolicyStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -74,6 +75,17 @@ impl Gateway {
     pub async fn start(config: Config, progress: bool) -> anyhow::Result<Self> {
         let users =
             Arc::new(UserStore::from_config(&config.effective_users()).context("loading users")?);
+        let policy = Arc::new(
+            PolicyStore::load(PolicySource {
+                model: config.security.model.as_ref().map(Into::into),
+                policy: config.security.policy.as_ref().map(Into::into),
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the security policy: {e}"))?,
+        );
+        if config.security.reload_seconds > 0 {
+            policy.watch(std::time::Duration::from_secs(config.security.reload_seconds));
+        }
         let registry = open_catalogs(&config, progress).await?;
         if registry.get(&config.default_catalog).is_none() {
             anyhow::bail!(
@@ -87,6 +99,7 @@ impl Gateway {
         };
         let service = Arc::new(QueryService::new(
             registry,
+            policy,
             PlannerConfig {
                 default_catalog: config.default_catalog.clone(),
                 default_schema: config.default_schema.clone(),

@@ -3,6 +3,7 @@
 
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
+use lakegate_security::rules::{PermissionDenied, PolicyError};
 
 /// What went wrong, in terms a client can act on. Frontends match on this
 /// exhaustively to pick their protocol's code.
@@ -38,6 +39,10 @@ pub enum ErrorKind {
     ResourceExhausted,
     /// The query was cancelled or timed out.
     Canceled,
+    /// The policy denies the object.
+    InsufficientPrivilege,
+    /// A policy rule cannot be applied (bad expression, missing attribute).
+    PolicyMisconfigured,
     /// A bug or an unexpected failure of storage; details are in the server log.
     Internal,
 }
@@ -143,7 +148,13 @@ fn external(inner: Box<dyn std::error::Error + Send + Sync>) -> QueryError {
         Ok(df) => classify(*df),
         Err(inner) => match inner.downcast::<QueryError>() {
             Ok(q) => *q,
-            Err(other) => internal(&other.to_string()),
+            Err(inner) => match inner.downcast::<PermissionDenied>() {
+                Ok(denied) => QueryError::new(ErrorKind::InsufficientPrivilege, denied.message),
+                Err(inner) => match inner.downcast::<PolicyError>() {
+                    Ok(policy) => QueryError::new(ErrorKind::PolicyMisconfigured, policy.message),
+                    Err(other) => internal(&other.to_string()),
+                },
+            },
         },
     }
 }

@@ -21,6 +21,12 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_security::Principal;
+use lakegate_security::policy::{ColumnAction, PolicyStore};
+use lakegate_security::rules::{AccessReport, SecureScans};
+use lakegate_security::view::SecuredCatalog;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::optimizer::{Analyzer, AnalyzerRule};
+use std::sync::Mutex;
 
 use crate::deadline::{DeadlineStream, timeout_error};
 use crate::logged::LoggedStream;
@@ -107,6 +113,7 @@ impl std::fmt::Debug for Outcome {
 #[derive(Debug)]
 pub struct QueryService {
     registry: Arc<CatalogRegistry>,
+    policy: Arc<PolicyStore>,
     config: PlannerConfig,
     runtime: Arc<RuntimeEnv>,
     next_session: AtomicU64,
@@ -114,10 +121,15 @@ pub struct QueryService {
 }
 
 impl QueryService {
-    /// A service over the given catalogs.
-    pub fn new(registry: Arc<CatalogRegistry>, config: PlannerConfig) -> Self {
+    /// A service over the given catalogs, governed by `policy`.
+    pub fn new(
+        registry: Arc<CatalogRegistry>,
+        policy: Arc<PolicyStore>,
+        config: PlannerConfig,
+    ) -> Self {
         Self {
             registry,
+            policy,
             config,
             runtime: Arc::new(RuntimeEnv::default()),
             next_session: AtomicU64::new(1),
@@ -130,8 +142,15 @@ impl QueryService {
         &self.registry
     }
 
-    /// Opens a session for an authenticated principal.
-    pub fn open_session(&self, principal: Principal) -> Session {
+    /// The policy in force.
+    pub fn policy(&self) -> &Arc<PolicyStore> {
+        &self.policy
+    }
+
+    /// Opens a session for an authenticated principal: its catalogs are the principal's
+    /// view, and its analyzer secures every scan for the principal.
+    pub fn open_session(&self, mut principal: Principal) -> Session {
+        principal.roles = self.policy.current().roles(&principal.user);
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
@@ -143,15 +162,39 @@ impl QueryService {
             .with_batch_size(self.config.batch_size.max(1));
         // PostgreSQL's `timestamptz` is UTC-based; sessions run in UTC.
         config.options_mut().execution.time_zone = Some("+00:00".into());
-        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        let report = Arc::new(Mutex::new(AccessReport::default()));
+        let rule = Arc::new(SecureScans::new(
+            principal.clone(),
+            self.policy.clone(),
+            report.clone(),
+        ));
+        // The security rule runs before type coercion, so injected filters and masks
+        // are coerced like the user's own expressions.
+        let mut rules = Analyzer::new().rules;
+        let at = rules
+            .iter()
+            .position(|r| r.name() == "type_coercion")
+            .unwrap_or(0);
+        rules.insert(at, rule.clone());
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(self.runtime.clone())
+            .with_default_features()
+            .with_analyzer_rules(rules)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let shared = Arc::new(principal.clone());
         for (name, provider) in self.registry.providers() {
-            ctx.register_catalog(name, provider);
+            let secured = SecuredCatalog::new(&name, provider, shared.clone(), self.policy.clone());
+            ctx.register_catalog(name, Arc::new(secured));
         }
         Session {
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
             principal,
             settings: Settings::new(&self.config.default_schema),
             ctx,
+            rule,
+            report,
         }
     }
 
@@ -173,6 +216,10 @@ impl QueryService {
         let (param_types, schema) = match kind {
             StatementKind::Query => {
                 let plan = self.plan(session, &statement).await?;
+                // Check grants now, so a denied table is refused at Parse/Describe
+                // and never described.
+                let state = session.ctx.state();
+                session.rule.analyze(plan.clone(), state.config_options())?;
                 (param_types(&plan)?, Some(plan.schema().inner().clone()))
             }
             StatementKind::Show => {
@@ -230,7 +277,10 @@ impl QueryService {
                 .await
                 .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))?;
         }
-        let plan = state.statement_to_plan(statement.clone()).await?;
+        let plan = match state.statement_to_plan(statement.clone()).await {
+            Ok(plan) => plan,
+            Err(e) => return Err(self.denied_column(session, &state, statement, e)),
+        };
         SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -436,6 +486,49 @@ impl QueryService {
         options.catalog.default_catalog = catalog;
         options.catalog.default_schema = schema;
         Ok(())
+    }
+}
+
+impl QueryService {
+    /// A column that is not found because the policy denies it is reported as a
+    /// privilege error (42501), not as a missing column.
+    fn denied_column(
+        &self,
+        session: &Session,
+        state: &datafusion::execution::SessionState,
+        statement: &DFStatement,
+        error: datafusion::error::DataFusionError,
+    ) -> QueryError {
+        use datafusion::common::SchemaError;
+        let name = match error.find_root() {
+            datafusion::error::DataFusionError::SchemaError(e, _) => match e.as_ref() {
+                SchemaError::FieldNotFound { field, .. } => Some(field.name.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(name) = name else {
+            return error.into();
+        };
+        let policy = self.policy.current();
+        let options = state.config_options();
+        let tables = state.resolve_table_references(statement).unwrap_or_default();
+        for table in tables {
+            let resolved = table.resolve(
+                &options.catalog.default_catalog,
+                &options.catalog.default_schema,
+            );
+            let full = format!("{}.{}.{}", resolved.catalog, resolved.schema, resolved.table);
+            if let Some(rule) = policy.column_rule(&session.principal.user, &full, &name)
+                && rule.action == ColumnAction::Deny
+            {
+                return QueryError::new(
+                    ErrorKind::InsufficientPrivilege,
+                    format!("permission denied for column {name} of table {full}"),
+                );
+            }
+        }
+        error.into()
     }
 }
 

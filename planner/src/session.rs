@@ -1,7 +1,10 @@
 //! One client connection's state: its principal, parameters and DataFusion context.
 
+use std::sync::{Arc, Mutex};
+
 use datafusion::prelude::SessionContext;
 use lakegate_security::Principal;
+use lakegate_security::rules::{AccessReport, SecureScans};
 
 use crate::settings::Settings;
 use crate::{QueryError, Result};
@@ -12,6 +15,10 @@ pub struct Session {
     pub(crate) principal: Principal,
     pub(crate) settings: Settings,
     pub(crate) ctx: SessionContext,
+    /// The security rule of this session's analyzer.
+    pub(crate) rule: Arc<SecureScans>,
+    /// What the rule applied to the last statement, for the audit trail.
+    pub(crate) report: Arc<Mutex<AccessReport>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -37,6 +44,11 @@ impl Session {
     /// The current value of a parameter (`SHOW name`).
     pub fn setting(&self, name: &str) -> Result<String, QueryError> {
         self.settings.get(name)
+    }
+
+    /// What the security rule applied while planning the last statement.
+    pub fn last_access(&self) -> AccessReport {
+        self.report.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The catalog and schema that unqualified names resolve in.

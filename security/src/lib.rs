@@ -1,12 +1,17 @@
-//! Who may see what: principals, SCRAM-SHA-256 verifiers and the user store.
+//! Who may see what: principals, SCRAM-SHA-256 verifiers, the user store, Casbin
+//! policies, the analyzer rule that applies grants, row filters and column masks to
+//! resolved plans, and the principal-filtered catalog view.
 //!
 //! This crate knows nothing about wire protocols; frontends turn a login into a
-//! [`Principal`] through [`UserStore`] and hand that principal to the planner.
+//! [`Principal`] through [`UserStore`] and the planner applies the rules.
 
 mod error;
+pub mod policy;
 mod principal;
+pub mod rules;
 mod scram;
 mod users;
+pub mod view;
 
 pub use error::{Result, SecurityError};
 pub use principal::Principal;

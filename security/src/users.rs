@@ -1,4 +1,4 @@
-//! The user store: users from configuration, with SCRAM verifiers, roles and attributes.
+//! The user store: users from configuration, with SCRAM verifiers and attributes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,9 +14,6 @@ pub struct UserConfig {
     pub name: String,
     /// SCRAM-SHA-256 verifier, as printed by `gateway passwd`.
     pub password: String,
-    /// Roles the user holds.
-    #[serde(default)]
-    pub roles: Vec<String>,
     /// Attributes such as region or team.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
@@ -44,9 +41,10 @@ impl UserStore {
                 return Err(SecurityError::InvalidUserName(user.name.clone()));
             }
             let verifier = ScramVerifier::parse(&user.name, &user.password)?;
+            // Roles come from the policy (Casbin `g` lines) when a session opens.
             let principal = Principal {
                 user: user.name.clone(),
-                roles: user.roles.clone(),
+                roles: Vec::new(),
                 attributes: user.attributes.clone(),
             };
             if map
@@ -105,7 +103,6 @@ mod tests {
         UserConfig {
             name: name.into(),
             password: ScramVerifier::generate(password).to_string(),
-            roles: vec!["analyst".into()],
             attributes: BTreeMap::from([("region".into(), "EUROPE".into())]),
         }
     }
@@ -114,7 +111,6 @@ mod tests {
     fn verifies_known_users_only() {
         let store = UserStore::from_config(&[user("ann", "pw")]).expect("store");
         let p = store.verify_password("ann", "pw").expect("ann logs in");
-        assert_eq!(p.roles, vec!["analyst".to_string()]);
         assert_eq!(p.attributes["region"], "EUROPE");
         assert!(store.verify_password("ann", "nope").is_none());
         assert!(store.verify_password("bob", "pw").is_none());

@@ -21,6 +21,8 @@ pub(crate) fn sqlstate(kind: ErrorKind) -> &'static str {
         ErrorKind::ReadOnly => "25006",
         ErrorKind::ResourceExhausted => "53000",
         ErrorKind::Canceled => "57014",
+        ErrorKind::InsufficientPrivilege => "42501",
+        ErrorKind::PolicyMisconfigured => "F0000",
         ErrorKind::Internal => "XX000",
     }
 }

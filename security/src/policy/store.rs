@@ -1,0 +1,109 @@
+//! The current policy, reloaded when its files change (last good one kept on error).
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use super::{DEFAULT_MODEL, DEMO_POLICY, Policy};
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySource {
+    /// Casbin model file; the shipped model when unset.
+    pub model: Option<PathBuf>,
+    /// Policy file; the demo policy when unset.
+    pub policy: Option<PathBuf>,
+}
+
+impl PolicySource {
+    async fn read(&self) -> Result<Policy, String> {
+        let model = match &self.model {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("reading model {}: {e}", path.display()))?,
+            None => DEFAULT_MODEL.to_string(),
+        };
+        let (name, policy) = match &self.policy {
+            Some(path) => (
+                path.display().to_string(),
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("reading policy {}: {e}", path.display()))?,
+            ),
+            None => ("policy.csv (demo)".to_string(), DEMO_POLICY.to_string()),
+        };
+        Policy::from_text(&model, &name, &policy).await
+    }
+
+    fn modified(&self) -> Vec<Option<SystemTime>> {
+        [&self.model, &self.policy]
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .and_then(|p| std::fs::metadata(p).ok())
+                    .and_then(|m| m.modified().ok())
+            })
+            .collect()
+    }
+}
+
+/// Holds the current policy; readers take a cheap snapshot per statement.
+#[derive(Debug)]
+pub struct PolicyStore {
+    source: PolicySource,
+    current: RwLock<Arc<Policy>>,
+}
+
+impl PolicyStore {
+    /// Loads the policy; a bad policy at start-up is an error.
+    pub async fn load(source: PolicySource) -> Result<Self, String> {
+        let policy = source.read().await?;
+        Ok(Self {
+            source,
+            current: RwLock::new(Arc::new(policy)),
+        })
+    }
+
+    /// The policy in force now.
+    pub fn current(&self) -> Arc<Policy> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the files again. On error the last good policy stays and the error is
+    /// returned (and logged).
+    pub async fn reload(&self) -> Result<(), String> {
+        match self.source.read().await {
+            Ok(policy) => {
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+                tracing::info!("policy reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "policy reload failed; keeping the last good policy");
+                Err(e)
+            }
+        }
+    }
+
+    /// Watches the files' modification times and reloads on change, until the store
+    /// is dropped.
+    pub fn watch(self: &Arc<Self>, every: Duration) {
+        if self.source.model.is_none() && self.source.policy.is_none() {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let mut seen = self.source.modified();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(store) = weak.upgrade() else { break };
+                let now = store.source.modified();
+                if now != seen {
+                    seen = now;
+                    let _ = store.reload().await;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,24 @@
+//! Analyzer rules that rewrite resolved plans so that policies hold: one rule per file.
+
+mod expressions;
+mod masks;
+mod secure_scan;
+
+pub use secure_scan::{AccessReport, SecureScans};
+
+/// The SQLSTATE-carrying error these rules raise for a denied object.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PermissionDenied {
+    /// Message naming the object.
+    pub message: String,
+}
+
+/// A policy that cannot be applied (bad expression, missing attribute): never an open
+/// door, always an error naming the rule.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PolicyError {
+    /// Message naming the policy line.
+    pub message: String,
+}
