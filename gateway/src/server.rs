@@ -84,7 +84,9 @@ impl Gateway {
             .map_err(|e| anyhow::anyhow!("loading the security policy: {e}"))?,
         );
         if config.security.reload_seconds > 0 {
-            policy.watch(std::time::Duration::from_secs(config.security.reload_seconds));
+            policy.watch(std::time::Duration::from_secs(
+                config.security.reload_seconds,
+            ));
         }
         let registry = open_catalogs(&config, progress).await?;
         if registry.get(&config.default_catalog).is_none() {

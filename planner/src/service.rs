@@ -9,8 +9,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
@@ -22,10 +24,8 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_security::Principal;
 use lakegate_security::policy::{ColumnAction, PolicyStore};
-use lakegate_security::rules::{AccessReport, SecureScans};
+use lakegate_security::rules::{AccessReport, GatewayQueryPlanner, SecureScans};
 use lakegate_security::view::SecuredCatalog;
-use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use std::sync::Mutex;
 
 use crate::deadline::{DeadlineStream, timeout_error};
@@ -181,6 +181,7 @@ impl QueryService {
             .with_runtime_env(self.runtime.clone())
             .with_default_features()
             .with_analyzer_rules(rules)
+            .with_query_planner(Arc::new(GatewayQueryPlanner))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let shared = Arc::new(principal.clone());
@@ -512,13 +513,18 @@ impl QueryService {
         };
         let policy = self.policy.current();
         let options = state.config_options();
-        let tables = state.resolve_table_references(statement).unwrap_or_default();
+        let tables = state
+            .resolve_table_references(statement)
+            .unwrap_or_default();
         for table in tables {
             let resolved = table.resolve(
                 &options.catalog.default_catalog,
                 &options.catalog.default_schema,
             );
-            let full = format!("{}.{}.{}", resolved.catalog, resolved.schema, resolved.table);
+            let full = format!(
+                "{}.{}.{}",
+                resolved.catalog, resolved.schema, resolved.table
+            );
             if let Some(rule) = policy.column_rule(&session.principal.user, &full, &name)
                 && rule.action == ColumnAction::Deny
             {

@@ -48,7 +48,10 @@ impl Session {
 
     /// What the security rule applied while planning the last statement.
     pub fn last_access(&self) -> AccessReport {
-        self.report.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The catalog and schema that unqualified names resolve in.

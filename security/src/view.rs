@@ -180,4 +180,3 @@ impl TableProvider for ColumnFilteredTable {
         self.inner.supports_filters_pushdown(filters)
     }
 }
-

@@ -113,6 +113,8 @@ pub enum TableAccess {
 /// next one.
 pub struct Policy {
     enforcer: Enforcer,
+    /// `p` lines: (subject, object pattern, action, allow?).
+    grants: Vec<(String, String, String, bool)>,
     filters: Vec<RowFilterRule>,
     columns: Vec<ColumnRule>,
 }
@@ -143,9 +145,13 @@ impl Policy {
         let mut enforcer = Enforcer::new(model, adapter)
             .await
             .map_err(|e| format!("{file}: {e}"))?;
-        enforcer.add_function("objMatch", casbin::function_map::OperatorFunction::Arg2(obj_match));
+        enforcer.add_function(
+            "objMatch",
+            casbin::function_map::OperatorFunction::Arg2(obj_match),
+        );
         let policy = Self {
             enforcer,
+            grants: parsed.grants,
             filters: parsed.filters,
             columns: parsed.columns,
         };
@@ -197,7 +203,9 @@ impl Policy {
         }
         let mut filters = Vec::new();
         for subject in self.subjects(user) {
-            if !self.allows(&subject, table, "select") {
+            // Only a subject's own grant counts here: roles it inherits from are
+            // subjects of their own in this loop.
+            if !self.grants_directly(&subject, table, "select") {
                 continue;
             }
             let own: Vec<&RowFilterRule> = self
@@ -211,11 +219,17 @@ impl Policy {
             filters.extend(own.into_iter().cloned());
         }
         if filters.is_empty() {
-            // Granted only through a deny-free path that no single subject holds
-            // (cannot happen with the shipped model); stay closed.
+            // Allowed by Casbin, yet no subject holds a grant of its own: only possible
+            // with a custom model. Stay closed.
             return TableAccess::Denied;
         }
         TableAccess::Filtered(filters)
+    }
+
+    fn grants_directly(&self, subject: &str, object: &str, action: &str) -> bool {
+        self.grants.iter().any(|(sub, pattern, act, allow)| {
+            *allow && sub == subject && act == action && pattern::matches(object, pattern)
+        })
     }
 
     /// The rule for one column, if any: deny beats mask; among masks the first in the

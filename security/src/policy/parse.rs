@@ -8,6 +8,8 @@ use super::{ColumnAction, ColumnRule, MaskKind, RowFilterRule};
 pub(crate) struct Parsed {
     /// `p` and `g` lines for Casbin, in Casbin's CSV form.
     pub(crate) casbin_lines: Vec<String>,
+    /// `p` lines: (subject, object pattern, action, allow?).
+    pub(crate) grants: Vec<(String, String, String, bool)>,
     pub(crate) filters: Vec<RowFilterRule>,
     pub(crate) columns: Vec<ColumnRule>,
 }
@@ -80,7 +82,10 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
             "p" => {
                 need(5)?;
                 pattern::validate(&fields[2], 3).map_err(error)?;
-                if !matches!(fields[3].as_str(), "select" | "describe" | "insert" | "admin") {
+                if !matches!(
+                    fields[3].as_str(),
+                    "select" | "describe" | "insert" | "admin"
+                ) {
                     return Err(error(format!(
                         "unknown action {:?} (select, describe, insert, admin)",
                         fields[3]
@@ -93,6 +98,12 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
                     )));
                 }
                 parsed.casbin_lines.push(csv(&fields));
+                parsed.grants.push((
+                    fields[1].clone(),
+                    fields[2].clone(),
+                    fields[3].clone(),
+                    fields[4] == "allow",
+                ));
             }
             "g" => {
                 need(3)?;
@@ -180,8 +191,11 @@ mod tests {
         assert!(err.starts_with("policy.csv:2:"), "{err}");
         let err = parse("policy.csv", "px, a, b\n").expect_err("type");
         assert!(err.contains("unknown policy type"), "{err}");
-        let err = parse("policy.csv", "p3, a, lake.tpch.customer.c_phone, mask, scramble\n")
-            .expect_err("mask");
+        let err = parse(
+            "policy.csv",
+            "p3, a, lake.tpch.customer.c_phone, mask, scramble\n",
+        )
+        .expect_err("mask");
         assert!(err.contains("scramble"), "{err}");
         let err = parse("policy.csv", "p, a, lake.tpch, select, allow\n").expect_err("pattern");
         assert!(err.contains("3 dot-separated"), "{err}");

@@ -53,7 +53,10 @@ mod tests {
         assert!(matches("lake.tpch.customer", "lake.tpch.*"));
         assert!(matches("lake.tpch.customer", "lake.*.customer"));
         assert!(matches("lake.tpch.customer", "lake.tpch.cust*"));
-        assert!(matches("lake.tpch.customer.c_phone", "lake.tpch.customer.c_*"));
+        assert!(matches(
+            "lake.tpch.customer.c_phone",
+            "lake.tpch.customer.c_*"
+        ));
         assert!(!matches("lake.tpch.customer.c_phone", "lake.tpch.*"));
         assert!(!matches("lake.tpch", "lake.tpch.*"));
         assert!(!matches("lake.tpch.orders", "lake.tpch.customer"));

@@ -32,7 +32,11 @@ pub(crate) fn parse(
                 "{rule}: the user has no attribute {name:?}, which the policy needs"
             )));
         }
-        fields.push(Field::new(format!("{ATTR_PREFIX}{name}"), DataType::Utf8, true));
+        fields.push(Field::new(
+            format!("{ATTR_PREFIX}{name}"),
+            DataType::Utf8,
+            true,
+        ));
     }
     let mut parse_schema = schema.clone();
     if !fields.is_empty() {
@@ -103,7 +107,10 @@ mod tests {
     fn attributes_become_identifiers_not_text() {
         let (text, names) =
             replace_attributes("n_name = ${user.region} AND x = ${user.team}", "r").expect("ok");
-        assert_eq!(text, "n_name = __lakegate_attr_region AND x = __lakegate_attr_team");
+        assert_eq!(
+            text,
+            "n_name = __lakegate_attr_region AND x = __lakegate_attr_team"
+        );
         assert_eq!(names, vec!["region", "team"]);
         assert!(replace_attributes("a = ${env.HOME}", "r").is_err());
         assert!(replace_attributes("a = ${user.x'y}", "r").is_err());
@@ -118,7 +125,8 @@ mod tests {
         )
         .expect("schema");
         let attributes = BTreeMap::from([("region".to_string(), "x' OR 1=1 --".to_string())]);
-        let expr = parse(&ctx, "n_name = ${user.region}", &schema, &attributes, "r").expect("parse");
+        let expr =
+            parse(&ctx, "n_name = ${user.region}", &schema, &attributes, "r").expect("parse");
         // The hostile value is one literal, not SQL.
         assert_eq!(expr.to_string(), "n_name = Utf8(\"x' OR 1=1 --\")");
         let missing = parse(&ctx, "n_name = ${user.team}", &schema, &attributes, "r");

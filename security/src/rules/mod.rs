@@ -1,9 +1,11 @@
 //! Analyzer rules that rewrite resolved plans so that policies hold: one rule per file.
 
+mod barrier;
 mod expressions;
 mod masks;
 mod secure_scan;
 
+pub use barrier::{GatewayQueryPlanner, PolicyBarrier};
 pub use secure_scan::{AccessReport, SecureScans};
 
 /// The SQLSTATE-carrying error these rules raise for a denied object.

@@ -11,14 +11,15 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{Expr, Filter, LogicalPlan, Projection, TableScan};
+use datafusion::logical_expr::{Expr, Extension, Filter, LogicalPlan, Projection, TableScan};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 use datafusion::prelude::SessionContext;
 
+use super::PermissionDenied;
+use super::barrier::PolicyBarrier;
 use super::expressions::{parse, parser, policy_error};
 use super::masks::mask_expr;
-use super::PermissionDenied;
 use crate::Principal;
 use crate::policy::{ColumnAction, PolicyStore, TableAccess};
 
@@ -55,7 +56,11 @@ impl std::fmt::Debug for SecureScans {
 
 impl SecureScans {
     /// A rule for one principal; `report` collects what it applied.
-    pub fn new(principal: Principal, policy: Arc<PolicyStore>, report: Arc<Mutex<AccessReport>>) -> Self {
+    pub fn new(
+        principal: Principal,
+        policy: Arc<PolicyStore>,
+        report: Arc<Mutex<AccessReport>>,
+    ) -> Self {
         Self {
             principal,
             policy,
@@ -73,7 +78,10 @@ impl SecureScans {
             // Catalog views are built from the principal-filtered catalog.
             return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
         }
-        let table = format!("{}.{}.{}", resolved.catalog, resolved.schema, resolved.table);
+        let table = format!(
+            "{}.{}.{}",
+            resolved.catalog, resolved.schema, resolved.table
+        );
         let policy = self.policy.current();
         let user = &self.principal.user;
         let access = policy.table_access(user, &table);
@@ -91,6 +99,7 @@ impl SecureScans {
         }
 
         let mut plan = LogicalPlan::TableScan(scan);
+        let filtered = matches!(access, TableAccess::Filtered(_));
         if let TableAccess::Filtered(rules) = &access {
             let mut predicate: Option<Expr> = None;
             for rule in rules {
@@ -160,6 +169,11 @@ impl SecureScans {
             plan = TypeCoercion::new()
                 .analyze(projection, config)
                 .map_err(|e| policy_error(format!("mask on {table} does not type-check: {e}")))?;
+        }
+        if filtered {
+            plan = LogicalPlan::Extension(Extension {
+                node: Arc::new(PolicyBarrier::new(plan)),
+            });
         }
         Ok(Transformed::yes(plan))
     }
