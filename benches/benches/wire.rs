@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, pin_mut};
 use lakegate_gateway::config::Config;
 use lakegate_gateway::server::Gateway;
-use lakegate_planner::{Outcome, QueryService};
+use lakegate_planner::{ClientOrigin, Outcome, QueryService};
 use lakegate_security::Principal;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -27,9 +27,15 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 async fn in_process(service: &QueryService, sql: &str) -> (u64, Duration) {
     let started = Instant::now();
-    let mut session = service.open_session(Principal::new("demo"));
+    let mut session = service.open_session(
+        Principal::new("demo"),
+        ClientOrigin {
+            address: "in-process".into(),
+            protocol: "bench",
+        },
+    );
     let mut rows = 0u64;
-    for statement in service.parse(sql).expect("parse") {
+    for statement in service.parse(&session, sql).expect("parse") {
         let prepared = service
             .prepare(&session, sql, statement)
             .await

@@ -56,9 +56,36 @@ pub struct Config {
     pub catalogs: Vec<CatalogConfig>,
     /// Authorization policy.
     pub security: SecurityConfig,
+    /// Audit trail.
+    pub audit: AuditSettings,
     /// Users; empty means the demo users (demo, admin, analyst, auditor; each user's
     /// password is its name).
     pub users: Vec<UserConfig>,
+}
+
+/// `[audit]`: the audit trail.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Write the trail.
+    pub enabled: bool,
+    /// The JSON-lines file; unset means `<data_dir>/audit/audit.jsonl`.
+    pub path: Option<String>,
+    /// Rotate when the file grows past this many bytes.
+    pub max_bytes: u64,
+    /// Record the SHA-256 of each statement instead of its text.
+    pub hash_sql: bool,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: None,
+            max_bytes: 64 * 1024 * 1024,
+            hash_sql: false,
+        }
+    }
 }
 
 /// `[security]`: the Casbin model and policy.
@@ -139,6 +166,7 @@ impl Default for Config {
                 reload_seconds: 2,
                 ..SecurityConfig::default()
             },
+            audit: AuditSettings::default(),
             catalogs: Vec::new(),
             users: Vec::new(),
         }
@@ -197,6 +225,17 @@ impl Config {
                 .to_string(),
             uri: None,
         }]
+    }
+
+    /// Where the audit trail goes, if enabled.
+    pub fn audit_path(&self) -> Option<std::path::PathBuf> {
+        if !self.audit.enabled {
+            return None;
+        }
+        Some(match &self.audit.path {
+            Some(path) => path.into(),
+            None => Path::new(&self.data_dir).join("audit").join("audit.jsonl"),
+        })
     }
 
     /// Users to accept: the configured ones, or the demo user.

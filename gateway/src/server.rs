@@ -8,6 +8,7 @@ use lakegate_catalog::CatalogRegistry;
 use lakegate_catalog::seed::{SeedOptions, seed_tpch};
 use lakegate_planner::{PlannerConfig, QueryService};
 use lakegate_security::UserStore;
+use lakegate_security::audit::{AuditConfig, AuditLog};
 use lakegate_security::policy::{PolicySource, PolicyStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -99,9 +100,18 @@ impl Gateway {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let audit = Arc::new(
+            AuditLog::open(AuditConfig {
+                path: config.audit_path(),
+                max_bytes: config.audit.max_bytes.max(1024),
+                hash_sql: config.audit.hash_sql,
+            })
+            .context("opening the audit trail")?,
+        );
         let service = Arc::new(QueryService::new(
             registry,
             policy,
+            audit,
             PlannerConfig {
                 default_catalog: config.default_catalog.clone(),
                 default_schema: config.default_schema.clone(),

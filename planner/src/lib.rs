@@ -14,7 +14,7 @@ mod settings;
 
 pub use error::{ErrorKind, QueryError, Result};
 pub use service::{Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
-pub use session::Session;
+pub use session::{ClientOrigin, Session};
 pub use settings::{SERVER_VERSION, SERVER_VERSION_NUM};
 
 /// Re-exported so frontends name parameter values and types without their own

@@ -1,64 +1,59 @@
-//! A result stream that writes the query's one log line when it ends, however it ends.
+//! A result stream that reports its end exactly once (rows, outcome, error), however it
+//! ends: the query's log line and audit record are written from there, before the
+//! client sees the result complete.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::error::Result as DFResult;
+use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use futures::Stream;
 
-/// Wraps a query's stream; logs rows, duration and outcome once.
-pub(crate) struct LoggedStream {
-    inner: SendableRecordBatchStream,
-    query_id: u64,
-    session_id: u64,
-    user: String,
-    started: Instant,
-    rows: u64,
-    outcome: Option<&'static str>,
+use crate::QueryError;
+
+/// How a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// All rows were produced.
+    Complete,
+    /// Execution failed.
+    Failed,
+    /// The consumer dropped the stream early (client gone, portal closed).
+    Abandoned,
 }
 
-impl LoggedStream {
-    pub(crate) fn new(
-        inner: SendableRecordBatchStream,
-        query_id: u64,
-        session_id: u64,
-        user: String,
-        started: Instant,
-    ) -> Self {
+/// Called once with the row count, the ending and the error message, if any. An error
+/// it returns (the audit record could not be written) fails the stream.
+pub(crate) type OnFinish =
+    Box<dyn FnOnce(u64, Ending, Option<String>) -> Result<(), QueryError> + Send>;
+
+/// Wraps a query's stream and calls `on_finish` once.
+pub(crate) struct CompletionStream {
+    inner: SendableRecordBatchStream,
+    rows: u64,
+    on_finish: Option<OnFinish>,
+}
+
+impl CompletionStream {
+    pub(crate) fn new(inner: SendableRecordBatchStream, on_finish: OnFinish) -> Self {
         Self {
             inner,
-            query_id,
-            session_id,
-            user,
-            started,
             rows: 0,
-            outcome: None,
+            on_finish: Some(on_finish),
         }
     }
 
-    fn finish(&mut self, outcome: &'static str, error: Option<String>) {
-        if self.outcome.is_some() {
-            return;
+    fn finish(&mut self, ending: Ending, error: Option<String>) -> Result<(), QueryError> {
+        match self.on_finish.take() {
+            Some(f) => f(self.rows, ending, error),
+            None => Ok(()),
         }
-        self.outcome = Some(outcome);
-        tracing::info!(
-            query_id = self.query_id,
-            session_id = self.session_id,
-            user = %self.user,
-            rows = self.rows,
-            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
-            outcome,
-            error = error.as_deref().unwrap_or(""),
-            "query"
-        );
     }
 }
 
-impl Stream for LoggedStream {
+impl Stream for CompletionStream {
     type Item = DFResult<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -66,25 +61,50 @@ impl Stream for LoggedStream {
         match &polled {
             Poll::Ready(Some(Ok(batch))) => self.rows += batch.num_rows() as u64,
             Poll::Ready(Some(Err(e))) => {
-                let message = e.to_string();
-                self.finish("error", Some(message));
+                let message = QueryError::from(e.clone_for_report()).message;
+                // The execution error is what the client sees either way.
+                let _ = self.finish(Ending::Failed, Some(message));
             }
-            Poll::Ready(None) => self.finish("ok", None),
+            Poll::Ready(None) => {
+                if let Err(e) = self.finish(Ending::Complete, None) {
+                    return Poll::Ready(Some(Err(DataFusionError::External(Box::new(e)))));
+                }
+            }
             Poll::Pending => {}
         }
         polled
     }
 }
 
-impl RecordBatchStream for LoggedStream {
+impl RecordBatchStream for CompletionStream {
     fn schema(&self) -> SchemaRef {
         self.inner.schema()
     }
 }
 
-impl Drop for LoggedStream {
+impl Drop for CompletionStream {
     fn drop(&mut self) {
-        // Dropped before the end: the client went away or stopped reading.
-        self.finish("abandoned", None);
+        let _ = self.finish(Ending::Abandoned, None);
+    }
+}
+
+/// DataFusion errors are not `Clone`; a report needs only the message and kind.
+trait CloneForReport {
+    fn clone_for_report(&self) -> DataFusionError;
+}
+
+impl CloneForReport for DataFusionError {
+    fn clone_for_report(&self) -> DataFusionError {
+        match self.find_root() {
+            DataFusionError::External(inner) => match inner.downcast_ref::<QueryError>() {
+                Some(q) => DataFusionError::External(Box::new(q.clone())),
+                None => DataFusionError::Execution(self.to_string()),
+            },
+            DataFusionError::ArrowError(e, _) if matches!(**e, datafusion::arrow::error::ArrowError::DivideByZero) => {
+                DataFusionError::Execution("Divide by zero".into())
+            }
+            DataFusionError::ResourcesExhausted(m) => DataFusionError::ResourcesExhausted(m.clone()),
+            other => DataFusionError::Execution(other.to_string()),
+        }
     }
 }

@@ -23,14 +23,15 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_security::Principal;
+use lakegate_security::audit::{AuditEvent, AuditLog};
 use lakegate_security::policy::{ColumnAction, PolicyStore};
 use lakegate_security::rules::{AccessReport, GatewayQueryPlanner, SecureScans};
 use lakegate_security::view::SecuredCatalog;
 use std::sync::Mutex;
 
 use crate::deadline::{DeadlineStream, timeout_error};
-use crate::logged::LoggedStream;
-use crate::session::Session;
+use crate::logged::{CompletionStream, Ending, OnFinish};
+use crate::session::{ClientOrigin, Session};
 use crate::settings::Settings;
 use crate::{ErrorKind, QueryError, Result};
 
@@ -114,6 +115,7 @@ impl std::fmt::Debug for Outcome {
 pub struct QueryService {
     registry: Arc<CatalogRegistry>,
     policy: Arc<PolicyStore>,
+    audit: Arc<AuditLog>,
     config: PlannerConfig,
     runtime: Arc<RuntimeEnv>,
     next_session: AtomicU64,
@@ -125,11 +127,13 @@ impl QueryService {
     pub fn new(
         registry: Arc<CatalogRegistry>,
         policy: Arc<PolicyStore>,
+        audit: Arc<AuditLog>,
         config: PlannerConfig,
     ) -> Self {
         Self {
             registry,
             policy,
+            audit,
             config,
             runtime: Arc::new(RuntimeEnv::default()),
             next_session: AtomicU64::new(1),
@@ -149,7 +153,7 @@ impl QueryService {
 
     /// Opens a session for an authenticated principal: its catalogs are the principal's
     /// view, and its analyzer secures every scan for the principal.
-    pub fn open_session(&self, mut principal: Principal) -> Session {
+    pub fn open_session(&self, mut principal: Principal, client: ClientOrigin) -> Session {
         principal.roles = self.policy.current().roles(&principal.user);
         let mut config = SessionConfig::new()
             .with_information_schema(true)
@@ -192,6 +196,7 @@ impl QueryService {
         Session {
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
             principal,
+            client,
             settings: Settings::new(&self.config.default_schema),
             ctx,
             rule,
@@ -199,15 +204,47 @@ impl QueryService {
         }
     }
 
-    /// Splits SQL text into statements (PostgreSQL dialect).
-    pub fn parse(&self, sql: &str) -> Result<Vec<DFStatement>> {
-        let statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})?;
-        Ok(statements.into_iter().collect())
+    /// Splits SQL text into statements (PostgreSQL dialect). Text that does not parse
+    /// is audited as an error.
+    pub fn parse(&self, session: &Session, sql: &str) -> Result<Vec<DFStatement>> {
+        match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
+            Ok(statements) => Ok(statements.into_iter().collect()),
+            Err(e) => {
+                let error = QueryError::from(e);
+                let query_id = self.next_query.fetch_add(1, Ordering::Relaxed);
+                let event = self.audit_event_without_access(session, query_id, sql);
+                self.record_failure(event, Instant::now(), &error);
+                Err(error)
+            }
+        }
+    }
+
+    fn audit_event_without_access(&self, session: &Session, query_id: u64, sql: &str) -> AuditEvent {
+        session.clear_access();
+        self.audit_event(session, query_id, sql)
     }
 
     /// Describes a statement: its kind, parameter types and result schema.
     /// Queries are planned here (and again at execution, against fresh snapshots).
     pub async fn prepare(
+        &self,
+        session: &Session,
+        sql: &str,
+        statement: DFStatement,
+    ) -> Result<Prepared> {
+        session.clear_access();
+        match self.describe(session, sql, statement).await {
+            Ok(prepared) => Ok(prepared),
+            Err(error) => {
+                let query_id = self.next_query.fetch_add(1, Ordering::Relaxed);
+                let event = self.audit_event(session, query_id, sql);
+                self.record_failure(event, Instant::now(), &error);
+                Err(error)
+            }
+        }
+    }
+
+    async fn describe(
         &self,
         session: &Session,
         sql: &str,
@@ -249,6 +286,84 @@ impl QueryService {
         prepared: &Prepared,
         params: Vec<ScalarValue>,
     ) -> Result<Outcome> {
+        let started = Instant::now();
+        let query_id = self.next_query.fetch_add(1, Ordering::Relaxed);
+        let result = self.execute_inner(session, prepared, params).await;
+        let mut event = self.audit_event(session, query_id, &prepared.sql);
+        match result {
+            Ok(Outcome::Rows { tag, stream }) => {
+                let audit = self.audit.clone();
+                let on_finish: OnFinish = Box::new(move |rows, ending, error| {
+                    event.rows = rows;
+                    event.decision = match ending {
+                        Ending::Failed => "error".into(),
+                        Ending::Complete | Ending::Abandoned => "allow".into(),
+                    };
+                    event.error = error;
+                    finish_event(&audit, event, started, ending_name(ending))
+                });
+                Ok(Outcome::Rows {
+                    tag,
+                    stream: Box::pin(CompletionStream::new(stream, on_finish)),
+                })
+            }
+            Ok(outcome) => {
+                event.decision = "allow".into();
+                finish_event(&self.audit, event, started, "ok")?;
+                Ok(outcome)
+            }
+            Err(error) => {
+                self.record_failure(event, started, &error);
+                Err(error)
+            }
+        }
+    }
+
+    /// Records a statement that failed before producing a result (including denials).
+    fn record_failure(&self, mut event: AuditEvent, started: Instant, error: &QueryError) {
+        event.decision = match error.kind {
+            ErrorKind::InsufficientPrivilege => "deny".into(),
+            _ => "error".into(),
+        };
+        event.error = Some(error.message.clone());
+        // The statement already failed; a failure to audit it is logged loudly.
+        if let Err(e) = finish_event(&self.audit, event, started, "error") {
+            tracing::error!(error = %e.message, "audit record lost");
+        }
+    }
+
+    /// An audit record for a statement of this session, with what the security rule
+    /// applied while planning it.
+    fn audit_event(&self, session: &Session, query_id: u64, sql: &str) -> AuditEvent {
+        let access = session.last_access();
+        let mut tables = access.tables;
+        if let Some(denied) = access.denied {
+            tables.push(denied);
+        }
+        let mut event = AuditEvent {
+            query_id,
+            session_id: session.id,
+            user: session.principal.user.clone(),
+            roles: session.principal.roles.clone(),
+            client: session.client.address.clone(),
+            protocol: session.client.protocol.to_string(),
+            tables,
+            columns: access.columns,
+            filters: access.filters,
+            masks: access.masks,
+            ..AuditEvent::default()
+        };
+        self.audit.set_sql(&mut event, sql);
+        event
+    }
+
+    async fn execute_inner(
+        &self,
+        session: &mut Session,
+        prepared: &Prepared,
+        params: Vec<ScalarValue>,
+    ) -> Result<Outcome> {
+        session.clear_access();
         match prepared.kind {
             StatementKind::Query => self.execute_query(session, prepared, params).await,
             StatementKind::Show => {
@@ -302,8 +417,6 @@ impl QueryService {
         prepared: &Prepared,
         params: Vec<ScalarValue>,
     ) -> Result<Outcome> {
-        let started = Instant::now();
-        let query_id = self.next_query.fetch_add(1, Ordering::Relaxed);
         if params.len() != prepared.param_types.len() {
             return Err(QueryError::new(
                 ErrorKind::ProtocolViolation,
@@ -335,38 +448,14 @@ impl QueryService {
                 .unwrap_or_else(|_| Err(timeout_error(timeout))),
             _ => result.await,
         };
-        let stream = match result {
-            Ok(stream) => stream,
-            Err(error) => {
-                tracing::info!(
-                    query_id,
-                    session_id = session.id,
-                    user = %session.principal.user,
-                    duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                    outcome = "error",
-                    error = %error.message,
-                    "query"
-                );
-                return Err(error);
-            }
-        };
+        let stream = result?;
         let stream: SendableRecordBatchStream = match (deadline, timeout) {
             (Some(deadline), Some(timeout)) => {
                 Box::pin(DeadlineStream::new(stream, deadline, timeout))
             }
             _ => stream,
         };
-        let logged = LoggedStream::new(
-            stream,
-            query_id,
-            session.id,
-            session.principal.user.clone(),
-            started,
-        );
-        Ok(Outcome::Rows {
-            tag,
-            stream: Box::pin(logged),
-        })
+        Ok(Outcome::Rows { tag, stream })
     }
 
     fn session_command(&self, session: &mut Session, statement: &DFStatement) -> Result<Outcome> {
@@ -536,6 +625,43 @@ impl QueryService {
         }
         error.into()
     }
+}
+
+fn ending_name(ending: Ending) -> &'static str {
+    match ending {
+        Ending::Complete => "ok",
+        Ending::Failed => "error",
+        Ending::Abandoned => "abandoned",
+    }
+}
+
+/// Writes the statement's log line and audit record.
+fn finish_event(
+    audit: &AuditLog,
+    mut event: AuditEvent,
+    started: Instant,
+    outcome: &'static str,
+) -> Result<()> {
+    event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    event.time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tracing::info!(
+        query_id = event.query_id,
+        session_id = event.session_id,
+        user = %event.user,
+        rows = event.rows,
+        duration_ms = event.duration_ms,
+        outcome,
+        decision = %event.decision,
+        error = event.error.as_deref().unwrap_or(""),
+        "statement"
+    );
+    audit.record(&event).map_err(|e| {
+        tracing::error!(error = %e, "cannot write the audit trail");
+        QueryError::new(
+            ErrorKind::Internal,
+            "the audit trail cannot be written; the result is withheld",
+        )
+    })
 }
 
 /// The session's `statement_timeout`, if one is set.

@@ -9,10 +9,20 @@ use lakegate_security::rules::{AccessReport, SecureScans};
 use crate::settings::Settings;
 use crate::{QueryError, Result};
 
+/// Where a session comes from, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct ClientOrigin {
+    /// The client's address.
+    pub address: String,
+    /// `postgres` or `flight-sql`.
+    pub protocol: &'static str,
+}
+
 /// Per-connection state. Nothing here is shared between connections.
 pub struct Session {
     pub(crate) id: u64,
     pub(crate) principal: Principal,
+    pub(crate) client: ClientOrigin,
     pub(crate) settings: Settings,
     pub(crate) ctx: SessionContext,
     /// The security rule of this session's analyzer.
@@ -52,6 +62,10 @@ impl Session {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    pub(crate) fn clear_access(&self) {
+        *self.report.lock().unwrap_or_else(|e| e.into_inner()) = AccessReport::default();
     }
 
     /// The catalog and schema that unqualified names resolve in.

@@ -5,6 +5,7 @@
 //! This crate knows nothing about wire protocols; frontends turn a login into a
 //! [`Principal`] through [`UserStore`] and the planner applies the rules.
 
+pub mod audit;
 mod error;
 pub mod policy;
 mod principal;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Sink, Stream, StreamExt};
-use lakegate_planner::{Outcome, Prepared, QueryError, QueryService, Session};
+use lakegate_planner::{ClientOrigin, Outcome, Prepared, QueryError, QueryService, Session};
 use lakegate_security::UserStore;
 use pgwire::api::auth::DefaultServerParameterProvider;
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
@@ -135,7 +135,11 @@ impl Connection {
                     format!("role \"{user}\" is not permitted to log in"),
                 )
             })?;
-            *guard = Some(self.service.open_session(principal));
+            let origin = ClientOrigin {
+                address: client.socket_addr().to_string(),
+                protocol: "postgres",
+            };
+            *guard = Some(self.service.open_session(principal, origin));
         }
         Ok(guard)
     }
@@ -262,7 +266,7 @@ impl SimpleQueryHandler for QueryHandler {
         let service = self.connection.service.clone();
         let mut guard = self.connection.session(client).await?;
         let session = open(&mut guard)?;
-        let statements = match service.parse(query) {
+        let statements = match service.parse(session, query) {
             Ok(statements) => statements,
             Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
         };
@@ -348,7 +352,9 @@ impl QueryParser for StatementParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let service = self.connection.service.clone();
-        let mut statements = service.parse(sql).map_err(to_pgwire)?;
+        let mut guard = self.connection.session(client).await?;
+        let session = open(&mut guard)?;
+        let mut statements = service.parse(session, sql).map_err(to_pgwire)?;
         match statements.len() {
             0 => return Ok(None),
             1 => {}
@@ -359,8 +365,6 @@ impl QueryParser for StatementParser {
                 ));
             }
         }
-        let mut guard = self.connection.session(client).await?;
-        let session = open(&mut guard)?;
         let prepared = service
             .prepare(session, sql, statements.remove(0))
             .await
