@@ -100,10 +100,14 @@ impl CloneForReport for DataFusionError {
                 Some(q) => DataFusionError::External(Box::new(q.clone())),
                 None => DataFusionError::Execution(self.to_string()),
             },
-            DataFusionError::ArrowError(e, _) if matches!(**e, datafusion::arrow::error::ArrowError::DivideByZero) => {
+            DataFusionError::ArrowError(e, _)
+                if matches!(**e, datafusion::arrow::error::ArrowError::DivideByZero) =>
+            {
                 DataFusionError::Execution("Divide by zero".into())
             }
-            DataFusionError::ResourcesExhausted(m) => DataFusionError::ResourcesExhausted(m.clone()),
+            DataFusionError::ResourcesExhausted(m) => {
+                DataFusionError::ResourcesExhausted(m.clone())
+            }
             other => DataFusionError::Execution(other.to_string()),
         }
     }

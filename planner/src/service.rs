@@ -219,7 +219,12 @@ impl QueryService {
         }
     }
 
-    fn audit_event_without_access(&self, session: &Session, query_id: u64, sql: &str) -> AuditEvent {
+    fn audit_event_without_access(
+        &self,
+        session: &Session,
+        query_id: u64,
+        sql: &str,
+    ) -> AuditEvent {
         session.clear_access();
         self.audit_event(session, query_id, sql)
     }

@@ -78,7 +78,9 @@ pub struct AuditLog {
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog").field("path", &self.config.path).finish()
+        f.debug_struct("AuditLog")
+            .field("path", &self.config.path)
+            .finish()
     }
 }
 

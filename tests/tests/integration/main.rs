@@ -7,4 +7,5 @@ mod pg_queries;
 mod pg_robustness;
 mod pg_types;
 mod psql;
+mod security;
 mod tpch;
