@@ -9,7 +9,7 @@ use lakegate_catalog::seed::{SeedOptions, seed_tpch};
 use lakegate_planner::{PlannerConfig, QueryService};
 use lakegate_security::UserStore;
 use lakegate_security::audit::{AuditConfig, AuditLog};
-use lakegate_security::policy::{PolicySource, PolicyStore};
+use lakegate_security::policy::{PolicySource, PolicyStore, PolicyValidator};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -71,16 +71,49 @@ pub async fn open_catalogs(
     Ok(Arc::new(registry))
 }
 
+/// A policy may only name tables that exist (wildcard patterns excepted), so that a
+/// typo in a grant or a filter is an error rather than a rule that never applies.
+/// Catalogs the gateway does not serve (such as future system catalogs) are skipped.
+fn tables_exist(registry: Arc<CatalogRegistry>) -> PolicyValidator {
+    Arc::new(move |policy| {
+        use datafusion::catalog::CatalogProvider;
+        for (id, table) in policy.literal_tables() {
+            let mut parts = table.splitn(3, '.');
+            let (Some(catalog), Some(schema), Some(name)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let Some(registered) = registry.get(catalog) else {
+                continue;
+            };
+            let exists = registered
+                .lake
+                .schema(schema)
+                .map(|s| s.table_names().iter().any(|t| t == name))
+                .unwrap_or(false);
+            if !exists {
+                return Err(format!("{id}: names table {table}, which does not exist"));
+            }
+        }
+        Ok(())
+    })
+}
+
 impl Gateway {
     /// Starts every frontend. Returns once the listeners are bound.
     pub async fn start(config: Config, progress: bool) -> anyhow::Result<Self> {
         let users =
             Arc::new(UserStore::from_config(&config.effective_users()).context("loading users")?);
+        let registry = open_catalogs(&config, progress).await?;
         let policy = Arc::new(
-            PolicyStore::load(PolicySource {
-                model: config.security.model.as_ref().map(Into::into),
-                policy: config.security.policy.as_ref().map(Into::into),
-            })
+            PolicyStore::load_validated(
+                PolicySource {
+                    model: config.security.model.as_ref().map(Into::into),
+                    policy: config.security.policy.as_ref().map(Into::into),
+                },
+                Some(tables_exist(registry.clone())),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("loading the security policy: {e}"))?,
         );
@@ -89,7 +122,6 @@ impl Gateway {
                 config.security.reload_seconds,
             ));
         }
-        let registry = open_catalogs(&config, progress).await?;
         if registry.get(&config.default_catalog).is_none() {
             anyhow::bail!(
                 "default_catalog {:?} is not a configured catalog",

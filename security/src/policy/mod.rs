@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use casbin::{CoreApi, Enforcer, RbacApi};
 
-pub use store::{PolicySource, PolicyStore};
+pub use store::{PolicySource, PolicyStore, PolicyValidator};
 
 /// The model every policy file is read with (documented in `config/model.conf`).
 pub const DEFAULT_MODEL: &str = include_str!("../../../config/model.conf");
@@ -115,6 +115,7 @@ pub struct Policy {
     enforcer: Enforcer,
     /// `p` lines: (subject, object pattern, action, allow?).
     grants: Vec<(String, String, String, bool)>,
+    objects: Vec<(String, String)>,
     filters: Vec<RowFilterRule>,
     columns: Vec<ColumnRule>,
 }
@@ -152,6 +153,7 @@ impl Policy {
         let policy = Self {
             enforcer,
             grants: parsed.grants,
+            objects: parsed.objects,
             filters: parsed.filters,
             columns: parsed.columns,
         };
@@ -161,6 +163,15 @@ impl Policy {
             .enforce(("", "x.y.z", "select"))
             .map_err(|e| format!("model matcher: {e}"))?;
         Ok(policy)
+    }
+
+    /// The tables the policy names without wildcards, with the id of the line naming
+    /// them: a deployment checks they exist.
+    pub fn literal_tables(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.objects
+            .iter()
+            .filter(|(_, table)| !table.contains(['*', '?']))
+            .map(|(id, table)| (id.as_str(), table.as_str()))
     }
 
     /// The user and every role it holds, directly or through other roles.

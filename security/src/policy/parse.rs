@@ -10,6 +10,8 @@ pub(crate) struct Parsed {
     pub(crate) casbin_lines: Vec<String>,
     /// `p` lines: (subject, object pattern, action, allow?).
     pub(crate) grants: Vec<(String, String, String, bool)>,
+    /// Every table pattern a line names, with the line's id.
+    pub(crate) objects: Vec<(String, String)>,
     pub(crate) filters: Vec<RowFilterRule>,
     pub(crate) columns: Vec<ColumnRule>,
 }
@@ -98,6 +100,7 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
                     )));
                 }
                 parsed.casbin_lines.push(csv(&fields));
+                parsed.objects.push((id.clone(), fields[2].clone()));
                 parsed.grants.push((
                     fields[1].clone(),
                     fields[2].clone(),
@@ -115,6 +118,7 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
                 if fields[3].is_empty() {
                     return Err(error("a row filter needs an expression".into()));
                 }
+                parsed.objects.push((id.clone(), fields[2].clone()));
                 parsed.filters.push(RowFilterRule {
                     id: id.clone(),
                     subject: fields[1].clone(),
@@ -141,6 +145,8 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
                         )));
                     }
                 };
+                let table = fields[2].rsplit_once('.').map(|(t, _)| t.to_string());
+                parsed.objects.push((id.clone(), table.unwrap_or_default()));
                 parsed.columns.push(ColumnRule {
                     id: id.clone(),
                     subject: fields[1].clone(),

@@ -45,19 +45,42 @@ impl PolicySource {
     }
 }
 
+/// Checks a freshly read policy against the deployment (e.g. that named tables exist).
+pub type PolicyValidator = Arc<dyn Fn(&Policy) -> Result<(), String> + Send + Sync>;
+
 /// Holds the current policy; readers take a cheap snapshot per statement.
-#[derive(Debug)]
 pub struct PolicyStore {
     source: PolicySource,
+    validator: Option<PolicyValidator>,
     current: RwLock<Arc<Policy>>,
+}
+
+impl std::fmt::Debug for PolicyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyStore")
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 impl PolicyStore {
     /// Loads the policy; a bad policy at start-up is an error.
     pub async fn load(source: PolicySource) -> Result<Self, String> {
+        Self::load_validated(source, None).await
+    }
+
+    /// Loads the policy and checks it with `validator`, now and on every reload.
+    pub async fn load_validated(
+        source: PolicySource,
+        validator: Option<PolicyValidator>,
+    ) -> Result<Self, String> {
         let policy = source.read().await?;
+        if let Some(validate) = &validator {
+            validate(&policy)?;
+        }
         Ok(Self {
             source,
+            validator,
             current: RwLock::new(Arc::new(policy)),
         })
     }
@@ -73,7 +96,15 @@ impl PolicyStore {
     /// Reads the files again. On error the last good policy stays and the error is
     /// returned (and logged).
     pub async fn reload(&self) -> Result<(), String> {
-        match self.source.read().await {
+        let read = self
+            .source
+            .read()
+            .await
+            .and_then(|policy| match &self.validator {
+                Some(validate) => validate(&policy).map(|()| policy),
+                None => Ok(policy),
+            });
+        match read {
             Ok(policy) => {
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
                 tracing::info!("policy reloaded");

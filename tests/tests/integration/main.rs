@@ -6,6 +6,7 @@ mod pg_errors;
 mod pg_queries;
 mod pg_robustness;
 mod pg_types;
+mod policy_files;
 mod psql;
 mod security;
 mod tpch;

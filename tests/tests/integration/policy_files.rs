@@ -1,0 +1,130 @@
+//! Policy files: start-up errors, type errors in filters, hot reload that keeps the last
+//! good policy.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lakegate_gateway::server::Gateway;
+use lakegate_tests::{TestGateway, seeded_data_dir, test_config};
+
+const BASE: &str = "g, analyst, role:analyst\n\
+    p, role:analyst, lake.tpch.*, select, allow\n";
+
+fn write_policy(dir: &Path, text: &str) -> String {
+    let path = dir.join("policy.csv");
+    std::fs::write(&path, text).expect("write policy");
+    path.display().to_string()
+}
+
+async fn start_with_policy(text: &str) -> (anyhow::Result<Gateway>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = test_config(seeded_data_dir());
+    config.security.policy = Some(write_policy(dir.path(), text));
+    config.security.reload_seconds = 1;
+    (Gateway::start(config, false).await, dir)
+}
+
+#[tokio::test]
+async fn a_bad_policy_at_start_up_is_fatal_and_named() {
+    let (result, _dir) = start_with_policy(&format!(
+        "{BASE}p, role:analyst, lake.tpch.*, selekt, allow\n"
+    ))
+    .await;
+    let err = format!("{:#}", result.expect_err("bad action"));
+    assert!(
+        err.contains("policy.csv:3") && err.contains("selekt"),
+        "{err}"
+    );
+
+    let (result, _dir) = start_with_policy(&format!(
+        "{BASE}p2, role:analyst, lake.tpch.nope, \"x = 1\"\n"
+    ))
+    .await;
+    let err = format!("{:#}", result.expect_err("missing table"));
+    assert!(
+        err.contains("lake.tpch.nope") && err.contains("does not exist"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_filter_that_does_not_type_check_names_its_rule() {
+    let (result, _dir) = start_with_policy(&format!(
+        "{BASE}p2, role:analyst, lake.tpch.region, \"r_name + 1\"\n"
+    ))
+    .await;
+    let gw = TestGateway {
+        gateway: result.expect("starts"),
+    };
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("login");
+    let err = analyst
+        .simple_query("SELECT * FROM region")
+        .await
+        .expect_err("bad filter");
+    let db = err.as_db_error().expect("db error");
+    assert_eq!(db.code().code(), "F0000");
+    assert!(db.message().contains("policy.csv:3"), "{}", db.message());
+    // Other tables still work.
+    analyst
+        .simple_query("SELECT count(*) FROM nation")
+        .await
+        .expect("unaffected table");
+}
+
+#[tokio::test]
+async fn policy_changes_apply_without_restart_and_bad_reloads_keep_the_last_good() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write_policy(
+        dir.path(),
+        &format!("{BASE}p2, role:analyst, lake.tpch.region, \"r_name = 'EUROPE'\"\n"),
+    );
+    let mut config = test_config(seeded_data_dir());
+    config.security.policy = Some(path.clone());
+    config.security.reload_seconds = 1;
+    let gw = TestGateway::start_with(config).await;
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("login");
+    let regions = |client: tokio_postgres::Client| async move {
+        let rows = client
+            .query("SELECT r_name FROM region ORDER BY 1", &[])
+            .await
+            .expect("query");
+        let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        (client, names)
+    };
+    let (analyst, names) = regions(analyst).await;
+    assert_eq!(names, vec!["EUROPE"]);
+
+    std::fs::write(
+        &path,
+        format!("{BASE}p2, role:analyst, lake.tpch.region, \"r_name = 'ASIA'\"\n"),
+    )
+    .expect("rewrite");
+    // The watcher checks every second; wait for the change, bounded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut analyst = analyst;
+    loop {
+        let (client, names) = regions(analyst).await;
+        analyst = client;
+        if names == vec!["ASIA"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "policy was not reloaded: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A broken file is refused and the last good policy stays.
+    std::fs::write(&path, "p, this line is broken\n").expect("break");
+    let err = gw
+        .gateway
+        .service()
+        .policy()
+        .reload()
+        .await
+        .expect_err("broken policy");
+    assert!(err.contains("policy.csv:1"), "{err}");
+    let (_analyst, names) = regions(analyst).await;
+    assert_eq!(names, vec!["ASIA"]);
+}
