@@ -11,7 +11,14 @@ use serde::{Deserialize, Serialize};
 
 /// The demo users (see README): name, SCRAM verifier of a password equal to the name,
 /// attributes. Only used when the configuration defines no users.
-const DEMO_USERS: &[(&str, &str, &[(&str, &str)])] = &[
+/// A demo user: name, SCRAM verifier, attributes.
+type DemoUser = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const DEMO_USERS: &[DemoUser] = &[
     (
         "demo",
         "SCRAM-SHA-256$4096:1f2xiI5gQS5ts9JWx2fuhg==$GcxqoQPCIZDROcmqIKWjU8bcqna52twBthj2B7ch8vM=:1rVWthNzo7Ooph1hi5ljQtsN6WZU4kPTfZTC8NvIG6k=",

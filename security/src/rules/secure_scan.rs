@@ -193,3 +193,146 @@ impl AnalyzerRule for SecureScans {
         "secure_scans"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider};
+    use datafusion::datasource::MemTable;
+    use datafusion::execution::session_state::SessionStateBuilder;
+    use datafusion::optimizer::Analyzer;
+
+    use super::*;
+    use crate::policy::{PolicySource, PolicyStore};
+    use crate::view::SecuredCatalog;
+
+    const POLICY: &str = "g, ann, role:a\n\
+        p, role:a, lake.s.*, select, allow\n\
+        p2, role:a, lake.s.t, \"region = ${user.region}\"\n\
+        p3, role:a, lake.s.t.phone, mask, show-last-4\n\
+        p3, role:a, lake.s.t.secret, deny\n";
+
+    async fn context(user: &str) -> SessionContext {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("secure-scan-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("policy.csv");
+        std::fs::write(&path, POLICY).expect("policy");
+        let store = Arc::new(
+            PolicyStore::load(PolicySource {
+                model: None,
+                policy: Some(path),
+            })
+            .await
+            .expect("policy"),
+        );
+        let principal = Principal {
+            user: user.into(),
+            roles: vec![],
+            attributes: BTreeMap::from([("region".into(), "EU".into())]),
+        };
+        let rule = Arc::new(SecureScans::new(
+            principal.clone(),
+            store.clone(),
+            Arc::new(Mutex::new(AccessReport::default())),
+        ));
+        let mut rules = Analyzer::new().rules;
+        let at = rules
+            .iter()
+            .position(|r| r.name() == "type_coercion")
+            .unwrap_or(0);
+        rules.insert(at, rule);
+        let mut state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_analyzer_rules(rules)
+            .build();
+        state.config_mut().options_mut().catalog.default_catalog = "lake".into();
+        state.config_mut().options_mut().catalog.default_schema = "s".into();
+        let ctx = SessionContext::new_with_state(state);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("region", DataType::Utf8, false),
+            Field::new("phone", DataType::Utf8, true),
+            Field::new("secret", DataType::Int64, true),
+        ]));
+        let table = MemTable::try_new(schema, vec![vec![]]).expect("table");
+        let schema_provider = Arc::new(MemorySchemaProvider::new());
+        datafusion::catalog::SchemaProvider::register_table(
+            schema_provider.as_ref(),
+            "t".into(),
+            Arc::new(table),
+        )
+        .expect("register");
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        catalog
+            .register_schema("s", schema_provider)
+            .expect("schema");
+        ctx.register_catalog(
+            "lake",
+            Arc::new(SecuredCatalog::new(
+                "lake",
+                catalog,
+                Arc::new(principal),
+                store,
+            )),
+        );
+        ctx
+    }
+
+    async fn analyzed(ctx: &SessionContext, sql: &str) -> Result<String> {
+        let plan = ctx.state().create_logical_plan(sql).await?;
+        let analyzed = ctx.state().analyzer().execute_and_check(
+            plan,
+            ctx.state().config_options(),
+            |_, _| {},
+        )?;
+        Ok(analyzed.display_indent().to_string())
+    }
+
+    #[tokio::test]
+    async fn filter_mask_and_barrier_wrap_the_scan() {
+        let ctx = context("ann").await;
+        let plan = analyzed(&ctx, "SELECT * FROM t WHERE phone LIKE '1%'")
+            .await
+            .expect("plan");
+        let expected = "Projection: t.id, t.region, t.phone\
+            \n  Filter: t.phone LIKE Utf8(\"1%\")\
+            \n    PolicyBarrier\
+            \n      Projection: t.id, t.region, CASE WHEN t.phone IS NULL THEN CAST(NULL AS Utf8) ELSE concat(repeat(Utf8(\"X\"), greatest(CAST(character_length(t.phone) AS Int64) - Int64(4), Int64(0))), right(t.phone, Int64(4))) END AS phone\
+            \n        Filter: t.region = Utf8(\"EU\")\
+            \n          TableScan: t";
+        assert_eq!(plan, expected);
+    }
+
+    #[tokio::test]
+    async fn subqueries_and_unions_are_secured_too() {
+        let ctx = context("ann").await;
+        let plan = analyzed(
+            &ctx,
+            "SELECT id FROM t WHERE id IN (SELECT id FROM lake.s.t) UNION ALL SELECT id FROM s.t",
+        )
+        .await
+        .expect("plan");
+        assert_eq!(plan.matches("region = Utf8(\"EU\")").count(), 3, "{plan}");
+        assert_eq!(plan.matches("PolicyBarrier").count(), 3, "{plan}");
+    }
+
+    #[tokio::test]
+    async fn denied_columns_are_absent_and_other_users_are_refused() {
+        let ctx = context("ann").await;
+        let plan = analyzed(&ctx, "SELECT * FROM t").await.expect("plan");
+        assert!(!plan.contains("secret"), "{plan}");
+        let stranger = context("bob").await;
+        let err = analyzed(&stranger, "SELECT id FROM t")
+            .await
+            .expect_err("denied");
+        assert!(
+            err.to_string()
+                .contains("permission denied for table lake.s.t"),
+            "{err}"
+        );
+    }
+}
