@@ -99,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             ..Config::default()
         };
         config.pg.listen = "127.0.0.1:0".into();
+        config.admin.enabled = false;
         config.seed.scale_factor = scale_factor;
         config.security.policy = Some(policy.display().to_string());
         config.audit.enabled = false;

@@ -95,6 +95,7 @@ fn main() -> anyhow::Result<()> {
             ..Config::default()
         };
         config.pg.listen = "127.0.0.1:0".into();
+        config.admin.enabled = false;
         config.seed.scale_factor = scale_factor;
         eprintln!(
             "seeding TPC-H SF {scale_factor} into {}",

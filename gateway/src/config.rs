@@ -53,6 +53,8 @@ pub struct Config {
     pub default_schema: String,
     /// Postgres wire listener.
     pub pg: PgConfig,
+    /// Admin HTTP listener.
+    pub admin: AdminConfig,
     /// Demo data seeding.
     pub seed: SeedConfig,
     /// Query execution.
@@ -115,6 +117,25 @@ pub struct PgConfig {
     pub listen: String,
 }
 
+/// `[admin]`: the admin HTTP endpoint (health, policy reload).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Serve the endpoint.
+    pub enabled: bool,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:9090".into(),
+        }
+    }
+}
+
 /// `[seed]`: TPC-H demo data written on first start.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -166,6 +187,7 @@ impl Default for Config {
             default_catalog: "lake".into(),
             default_schema: "tpch".into(),
             pg: PgConfig::default(),
+            admin: AdminConfig::default(),
             seed: SeedConfig::default(),
             query: QueryConfig::default(),
             log: LogConfig::default(),

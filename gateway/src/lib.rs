@@ -4,6 +4,7 @@
 //! the demo lakehouse on first start), and serves the Postgres wire protocol until
 //! SIGINT or SIGTERM. Tests and benchmarks start the same [`server::Gateway`] on port 0.
 
+pub mod admin;
 pub mod config;
 pub mod logging;
 pub mod pg;

@@ -14,12 +14,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::Admin;
 use crate::config::Config;
 use crate::pg::PgFrontend;
 
 /// A running gateway: its bound addresses and a handle to stop it.
 pub struct Gateway {
     pg_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     service: Arc<QueryService>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -156,20 +158,43 @@ impl Gateway {
             .with_context(|| format!("binding the Postgres listener to {}", config.pg.listen))?;
         let pg_addr = listener.local_addr().context("reading the bound address")?;
         let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let mut admin_addr = None;
+        if config.admin.enabled {
+            let admin_listener =
+                TcpListener::bind(&config.admin.listen)
+                    .await
+                    .with_context(|| {
+                        format!("binding the admin listener to {}", config.admin.listen)
+                    })?;
+            let addr = admin_listener
+                .local_addr()
+                .context("reading the admin address")?;
+            let admin = Arc::new(Admin::new(users.clone(), service.policy().clone()));
+            tasks.push(tokio::spawn(admin.serve(admin_listener, shutdown.clone())));
+            tracing::info!(admin_addr = %addr, "admin HTTP listening");
+            admin_addr = Some(addr);
+        }
         let frontend = PgFrontend::new(service.clone(), users, &config.default_schema);
-        let pg_task = tokio::spawn(frontend.serve(listener, shutdown.clone()));
+        tasks.push(tokio::spawn(frontend.serve(listener, shutdown.clone())));
         tracing::info!(%pg_addr, "Postgres wire listening");
         Ok(Self {
             pg_addr,
+            admin_addr,
             service,
             shutdown,
-            tasks: vec![pg_task],
+            tasks,
         })
     }
 
     /// Where the Postgres wire listener is bound.
     pub fn pg_addr(&self) -> SocketAddr {
         self.pg_addr
+    }
+
+    /// Where the admin HTTP listener is bound, if enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The query service (benchmarks compare against it in-process).

@@ -29,6 +29,7 @@ fn start(scale_factor: &str) -> Server {
         .arg(dir.path())
         .env("GATEWAY_SEED__SCALE_FACTOR", scale_factor)
         .env("GATEWAY_QUERY__TARGET_PARTITIONS", "2")
+        .env("GATEWAY_ADMIN__LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()

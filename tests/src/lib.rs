@@ -44,6 +44,7 @@ pub fn test_config(data_dir: &Path) -> Config {
         ..Config::default()
     };
     config.pg.listen = "127.0.0.1:0".into();
+    config.admin.listen = "127.0.0.1:0".into();
     config.seed.scale_factor = SCALE_FACTOR;
     config.query.target_partitions = 2;
     config

@@ -128,3 +128,99 @@ async fn policy_changes_apply_without_restart_and_bad_reloads_keep_the_last_good
     let (_analyst, names) = regions(analyst).await;
     assert_eq!(names, vec!["ASIA"]);
 }
+
+/// Sends one HTTP/1.1 request and returns the status code and body.
+async fn http(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    socket.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+fn reload_request(credentials: Option<&str>) -> String {
+    use base64::Engine;
+    let auth = credentials
+        .map(|c| {
+            format!(
+                "Authorization: Basic {}\r\n",
+                base64::engine::general_purpose::STANDARD.encode(c)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "POST /policy/reload HTTP/1.1\r\nHost: gw\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn the_admin_endpoint_reloads_for_admins_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let admin_line = "g, admin, role:admin\np, role:admin, *.*.*, admin, allow\n";
+    let path = write_policy(
+        dir.path(),
+        &format!("{BASE}{admin_line}p2, role:analyst, lake.tpch.region, \"r_name = 'EUROPE'\"\n"),
+    );
+    let mut config = test_config(seeded_data_dir());
+    config.security.policy = Some(path.clone());
+    config.security.reload_seconds = 0;
+    let gw = TestGateway::start_with(config).await;
+    let addr = gw.gateway.admin_addr().expect("admin endpoint");
+    assert_eq!(
+        http(
+            addr,
+            "GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"
+        )
+        .await
+        .0,
+        200
+    );
+
+    std::fs::write(
+        &path,
+        format!("{BASE}{admin_line}p2, role:analyst, lake.tpch.region, \"r_name = 'ASIA'\"\n"),
+    )
+    .expect("rewrite");
+    assert_eq!(http(addr, &reload_request(None)).await.0, 401);
+    assert_eq!(
+        http(addr, &reload_request(Some("admin:wrong"))).await.0,
+        401
+    );
+    assert_eq!(
+        http(addr, &reload_request(Some("analyst:analyst"))).await.0,
+        403
+    );
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("login");
+    let region: String = analyst
+        .query_one("SELECT r_name FROM region", &[])
+        .await
+        .expect("before")
+        .get(0);
+    assert_eq!(region, "EUROPE", "not reloaded yet (watcher disabled)");
+    assert_eq!(
+        http(addr, &reload_request(Some("admin:admin"))).await.0,
+        200
+    );
+    let region: String = analyst
+        .query_one("SELECT r_name FROM region", &[])
+        .await
+        .expect("after")
+        .get(0);
+    assert_eq!(region, "ASIA");
+
+    std::fs::write(&path, "p, broken\n").expect("break");
+    let (status, body) = http(addr, &reload_request(Some("admin:admin"))).await;
+    assert_eq!(status, 422);
+    assert!(body.contains("policy.csv:1"), "{body}");
+}

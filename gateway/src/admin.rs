@@ -1,0 +1,140 @@
+//! The admin HTTP endpoint: health, and policy reload for principals the policy grants
+//! the `admin` action on `system.admin.policy`.
+//!
+//! `GET /healthz` → 200. `POST /policy/reload` with HTTP Basic credentials → 200 when
+//! the new policy is in force, 422 with the error when it does not load (the last good
+//! policy stays), 401 without valid credentials, 403 without the grant.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use lakegate_security::UserStore;
+use lakegate_security::policy::PolicyStore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The object an admin grant must match to reload the policy.
+pub const POLICY_OBJECT: &str = "system.admin.policy";
+
+/// Shared state of the admin endpoint.
+pub struct Admin {
+    users: Arc<UserStore>,
+    policy: Arc<PolicyStore>,
+}
+
+impl Admin {
+    /// An endpoint over the user store and the policy.
+    pub fn new(users: Arc<UserStore>, policy: Arc<PolicyStore>) -> Self {
+        Self { users, policy }
+    }
+
+    /// Serves until `shutdown` fires.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let Ok((stream, peer)) = accepted else {
+                continue;
+            };
+            let admin = self.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let admin = admin.clone();
+                    async move { Ok::<_, Infallible>(admin.handle(request, peer).await) }
+                });
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(%peer, error = %e, "admin connection error");
+                }
+            });
+        }
+    }
+
+    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+        match (request.method(), request.uri().path()) {
+            (&Method::GET, "/healthz") => reply(StatusCode::OK, "ok\n"),
+            (&Method::POST, "/policy/reload") => {
+                let Some(user) = self.authenticate(&request) else {
+                    tracing::info!(%peer, "admin request refused: bad credentials");
+                    let mut response = reply(
+                        StatusCode::UNAUTHORIZED,
+                        "{\"error\":\"valid credentials required\"}\n",
+                    );
+                    response.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        header::HeaderValue::from_static("Basic realm=\"gateway admin\""),
+                    );
+                    return response;
+                };
+                if !self.policy.current().allows(&user, POLICY_OBJECT, "admin") {
+                    tracing::info!(%peer, user, "admin request refused: no admin grant");
+                    return reply(
+                        StatusCode::FORBIDDEN,
+                        &format!("{{\"error\":\"{user} may not administer the policy\"}}\n"),
+                    );
+                }
+                match self.policy.reload().await {
+                    Ok(()) => {
+                        tracing::info!(%peer, user, "policy reloaded through the admin endpoint");
+                        reply(StatusCode::OK, "{\"status\":\"reloaded\"}\n")
+                    }
+                    Err(e) => reply(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &format!("{{\"error\":{}}}\n", json_string(&e)),
+                    ),
+                }
+            }
+            _ => reply(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+
+    fn authenticate(&self, request: &Request<Incoming>) -> Option<String> {
+        let value = request
+            .headers()
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?;
+        let encoded = value.strip_prefix("Basic ")?;
+        let decoded = STANDARD.decode(encoded.trim()).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        self.users
+            .verify_password(user, password)
+            .map(|principal| principal.user)
+    }
+}
+
+fn reply(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
