@@ -11,7 +11,7 @@ pub enum CatalogError {
     Iceberg {
         context: String,
         #[source]
-        source: iceberg::Error,
+        source: Box<iceberg::Error>,
     },
     /// An error from DataFusion or Arrow while producing data.
     #[error("{context}: {source}")]
@@ -32,7 +32,10 @@ pub enum CatalogError {
 impl CatalogError {
     pub(crate) fn iceberg(context: impl Into<String>) -> impl FnOnce(iceberg::Error) -> Self {
         let context = context.into();
-        move |source| Self::Iceberg { context, source }
+        move |source| Self::Iceberg {
+            context,
+            source: Box::new(source),
+        }
     }
 
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {

@@ -17,10 +17,11 @@ pub struct RegisteredCatalog {
     pub lake: Arc<LakeCatalog>,
 }
 
-/// Every configured catalog, by name.
+/// Every configured catalog, by name, plus the gateway's own (such as `system`).
 #[derive(Debug, Default)]
 pub struct CatalogRegistry {
     catalogs: BTreeMap<String, RegisteredCatalog>,
+    internal: BTreeMap<String, Arc<dyn CatalogProvider>>,
 }
 
 impl CatalogRegistry {
@@ -48,7 +49,28 @@ impl CatalogRegistry {
                 });
             }
         }
-        Ok(Self { catalogs })
+        Ok(Self {
+            catalogs,
+            internal: BTreeMap::new(),
+        })
+    }
+
+    /// Adds one of the gateway's own catalogs (e.g. `system`); its tables are secured
+    /// like any other.
+    pub fn add_internal(
+        &mut self,
+        name: impl Into<String>,
+        provider: Arc<dyn CatalogProvider>,
+    ) -> Result<()> {
+        let name = name.into();
+        if self.catalogs.contains_key(&name) {
+            return Err(CatalogError::Config {
+                catalog: name,
+                message: "this name is reserved for the gateway's own catalog".into(),
+            });
+        }
+        self.internal.insert(name, provider);
+        Ok(())
     }
 
     /// A catalog by name.
@@ -66,6 +88,7 @@ impl CatalogRegistry {
         self.catalogs
             .values()
             .map(|c| (c.name.clone(), c.lake.clone() as Arc<dyn CatalogProvider>))
+            .chain(self.internal.iter().map(|(n, p)| (n.clone(), p.clone())))
             .collect()
     }
 

@@ -14,6 +14,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
+};
+
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::pg::PgFrontend;
@@ -36,10 +40,7 @@ impl std::fmt::Debug for Gateway {
 }
 
 /// Opens the configured catalogs and seeds the demo data when it is missing.
-pub async fn open_catalogs(
-    config: &Config,
-    progress: bool,
-) -> anyhow::Result<Arc<CatalogRegistry>> {
+pub async fn open_catalogs(config: &Config, progress: bool) -> anyhow::Result<CatalogRegistry> {
     let registry = CatalogRegistry::open(&config.effective_catalogs())
         .await
         .context("opening catalogs")?;
@@ -70,7 +71,27 @@ pub async fn open_catalogs(
             );
         }
     }
-    Ok(Arc::new(registry))
+    Ok(registry)
+}
+
+/// The `system` catalog: `system.audit.events` when the audit trail is on.
+fn system_catalog(
+    audit_path: Option<&std::path::Path>,
+) -> anyhow::Result<Arc<dyn CatalogProvider>> {
+    let catalog = MemoryCatalogProvider::new();
+    if let Some(path) = audit_path {
+        let audit = MemorySchemaProvider::new();
+        audit
+            .register_table(
+                "events".into(),
+                lakegate_security::audit::events_table(path)?,
+            )
+            .context("registering system.audit.events")?;
+        catalog
+            .register_schema("audit", Arc::new(audit))
+            .context("registering system.audit")?;
+    }
+    Ok(Arc::new(catalog))
 }
 
 /// A policy may only name tables that exist (wildcard patterns excepted), so that a
@@ -107,7 +128,18 @@ impl Gateway {
     pub async fn start(config: Config, progress: bool) -> anyhow::Result<Self> {
         let users =
             Arc::new(UserStore::from_config(&config.effective_users()).context("loading users")?);
-        let registry = open_catalogs(&config, progress).await?;
+        let audit_path = config.audit_path();
+        let audit = Arc::new(
+            AuditLog::open(AuditConfig {
+                path: audit_path.clone(),
+                max_bytes: config.audit.max_bytes.max(1024),
+                hash_sql: config.audit.hash_sql,
+            })
+            .context("opening the audit trail")?,
+        );
+        let mut registry = open_catalogs(&config, progress).await?;
+        registry.add_internal("system", system_catalog(audit_path.as_deref())?)?;
+        let registry = Arc::new(registry);
         let policy = Arc::new(
             PolicyStore::load_validated(
                 PolicySource {
@@ -134,14 +166,6 @@ impl Gateway {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
-        let audit = Arc::new(
-            AuditLog::open(AuditConfig {
-                path: config.audit_path(),
-                max_bytes: config.audit.max_bytes.max(1024),
-                hash_sql: config.audit.hash_sql,
-            })
-            .context("opening the audit trail")?,
-        );
         let service = Arc::new(QueryService::new(
             registry,
             policy,

@@ -139,7 +139,7 @@ impl LakeCatalog {
             }
             Err(e) => Err(CatalogError::Iceberg {
                 context: format!("loading table {}.{schema}.{table}", self.name),
-                source: e,
+                source: Box::new(e),
             }),
         }
     }
@@ -214,7 +214,7 @@ impl SchemaProvider for LakeSchema {
             Err(e) => {
                 return Err(DataFusionError::External(Box::new(CatalogError::Iceberg {
                     context: format!("loading table {}.{}.{name}", self.catalog_name, self.schema),
-                    source: e,
+                    source: Box::new(e),
                 })));
             }
         };

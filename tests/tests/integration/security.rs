@@ -348,3 +348,54 @@ async fn prepared_statements_explain_and_error_oracles() {
     let customers = "SELECT count(*) FROM customer WHERE CASE WHEN c_nationkey = 1 THEN 1 / (c_nationkey - c_nationkey) ELSE 0 END = 0";
     assert_ne!(code(&analyst, customers).await, "22012");
 }
+
+#[tokio::test]
+async fn the_audit_trail_records_allowed_and_denied_statements() {
+    let gw = TestGateway::start().await;
+    let (_admin, analyst) = users(&gw).await;
+    let marker = format!("audit-marker-{}", std::process::id());
+    let sql = format!("SELECT c_phone, '{marker}' FROM customer LIMIT 3");
+    assert_eq!(rows(&analyst, &sql).await.len(), 3);
+    assert_eq!(
+        code(&analyst, "SELECT c_acctbal FROM customer").await,
+        "42501"
+    );
+    // Only the auditor (and admin) may read the trail.
+    assert_eq!(
+        code(&analyst, "SELECT count(*) FROM system.audit.events").await,
+        "42501"
+    );
+    let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
+    let found = rows(
+        &auditor,
+        &format!(
+            "SELECT \"user\", decision, \"rows\", array_to_string(filters, ','), array_to_string(masks, ','), protocol \
+             FROM system.audit.events WHERE sql LIKE '%{marker}%' AND sql NOT LIKE '%system.audit%'"
+        ),
+    )
+    .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let row = &found[0];
+    assert_eq!(row[0].as_deref(), Some("analyst"));
+    assert_eq!(row[1].as_deref(), Some("allow"));
+    assert_eq!(row[2].as_deref(), Some("3"));
+    assert!(
+        row[3].as_deref().unwrap_or_default().contains("policy.csv"),
+        "{row:?}"
+    );
+    assert!(!row[4].clone().unwrap_or_default().is_empty(), "{row:?}");
+    assert_eq!(row[5].as_deref(), Some("postgres"));
+    let denied = rows(
+        &auditor,
+        "SELECT error FROM system.audit.events WHERE \"user\" = 'analyst' AND decision = 'deny' \
+         AND sql = 'SELECT c_acctbal FROM customer'",
+    )
+    .await;
+    assert!(!denied.is_empty());
+    assert!(
+        denied[0][0]
+            .as_deref()
+            .unwrap_or_default()
+            .contains("c_acctbal")
+    );
+}
