@@ -12,7 +12,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::optimizer::{Analyzer, AnalyzerRule};
+use datafusion::optimizer::{Analyzer, AnalyzerRule, Optimizer};
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
@@ -25,7 +25,9 @@ use lakegate_catalog::CatalogRegistry;
 use lakegate_security::Principal;
 use lakegate_security::audit::{AuditEvent, AuditLog};
 use lakegate_security::policy::{ColumnAction, PolicyStore};
-use lakegate_security::rules::{AccessReport, GatewayQueryPlanner, SecureScans};
+use lakegate_security::rules::{
+    AccessReport, GatewayQueryPlanner, PushSafePredicatesThroughBarrier, SecureScans,
+};
 use lakegate_security::view::SecuredCatalog;
 use std::sync::Mutex;
 
@@ -180,11 +182,20 @@ impl QueryService {
             .position(|r| r.name() == "type_coercion")
             .unwrap_or(0);
         rules.insert(at, rule.clone());
+        // Predicates that cannot fail may cross the policy barrier after DataFusion's
+        // own filter pushdown has brought them to it.
+        let mut optimizer_rules = Optimizer::new().rules;
+        let after = optimizer_rules
+            .iter()
+            .position(|r| r.name() == "push_down_filter")
+            .map_or(optimizer_rules.len(), |i| i + 1);
+        optimizer_rules.insert(after, Arc::new(PushSafePredicatesThroughBarrier));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
             .with_default_features()
             .with_analyzer_rules(rules)
+            .with_optimizer_rules(optimizer_rules)
             .with_query_planner(Arc::new(GatewayQueryPlanner))
             .build();
         let ctx = SessionContext::new_with_state(state);

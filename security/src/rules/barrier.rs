@@ -25,12 +25,24 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PolicyBarrier {
     input: LogicalPlan,
+    /// Output columns whose values are masks: predicates on them never cross.
+    masked: Vec<String>,
 }
 
 impl PolicyBarrier {
-    /// A barrier over a secured subtree.
-    pub fn new(input: LogicalPlan) -> Self {
-        Self { input }
+    /// A barrier over a secured subtree whose `masked` columns carry masks.
+    pub fn new(input: LogicalPlan, masked: Vec<String>) -> Self {
+        Self { input, masked }
+    }
+
+    /// The secured subtree.
+    pub fn input(&self) -> &LogicalPlan {
+        &self.input
+    }
+
+    /// Columns that carry masks.
+    pub fn masked(&self) -> &[String] {
+        &self.masked
     }
 }
 
@@ -67,7 +79,10 @@ impl UserDefinedLogicalNodeCore for PolicyBarrier {
         mut inputs: Vec<LogicalPlan>,
     ) -> Result<Self> {
         match inputs.pop() {
-            Some(input) if inputs.is_empty() => Ok(Self { input }),
+            Some(input) if inputs.is_empty() => Ok(Self {
+                input,
+                masked: self.masked.clone(),
+            }),
             _ => internal_err!("PolicyBarrier takes exactly one input"),
         }
     }

@@ -3,9 +3,11 @@
 mod barrier;
 mod expressions;
 mod masks;
+mod safe_pushdown;
 mod secure_scan;
 
 pub use barrier::{GatewayQueryPlanner, PolicyBarrier};
+pub use safe_pushdown::PushSafePredicatesThroughBarrier;
 pub use secure_scan::{AccessReport, SecureScans};
 
 /// The SQLSTATE-carrying error these rules raise for a denied object.

@@ -129,7 +129,7 @@ impl SecureScans {
             }
         }
 
-        let mut masked = false;
+        let mut masked_columns = Vec::new();
         let mut exprs = Vec::with_capacity(schema.fields().len());
         for (qualifier, field) in schema.iter() {
             let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
@@ -159,12 +159,12 @@ impl SecureScans {
                         )?;
                         exprs.push(expr.alias_qualified(qualifier.cloned(), field.name()));
                         report.masks.push(rule.id.clone());
-                        masked = true;
+                        masked_columns.push(field.name().clone());
                     }
                 },
             }
         }
-        if masked {
+        if !masked_columns.is_empty() {
             let projection = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(plan))?);
             plan = TypeCoercion::new()
                 .analyze(projection, config)
@@ -172,7 +172,7 @@ impl SecureScans {
         }
         if filtered {
             plan = LogicalPlan::Extension(Extension {
-                node: Arc::new(PolicyBarrier::new(plan)),
+                node: Arc::new(PolicyBarrier::new(plan, masked_columns)),
             });
         }
         Ok(Transformed::yes(plan))
