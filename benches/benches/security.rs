@@ -50,10 +50,7 @@ fn session(service: &QueryService, user: &str) -> Session {
 async fn plan_only(service: &QueryService, session: &mut Session, sql: &str) -> Duration {
     let started = Instant::now();
     for statement in service.parse(session, sql).expect("parse") {
-        let prepared = service
-            .prepare(session, sql, statement)
-            .await
-            .expect("prepare");
+        let prepared = service.prepare_to_run(sql, statement);
         let outcome = service
             .execute(session, &prepared, Vec::new())
             .await
@@ -67,10 +64,7 @@ async fn run(service: &QueryService, session: &mut Session, sql: &str) -> (u64, 
     let started = Instant::now();
     let mut rows = 0;
     for statement in service.parse(session, sql).expect("parse") {
-        let prepared = service
-            .prepare(session, sql, statement)
-            .await
-            .expect("prepare");
+        let prepared = service.prepare_to_run(sql, statement);
         if let Outcome::Rows { mut stream, .. } = service
             .execute(session, &prepared, Vec::new())
             .await
@@ -124,7 +118,7 @@ fn main() -> anyhow::Result<()> {
             })
             .collect();
 
-        println!("planning (parse, plan, secure, optimize, physical plan), median of {runs}:");
+        println!("planning as the simple protocol does it (parse, plan, secure, optimize, physical plan), median of {runs}:");
         for (n, sql) in &queries {
             plan_only(&service, &mut plain, sql).await;
             plan_only(&service, &mut filtered, sql).await;

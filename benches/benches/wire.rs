@@ -36,10 +36,7 @@ async fn in_process(service: &QueryService, sql: &str) -> (u64, Duration) {
     );
     let mut rows = 0u64;
     for statement in service.parse(&session, sql).expect("parse") {
-        let prepared = service
-            .prepare(&session, sql, statement)
-            .await
-            .expect("prepare");
+        let prepared = service.prepare_to_run(sql, statement);
         let Outcome::Rows { mut stream, .. } = service
             .execute(&mut session, &prepared, Vec::new())
             .await

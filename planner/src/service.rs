@@ -260,6 +260,28 @@ impl QueryService {
         }
     }
 
+    /// Classifies a statement for immediate execution without describing it: the simple
+    /// protocol needs no result description before the rows, so the statement is
+    /// planned once, by [`QueryService::execute`].
+    pub fn prepare_to_run(&self, sql: &str, statement: DFStatement) -> Prepared {
+        let kind = classify(&statement);
+        let schema = match kind {
+            StatementKind::Show => Some(match show_target(&statement) {
+                Some(name) if name.eq_ignore_ascii_case("all") => show_all_schema(),
+                Some(name) => single_text_schema(&Settings::canonical(&name)),
+                None => single_text_schema("setting"),
+            }),
+            _ => None,
+        };
+        Prepared {
+            sql: sql.to_string(),
+            statement,
+            kind,
+            param_types: Vec::new(),
+            schema,
+        }
+    }
+
     async fn describe(
         &self,
         session: &Session,
@@ -452,8 +474,19 @@ impl QueryService {
             if !params.is_empty() {
                 plan = plan.with_param_values(params)?;
             }
-            if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+            // EXPLAIN reports analysis errors as plan text instead of failing; a denied
+            // object must fail the statement, so the explained plan is checked here.
+            let explained = match &plan {
+                LogicalPlan::Explain(explain) => Some(explain.plan.as_ref()),
+                LogicalPlan::Analyze(analyze) => Some(analyze.input.as_ref()),
+                _ => None,
+            };
+            if let Some(inner) = explained {
                 tag = "EXPLAIN";
+                let state = session.ctx.state();
+                session
+                    .rule
+                    .analyze(inner.clone(), state.config_options())?;
             }
             let frame = session.ctx.execute_logical_plan(plan).await?;
             Ok::<_, QueryError>(frame.execute_stream().await?)

@@ -275,11 +275,8 @@ impl SimpleQueryHandler for QueryHandler {
         }
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
-            let result = async {
-                let prepared = service.prepare(session, query, statement).await?;
-                service.execute(session, &prepared, Vec::new()).await
-            }
-            .await;
+            let prepared = service.prepare_to_run(query, statement);
+            let result = service.execute(session, &prepared, Vec::new()).await;
             match result {
                 Ok(outcome) => responses.push(response(outcome, &Format::UnifiedText)),
                 Err(e) => {
