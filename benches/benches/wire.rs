@@ -8,48 +8,8 @@
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, pin_mut};
-use lakegate_gateway::config::Config;
+use lakegate_benches::{bench_config, env_or, median, run_in_process, session, tpch_query};
 use lakegate_gateway::server::Gateway;
-use lakegate_planner::{ClientOrigin, Outcome, QueryService};
-use lakegate_security::Principal;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-async fn in_process(service: &QueryService, sql: &str) -> (u64, Duration) {
-    let started = Instant::now();
-    let mut session = service.open_session(
-        Principal::new("demo"),
-        ClientOrigin {
-            address: "in-process".into(),
-            protocol: "bench",
-        },
-    );
-    let mut rows = 0u64;
-    for statement in service.parse(&session, sql).expect("parse") {
-        let prepared = service.prepare_to_run(sql, statement);
-        let Outcome::Rows { mut stream, .. } = service
-            .execute(&mut session, &prepared, Vec::new())
-            .await
-            .expect("execute")
-        else {
-            continue;
-        };
-        while let Some(batch) = stream.next().await {
-            rows += batch.expect("batch").num_rows() as u64;
-        }
-    }
-    (rows, started.elapsed())
-}
 
 async fn over_wire_binary(client: &tokio_postgres::Client, sql: &str) -> (u64, Duration) {
     let started = Instant::now();
@@ -87,13 +47,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let dir = tempfile::tempdir()?;
-        let mut config = Config {
-            data_dir: dir.path().display().to_string(),
-            ..Config::default()
-        };
-        config.pg.listen = "127.0.0.1:0".into();
-        config.admin.enabled = false;
-        config.seed.scale_factor = scale_factor;
+        let config = bench_config(dir.path(), scale_factor);
         eprintln!(
             "seeding TPC-H SF {scale_factor} into {}",
             dir.path().display()
@@ -111,20 +65,19 @@ fn main() -> anyhow::Result<()> {
         .await?;
         tokio::spawn(connection);
         let service = gateway.service().clone();
-        let q1 = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/tpch/q1.sql"),
-        )?;
+        let q1 = tpch_query(1);
+        let mut base_session = session(&service, "demo");
         let scan = "SELECT * FROM lake.tpch.lineitem";
 
         // Warm the OS page cache and the catalog once.
-        in_process(&service, scan).await;
+        run_in_process(&service, &mut base_session, scan, true).await;
 
         let mut base = Vec::new();
         let mut binary = Vec::new();
         let mut text = Vec::new();
         let mut rows = 0;
         for _ in 0..runs {
-            let (r, t) = in_process(&service, scan).await;
+            let (r, t) = run_in_process(&service, &mut base_session, scan, true).await;
             rows = r;
             base.push(t);
             let (r2, t) = over_wire_binary(&client, scan).await;
@@ -155,7 +108,11 @@ fn main() -> anyhow::Result<()> {
         let mut base = Vec::new();
         let mut wire = Vec::new();
         for _ in 0..runs {
-            base.push(in_process(&service, &q1).await.1);
+            base.push(
+                run_in_process(&service, &mut base_session, &q1, true)
+                    .await
+                    .1,
+            );
             client.batch_execute("SET search_path = tpch").await?;
             wire.push(over_wire_text(&client, &q1).await.1);
         }

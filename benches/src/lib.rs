@@ -1,1 +1,78 @@
-//! Benchmarks live in `benches/`; this library is empty so the crate can host them.
+//! Shared pieces of the benchmarks in `benches/`: settings from the environment, medians,
+//! and running a statement in-process through the QueryService (the no-wire baseline).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use lakegate_gateway::config::Config;
+use lakegate_planner::{ClientOrigin, Outcome, QueryService, Session};
+use lakegate_security::Principal;
+
+/// A number from the environment, or the default.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The median of some timings.
+pub fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// A gateway configuration for benchmarks: data in `dir`, port 0, no admin endpoint.
+pub fn bench_config(dir: &Path, scale_factor: f64) -> Config {
+    let mut config = Config {
+        data_dir: dir.display().to_string(),
+        ..Config::default()
+    };
+    config.pg.listen = "127.0.0.1:0".into();
+    config.admin.enabled = false;
+    config.seed.scale_factor = scale_factor;
+    config
+}
+
+/// The SQL of TPC-H query `n`.
+pub fn tpch_query(n: usize) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/tpch/q{n}.sql"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// An in-process session for a user.
+pub fn session(service: &QueryService, user: &str) -> Session {
+    service.open_session(
+        Principal::new(user),
+        ClientOrigin {
+            address: "in-process".into(),
+            protocol: "bench",
+        },
+    )
+}
+
+/// Runs SQL as the simple protocol does, without the wire; with `consume`, reads every
+/// batch and counts rows, without it stops at the ready stream (planning only).
+pub async fn run_in_process(
+    service: &QueryService,
+    session: &mut Session,
+    sql: &str,
+    consume: bool,
+) -> (u64, Duration) {
+    let started = Instant::now();
+    let mut rows = 0;
+    for statement in service.parse(session, sql).expect("parse") {
+        let prepared = service.prepare_to_run(sql, statement);
+        let outcome = service
+            .execute(session, &prepared, Vec::new())
+            .await
+            .expect("execute");
+        if let (true, Outcome::Rows { mut stream, .. }) = (consume, outcome) {
+            while let Some(batch) = stream.next().await {
+                rows += batch.expect("batch").num_rows() as u64;
+            }
+        }
+    }
+    (rows, started.elapsed())
+}

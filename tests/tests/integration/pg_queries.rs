@@ -1,21 +1,7 @@
 //! Simple and extended protocol queries, parameters, session statements.
 
-use lakegate_tests::{SCALE_FACTOR, TestGateway};
+use lakegate_tests::{SCALE_FACTOR, TestGateway, text_rows};
 use tokio_postgres::SimpleQueryMessage;
-
-fn rows(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn simple_protocol_runs_several_statements_in_one_message() {
@@ -25,7 +11,7 @@ async fn simple_protocol_runs_several_statements_in_one_message() {
         .simple_query("SELECT count(*) FROM lake.tpch.nation; SELECT r_name FROM region ORDER BY r_regionkey LIMIT 2")
         .await
         .expect("two statements");
-    let all = rows(&messages);
+    let all = text_rows(&messages);
     assert_eq!(all[0], vec![Some("25".to_string())]);
     assert_eq!(all[1], vec![Some("AFRICA".to_string())]);
     assert_eq!(all[2], vec![Some("AMERICA".to_string())]);

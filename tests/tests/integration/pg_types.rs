@@ -2,9 +2,8 @@
 //! result formats.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use lakegate_tests::TestGateway;
+use lakegate_tests::{TestGateway, query_text};
 use rust_decimal::Decimal;
-use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::types::Type;
 
 const VALUES: &str = "SELECT true AS b, CAST(2 AS SMALLINT) AS i2, CAST(4 AS INT) AS i4, \
@@ -85,16 +84,10 @@ async fn binary_results_decode_to_the_right_types() {
 async fn text_results_use_postgres_spelling() {
     let gw = TestGateway::start().await;
     let client = gw.connect().await;
-    let messages = client.simple_query(VALUES).await.expect("values");
-    let row = messages
+    let rows = query_text(&client, VALUES).await;
+    let text: Vec<&str> = rows[0]
         .iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(r),
-            _ => None,
-        })
-        .expect("one row");
-    let text: Vec<&str> = (0..row.len())
-        .map(|i| row.get(i).unwrap_or("NULL"))
+        .map(|v| v.as_deref().unwrap_or("NULL"))
         .collect();
     assert_eq!(&text[..4], &["t", "2", "4", "8"]);
     assert_eq!(text[6], "12.34");
@@ -107,15 +100,8 @@ async fn text_results_use_postgres_spelling() {
         text[10]
     );
 
-    let messages = client.simple_query(NULLS).await.expect("nulls");
-    let row = messages
-        .iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(r),
-            _ => None,
-        })
-        .expect("one row");
-    assert!((0..row.len()).all(|i| row.get(i).is_none()));
+    let rows = query_text(&client, NULLS).await;
+    assert!(rows[0].iter().all(Option::is_none));
 }
 
 #[tokio::test]
@@ -142,21 +128,10 @@ async fn typed_parameters_of_every_kind_bind() {
 async fn non_finite_floats_are_spelled_like_postgres() {
     let gw = TestGateway::start().await;
     let client = gw.connect().await;
-    let messages = client
-        .simple_query(
-            "SELECT CAST('inf' AS DOUBLE) a, CAST('-inf' AS DOUBLE) b, CAST('nan' AS DOUBLE) c, CAST('inf' AS REAL) d",
-        )
-        .await
-        .expect("floats");
-    let row = messages
+    let rows = query_text(&client, "SELECT CAST('inf' AS DOUBLE) a, CAST('-inf' AS DOUBLE) b, CAST('nan' AS DOUBLE) c, CAST('inf' AS REAL) d").await;
+    let text: Vec<&str> = rows[0]
         .iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(r),
-            _ => None,
-        })
-        .expect("one row");
-    let text: Vec<&str> = (0..row.len())
-        .map(|i| row.get(i).unwrap_or("NULL"))
+        .map(|v| v.as_deref().unwrap_or("NULL"))
         .collect();
     assert_eq!(text, vec!["Infinity", "-Infinity", "NaN", "Infinity"]);
     let row = client

@@ -5,8 +5,8 @@
 //! The expected values come from the admin (who sees everything) applying the policy's
 //! filter by hand, so the suite does not depend on generated data.
 
-use lakegate_tests::TestGateway;
-use tokio_postgres::{Client, SimpleQueryMessage};
+use lakegate_tests::{TestGateway, query_text as rows};
+use tokio_postgres::Client;
 
 /// The nations of EUROPE, as the demo policy's customer and supplier filters name them.
 const EUROPE: &str = "(6, 7, 19, 22, 23)";
@@ -15,24 +15,6 @@ async fn users(gw: &TestGateway) -> (Client, Client) {
     let admin = gw.connect_as("admin", "admin").await.expect("admin");
     let analyst = gw.connect_as("analyst", "analyst").await.expect("analyst");
     (admin, analyst)
-}
-
-/// All rows of a query as text, in order.
-async fn rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
 }
 
 async fn scalar(client: &Client, sql: &str) -> String {

@@ -4,8 +4,7 @@
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use lakegate_catalog::tpch::TABLES;
-use lakegate_tests::{TestGateway, seeded_data_dir, tpch_query};
-use tokio_postgres::SimpleQueryMessage;
+use lakegate_tests::{TestGateway, query_text, seeded_data_dir, tpch_query};
 
 async fn direct(sql: &str) -> Vec<Vec<String>> {
     let ctx = SessionContext::new();
@@ -49,19 +48,10 @@ async fn over_wire(gw: &TestGateway, sql: &str) -> Vec<Vec<String>> {
         .batch_execute("SET search_path = tpch")
         .await
         .expect("search_path");
-    client
-        .simple_query(sql)
+    query_text(&client, sql)
         .await
-        .expect("query over wire")
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("").to_string())
-                    .collect(),
-            ),
-            _ => None,
-        })
+        .into_iter()
+        .map(|row| row.into_iter().map(Option::unwrap_or_default).collect())
         .collect()
 }
 
