@@ -111,10 +111,11 @@ impl SchemaProvider for SecuredSchema {
         let table = format!("{}.{name}", self.prefix);
         let policy = self.policy.current();
         let schema = inner.schema();
+        let subjects = policy.subjects(&self.principal.user);
         let visible: Vec<usize> = (0..schema.fields().len())
             .filter(|&i| {
                 !matches!(
-                    policy.column_rule(&self.principal.user, &table, schema.field(i).name()),
+                    policy.column_rule_for(&subjects, &table, schema.field(i).name()),
                     Some(rule) if rule.action == ColumnAction::Deny
                 )
             })

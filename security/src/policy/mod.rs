@@ -246,7 +246,17 @@ impl Policy {
     /// The rule for one column, if any: deny beats mask; among masks the first in the
     /// file applies.
     pub fn column_rule(&self, user: &str, table: &str, column: &str) -> Option<&ColumnRule> {
-        let subjects = self.subjects(user);
+        self.column_rule_for(&self.subjects(user), table, column)
+    }
+
+    /// [`Policy::column_rule`] for subjects already resolved with [`Policy::subjects`]
+    /// (resolve once per table, not once per column).
+    pub fn column_rule_for(
+        &self,
+        subjects: &[String],
+        table: &str,
+        column: &str,
+    ) -> Option<&ColumnRule> {
         let name = format!("{table}.{column}");
         let mut rules = self
             .columns

@@ -130,10 +130,11 @@ impl SecureScans {
         }
 
         let mut masked_columns = Vec::new();
+        let subjects = policy.subjects(user);
         let mut exprs = Vec::with_capacity(schema.fields().len());
         for (qualifier, field) in schema.iter() {
             let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
-            match policy.column_rule(user, &table, field.name()) {
+            match policy.column_rule_for(&subjects, &table, field.name()) {
                 None => exprs.push(column),
                 Some(rule) => match &rule.action {
                     ColumnAction::Deny => {
