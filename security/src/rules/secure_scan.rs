@@ -283,6 +283,151 @@ mod tests {
         ctx
     }
 
+    /// A session over a one-row table `lake.s.people` whose columns each carry one mask.
+    async fn masked_people() -> SessionContext {
+        use datafusion::arrow::array::{Date32Array, Int64Array, RecordBatch, StringArray};
+        let policy = "g, ann, role:a\n\
+            p, role:a, lake.s.*, select, allow\n\
+            p3, role:a, lake.s.people.redacted, mask, redact\n\
+            p3, role:a, lake.s.people.nulled, mask, null\n\
+            p3, role:a, lake.s.people.hashed, mask, hash\n\
+            p3, role:a, lake.s.people.last4, mask, show-last-4\n\
+            p3, role:a, lake.s.people.first4, mask, show-first-4\n\
+            p3, role:a, lake.s.people.email, mask, email\n\
+            p3, role:a, lake.s.people.born, mask, date-to-year\n\
+            p3, role:a, lake.s.people.amount, mask, redact\n\
+            p3, role:a, lake.s.people.custom, mask, \"sql:upper(custom)\"\n";
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("masks-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("policy.csv");
+        std::fs::write(&path, policy).expect("policy");
+        let store = Arc::new(
+            PolicyStore::load(PolicySource {
+                model: None,
+                policy: Some(path),
+            })
+            .await
+            .expect("policy"),
+        );
+        let principal = Principal::new("ann");
+        let rule = Arc::new(SecureScans::new(
+            principal.clone(),
+            store.clone(),
+            Arc::new(Mutex::new(AccessReport::default())),
+        ));
+        let mut rules = Analyzer::new().rules;
+        let at = rules
+            .iter()
+            .position(|r| r.name() == "type_coercion")
+            .unwrap_or(0);
+        rules.insert(at, rule);
+        let mut state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_analyzer_rules(rules)
+            .build();
+        state.config_mut().options_mut().catalog.default_catalog = "lake".into();
+        state.config_mut().options_mut().catalog.default_schema = "s".into();
+        let ctx = SessionContext::new_with_state(state);
+        let text = |name: &str| Field::new(name, DataType::Utf8, true);
+        let schema = Arc::new(Schema::new(vec![
+            text("redacted"),
+            text("nulled"),
+            text("hashed"),
+            text("last4"),
+            text("first4"),
+            text("email"),
+            Field::new("born", DataType::Date32, true),
+            Field::new("amount", DataType::Int64, true),
+            text("custom"),
+            text("plain"),
+        ]));
+        let one = |v: &str| Arc::new(StringArray::from(vec![Some(v)])) as _;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                one("secret"),
+                one("secret"),
+                one("abc"),
+                one("4111-1111-1111-1234"),
+                one("4111-1111-1111-1234"),
+                one("jane.doe@example.com"),
+                // 1990-06-15
+                Arc::new(Date32Array::from(vec![Some(7470)])),
+                Arc::new(Int64Array::from(vec![Some(1234)])),
+                one("quiet"),
+                one("visible"),
+            ],
+        )
+        .expect("batch");
+        let table = MemTable::try_new(schema, vec![vec![batch]]).expect("table");
+        let schema_provider = Arc::new(MemorySchemaProvider::new());
+        datafusion::catalog::SchemaProvider::register_table(
+            schema_provider.as_ref(),
+            "people".into(),
+            Arc::new(table),
+        )
+        .expect("register");
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        catalog
+            .register_schema("s", schema_provider)
+            .expect("schema");
+        ctx.register_catalog(
+            "lake",
+            Arc::new(SecuredCatalog::new(
+                "lake",
+                catalog,
+                Arc::new(principal),
+                store,
+            )),
+        );
+        ctx
+    }
+
+    #[tokio::test]
+    async fn every_built_in_mask_keeps_name_and_type() {
+        use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+        let ctx = masked_people().await;
+        let frame = ctx.sql("SELECT * FROM people").await.expect("plan");
+        let batches = frame.collect().await.expect("run");
+        let batch = &batches[0];
+        let value = |name: &str| {
+            let column = batch.column_by_name(name).expect(name);
+            ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())
+                .expect("format")
+                .value(0)
+                .to_string()
+        };
+        assert_eq!(value("redacted"), "****");
+        assert_eq!(value("nulled"), "");
+        assert!(batch.column_by_name("nulled").expect("nulled").is_null(0));
+        // SHA-256("abc")
+        assert_eq!(
+            value("hashed"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(value("last4"), "XXXXXXXXXXXXXXX1234");
+        assert_eq!(value("first4"), "4111XXXXXXXXXXXXXXX");
+        assert_eq!(value("email"), "j****@example.com");
+        assert_eq!(value("born"), "1990-01-01");
+        assert_eq!(value("amount"), "0");
+        assert_eq!(value("custom"), "QUIET");
+        assert_eq!(value("plain"), "visible");
+        let schema = batch.schema();
+        assert_eq!(
+            schema.field_with_name("born").expect("born").data_type(),
+            &DataType::Date32
+        );
+        assert_eq!(
+            schema
+                .field_with_name("amount")
+                .expect("amount")
+                .data_type(),
+            &DataType::Int64
+        );
+    }
+
     async fn analyzed(ctx: &SessionContext, sql: &str) -> Result<String> {
         let plan = ctx.state().create_logical_plan(sql).await?;
         let analyzed = ctx.state().analyzer().execute_and_check(
