@@ -1,4 +1,5 @@
-//! `statement_timeout`: a result stream that fails with 57014 once its deadline passes.
+//! `statement_timeout` and cancellation: a result stream that fails with 57014 once its
+//! deadline passes or its statement is cancelled.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,6 +11,7 @@ use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use futures::Stream;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::{ErrorKind, QueryError};
 
@@ -24,26 +26,40 @@ pub(crate) fn timeout_error(timeout: Duration) -> QueryError {
     )
 }
 
-/// Ends a stream with a timeout error when the deadline passes before it does.
+/// The error a cancelled statement reports.
+pub(crate) fn canceled_error() -> QueryError {
+    QueryError::new(
+        ErrorKind::Canceled,
+        "canceling statement due to user request",
+    )
+}
+
+/// Ends a stream with an error when the deadline passes or the statement is cancelled
+/// before it ends.
 pub(crate) struct DeadlineStream {
     inner: SendableRecordBatchStream,
-    sleep: Pin<Box<Sleep>>,
-    timeout: Duration,
+    sleep: Option<(Pin<Box<Sleep>>, Duration)>,
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     expired: bool,
 }
 
 impl DeadlineStream {
     pub(crate) fn new(
         inner: SendableRecordBatchStream,
-        deadline: Instant,
-        timeout: Duration,
+        deadline: Option<(Instant, Duration)>,
+        cancel: CancellationToken,
     ) -> Self {
         Self {
             inner,
-            sleep: Box::pin(tokio::time::sleep_until(deadline)),
-            timeout,
+            sleep: deadline.map(|(at, timeout)| (Box::pin(tokio::time::sleep_until(at)), timeout)),
+            cancelled: Box::pin(cancel.cancelled_owned()),
             expired: false,
         }
+    }
+
+    fn fail(&mut self, error: QueryError) -> Poll<Option<DFResult<RecordBatch>>> {
+        self.expired = true;
+        Poll::Ready(Some(Err(DataFusionError::External(Box::new(error)))))
     }
 }
 
@@ -54,10 +70,15 @@ impl Stream for DeadlineStream {
         if self.expired {
             return Poll::Ready(None);
         }
-        if self.sleep.as_mut().poll(cx).is_ready() {
-            self.expired = true;
-            let error = timeout_error(self.timeout);
-            return Poll::Ready(Some(Err(DataFusionError::External(Box::new(error)))));
+        if self.cancelled.as_mut().poll(cx).is_ready() {
+            return self.fail(canceled_error());
+        }
+        let timed_out = match self.sleep.as_mut() {
+            Some((sleep, timeout)) => sleep.as_mut().poll(cx).is_ready().then_some(*timeout),
+            None => None,
+        };
+        if let Some(timeout) = timed_out {
+            return self.fail(timeout_error(timeout));
         }
         self.inner.as_mut().poll_next(cx)
     }

@@ -31,7 +31,7 @@ use lakegate_security::rules::{
 use lakegate_security::view::SecuredCatalog;
 use std::sync::Mutex;
 
-use crate::deadline::{DeadlineStream, timeout_error};
+use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
 use crate::logged::{CompletionStream, Ending, OnFinish};
 use crate::session::{ClientOrigin, Session};
 use crate::settings::Settings;
@@ -205,6 +205,7 @@ impl QueryService {
             ctx.register_catalog(name, Arc::new(secured));
         }
         Session {
+            cancel: tokio_util::sync::CancellationToken::new(),
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
             principal,
             client,
@@ -491,6 +492,14 @@ impl QueryService {
             let frame = session.ctx.execute_logical_plan(plan).await?;
             Ok::<_, QueryError>(frame.execute_stream().await?)
         };
+        let cancel = session.cancel.clone();
+        let result = async {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(canceled_error()),
+                result = result => result,
+            }
+        };
         let result = match (deadline, timeout) {
             (Some(deadline), Some(timeout)) => tokio::time::timeout_at(deadline, result)
                 .await
@@ -498,12 +507,9 @@ impl QueryService {
             _ => result.await,
         };
         let stream = result?;
-        let stream: SendableRecordBatchStream = match (deadline, timeout) {
-            (Some(deadline), Some(timeout)) => {
-                Box::pin(DeadlineStream::new(stream, deadline, timeout))
-            }
-            _ => stream,
-        };
+        let limit = deadline.zip(timeout);
+        let stream: SendableRecordBatchStream =
+            Box::pin(DeadlineStream::new(stream, limit, session.cancel.clone()));
         Ok(Outcome::Rows { tag, stream })
     }
 

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::prelude::SessionContext;
 use lakegate_security::Principal;
 use lakegate_security::rules::{AccessReport, SecureScans};
+use tokio_util::sync::CancellationToken;
 
 use crate::settings::Settings;
 use crate::{QueryError, Result};
@@ -29,6 +30,8 @@ pub struct Session {
     pub(crate) rule: Arc<SecureScans>,
     /// What the rule applied to the last statement, for the audit trail.
     pub(crate) report: Arc<Mutex<AccessReport>>,
+    /// Cancels the current statement (planning and its result stream).
+    pub(crate) cancel: CancellationToken,
 }
 
 impl std::fmt::Debug for Session {
@@ -54,6 +57,13 @@ impl Session {
     /// The current value of a parameter (`SHOW name`).
     pub fn setting(&self, name: &str) -> Result<String, QueryError> {
         self.settings.get(name)
+    }
+
+    /// Starts a new statement: returns the token that cancels it (and only it).
+    /// Frontends hand it to whatever receives cancel requests.
+    pub fn begin_statement(&mut self) -> CancellationToken {
+        self.cancel = CancellationToken::new();
+        self.cancel.clone()
     }
 
     /// What the security rule applied while planning the last statement.

@@ -34,10 +34,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::auth::VerifierSource;
+use super::cancel::{CancelRegistry, Canceller};
 use super::encode::{encode_batch, fields};
 use super::errors::{error_info, to_pgwire, user_error};
 use super::params::decode_params;
 use super::types::pg_type;
+use pgwire::messages::startup::SecretKey;
 
 /// How long shutdown waits for open connections to finish their current work.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,6 +48,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PgFrontend {
     service: Arc<QueryService>,
     users: Arc<UserStore>,
+    cancels: Arc<CancelRegistry>,
     startup: Arc<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
 }
 
@@ -65,6 +68,7 @@ impl PgFrontend {
         Self {
             service,
             users,
+            cancels: Arc::new(CancelRegistry::default()),
             startup: Arc::new(startup),
         }
     }
@@ -113,6 +117,9 @@ impl PgFrontend {
 struct Connection {
     service: Arc<QueryService>,
     users: Arc<UserStore>,
+    cancels: Arc<CancelRegistry>,
+    /// The key the client cancels with, once known.
+    key: std::sync::Mutex<Option<(i32, SecretKey)>>,
     /// Opened on the first statement, after authentication succeeded.
     session: Mutex<Option<Session>>,
 }
@@ -140,8 +147,25 @@ impl Connection {
                 protocol: "postgres",
             };
             *guard = Some(self.service.open_session(principal, origin));
+            *self.key.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.pid_and_secret_key());
         }
         Ok(guard)
+    }
+
+    /// Starts a statement on `session`: from now on a CancelRequest cancels it.
+    fn begin(&self, session: &mut Session) {
+        let token = session.begin_statement();
+        if let Some((pid, secret)) = self.key.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            self.cancels.set(*pid, secret, token);
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some((pid, secret)) = self.key.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            self.cancels.remove(*pid, secret);
+        }
     }
 }
 
@@ -154,6 +178,7 @@ fn open<'a>(guard: &'a mut MutexGuard<'_, Option<Session>>) -> PgWireResult<&'a 
 /// The handlers of one connection.
 struct ConnectionHandlers {
     query: Arc<QueryHandler>,
+    cancel: Arc<Canceller>,
     startup: Arc<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
 }
 
@@ -162,6 +187,8 @@ impl ConnectionHandlers {
         let connection = Arc::new(Connection {
             service: frontend.service.clone(),
             users: frontend.users.clone(),
+            cancels: frontend.cancels.clone(),
+            key: std::sync::Mutex::new(None),
             session: Mutex::new(None),
         });
         Self {
@@ -172,6 +199,9 @@ impl ConnectionHandlers {
                 connection,
             }),
             startup: frontend.startup.clone(),
+            cancel: Arc::new(Canceller {
+                registry: frontend.cancels.clone(),
+            }),
         }
     }
 }
@@ -187,6 +217,10 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         self.startup.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.cancel.clone()
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
@@ -276,6 +310,7 @@ impl SimpleQueryHandler for QueryHandler {
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
             let prepared = service.prepare_to_run(query, statement);
+            self.connection.begin(session);
             let result = service.execute(session, &prepared, Vec::new()).await;
             match result {
                 Ok(outcome) => responses.push(response(outcome, &Format::UnifiedText)),
@@ -320,6 +355,7 @@ impl ExtendedQueryHandler for QueryHandler {
         )?;
         let mut guard = self.connection.session(client).await?;
         let session = open(&mut guard)?;
+        self.connection.begin(session);
         let outcome = self
             .connection
             .service

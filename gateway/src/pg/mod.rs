@@ -5,6 +5,7 @@
 //! planner; this module only speaks the protocol.
 
 mod auth;
+mod cancel;
 mod encode;
 mod errors;
 mod handlers;

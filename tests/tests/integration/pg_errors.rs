@@ -99,3 +99,42 @@ async fn statement_timeout_cancels_with_57014() {
         .expect("usable after timeout");
     assert_eq!(row.get::<_, i64>(0), 5);
 }
+
+#[tokio::test]
+async fn cancel_request_stops_the_running_query_with_57014() {
+    let gw = TestGateway::start().await;
+    let client = std::sync::Arc::new(gw.connect().await);
+    let token = client.cancel_token();
+    let slow = "SELECT count(*) FROM lake.tpch.lineitem a, lake.tpch.lineitem b \
+                WHERE a.l_comment < b.l_comment";
+    let running = {
+        let client = client.clone();
+        tokio::spawn(async move { client.simple_query(slow).await })
+    };
+    // The request may arrive before the statement starts; repeat it until the query
+    // ends (bounded), as a user pressing Ctrl-C again would.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !running.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "query was not cancelled"
+        );
+        token
+            .cancel_query(tokio_postgres::NoTls)
+            .await
+            .expect("send cancel request");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let err = running.await.expect("task").expect_err("cancelled");
+    assert_eq!(code(&err), SqlState::QUERY_CANCELED.code(), "{err:?}");
+    // The connection stays usable, and a cancel with no statement running is harmless.
+    token
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .expect("idle cancel");
+    let row = client
+        .query_one("SELECT count(*) FROM lake.tpch.region", &[])
+        .await
+        .expect("usable after cancel");
+    assert_eq!(row.get::<_, i64>(0), 5);
+}
