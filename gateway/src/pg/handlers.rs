@@ -12,7 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Sink, Stream, StreamExt};
-use lakegate_planner::{ClientOrigin, Outcome, Prepared, QueryError, QueryService, Session};
+use lakegate_planner::{
+    ClientOrigin, Outcome, Prepared, QueryError, QueryService, Session, StatementKind,
+};
 use lakegate_security::UserStore;
 use pgwire::api::auth::DefaultServerParameterProvider;
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
@@ -28,6 +30,7 @@ use pgwire::api::{
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
+use pgwire::messages::response::TransactionStatus;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
@@ -255,6 +258,31 @@ struct QueryHandler {
     parser: Arc<StatementParser>,
 }
 
+/// PostgreSQL's failed-transaction rule: after an error inside BEGIN … every statement
+/// but ROLLBACK (or COMMIT, which then rolls back) is refused with 25P02.
+enum Gate {
+    Run,
+    /// Answer with this outcome without running the statement.
+    Answer(Outcome),
+}
+
+fn transaction_gate(status: TransactionStatus, kind: StatementKind) -> PgWireResult<Gate> {
+    if status != TransactionStatus::Error {
+        return Ok(Gate::Run);
+    }
+    match kind {
+        StatementKind::Rollback => Ok(Gate::Run),
+        StatementKind::Commit => Ok(Gate::Answer(Outcome::Rollback)),
+        StatementKind::Query
+        | StatementKind::Show
+        | StatementKind::Session
+        | StatementKind::Begin => Err(user_error(
+            "25P02",
+            "current transaction is aborted, commands ignored until end of transaction block",
+        )),
+    }
+}
+
 /// Turns a planner outcome into a protocol response, with per-column result formats.
 fn response(outcome: Outcome, format: &Format) -> Response {
     match outcome {
@@ -270,6 +298,16 @@ fn response(outcome: Outcome, format: &Format) -> Response {
         Outcome::Commit => Response::TransactionEnd(Tag::new("COMMIT")),
         Outcome::Rollback => Response::TransactionEnd(Tag::new("ROLLBACK")),
     }
+}
+
+/// Ends a simple-protocol reply with an error response.
+fn with_error(mut responses: Vec<Response>, error: PgWireError) -> Vec<Response> {
+    let info = match error {
+        PgWireError::UserError(info) => *info,
+        other => pgwire::error::ErrorInfo::from(other),
+    };
+    responses.push(Response::Error(Box::new(info)));
+    responses
 }
 
 /// Streams rows batch by batch: at most one encoded batch is held at a time.
@@ -310,8 +348,14 @@ impl SimpleQueryHandler for QueryHandler {
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
             let prepared = service.prepare_to_run(query, statement);
-            self.connection.begin(session);
-            let result = service.execute(session, &prepared, Vec::new()).await;
+            let result = match transaction_gate(client.transaction_status(), prepared.kind) {
+                Ok(Gate::Answer(outcome)) => Ok(outcome),
+                Ok(Gate::Run) => {
+                    self.connection.begin(session);
+                    service.execute(session, &prepared, Vec::new()).await
+                }
+                Err(e) => return Ok(with_error(responses, e)),
+            };
             match result {
                 Ok(outcome) => responses.push(response(outcome, &Format::UnifiedText)),
                 Err(e) => {
@@ -353,6 +397,10 @@ impl ExtendedQueryHandler for QueryHandler {
             &portal.statement.parameter_types,
             &prepared.param_types,
         )?;
+        if let Gate::Answer(outcome) = transaction_gate(client.transaction_status(), prepared.kind)?
+        {
+            return Ok(response(outcome, &portal.result_column_format));
+        }
         let mut guard = self.connection.session(client).await?;
         let session = open(&mut guard)?;
         self.connection.begin(session);

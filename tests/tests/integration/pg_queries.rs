@@ -98,3 +98,43 @@ async fn session_settings_are_per_connection() {
         .await
         .expect("transaction statements");
 }
+
+#[tokio::test]
+async fn a_failed_transaction_refuses_statements_until_rollback() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    client.batch_execute("BEGIN").await.expect("begin");
+    client
+        .simple_query("SELECT 1 / 0")
+        .await
+        .expect_err("fails");
+    for attempt in ["SELECT 1", "SHOW search_path"] {
+        let err = client.simple_query(attempt).await.expect_err("aborted");
+        assert_eq!(err.code().map(|c| c.code()), Some("25P02"), "{attempt}");
+    }
+    let err = client
+        .query("SELECT 1", &[])
+        .await
+        .expect_err("aborted (extended)");
+    assert_eq!(err.code().map(|c| c.code()), Some("25P02"));
+    client.batch_execute("ROLLBACK").await.expect("rollback");
+    let row = client
+        .query_one("SELECT 41 + 1", &[])
+        .await
+        .expect("usable");
+    assert_eq!(row.get::<_, i64>(0), 42);
+
+    // COMMIT of a failed transaction rolls it back, as in PostgreSQL.
+    client.batch_execute("BEGIN").await.expect("begin");
+    client
+        .simple_query("SELECT 1 / 0")
+        .await
+        .expect_err("fails");
+    let messages = client.simple_query("COMMIT").await.expect("commit answers");
+    let tag = messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::CommandComplete(n) => Some(*n),
+        _ => None,
+    });
+    assert!(tag.is_some());
+    client.simple_query("SELECT 1").await.expect("idle again");
+}
