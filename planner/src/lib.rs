@@ -5,11 +5,13 @@
 //! statements (SET, SHOW, BEGIN…) are answered here from the parsed statement; queries
 //! are planned by DataFusion against the registered catalogs and returned as a stream.
 
+mod audit_trail;
+mod completion;
 mod deadline;
 mod error;
-mod logged;
 mod service;
 mod session;
+mod session_statements;
 mod settings;
 
 pub use error::{ErrorKind, QueryError, Result};

@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnv;
@@ -16,10 +15,8 @@ use datafusion::optimizer::{Analyzer, AnalyzerRule, Optimizer};
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
-use datafusion::sql::parser::{DFParser, ResetStatement, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, ObjectName, Reset, Set, Statement as SqlStatement, UnaryOperator, Value,
-};
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_security::Principal;
@@ -31,9 +28,11 @@ use lakegate_security::rules::{
 use lakegate_security::view::SecuredCatalog;
 use std::sync::Mutex;
 
+use crate::audit_trail::{ending_name, finish_event};
+use crate::completion::{CompletionStream, Ending, OnFinish};
 use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
-use crate::logged::{CompletionStream, Ending, OnFinish};
 use crate::session::{ClientOrigin, Session};
+use crate::session_statements::{show, show_all_schema, show_target, single_text_schema};
 use crate::settings::Settings;
 use crate::{ErrorKind, QueryError, Result};
 
@@ -115,13 +114,13 @@ impl std::fmt::Debug for Outcome {
 /// The one path every statement of every frontend takes.
 #[derive(Debug)]
 pub struct QueryService {
-    registry: Arc<CatalogRegistry>,
-    policy: Arc<PolicyStore>,
-    audit: Arc<AuditLog>,
-    config: PlannerConfig,
-    runtime: Arc<RuntimeEnv>,
-    next_session: AtomicU64,
-    next_query: AtomicU64,
+    pub(crate) registry: Arc<CatalogRegistry>,
+    pub(crate) policy: Arc<PolicyStore>,
+    pub(crate) audit: Arc<AuditLog>,
+    pub(crate) config: PlannerConfig,
+    pub(crate) runtime: Arc<RuntimeEnv>,
+    pub(crate) next_session: AtomicU64,
+    pub(crate) next_query: AtomicU64,
 }
 
 impl QueryService {
@@ -358,44 +357,6 @@ impl QueryService {
         }
     }
 
-    /// Records a statement that failed before producing a result (including denials).
-    fn record_failure(&self, mut event: AuditEvent, started: Instant, error: &QueryError) {
-        event.decision = match error.kind {
-            ErrorKind::InsufficientPrivilege => "deny".into(),
-            _ => "error".into(),
-        };
-        event.error = Some(error.message.clone());
-        // The statement already failed; a failure to audit it is logged loudly.
-        if let Err(e) = finish_event(&self.audit, event, started, "error") {
-            tracing::error!(error = %e.message, "audit record lost");
-        }
-    }
-
-    /// An audit record for a statement of this session, with what the security rule
-    /// applied while planning it.
-    fn audit_event(&self, session: &Session, query_id: u64, sql: &str) -> AuditEvent {
-        let access = session.last_access();
-        let mut tables = access.tables;
-        if let Some(denied) = access.denied {
-            tables.push(denied);
-        }
-        let mut event = AuditEvent {
-            query_id,
-            session_id: session.id,
-            user: session.principal.user.clone(),
-            roles: session.principal.roles.clone(),
-            client: session.client.address.clone(),
-            protocol: session.client.protocol.to_string(),
-            tables,
-            columns: access.columns,
-            filters: access.filters,
-            masks: access.masks,
-            ..AuditEvent::default()
-        };
-        self.audit.set_sql(&mut event, sql);
-        event
-    }
-
     async fn execute_inner(
         &self,
         session: &mut Session,
@@ -512,126 +473,6 @@ impl QueryService {
             Box::pin(DeadlineStream::new(stream, limit, session.cancel.clone()));
         Ok(Outcome::Rows { tag, stream })
     }
-
-    fn session_command(&self, session: &mut Session, statement: &DFStatement) -> Result<Outcome> {
-        let statement = match statement {
-            DFStatement::Statement(statement) => statement,
-            DFStatement::Reset(ResetStatement::Variable(name)) => {
-                let name = object_name(name);
-                if name.eq_ignore_ascii_case("all") {
-                    session.settings.reset_all();
-                } else {
-                    session.settings.reset(&name)?;
-                }
-                self.apply_search_path(session)?;
-                return Ok(Outcome::Command("RESET".into()));
-            }
-            _ => return Err(not_supported()),
-        };
-        match statement.as_ref() {
-            SqlStatement::Set(set) => {
-                self.apply_set(session, set)?;
-                Ok(Outcome::Command("SET".into()))
-            }
-            SqlStatement::Reset(reset) => {
-                match &reset.reset {
-                    Reset::ALL => {
-                        session.settings.reset_all();
-                        self.apply_search_path(session)?;
-                    }
-                    Reset::ConfigurationParameter(name) => {
-                        let name = object_name(name);
-                        session.settings.reset(&name)?;
-                        if Settings::canonical(&name) == "search_path" {
-                            self.apply_search_path(session)?;
-                        }
-                    }
-                }
-                Ok(Outcome::Command("RESET".into()))
-            }
-            SqlStatement::Discard { .. } => {
-                session.settings.reset_all();
-                self.apply_search_path(session)?;
-                Ok(Outcome::Command("DISCARD ALL".into()))
-            }
-            _ => Err(not_supported()),
-        }
-    }
-
-    fn apply_set(&self, session: &mut Session, set: &Set) -> Result<()> {
-        match set {
-            Set::SingleAssignment {
-                variable, values, ..
-            } => {
-                let name = object_name(variable);
-                let value = values
-                    .iter()
-                    .map(expr_text)
-                    .collect::<Result<Vec<_>>>()?
-                    .join(", ");
-                if value.eq_ignore_ascii_case("default") {
-                    session.settings.reset(&name)?;
-                } else {
-                    session.settings.set(&name, value)?;
-                }
-                if Settings::canonical(&name) == "search_path" {
-                    self.apply_search_path(session)?;
-                }
-                Ok(())
-            }
-            Set::SetTimeZone { value, .. } => {
-                let value = expr_text(value)?;
-                session.settings.set("TimeZone", value)
-            }
-            Set::SetNames { charset_name, .. } => session
-                .settings
-                .set("client_encoding", charset_name.value.clone()),
-            Set::SetNamesDefault {} => session.settings.reset("client_encoding"),
-            // Isolation levels and access modes: the gateway only reads, every
-            // statement sees committed snapshots, so these are accepted as no-ops.
-            Set::SetTransaction { .. } => Ok(()),
-            _ => Err(not_supported()),
-        }
-    }
-
-    /// Points unqualified names at the first `search_path` entry that exists:
-    /// `schema` (in the default catalog) or `catalog.schema`.
-    fn apply_search_path(&self, session: &mut Session) -> Result<()> {
-        let path = session.settings.get("search_path")?;
-        let mut chosen: Option<(String, String)> = None;
-        for entry in path.split(',') {
-            let entry = entry.trim().trim_matches('"');
-            if entry.is_empty() || entry == "$user" {
-                continue;
-            }
-            let (catalog, schema) = match entry.split_once('.') {
-                Some((c, s)) => (c.to_string(), s.to_string()),
-                None => (self.config.default_catalog.clone(), entry.to_string()),
-            };
-            let Some(registered) = self.registry.get(&catalog) else {
-                continue;
-            };
-            use datafusion::catalog::CatalogProvider;
-            let exists = registered.lake.schema_names().contains(&schema);
-            if exists {
-                chosen = Some((catalog, schema));
-                break;
-            }
-            chosen.get_or_insert((catalog, schema));
-        }
-        let (catalog, schema) = chosen.unwrap_or_else(|| {
-            (
-                self.config.default_catalog.clone(),
-                self.config.default_schema.clone(),
-            )
-        });
-        let state = session.ctx.state_ref();
-        let mut state = state.write();
-        let options = state.config_mut().options_mut();
-        options.catalog.default_catalog = catalog;
-        options.catalog.default_schema = schema;
-        Ok(())
-    }
 }
 
 impl QueryService {
@@ -682,43 +523,6 @@ impl QueryService {
     }
 }
 
-fn ending_name(ending: Ending) -> &'static str {
-    match ending {
-        Ending::Complete => "ok",
-        Ending::Failed => "error",
-        Ending::Abandoned => "abandoned",
-    }
-}
-
-/// Writes the statement's log line and audit record.
-fn finish_event(
-    audit: &AuditLog,
-    mut event: AuditEvent,
-    started: Instant,
-    outcome: &'static str,
-) -> Result<()> {
-    event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    event.time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    tracing::info!(
-        query_id = event.query_id,
-        session_id = event.session_id,
-        user = %event.user,
-        rows = event.rows,
-        duration_ms = event.duration_ms,
-        outcome,
-        decision = %event.decision,
-        error = event.error.as_deref().unwrap_or(""),
-        "statement"
-    );
-    audit.record(&event).map_err(|e| {
-        tracing::error!(error = %e, "cannot write the audit trail");
-        QueryError::new(
-            ErrorKind::Internal,
-            "the audit trail cannot be written; the result is withheld",
-        )
-    })
-}
-
 /// The session's `statement_timeout`, if one is set.
 fn statement_timeout(session: &Session) -> Result<Option<std::time::Duration>> {
     let ms: u64 = session
@@ -727,10 +531,6 @@ fn statement_timeout(session: &Session) -> Result<Option<std::time::Duration>> {
         .parse()
         .unwrap_or(0);
     Ok((ms > 0).then(|| std::time::Duration::from_millis(ms)))
-}
-
-fn not_supported() -> QueryError {
-    QueryError::new(ErrorKind::FeatureNotSupported, "statement not supported")
 }
 
 fn classify(statement: &DFStatement) -> StatementKind {
@@ -748,93 +548,6 @@ fn classify(statement: &DFStatement) -> StatementKind {
         SqlStatement::Commit { .. } => StatementKind::Commit,
         SqlStatement::Rollback { .. } => StatementKind::Rollback,
         _ => StatementKind::Query,
-    }
-}
-
-fn show_target(statement: &DFStatement) -> Option<String> {
-    match statement {
-        DFStatement::Statement(s) => match s.as_ref() {
-            SqlStatement::ShowVariable { variable } => Some(
-                variable
-                    .iter()
-                    .map(|i| i.value.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn show(session: &Session, statement: &DFStatement, schema: SchemaRef) -> Result<RecordBatch> {
-    let name = show_target(statement).ok_or_else(not_supported)?;
-    let columns: Vec<Arc<dyn datafusion::arrow::array::Array>> = if name.eq_ignore_ascii_case("all")
-    {
-        let rows = session.settings.all();
-        vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.0))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.1))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.2))),
-        ]
-    } else {
-        let value = if name.eq_ignore_ascii_case("transaction isolation level") {
-            session.settings.get("transaction_isolation")?
-        } else {
-            session.settings.get(&name)?
-        };
-        vec![Arc::new(StringArray::from(vec![value]))]
-    };
-    RecordBatch::try_new(schema, columns)
-        .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))
-}
-
-fn single_text_schema(name: &str) -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)]))
-}
-
-fn show_all_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("name", DataType::Utf8, false),
-        Field::new("setting", DataType::Utf8, false),
-        Field::new("description", DataType::Utf8, false),
-    ]))
-}
-
-fn object_name(name: &ObjectName) -> String {
-    name.0
-        .iter()
-        .map(|part| match part.as_ident() {
-            Some(ident) => ident.value.clone(),
-            None => part.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// The text of a SET value: literals, identifiers and negative numbers.
-fn expr_text(expr: &SqlExpr) -> Result<String> {
-    match expr {
-        SqlExpr::Value(v) => match &v.value {
-            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(s.clone()),
-            Value::Number(n, _) => Ok(n.to_string()),
-            Value::Boolean(b) => Ok(if *b { "on" } else { "off" }.into()),
-            other => Ok(other.to_string()),
-        },
-        SqlExpr::Identifier(ident) => Ok(ident.value.clone()),
-        SqlExpr::CompoundIdentifier(idents) => Ok(idents
-            .iter()
-            .map(|i| i.value.as_str())
-            .collect::<Vec<_>>()
-            .join(".")),
-        SqlExpr::UnaryOp {
-            op: UnaryOperator::Minus,
-            expr,
-        } => Ok(format!("-{}", expr_text(expr)?)),
-        other => Err(QueryError::new(
-            ErrorKind::InvalidParameterValue,
-            format!("SET expects a literal value, got {other}"),
-        )),
     }
 }
 

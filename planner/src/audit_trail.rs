@@ -1,0 +1,93 @@
+//! The audit trail of statements: building each record from the session and what the
+//! security rule applied, and writing it with the statement's log line.
+
+use std::time::Instant;
+
+use lakegate_security::audit::{AuditEvent, AuditLog};
+
+use crate::completion::Ending;
+use crate::service::QueryService;
+use crate::session::Session;
+use crate::{ErrorKind, QueryError, Result};
+
+impl QueryService {
+    /// Records a statement that failed before producing a result (including denials).
+    pub(crate) fn record_failure(
+        &self,
+        mut event: AuditEvent,
+        started: Instant,
+        error: &QueryError,
+    ) {
+        event.decision = match error.kind {
+            ErrorKind::InsufficientPrivilege => "deny".into(),
+            _ => "error".into(),
+        };
+        event.error = Some(error.message.clone());
+        // The statement already failed; a failure to audit it is logged loudly.
+        if let Err(e) = finish_event(&self.audit, event, started, "error") {
+            tracing::error!(error = %e.message, "audit record lost");
+        }
+    }
+
+    /// An audit record for a statement of this session, with what the security rule
+    /// applied while planning it.
+    pub(crate) fn audit_event(&self, session: &Session, query_id: u64, sql: &str) -> AuditEvent {
+        let access = session.last_access();
+        let mut tables = access.tables;
+        if let Some(denied) = access.denied {
+            tables.push(denied);
+        }
+        let mut event = AuditEvent {
+            query_id,
+            session_id: session.id,
+            user: session.principal.user.clone(),
+            roles: session.principal.roles.clone(),
+            client: session.client.address.clone(),
+            protocol: session.client.protocol.to_string(),
+            tables,
+            columns: access.columns,
+            filters: access.filters,
+            masks: access.masks,
+            ..AuditEvent::default()
+        };
+        self.audit.set_sql(&mut event, sql);
+        event
+    }
+}
+
+pub(crate) fn ending_name(ending: Ending) -> &'static str {
+    match ending {
+        Ending::Complete => "ok",
+        Ending::Failed => "error",
+        Ending::Abandoned => "abandoned",
+    }
+}
+
+/// Writes the statement's log line and audit record.
+pub(crate) fn finish_event(
+    audit: &AuditLog,
+    mut event: AuditEvent,
+    started: Instant,
+    outcome: &'static str,
+) -> Result<()> {
+    event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    event.time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tracing::info!(
+        query_id = event.query_id,
+        session_id = event.session_id,
+        user = %event.user,
+        rows = event.rows,
+        duration_ms = event.duration_ms,
+        outcome,
+        decision = %event.decision,
+        error = event.error.as_deref().unwrap_or(""),
+        "statement"
+    );
+    audit.record(&event).map_err(|e| {
+        tracing::error!(error = %e, "cannot write the audit trail");
+        QueryError::new(
+            ErrorKind::Internal,
+            "the audit trail cannot be written; the result is withheld",
+        )
+    })
+}
