@@ -9,6 +9,7 @@ mod audit_trail;
 mod completion;
 mod deadline;
 mod error;
+mod output_names;
 mod service;
 mod session;
 mod session_statements;

@@ -29,8 +29,10 @@ use lakegate_security::view::SecuredCatalog;
 use std::sync::Mutex;
 
 use crate::audit_trail::{ending_name, finish_event};
+use crate::completion::RenamedStream;
 use crate::completion::{CompletionStream, Ending, OnFinish};
 use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
+use crate::output_names::postgres_schema;
 use crate::session::{ClientOrigin, Session};
 use crate::session_statements::{show, show_all_schema, show_target, single_text_schema};
 use crate::settings::Settings;
@@ -296,7 +298,9 @@ impl QueryService {
                 // and never described.
                 let state = session.ctx.state();
                 session.rule.analyze(plan.clone(), state.config_options())?;
-                (param_types(&plan)?, Some(plan.schema().inner().clone()))
+                let schema = plan.schema().inner().clone();
+                let schema = postgres_schema(&statement, &schema).unwrap_or(schema);
+                (param_types(&plan)?, Some(schema))
             }
             StatementKind::Show => {
                 let schema = match show_target(&statement) {
@@ -469,8 +473,11 @@ impl QueryService {
         };
         let stream = result?;
         let limit = deadline.zip(timeout);
-        let stream: SendableRecordBatchStream =
+        let mut stream: SendableRecordBatchStream =
             Box::pin(DeadlineStream::new(stream, limit, session.cancel.clone()));
+        if let Some(renamed) = postgres_schema(&prepared.statement, &stream.schema()) {
+            stream = Box::pin(RenamedStream::new(stream, renamed));
+        }
         Ok(Outcome::Rows { tag, stream })
     }
 }

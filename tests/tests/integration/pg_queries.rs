@@ -138,3 +138,32 @@ async fn a_failed_transaction_refuses_statements_until_rollback() {
     assert!(tag.is_some());
     client.simple_query("SELECT 1").await.expect("idle again");
 }
+
+#[tokio::test]
+async fn unaliased_columns_are_named_like_postgres() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let sql = "SELECT count(*), 1 + 1, CAST(2 AS INT), n_name, max(n_nationkey) AS top FROM lake.tpch.nation GROUP BY n_name ORDER BY n_name LIMIT 1";
+    let statement = client.prepare(sql).await.expect("describe");
+    let described: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(
+        described,
+        vec!["count", "?column?", "int4", "n_name", "top"]
+    );
+    let row = client.query_one(&statement, &[]).await.expect("execute");
+    let executed: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(executed, described);
+    assert_eq!(row.get::<_, i64>("count"), 1);
+    // The simple protocol's RowDescription carries the same names.
+    let messages = client.simple_query(sql).await.expect("simple");
+    let names: Vec<String> = messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::RowDescription(columns) => {
+                Some(columns.iter().map(|c| c.name().to_string()).collect())
+            }
+            _ => None,
+        })
+        .expect("row description");
+    assert_eq!(names, vec!["count", "?column?", "int4", "n_name", "top"]);
+}
