@@ -215,13 +215,20 @@ mod tests {
         p3, role:a, lake.s.t.phone, mask, show-last-4\n\
         p3, role:a, lake.s.t.secret, deny\n";
 
-    async fn context(user: &str) -> SessionContext {
+    /// A session for `principal` under `policy`, whose catalog `lake` holds `lake.s.<name>`
+    /// behind the secured catalog view, with the security rule in its analyzer.
+    async fn secured_context(
+        policy: &str,
+        principal: Principal,
+        name: &str,
+        table: MemTable,
+    ) -> SessionContext {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("secure-scan-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("policy.csv");
-        std::fs::write(&path, POLICY).expect("policy");
+        std::fs::write(&path, policy).expect("policy");
         let store = Arc::new(
             PolicyStore::load(PolicySource {
                 model: None,
@@ -230,11 +237,6 @@ mod tests {
             .await
             .expect("policy"),
         );
-        let principal = Principal {
-            user: user.into(),
-            roles: vec![],
-            attributes: BTreeMap::from([("region".into(), "EU".into())]),
-        };
         let rule = Arc::new(SecureScans::new(
             principal.clone(),
             store.clone(),
@@ -253,17 +255,10 @@ mod tests {
         state.config_mut().options_mut().catalog.default_catalog = "lake".into();
         state.config_mut().options_mut().catalog.default_schema = "s".into();
         let ctx = SessionContext::new_with_state(state);
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("region", DataType::Utf8, false),
-            Field::new("phone", DataType::Utf8, true),
-            Field::new("secret", DataType::Int64, true),
-        ]));
-        let table = MemTable::try_new(schema, vec![vec![]]).expect("table");
         let schema_provider = Arc::new(MemorySchemaProvider::new());
         datafusion::catalog::SchemaProvider::register_table(
             schema_provider.as_ref(),
-            "t".into(),
+            name.into(),
             Arc::new(table),
         )
         .expect("register");
@@ -283,6 +278,22 @@ mod tests {
         ctx
     }
 
+    async fn context(user: &str) -> SessionContext {
+        let principal = Principal {
+            user: user.into(),
+            roles: vec![],
+            attributes: BTreeMap::from([("region".into(), "EU".into())]),
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("region", DataType::Utf8, false),
+            Field::new("phone", DataType::Utf8, true),
+            Field::new("secret", DataType::Int64, true),
+        ]));
+        let table = MemTable::try_new(schema, vec![vec![]]).expect("table");
+        secured_context(POLICY, principal, "t", table).await
+    }
+
     /// A session over a one-row table `lake.s.people` whose columns each carry one mask.
     async fn masked_people() -> SessionContext {
         use datafusion::arrow::array::{Date32Array, Int64Array, RecordBatch, StringArray};
@@ -297,39 +308,6 @@ mod tests {
             p3, role:a, lake.s.people.born, mask, date-to-year\n\
             p3, role:a, lake.s.people.amount, mask, redact\n\
             p3, role:a, lake.s.people.custom, mask, \"sql:upper(custom)\"\n";
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("masks-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("policy.csv");
-        std::fs::write(&path, policy).expect("policy");
-        let store = Arc::new(
-            PolicyStore::load(PolicySource {
-                model: None,
-                policy: Some(path),
-            })
-            .await
-            .expect("policy"),
-        );
-        let principal = Principal::new("ann");
-        let rule = Arc::new(SecureScans::new(
-            principal.clone(),
-            store.clone(),
-            Arc::new(Mutex::new(AccessReport::default())),
-        ));
-        let mut rules = Analyzer::new().rules;
-        let at = rules
-            .iter()
-            .position(|r| r.name() == "type_coercion")
-            .unwrap_or(0);
-        rules.insert(at, rule);
-        let mut state = SessionStateBuilder::new()
-            .with_default_features()
-            .with_analyzer_rules(rules)
-            .build();
-        state.config_mut().options_mut().catalog.default_catalog = "lake".into();
-        state.config_mut().options_mut().catalog.default_schema = "s".into();
-        let ctx = SessionContext::new_with_state(state);
         let text = |name: &str| Field::new(name, DataType::Utf8, true);
         let schema = Arc::new(Schema::new(vec![
             text("redacted"),
@@ -362,27 +340,7 @@ mod tests {
         )
         .expect("batch");
         let table = MemTable::try_new(schema, vec![vec![batch]]).expect("table");
-        let schema_provider = Arc::new(MemorySchemaProvider::new());
-        datafusion::catalog::SchemaProvider::register_table(
-            schema_provider.as_ref(),
-            "people".into(),
-            Arc::new(table),
-        )
-        .expect("register");
-        let catalog = Arc::new(MemoryCatalogProvider::new());
-        catalog
-            .register_schema("s", schema_provider)
-            .expect("schema");
-        ctx.register_catalog(
-            "lake",
-            Arc::new(SecuredCatalog::new(
-                "lake",
-                catalog,
-                Arc::new(principal),
-                store,
-            )),
-        );
-        ctx
+        secured_context(policy, Principal::new("ann"), "people", table).await
     }
 
     #[tokio::test]

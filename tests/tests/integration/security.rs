@@ -28,15 +28,20 @@ async fn code(client: &Client, sql: &str) -> String {
     }
 }
 
+/// What the analyst's customer filter lets through, counted by the admin.
+async fn europe_customers(admin: &Client) -> String {
+    scalar(
+        admin,
+        &format!("SELECT count(*) FROM lake.tpch.customer WHERE c_nationkey IN {EUROPE}"),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn row_filters_hold_under_every_name_form() {
     let gw = TestGateway::start().await;
     let (admin, analyst) = users(&gw).await;
-    let expected = scalar(
-        &admin,
-        &format!("SELECT count(*) FROM lake.tpch.customer WHERE c_nationkey IN {EUROPE}"),
-    )
-    .await;
+    let expected = europe_customers(&admin).await;
     let total = scalar(&admin, "SELECT count(*) FROM lake.tpch.customer").await;
     assert_ne!(expected, total, "the filter must hide rows");
     for sql in [
@@ -81,11 +86,7 @@ async fn row_filters_hold_under_every_name_form() {
 async fn subqueries_ctes_set_operations_and_joins_see_filtered_rows() {
     let gw = TestGateway::start().await;
     let (admin, analyst) = users(&gw).await;
-    let expected = scalar(
-        &admin,
-        &format!("SELECT count(*) FROM lake.tpch.customer WHERE c_nationkey IN {EUROPE}"),
-    )
-    .await;
+    let expected = europe_customers(&admin).await;
     let n: i64 = expected.parse().expect("number");
     let cases = [
         ("SELECT (SELECT count(*) FROM customer)", n),
