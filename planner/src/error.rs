@@ -43,6 +43,17 @@ pub enum ErrorKind {
     InsufficientPrivilege,
     /// A policy rule cannot be applied (bad expression, missing attribute).
     PolicyMisconfigured,
+    /// A transaction-block command outside a transaction block (SAVEPOINT, DECLARE).
+    NoActiveTransaction,
+    /// A savepoint that does not exist.
+    InvalidSavepoint,
+    /// A cursor that does not exist.
+    InvalidCursorName,
+    /// A cursor name that is already in use.
+    DuplicateCursor,
+    /// An object that cannot do this in its state (a forward-only cursor asked to
+    /// scroll back).
+    ObjectNotInPrerequisiteState,
     /// A bug or an unexpected failure of storage; details are in the server log.
     Internal,
 }

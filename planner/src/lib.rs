@@ -7,14 +7,19 @@
 
 mod audit_trail;
 mod completion;
+mod copy;
+mod cursors;
 mod deadline;
 mod error;
 mod output_names;
+mod parse;
 mod service;
 mod session;
 mod session_statements;
 mod settings;
+mod transaction;
 
+pub use copy::{CopyFormat, CopyOptions};
 pub use error::{ErrorKind, QueryError, Result};
 pub use service::{Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
 pub use session::{ClientOrigin, Session};

@@ -15,9 +15,8 @@ use datafusion::optimizer::{Analyzer, AnalyzerRule, Optimizer};
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_security::Principal;
 use lakegate_security::audit::{AuditEvent, AuditLog};
@@ -31,6 +30,8 @@ use std::sync::Mutex;
 use crate::audit_trail::{ending_name, finish_event};
 use crate::completion::RenamedStream;
 use crate::completion::{CompletionStream, Ending, OnFinish};
+use crate::copy::{CopyOptions, copy_spec};
+use crate::cursors::{Cursors, close_spec, declare_spec, fetch_spec};
 use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
 use crate::output_names::postgres_schema;
 use crate::session::{ClientOrigin, Session};
@@ -66,6 +67,20 @@ pub enum StatementKind {
     Commit,
     /// ROLLBACK / ABORT.
     Rollback,
+    /// SAVEPOINT name.
+    Savepoint,
+    /// RELEASE [SAVEPOINT] name.
+    Release,
+    /// ROLLBACK TO [SAVEPOINT] name: allowed in a failed transaction block.
+    RollbackTo,
+    /// DECLARE name CURSOR FOR query.
+    Declare,
+    /// FETCH n FROM cursor: returns rows.
+    Fetch,
+    /// CLOSE cursor | ALL.
+    Close,
+    /// COPY … TO STDOUT: returns COPY data.
+    Copy,
 }
 
 /// A parsed and described statement, ready to be executed (possibly many times).
@@ -99,6 +114,15 @@ pub enum Outcome {
     Commit,
     /// A transaction ended with ROLLBACK.
     Rollback,
+    /// ROLLBACK TO SAVEPOINT: the block is usable again, even after an error.
+    RollbackTo,
+    /// COPY TO STDOUT: rows to encode in a COPY format.
+    Copy {
+        /// The rows; their schema says how many columns each has.
+        stream: SendableRecordBatchStream,
+        /// Text, CSV or binary, with the statement's options.
+        options: CopyOptions,
+    },
 }
 
 impl std::fmt::Debug for Outcome {
@@ -109,6 +133,8 @@ impl std::fmt::Debug for Outcome {
             Outcome::Begin => write!(f, "Begin"),
             Outcome::Commit => write!(f, "Commit"),
             Outcome::Rollback => write!(f, "Rollback"),
+            Outcome::RollbackTo => write!(f, "RollbackTo"),
+            Outcome::Copy { options, .. } => write!(f, "Copy({:?})", options.format),
         }
     }
 }
@@ -214,16 +240,17 @@ impl QueryService {
             ctx,
             rule,
             report,
+            transaction: None,
+            cursors: Cursors::default(),
         }
     }
 
     /// Splits SQL text into statements (PostgreSQL dialect). Text that does not parse
     /// is audited as an error.
     pub fn parse(&self, session: &Session, sql: &str) -> Result<Vec<DFStatement>> {
-        match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
-            Ok(statements) => Ok(statements.into_iter().collect()),
-            Err(e) => {
-                let error = QueryError::from(e);
+        match crate::parse::split(sql) {
+            Ok(statements) => Ok(statements),
+            Err(error) => {
                 let query_id = self.next_query.fetch_add(1, Ordering::Relaxed);
                 let event = self.audit_event_without_access(session, query_id, sql);
                 self.record_failure(event, Instant::now(), &error);
@@ -310,6 +337,19 @@ impl QueryService {
                 };
                 (Vec::new(), Some(schema))
             }
+            // DECLARE and COPY return no row description; their parameters are the
+            // inner query's.
+            StatementKind::Declare | StatementKind::Copy => {
+                let inner = inner_query(&statement, kind)?;
+                let plan = self.plan(session, &inner).await?;
+                let state = session.ctx.state();
+                session.rule.analyze(plan.clone(), state.config_options())?;
+                (param_types(&plan)?, None)
+            }
+            StatementKind::Fetch => {
+                let (name, _) = fetch_spec(sql_statement(&statement)?)?;
+                (Vec::new(), Some(session.cursors.schema(&name)?))
+            }
             _ => (Vec::new(), None),
         };
         Ok(Prepared {
@@ -333,6 +373,12 @@ impl QueryService {
         let result = self.execute_inner(session, prepared, params).await;
         let mut event = self.audit_event(session, query_id, &prepared.sql);
         match result {
+            // FETCH reads rows of a cursor whose DECLARE is audited with them.
+            Ok(outcome @ Outcome::Rows { .. }) if prepared.kind == StatementKind::Fetch => {
+                event.decision = "allow".into();
+                finish_event(&self.audit, event, started, "ok")?;
+                Ok(outcome)
+            }
             Ok(Outcome::Rows { tag, stream }) => {
                 let audit = self.audit.clone();
                 let on_finish: OnFinish = Box::new(move |rows, ending, error| {
@@ -344,9 +390,33 @@ impl QueryService {
                     event.error = error;
                     finish_event(&audit, event, started, ending_name(ending))
                 });
-                Ok(Outcome::Rows {
-                    tag,
+                let stream: SendableRecordBatchStream =
+                    Box::pin(CompletionStream::new(stream, on_finish));
+                if prepared.kind == StatementKind::Declare {
+                    let (spec, _) = declare_spec(sql_statement(&prepared.statement)?)?;
+                    let level = session
+                        .transaction
+                        .as_ref()
+                        .map_or(0, |t| t.savepoints.len());
+                    session.cursors.declare(&spec, stream, level)?;
+                    return Ok(Outcome::Command("DECLARE CURSOR".into()));
+                }
+                Ok(Outcome::Rows { tag, stream })
+            }
+            Ok(Outcome::Copy { stream, options }) => {
+                let audit = self.audit.clone();
+                let on_finish: OnFinish = Box::new(move |rows, ending, error| {
+                    event.rows = rows;
+                    event.decision = match ending {
+                        Ending::Failed => "error".into(),
+                        Ending::Complete | Ending::Abandoned => "allow".into(),
+                    };
+                    event.error = error;
+                    finish_event(&audit, event, started, ending_name(ending))
+                });
+                Ok(Outcome::Copy {
                     stream: Box::pin(CompletionStream::new(stream, on_finish)),
+                    options,
                 })
             }
             Ok(outcome) => {
@@ -369,7 +439,18 @@ impl QueryService {
     ) -> Result<Outcome> {
         session.clear_access();
         match prepared.kind {
-            StatementKind::Query => self.execute_query(session, prepared, params).await,
+            StatementKind::Query => {
+                let (tag, stream) = self
+                    .run_query(
+                        session,
+                        &prepared.statement,
+                        params,
+                        prepared.param_types.len(),
+                        true,
+                    )
+                    .await?;
+                Ok(Outcome::Rows { tag, stream })
+            }
             StatementKind::Show => {
                 let schema = prepared
                     .schema
@@ -383,9 +464,65 @@ impl QueryService {
                 })
             }
             StatementKind::Session => self.session_command(session, &prepared.statement),
-            StatementKind::Begin => Ok(Outcome::Begin),
-            StatementKind::Commit => Ok(Outcome::Commit),
-            StatementKind::Rollback => Ok(Outcome::Rollback),
+            StatementKind::Begin
+            | StatementKind::Commit
+            | StatementKind::Rollback
+            | StatementKind::Savepoint
+            | StatementKind::Release
+            | StatementKind::RollbackTo => {
+                self.transaction_command(session, sql_statement(&prepared.statement)?)
+            }
+            StatementKind::Declare => {
+                let (spec, query) = declare_spec(sql_statement(&prepared.statement)?)?;
+                if !spec.hold && session.transaction.is_none() {
+                    return Err(QueryError::new(
+                        ErrorKind::NoActiveTransaction,
+                        "DECLARE CURSOR can only be used in transaction blocks",
+                    ));
+                }
+                if session.cursors.schema(&spec.name).is_ok() {
+                    return Err(QueryError::new(
+                        ErrorKind::DuplicateCursor,
+                        format!("cursor \"{}\" already exists", spec.name),
+                    ));
+                }
+                let query = DFStatement::Statement(Box::new(query));
+                // A cursor's rows are read over many statements: the timeout applies to
+                // each FETCH, not to the cursor's lifetime.
+                let (_, stream) = self
+                    .run_query(session, &query, params, prepared.param_types.len(), false)
+                    .await?;
+                Ok(Outcome::Rows {
+                    tag: "DECLARE CURSOR",
+                    stream,
+                })
+            }
+            StatementKind::Fetch => {
+                let (name, count) = fetch_spec(sql_statement(&prepared.statement)?)?;
+                let rows = session.cursors.fetch(&name, count)?;
+                let limit =
+                    statement_timeout(session)?.map(|t| (tokio::time::Instant::now() + t, t));
+                Ok(Outcome::Rows {
+                    tag: "FETCH",
+                    stream: Box::pin(DeadlineStream::new(rows, limit, session.cancel.clone())),
+                })
+            }
+            StatementKind::Close => {
+                match close_spec(sql_statement(&prepared.statement)?) {
+                    Some(name) => session.cursors.close(&name)?,
+                    None => session.cursors.close_all(),
+                }
+                Ok(Outcome::Command("CLOSE CURSOR".into()))
+            }
+            StatementKind::Copy => {
+                let spec = copy_spec(sql_statement(&prepared.statement)?)?;
+                let query = DFStatement::Statement(Box::new(spec.query.clone()));
+                let (_, stream) = self
+                    .run_query(session, &query, params, prepared.param_types.len(), true)
+                    .await?;
+                let options = spec.options_for(&stream.schema())?;
+                Ok(Outcome::Copy { stream, options })
+            }
         }
     }
 
@@ -415,18 +552,21 @@ impl QueryService {
         Ok(plan)
     }
 
-    async fn execute_query(
+    /// Plans, secures and starts a query. With `deadline`, `statement_timeout` bounds
+    /// planning and the whole stream; without, only planning (cursors).
+    async fn run_query(
         &self,
         session: &mut Session,
-        prepared: &Prepared,
+        statement: &DFStatement,
         params: Vec<ScalarValue>,
-    ) -> Result<Outcome> {
-        if params.len() != prepared.param_types.len() {
+        expected_params: usize,
+        deadline_applies: bool,
+    ) -> Result<(&'static str, SendableRecordBatchStream)> {
+        if params.len() != expected_params {
             return Err(QueryError::new(
                 ErrorKind::ProtocolViolation,
                 format!(
-                    "statement requires {} parameters, {} given",
-                    prepared.param_types.len(),
+                    "statement requires {expected_params} parameters, {} given",
                     params.len()
                 ),
             ));
@@ -436,7 +576,7 @@ impl QueryService {
         let mut tag = "SELECT";
         let result = async {
             // Planned again so that each execution reads the tables' current snapshots.
-            let mut plan = self.plan(session, &prepared.statement).await?;
+            let mut plan = self.plan(session, statement).await?;
             if !params.is_empty() {
                 plan = plan.with_param_values(params)?;
             }
@@ -471,14 +611,15 @@ impl QueryService {
                 .unwrap_or_else(|_| Err(timeout_error(timeout))),
             _ => result.await,
         };
-        let stream = result?;
-        let limit = deadline.zip(timeout);
-        let mut stream: SendableRecordBatchStream =
-            Box::pin(DeadlineStream::new(stream, limit, session.cancel.clone()));
-        if let Some(renamed) = postgres_schema(&prepared.statement, &stream.schema()) {
+        let mut stream = result?;
+        if deadline_applies {
+            let limit = deadline.zip(timeout);
+            stream = Box::pin(DeadlineStream::new(stream, limit, session.cancel.clone()));
+        }
+        if let Some(renamed) = postgres_schema(statement, &stream.schema()) {
             stream = Box::pin(RenamedStream::new(stream, renamed));
         }
-        Ok(Outcome::Rows { tag, stream })
+        Ok((tag, stream))
     }
 }
 
@@ -540,6 +681,27 @@ fn statement_timeout(session: &Session) -> Result<Option<std::time::Duration>> {
     Ok((ms > 0).then(|| std::time::Duration::from_millis(ms)))
 }
 
+/// The sqlparser statement inside a DataFusion statement.
+fn sql_statement(statement: &DFStatement) -> Result<&SqlStatement> {
+    match statement {
+        DFStatement::Statement(s) => Ok(s.as_ref()),
+        _ => Err(QueryError::new(
+            ErrorKind::Internal,
+            "expected a PostgreSQL statement",
+        )),
+    }
+}
+
+/// The query a DECLARE or COPY runs.
+fn inner_query(statement: &DFStatement, kind: StatementKind) -> Result<DFStatement> {
+    let inner = match kind {
+        StatementKind::Declare => declare_spec(sql_statement(statement)?)?.1,
+        StatementKind::Copy => copy_spec(sql_statement(statement)?)?.query,
+        _ => return Ok(statement.clone()),
+    };
+    Ok(DFStatement::Statement(Box::new(inner)))
+}
+
 fn classify(statement: &DFStatement) -> StatementKind {
     let statement = match statement {
         DFStatement::Statement(statement) => statement,
@@ -553,7 +715,16 @@ fn classify(statement: &DFStatement) -> StatementKind {
         }
         SqlStatement::StartTransaction { .. } => StatementKind::Begin,
         SqlStatement::Commit { .. } => StatementKind::Commit,
+        SqlStatement::Rollback {
+            savepoint: Some(_), ..
+        } => StatementKind::RollbackTo,
         SqlStatement::Rollback { .. } => StatementKind::Rollback,
+        SqlStatement::Savepoint { .. } => StatementKind::Savepoint,
+        SqlStatement::ReleaseSavepoint { .. } => StatementKind::Release,
+        SqlStatement::Declare { .. } => StatementKind::Declare,
+        SqlStatement::Fetch { .. } => StatementKind::Fetch,
+        SqlStatement::Close { .. } => StatementKind::Close,
+        SqlStatement::Copy { .. } => StatementKind::Copy,
         _ => StatementKind::Query,
     }
 }

@@ -7,7 +7,9 @@ use lakegate_security::Principal;
 use lakegate_security::rules::{AccessReport, SecureScans};
 use tokio_util::sync::CancellationToken;
 
+use crate::cursors::Cursors;
 use crate::settings::Settings;
+use crate::transaction::TransactionBlock;
 use crate::{QueryError, Result};
 
 /// Where a session comes from, for the audit trail.
@@ -32,6 +34,10 @@ pub struct Session {
     pub(crate) report: Arc<Mutex<AccessReport>>,
     /// Cancels the current statement (planning and its result stream).
     pub(crate) cancel: CancellationToken,
+    /// The open transaction block, if any.
+    pub(crate) transaction: Option<TransactionBlock>,
+    /// Open cursors.
+    pub(crate) cursors: Cursors,
 }
 
 impl std::fmt::Debug for Session {

@@ -94,9 +94,13 @@ impl QueryService {
                 .settings
                 .set("client_encoding", charset_name.value.clone()),
             Set::SetNamesDefault {} => session.settings.reset("client_encoding"),
-            // Isolation levels and access modes: the gateway only reads, every
-            // statement sees committed snapshots, so these are accepted as no-ops.
-            Set::SetTransaction { .. } => Ok(()),
+            // Every statement reads committed snapshots whatever the level; the level
+            // is recorded so that SHOW reports what the client chose.
+            Set::SetTransaction {
+                modes,
+                snapshot: None,
+                session: session_default,
+            } => crate::transaction::apply_modes(session, modes, *session_default),
             _ => Err(not_supported()),
         }
     }

@@ -40,6 +40,12 @@ const KNOWN: &[Known] = &[
         description: "Sets the display format for date and time values.",
     },
     Known {
+        name: "default_transaction_isolation",
+        default: "read committed",
+        settable: true,
+        description: "Sets the transaction isolation level of each new transaction.",
+    },
+    Known {
         name: "default_transaction_read_only",
         default: "on",
         settable: false,
@@ -272,6 +278,19 @@ fn validate(name: &'static str, value: String) -> Result<String> {
         "statement_timeout" => parse_duration_ms(&value)
             .map(|ms| ms.to_string())
             .ok_or_else(|| invalid(name, &value, "a duration such as 5000, '5s' or '1min'")),
+        "transaction_isolation" | "default_transaction_isolation" => {
+            let level = value.trim().to_ascii_lowercase().replace('_', " ");
+            match level.as_str() {
+                "read uncommitted" | "read committed" | "repeatable read" | "serializable" => {
+                    Ok(level)
+                }
+                _ => Err(invalid(
+                    name,
+                    &value,
+                    "read uncommitted, read committed, repeatable read or serializable",
+                )),
+            }
+        }
         "TimeZone" => {
             if value.eq_ignore_ascii_case("utc")
                 || value.eq_ignore_ascii_case("gmt")

@@ -23,6 +23,11 @@ pub(crate) fn sqlstate(kind: ErrorKind) -> &'static str {
         ErrorKind::Canceled => "57014",
         ErrorKind::InsufficientPrivilege => "42501",
         ErrorKind::PolicyMisconfigured => "F0000",
+        ErrorKind::NoActiveTransaction => "25P01",
+        ErrorKind::InvalidSavepoint => "3B001",
+        ErrorKind::InvalidCursorName => "34000",
+        ErrorKind::DuplicateCursor => "42P03",
+        ErrorKind::ObjectNotInPrerequisiteState => "55000",
         ErrorKind::Internal => "XX000",
     }
 }

@@ -1,36 +1,20 @@
 //! Per-connection protocol handlers and the listener loop.
 //!
 //! Each accepted socket gets its own handlers holding that connection's session, so
-//! settings and prepared statements never leak between connections. Simple and extended
-//! protocol share one path: both prepare a statement with the planner and turn its
-//! outcome into a response with the same functions.
+//! settings, cursors and prepared statements never leak between connections.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use datafusion::execution::SendableRecordBatchStream;
-use futures::{Sink, Stream, StreamExt};
-use lakegate_planner::{
-    ClientOrigin, Outcome, Prepared, QueryError, QueryService, Session, StatementKind,
-};
+use lakegate_planner::{ClientOrigin, QueryService, Session};
 use lakegate_security::UserStore;
 use pgwire::api::auth::DefaultServerParameterProvider;
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use pgwire::api::auth::sasl::scram::ScramAuth;
-use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
-use pgwire::api::stmt::QueryParser;
-use pgwire::api::store::PortalStore;
-use pgwire::api::{
-    ClientInfo, ClientPortalStore, ErrorHandler, METADATA_USER, PgWireServerHandlers, Type,
-};
+use pgwire::api::{ClientInfo, ErrorHandler, METADATA_USER, PgWireServerHandlers};
 use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::data::DataRow;
-use pgwire::messages::response::TransactionStatus;
+use pgwire::messages::startup::SecretKey;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
@@ -38,11 +22,8 @@ use tokio_util::task::TaskTracker;
 
 use super::auth::VerifierSource;
 use super::cancel::{CancelRegistry, Canceller};
-use super::encode::{encode_batch, fields};
-use super::errors::{error_info, to_pgwire, user_error};
-use super::params::decode_params;
-use super::types::pg_type;
-use pgwire::messages::startup::SecretKey;
+use super::errors::user_error;
+use super::query::{QueryHandler, StatementParser};
 
 /// How long shutdown waits for open connections to finish their current work.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -117,8 +98,8 @@ impl PgFrontend {
 }
 
 /// One connection's state.
-struct Connection {
-    service: Arc<QueryService>,
+pub(crate) struct Connection {
+    pub(crate) service: Arc<QueryService>,
     users: Arc<UserStore>,
     cancels: Arc<CancelRegistry>,
     /// The key the client cancels with, once known.
@@ -128,7 +109,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn session<C: ClientInfo>(
+    pub(crate) async fn session<C: ClientInfo>(
         &self,
         client: &C,
     ) -> PgWireResult<MutexGuard<'_, Option<Session>>> {
@@ -156,7 +137,7 @@ impl Connection {
     }
 
     /// Starts a statement on `session`: from now on a CancelRequest cancels it.
-    fn begin(&self, session: &mut Session) {
+    pub(crate) fn begin(&self, session: &mut Session) {
         let token = session.begin_statement();
         if let Some((pid, secret)) = self.key.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             self.cancels.set(*pid, secret, token);
@@ -172,7 +153,9 @@ impl Drop for Connection {
     }
 }
 
-fn open<'a>(guard: &'a mut MutexGuard<'_, Option<Session>>) -> PgWireResult<&'a mut Session> {
+pub(crate) fn open<'a>(
+    guard: &'a mut MutexGuard<'_, Option<Session>>,
+) -> PgWireResult<&'a mut Session> {
     guard
         .as_mut()
         .ok_or_else(|| user_error("08003", "session is not open"))
@@ -250,227 +233,5 @@ impl ErrorHandler for ConnectionErrors {
             }
             tracing::info!(user = %user, peer = %client.socket_addr(), "authentication failed");
         }
-    }
-}
-
-struct QueryHandler {
-    connection: Arc<Connection>,
-    parser: Arc<StatementParser>,
-}
-
-/// PostgreSQL's failed-transaction rule: after an error inside BEGIN … every statement
-/// but ROLLBACK (or COMMIT, which then rolls back) is refused with 25P02.
-enum Gate {
-    Run,
-    /// Answer with this outcome without running the statement.
-    Answer(Outcome),
-}
-
-fn transaction_gate(status: TransactionStatus, kind: StatementKind) -> PgWireResult<Gate> {
-    if status != TransactionStatus::Error {
-        return Ok(Gate::Run);
-    }
-    match kind {
-        StatementKind::Rollback => Ok(Gate::Run),
-        StatementKind::Commit => Ok(Gate::Answer(Outcome::Rollback)),
-        StatementKind::Query
-        | StatementKind::Show
-        | StatementKind::Session
-        | StatementKind::Begin => Err(user_error(
-            "25P02",
-            "current transaction is aborted, commands ignored until end of transaction block",
-        )),
-    }
-}
-
-/// Turns a planner outcome into a protocol response, with per-column result formats.
-fn response(outcome: Outcome, format: &Format) -> Response {
-    match outcome {
-        Outcome::Rows { tag, stream } => {
-            let schema = stream.schema();
-            let fields = Arc::new(fields(&schema, |i| format.format_for(i)));
-            let mut query = QueryResponse::new(fields.clone(), rows(stream, fields));
-            query.set_command_tag(tag);
-            Response::Query(query)
-        }
-        Outcome::Command(tag) => Response::Execution(Tag::new(&tag)),
-        Outcome::Begin => Response::TransactionStart(Tag::new("BEGIN")),
-        Outcome::Commit => Response::TransactionEnd(Tag::new("COMMIT")),
-        Outcome::Rollback => Response::TransactionEnd(Tag::new("ROLLBACK")),
-    }
-}
-
-/// Ends a simple-protocol reply with an error response.
-fn with_error(mut responses: Vec<Response>, error: PgWireError) -> Vec<Response> {
-    let info = match error {
-        PgWireError::UserError(info) => *info,
-        other => pgwire::error::ErrorInfo::from(other),
-    };
-    responses.push(Response::Error(Box::new(info)));
-    responses
-}
-
-/// Streams rows batch by batch: at most one encoded batch is held at a time.
-fn rows(
-    stream: SendableRecordBatchStream,
-    fields: Arc<Vec<FieldInfo>>,
-) -> impl Stream<Item = PgWireResult<DataRow>> + Send {
-    stream
-        .map(move |batch| match batch {
-            Ok(batch) => match encode_batch(&batch, &fields) {
-                Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(e) => vec![Err(e)],
-            },
-            Err(e) => vec![Err(to_pgwire(QueryError::from(e)))],
-        })
-        .flat_map(futures::stream::iter)
-}
-
-#[async_trait]
-impl SimpleQueryHandler for QueryHandler {
-    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let service = self.connection.service.clone();
-        let mut guard = self.connection.session(client).await?;
-        let session = open(&mut guard)?;
-        let statements = match service.parse(session, query) {
-            Ok(statements) => statements,
-            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
-        };
-        if statements.is_empty() {
-            return Ok(vec![Response::EmptyQuery]);
-        }
-        let mut responses = Vec::with_capacity(statements.len());
-        for statement in statements {
-            let prepared = service.prepare_to_run(query, statement);
-            let result = match transaction_gate(client.transaction_status(), prepared.kind) {
-                Ok(Gate::Answer(outcome)) => Ok(outcome),
-                Ok(Gate::Run) => {
-                    self.connection.begin(session);
-                    service.execute(session, &prepared, Vec::new()).await
-                }
-                Err(e) => return Ok(with_error(responses, e)),
-            };
-            match result {
-                Ok(outcome) => responses.push(response(outcome, &Format::UnifiedText)),
-                Err(e) => {
-                    // Like PostgreSQL: the rest of the message is not run.
-                    responses.push(Response::Error(Box::new(error_info(&e))));
-                    break;
-                }
-            }
-        }
-        Ok(responses)
-    }
-}
-
-#[async_trait]
-impl ExtendedQueryHandler for QueryHandler {
-    type Statement = Arc<Prepared>;
-    type QueryParser = StatementParser;
-
-    fn query_parser(&self) -> Arc<Self::QueryParser> {
-        self.parser.clone()
-    }
-
-    async fn do_query<C>(
-        &self,
-        client: &mut C,
-        portal: &Portal<Self::Statement>,
-        _max_rows: usize,
-    ) -> PgWireResult<Response>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Self::Statement>,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let prepared = &portal.statement.statement;
-        let params = decode_params(
-            &portal.parameters,
-            &portal.parameter_format,
-            &portal.statement.parameter_types,
-            &prepared.param_types,
-        )?;
-        if let Gate::Answer(outcome) = transaction_gate(client.transaction_status(), prepared.kind)?
-        {
-            return Ok(response(outcome, &portal.result_column_format));
-        }
-        let mut guard = self.connection.session(client).await?;
-        let session = open(&mut guard)?;
-        self.connection.begin(session);
-        let outcome = self
-            .connection
-            .service
-            .execute(session, prepared, params)
-            .await
-            .map_err(to_pgwire)?;
-        Ok(response(outcome, &portal.result_column_format))
-    }
-}
-
-/// Parses and describes statements for the extended protocol.
-pub(crate) struct StatementParser {
-    connection: Arc<Connection>,
-}
-
-#[async_trait]
-impl QueryParser for StatementParser {
-    type Statement = Arc<Prepared>;
-
-    async fn parse_sql<C>(
-        &self,
-        client: &C,
-        sql: &str,
-        _types: &[Option<Type>],
-    ) -> PgWireResult<Option<Self::Statement>>
-    where
-        C: ClientInfo + Unpin + Send + Sync,
-    {
-        let service = self.connection.service.clone();
-        let mut guard = self.connection.session(client).await?;
-        let session = open(&mut guard)?;
-        let mut statements = service.parse(session, sql).map_err(to_pgwire)?;
-        match statements.len() {
-            0 => return Ok(None),
-            1 => {}
-            _ => {
-                return Err(user_error(
-                    "42601",
-                    "cannot insert multiple commands into a prepared statement",
-                ));
-            }
-        }
-        let prepared = service
-            .prepare(session, sql, statements.remove(0))
-            .await
-            .map_err(to_pgwire)?;
-        Ok(Some(Arc::new(prepared)))
-    }
-
-    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
-        Ok(statement
-            .param_types
-            .iter()
-            .map(|t| t.as_ref().map(pg_type).unwrap_or(Type::TEXT))
-            .collect())
-    }
-
-    fn get_result_schema(
-        &self,
-        statement: &Self::Statement,
-        format: Option<&Format>,
-    ) -> PgWireResult<Vec<FieldInfo>> {
-        Ok(match &statement.schema {
-            Some(schema) => fields(schema, |i| {
-                format.map(|f| f.format_for(i)).unwrap_or(FieldFormat::Text)
-            }),
-            None => Vec::new(),
-        })
     }
 }

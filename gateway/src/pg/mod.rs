@@ -6,10 +6,15 @@
 
 mod auth;
 mod cancel;
+mod copy;
 mod encode;
 mod errors;
 mod handlers;
+mod interval;
+mod numeric;
 mod params;
+mod query;
 mod types;
+mod values;
 
 pub use handlers::PgFrontend;

@@ -3,10 +3,12 @@
 use arrow::datatypes::{DataType, TimeUnit};
 use pgwire::api::Type;
 
-/// The Postgres type a column of this Arrow type is sent as. Types without a native
-/// mapping (lists, structs, intervals…) are sent as text in Arrow's display form.
+use super::values::{list_element, nested};
+
+/// The Postgres type a column of this Arrow type is sent as.
 pub(crate) fn pg_type(data_type: &DataType) -> Type {
     match data_type {
+        DataType::Null => Type::TEXT,
         DataType::Boolean => Type::BOOL,
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
         DataType::Int32 | DataType::UInt16 => Type::INT4,
@@ -27,17 +29,66 @@ pub(crate) fn pg_type(data_type: &DataType) -> Type {
         DataType::Timestamp(_, None) => Type::TIMESTAMP,
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
+        DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
+        DataType::Struct(_) | DataType::Map(..) => Type::JSON,
         DataType::Dictionary(_, value) => pg_type(value),
-        _ => Type::TEXT,
+        DataType::RunEndEncoded(_, values) => pg_type(values.data_type()),
+        other => match list_element(other) {
+            Some(element) if !nested(element.data_type()) => {
+                array_of(&pg_type(element.data_type()))
+            }
+            Some(_) => Type::JSON,
+            None => Type::TEXT,
+        },
     }
 }
 
-/// `pg_attribute.atttypmod` for a column: precision and scale of numerics.
+/// The array type whose elements are `element`.
+fn array_of(element: &Type) -> Type {
+    match *element {
+        Type::BOOL => Type::BOOL_ARRAY,
+        Type::INT2 => Type::INT2_ARRAY,
+        Type::INT4 => Type::INT4_ARRAY,
+        Type::INT8 => Type::INT8_ARRAY,
+        Type::FLOAT4 => Type::FLOAT4_ARRAY,
+        Type::FLOAT8 => Type::FLOAT8_ARRAY,
+        Type::NUMERIC => Type::NUMERIC_ARRAY,
+        Type::BYTEA => Type::BYTEA_ARRAY,
+        Type::DATE => Type::DATE_ARRAY,
+        Type::TIME => Type::TIME_ARRAY,
+        Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
+        Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
+        Type::INTERVAL => Type::INTERVAL_ARRAY,
+        Type::JSON => Type::JSON_ARRAY,
+        _ => Type::TEXT_ARRAY,
+    }
+}
+
+/// `pg_attribute.atttypmod` for a column: precision and scale of numerics, fractional
+/// digits of times and timestamps, -1 where the type has no modifier.
 pub(crate) fn type_modifier(data_type: &DataType) -> i32 {
+    let numeric = |p: i32, s: i32| ((p << 16) | s) + 4;
     match data_type {
-        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) if *s >= 0 => {
-            ((i32::from(*p) << 16) | i32::from(*s as u8)) + 4
+        DataType::Decimal32(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s) => {
+            let (p, s) = (i32::from(*p), i32::from(*s));
+            if s >= 0 {
+                numeric(p, s)
+            } else {
+                numeric(p - s, 0)
+            }
         }
+        DataType::UInt64 => numeric(20, 0),
+        DataType::Timestamp(unit, _) | DataType::Time32(unit) | DataType::Time64(unit) => {
+            match unit {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond | TimeUnit::Nanosecond => -1,
+            }
+        }
+        DataType::Dictionary(_, value) => type_modifier(value),
         _ => -1,
     }
 }
@@ -49,6 +100,7 @@ pub(crate) fn type_size(ty: &Type) -> i16 {
         Type::INT2 => 2,
         Type::INT4 | Type::FLOAT4 | Type::DATE => 4,
         Type::INT8 | Type::FLOAT8 | Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::TIME => 8,
+        Type::INTERVAL => 16,
         _ => -1,
     }
 }

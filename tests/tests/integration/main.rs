@@ -2,9 +2,12 @@
 
 mod freshness;
 mod pg_auth;
+mod pg_copy;
+mod pg_cursors;
 mod pg_errors;
 mod pg_queries;
 mod pg_robustness;
+mod pg_type_mapping;
 mod pg_types;
 mod policy_files;
 mod psql;

@@ -1,0 +1,150 @@
+//! PostgreSQL `numeric` from Arrow decimals of any width, exactly: text form and the
+//! binary send form (base-10000 digits), never through a float or a 28-digit type.
+
+use bytes::{BufMut, BytesMut};
+
+/// Writes the text form of `unscaled × 10^-scale` (`-12.340` for -12340 at scale 3).
+pub(crate) fn write_text(unscaled: &str, scale: u32, out: &mut BytesMut) {
+    let (negative, digits) = split_sign(unscaled);
+    if negative {
+        out.put_u8(b'-');
+    }
+    let scale = scale as usize;
+    if scale == 0 {
+        out.put_slice(digits.as_bytes());
+        return;
+    }
+    if digits.len() > scale {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.put_slice(int.as_bytes());
+        out.put_u8(b'.');
+        out.put_slice(frac.as_bytes());
+    } else {
+        out.put_slice(b"0.");
+        for _ in digits.len()..scale {
+            out.put_u8(b'0');
+        }
+        out.put_slice(digits.as_bytes());
+    }
+}
+
+/// Writes the binary send form: ndigits, weight, sign, dscale, then base-10000 digits.
+pub(crate) fn write_binary(unscaled: &str, scale: u32, out: &mut BytesMut) {
+    let (negative, digits) = split_sign(unscaled);
+    let scale_usize = scale as usize;
+    // Integer and fraction digits as decimal strings, the fraction exactly `scale` long.
+    let (int, frac): (String, String) = if digits.len() > scale_usize {
+        let (i, f) = digits.split_at(digits.len() - scale_usize);
+        (i.to_string(), f.to_string())
+    } else {
+        (
+            String::new(),
+            format!("{}{digits}", "0".repeat(scale_usize - digits.len())),
+        )
+    };
+    // Pad to whole base-10000 groups: integer digits on the left, fraction on the right.
+    let int_pad = (4 - int.len() % 4) % 4;
+    let frac_pad = (4 - frac.len() % 4) % 4;
+    let int = format!("{}{int}", "0".repeat(int_pad));
+    let frac = format!("{frac}{}", "0".repeat(frac_pad));
+    let group = |s: &str| -> Vec<i16> {
+        s.as_bytes()
+            .chunks(4)
+            .map(|c| c.iter().fold(0i16, |acc, d| acc * 10 + i16::from(d - b'0')))
+            .collect()
+    };
+    let int_groups = group(&int);
+    let frac_groups = group(&frac);
+    let mut weight = int_groups.len() as i32 - 1;
+    let mut groups: Vec<i16> = int_groups.into_iter().chain(frac_groups).collect();
+    // Leading zero groups shift the weight down; trailing ones are implied by dscale.
+    let leading = groups.iter().take_while(|g| **g == 0).count();
+    groups.drain(..leading);
+    weight -= leading as i32;
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    out.put_i16(groups.len() as i16);
+    out.put_i16(weight as i16);
+    out.put_u16(if negative && !groups.is_empty() {
+        0x4000
+    } else {
+        0x0000
+    });
+    out.put_u16(scale as u16);
+    for g in groups {
+        out.put_i16(g);
+    }
+}
+
+fn split_sign(unscaled: &str) -> (bool, &str) {
+    match unscaled.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, unscaled),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postgres_types::{FromSql, Type};
+    use rust_decimal::Decimal;
+
+    fn text(unscaled: &str, scale: u32) -> String {
+        let mut out = BytesMut::new();
+        write_text(unscaled, scale, &mut out);
+        String::from_utf8(out.to_vec()).expect("test value")
+    }
+
+    fn binary_roundtrip(unscaled: &str, scale: u32) -> String {
+        let mut out = BytesMut::new();
+        write_binary(unscaled, scale, &mut out);
+        Decimal::from_sql(&Type::NUMERIC, &out)
+            .expect("test value")
+            .to_string()
+    }
+
+    #[test]
+    fn text_places_the_point() {
+        assert_eq!(text("12340", 3), "12.340");
+        assert_eq!(text("-5", 2), "-0.05");
+        assert_eq!(text("0", 2), "0.00");
+        assert_eq!(text("42", 0), "42");
+        assert_eq!(
+            text("123456789012345678901234567890123456789012345", 5),
+            "1234567890123456789012345678901234567890.12345"
+        );
+    }
+
+    #[test]
+    fn binary_matches_postgres_decoding() {
+        for (unscaled, scale, expected) in [
+            ("12340", 3, "12.340"),
+            ("-5", 2, "-0.05"),
+            ("0", 2, "0.00"),
+            ("100000000", 0, "100000000"),
+            ("123456789", 4, "12345.6789"),
+            ("1", 10, "0.0000000001"),
+            ("-99999", 1, "-9999.9"),
+        ] {
+            assert_eq!(
+                binary_roundtrip(unscaled, scale),
+                expected,
+                "{unscaled}e-{scale}"
+            );
+        }
+    }
+
+    #[test]
+    fn binary_layout_of_wide_values() {
+        // 10^40 + 1: more digits than any 128-bit type can decode.
+        let mut out = BytesMut::new();
+        write_binary(&format!("1{}1", "0".repeat(39)), 0, &mut out);
+        let ndigits = i16::from_be_bytes([out[0], out[1]]);
+        let weight = i16::from_be_bytes([out[2], out[3]]);
+        assert_eq!((ndigits, weight), (11, 10));
+    }
+}

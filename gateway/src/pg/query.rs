@@ -1,0 +1,371 @@
+//! Simple and extended query protocol: statements in, responses out, in order.
+//!
+//! Both protocols prepare statements with the planner and send outcomes with the same
+//! functions. The transaction status in ReadyForQuery is kept here: BEGIN opens a block,
+//! an error fails it, COMMIT/ROLLBACK end it, and ROLLBACK TO SAVEPOINT makes a failed
+//! block usable again.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use lakegate_planner::{Outcome, Prepared, QueryError, Session, StatementKind};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{
+    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_query_response,
+    send_ready_for_query,
+};
+use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::DataRow;
+use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
+use pgwire::messages::simplequery::Query;
+
+use super::copy::send_copy_out;
+use super::encode::{encode_batch, fields};
+use super::errors::{to_pgwire, user_error};
+use super::handlers::{Connection, open};
+use super::params::decode_params;
+use super::types::pg_type;
+
+pub(crate) struct QueryHandler {
+    pub(crate) connection: Arc<Connection>,
+    pub(crate) parser: Arc<StatementParser>,
+}
+
+/// PostgreSQL's failed-transaction rule: after an error inside BEGIN … every statement
+/// but ROLLBACK [TO SAVEPOINT] (or COMMIT, which then rolls back) is refused with 25P02.
+enum Gate {
+    Run,
+    /// The block ends with ROLLBACK without running the statement.
+    RollBack,
+}
+
+fn transaction_gate(status: TransactionStatus, kind: StatementKind) -> PgWireResult<Gate> {
+    if status != TransactionStatus::Error {
+        return Ok(Gate::Run);
+    }
+    match kind {
+        StatementKind::Rollback | StatementKind::RollbackTo => Ok(Gate::Run),
+        StatementKind::Commit => Ok(Gate::RollBack),
+        _ => Err(user_error(
+            "25P02",
+            "current transaction is aborted, commands ignored until end of transaction block",
+        )),
+    }
+}
+
+/// Runs one statement on the session, after the failed-transaction gate.
+async fn run(
+    connection: &Connection,
+    status: TransactionStatus,
+    session: &mut Session,
+    prepared: &Prepared,
+    params: Vec<lakegate_planner::ScalarValue>,
+) -> PgWireResult<Outcome> {
+    match transaction_gate(status, prepared.kind)? {
+        Gate::RollBack => {
+            session.end_transaction();
+            Ok(Outcome::Rollback)
+        }
+        Gate::Run => {
+            connection.begin(session);
+            connection
+                .service
+                .execute(session, prepared, params)
+                .await
+                .map_err(to_pgwire)
+        }
+    }
+}
+
+/// The transaction status after an outcome.
+fn status_after(status: TransactionStatus, outcome: &Outcome) -> TransactionStatus {
+    match outcome {
+        Outcome::Begin => status.to_in_transaction_state(),
+        Outcome::Commit | Outcome::Rollback => TransactionStatus::Idle,
+        Outcome::RollbackTo => TransactionStatus::Transaction,
+        _ => status,
+    }
+}
+
+/// Turns a planner outcome into a protocol response, with per-column result formats.
+/// COPY is streamed by [`send_copy_out`] instead.
+fn response(outcome: Outcome, format: &Format) -> PgWireResult<Response> {
+    Ok(match outcome {
+        Outcome::Rows { tag, stream } => {
+            let schema = stream.schema();
+            let fields = Arc::new(fields(&schema, |i| format.format_for(i)));
+            let mut query = QueryResponse::new(fields.clone(), rows(stream, fields));
+            query.set_command_tag(tag);
+            Response::Query(query)
+        }
+        Outcome::Command(tag) => Response::Execution(Tag::new(&tag)),
+        Outcome::Begin => Response::TransactionStart(Tag::new("BEGIN")),
+        Outcome::Commit => Response::TransactionEnd(Tag::new("COMMIT")),
+        Outcome::Rollback => Response::TransactionEnd(Tag::new("ROLLBACK")),
+        Outcome::RollbackTo => Response::Execution(Tag::new("ROLLBACK")),
+        Outcome::Copy { .. } => {
+            return Err(user_error("XX000", "COPY outcome outside the COPY path"));
+        }
+    })
+}
+
+/// Streams rows batch by batch: at most one encoded batch is held at a time.
+fn rows(
+    stream: SendableRecordBatchStream,
+    fields: Arc<Vec<FieldInfo>>,
+) -> impl Stream<Item = PgWireResult<DataRow>> + Send {
+    stream
+        .map(move |batch| match batch {
+            Ok(batch) => match encode_batch(&batch, &fields) {
+                Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            },
+            Err(e) => vec![Err(to_pgwire(QueryError::from(e)))],
+        })
+        .flat_map(futures::stream::iter)
+}
+
+impl QueryHandler {
+    /// Runs each statement of a simple Query in turn, sending its response before the
+    /// next one starts. An error ends the message; the caller reports it.
+    async fn run_simple<C>(&self, client: &mut C, sql: &str) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let service = self.connection.service.clone();
+        let mut guard = self.connection.session(client).await?;
+        let session = open(&mut guard)?;
+        let statements = service.parse(session, sql).map_err(to_pgwire)?;
+        if statements.is_empty() {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+            return Ok(());
+        }
+        for statement in statements {
+            let prepared = service.prepare_to_run(sql, statement);
+            let status = client.transaction_status();
+            let outcome = run(&self.connection, status, session, &prepared, Vec::new()).await?;
+            client.set_transaction_status(status_after(status, &outcome));
+            match outcome {
+                Outcome::Copy { stream, options } => {
+                    send_copy_out(client, stream, &options).await?;
+                }
+                outcome => match response(outcome, &Format::UnifiedText)? {
+                    Response::Query(rows) => send_query_response(client, rows, true).await?,
+                    Response::Execution(tag)
+                    | Response::TransactionStart(tag)
+                    | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+                    _ => return Err(user_error("XX000", "unexpected response")),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes a COPY portal: the rows go out as CopyData, counted exactly.
+    async fn execute_copy<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Arc<Prepared>>,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let prepared = &portal.statement.statement;
+        let params = decode_params(
+            &portal.parameters,
+            &portal.parameter_format,
+            &portal.statement.parameter_types,
+            &prepared.param_types,
+        )?;
+        let mut guard = self.connection.session(client).await?;
+        let session = open(&mut guard)?;
+        let status = client.transaction_status();
+        match run(&self.connection, status, session, prepared, params).await? {
+            Outcome::Copy { stream, options } => {
+                send_copy_out(client, stream, &options).await?;
+            }
+            _ => return Err(user_error("XX000", "COPY returned no data")),
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let result = self.run_simple(client, &query.query).await;
+        // On error the connection loop sends ErrorResponse and ReadyForQuery.
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        result?;
+        let status = client.transaction_status();
+        send_ready_for_query(client, status).await
+    }
+
+    async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // `on_query` streams each statement's response itself.
+        Err(user_error(
+            "XX000",
+            "simple queries are handled by on_query",
+        ))
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = Arc<Prepared>;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal)) => Some(portal),
+            _ => None,
+        };
+        let kind = portal.as_ref().map(|p| p.statement.statement.kind);
+        if let (Some(portal), Some(StatementKind::Copy)) = (&portal, kind) {
+            return self.execute_copy(client, portal).await;
+        }
+        let before = client.transaction_status();
+        self._on_execute(client, message).await?;
+        // pgwire keeps a failed block failed; ROLLBACK TO SAVEPOINT revives it.
+        if kind == Some(StatementKind::RollbackTo) && before != TransactionStatus::Idle {
+            client.set_transaction_status(TransactionStatus::Transaction);
+        }
+        Ok(())
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let prepared = &portal.statement.statement;
+        let params = decode_params(
+            &portal.parameters,
+            &portal.parameter_format,
+            &portal.statement.parameter_types,
+            &prepared.param_types,
+        )?;
+        let mut guard = self.connection.session(client).await?;
+        let session = open(&mut guard)?;
+        let status = client.transaction_status();
+        let outcome = run(&self.connection, status, session, prepared, params).await?;
+        response(outcome, &portal.result_column_format)
+    }
+}
+
+/// Parses and describes statements for the extended protocol.
+pub(crate) struct StatementParser {
+    pub(crate) connection: Arc<Connection>,
+}
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = Arc<Prepared>;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let service = self.connection.service.clone();
+        let mut guard = self.connection.session(client).await?;
+        let session = open(&mut guard)?;
+        let mut statements = service.parse(session, sql).map_err(to_pgwire)?;
+        match statements.len() {
+            0 => return Ok(None),
+            1 => {}
+            _ => {
+                return Err(user_error(
+                    "42601",
+                    "cannot insert multiple commands into a prepared statement",
+                ));
+            }
+        }
+        let prepared = service
+            .prepare(session, sql, statements.remove(0))
+            .await
+            .map_err(to_pgwire)?;
+        Ok(Some(Arc::new(prepared)))
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        Ok(statement
+            .param_types
+            .iter()
+            .map(|t| t.as_ref().map(pg_type).unwrap_or(Type::TEXT))
+            .collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Self::Statement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(match &statement.schema {
+            Some(schema) => fields(schema, |i| {
+                format.map(|f| f.format_for(i)).unwrap_or(FieldFormat::Text)
+            }),
+            None => Vec::new(),
+        })
+    }
+}
