@@ -1,5 +1,5 @@
 //! The real `gateway` binary as a separate process: bounded memory while streaming a
-//! large result, and graceful shutdown on SIGTERM.
+//! large result, cancelled queries that stop working, and graceful shutdown on SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -118,6 +118,52 @@ async fn streaming_lineitem_keeps_server_memory_bounded() {
         growth_kib * 2 < result_kib,
         "server grew {growth_kib} KiB while streaming {result_kib} KiB"
     );
+}
+
+/// CPU time the process has used (user + system), in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name: state is field 3; utime and stime are 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
+}
+
+#[tokio::test]
+async fn a_cancelled_query_stops_using_the_cpu() {
+    let server = start("0.01");
+    let client = connect(&server).await;
+    client
+        .batch_execute("SET statement_timeout = 1000")
+        .await
+        .expect("timeout");
+    // A nested-loop join whose probe batches each take seconds of CPU.
+    let error = client
+        .simple_query(
+            "SELECT count(*) FROM lake.tpch.lineitem a, lake.tpch.lineitem b \
+             WHERE a.l_comment < b.l_comment",
+        )
+        .await
+        .expect_err("cancelled by the timeout");
+    assert_eq!(error.code().map(|c| c.code()), Some("57014"), "{error}");
+    // Let in-flight batches finish, then watch the idle server for two seconds.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = cpu_ticks(server.child.id());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_ticks(server.child.id()) - before;
+    // 100 ticks are one core-second; an idle server uses next to none.
+    assert!(
+        used < 50,
+        "server used {used} ticks of CPU after the query was cancelled"
+    );
+    let row = client.query_one("SELECT 1", &[]).await.expect("usable");
+    assert_eq!(row.get::<_, i64>(0), 1);
 }
 
 #[tokio::test]

@@ -93,6 +93,11 @@ impl Cursors {
         Ok(())
     }
 
+    /// The result schema of a cursor, if it is open.
+    pub(crate) fn get_schema(&self, name: &str) -> Option<SchemaRef> {
+        self.open.get(name).map(|c| c.schema.clone())
+    }
+
     /// The result schema of a cursor.
     pub(crate) fn schema(&self, name: &str) -> Result<SchemaRef> {
         Ok(self.get(name)?.schema.clone())

@@ -6,6 +6,7 @@
 //! are planned by DataFusion against the registered catalogs and returned as a stream.
 
 mod audit_trail;
+mod cancel_points;
 mod completion;
 mod copy;
 mod cursors;
@@ -13,6 +14,7 @@ mod deadline;
 mod error;
 mod output_names;
 mod parse;
+mod pg_catalog;
 mod service;
 mod session;
 mod session_statements;
@@ -21,6 +23,7 @@ mod transaction;
 
 pub use copy::{CopyFormat, CopyOptions};
 pub use error::{ErrorKind, QueryError, Result};
+pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, type_oid};
 pub use service::{Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
 pub use session::{ClientOrigin, Session};
 pub use settings::{SERVER_VERSION, SERVER_VERSION_NUM};

@@ -28,12 +28,14 @@ use lakegate_security::view::SecuredCatalog;
 use std::sync::Mutex;
 
 use crate::audit_trail::{ending_name, finish_event};
+use crate::cancel_points::CancelPoints;
 use crate::completion::RenamedStream;
 use crate::completion::{CompletionStream, Ending, OnFinish};
 use crate::copy::{CopyOptions, copy_spec};
 use crate::cursors::{Cursors, close_spec, declare_spec, fetch_spec};
 use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
 use crate::output_names::postgres_schema;
+use crate::pg_catalog::{WithPgCatalog, qualify_catalog_tables, register_functions};
 use crate::session::{ClientOrigin, Session};
 use crate::session_statements::{show, show_all_schema, show_target, single_text_schema};
 use crate::settings::Settings;
@@ -81,6 +83,8 @@ pub enum StatementKind {
     Close,
     /// COPY … TO STDOUT: returns COPY data.
     Copy,
+    /// DEALLOCATE [PREPARE] name | ALL: drops protocol-level prepared statements.
+    Deallocate,
 }
 
 /// A parsed and described statement, ready to be executed (possibly many times).
@@ -116,6 +120,8 @@ pub enum Outcome {
     Rollback,
     /// ROLLBACK TO SAVEPOINT: the block is usable again, even after an error.
     RollbackTo,
+    /// DEALLOCATE: the frontend drops this prepared statement (`None`: all of them).
+    Deallocate(Option<String>),
     /// COPY TO STDOUT: rows to encode in a COPY format.
     Copy {
         /// The rows; their schema says how many columns each has.
@@ -134,6 +140,7 @@ impl std::fmt::Debug for Outcome {
             Outcome::Commit => write!(f, "Commit"),
             Outcome::Rollback => write!(f, "Rollback"),
             Outcome::RollbackTo => write!(f, "RollbackTo"),
+            Outcome::Deallocate(name) => write!(f, "Deallocate({name:?})"),
             Outcome::Copy { options, .. } => write!(f, "Copy({:?})", options.format),
         }
     }
@@ -224,13 +231,16 @@ impl QueryService {
             .with_analyzer_rules(rules)
             .with_optimizer_rules(optimizer_rules)
             .with_query_planner(Arc::new(GatewayQueryPlanner))
+            .with_physical_optimizer_rule(Arc::new(CancelPoints))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let shared = Arc::new(principal.clone());
         for (name, provider) in self.registry.providers() {
             let secured = SecuredCatalog::new(&name, provider, shared.clone(), self.policy.clone());
-            ctx.register_catalog(name, Arc::new(secured));
+            let with_pg_catalog = WithPgCatalog::new(&name, Arc::new(secured));
+            ctx.register_catalog(name, Arc::new(with_pg_catalog));
         }
+        register_functions(&ctx);
         Session {
             cancel: tokio_util::sync::CancellationToken::new(),
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
@@ -514,6 +524,17 @@ impl QueryService {
                 }
                 Ok(Outcome::Command("CLOSE CURSOR".into()))
             }
+            StatementKind::Deallocate => match sql_statement(&prepared.statement)? {
+                SqlStatement::Deallocate { name, .. }
+                    if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") =>
+                {
+                    Ok(Outcome::Deallocate(None))
+                }
+                SqlStatement::Deallocate { name, .. } => {
+                    Ok(Outcome::Deallocate(Some(name.value.clone())))
+                }
+                _ => Err(QueryError::new(ErrorKind::Internal, "not a DEALLOCATE")),
+            },
             StatementKind::Copy => {
                 let spec = copy_spec(sql_statement(&prepared.statement)?)?;
                 let query = DFStatement::Statement(Box::new(spec.query.clone()));
@@ -528,7 +549,17 @@ impl QueryService {
 
     async fn plan(&self, session: &Session, statement: &DFStatement) -> Result<LogicalPlan> {
         let state = session.ctx.state();
-        if references_information_schema(&state, statement) {
+        let mut statement = statement.clone();
+        let options = state.config_options();
+        let current = state
+            .catalog_list()
+            .catalog(&options.catalog.default_catalog)
+            .and_then(|c| c.schema(&options.catalog.default_schema));
+        qualify_catalog_tables(&mut statement, |table| {
+            current.as_ref().is_some_and(|s| s.table_exist(table))
+        });
+        let statement = &statement;
+        if references_catalog_views(&state, statement) {
             self.registry
                 .refresh_listings()
                 .await
@@ -725,6 +756,7 @@ fn classify(statement: &DFStatement) -> StatementKind {
         SqlStatement::Fetch { .. } => StatementKind::Fetch,
         SqlStatement::Close { .. } => StatementKind::Close,
         SqlStatement::Copy { .. } => StatementKind::Copy,
+        SqlStatement::Deallocate { .. } => StatementKind::Deallocate,
         _ => StatementKind::Query,
     }
 }
@@ -752,14 +784,14 @@ fn param_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> {
     Ok(ordered)
 }
 
-fn references_information_schema(
+fn references_catalog_views(
     state: &datafusion::execution::SessionState,
     statement: &DFStatement,
 ) -> bool {
     match state.resolve_table_references(statement) {
         Ok(refs) => refs
             .iter()
-            .any(|r| r.schema() == Some("information_schema")),
+            .any(|r| matches!(r.schema(), Some("information_schema" | "pg_catalog"))),
         Err(_) => false,
     }
 }

@@ -86,6 +86,11 @@ impl Session {
         }
     }
 
+    /// The result schema of an open cursor (a cursor is also a protocol portal).
+    pub fn cursor_schema(&self, name: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
+        self.cursors.get_schema(name)
+    }
+
     /// Whether a transaction block is open.
     pub fn in_transaction(&self) -> bool {
         self.transaction.is_some()

@@ -17,6 +17,7 @@ use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
 
 use super::encode::write_field;
 use super::errors::to_pgwire;
+use super::types::field_type;
 use super::values::Column;
 
 /// The signature, flags and header-extension length that open binary COPY data.
@@ -61,7 +62,8 @@ where
         let encoders = batch
             .columns()
             .iter()
-            .map(Column::new)
+            .zip(schema.fields().iter())
+            .map(|(array, field)| Column::new_as(array, &field_type(field)))
             .collect::<PgWireResult<Vec<_>>>()?;
         for row in 0..batch.num_rows() {
             match options.format {

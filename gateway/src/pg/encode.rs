@@ -9,7 +9,7 @@ use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
-use super::types::{pg_type, type_modifier, type_size};
+use super::types::{field_type, type_modifier, type_size};
 use super::values::Column;
 
 /// Field descriptions for a result schema, with the client's per-column formats.
@@ -19,7 +19,7 @@ pub(crate) fn fields(schema: &Schema, format: impl Fn(usize) -> FieldFormat) -> 
         .iter()
         .enumerate()
         .map(|(i, field)| {
-            let ty = pg_type(field.data_type());
+            let ty = field_type(field);
             let size = type_size(&ty);
             FieldInfo::new(field.name().clone(), None, None, ty, format(i))
                 .with_type_size(size)
@@ -36,7 +36,8 @@ pub(crate) fn encode_batch(
     let columns = batch
         .columns()
         .iter()
-        .map(Column::new)
+        .zip(fields.iter())
+        .map(|(array, field)| Column::new_as(array, field.datatype()))
         .collect::<PgWireResult<Vec<_>>>()?;
     let text: Vec<bool> = fields
         .iter()

@@ -3,8 +3,11 @@
 //! Each accepted socket gets its own handlers holding that connection's session, so
 //! settings, cursors and prepared statements never leak between connections.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use lakegate_planner::{ClientOrigin, QueryService, Session};
 use lakegate_security::UserStore;
@@ -79,9 +82,18 @@ impl PgFrontend {
             tracker.spawn(async move {
                 tracing::debug!(%peer, "connection opened");
                 tokio::select! {
-                    result = pgwire::tokio::process_socket(socket, None, handlers) => {
-                        if let Err(e) = result {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    result = AssertUnwindSafe(
+                        pgwire::tokio::process_socket(socket, None, handlers),
+                    )
+                    .catch_unwind() => {
+                        match result {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            }
+                            // pgwire's decoders panic on some truncated messages; only
+                            // this connection ends.
+                            Err(_) => tracing::warn!(%peer, "connection closed: malformed message"),
                         }
                     }
                     _ = shutdown.cancelled() => {
@@ -224,14 +236,22 @@ impl ErrorHandler for ConnectionErrors {
     {
         if let PgWireError::InvalidPassword(user) = error {
             // A failed SCRAM proof is reported without the user; name the login.
-            if user.is_empty() {
-                *user = client
+            let user = if user.is_empty() {
+                client
                     .metadata()
                     .get(METADATA_USER)
                     .cloned()
-                    .unwrap_or_default();
-            }
+                    .unwrap_or_default()
+            } else {
+                user.clone()
+            };
             tracing::info!(user = %user, peer = %client.socket_addr(), "authentication failed");
+            // PostgreSQL's own words, which drivers and their users recognise.
+            *error = PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+                "FATAL".to_string(),
+                "28P01".to_string(),
+                format!("password authentication failed for user \"{user}\""),
+            )));
         }
     }
 }

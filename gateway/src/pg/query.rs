@@ -14,17 +14,19 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use lakegate_planner::{Outcome, Prepared, QueryError, Session, StatementKind};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{
-    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_query_response,
-    send_ready_for_query,
+    ExtendedQueryHandler, SimpleQueryHandler, send_describe_response, send_execution_response,
+    send_query_response, send_ready_for_query,
 };
-use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{
+    DescribePortalResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
-use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::extendedquery::{Describe, Execute, TARGET_TYPE_BYTE_PORTAL};
 use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 
@@ -86,6 +88,22 @@ async fn run(
     }
 }
 
+/// DEALLOCATE name drops a protocol-level prepared statement. DEALLOCATE ALL is
+/// answered without dropping: pgwire's store cannot list its statements, and a name
+/// parsed again replaces the old statement, so no client sees a conflict.
+fn deallocate<S: PortalStore>(store: &S, outcome: &Outcome) -> PgWireResult<()> {
+    if let Outcome::Deallocate(Some(name)) = outcome {
+        if store.get_statement(name).is_none() {
+            return Err(user_error(
+                "26000",
+                format!("prepared statement \"{name}\" does not exist"),
+            ));
+        }
+        store.rm_statement(name);
+    }
+    Ok(())
+}
+
 /// The transaction status after an outcome.
 fn status_after(status: TransactionStatus, outcome: &Outcome) -> TransactionStatus {
     match outcome {
@@ -112,6 +130,8 @@ fn response(outcome: Outcome, format: &Format) -> PgWireResult<Response> {
         Outcome::Commit => Response::TransactionEnd(Tag::new("COMMIT")),
         Outcome::Rollback => Response::TransactionEnd(Tag::new("ROLLBACK")),
         Outcome::RollbackTo => Response::Execution(Tag::new("ROLLBACK")),
+        Outcome::Deallocate(None) => Response::Execution(Tag::new("DEALLOCATE ALL")),
+        Outcome::Deallocate(Some(_)) => Response::Execution(Tag::new("DEALLOCATE")),
         Outcome::Copy { .. } => {
             return Err(user_error("XX000", "COPY outcome outside the COPY path"));
         }
@@ -139,7 +159,8 @@ impl QueryHandler {
     /// next one starts. An error ends the message; the caller reports it.
     async fn run_simple<C>(&self, client: &mut C, sql: &str) -> PgWireResult<()>
     where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
@@ -159,6 +180,7 @@ impl QueryHandler {
             let prepared = service.prepare_to_run(sql, statement);
             let status = client.transaction_status();
             let outcome = run(&self.connection, status, session, &prepared, Vec::new()).await?;
+            deallocate(client.portal_store(), &outcome)?;
             client.set_transaction_status(status_after(status, &outcome));
             match outcome {
                 Outcome::Copy { stream, options } => {
@@ -282,6 +304,31 @@ impl ExtendedQueryHandler for QueryHandler {
         Ok(())
     }
 
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if message.target_type == TARGET_TYPE_BYTE_PORTAL
+            && client.portal_store().get_portal(name).is_none()
+        {
+            // A cursor declared in SQL is also a portal of that name (psycopg's server
+            // cursors describe it before they FETCH).
+            let schema = {
+                let mut guard = self.connection.session(client).await?;
+                open(&mut guard)?.cursor_schema(name)
+            };
+            if let Some(schema) = schema {
+                let fields = fields(&schema, |_| FieldFormat::Text);
+                return send_describe_response(client, &DescribePortalResponse::new(fields)).await;
+            }
+        }
+        self._on_describe(client, message).await
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -305,6 +352,7 @@ impl ExtendedQueryHandler for QueryHandler {
         let session = open(&mut guard)?;
         let status = client.transaction_status();
         let outcome = run(&self.connection, status, session, prepared, params).await?;
+        deallocate(client.portal_store(), &outcome)?;
         response(outcome, &portal.result_column_format)
     }
 }

@@ -1,9 +1,22 @@
 //! Arrow types ↔ Postgres types.
 
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, Field, TimeUnit};
 use pgwire::api::Type;
 
 use super::values::{list_element, nested};
+
+/// The Postgres type a result field is sent as: its metadata's type where the planner
+/// names one (`oid` columns of pg_catalog), else the mapping of its Arrow type.
+pub(crate) fn field_type(field: &Field) -> Type {
+    match field
+        .metadata()
+        .get(lakegate_planner::PG_TYPE_METADATA)
+        .map(String::as_str)
+    {
+        Some("oid") if field.data_type() == &DataType::UInt32 => Type::OID,
+        _ => pg_type(field.data_type()),
+    }
+}
 
 /// The Postgres type a column of this Arrow type is sent as.
 pub(crate) fn pg_type(data_type: &DataType) -> Type {
@@ -98,7 +111,7 @@ pub(crate) fn type_size(ty: &Type) -> i16 {
     match *ty {
         Type::BOOL => 1,
         Type::INT2 => 2,
-        Type::INT4 | Type::FLOAT4 | Type::DATE => 4,
+        Type::INT4 | Type::FLOAT4 | Type::DATE | Type::OID => 4,
         Type::INT8 | Type::FLOAT8 | Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::TIME => 8,
         Type::INTERVAL => 16,
         _ => -1,

@@ -7,6 +7,7 @@ use arrow::array::{
     Decimal128Array, Decimal256Array, Float32Array, Float64Array, Int16Array, Int32Array,
     Int64Array, IntervalMonthDayNanoArray, LargeBinaryArray, LargeStringArray, ListArray, MapArray,
     StringArray, StringViewArray, StructArray, Time64MicrosecondArray, TimestampMicrosecondArray,
+    UInt32Array,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
@@ -30,6 +31,8 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// A column ready to encode.
 pub(crate) enum Column {
     Bool(BooleanArray),
+    /// `oid`: unsigned, four bytes in binary.
+    Oid(UInt32Array),
     I16(Int16Array),
     I32(Int32Array),
     I64(Int64Array),
@@ -108,6 +111,14 @@ fn is_nested(data_type: &DataType) -> bool {
 }
 
 impl Column {
+    /// A column sent as `ty` (the field's type, which may come from metadata).
+    pub(crate) fn new_as(array: &ArrayRef, ty: &pgwire::api::Type) -> PgWireResult<Self> {
+        if *ty == pgwire::api::Type::OID && array.data_type() == &DataType::UInt32 {
+            return Ok(Column::Oid(array.as_primitive().clone()));
+        }
+        Column::new(array)
+    }
+
     pub(crate) fn new(array: &ArrayRef) -> PgWireResult<Self> {
         let micros = |tz: Option<Arc<str>>| DataType::Timestamp(TimeUnit::Microsecond, tz);
         Ok(match array.data_type() {
@@ -223,6 +234,7 @@ impl Column {
     pub(crate) fn is_null(&self, row: usize) -> bool {
         match self {
             Column::Bool(a) => a.is_null(row),
+            Column::Oid(a) => a.is_null(row),
             Column::I16(a) => a.is_null(row),
             Column::I32(a) => a.is_null(row),
             Column::I64(a) => a.is_null(row),
@@ -265,6 +277,7 @@ impl Column {
     pub(crate) fn write_text(&self, row: usize, out: &mut BytesMut) -> PgWireResult<()> {
         match self {
             Column::Bool(a) => out.put_u8(if a.value(row) { b't' } else { b'f' }),
+            Column::Oid(a) => write_display(out, a.value(row)),
             Column::I16(a) => write_display(out, a.value(row)),
             Column::I32(a) => write_display(out, a.value(row)),
             Column::I64(a) => write_display(out, a.value(row)),
@@ -306,6 +319,7 @@ impl Column {
     pub(crate) fn write_binary(&self, row: usize, out: &mut BytesMut) -> PgWireResult<()> {
         match self {
             Column::Bool(a) => out.put_u8(u8::from(a.value(row))),
+            Column::Oid(a) => out.put_u32(a.value(row)),
             Column::I16(a) => out.put_i16(a.value(row)),
             Column::I32(a) => out.put_i32(a.value(row)),
             Column::I64(a) => out.put_i64(a.value(row)),

@@ -74,7 +74,10 @@ impl SecureScans {
             &config.catalog.default_catalog,
             &config.catalog.default_schema,
         );
-        if resolved.schema.as_ref() == "information_schema" {
+        if matches!(
+            resolved.schema.as_ref(),
+            "information_schema" | "pg_catalog"
+        ) {
             // Catalog views are built from the principal-filtered catalog.
             return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
         }

@@ -1,10 +1,13 @@
 //! The one integration-test binary: real gateways on port 0, real clients.
 
+mod clients;
 mod freshness;
 mod pg_auth;
+mod pg_catalog;
 mod pg_copy;
 mod pg_cursors;
 mod pg_errors;
+mod pg_load;
 mod pg_queries;
 mod pg_robustness;
 mod pg_type_mapping;

@@ -260,7 +260,8 @@ async fn denied_columns_and_tables() {
     }
     let tables = rows(
         &auditor,
-        "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'lake' AND table_schema <> 'information_schema'",
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'lake' \
+         AND table_schema NOT IN ('information_schema', 'pg_catalog')",
     )
     .await;
     assert!(tables.is_empty(), "{tables:?}");

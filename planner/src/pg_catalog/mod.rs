@@ -1,0 +1,235 @@
+//! `pg_catalog`: the system catalog PostgreSQL clients read on connect and while
+//! browsing, built from the live catalog as the session's principal sees it.
+//!
+//! Every catalog gets a `pg_catalog` schema (like DataFusion's `information_schema`);
+//! unqualified names of its tables resolve there first, as in PostgreSQL, where
+//! pg_catalog is implicitly at the front of every search_path.
+
+mod functions;
+mod pg_class;
+mod pg_type;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, MemTable, SchemaProvider, TableProvider};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, visit_relations_mut};
+
+pub(crate) use functions::register_functions;
+pub use pg_type::type_oid;
+
+/// The schema name.
+pub const PG_CATALOG: &str = "pg_catalog";
+/// Field metadata naming the PostgreSQL type a column is sent as, where Arrow has no
+/// type of its own (`oid`).
+pub const PG_TYPE_METADATA: &str = "lakegate.pg_type";
+
+/// pg_catalog's own OID, as in PostgreSQL.
+pub(crate) const PG_CATALOG_OID: u32 = 11;
+/// information_schema's OID (PostgreSQL assigns one at initdb; this is stable here).
+const INFORMATION_SCHEMA_OID: u32 = 13_000;
+/// First OID of user objects in PostgreSQL.
+const FIRST_USER_OID: u32 = 16_384;
+
+/// The tables of pg_catalog.
+const TABLES: &[&str] = &["pg_class", "pg_namespace", "pg_type"];
+
+/// An `oid` column: UInt32 values sent as PostgreSQL's `oid`.
+pub(crate) fn oid_field(name: &str) -> Field {
+    Field::new(name, DataType::UInt32, false).with_metadata(HashMap::from([(
+        PG_TYPE_METADATA.to_string(),
+        "oid".to_string(),
+    )]))
+}
+
+/// A stable OID for a user object, from its qualified name: the same name has the same
+/// OID in every session and after restarts. FNV-1a, folded into the user OID range.
+pub(crate) fn stable_oid(qualified_name: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in qualified_name.bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    FIRST_USER_OID + hash % (i32::MAX as u32 - FIRST_USER_OID)
+}
+
+/// A catalog with a `pg_catalog` schema beside its own.
+#[derive(Debug)]
+pub(crate) struct WithPgCatalog {
+    name: String,
+    inner: Arc<dyn CatalogProvider>,
+}
+
+impl WithPgCatalog {
+    pub(crate) fn new(name: &str, inner: Arc<dyn CatalogProvider>) -> Self {
+        Self {
+            name: name.to_string(),
+            inner,
+        }
+    }
+}
+
+impl CatalogProvider for WithPgCatalog {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .schema_names()
+            .into_iter()
+            .filter(|n| n != PG_CATALOG)
+            .collect();
+        names.push(PG_CATALOG.to_string());
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == PG_CATALOG {
+            return Some(Arc::new(PgCatalogSchema {
+                catalog: self.name.clone(),
+                inner: self.inner.clone(),
+            }));
+        }
+        self.inner.schema(name)
+    }
+}
+
+/// The pg_catalog of one catalog: its tables are built when a statement resolves them.
+#[derive(Debug)]
+struct PgCatalogSchema {
+    catalog: String,
+    /// The principal-filtered catalog it describes.
+    inner: Arc<dyn CatalogProvider>,
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        TABLES.iter().map(|t| t.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let batch = match name {
+            "pg_type" => pg_type::batch()?,
+            "pg_namespace" => self.namespaces()?,
+            "pg_class" => pg_class::batch(&self.catalog, &self.inner).await?,
+            _ => return Ok(None),
+        };
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        Ok(Some(Arc::new(table)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        TABLES.contains(&name)
+    }
+}
+
+impl PgCatalogSchema {
+    /// pg_catalog, information_schema and every schema of this catalog the principal
+    /// can see.
+    fn namespaces(&self) -> Result<RecordBatch> {
+        let mut rows: Vec<(u32, String)> = vec![
+            (PG_CATALOG_OID, PG_CATALOG.to_string()),
+            (INFORMATION_SCHEMA_OID, "information_schema".to_string()),
+        ];
+        let mut schemas = self.inner.schema_names();
+        schemas.sort();
+        for schema in schemas {
+            if schema == PG_CATALOG || schema == "information_schema" {
+                continue;
+            }
+            rows.push((stable_oid(&format!("{}.{schema}", self.catalog)), schema));
+        }
+        let schema = namespace_schema();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.1))),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|_| 10))),
+            Arc::new(StringArray::from(vec![None::<&str>; rows.len()])),
+        ];
+        RecordBatch::try_new(schema, columns).map_err(DataFusionError::from)
+    }
+}
+
+fn namespace_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        oid_field("oid"),
+        Field::new("nspname", DataType::Utf8, false),
+        oid_field("nspowner"),
+        Field::new("nspacl", DataType::Utf8, true),
+    ]))
+}
+
+/// The schema of a pg_catalog table.
+fn catalog_table_schema(name: &str) -> Option<SchemaRef> {
+    match name {
+        "pg_type" => Some(pg_type::schema()),
+        "pg_namespace" => Some(namespace_schema()),
+        "pg_class" => Some(pg_class::table_schema()),
+        _ => None,
+    }
+}
+
+/// Qualifies unqualified references to pg_catalog tables (`FROM pg_type`) as
+/// `pg_catalog.pg_type`, unless the current schema has a table of that name.
+pub(crate) fn qualify_catalog_tables(
+    statement: &mut DFStatement,
+    current_schema_has: impl Fn(&str) -> bool,
+) {
+    let DFStatement::Statement(statement) = statement else {
+        return;
+    };
+    let _ = visit_relations_mut(statement.as_mut(), |name: &mut ObjectName| {
+        if let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() {
+            let table = if ident.quote_style.is_some() {
+                ident.value.clone()
+            } else {
+                ident.value.to_ascii_lowercase()
+            };
+            if TABLES.contains(&table.as_str()) && !current_schema_has(&table) {
+                name.0
+                    .insert(0, ObjectNamePart::Identifier(Ident::new(PG_CATALOG)));
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_oids_are_user_oids_and_repeat() {
+        let a = stable_oid("lake.tpch");
+        assert!(a >= FIRST_USER_OID);
+        assert_eq!(a, stable_oid("lake.tpch"));
+        assert_ne!(a, stable_oid("lake.other"));
+    }
+
+    #[test]
+    fn unqualified_catalog_tables_move_to_pg_catalog() {
+        let mut statements = crate::parse::split(
+            "SELECT t.oid FROM pg_type t JOIN pg_namespace ns ON t.typnamespace = ns.oid \
+             JOIN orders o ON true",
+        )
+        .expect("parse");
+        qualify_catalog_tables(&mut statements[0], |_| false);
+        let sql = statements[0].to_string();
+        assert!(sql.contains("FROM pg_catalog.pg_type t"), "{sql}");
+        assert!(sql.contains("JOIN pg_catalog.pg_namespace ns"), "{sql}");
+        assert!(sql.contains("JOIN orders o"), "{sql}");
+    }
+}

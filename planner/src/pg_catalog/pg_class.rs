@@ -1,0 +1,163 @@
+//! `pg_catalog.pg_class`: the relations of one catalog the principal can read, with
+//! stable OIDs, and pg_catalog's own tables.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float32Array, Int16Array, Int32Array, RecordBatch, StringArray,
+    UInt32Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::CatalogProvider;
+use datafusion::error::Result;
+
+use super::{PG_CATALOG, PG_CATALOG_OID, oid_field, stable_oid};
+
+/// pg_catalog's tables with PostgreSQL's own OIDs.
+pub(super) const CATALOG_TABLE_OIDS: &[(&str, u32)] = &[
+    ("pg_class", 1259),
+    ("pg_namespace", 2615),
+    ("pg_type", 1247),
+];
+
+/// The OID of a relation of a lake catalog.
+pub(crate) fn relation_oid(catalog: &str, schema: &str, table: &str) -> u32 {
+    stable_oid(&format!("{catalog}.{schema}.{table}"))
+}
+
+/// One relation.
+struct Relation {
+    oid: u32,
+    name: String,
+    namespace: u32,
+    columns: i16,
+}
+
+fn schema() -> SchemaRef {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let boolean = |name: &str| Field::new(name, DataType::Boolean, false);
+    Arc::new(Schema::new(vec![
+        oid_field("oid"),
+        text("relname"),
+        oid_field("relnamespace"),
+        oid_field("reltype"),
+        oid_field("reloftype"),
+        oid_field("relowner"),
+        oid_field("relam"),
+        oid_field("relfilenode"),
+        oid_field("reltablespace"),
+        Field::new("relpages", DataType::Int32, false),
+        Field::new("reltuples", DataType::Float32, false),
+        Field::new("relallvisible", DataType::Int32, false),
+        oid_field("reltoastrelid"),
+        boolean("relhasindex"),
+        boolean("relisshared"),
+        text("relpersistence"),
+        text("relkind"),
+        Field::new("relnatts", DataType::Int16, false),
+        Field::new("relchecks", DataType::Int16, false),
+        boolean("relhasrules"),
+        boolean("relhastriggers"),
+        boolean("relhassubclass"),
+        boolean("relrowsecurity"),
+        boolean("relforcerowsecurity"),
+        boolean("relispopulated"),
+        text("relreplident"),
+        boolean("relispartition"),
+        oid_field("relrewrite"),
+        text("relacl"),
+        text("reloptions"),
+    ]))
+}
+
+/// Relations of `catalog` (already filtered for the principal) and of pg_catalog.
+pub(super) async fn batch(
+    catalog: &str,
+    provider: &Arc<dyn CatalogProvider>,
+) -> Result<RecordBatch> {
+    let mut relations = Vec::new();
+    for (name, oid) in CATALOG_TABLE_OIDS {
+        let columns = super::catalog_table_schema(name)
+            .map(|s| s.fields().len() as i16)
+            .unwrap_or(0);
+        relations.push(Relation {
+            oid: *oid,
+            name: name.to_string(),
+            namespace: PG_CATALOG_OID,
+            columns,
+        });
+    }
+    let mut schemas = provider.schema_names();
+    schemas.sort();
+    for schema_name in schemas {
+        if schema_name == PG_CATALOG || schema_name == "information_schema" {
+            continue;
+        }
+        let Some(schema) = provider.schema(&schema_name) else {
+            continue;
+        };
+        let namespace = stable_oid(&format!("{catalog}.{schema_name}"));
+        let mut tables = schema.table_names();
+        tables.sort();
+        for table in tables {
+            let Some(provider) = schema.table(&table).await? else {
+                continue;
+            };
+            relations.push(Relation {
+                oid: relation_oid(catalog, &schema_name, &table),
+                columns: provider.schema().fields().len() as i16,
+                name: table,
+                namespace,
+            });
+        }
+    }
+    let n = relations.len();
+    let oids = |f: &dyn Fn(&Relation) -> u32| -> ArrayRef {
+        Arc::new(UInt32Array::from_iter_values(relations.iter().map(f)))
+    };
+    let zeros = || -> ArrayRef { Arc::new(UInt32Array::from(vec![0; n])) };
+    let flags = |value: bool| -> ArrayRef { Arc::new(BooleanArray::from(vec![value; n])) };
+    let letters = |value: &str| -> ArrayRef { Arc::new(StringArray::from(vec![value; n])) };
+    let columns: Vec<ArrayRef> = vec![
+        oids(&|r| r.oid),
+        Arc::new(StringArray::from_iter_values(
+            relations.iter().map(|r| &r.name),
+        )),
+        oids(&|r| r.namespace),
+        zeros(),
+        zeros(),
+        Arc::new(UInt32Array::from(vec![10; n])),
+        // Access method 2 is PostgreSQL's heap.
+        Arc::new(UInt32Array::from(vec![2; n])),
+        zeros(),
+        zeros(),
+        Arc::new(Int32Array::from(vec![0; n])),
+        Arc::new(Float32Array::from(vec![-1.0; n])),
+        Arc::new(Int32Array::from(vec![0; n])),
+        zeros(),
+        flags(false),
+        flags(false),
+        letters("p"),
+        letters("r"),
+        Arc::new(Int16Array::from_iter_values(
+            relations.iter().map(|r| r.columns),
+        )),
+        Arc::new(Int16Array::from(vec![0; n])),
+        flags(false),
+        flags(false),
+        flags(false),
+        flags(false),
+        flags(false),
+        flags(true),
+        letters("d"),
+        flags(false),
+        zeros(),
+        Arc::new(StringArray::from(vec![None::<&str>; n])),
+        Arc::new(StringArray::from(vec![None::<&str>; n])),
+    ];
+    Ok(RecordBatch::try_new(schema(), columns)?)
+}
+
+pub(super) fn table_schema() -> SchemaRef {
+    schema()
+}

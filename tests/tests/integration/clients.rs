@@ -1,0 +1,111 @@
+//! The client-compatibility suite: the drivers BI tools and notebooks use, run as real
+//! programs against a gateway on port 0 — psycopg 3, psycopg2, SQLAlchemy and pandas,
+//! psqlODBC through unixODBC and pyodbc (tests/clients/python_clients.py), and pgjdbc
+//! (tests/clients/JdbcClients.java). Each checks its rows against expected values.
+//!
+//! `.ci/run` installs the clients and sets `LAKEGATE_REQUIRE_CLIENTS=1`, so a missing
+//! client fails CI. Elsewhere a missing client skips its test with a message saying
+//! what to install.
+
+use std::path::{Path, PathBuf};
+
+use lakegate_tests::TestGateway;
+use tokio::process::Command;
+
+/// The JDBC driver of Debian's `libpostgresql-jdbc-java`.
+const PGJDBC_JAR: &str = "/usr/share/java/postgresql.jar";
+
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
+}
+
+/// Whether a missing client is a failure (CI) or a skip (a developer's machine).
+fn missing(what: &str) {
+    let message = format!("client test skipped: {what} (run .ci/run to install the clients)");
+    if std::env::var("LAKEGATE_REQUIRE_CLIENTS").as_deref() == Ok("1") {
+        panic!("{message}");
+    }
+    eprintln!("{message}");
+}
+
+/// The Python with the client packages: `LAKEGATE_PYTHON`, else `python3`.
+async fn python() -> Option<String> {
+    let python = std::env::var("LAKEGATE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = Command::new(&python)
+        .args(["-c", "import psycopg, psycopg2, sqlalchemy, pandas, pyodbc"])
+        .output()
+        .await
+        .ok()?;
+    probe.status.success().then_some(python)
+}
+
+fn report(name: &str, output: &std::process::Output) -> String {
+    format!(
+        "{name} exited with {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test]
+async fn python_clients() {
+    let Some(python) = python().await else {
+        missing("Python with psycopg, psycopg2, SQLAlchemy, pandas and pyodbc");
+        return;
+    };
+    let gw = TestGateway::start().await;
+    let addr = gw.gateway.pg_addr();
+    let output = Command::new(python)
+        .arg(clients_dir().join("python_clients.py"))
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        output.status.success(),
+        "{}",
+        report("python_clients.py", &output)
+    );
+    assert!(stdout.contains("10 passed, 0 failed"), "{stdout}");
+}
+
+#[tokio::test]
+async fn pgjdbc() {
+    let javac = Command::new("javac").arg("-version").output().await;
+    if !matches!(javac, Ok(ref o) if o.status.success()) || !Path::new(PGJDBC_JAR).exists() {
+        missing("javac and libpostgresql-jdbc-java");
+        return;
+    }
+    let classes = tempfile::tempdir().expect("temp dir");
+    let compiled = Command::new("javac")
+        .arg("-d")
+        .arg(classes.path())
+        .args(["-cp", PGJDBC_JAR])
+        .arg(clients_dir().join("JdbcClients.java"))
+        .output()
+        .await
+        .expect("javac runs");
+    assert!(compiled.status.success(), "{}", report("javac", &compiled));
+    let gw = TestGateway::start().await;
+    let addr = gw.gateway.pg_addr();
+    let classpath = format!("{PGJDBC_JAR}:{}", classes.path().display());
+    let output = Command::new("java")
+        .args(["-cp", &classpath, "JdbcClients"])
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .output()
+        .await
+        .expect("java runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        output.status.success(),
+        "{}",
+        report("JdbcClients", &output)
+    );
+    assert!(stdout.contains("all passed"), "{stdout}");
+}
