@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         config.users = ["plain", "filtered"]
             .iter()
             .map(|name| UserConfig {
+                md5: None,
                 name: (*name).into(),
                 password: ScramVerifier::generate(name).to_string(),
                 attributes: Default::default(),

@@ -115,6 +115,44 @@ pub struct SecurityConfig {
 pub struct PgConfig {
     /// Address to listen on; port 0 picks a free port.
     pub listen: String,
+    /// How clients prove their password: `scram-sha-256` (SCRAM-SHA-256-PLUS is offered
+    /// too when TLS is on), `md5` (users with an MD5 credential; SCRAM for the others,
+    /// as PostgreSQL does) or `password` (cleartext; only sensible over TLS).
+    pub auth: AuthMethod,
+    /// TLS for this listener. Absent: plain TCP only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// Password authentication methods of a listener.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethod {
+    /// SCRAM-SHA-256, and SCRAM-SHA-256-PLUS (channel binding) over TLS.
+    #[default]
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+    /// MD5 challenge for users with an MD5 credential.
+    Md5,
+    /// Cleartext password, verified against the stored verifier.
+    Password,
+}
+
+/// `[pg.tls]`: certificate and key in PEM files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM), server certificate first.
+    pub cert: String,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+    /// Refuse clients that do not ask for TLS (`sslmode=disable`).
+    #[serde(default = "default_true")]
+    pub require: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[admin]`: the admin HTTP endpoint (health, policy reload).
@@ -206,6 +244,8 @@ impl Default for PgConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:5433".into(),
+            auth: AuthMethod::default(),
+            tls: None,
         }
     }
 }
@@ -277,6 +317,8 @@ impl Config {
             .map(|(name, verifier, attributes)| UserConfig {
                 name: (*name).into(),
                 password: (*verifier).into(),
+                // Demo passwords are the names; MD5 listeners accept them too.
+                md5: Some(lakegate_security::md5_credential(name, name)),
                 attributes: attributes
                     .iter()
                     .map(|(k, v)| ((*k).into(), (*v).into()))

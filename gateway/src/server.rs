@@ -199,7 +199,17 @@ impl Gateway {
             tracing::info!(admin_addr = %addr, "admin HTTP listening");
             admin_addr = Some(addr);
         }
-        let frontend = PgFrontend::new(service.clone(), users, &config.default_schema);
+        let tls = match &config.pg.tls {
+            Some(tls) => Some(crate::pg::tls::load(tls)?),
+            None => None,
+        };
+        let frontend = PgFrontend::new(
+            service.clone(),
+            users,
+            &config.default_schema,
+            config.pg.auth,
+            tls,
+        )?;
         tasks.push(tokio::spawn(frontend.serve(listener, shutdown.clone())));
         tracing::info!(%pg_addr, "Postgres wire listening");
         Ok(Self {

@@ -17,4 +17,4 @@ pub mod view;
 pub use error::{Result, SecurityError};
 pub use principal::Principal;
 pub use scram::{DEFAULT_ITERATIONS, ScramVerifier};
-pub use users::{UserConfig, UserStore};
+pub use users::{UserConfig, UserStore, md5_credential};

@@ -14,6 +14,10 @@ pub struct UserConfig {
     pub name: String,
     /// SCRAM-SHA-256 verifier, as printed by `gateway passwd`.
     pub password: String,
+    /// Optional PostgreSQL MD5 hash (`md5` + md5(password + name)), for listeners
+    /// configured with `auth = "md5"`; printed by `gateway passwd --md5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
     /// Attributes such as region or team.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
@@ -22,6 +26,8 @@ pub struct UserConfig {
 #[derive(Debug)]
 struct UserEntry {
     verifier: ScramVerifier,
+    /// The 32 hex digits of md5(password + name), if configured.
+    md5: Option<String>,
     principal: Principal,
 }
 
@@ -41,6 +47,11 @@ impl UserStore {
                 return Err(SecurityError::InvalidUserName(user.name.clone()));
             }
             let verifier = ScramVerifier::parse(&user.name, &user.password)?;
+            let md5 = user
+                .md5
+                .as_deref()
+                .map(|hash| parse_md5(&user.name, hash))
+                .transpose()?;
             // Roles come from the policy (Casbin `g` lines) when a session opens.
             let principal = Principal {
                 user: user.name.clone(),
@@ -52,6 +63,7 @@ impl UserStore {
                     user.name.clone(),
                     UserEntry {
                         verifier,
+                        md5,
                         principal,
                     },
                 )
@@ -68,6 +80,11 @@ impl UserStore {
         self.users
             .get(user)
             .map(|entry| (&entry.verifier, &entry.principal))
+    }
+
+    /// The hex md5(password + name) of a user with an MD5 credential.
+    pub fn md5_hash(&self, user: &str) -> Option<&str> {
+        self.users.get(user)?.md5.as_deref()
     }
 
     /// The principal of a known user.
@@ -95,6 +112,23 @@ impl UserStore {
     }
 }
 
+/// PostgreSQL's MD5 password form for `name`: `md5` and 32 hex digits.
+pub fn md5_credential(name: &str, password: &str) -> String {
+    format!("md5{:x}", md5::compute(format!("{password}{name}")))
+}
+
+fn parse_md5(name: &str, text: &str) -> Result<String> {
+    match text.strip_prefix("md5") {
+        Some(hex) if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(hex.to_ascii_lowercase())
+        }
+        _ => Err(SecurityError::InvalidVerifier {
+            user: name.to_string(),
+            reason: "md5 must be `md5` followed by 32 hex digits (gateway passwd --md5)".into(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +137,7 @@ mod tests {
         UserConfig {
             name: name.into(),
             password: ScramVerifier::generate(password).to_string(),
+            md5: Some(md5_credential(name, password)),
             attributes: BTreeMap::from([("region".into(), "EUROPE".into())]),
         }
     }
@@ -111,6 +146,10 @@ mod tests {
     fn verifies_known_users_only() {
         let store = UserStore::from_config(&[user("ann", "pw")]).expect("store");
         let p = store.verify_password("ann", "pw").expect("ann logs in");
+        assert_eq!(
+            store.md5_hash("ann"),
+            Some(format!("{:x}", md5::compute("pwann")).as_str())
+        );
         assert_eq!(p.attributes["region"], "EUROPE");
         assert!(store.verify_password("ann", "nope").is_none());
         assert!(store.verify_password("bob", "pw").is_none());

@@ -179,16 +179,17 @@ fn build_message(rng: &mut StdRng, kind: u32) -> Vec<u8> {
     }
 }
 
-/// Reads backend messages until ReadyForQuery, or `None` if the connection closed.
-async fn read_until_ready(socket: &mut TcpStream, buffer: &mut BytesMut) -> Option<Vec<u8>> {
-    read_until_ready_in(socket, buffer, "authentication").await
+/// What reading up to the next ReadyForQuery found.
+enum Answer {
+    /// The message types up to and including ReadyForQuery.
+    Ready(Vec<u8>),
+    Closed,
+    /// Nothing more within the wait; the message types so far.
+    Silent(Vec<u8>),
 }
 
-async fn read_until_ready_in(
-    socket: &mut TcpStream,
-    buffer: &mut BytesMut,
-    context: &str,
-) -> Option<Vec<u8>> {
+/// Reads backend messages until ReadyForQuery, for at most `wait`.
+async fn read_answer(socket: &mut TcpStream, buffer: &mut BytesMut, wait: Duration) -> Answer {
     let mut kinds = Vec::new();
     loop {
         while buffer.len() >= 5 {
@@ -200,15 +201,23 @@ async fn read_until_ready_in(
             buffer.advance(len + 1);
             kinds.push(kind);
             if kind == b'Z' {
-                return Some(kinds);
+                return Answer::Ready(kinds);
             }
         }
-        let read = tokio::time::timeout(Duration::from_secs(30), socket.read_buf(buffer)).await;
-        match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return None,
+        match tokio::time::timeout(wait, socket.read_buf(buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Answer::Closed,
             Ok(Ok(_)) => {}
-            Err(_) => panic!("{context}: no answer within 30 s; answers so far: {kinds:?}"),
+            Err(_) => return Answer::Silent(kinds),
         }
+    }
+}
+
+/// Reads backend messages until ReadyForQuery, or `None` if the connection closed.
+async fn read_until_ready(socket: &mut TcpStream, buffer: &mut BytesMut) -> Option<Vec<u8>> {
+    match read_answer(socket, buffer, Duration::from_secs(30)).await {
+        Answer::Ready(kinds) => Some(kinds),
+        Answer::Closed => None,
+        Answer::Silent(kinds) => panic!("no answer within 30 s; answers so far: {kinds:?}"),
     }
 }
 
@@ -302,12 +311,11 @@ async fn authenticated(addr: std::net::SocketAddr) -> (TcpStream, BytesMut) {
 async fn random_message_sequences_never_break_the_server() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // Our own code never calls the panicking getters of `bytes`; pgwire's message
+        // decoders do. (No backtrace here: symbolising one stalls a runtime worker.)
         let in_pgwire_decoder = info
             .location()
-            .is_some_and(|l| l.file().contains("/bytes-"))
-            && std::backtrace::Backtrace::force_capture()
-                .to_string()
-                .contains("pgwire::messages");
+            .is_some_and(|l| l.file().contains("/bytes-"));
         if in_pgwire_decoder {
             DECODER_PANICS.fetch_add(1, Ordering::SeqCst);
         } else {
@@ -326,12 +334,13 @@ async fn random_message_sequences_never_break_the_server() {
     let gw = TestGateway::start().await;
     let addr = gw.gateway.pg_addr();
     let mut rng = StdRng::seed_from_u64(seed);
-    let (mut survived, mut closed) = (0, 0);
+    let (mut survived, mut closed, mut desynced) = (0, 0, 0);
     for case in 0..cases {
         let (mut socket, mut buffer) = authenticated(addr).await;
         let count = rng.random_range(1..16);
         let mut sent = Vec::new();
         let mut well_formed = true;
+        let mut raw = Vec::new();
         for _ in 0..count {
             let (bytes, valid) = random_message(&mut rng);
             well_formed &= valid;
@@ -341,10 +350,7 @@ async fn random_message_sequences_never_break_the_server() {
                 .take(48)
                 .collect();
             sent.push(format!("{}:{body}", bytes[0] as char));
-            if std::env::var("LAKEGATE_FUZZ_DUMP").is_ok() {
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                eprintln!("case {case} send {hex}");
-            }
+            raw.extend_from_slice(&bytes);
             if socket.write_all(&bytes).await.is_err() {
                 break;
             }
@@ -356,17 +362,34 @@ async fn random_message_sequences_never_break_the_server() {
         probe.extend_from_slice(&message(b'Q', &query));
         let _ = socket.write_all(&probe).await;
         let mut answered = false;
+        let mut silent = false;
+        // Well-formed input must always be answered; malformed input may leave the
+        // connection waiting (pgwire 0.42 decodes a body past its declared length and
+        // loses the message framing) — that client's loss only, checked below.
+        let wait = Duration::from_secs(if well_formed { 30 } else { 3 });
         // Drain until the probe's answer: a DataRow followed by ReadyForQuery.
         for _ in 0..(count + 4) {
-            let context = format!("case {case} (seed {seed}), messages {sent:?}");
-            match read_until_ready_in(&mut socket, &mut buffer, &context).await {
-                Some(kinds) if kinds.contains(&b'D') && kinds.ends_with(b"CZ") => {
+            match read_answer(&mut socket, &mut buffer, wait).await {
+                Answer::Ready(kinds) if kinds.contains(&b'D') && kinds.ends_with(b"CZ") => {
                     answered = true;
                     break;
                 }
-                Some(_) => continue,
-                None => break,
+                Answer::Ready(_) => continue,
+                Answer::Closed => break,
+                Answer::Silent(kinds) => {
+                    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+                    assert!(
+                        !well_formed,
+                        "case {case} (seed {seed}): no answer to well-formed messages \
+                         {sent:?} (bytes {hex}); answers so far {kinds:?}"
+                    );
+                    silent = true;
+                    break;
+                }
             }
+        }
+        if silent {
+            desynced += 1;
         }
         if answered {
             survived += 1;
@@ -395,8 +418,8 @@ async fn random_message_sequences_never_break_the_server() {
         );
     }
     eprintln!(
-        "{cases} sequences: {survived} connections stayed in sync, {closed} were closed \
-         ({} by pgwire decoder panics)",
+        "{cases} sequences: {survived} connections stayed in sync, {closed} were closed or \
+         lost ({} by pgwire decoder panics, {desynced} left waiting by malformed bodies)",
         DECODER_PANICS.load(Ordering::SeqCst)
     );
     assert!(survived > 0, "no sequence left its connection usable");

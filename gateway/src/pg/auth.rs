@@ -1,4 +1,5 @@
-//! SCRAM-SHA-256 authentication against the user store's verifiers.
+//! Password checks against the user store: SCRAM-SHA-256 verifiers, MD5 credentials,
+//! and cleartext passwords checked against the verifiers.
 
 use std::sync::Arc;
 
@@ -20,9 +21,32 @@ fn failed(login: &LoginInfo) -> PgWireError {
 
 #[async_trait]
 impl AuthSource for VerifierSource {
+    /// The MD5 challenge: a fresh salt and the answer expected for it,
+    /// `md5` + md5(stored hash + salt). Only users with an MD5 credential get here.
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
-        // Only SCRAM is offered, which uses `get_scram_secret`; no cleartext exists.
-        Err(failed(login))
+        let user = login.user().unwrap_or_default();
+        let Some(stored) = self.users.md5_hash(user) else {
+            return Err(failed(login));
+        };
+        let salt: [u8; 4] = rand::random();
+        let mut salted = stored.as_bytes().to_vec();
+        salted.extend_from_slice(&salt);
+        let expected = format!("md5{:x}", md5::compute(salted));
+        Ok(Password::new(Some(salt.to_vec()), expected.into_bytes()))
+    }
+
+    /// A cleartext password, checked against the SCRAM verifier (constant time).
+    async fn verify_password(
+        &self,
+        login: &LoginInfo,
+        presented_password: &[u8],
+    ) -> PgWireResult<Option<()>> {
+        let user = login.user().unwrap_or_default();
+        let password = std::str::from_utf8(presented_password).map_err(|_| failed(login))?;
+        match self.users.verify_password(user, password) {
+            Some(_) => Ok(None),
+            None => Err(failed(login)),
+        }
     }
 
     async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {

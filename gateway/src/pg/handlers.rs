@@ -12,21 +12,22 @@ use futures::FutureExt;
 use lakegate_planner::{ClientOrigin, QueryService, Session};
 use lakegate_security::UserStore;
 use pgwire::api::auth::DefaultServerParameterProvider;
-use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{ClientInfo, ErrorHandler, METADATA_USER, PgWireServerHandlers};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::startup::SecretKey;
+use pgwire::tokio::TlsAcceptor;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::auth::VerifierSource;
 use super::cancel::{CancelRegistry, Canceller};
 use super::errors::user_error;
 use super::query::{QueryHandler, StatementParser};
+use super::startup::GatewayStartup;
+use super::tls::Tls;
+use crate::config::AuthMethod;
 
 /// How long shutdown waits for open connections to finish their current work.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,28 +37,41 @@ pub struct PgFrontend {
     service: Arc<QueryService>,
     users: Arc<UserStore>,
     cancels: Arc<CancelRegistry>,
-    startup: Arc<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
+    startup: Arc<GatewayStartup>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl PgFrontend {
-    /// A frontend over a query service and a user store.
-    pub fn new(service: Arc<QueryService>, users: Arc<UserStore>, default_schema: &str) -> Self {
+    /// A frontend over a query service and a user store, authenticating with `auth`
+    /// and, with `tls`, offering TLS (and SCRAM-SHA-256-PLUS).
+    pub fn new(
+        service: Arc<QueryService>,
+        users: Arc<UserStore>,
+        default_schema: &str,
+        auth: AuthMethod,
+        tls: Option<Tls>,
+    ) -> anyhow::Result<Self> {
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.server_version = lakegate_planner::SERVER_VERSION.to_string();
         parameters.is_superuser = false;
         parameters.search_path = default_schema.to_string();
         parameters.time_zone = "UTC".to_string();
         parameters.date_style = "ISO, MDY".to_string();
-        let scram = ScramAuth::new(Arc::new(VerifierSource {
-            users: users.clone(),
-        }));
-        let startup = SASLAuthStartupHandler::new(Arc::new(parameters)).with_scram(scram);
-        Self {
+        let startup = GatewayStartup::new(
+            parameters,
+            users.clone(),
+            auth,
+            tls.as_ref().map(|t| t.cert_pem.as_slice()),
+            tls.as_ref().is_some_and(|t| t.require),
+        )
+        .map_err(|e| anyhow::anyhow!("configuring SCRAM channel binding: {e}"))?;
+        Ok(Self {
             service,
             users,
             cancels: Arc::new(CancelRegistry::default()),
             startup: Arc::new(startup),
-        }
+            tls: tls.map(|t| t.acceptor),
+        })
     }
 
     /// Accepts connections until `shutdown` fires, then waits (bounded) for open
@@ -78,12 +92,13 @@ impl PgFrontend {
             };
             let _ = socket.set_nodelay(true);
             let handlers = ConnectionHandlers::new(&self);
+            let tls = self.tls.clone();
             let shutdown = shutdown.clone();
             tracker.spawn(async move {
                 tracing::debug!(%peer, "connection opened");
                 tokio::select! {
                     result = AssertUnwindSafe(
-                        pgwire::tokio::process_socket(socket, None, handlers),
+                        pgwire::tokio::process_socket(socket, tls, handlers),
                     )
                     .catch_unwind() => {
                         match result {
@@ -177,7 +192,7 @@ pub(crate) fn open<'a>(
 struct ConnectionHandlers {
     query: Arc<QueryHandler>,
     cancel: Arc<Canceller>,
-    startup: Arc<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
+    startup: Arc<GatewayStartup>,
 }
 
 impl ConnectionHandlers {

@@ -14,6 +14,8 @@ mod interval;
 mod numeric;
 mod params;
 mod query;
+mod startup;
+pub mod tls;
 mod types;
 mod values;
 

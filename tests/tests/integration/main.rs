@@ -10,6 +10,7 @@ mod pg_errors;
 mod pg_load;
 mod pg_queries;
 mod pg_robustness;
+mod pg_tls_auth;
 mod pg_type_mapping;
 mod pg_types;
 mod policy_files;

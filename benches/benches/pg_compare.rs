@@ -1,0 +1,252 @@
+//! The gateway against PostgreSQL 15 on the same machine, in one run: rows/s for
+//! `SELECT * FROM lineitem` (text results by the simple protocol, binary results by the
+//! extended protocol) and for `COPY lineitem TO STDOUT` in text and binary, with the same
+//! client (tokio-postgres) reading the same rows. PostgreSQL gets the gateway's lineitem,
+//! loaded with COPY, and a warm-up read so it serves from its buffer cache.
+//!
+//! Needs the PostgreSQL 15 server (`apt-get install postgresql-15`) and a `postgres` OS
+//! user (the Debian package creates it). Run:
+//! `cargo bench --profile fast -p lakegate-benches --bench pg_compare`
+//! (BENCH_SF, default 0.1; BENCH_RUNS, default 3; medians are reported).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt, TryStreamExt, pin_mut};
+use lakegate_benches::{bench_config, env_or, median};
+use lakegate_gateway::server::Gateway;
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+const LINEITEM: &str = "CREATE TABLE lineitem (
+    l_orderkey bigint, l_partkey bigint, l_suppkey bigint, l_linenumber integer,
+    l_quantity numeric(15,2), l_extendedprice numeric(15,2), l_discount numeric(15,2),
+    l_tax numeric(15,2), l_returnflag text, l_linestatus text, l_shipdate date,
+    l_commitdate date, l_receiptdate date, l_shipinstruct text, l_shipmode text,
+    l_comment text)";
+
+/// A throw-away PostgreSQL cluster, stopped on drop.
+struct Postgres {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn as_postgres(program: &str) -> Command {
+    let mut command = Command::new("runuser");
+    command.args(["-u", "postgres", "--", program]);
+    command
+}
+
+fn start_postgres() -> anyhow::Result<Postgres> {
+    anyhow::ensure!(
+        Path::new(PG_BIN).join("postgres").exists(),
+        "PostgreSQL 15 is not installed (apt-get install postgresql-15)"
+    );
+    let dir = tempfile::Builder::new().prefix("lakegate-pg-").tempdir()?;
+    let data = dir.path().join("data");
+    let chown = Command::new("chown")
+        .args(["postgres:postgres"])
+        .arg(dir.path())
+        .status()?;
+    anyhow::ensure!(chown.success(), "chown of the PostgreSQL directory failed");
+    let initdb = as_postgres(&format!("{PG_BIN}/initdb"))
+        .args(["-A", "trust", "-U", "postgres", "-D"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .status()?;
+    anyhow::ensure!(initdb.success(), "initdb failed");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = as_postgres(&format!("{PG_BIN}/postgres"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(dir.path())
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "shared_buffers=512MB",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_parallel_workers_per_gather=0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok(Postgres {
+        child,
+        port,
+        _dir: dir,
+    })
+}
+
+async fn connect(conn: &str) -> anyhow::Result<tokio_postgres::Client> {
+    for _ in 0..100 {
+        if let Ok((client, connection)) = tokio_postgres::connect(conn, tokio_postgres::NoTls).await
+        {
+            tokio::spawn(connection);
+            return Ok(client);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("could not connect: {conn}")
+}
+
+async fn text_rows(client: &tokio_postgres::Client, sql: &str) -> u64 {
+    let stream = client.simple_query_raw(sql).await.expect("query");
+    pin_mut!(stream);
+    let mut rows = 0;
+    while let Some(message) = stream.next().await {
+        if let tokio_postgres::SimpleQueryMessage::Row(_) = message.expect("message") {
+            rows += 1;
+        }
+    }
+    rows
+}
+
+async fn binary_rows(client: &tokio_postgres::Client, sql: &str) -> u64 {
+    let stream = client
+        .query_raw(sql, Vec::<i64>::new())
+        .await
+        .expect("query");
+    pin_mut!(stream);
+    let mut rows = 0;
+    while let Some(row) = stream.next().await {
+        row.expect("row");
+        rows += 1;
+    }
+    rows
+}
+
+/// Rows of a COPY: one CopyData message per row, the way both servers send them.
+async fn copy_rows(client: &tokio_postgres::Client, sql: &str) -> u64 {
+    let stream = client.copy_out(sql).await.expect("copy");
+    pin_mut!(stream);
+    let mut messages = 0;
+    while let Some(chunk) = stream.next().await {
+        chunk.expect("copy data");
+        messages += 1;
+    }
+    messages
+}
+
+/// Reads every row of one case.
+async fn measure(case: &str, client: &tokio_postgres::Client, sql: &str) -> u64 {
+    match case {
+        "SELECT * text" => text_rows(client, sql).await,
+        "SELECT * binary" => binary_rows(client, sql).await,
+        _ => copy_rows(client, sql).await,
+    }
+}
+
+/// The median rows/s over `runs` runs.
+async fn rate<F, Fut>(runs: usize, mut run: F) -> (f64, u64)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    let mut times = Vec::with_capacity(runs);
+    let mut rows = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        rows = run().await;
+        times.push(started.elapsed());
+    }
+    (rows as f64 / median(times).as_secs_f64(), rows)
+}
+
+fn main() -> anyhow::Result<()> {
+    let scale_factor: f64 = env_or("BENCH_SF", 0.1);
+    let runs: usize = env_or("BENCH_RUNS", 3).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let postgres = start_postgres()?;
+        let dir = tempfile::tempdir()?;
+        eprintln!("seeding TPC-H SF {scale_factor}");
+        let gateway = Gateway::start(bench_config(dir.path(), scale_factor), false).await?;
+        let addr = gateway.pg_addr();
+        let lake = connect(&format!(
+            "host={} port={} user=demo password=demo dbname=lake",
+            addr.ip(),
+            addr.port()
+        ))
+        .await?;
+        let pg = connect(&format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            postgres.port
+        ))
+        .await?;
+
+        // The same rows in PostgreSQL: the gateway's COPY text straight into COPY FROM.
+        pg.batch_execute(LINEITEM).await?;
+        let source = lake.copy_out("COPY lake.tpch.lineitem TO STDOUT").await?;
+        let sink = pg.copy_in("COPY lineitem FROM STDIN").await?;
+        pin_mut!(sink);
+        pin_mut!(source);
+        while let Some(chunk) = source.try_next().await? {
+            sink.send(chunk).await?;
+        }
+        let loaded = sink.finish().await?;
+        pg.batch_execute("VACUUM ANALYZE lineitem").await?;
+        eprintln!("loaded {loaded} rows into PostgreSQL 15");
+
+        let cases: [(&str, &str, &str); 4] = [
+            (
+                "SELECT * text",
+                "SELECT * FROM lake.tpch.lineitem",
+                "SELECT * FROM lineitem",
+            ),
+            (
+                "SELECT * binary",
+                "SELECT * FROM lake.tpch.lineitem",
+                "SELECT * FROM lineitem",
+            ),
+            (
+                "COPY text",
+                "COPY lake.tpch.lineitem TO STDOUT",
+                "COPY lineitem TO STDOUT",
+            ),
+            (
+                "COPY binary",
+                "COPY lake.tpch.lineitem TO STDOUT (FORMAT binary)",
+                "COPY lineitem TO STDOUT (FORMAT binary)",
+            ),
+        ];
+        println!(
+            "lineitem at SF {scale_factor}: {loaded} rows; median of {runs} runs; \
+             tokio-postgres reading every row"
+        );
+        println!(
+            "{:<16} {:>14} {:>14} {:>8}",
+            "", "gateway rows/s", "pg15 rows/s", "ratio"
+        );
+        for (name, ours, theirs) in cases {
+            // Warm both: PostgreSQL's buffer cache, the gateway's file cache and plans.
+            measure(name, &lake, ours).await;
+            measure(name, &pg, theirs).await;
+            let (gateway_rate, gateway_rows) = rate(runs, || measure(name, &lake, ours)).await;
+            let (pg_rate, _) = rate(runs, || measure(name, &pg, theirs)).await;
+            assert!(gateway_rows >= loaded, "{name}: {gateway_rows} rows");
+            println!(
+                "{name:<16} {gateway_rate:>14.0} {pg_rate:>14.0} {:>7.2}x",
+                gateway_rate / pg_rate
+            );
+        }
+        drop(gateway);
+        Ok(())
+    })
+}
