@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt, TryStreamExt, pin_mut};
+use lakegate_benches::raw_client::RawClient;
 use lakegate_benches::{bench_config, env_or, median};
 use lakegate_gateway::server::Gateway;
 
@@ -170,15 +171,23 @@ where
 fn main() -> anyhow::Result<()> {
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
     let runs: usize = env_or("BENCH_RUNS", 3).max(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The gateway serves from runtime threads of its own, as PostgreSQL serves from a
+    // process of its own; the client reads on a single thread in both cases.
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let dir = tempfile::tempdir()?;
+    eprintln!("seeding TPC-H SF {scale_factor}");
+    let gateway = server_runtime.block_on(Gateway::start(
+        bench_config(dir.path(), scale_factor),
+        false,
+    ))?;
+    let addr = gateway.pg_addr();
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let postgres = start_postgres()?;
-        let dir = tempfile::tempdir()?;
-        eprintln!("seeding TPC-H SF {scale_factor}");
-        let gateway = Gateway::start(bench_config(dir.path(), scale_factor), false).await?;
-        let addr = gateway.pg_addr();
         let lake = connect(&format!(
             "host={} port={} user=demo password=demo dbname=lake",
             addr.ip(),
@@ -246,7 +255,48 @@ fn main() -> anyhow::Result<()> {
                 gateway_rate / pg_rate
             );
         }
-        drop(gateway);
-        Ok(())
-    })
+        // The same with a client that frames messages and counts rows without decoding
+        // them: what each server can send, rather than what tokio-postgres can decode.
+        let pg_addr: std::net::SocketAddr = format!("127.0.0.1:{}", postgres.port).parse()?;
+        let mut raw_lake = RawClient::connect(addr, "demo", "demo", "lake").await?;
+        let mut raw_pg = RawClient::connect(pg_addr, "postgres", "", "postgres").await?;
+        println!("raw client (frames rows, decodes nothing):");
+        for (name, ours, theirs) in cases {
+            let binary = name == "SELECT * binary";
+            let mut gateway_times = Vec::new();
+            let mut pg_times = Vec::new();
+            for round in 0..=runs {
+                let started = Instant::now();
+                let rows = if binary {
+                    raw_lake.binary(ours).await?
+                } else {
+                    raw_lake.simple(ours).await?
+                };
+                let gateway_elapsed = started.elapsed();
+                let started = Instant::now();
+                if binary {
+                    raw_pg.binary(theirs).await?;
+                } else {
+                    raw_pg.simple(theirs).await?;
+                }
+                let pg_elapsed = started.elapsed();
+                assert!(rows >= loaded, "{name}: {rows} rows");
+                // Round 0 warms both.
+                if round > 0 {
+                    gateway_times.push(gateway_elapsed);
+                    pg_times.push(pg_elapsed);
+                }
+            }
+            let gateway_rate = loaded as f64 / median(gateway_times).as_secs_f64();
+            let pg_rate = loaded as f64 / median(pg_times).as_secs_f64();
+            println!(
+                "{name:<16} {gateway_rate:>14.0} {pg_rate:>14.0} {:>7.2}x",
+                gateway_rate / pg_rate
+            );
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    drop(gateway);
+    drop(server_runtime);
+    Ok(())
 }

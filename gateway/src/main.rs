@@ -50,8 +50,13 @@ enum Command {
         #[arg(long)]
         keep_existing: bool,
     },
-    /// Print the SCRAM-SHA-256 verifier of a password read from standard input.
-    Passwd,
+    /// Print the SCRAM-SHA-256 verifier of a password read from standard input
+    /// (with `--md5 USER`, the PostgreSQL MD5 credential of that user instead).
+    Passwd {
+        /// Print the `md5` credential for this user name (for `auth = "md5"`).
+        #[arg(long, value_name = "USER")]
+        md5: Option<String>,
+    },
     /// List the catalog types this build supports.
     Catalogs,
 }
@@ -71,7 +76,7 @@ fn load(common: &Common, extra: Vec<(&str, toml::Value)>) -> anyhow::Result<Conf
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Passwd => passwd(),
+        Command::Passwd { md5 } => passwd(md5.as_deref()),
         Command::Catalogs => {
             for (kind, description) in CatalogType::ALL {
                 println!("{:<12} {description}", kind.name());
@@ -143,7 +148,7 @@ async fn seed(config: Config, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn passwd() -> anyhow::Result<()> {
+fn passwd(md5_user: Option<&str>) -> anyhow::Result<()> {
     if std::io::stdin().is_terminal() {
         eprintln!("Type the password and press Enter (it is echoed; pipe it in to avoid that):");
     }
@@ -156,7 +161,10 @@ fn passwd() -> anyhow::Result<()> {
     if password.is_empty() {
         anyhow::bail!("the password is empty");
     }
-    println!("{}", ScramVerifier::generate(password));
+    match md5_user {
+        Some(user) => println!("{}", lakegate_security::md5_credential(user, password)),
+        None => println!("{}", ScramVerifier::generate(password)),
+    }
     Ok(())
 }
 

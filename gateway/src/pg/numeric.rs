@@ -80,6 +80,97 @@ pub(crate) fn write_binary(unscaled: &str, scale: u32, out: &mut BytesMut) {
     }
 }
 
+/// The decimal digits of `value`, most significant first, in `buffer`.
+fn digits(mut value: u128, buffer: &mut [u8; 40]) -> &[u8] {
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return &buffer[at..];
+        }
+    }
+}
+
+/// [`write_text`] for 128-bit decimals, without allocating.
+pub(crate) fn write_text_i128(unscaled: i128, scale: u32, out: &mut BytesMut) {
+    if unscaled < 0 {
+        out.put_u8(b'-');
+    }
+    let mut buffer = [0u8; 40];
+    let digits = digits(unscaled.unsigned_abs(), &mut buffer);
+    let scale = scale as usize;
+    if scale == 0 {
+        out.put_slice(digits);
+    } else if digits.len() > scale {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.put_slice(int);
+        out.put_u8(b'.');
+        out.put_slice(frac);
+    } else {
+        out.put_slice(b"0.");
+        for _ in digits.len()..scale {
+            out.put_u8(b'0');
+        }
+        out.put_slice(digits);
+    }
+}
+
+/// [`write_binary`] for 128-bit decimals: base-10000 digits by integer arithmetic.
+pub(crate) fn write_binary_i128(unscaled: i128, scale: u32, out: &mut BytesMut) {
+    // 10^(scale + padding) must fit in u128; wider scales take the general path.
+    if scale > 34 {
+        return write_binary(&unscaled.to_string(), scale, out);
+    }
+    let magnitude = unscaled.unsigned_abs();
+    let divisor = 10u128.pow(scale);
+    let (mut int, frac) = (magnitude / divisor, magnitude % divisor);
+    let pad = (4 - scale % 4) % 4;
+    let mut frac = frac * 10u128.pow(pad);
+    let frac_groups = ((scale + pad) / 4) as usize;
+    // Groups, least significant first: fraction, then integer part.
+    let mut groups = [0i16; 40];
+    let mut n = 0;
+    for _ in 0..frac_groups {
+        groups[n] = (frac % 10_000) as i16;
+        frac /= 10_000;
+        n += 1;
+    }
+    let mut int_groups = 0;
+    while int > 0 {
+        groups[n] = (int % 10_000) as i16;
+        int /= 10_000;
+        n += 1;
+        int_groups += 1;
+    }
+    let ordered = &mut groups[..n];
+    ordered.reverse();
+    let leading = ordered.iter().take_while(|g| **g == 0).count();
+    let trailing = ordered[leading..]
+        .iter()
+        .rev()
+        .take_while(|g| **g == 0)
+        .count();
+    let significant = &ordered[leading..n - trailing];
+    let weight = if significant.is_empty() {
+        0
+    } else {
+        int_groups - 1 - leading as i32
+    };
+    out.put_i16(significant.len() as i16);
+    out.put_i16(weight as i16);
+    out.put_u16(if unscaled < 0 && !significant.is_empty() {
+        0x4000
+    } else {
+        0
+    });
+    out.put_u16(scale as u16);
+    for g in significant {
+        out.put_i16(*g);
+    }
+}
+
 fn split_sign(unscaled: &str) -> (bool, &str) {
     match unscaled.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -135,6 +226,32 @@ mod tests {
                 expected,
                 "{unscaled}e-{scale}"
             );
+        }
+    }
+
+    #[test]
+    fn the_128_bit_paths_match_the_general_ones() {
+        for (unscaled, scale) in [
+            (12340i128, 3u32),
+            (-5, 2),
+            (0, 2),
+            (100_000_000, 0),
+            (123_456_789, 4),
+            (1, 10),
+            (-99_999, 1),
+            (i128::MAX, 0),
+            (i128::MIN + 1, 20),
+            (42, 34),
+            (42, 38),
+        ] {
+            let (mut fast, mut general) = (BytesMut::new(), BytesMut::new());
+            write_text_i128(unscaled, scale, &mut fast);
+            write_text(&unscaled.to_string(), scale, &mut general);
+            assert_eq!(fast, general, "text {unscaled}e-{scale}");
+            let (mut fast, mut general) = (BytesMut::new(), BytesMut::new());
+            write_binary_i128(unscaled, scale, &mut fast);
+            write_binary(&unscaled.to_string(), scale, &mut general);
+            assert_eq!(fast, general, "binary {unscaled}e-{scale}");
         }
     }
 

@@ -13,7 +13,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use chrono::{Datelike, NaiveDate};
 use pgwire::error::PgWireResult;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -277,14 +277,14 @@ impl Column {
     pub(crate) fn write_text(&self, row: usize, out: &mut BytesMut) -> PgWireResult<()> {
         match self {
             Column::Bool(a) => out.put_u8(if a.value(row) { b't' } else { b'f' }),
-            Column::Oid(a) => write_display(out, a.value(row)),
-            Column::I16(a) => write_display(out, a.value(row)),
-            Column::I32(a) => write_display(out, a.value(row)),
-            Column::I64(a) => write_display(out, a.value(row)),
+            Column::Oid(a) => write_integer(out, i64::from(a.value(row))),
+            Column::I16(a) => write_integer(out, i64::from(a.value(row))),
+            Column::I32(a) => write_integer(out, i64::from(a.value(row))),
+            Column::I64(a) => write_integer(out, a.value(row)),
             Column::F32(a) => write_float(out, f64::from(a.value(row)), a.value(row), 6),
             Column::F64(a) => write_float(out, a.value(row), a.value(row), 15),
             Column::Numeric128 { array, scale } => {
-                numeric::write_text(&array.value(row).to_string(), *scale, out)
+                numeric::write_text_i128(array.value(row), *scale, out)
             }
             Column::Numeric256 { array, scale } => {
                 numeric::write_text(&array.value(row).to_string(), *scale, out)
@@ -326,7 +326,7 @@ impl Column {
             Column::F32(a) => out.put_f32(a.value(row)),
             Column::F64(a) => out.put_f64(a.value(row)),
             Column::Numeric128 { array, scale } => {
-                numeric::write_binary(&array.value(row).to_string(), *scale, out)
+                numeric::write_binary_i128(array.value(row), *scale, out)
             }
             Column::Numeric256 { array, scale } => {
                 numeric::write_binary(&array.value(row).to_string(), *scale, out)
@@ -353,6 +353,36 @@ impl Column {
         }
         Ok(())
     }
+}
+
+/// Decimal digits of an integer, without the formatting machinery.
+fn write_integer(out: &mut BytesMut, value: i64) {
+    let mut buffer = [0u8; 20];
+    let mut at = buffer.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.put_u8(b'-');
+    }
+    out.put_slice(&buffer[at..]);
+}
+
+/// `n` as exactly `width` digits (zero-padded).
+fn write_padded(out: &mut BytesMut, n: u32, width: usize) {
+    let mut buffer = [b'0'; 10];
+    let mut rest = n;
+    for at in (10 - width..10).rev() {
+        buffer[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    out.put_slice(&buffer[10 - width..]);
 }
 
 fn write_display(out: &mut BytesMut, value: impl std::fmt::Display) {
@@ -418,54 +448,73 @@ fn date_of(days: i32) -> PgWireResult<NaiveDate> {
 
 /// `2024-01-02`, or `0044-03-15 BC` before year 1 as PostgreSQL writes it.
 fn write_date(out: &mut BytesMut, days: i32) -> PgWireResult<()> {
-    let date = date_of(days)?;
-    let year = date.year();
-    if year <= 0 {
-        write_display(
-            out,
-            format_args!("{:04}-{:02}-{:02} BC", 1 - year, date.month(), date.day()),
-        );
-    } else {
-        write_display(out, date.format("%Y-%m-%d"));
+    let before_christ = write_day(out, days)?;
+    if before_christ {
+        out.put_slice(b" BC");
     }
     Ok(())
 }
 
+/// Writes `YYYY-MM-DD` of a day since 1970; returns whether it is before year 1.
+fn write_day(out: &mut BytesMut, days: i32) -> PgWireResult<bool> {
+    let date = date_of(days)?;
+    let year = date.year();
+    let shown_year = if year <= 0 { 1 - year } else { year } as u32;
+    if shown_year > 9999 {
+        write_integer(out, i64::from(shown_year));
+    } else {
+        write_padded(out, shown_year, 4);
+    }
+    out.put_u8(b'-');
+    write_padded(out, date.month(), 2);
+    out.put_u8(b'-');
+    write_padded(out, date.day(), 2);
+    Ok(year <= 0)
+}
+
 fn write_fraction(out: &mut BytesMut, micros: u32) {
     if micros != 0 {
-        let digits = format!("{micros:06}");
+        let mut digits = micros;
+        let mut width = 6;
+        while digits.is_multiple_of(10) {
+            digits /= 10;
+            width -= 1;
+        }
         out.put_u8(b'.');
-        out.put_slice(digits.trim_end_matches('0').as_bytes());
+        write_padded(out, digits, width);
     }
+}
+
+/// `HH:MM:SS[.ffffff]` of microseconds since midnight, trailing zeros dropped.
+fn write_clock(out: &mut BytesMut, micros: i64) {
+    let seconds = micros / 1_000_000;
+    write_padded(out, (seconds / 3600) as u32, 2);
+    out.put_u8(b':');
+    write_padded(out, (seconds / 60 % 60) as u32, 2);
+    out.put_u8(b':');
+    write_padded(out, (seconds % 60) as u32, 2);
+    write_fraction(out, (micros % 1_000_000) as u32);
 }
 
 /// `2024-01-02 03:04:05.5`: fractional seconds without trailing zeros.
 fn write_timestamp(out: &mut BytesMut, micros: i64) -> PgWireResult<()> {
-    let ts = DateTime::<Utc>::from_timestamp_micros(micros)
-        .ok_or_else(|| user_error("22008", "timestamp out of range"))?
-        .naive_utc();
-    let year = ts.year();
-    if year <= 0 {
-        write_display(out, format_args!("{:04}", 1 - year));
-        write_display(out, ts.format("-%m-%d %H:%M:%S"));
-    } else {
-        write_display(out, ts.format("%Y-%m-%d %H:%M:%S"));
-    }
-    write_fraction(out, ts.and_utc().timestamp_subsec_micros());
-    if year <= 0 {
+    const DAY: i64 = 86_400_000_000;
+    let days = i32::try_from(micros.div_euclid(DAY))
+        .map_err(|_| user_error("22008", "timestamp out of range"))?;
+    let before_christ = write_day(out, days)?;
+    out.put_u8(b' ');
+    write_clock(out, micros.rem_euclid(DAY));
+    if before_christ {
         out.put_slice(b" BC");
     }
     Ok(())
 }
 
 fn write_time(out: &mut BytesMut, micros: i64) -> PgWireResult<()> {
-    let time = NaiveTime::from_num_seconds_from_midnight_opt(
-        (micros / 1_000_000) as u32,
-        ((micros % 1_000_000) * 1_000) as u32,
-    )
-    .ok_or_else(|| user_error("22008", "time out of range"))?;
-    write_display(out, time.format("%H:%M:%S"));
-    write_fraction(out, (micros % 1_000_000) as u32);
+    if !(0..86_400_000_000).contains(&micros) {
+        return Err(user_error("22008", "time out of range"));
+    }
+    write_clock(out, micros);
     Ok(())
 }
 
@@ -727,4 +776,45 @@ pub(crate) fn list_element(data_type: &DataType) -> Option<&Arc<Field>> {
 /// Whether a list's elements are themselves nested (then the list is sent as json).
 pub(crate) fn nested(data_type: &DataType) -> bool {
     is_nested(data_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(f: impl Fn(&mut BytesMut) -> PgWireResult<()>) -> String {
+        let mut out = BytesMut::new();
+        f(&mut out).expect("writes");
+        String::from_utf8(out.to_vec()).expect("utf8")
+    }
+
+    #[test]
+    fn dates_and_times_print_like_postgres() {
+        assert_eq!(text(|o| write_date(o, 19_782)), "2024-02-29");
+        assert_eq!(text(|o| write_date(o, -719_163)), "0001-12-31 BC");
+        let micros = 1_704_164_645_500_000; // 2024-01-02 03:04:05.5
+        assert_eq!(
+            text(|o| write_timestamp(o, micros)),
+            "2024-01-02 03:04:05.5"
+        );
+        assert_eq!(
+            text(|o| write_timestamp(o, micros - 500_000 + 1)),
+            "2024-01-02 03:04:05.000001"
+        );
+        assert_eq!(
+            text(|o| write_timestamp(o, -1)),
+            "1969-12-31 23:59:59.999999"
+        );
+        assert_eq!(text(|o| write_time(o, 45_296_250_000)), "12:34:56.25");
+        assert!(write_time(&mut BytesMut::new(), 86_400_000_000).is_err());
+    }
+
+    #[test]
+    fn integers_print_every_digit() {
+        for value in [0, 7, -7, 1_234_567, i64::MIN, i64::MAX] {
+            let mut out = BytesMut::new();
+            write_integer(&mut out, value);
+            assert_eq!(out.as_ref(), value.to_string().as_bytes());
+        }
+    }
 }
