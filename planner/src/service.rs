@@ -390,18 +390,10 @@ impl QueryService {
                 Ok(outcome)
             }
             Ok(Outcome::Rows { tag, stream }) => {
-                let audit = self.audit.clone();
-                let on_finish: OnFinish = Box::new(move |rows, ending, error| {
-                    event.rows = rows;
-                    event.decision = match ending {
-                        Ending::Failed => "error".into(),
-                        Ending::Complete | Ending::Abandoned => "allow".into(),
-                    };
-                    event.error = error;
-                    finish_event(&audit, event, started, ending_name(ending))
-                });
-                let stream: SendableRecordBatchStream =
-                    Box::pin(CompletionStream::new(stream, on_finish));
+                let stream: SendableRecordBatchStream = Box::pin(CompletionStream::new(
+                    stream,
+                    audited_when_done(self.audit.clone(), event, started),
+                ));
                 if prepared.kind == StatementKind::Declare {
                     let (spec, _) = declare_spec(sql_statement(&prepared.statement)?)?;
                     let level = session
@@ -413,22 +405,13 @@ impl QueryService {
                 }
                 Ok(Outcome::Rows { tag, stream })
             }
-            Ok(Outcome::Copy { stream, options }) => {
-                let audit = self.audit.clone();
-                let on_finish: OnFinish = Box::new(move |rows, ending, error| {
-                    event.rows = rows;
-                    event.decision = match ending {
-                        Ending::Failed => "error".into(),
-                        Ending::Complete | Ending::Abandoned => "allow".into(),
-                    };
-                    event.error = error;
-                    finish_event(&audit, event, started, ending_name(ending))
-                });
-                Ok(Outcome::Copy {
-                    stream: Box::pin(CompletionStream::new(stream, on_finish)),
-                    options,
-                })
-            }
+            Ok(Outcome::Copy { stream, options }) => Ok(Outcome::Copy {
+                stream: Box::pin(CompletionStream::new(
+                    stream,
+                    audited_when_done(self.audit.clone(), event, started),
+                )),
+                options,
+            }),
             Ok(outcome) => {
                 event.decision = "allow".into();
                 finish_event(&self.audit, event, started, "ok")?;
@@ -710,6 +693,20 @@ fn statement_timeout(session: &Session) -> Result<Option<std::time::Duration>> {
         .parse()
         .unwrap_or(0);
     Ok((ms > 0).then(|| std::time::Duration::from_millis(ms)))
+}
+
+/// Records a streamed statement's audit event when its stream ends: rows read, and
+/// whether it completed, failed or was abandoned.
+fn audited_when_done(audit: Arc<AuditLog>, mut event: AuditEvent, started: Instant) -> OnFinish {
+    Box::new(move |rows, ending, error| {
+        event.rows = rows;
+        event.decision = match ending {
+            Ending::Failed => "error".into(),
+            Ending::Complete | Ending::Abandoned => "allow".into(),
+        };
+        event.error = error;
+        finish_event(&audit, event, started, ending_name(ending))
+    })
 }
 
 /// The sqlparser statement inside a DataFusion statement.

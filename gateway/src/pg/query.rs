@@ -64,6 +64,18 @@ fn transaction_gate(status: TransactionStatus, kind: StatementKind) -> PgWireRes
     }
 }
 
+/// A portal's parameter values, decoded with the client's types and formats.
+fn portal_params(
+    portal: &Portal<Arc<Prepared>>,
+) -> PgWireResult<Vec<lakegate_planner::ScalarValue>> {
+    decode_params(
+        &portal.parameters,
+        &portal.parameter_format,
+        &portal.statement.parameter_types,
+        &portal.statement.statement.param_types,
+    )
+}
+
 /// Runs one statement on the session, after the failed-transaction gate.
 async fn run(
     connection: &Connection,
@@ -214,12 +226,7 @@ impl QueryHandler {
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
         let prepared = &portal.statement.statement;
-        let params = decode_params(
-            &portal.parameters,
-            &portal.parameter_format,
-            &portal.statement.parameter_types,
-            &prepared.param_types,
-        )?;
+        let params = portal_params(portal)?;
         let mut guard = self.connection.session(client).await?;
         let session = open(&mut guard)?;
         let status = client.transaction_status();
@@ -342,12 +349,7 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let prepared = &portal.statement.statement;
-        let params = decode_params(
-            &portal.parameters,
-            &portal.parameter_format,
-            &portal.statement.parameter_types,
-            &prepared.param_types,
-        )?;
+        let params = portal_params(portal)?;
         let mut guard = self.connection.session(client).await?;
         let session = open(&mut guard)?;
         let status = client.transaction_status();
