@@ -14,9 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt, TryStreamExt, pin_mut};
-use lakegate_benches::raw_client::RawClient;
 use lakegate_benches::{bench_config, env_or, median};
 use lakegate_gateway::server::Gateway;
+use lakegate_tests::raw_client::RawClient;
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 

@@ -1,8 +1,6 @@
 //! Shared pieces of the benchmarks in `benches/`: settings from the environment, medians,
 //! and running a statement in-process through the QueryService (the no-wire baseline).
 
-pub mod raw_client;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 

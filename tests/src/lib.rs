@@ -1,6 +1,8 @@
 //! Shared test harness: a real gateway on port 0 over a TPC-H lakehouse seeded once per
 //! test binary, and real clients connected to it.
 
+pub mod raw_client;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

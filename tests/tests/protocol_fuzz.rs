@@ -9,14 +9,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use bytes::{Buf, BytesMut};
-use hmac::{Hmac, Mac};
 use lakegate_tests::TestGateway;
+use lakegate_tests::raw_client::RawClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -221,90 +218,12 @@ async fn read_until_ready(socket: &mut TcpStream, buffer: &mut BytesMut) -> Opti
     }
 }
 
-/// Reads one backend message.
-async fn read_message(socket: &mut TcpStream, buffer: &mut BytesMut) -> (u8, Vec<u8>) {
-    loop {
-        if buffer.len() >= 5 {
-            let len = i32::from_be_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]) as usize;
-            if buffer.len() > len {
-                let kind = buffer[0];
-                let body = buffer[5..len + 1].to_vec();
-                buffer.advance(len + 1);
-                return (kind, body);
-            }
-        }
-        let n = socket.read_buf(buffer).await.expect("read");
-        assert!(n > 0, "server closed during authentication");
-    }
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("hmac key");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
 /// Opens a connection and authenticates as demo/demo with SCRAM-SHA-256.
 async fn authenticated(addr: std::net::SocketAddr) -> (TcpStream, BytesMut) {
-    let mut socket = TcpStream::connect(addr).await.expect("connect");
-    let mut startup = Vec::new();
-    startup.extend_from_slice(&196_608i32.to_be_bytes());
-    for (k, v) in [("user", "demo"), ("database", "lake")] {
-        cstr(&mut startup, k);
-        cstr(&mut startup, v);
-    }
-    startup.push(0);
-    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&startup);
-    socket.write_all(&packet).await.expect("startup");
-    let mut buffer = BytesMut::new();
-    let (kind, _) = read_message(&mut socket, &mut buffer).await;
-    assert_eq!(kind, b'R', "SASL offered");
-    let client_nonce = "fuzzclientnonce0123456789";
-    let client_first_bare = format!("n=,r={client_nonce}");
-    let mut body = Vec::new();
-    cstr(&mut body, "SCRAM-SHA-256");
-    let first = format!("n,,{client_first_bare}");
-    body.extend_from_slice(&(first.len() as i32).to_be_bytes());
-    body.extend_from_slice(first.as_bytes());
-    socket.write_all(&message(b'p', &body)).await.expect("sasl");
-    let (_, server_first) = read_message(&mut socket, &mut buffer).await;
-    let server_first = String::from_utf8(server_first[4..].to_vec()).expect("utf8");
-    let field = |name: &str| {
-        server_first
-            .split(',')
-            .find_map(|f| f.strip_prefix(name))
-            .expect("server-first field")
-            .to_string()
-    };
-    let (nonce, salt, iterations) = (field("r="), field("s="), field("i="));
-    let mut salted = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(
-        b"demo",
-        &B64.decode(salt).expect("salt"),
-        iterations.parse().expect("iterations"),
-        &mut salted,
-    );
-    let client_key = hmac(&salted, b"Client Key");
-    let stored_key = Sha256::digest(&client_key);
-    let without_proof = format!("c=biws,r={nonce}");
-    let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-    let signature = hmac(&stored_key, auth_message.as_bytes());
-    let proof: Vec<u8> = client_key
-        .iter()
-        .zip(&signature)
-        .map(|(a, b)| a ^ b)
-        .collect();
-    let last = format!("{without_proof},p={}", B64.encode(proof));
-    socket
-        .write_all(&message(b'p', last.as_bytes()))
+    RawClient::connect(addr, "demo", "demo", "lake")
         .await
-        .expect("proof");
-    let kinds = read_until_ready(&mut socket, &mut buffer)
-        .await
-        .expect("authenticated");
-    assert!(!kinds.contains(&b'E'), "authentication failed: {kinds:?}");
-    (socket, buffer)
+        .expect("authenticated")
+        .into_parts()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
-//! A minimal Postgres wire client that frames messages and counts rows without decoding
-//! them, so a benchmark measures the server rather than the client's row decoding.
-//! Authenticates with trust or SCRAM-SHA-256.
+//! A minimal Postgres wire client: authenticates (trust or SCRAM-SHA-256), then frames
+//! messages without decoding rows. Benchmarks count rows with it, so they measure the
+//! server rather than a client's row decoding; the protocol fuzz test takes its raw
+//! socket to send whatever bytes it likes.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -116,6 +117,11 @@ impl RawClient {
             }
         }
         Ok(client)
+    }
+
+    /// The authenticated socket and any bytes already read from it.
+    pub fn into_parts(self) -> (TcpStream, BytesMut) {
+        (self.socket, self.buffer)
     }
 
     async fn next_message(&mut self) -> anyhow::Result<(u8, Vec<u8>)> {
