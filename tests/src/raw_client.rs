@@ -17,14 +17,16 @@ pub struct RawClient {
     buffer: BytesMut,
 }
 
-fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+/// One frontend message: its type byte, length and body.
+pub fn message(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![kind];
     out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
     out.extend_from_slice(body);
     out
 }
 
-fn cstr(out: &mut Vec<u8>, s: &str) {
+/// Appends a NUL-terminated string.
+pub fn cstr(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
     out.push(0);
 }

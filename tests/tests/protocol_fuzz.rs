@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use lakegate_tests::TestGateway;
-use lakegate_tests::raw_client::RawClient;
+use lakegate_tests::raw_client::{RawClient, cstr, message};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -49,19 +49,6 @@ const QUERIES: &[&str] = &[
     "DEALLOCATE s1",
     "COPY lake.tpch.nation FROM STDIN",
 ];
-
-/// One frontend message: its type byte and body.
-fn message(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![kind];
-    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-fn cstr(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(s.as_bytes());
-    out.push(0);
-}
 
 fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
     items[rng.random_range(0..items.len())]
