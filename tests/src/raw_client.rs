@@ -31,6 +31,14 @@ pub fn cstr(out: &mut Vec<u8>, s: &str) {
     out.push(0);
 }
 
+/// The type and total size (type byte included) of the first backend message in
+/// `buffer`, once it is complete.
+pub fn complete_message(buffer: &[u8]) -> Option<(u8, usize)> {
+    let header = buffer.get(..5)?;
+    let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    (buffer.len() > len).then_some((header[0], len + 1))
+}
+
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("hmac key");
     mac.update(data);
@@ -128,19 +136,10 @@ impl RawClient {
 
     async fn next_message(&mut self) -> anyhow::Result<(u8, Vec<u8>)> {
         loop {
-            if self.buffer.len() >= 5 {
-                let len = i32::from_be_bytes([
-                    self.buffer[1],
-                    self.buffer[2],
-                    self.buffer[3],
-                    self.buffer[4],
-                ]) as usize;
-                if self.buffer.len() > len {
-                    let kind = self.buffer[0];
-                    let body = self.buffer[5..len + 1].to_vec();
-                    self.buffer.advance(len + 1);
-                    return Ok((kind, body));
-                }
+            if let Some((kind, size)) = complete_message(&self.buffer) {
+                let body = self.buffer[5..size].to_vec();
+                self.buffer.advance(size);
+                return Ok((kind, body));
             }
             if self.socket.read_buf(&mut self.buffer).await? == 0 {
                 anyhow::bail!("server closed the connection");
@@ -152,30 +151,20 @@ impl RawClient {
     async fn count_until_ready(&mut self) -> anyhow::Result<u64> {
         let mut rows = 0;
         loop {
-            while self.buffer.len() >= 5 {
-                let len = i32::from_be_bytes([
-                    self.buffer[1],
-                    self.buffer[2],
-                    self.buffer[3],
-                    self.buffer[4],
-                ]) as usize;
-                if self.buffer.len() <= len {
-                    break;
-                }
-                let kind = self.buffer[0];
+            while let Some((kind, size)) = complete_message(&self.buffer) {
                 match kind {
                     b'D' | b'd' => rows += 1,
                     b'E' => anyhow::bail!(
                         "query failed: {}",
-                        String::from_utf8_lossy(&self.buffer[5..len + 1])
+                        String::from_utf8_lossy(&self.buffer[5..size])
                     ),
                     b'Z' => {
-                        self.buffer.advance(len + 1);
+                        self.buffer.advance(size);
                         return Ok(rows);
                     }
                     _ => {}
                 }
-                self.buffer.advance(len + 1);
+                self.buffer.advance(size);
             }
             if self.buffer.capacity() - self.buffer.len() < 65_536 {
                 self.buffer.reserve(1 << 20);

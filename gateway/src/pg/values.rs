@@ -97,6 +97,17 @@ fn as_list(array: &ArrayRef) -> PgWireResult<ListArray> {
         .clone())
 }
 
+/// Precision and scale to cast a decimal to: a negative scale multiplies, so it widens
+/// exactly to scale 0 (up to the type's `max_precision`).
+fn scale_zero_or_more(precision: u8, scale: i8, max_precision: i32) -> (u8, i8) {
+    if scale < 0 {
+        let widened = (i32::from(precision) - i32::from(scale)).min(max_precision);
+        (widened as u8, 0)
+    } else {
+        (precision, scale)
+    }
+}
+
 fn is_nested(data_type: &DataType) -> bool {
     matches!(
         data_type,
@@ -148,12 +159,7 @@ impl Column {
             DataType::Float32 => Column::F32(array.as_primitive().clone()),
             DataType::Float64 => Column::F64(array.as_primitive().clone()),
             DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) => {
-                // A negative scale multiplies: widen to scale 0 exactly.
-                let (precision, scale) = if *s < 0 {
-                    ((i32::from(*p) - i32::from(*s)).min(38) as u8, 0)
-                } else {
-                    (*p, *s)
-                };
+                let (precision, scale) = scale_zero_or_more(*p, *s, 38);
                 Column::Numeric128 {
                     array: normalise(array, &DataType::Decimal128(precision, scale))?
                         .as_primitive()
@@ -162,11 +168,7 @@ impl Column {
                 }
             }
             DataType::Decimal256(p, s) => {
-                let (precision, scale) = if *s < 0 {
-                    ((i32::from(*p) - i32::from(*s)).min(76) as u8, 0)
-                } else {
-                    (*p, *s)
-                };
+                let (precision, scale) = scale_zero_or_more(*p, *s, 76);
                 Column::Numeric256 {
                     array: normalise(array, &DataType::Decimal256(precision, scale))?
                         .as_primitive()
