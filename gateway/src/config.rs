@@ -53,6 +53,8 @@ pub struct Config {
     pub default_schema: String,
     /// Postgres wire listener.
     pub pg: PgConfig,
+    /// Arrow Flight SQL listener.
+    pub flight: FlightConfig,
     /// Admin HTTP listener.
     pub admin: AdminConfig,
     /// Demo data seeding.
@@ -155,6 +157,54 @@ fn default_true() -> bool {
     true
 }
 
+/// `[flight]`: the Arrow Flight SQL listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlightConfig {
+    /// Serve Flight SQL.
+    pub enabled: bool,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// How long a bearer token from the handshake is valid, in seconds.
+    pub token_ttl_seconds: u64,
+    /// How long a ticket from GetFlightInfo may be redeemed, in seconds.
+    pub ticket_ttl_seconds: u64,
+    /// A file holding the key that signs tokens and tickets (at least 32 bytes), so that
+    /// several gateways behind one address accept each other's tokens. Unset: a random
+    /// key per start (tokens end with the process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<String>,
+    /// Prepared statements kept per user; the least recently used is dropped beyond it.
+    pub max_prepared_per_user: usize,
+    /// TLS for this listener. Absent: plain HTTP/2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<FlightTlsConfig>,
+}
+
+/// `[flight.tls]`: certificate and key in PEM files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlightTlsConfig {
+    /// Certificate chain (PEM), server certificate first.
+    pub cert: String,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+}
+
+impl Default for FlightConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:50051".into(),
+            token_ttl_seconds: 3600,
+            ticket_ttl_seconds: 600,
+            secret_file: None,
+            max_prepared_per_user: 256,
+            tls: None,
+        }
+    }
+}
+
 /// `[admin]`: the admin HTTP endpoint (health, policy reload).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -225,6 +275,7 @@ impl Default for Config {
             default_catalog: "lake".into(),
             default_schema: "tpch".into(),
             pg: PgConfig::default(),
+            flight: FlightConfig::default(),
             admin: AdminConfig::default(),
             seed: SeedConfig::default(),
             query: QueryConfig::default(),

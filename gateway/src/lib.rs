@@ -1,4 +1,5 @@
-//! The gateway: configuration, server lifecycle and the Postgres wire frontend.
+//! The gateway: configuration, server lifecycle, and the Postgres wire and Arrow Flight
+//! SQL frontends.
 //!
 //! `gateway serve` loads the layered [`config::Config`], opens the catalogs (seeding
 //! the demo lakehouse on first start), and serves the Postgres wire protocol until
@@ -6,6 +7,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod flight;
 pub mod logging;
 pub mod pg;
 pub mod server;

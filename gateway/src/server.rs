@@ -20,11 +20,13 @@ use datafusion::catalog::{
 
 use crate::admin::Admin;
 use crate::config::Config;
+use crate::flight::FlightFrontend;
 use crate::pg::PgFrontend;
 
 /// A running gateway: its bound addresses and a handle to stop it.
 pub struct Gateway {
     pg_addr: SocketAddr,
+    flight_addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     service: Arc<QueryService>,
     shutdown: CancellationToken,
@@ -203,6 +205,26 @@ impl Gateway {
             Some(tls) => Some(crate::pg::tls::load(tls)?),
             None => None,
         };
+        let mut flight_addr = None;
+        if config.flight.enabled {
+            let flight = FlightFrontend::new(service.clone(), users.clone(), &config.flight)?;
+            let flight_listener = TcpListener::bind(&config.flight.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "binding the Flight SQL listener to {}",
+                        config.flight.listen
+                    )
+                })?;
+            let addr = flight_listener
+                .local_addr()
+                .context("reading the Flight SQL address")?;
+            tasks.push(tokio::spawn(
+                flight.serve(flight_listener, shutdown.clone()),
+            ));
+            tracing::info!(flight_addr = %addr, tls = config.flight.tls.is_some(), "Flight SQL listening");
+            flight_addr = Some(addr);
+        }
         let frontend = PgFrontend::new(
             service.clone(),
             users,
@@ -214,6 +236,7 @@ impl Gateway {
         tracing::info!(%pg_addr, "Postgres wire listening");
         Ok(Self {
             pg_addr,
+            flight_addr,
             admin_addr,
             service,
             shutdown,
@@ -224,6 +247,11 @@ impl Gateway {
     /// Where the Postgres wire listener is bound.
     pub fn pg_addr(&self) -> SocketAddr {
         self.pg_addr
+    }
+
+    /// Where the Flight SQL listener is bound, if enabled.
+    pub fn flight_addr(&self) -> Option<SocketAddr> {
+        self.flight_addr
     }
 
     /// Where the admin HTTP listener is bound, if enabled.

@@ -18,7 +18,7 @@ use crate::{ErrorKind, QueryError};
 /// The error a timed-out statement reports.
 pub(crate) fn timeout_error(timeout: Duration) -> QueryError {
     QueryError::new(
-        ErrorKind::Canceled,
+        ErrorKind::Timeout,
         format!(
             "canceling statement due to statement timeout ({} ms)",
             timeout.as_millis()

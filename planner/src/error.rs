@@ -37,8 +37,10 @@ pub enum ErrorKind {
     ReadOnly,
     /// Memory or another resource ran out.
     ResourceExhausted,
-    /// The query was cancelled or timed out.
+    /// The query was cancelled.
     Canceled,
+    /// The statement ran past `statement_timeout` or the client's deadline (57014).
+    Timeout,
     /// The policy denies the object.
     InsufficientPrivilege,
     /// A policy rule cannot be applied (bad expression, missing attribute).
@@ -59,6 +61,37 @@ pub enum ErrorKind {
 }
 
 /// An error with its kind and a message safe to show the client.
+impl ErrorKind {
+    /// The SQLSTATE of this kind. Exhaustive: a new kind must be classified here.
+    pub fn sqlstate(self) -> &'static str {
+        match self {
+            ErrorKind::Syntax => "42601",
+            ErrorKind::UndefinedTable => "42P01",
+            ErrorKind::UndefinedColumn => "42703",
+            ErrorKind::UndefinedFunction => "42883",
+            ErrorKind::UndefinedObject => "42704",
+            ErrorKind::AmbiguousColumn => "42702",
+            ErrorKind::DatatypeMismatch => "42804",
+            ErrorKind::InvalidParameterValue => "22023",
+            ErrorKind::DivisionByZero => "22012",
+            ErrorKind::DataException => "22000",
+            ErrorKind::ProtocolViolation => "08P01",
+            ErrorKind::FeatureNotSupported => "0A000",
+            ErrorKind::ReadOnly => "25006",
+            ErrorKind::ResourceExhausted => "53000",
+            ErrorKind::Canceled | ErrorKind::Timeout => "57014",
+            ErrorKind::InsufficientPrivilege => "42501",
+            ErrorKind::PolicyMisconfigured => "F0000",
+            ErrorKind::NoActiveTransaction => "25P01",
+            ErrorKind::InvalidSavepoint => "3B001",
+            ErrorKind::InvalidCursorName => "34000",
+            ErrorKind::DuplicateCursor => "42P03",
+            ErrorKind::ObjectNotInPrerequisiteState => "55000",
+            ErrorKind::Internal => "XX000",
+        }
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct QueryError {

@@ -7,6 +7,7 @@
 
 mod audit_trail;
 mod cancel_points;
+mod catalog_listing;
 mod completion;
 mod copy;
 mod cursors;
@@ -15,15 +16,18 @@ mod error;
 mod output_names;
 mod parse;
 mod pg_catalog;
+mod placeholders;
 mod service;
 mod session;
 mod session_statements;
 mod settings;
 mod transaction;
 
+pub use catalog_listing::{ListedTable, TableFilter, like};
 pub use copy::{CopyFormat, CopyOptions};
 pub use error::{ErrorKind, QueryError, Result};
 pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, type_oid};
+pub use placeholders::number_placeholders;
 pub use service::{Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
 pub use session::{ClientOrigin, Session};
 pub use settings::{SERVER_VERSION, SERVER_VERSION_NUM};

@@ -65,6 +65,11 @@ impl Session {
         self.settings.get(name)
     }
 
+    /// Sets a parameter as `SET name = value` would.
+    pub fn set_setting(&mut self, name: &str, value: &str) -> Result<(), QueryError> {
+        self.settings.set(name, value.to_string())
+    }
+
     /// Starts a new statement: returns the token that cancels it (and only it).
     /// Frontends hand it to whatever receives cancel requests.
     pub fn begin_statement(&mut self) -> CancellationToken {

@@ -6,6 +6,7 @@ pub mod raw_client;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use arrow_flight::sql::client::FlightSqlServiceClient;
 use lakegate_gateway::config::Config;
 use lakegate_gateway::server::Gateway;
 
@@ -46,6 +47,7 @@ pub fn test_config(data_dir: &Path) -> Config {
         ..Config::default()
     };
     config.pg.listen = "127.0.0.1:0".into();
+    config.flight.listen = "127.0.0.1:0".into();
     config.admin.listen = "127.0.0.1:0".into();
     config.seed.scale_factor = SCALE_FACTOR;
     config.query.target_partitions = 2;
@@ -99,6 +101,37 @@ impl TestGateway {
             let _ = connection.await;
         });
         Ok(client)
+    }
+}
+
+impl TestGateway {
+    /// A plain-text gRPC channel to the Flight SQL listener.
+    pub async fn flight_channel(&self) -> tonic::transport::Channel {
+        let addr = self.gateway.flight_addr().expect("Flight SQL is enabled");
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("Flight SQL connects")
+    }
+
+    /// A Flight SQL client that has completed the handshake as `user`.
+    pub async fn flight_as(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<FlightSqlServiceClient<tonic::transport::Channel>, arrow_flight::error::FlightError>
+    {
+        let mut client = FlightSqlServiceClient::new(self.flight_channel().await);
+        client.handshake(user, password).await?;
+        Ok(client)
+    }
+
+    /// A Flight SQL client for the demo user.
+    pub async fn flight(&self) -> FlightSqlServiceClient<tonic::transport::Channel> {
+        self.flight_as(USER, PASSWORD)
+            .await
+            .expect("demo user handshakes")
     }
 }
 

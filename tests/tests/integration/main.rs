@@ -1,6 +1,8 @@
 //! The one integration-test binary: real gateways on port 0, real clients.
 
 mod clients;
+mod flight_metadata;
+mod flight_sql;
 mod freshness;
 mod pg_auth;
 mod pg_catalog;

@@ -1,0 +1,249 @@
+//! Flight SQL authentication: Basic credentials in the handshake, then signed, expiring
+//! bearer tokens on every later call.
+//!
+//! A token is `base64url(claims) "." base64url(HMAC-SHA256(key, "token" claims))`, the
+//! claims being a version byte, issue and expiry times, a nonce and the user name.
+//! Nothing is stored server-side: any gateway holding the key accepts the token, and a
+//! token names a user that must still exist when it is used.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use lakegate_security::{Principal, UserStore};
+use sha2::Sha256;
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+const TOKEN_VERSION: u8 = 1;
+/// Bytes of an HMAC-SHA256 tag.
+pub(crate) const TAG_LEN: usize = 32;
+
+/// Signs and checks tokens and tickets with one key; each use has its own domain, so a
+/// ticket can never pass as a token.
+#[derive(Clone)]
+pub(crate) struct Signer {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signer(..)")
+    }
+}
+
+impl Signer {
+    /// A signer with a fresh random key.
+    pub(crate) fn random() -> Self {
+        Self {
+            key: rand::random(),
+        }
+    }
+
+    /// A signer whose key is derived from a secret of at least 32 bytes.
+    pub(crate) fn from_secret(secret: &[u8]) -> anyhow::Result<Self> {
+        let secret = secret.trim_ascii();
+        if secret.len() < 32 {
+            anyhow::bail!(
+                "the Flight SQL secret must be at least 32 bytes, found {}",
+                secret.len()
+            );
+        }
+        use sha2::Digest;
+        Ok(Self {
+            key: Sha256::digest(secret).into(),
+        })
+    }
+
+    fn mac(&self, domain: &[u8], payload: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(domain);
+        mac.update(&[0]);
+        mac.update(payload);
+        mac
+    }
+
+    /// The tag of `payload` in `domain`.
+    pub(crate) fn sign(&self, domain: &[u8], payload: &[u8]) -> [u8; TAG_LEN] {
+        self.mac(domain, payload).finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the tag of `payload` in `domain` (in constant time).
+    pub(crate) fn verify(&self, domain: &[u8], payload: &[u8], tag: &[u8]) -> bool {
+        self.mac(domain, payload).verify_slice(tag).is_ok()
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Issues and checks bearer tokens, and authenticates calls.
+#[derive(Debug)]
+pub(crate) struct Authenticator {
+    pub(crate) signer: Signer,
+    users: std::sync::Arc<UserStore>,
+    ttl: Duration,
+}
+
+impl Authenticator {
+    pub(crate) fn new(signer: Signer, users: std::sync::Arc<UserStore>, ttl: Duration) -> Self {
+        Self { signer, users, ttl }
+    }
+
+    /// A new token for `user`.
+    pub(crate) fn issue(&self, user: &str) -> String {
+        let issued = now_seconds();
+        let expires = issued.saturating_add(self.ttl.as_secs().max(1));
+        let nonce: [u8; 12] = rand::random();
+        let mut claims = Vec::with_capacity(29 + user.len());
+        claims.push(TOKEN_VERSION);
+        claims.extend_from_slice(&issued.to_be_bytes());
+        claims.extend_from_slice(&expires.to_be_bytes());
+        claims.extend_from_slice(&nonce);
+        claims.extend_from_slice(user.as_bytes());
+        let tag = self.signer.sign(b"token", &claims);
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&claims),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// The user a token was issued to, if it is genuine and unexpired.
+    fn check_token(&self, token: &str) -> Result<String, Status> {
+        let invalid = || Status::unauthenticated("invalid bearer token; handshake again");
+        let (claims, tag) = token.trim().split_once('.').ok_or_else(invalid)?;
+        let claims = URL_SAFE_NO_PAD.decode(claims).map_err(|_| invalid())?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;
+        if claims.len() < 29 || !self.signer.verify(b"token", &claims, &tag) {
+            return Err(invalid());
+        }
+        if claims[0] != TOKEN_VERSION {
+            return Err(Status::unauthenticated(
+                "bearer token of an unsupported version; handshake again",
+            ));
+        }
+        let expires = u64::from_be_bytes(claims[9..17].try_into().map_err(|_| invalid())?);
+        if now_seconds() >= expires {
+            return Err(Status::unauthenticated(
+                "bearer token expired; handshake again",
+            ));
+        }
+        String::from_utf8(claims[29..].to_vec()).map_err(|_| invalid())
+    }
+
+    /// Checks Basic credentials (`user:password`, base64 with or without padding).
+    pub(crate) fn check_basic(&self, encoded: &str) -> Result<Principal, Status> {
+        let encoded = encoded.trim();
+        let decoded = STANDARD
+            .decode(encoded)
+            .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+            .map_err(|_| Status::unauthenticated("Basic credentials are not valid base64"))?;
+        let text = String::from_utf8(decoded)
+            .map_err(|_| Status::unauthenticated("Basic credentials are not UTF-8"))?;
+        let (user, password) = text
+            .split_once(':')
+            .ok_or_else(|| Status::unauthenticated("Basic credentials must be user:password"))?;
+        self.check_password(user, password)
+    }
+
+    /// Checks a user's password.
+    pub(crate) fn check_password(&self, user: &str, password: &str) -> Result<Principal, Status> {
+        self.users.verify_password(user, password).ok_or_else(|| {
+            tracing::info!(user, "Flight SQL authentication failed");
+            Status::unauthenticated(format!(
+                "password authentication failed for user \"{user}\""
+            ))
+        })
+    }
+
+    /// The principal of a call, from its `authorization` header: a bearer token, or
+    /// Basic credentials (clients that skip the handshake).
+    pub(crate) fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, Status> {
+        let header = metadata
+            .get("authorization")
+            .ok_or_else(|| {
+                Status::unauthenticated(
+                    "no credentials: handshake with Basic credentials, then send the bearer token",
+                )
+            })?
+            .to_str()
+            .map_err(|_| Status::unauthenticated("the authorization header is not text"))?;
+        let (scheme, value) = header.trim().split_once(' ').unwrap_or((header, ""));
+        if scheme.eq_ignore_ascii_case("bearer") {
+            let user = self.check_token(value)?;
+            self.users
+                .principal(&user)
+                .ok_or_else(|| Status::unauthenticated(format!("user \"{user}\" no longer exists")))
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            self.check_basic(value)
+        } else {
+            Err(Status::unauthenticated(format!(
+                "unsupported authorization scheme \"{scheme}\"; use Basic or Bearer"
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lakegate_security::{ScramVerifier, UserConfig};
+
+    fn authenticator(ttl: Duration) -> Authenticator {
+        let users = UserStore::from_config(&[UserConfig {
+            name: "ann".into(),
+            password: ScramVerifier::derive("secret", b"salt", 16).to_string(),
+            md5: None,
+            attributes: Default::default(),
+        }])
+        .expect("users");
+        Authenticator::new(Signer::random(), std::sync::Arc::new(users), ttl)
+    }
+
+    fn bearer(token: &str) -> MetadataMap {
+        let mut map = MetadataMap::new();
+        map.insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        map
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_tampering() {
+        let auth = authenticator(Duration::from_secs(60));
+        let token = auth.issue("ann");
+        let principal = auth.authenticate(&bearer(&token)).expect("valid token");
+        assert_eq!(principal.user, "ann");
+        let mut forged = token.into_bytes();
+        let at = forged.len() / 3;
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).expect("ascii");
+        let error = auth.authenticate(&bearer(&forged)).expect_err("forged");
+        assert_eq!(error.code(), tonic::Code::Unauthenticated);
+        let other = authenticator(Duration::from_secs(60));
+        assert!(other.authenticate(&bearer(&auth.issue("ann"))).is_err());
+    }
+
+    #[test]
+    fn basic_accepts_padding_or_none() {
+        let auth = authenticator(Duration::from_secs(60));
+        for encoded in [
+            STANDARD.encode("ann:secret"),
+            STANDARD_NO_PAD.encode("ann:secret"),
+        ] {
+            assert_eq!(auth.check_basic(&encoded).expect("valid").user, "ann");
+        }
+        let error = auth
+            .check_basic(&STANDARD.encode("ann:wrong"))
+            .expect_err("bad password");
+        assert!(error.message().contains("password authentication failed"));
+    }
+}

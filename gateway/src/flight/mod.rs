@@ -1,0 +1,121 @@
+//! The Arrow Flight SQL frontend: the same `QueryService`, security and audit path as
+//! Postgres wire, answering with Arrow record batches streamed as Flight data.
+//!
+//! Clients authenticate once with Basic credentials in the handshake and get a signed,
+//! expiring bearer token (`auth`). GetFlightInfo plans a statement and returns a ticket
+//! signed for the caller (`ticket`); DoGet redeems it and streams the result without
+//! collecting it. Prepared statements (`prepared`, `params`) take parameters by DoPut.
+//! Metadata commands list the principal's own view of the catalogs (`metadata`).
+
+mod auth;
+mod cancel;
+mod metadata;
+mod params;
+mod prepared;
+mod service;
+mod sql_info;
+mod status;
+mod ticket;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arrow_flight::flight_service_server::FlightServiceServer;
+use lakegate_planner::QueryService;
+use lakegate_security::UserStore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::config::FlightConfig;
+use auth::{Authenticator, Signer};
+use cancel::RunningQueries;
+use metadata::StaticInfo;
+use prepared::PreparedStatements;
+use service::{FlightSqlEndpoint, FlightState};
+
+pub use status::SQLSTATE_KEY;
+
+/// Largest message a client may send (parameter batches), in bytes.
+const MAX_DECODING_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// A configured Flight SQL frontend, ready to serve.
+#[derive(Debug)]
+pub struct FlightFrontend {
+    state: Arc<FlightState>,
+    /// Certificate chain and key (PEM), checked at construction.
+    tls: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl FlightFrontend {
+    /// Builds the frontend; a bad secret file or TLS file stops the start with a
+    /// message naming it.
+    pub fn new(
+        service: Arc<QueryService>,
+        users: Arc<UserStore>,
+        config: &FlightConfig,
+    ) -> anyhow::Result<Self> {
+        let signer = match &config.secret_file {
+            Some(path) => {
+                let secret = std::fs::read(path)
+                    .with_context(|| format!("reading the Flight SQL secret file {path}"))?;
+                Signer::from_secret(&secret).with_context(|| format!("in {path}"))?
+            }
+            None => Signer::random(),
+        };
+        let tls = match &config.tls {
+            Some(tls) => {
+                let checked = crate::pg::tls::check_pem(&tls.cert, &tls.key)?;
+                Some((checked.cert_pem, checked.key_pem))
+            }
+            None => None,
+        };
+        let state = FlightState {
+            service,
+            auth: Authenticator::new(
+                signer,
+                users,
+                Duration::from_secs(config.token_ttl_seconds.max(1)),
+            ),
+            ticket_ttl: Duration::from_secs(config.ticket_ttl_seconds.max(1)),
+            prepared: PreparedStatements::new(config.max_prepared_per_user),
+            running: Arc::new(RunningQueries::default()),
+            info: StaticInfo::new().context("building the Flight SQL info tables")?,
+        };
+        Ok(Self {
+            state: Arc::new(state),
+            tls,
+        })
+    }
+
+    /// Serves until `shutdown` is cancelled.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) {
+        let endpoint = FlightSqlEndpoint { state: self.state };
+        let service =
+            FlightServiceServer::new(endpoint).max_decoding_message_size(MAX_DECODING_MESSAGE);
+        let mut builder = Server::builder()
+            .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)));
+        if let Some((cert, key)) = self.tls {
+            builder = match builder
+                .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+            {
+                Ok(builder) => builder,
+                Err(error) => {
+                    tracing::error!(%error, "Flight SQL TLS configuration refused; not serving");
+                    return;
+                }
+            };
+        }
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        if let Err(error) = builder
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled())
+            .await
+        {
+            tracing::error!(%error, "Flight SQL server stopped");
+        }
+    }
+}
