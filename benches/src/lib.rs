@@ -30,6 +30,7 @@ pub fn bench_config(dir: &Path, scale_factor: f64) -> Config {
         ..Config::default()
     };
     config.pg.listen = "127.0.0.1:0".into();
+    config.flight.listen = "127.0.0.1:0".into();
     config.admin.enabled = false;
     config.seed.scale_factor = scale_factor;
     config

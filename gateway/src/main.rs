@@ -11,7 +11,7 @@ use lakegate_gateway::config::Config;
 use lakegate_gateway::server::Gateway;
 use lakegate_security::ScramVerifier;
 
-/// A federated SQL gateway: Postgres wire in front of an Iceberg lakehouse.
+/// A federated SQL gateway: Postgres wire and Arrow Flight SQL in front of an Iceberg lakehouse.
 #[derive(Parser, Debug)]
 #[command(name = "gateway", version, about)]
 struct Cli {
@@ -31,13 +31,16 @@ struct Common {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the Postgres wire protocol until SIGINT/SIGTERM.
+    /// Serve Postgres wire and Arrow Flight SQL until SIGINT/SIGTERM.
     Serve {
         #[command(flatten)]
         common: Common,
         /// Postgres wire listen address (overrides `pg.listen`).
         #[arg(long)]
         pg_listen: Option<String>,
+        /// Flight SQL listen address (overrides `flight.listen`).
+        #[arg(long)]
+        flight_listen: Option<String>,
     },
     /// (Re)generate the TPC-H demo tables.
     Seed {
@@ -83,10 +86,17 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { common, pg_listen } => {
+        Command::Serve {
+            common,
+            pg_listen,
+            flight_listen,
+        } => {
             let mut extra = Vec::new();
             if let Some(listen) = pg_listen {
                 extra.push(("pg.listen", toml::Value::String(listen)));
+            }
+            if let Some(listen) = flight_listen {
+                extra.push(("flight.listen", toml::Value::String(listen)));
             }
             let config = load(&common, extra)?;
             runtime()?.block_on(serve(config))

@@ -29,6 +29,19 @@ impl QueryService {
         }
     }
 
+    /// Records a metadata request (a Flight SQL `CommandGet*`) answered from the
+    /// session's catalog view: what was asked and how many rows it listed.
+    pub fn audit_metadata(&self, session: &Session, request: &str, rows: u64) -> Result<()> {
+        let query_id = self
+            .next_query
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        session.clear_access();
+        let mut event = self.audit_event(session, query_id, request);
+        event.decision = "allow".into();
+        event.rows = rows;
+        finish_event(&self.audit, event, Instant::now(), "ok")
+    }
+
     /// An audit record for a statement of this session, with what the security rule
     /// applied while planning it.
     pub(crate) fn audit_event(&self, session: &Session, query_id: u64, sql: &str) -> AuditEvent {

@@ -455,7 +455,12 @@ impl FlightService for FlightSqlEndpoint {
             }
             TicketBody::Metadata(command) => {
                 let command = decode_command(command)?;
+                let request = format!("-- Flight SQL metadata\n{command:?}");
                 let batch = state.info.answer(&state.service, &session, command).await?;
+                state
+                    .service
+                    .audit_metadata(&session, &request, batch.num_rows() as u64)
+                    .map_err(to_status)?;
                 let schema = batch.schema();
                 let encoded = FlightDataEncoderBuilder::new()
                     .with_schema(schema)

@@ -109,3 +109,76 @@ async fn pgjdbc() {
     );
     assert!(stdout.contains("all passed"), "{stdout}");
 }
+
+/// The Python with the Flight SQL client packages, if installed.
+async fn flight_python() -> Option<String> {
+    let python = std::env::var("LAKEGATE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = Command::new(&python)
+        .args([
+            "-c",
+            "import adbc_driver_flightsql.dbapi, adbc_driver_manager, pyarrow, pandas",
+        ])
+        .output()
+        .await
+        .ok()?;
+    probe.status.success().then_some(python)
+}
+
+/// Writes the rows of `sql` (read over Postgres wire) as tab-separated text.
+async fn write_expected(client: &tokio_postgres::Client, dir: &Path, name: &str, sql: &str) {
+    let rows = lakegate_tests::query_text(client, sql).await;
+    let text: Vec<String> = rows
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|v| v.unwrap_or_else(|| "\\N".into()))
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect();
+    std::fs::write(dir.join(format!("{name}.tsv")), text.join("\n")).expect("write expected");
+}
+
+#[tokio::test]
+async fn flight_clients() {
+    let Some(python) = flight_python().await else {
+        missing("Python with adbc-driver-flightsql, adbc-driver-manager, pyarrow and pandas");
+        return;
+    };
+    let gw = TestGateway::start().await;
+    let pg = gw.connect().await;
+    let expected = tempfile::tempdir().expect("dir");
+    write_expected(&pg, expected.path(), "q1", &lakegate_tests::tpch_query(1)).await;
+    write_expected(
+        &pg,
+        expected.path(),
+        "lineitem_count",
+        "SELECT count(*) FROM lake.tpch.lineitem",
+    )
+    .await;
+    write_expected(
+        &pg,
+        expected.path(),
+        "orders_1998",
+        "SELECT count(*) FROM lake.tpch.orders \
+         WHERE o_orderdate >= DATE '1998-01-01' AND o_totalprice > 100000.5",
+    )
+    .await;
+    let addr = gw.gateway.flight_addr().expect("Flight SQL is enabled");
+    let output = Command::new(python)
+        .arg(clients_dir().join("flight_clients.py"))
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .arg(expected.path())
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        output.status.success(),
+        "{}",
+        report("flight_clients.py", &output)
+    );
+    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
+}

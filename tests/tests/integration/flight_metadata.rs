@@ -119,6 +119,25 @@ async fn catalogs_schemas_and_tables_show_only_what_the_principal_reads() {
     let info = demo.get_table_types().await.expect("types");
     let types = strings(&fetch(&mut demo, &info).await.expect("rows"), "table_type");
     assert!(types.contains(&"TABLE".to_string()), "{types:?}");
+
+    // Metadata requests are in the audit trail, with the rows they listed.
+    let batches = crate::flight_sql::run(
+        &mut auditor,
+        "SELECT rows FROM system.audit.events WHERE protocol = 'flight-sql' \
+         AND \"user\" = 'analyst' AND sql LIKE '%CommandGetTables%'",
+    )
+    .await
+    .expect("audit");
+    let listed: Vec<u64> = batches
+        .iter()
+        .flat_map(|b| {
+            let column = b.column(0).as_primitive::<arrow::datatypes::UInt64Type>();
+            (0..column.len())
+                .map(|i| column.value(i))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(listed.contains(&1), "{listed:?}");
 }
 
 #[tokio::test]

@@ -1,0 +1,266 @@
+//! Flight SQL throughput: `SELECT * FROM lake.tpch.lineitem` over Flight SQL, in GB/s
+//! (Arrow IPC bytes on the wire) and rows/s, against two baselines of the same run:
+//! the same query over Postgres wire (tokio-postgres, binary), and a plain
+//! pyarrow.flight server streaming the same batches from memory (the ceiling). Then the
+//! latency of a small query through the statement path and through the prepared path
+//! ADBC's DB-API takes (create, execute, close), against the same query over Postgres wire.
+//!
+//! Run: `cargo bench --profile fast -p lakegate-benches --bench flight` (BENCH_SF sets the
+//! scale factor, default 0.1; BENCH_RUNS the repetitions, default 5; medians are
+//! reported). The ceiling needs a Python with pyarrow and adbc-driver-flightsql
+//! (`LAKEGATE_PYTHON`, else `python3`; `.ci/run` builds one in target/clients-venv).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::{FlightData, Ticket};
+use futures::{StreamExt, TryStreamExt, pin_mut};
+use lakegate_benches::{bench_config, env_or, median};
+use lakegate_gateway::server::Gateway;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tonic::transport::Channel;
+
+const SCAN: &str = "SELECT * FROM lake.tpch.lineitem";
+const POINT: &str = "SELECT n_name FROM lake.tpch.nation WHERE n_nationkey = 7";
+
+/// Rows and wire bytes of one DoGet, decoded as a client would.
+async fn drain(
+    client: &mut FlightServiceClient<Channel>,
+    ticket: Ticket,
+    token: Option<&str>,
+) -> anyhow::Result<(u64, u64)> {
+    let mut request = tonic::Request::new(ticket);
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+    }
+    let stream = client.do_get(request).await?.into_inner();
+    let mut bytes = 0u64;
+    let counted = stream
+        .map_err(|status| FlightError::Tonic(Box::new(status)))
+        .inspect_ok(|data: &FlightData| {
+            bytes += (data.data_header.len() + data.data_body.len()) as u64;
+        });
+    let mut batches = FlightRecordBatchStream::new_from_flight_data(counted);
+    let mut rows = 0u64;
+    while let Some(batch) = batches.next().await {
+        rows += batch?.num_rows() as u64;
+    }
+    drop(batches);
+    Ok((rows, bytes))
+}
+
+/// One run of the scan over Flight SQL: GetFlightInfo (planning) and DoGet.
+async fn flight_scan(
+    sql_client: &mut FlightSqlServiceClient<Channel>,
+    raw: &mut FlightServiceClient<Channel>,
+) -> anyhow::Result<(u64, u64)> {
+    let info = sql_client.execute(SCAN.into(), None).await?;
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let token = sql_client.token().cloned();
+    drain(raw, ticket, token.as_deref()).await
+}
+
+async fn pg_binary_rows(client: &tokio_postgres::Client, sql: &str) -> u64 {
+    let stream = client
+        .query_raw(sql, Vec::<i64>::new())
+        .await
+        .expect("query");
+    pin_mut!(stream);
+    let mut rows = 0;
+    while let Some(row) = stream.next().await {
+        row.expect("row");
+        rows += 1;
+    }
+    rows
+}
+
+/// The pyarrow.flight ceiling: a child process serving the same batches from memory.
+struct Ceiling {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+async fn start_ceiling(host: &str, port: u16) -> anyhow::Result<Option<Ceiling>> {
+    let python = std::env::var("LAKEGATE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/flight_ceiling.py");
+    let spawned = tokio::process::Command::new(&python)
+        .arg(script)
+        .args([host, &port.to_string(), "demo", "demo", SCAN])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let Ok(mut child) = spawned else {
+        return Ok(None);
+    };
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).await?;
+    let Some(port) = line.split_whitespace().next().and_then(|p| p.parse().ok()) else {
+        return Ok(None);
+    };
+    Ok(Some(Ceiling { child, port }))
+}
+
+async fn channel(uri: String) -> anyhow::Result<Channel> {
+    Ok(tonic::transport::Endpoint::from_shared(uri)?
+        .connect()
+        .await?)
+}
+
+/// Median seconds of `runs` calls of `run`.
+async fn timed<F, Fut, T>(runs: usize, mut run: F) -> anyhow::Result<(Duration, T)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut times = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs {
+        let started = Instant::now();
+        last = Some(run().await?);
+        times.push(started.elapsed());
+    }
+    Ok((median(times), last.expect("at least one run")))
+}
+
+fn main() -> anyhow::Result<()> {
+    let scale_factor: f64 = env_or("BENCH_SF", 0.1);
+    let runs: usize = env_or("BENCH_RUNS", 5).max(1);
+    // The gateway serves from runtime threads of its own; the client reads on one thread.
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let dir = tempfile::tempdir()?;
+    eprintln!("seeding TPC-H SF {scale_factor}");
+    let mut config = bench_config(dir.path(), scale_factor);
+    config.flight.listen = "127.0.0.1:0".into();
+    let gateway = server_runtime.block_on(Gateway::start(config, false))?;
+    let pg_addr = gateway.pg_addr();
+    let flight_addr = gateway.flight_addr().expect("Flight SQL is enabled");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let flight_channel = channel(format!("http://{flight_addr}")).await?;
+        let mut sql_client = FlightSqlServiceClient::new(flight_channel.clone());
+        sql_client.handshake("demo", "demo").await?;
+        let mut raw = FlightServiceClient::new(flight_channel);
+        let (pg, connection) = tokio_postgres::connect(
+            &format!(
+                "host={} port={} user=demo password=demo dbname=lake",
+                pg_addr.ip(),
+                pg_addr.port()
+            ),
+            tokio_postgres::NoTls,
+        )
+        .await?;
+        tokio::spawn(connection);
+
+        // Warm the page cache and catalogs.
+        flight_scan(&mut sql_client, &mut raw).await?;
+
+        let (flight_time, (rows, bytes)) =
+            timed(runs, || flight_scan(&mut sql_client, &mut raw)).await?;
+        let (pg_time, pg_rows) =
+            timed(runs, || async { Ok(pg_binary_rows(&pg, SCAN).await) }).await?;
+        assert_eq!(rows, pg_rows, "both doors return every row");
+
+        let ceiling = start_ceiling(&flight_addr.ip().to_string(), flight_addr.port()).await?;
+        let ceiling_time = match &ceiling {
+            Some(ceiling) => {
+                let mut client =
+                    FlightServiceClient::new(channel(format!("http://127.0.0.1:{}", ceiling.port)).await?);
+                drain(&mut client, Ticket::new("lineitem"), None).await?;
+                let (time, (ceiling_rows, _)) = timed(runs, || {
+                    drain(&mut client, Ticket::new("lineitem"), None)
+                })
+                .await?;
+                assert_eq!(ceiling_rows, rows, "the ceiling serves the same rows");
+                Some(time)
+            }
+            None => None,
+        };
+
+        // Small-query latency: statement path, prepared path (ADBC DB-API), Postgres wire.
+        let small_runs = runs * 40;
+        let (statement_time, _) = timed(small_runs, || async {
+            let info = sql_client.execute(POINT.into(), None).await?;
+            let token = sql_client.token().cloned();
+            drain(&mut raw, info.endpoint[0].ticket.clone().expect("ticket"), token.as_deref())
+                .await
+        })
+        .await?;
+        let mut prepared_client = sql_client.clone();
+        let (prepared_time, _) = timed(small_runs, || async {
+            let mut statement = prepared_client.prepare(POINT.into(), None).await?;
+            let info = statement.execute().await?;
+            let token = prepared_client.token().cloned();
+            let counted =
+                drain(&mut raw, info.endpoint[0].ticket.clone().expect("ticket"), token.as_deref())
+                    .await?;
+            statement.close().await?;
+            Ok(counted)
+        })
+        .await?;
+        let (pg_point_time, _) =
+            timed(small_runs, || async { Ok(pg_binary_rows(&pg, POINT).await) }).await?;
+
+        let secs = |d: Duration| d.as_secs_f64();
+        let gbps = |d: Duration| bytes as f64 / secs(d) / 1e9;
+        let rps = |d: Duration| rows as f64 / secs(d);
+        println!(
+            "lineitem at SF {scale_factor}: {rows} rows, {:.1} MB of Arrow IPC; median of {runs} runs",
+            bytes as f64 / 1e6
+        );
+        println!("| path | GB/s | rows/s | Flight SQL ÷ path |");
+        println!("|---|---|---|---|");
+        println!(
+            "| Flight SQL (gateway) | {:.3} | {:.0} | 1.00 |",
+            gbps(flight_time),
+            rps(flight_time)
+        );
+        println!(
+            "| Postgres wire binary (gateway) | — | {:.0} | {:.2}× rows/s |",
+            rps(pg_time),
+            secs(pg_time) / secs(flight_time)
+        );
+        match ceiling_time {
+            Some(t) => println!(
+                "| pyarrow.flight from memory (ceiling) | {:.3} | {:.0} | {:.0}% of ceiling |",
+                gbps(t),
+                rps(t),
+                100.0 * secs(t) / secs(flight_time)
+            ),
+            None => println!("| pyarrow.flight ceiling | skipped: no Python with pyarrow and adbc-driver-flightsql | | |"),
+        }
+        println!();
+        println!("small query ({POINT}), median of {small_runs}:");
+        println!("| path | ms per query | ÷ Postgres wire |");
+        println!("|---|---|---|");
+        for (name, t) in [
+            ("Flight SQL statement (GetFlightInfo + DoGet)", statement_time),
+            ("Flight SQL prepared (create + execute + DoGet + close)", prepared_time),
+            ("Postgres wire (extended protocol)", pg_point_time),
+        ] {
+            println!(
+                "| {name} | {:.2} | {:.2} |",
+                secs(t) * 1e3,
+                secs(t) / secs(pg_point_time)
+            );
+        }
+        if let Some(mut ceiling) = ceiling {
+            drop(ceiling.child.stdin.take());
+            let _ = ceiling.child.wait().await;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    server_runtime.block_on(gateway.shutdown());
+    Ok(())
+}
