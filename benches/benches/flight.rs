@@ -11,6 +11,8 @@
 //! (`LAKEGATE_PYTHON`, else `python3`; `.ci/run` builds one in target/clients-venv).
 
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow_flight::decode::FlightRecordBatchStream;
@@ -19,7 +21,7 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::{FlightData, Ticket};
 use futures::{StreamExt, TryStreamExt, pin_mut};
-use lakegate_benches::{bench_config, env_or, median};
+use lakegate_benches::{bench_config, env_or, median, run_in_process, session};
 use lakegate_gateway::server::Gateway;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::transport::Channel;
@@ -40,19 +42,20 @@ async fn drain(
             .insert("authorization", format!("Bearer {token}").parse()?);
     }
     let stream = client.do_get(request).await?.into_inner();
-    let mut bytes = 0u64;
+    let bytes = Arc::new(AtomicU64::new(0));
+    let counter = bytes.clone();
     let counted = stream
         .map_err(|status| FlightError::Tonic(Box::new(status)))
-        .inspect_ok(|data: &FlightData| {
-            bytes += (data.data_header.len() + data.data_body.len()) as u64;
+        .inspect_ok(move |data: &FlightData| {
+            let size = (data.data_header.len() + data.data_body.len()) as u64;
+            counter.fetch_add(size, Ordering::Relaxed);
         });
     let mut batches = FlightRecordBatchStream::new_from_flight_data(counted);
     let mut rows = 0u64;
     while let Some(batch) = batches.next().await {
         rows += batch?.num_rows() as u64;
     }
-    drop(batches);
-    Ok((rows, bytes))
+    Ok((rows, bytes.load(Ordering::Relaxed)))
 }
 
 /// One run of the scan over Flight SQL: GetFlightInfo (planning) and DoGet.
@@ -114,20 +117,18 @@ async fn channel(uri: String) -> anyhow::Result<Channel> {
         .await?)
 }
 
-/// Median seconds of `runs` calls of `run`.
-async fn timed<F, Fut, T>(runs: usize, mut run: F) -> anyhow::Result<(Duration, T)>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let mut times = Vec::with_capacity(runs);
-    let mut last = None;
-    for _ in 0..runs {
-        let started = Instant::now();
-        last = Some(run().await?);
-        times.push(started.elapsed());
-    }
-    Ok((median(times), last.expect("at least one run")))
+/// The median time of `runs` evaluations of an async expression, and its last value.
+macro_rules! timed {
+    ($runs:expr, $body:expr) => {{
+        let mut times = Vec::with_capacity($runs);
+        let mut last = None;
+        for _ in 0..$runs {
+            let started = Instant::now();
+            last = Some($body);
+            times.push(started.elapsed());
+        }
+        (median(times), last.expect("at least one run"))
+    }};
 }
 
 fn main() -> anyhow::Result<()> {
@@ -144,6 +145,7 @@ fn main() -> anyhow::Result<()> {
     let gateway = server_runtime.block_on(Gateway::start(config, false))?;
     let pg_addr = gateway.pg_addr();
     let flight_addr = gateway.flight_addr().expect("Flight SQL is enabled");
+    let gateway_service = gateway.service().clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -167,9 +169,12 @@ fn main() -> anyhow::Result<()> {
         flight_scan(&mut sql_client, &mut raw).await?;
 
         let (flight_time, (rows, bytes)) =
-            timed(runs, || flight_scan(&mut sql_client, &mut raw)).await?;
-        let (pg_time, pg_rows) =
-            timed(runs, || async { Ok(pg_binary_rows(&pg, SCAN).await) }).await?;
+            timed!(runs, flight_scan(&mut sql_client, &mut raw).await?);
+        let (pg_time, pg_rows) = timed!(runs, pg_binary_rows(&pg, SCAN).await);
+        // What the scan itself costs: the same query in-process, with no wire at all.
+        let service = gateway_service.clone();
+        let mut in_process = session(&service, "demo");
+        let (scan_time, _) = timed!(runs, run_in_process(&service, &mut in_process, SCAN, true).await);
         assert_eq!(rows, pg_rows, "both doors return every row");
 
         let ceiling = start_ceiling(&flight_addr.ip().to_string(), flight_addr.port()).await?;
@@ -178,10 +183,8 @@ fn main() -> anyhow::Result<()> {
                 let mut client =
                     FlightServiceClient::new(channel(format!("http://127.0.0.1:{}", ceiling.port)).await?);
                 drain(&mut client, Ticket::new("lineitem"), None).await?;
-                let (time, (ceiling_rows, _)) = timed(runs, || {
-                    drain(&mut client, Ticket::new("lineitem"), None)
-                })
-                .await?;
+                let (time, (ceiling_rows, _)) =
+                    timed!(runs, drain(&mut client, Ticket::new("lineitem"), None).await?);
                 assert_eq!(ceiling_rows, rows, "the ceiling serves the same rows");
                 Some(time)
             }
@@ -190,27 +193,21 @@ fn main() -> anyhow::Result<()> {
 
         // Small-query latency: statement path, prepared path (ADBC DB-API), Postgres wire.
         let small_runs = runs * 40;
-        let (statement_time, _) = timed(small_runs, || async {
+        let token = sql_client.token().cloned();
+        let (statement_time, _) = timed!(small_runs, {
             let info = sql_client.execute(POINT.into(), None).await?;
-            let token = sql_client.token().cloned();
-            drain(&mut raw, info.endpoint[0].ticket.clone().expect("ticket"), token.as_deref())
-                .await
-        })
-        .await?;
-        let mut prepared_client = sql_client.clone();
-        let (prepared_time, _) = timed(small_runs, || async {
-            let mut statement = prepared_client.prepare(POINT.into(), None).await?;
+            let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+            drain(&mut raw, ticket, token.as_deref()).await?
+        });
+        let (prepared_time, _) = timed!(small_runs, {
+            let mut statement = sql_client.prepare(POINT.into(), None).await?;
             let info = statement.execute().await?;
-            let token = prepared_client.token().cloned();
-            let counted =
-                drain(&mut raw, info.endpoint[0].ticket.clone().expect("ticket"), token.as_deref())
-                    .await?;
+            let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+            let counted = drain(&mut raw, ticket, token.as_deref()).await?;
             statement.close().await?;
-            Ok(counted)
-        })
-        .await?;
-        let (pg_point_time, _) =
-            timed(small_runs, || async { Ok(pg_binary_rows(&pg, POINT).await) }).await?;
+            counted
+        });
+        let (pg_point_time, _) = timed!(small_runs, pg_binary_rows(&pg, POINT).await);
 
         let secs = |d: Duration| d.as_secs_f64();
         let gbps = |d: Duration| bytes as f64 / secs(d) / 1e9;
@@ -219,7 +216,7 @@ fn main() -> anyhow::Result<()> {
             "lineitem at SF {scale_factor}: {rows} rows, {:.1} MB of Arrow IPC; median of {runs} runs",
             bytes as f64 / 1e6
         );
-        println!("| path | GB/s | rows/s | Flight SQL ÷ path |");
+        println!("| path | GB/s | rows/s | Flight SQL compared |");
         println!("|---|---|---|---|");
         println!(
             "| Flight SQL (gateway) | {:.3} | {:.0} | 1.00 |",
@@ -240,6 +237,11 @@ fn main() -> anyhow::Result<()> {
             ),
             None => println!("| pyarrow.flight ceiling | skipped: no Python with pyarrow and adbc-driver-flightsql | | |"),
         }
+        println!(
+            "| in-process scan, no wire (what the gateway cannot avoid) | — | {:.0} | {:.0}% of its rows/s |",
+            rps(scan_time),
+            100.0 * secs(scan_time) / secs(flight_time)
+        );
         println!();
         println!("small query ({POINT}), median of {small_runs}:");
         println!("| path | ms per query | ÷ Postgres wire |");

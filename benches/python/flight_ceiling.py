@@ -29,6 +29,7 @@ class InMemory(flight.FlightServerBase):
 def main():
     with flight_sql.connect(
         f"grpc://{HOST}:{PORT}",
+        autocommit=True,
         db_kwargs={
             adbc_driver_manager.DatabaseOptions.USERNAME.value: USER,
             adbc_driver_manager.DatabaseOptions.PASSWORD.value: PASSWORD,

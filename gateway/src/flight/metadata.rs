@@ -90,10 +90,10 @@ impl StaticInfo {
     /// The result schema of a metadata command.
     pub(crate) fn schema(&self, command: &Command) -> Result<SchemaRef, Status> {
         Ok(match command {
-            Command::CommandGetCatalogs(c) => c.clone().into_builder().schema(),
+            Command::CommandGetCatalogs(c) => (*c).into_builder().schema(),
             Command::CommandGetDbSchemas(c) => c.clone().into_builder().schema(),
             Command::CommandGetTables(c) => c.clone().into_builder().schema(),
-            Command::CommandGetTableTypes(c) => c.clone().into_builder().schema(),
+            Command::CommandGetTableTypes(c) => (*c).into_builder().schema(),
             Command::CommandGetSqlInfo(_) => self.sql_info.schema(),
             Command::CommandGetXdbcTypeInfo(_) => self.xdbc.schema(),
             Command::CommandGetPrimaryKeys(_) => PRIMARY_KEYS_SCHEMA.clone(),
