@@ -529,3 +529,93 @@ async fn prepared_statements_without_parameters_and_closed_handles() {
     let error = fetch(&mut admin, &info).await.expect_err("other user");
     assert_eq!(error.code(), Code::PermissionDenied, "{error}");
 }
+
+#[tokio::test]
+async fn malformed_requests_get_clear_errors_and_the_server_keeps_serving() {
+    use arrow_flight::sql::{CommandPreparedStatementQuery, ProstMessageExt};
+    use arrow_flight::{Action, FlightData, FlightDescriptor};
+    use prost::Message;
+    let gw = TestGateway::start().await;
+    let mut demo = gw.flight().await;
+    let (mut raw, token) = raw_client(&gw, &demo);
+    fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        request
+    }
+
+    // A descriptor that is not a Flight SQL command.
+    let status = raw
+        .get_flight_info(with_token(
+            &token,
+            FlightDescriptor::new_cmd(vec![0xff, 0x00, 0x13, 0x37]),
+        ))
+        .await
+        .expect_err("garbage command");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+
+    // An unknown prepared statement handle.
+    let unknown = CommandPreparedStatementQuery {
+        prepared_statement_handle: vec![7; 16].into(),
+    };
+    let status = raw
+        .get_flight_info(with_token(
+            &token,
+            FlightDescriptor::new_cmd(unknown.as_any().encode_to_vec()),
+        ))
+        .await
+        .expect_err("unknown handle");
+    assert_eq!(status.code(), Code::NotFound, "{status}");
+
+    // Actions: unknown type, and a body that does not decode.
+    let status = raw
+        .do_action(with_token(&token, Action::new("Nope", vec![])))
+        .await
+        .expect_err("unknown action");
+    assert_eq!(status.code(), Code::Unimplemented, "{status}");
+    let status = raw
+        .do_action(with_token(
+            &token,
+            Action::new("CreatePreparedStatement", vec![1, 2, 3]),
+        ))
+        .await
+        .expect_err("bad body");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+
+    // DoPut: nothing at all, no descriptor, parameters for an unknown handle.
+    let empty: Vec<FlightData> = Vec::new();
+    let status = raw
+        .do_put(with_token(&token, futures::stream::iter(empty)))
+        .await
+        .expect_err("empty DoPut");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+    let status = raw
+        .do_put(with_token(
+            &token,
+            futures::stream::iter(vec![FlightData::default()]),
+        ))
+        .await
+        .expect_err("no descriptor");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+    let with_unknown = FlightData {
+        flight_descriptor: Some(FlightDescriptor::new_cmd(unknown.as_any().encode_to_vec())),
+        ..FlightData::default()
+    };
+    let status = raw
+        .do_put(with_token(
+            &token,
+            futures::stream::iter(vec![with_unknown]),
+        ))
+        .await
+        .expect_err("unknown handle");
+    assert_eq!(status.code(), Code::NotFound, "{status}");
+
+    // Still serving.
+    let batches = run(&mut demo, "SELECT count(*) FROM lake.tpch.region")
+        .await
+        .expect("alive");
+    assert_eq!(single_i64(&batches), 5);
+}
