@@ -25,7 +25,14 @@ impl Drop for Server {
 fn start(scale_factor: &str) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["serve", "--pg-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--pg-listen",
+            "127.0.0.1:0",
+            "--flight-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("GATEWAY_SEED__SCALE_FACTOR", scale_factor)
         .env("GATEWAY_QUERY__TARGET_PARTITIONS", "2")
