@@ -35,7 +35,10 @@ use crate::copy::{CopyOptions, copy_spec};
 use crate::cursors::{Cursors, close_spec, declare_spec, fetch_spec};
 use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
 use crate::output_names::postgres_schema;
-use crate::pg_catalog::{WithPgCatalog, qualify_catalog_tables, register_functions};
+use crate::pg_catalog::{
+    PgCatalogContext, WithPgCatalog, qualify_catalog_tables, register_functions,
+    rewrite_postgres_syntax,
+};
 use crate::session::{ClientOrigin, Session};
 use crate::session_statements::{show, show_all_schema, show_target, single_text_schema};
 use crate::settings::Settings;
@@ -235,12 +238,26 @@ impl QueryService {
             .build();
         let ctx = SessionContext::new_with_state(state);
         let shared = Arc::new(principal.clone());
-        for (name, provider) in self.registry.providers() {
-            let secured = SecuredCatalog::new(&name, provider, shared.clone(), self.policy.clone());
-            let with_pg_catalog = WithPgCatalog::new(&name, Arc::new(secured));
+        let secured: Vec<(String, Arc<dyn datafusion::catalog::CatalogProvider>)> = self
+            .registry
+            .providers()
+            .into_iter()
+            .map(|(name, provider)| {
+                let catalog: Arc<dyn datafusion::catalog::CatalogProvider> = Arc::new(
+                    SecuredCatalog::new(&name, provider, shared.clone(), self.policy.clone()),
+                );
+                (name, catalog)
+            })
+            .collect();
+        let context = Arc::new(PgCatalogContext {
+            user: principal.user.clone(),
+            catalogs: secured.clone(),
+        });
+        for (name, catalog) in secured {
+            let with_pg_catalog = WithPgCatalog::new(&name, catalog, context.clone());
             ctx.register_catalog(name, Arc::new(with_pg_catalog));
         }
-        register_functions(&ctx);
+        register_functions(&ctx, &principal.user);
         Session {
             cancel: tokio_util::sync::CancellationToken::new(),
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
@@ -541,6 +558,7 @@ impl QueryService {
         qualify_catalog_tables(&mut statement, |table| {
             current.as_ref().is_some_and(|s| s.table_exist(table))
         });
+        rewrite_postgres_syntax(&mut statement);
         let statement = &statement;
         if references_catalog_views(&state, statement) {
             self.registry

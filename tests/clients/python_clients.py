@@ -349,6 +349,52 @@ def odbc_cancel():
         conn.close()
 
 
+# Browsing: what BI tools call to list tables and columns ------------------------------
+
+TPCH_TABLES = ["customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"]
+
+
+@check
+def odbc_catalog_functions():
+    conn = pyodbc.connect(ODBC)
+    try:
+        cur = conn.cursor()
+        tables = [row.table_name for row in cur.tables(schema="tpch", tableType="TABLE").fetchall()]
+        expect_equal(sorted(tables), TPCH_TABLES, "SQLTables")
+        columns = [
+            (row.column_name, row.type_name, row.ordinal_position)
+            for row in cur.columns(table="orders", schema="tpch").fetchall()
+        ]
+        expect_equal(
+            columns[:4],
+            [
+                ("o_orderkey", "int8", 1),
+                ("o_custkey", "int8", 2),
+                ("o_orderstatus", "text", 3),
+                ("o_totalprice", "numeric", 4),
+            ],
+            "SQLColumns",
+        )
+        expect_equal(len(columns), 9, "orders has 9 columns")
+    finally:
+        conn.close()
+
+
+@check
+def sqlalchemy_inspector_lists_tables():
+    # Both dialects: psycopg 3's reads pg_type with to_regtype() when it connects.
+    for url in [
+        f"postgresql+psycopg2://demo:demo@{HOST}:{PORT}/lake",
+        f"postgresql+psycopg://demo:demo@{HOST}:{PORT}/lake",
+    ]:
+        engine = sqlalchemy.create_engine(url)
+        try:
+            names = sqlalchemy.inspect(engine).get_table_names(schema="tpch")
+            expect_equal(sorted(names), TPCH_TABLES, f"{url.split(':')[0]} get_table_names")
+        finally:
+            engine.dispose()
+
+
 def main():
     failed = 0
     for function in CHECKS:

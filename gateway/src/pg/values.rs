@@ -10,7 +10,7 @@ use arrow::array::{
     UInt32Array,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
+use arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::{BufMut, BytesMut};
 use chrono::{Datelike, NaiveDate};
@@ -761,23 +761,6 @@ fn write_json_string(out: &mut BytesMut, s: &str) {
         }
     }
     out.put_u8(b'"');
-}
-
-/// The element field of a list type, for type mapping.
-pub(crate) fn list_element(data_type: &DataType) -> Option<&Arc<Field>> {
-    match data_type {
-        DataType::List(f)
-        | DataType::LargeList(f)
-        | DataType::FixedSizeList(f, _)
-        | DataType::ListView(f)
-        | DataType::LargeListView(f) => Some(f),
-        _ => None,
-    }
-}
-
-/// Whether a list's elements are themselves nested (then the list is sent as json).
-pub(crate) fn nested(data_type: &DataType) -> bool {
-    is_nested(data_type)
 }
 
 #[cfg(test)]

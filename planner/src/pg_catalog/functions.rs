@@ -165,7 +165,8 @@ impl ScalarUDFImpl for TableIsVisible {
 }
 
 /// Registers the session functions, replacing DataFusion's own `version()`.
-pub(crate) fn register_functions(ctx: &SessionContext) {
+pub(crate) fn register_functions(ctx: &SessionContext, user: &str) {
+    super::catalog_functions::register_catalog_functions(ctx, user);
     ctx.register_udf(ScalarUDF::new_from_impl(TableIsVisible {
         catalogs: ctx.state().catalog_list().clone(),
         aliases: vec!["pg_catalog.pg_table_is_visible".to_string()],

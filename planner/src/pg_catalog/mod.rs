@@ -5,9 +5,14 @@
 //! unqualified names of its tables resolve there first, as in PostgreSQL, where
 //! pg_catalog is implicitly at the front of every search_path.
 
+mod catalog_functions;
 mod functions;
 mod pg_class;
 mod pg_type;
+mod rewrite;
+mod rows;
+mod tables;
+pub mod type_map;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -23,6 +28,7 @@ use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, visit_r
 
 pub(crate) use functions::register_functions;
 pub use pg_type::type_oid;
+pub(crate) use rewrite::rewrite_postgres_syntax;
 
 /// The schema name.
 pub const PG_CATALOG: &str = "pg_catalog";
@@ -33,12 +39,72 @@ pub const PG_TYPE_METADATA: &str = "lakegate.pg_type";
 /// pg_catalog's own OID, as in PostgreSQL.
 pub(crate) const PG_CATALOG_OID: u32 = 11;
 /// information_schema's OID (PostgreSQL assigns one at initdb; this is stable here).
-const INFORMATION_SCHEMA_OID: u32 = 13_000;
+pub(crate) const INFORMATION_SCHEMA_OID: u32 = 13_000;
 /// First OID of user objects in PostgreSQL.
 const FIRST_USER_OID: u32 = 16_384;
 
-/// The tables of pg_catalog.
-const TABLES: &[&str] = &["pg_class", "pg_namespace", "pg_type"];
+/// The owner of every catalog object: the bootstrap superuser.
+pub(crate) const BOOTSTRAP_SUPERUSER: u32 = 10;
+
+/// The tables of pg_catalog built from the live catalog or from constants; the empty
+/// ones are in [`tables::EMPTY_TABLES`].
+const BUILT_TABLES: &[&str] = &[
+    "pg_am",
+    "pg_attribute",
+    "pg_class",
+    "pg_database",
+    "pg_namespace",
+    "pg_proc",
+    "pg_roles",
+    "pg_tables",
+    "pg_type",
+    "pg_user",
+];
+
+/// Whether `name` is a table of pg_catalog.
+fn is_catalog_table(name: &str) -> bool {
+    BUILT_TABLES.contains(&name) || tables::EMPTY_TABLES.contains(&name)
+}
+
+/// All tables of pg_catalog.
+fn catalog_table_names() -> impl Iterator<Item = &'static str> {
+    BUILT_TABLES
+        .iter()
+        .chain(tables::EMPTY_TABLES.iter())
+        .copied()
+}
+
+/// What a session's pg_catalog needs beyond its own catalog: who is connected, and
+/// every catalog the session sees (pg_database lists those the principal reads).
+#[derive(Debug)]
+pub(crate) struct PgCatalogContext {
+    /// The connected user.
+    pub(crate) user: String,
+    /// The session's catalogs, principal-filtered.
+    pub(crate) catalogs: Vec<(String, Arc<dyn CatalogProvider>)>,
+}
+
+impl PgCatalogContext {
+    /// Catalogs where the principal reads at least one table.
+    fn readable_catalogs(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .catalogs
+            .iter()
+            .filter(|(_, provider)| {
+                provider.schema_names().iter().any(|schema| {
+                    schema != PG_CATALOG
+                        && schema != "information_schema"
+                        && provider
+                            .schema(schema)
+                            .is_some_and(|s| !s.table_names().is_empty())
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+}
 
 /// An `oid` column: UInt32 values sent as PostgreSQL's `oid`.
 pub(crate) fn oid_field(name: &str) -> Field {
@@ -64,13 +130,19 @@ pub(crate) fn stable_oid(qualified_name: &str) -> u32 {
 pub(crate) struct WithPgCatalog {
     name: String,
     inner: Arc<dyn CatalogProvider>,
+    context: Arc<PgCatalogContext>,
 }
 
 impl WithPgCatalog {
-    pub(crate) fn new(name: &str, inner: Arc<dyn CatalogProvider>) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        inner: Arc<dyn CatalogProvider>,
+        context: Arc<PgCatalogContext>,
+    ) -> Self {
         Self {
             name: name.to_string(),
             inner,
+            context,
         }
     }
 }
@@ -96,6 +168,7 @@ impl CatalogProvider for WithPgCatalog {
             return Some(Arc::new(PgCatalogSchema {
                 catalog: self.name.clone(),
                 inner: self.inner.clone(),
+                context: self.context.clone(),
             }));
         }
         self.inner.schema(name)
@@ -108,6 +181,7 @@ struct PgCatalogSchema {
     catalog: String,
     /// The principal-filtered catalog it describes.
     inner: Arc<dyn CatalogProvider>,
+    context: Arc<PgCatalogContext>,
 }
 
 #[async_trait]
@@ -117,7 +191,7 @@ impl SchemaProvider for PgCatalogSchema {
     }
 
     fn table_names(&self) -> Vec<String> {
-        TABLES.iter().map(|t| t.to_string()).collect()
+        catalog_table_names().map(str::to_string).collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -125,14 +199,24 @@ impl SchemaProvider for PgCatalogSchema {
             "pg_type" => pg_type::batch()?,
             "pg_namespace" => self.namespaces()?,
             "pg_class" => pg_class::batch(&self.catalog, &self.inner).await?,
-            _ => return Ok(None),
+            "pg_attribute" => tables::attributes(&self.catalog, &self.inner).await?,
+            "pg_tables" => tables::pg_tables(&self.inner).await?,
+            "pg_am" => tables::access_methods()?,
+            "pg_database" => tables::databases(&self.context.readable_catalogs())?,
+            "pg_roles" => tables::roles(&self.context.user)?,
+            "pg_user" => tables::users(&self.context.user)?,
+            "pg_proc" => tables::procedures(&pg_type::io_functions())?,
+            other => match tables::empty(other) {
+                Some(batch) => batch?,
+                None => return Ok(None),
+            },
         };
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         Ok(Some(Arc::new(table)))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        TABLES.contains(&name)
+        is_catalog_table(name)
     }
 }
 
@@ -178,7 +262,7 @@ fn catalog_table_schema(name: &str) -> Option<SchemaRef> {
         "pg_type" => Some(pg_type::schema()),
         "pg_namespace" => Some(namespace_schema()),
         "pg_class" => Some(pg_class::table_schema()),
-        _ => None,
+        other => tables::columns(other).map(rows::schema),
     }
 }
 
@@ -198,7 +282,7 @@ pub(crate) fn qualify_catalog_tables(
             } else {
                 ident.value.to_ascii_lowercase()
             };
-            if TABLES.contains(&table.as_str()) && !current_schema_has(&table) {
+            if is_catalog_table(&table) && !current_schema_has(&table) {
                 name.0
                     .insert(0, ObjectNamePart::Identifier(Ident::new(PG_CATALOG)));
             }

@@ -15,9 +15,37 @@ use super::{PG_CATALOG, PG_CATALOG_OID, oid_field, stable_oid};
 
 /// pg_catalog's tables with PostgreSQL's own OIDs.
 pub(super) const CATALOG_TABLE_OIDS: &[(&str, u32)] = &[
+    ("pg_am", 2601),
+    ("pg_attrdef", 2604),
+    ("pg_auth_members", 1261),
+    ("pg_attribute", 1249),
     ("pg_class", 1259),
+    ("pg_collation", 3456),
+    ("pg_constraint", 2606),
+    ("pg_database", 1262),
+    ("pg_depend", 2608),
+    ("pg_description", 2609),
+    ("pg_enum", 3501),
+    ("pg_foreign_table", 3118),
+    ("pg_index", 2610),
+    ("pg_inherits", 2611),
+    ("pg_matviews", 12_024),
     ("pg_namespace", 2615),
+    ("pg_policy", 3256),
+    ("pg_proc", 1255),
+    ("pg_publication", 6104),
+    ("pg_publication_namespace", 6237),
+    ("pg_publication_rel", 6106),
+    ("pg_range", 3541),
+    ("pg_rewrite", 2618),
+    ("pg_roles", 12_001),
+    ("pg_sequence", 2224),
+    ("pg_statistic_ext", 3381),
+    ("pg_tables", 12_020),
+    ("pg_trigger", 2620),
     ("pg_type", 1247),
+    ("pg_user", 12_005),
+    ("pg_views", 12_016),
 ];
 
 /// The OID of a relation of a lake catalog.

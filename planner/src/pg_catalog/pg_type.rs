@@ -9,7 +9,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::Result;
 
-use super::{PG_CATALOG_OID, oid_field};
+use super::{BOOTSTRAP_SUPERUSER, PG_CATALOG_OID, oid_field};
 
 /// One base type: OID, name, typlen, typbyval, typcategory, typispreferred, typalign,
 /// typstorage, array OID, and the stem of its I/O functions.
@@ -194,9 +194,6 @@ const BASE_TYPES: &[BaseType] = &[
     ),
 ];
 
-/// The owner of every catalog object: the bootstrap superuser.
-const BOOTSTRAP_SUPERUSER: u32 = 10;
-
 pub(super) fn schema() -> SchemaRef {
     let text = |name: &str| Field::new(name, DataType::Utf8, true);
     Arc::new(Schema::new(vec![
@@ -351,6 +348,30 @@ pub(super) fn batch() -> Result<RecordBatch> {
         texts(&|_| None),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)
+}
+
+/// The I/O functions of every type, with the type each returns: input and receive
+/// return the type, output returns cstring and send returns bytea.
+pub(super) fn io_functions() -> Vec<(String, u32)> {
+    const CSTRING: u32 = 2275;
+    const BYTEA: u32 = 17;
+    let mut out = Vec::new();
+    for row in rows() {
+        let [input, output, receive, send] = row.io;
+        out.push((input, row.oid));
+        out.push((output, CSTRING));
+        out.push((receive, row.oid));
+        out.push((send, BYTEA));
+    }
+    out
+}
+
+/// The element type of an array type.
+pub(super) fn element_of(array: u32) -> Option<u32> {
+    BASE_TYPES
+        .iter()
+        .find(|t| t.array == array && t.array != 0)
+        .map(|t| t.oid)
 }
 
 /// The OID of a type name (`int4`, `_text`…), for the gateway's own checks.

@@ -70,7 +70,7 @@ async fn python_clients() {
         "{}",
         report("python_clients.py", &output)
     );
-    assert!(stdout.contains("10 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("12 passed, 0 failed"), "{stdout}");
 }
 
 #[tokio::test]

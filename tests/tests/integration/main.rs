@@ -6,6 +6,7 @@ mod flight_sql;
 mod freshness;
 mod pg_auth;
 mod pg_catalog;
+mod pg_catalog_clients;
 mod pg_copy;
 mod pg_cursors;
 mod pg_errors;

@@ -1,0 +1,565 @@
+//! PostgreSQL syntax that catalog queries of clients use and DataFusion does not plan,
+//! rewritten on the parsed statement before planning:
+//! - `a OPERATOR(pg_catalog.~) b` becomes `a ~ b` (any built-in operator);
+//! - `expr COLLATE pg_catalog.default` drops the collation;
+//! - `x::regclass`, `::regtype`, `::regnamespace`, `::regrole`, `::regproc` become
+//!   lookups in pg_catalog: a name literal gives the object's OID, an OID gives its name;
+//! - `::oid` becomes a cast to bigint, `::name` a cast to text, and `::pg_catalog.t`
+//!   the built-in type `t`; `pg_catalog.f(…)` calls `f`;
+//! - `ARRAY(SELECT …)` becomes an `array_agg` subquery, and a non-aggregated scalar
+//!   subquery over pg_catalog is aggregated with `min` (DataFusion plans correlated
+//!   scalar subqueries only when they aggregate).
+
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{
+    ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, FunctionArguments, GroupByExpr,
+    Ident, ObjectName, Query, Select, SelectItem, SetExpr, TableFactor, Value, ValueWithSpan,
+    VisitMut, VisitorMut, visit_expressions_mut, visit_relations_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// Rewrites the statement in place.
+pub(crate) fn rewrite_postgres_syntax(statement: &mut DFStatement) {
+    let DFStatement::Statement(statement) = statement else {
+        return;
+    };
+    let _ = visit_expressions_mut(statement.as_mut(), |expr: &mut Expr| {
+        if let Some(replacement) = rewrite(expr) {
+            *expr = replacement;
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    // `SELECT NULL, NULL`: PostgreSQL allows repeated output names, DataFusion wants
+    // them unique. Repeats get internal aliases; the names clients see come from the
+    // original statement (output_names.rs).
+    let _ = statement.as_mut().visit(&mut UniqueProjections);
+    // `FROM pg_catalog.generate_series(…)`: DataFusion's table functions are unqualified.
+    let _ = visit_relations_mut(statement.as_mut(), |name: &mut ObjectName| {
+        let function = name.0.len() == 2
+            && name.0[1].as_ident().is_some_and(|i| {
+                matches!(
+                    i.value.to_ascii_lowercase().as_str(),
+                    "generate_series" | "unnest" | "range"
+                )
+            });
+        if function && is_pg_catalog_qualified(name) {
+            name.0.remove(0);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+fn rewrite(expr: &Expr) -> Option<Expr> {
+    match expr {
+        Expr::BinaryOp { left, op, right }
+            if matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
+                && (array_literal(left).is_some() || array_literal(right).is_some()) =>
+        {
+            // `polroles = '{0}'`: a PostgreSQL array literal compared with an array.
+            let side = |e: &Expr| array_literal(e).unwrap_or_else(|| e.clone());
+            Some(Expr::BinaryOp {
+                left: Box::new(side(left)),
+                op: op.clone(),
+                right: Box::new(side(right)),
+            })
+        }
+        Expr::BinaryOp { left, op, right } => {
+            let BinaryOperator::PGCustomBinaryOperator(parts) = op else {
+                return None;
+            };
+            let builtin = builtin_operator(parts)?;
+            Some(Expr::BinaryOp {
+                left: left.clone(),
+                op: builtin,
+                right: right.clone(),
+            })
+        }
+        Expr::Collate { expr, .. } => Some(expr.as_ref().clone()),
+        Expr::Cast {
+            expr: inner,
+            data_type: DataType::Custom(name, _),
+            ..
+        } => {
+            let type_name = name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+            cast_replacement(&type_name, inner).or_else(|| {
+                // `::pg_catalog.text` and the like: the built-in type, unqualified.
+                let qualified = name.0.len() == 2
+                    && name.0[0]
+                        .as_ident()
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"));
+                let data_type = qualified.then(|| parse_type(&type_name)).flatten()?;
+                Some(cast_to(inner, data_type))
+            })
+        }
+        Expr::Cast {
+            expr: inner,
+            data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(element, size)),
+            ..
+        } => {
+            // `::pg_catalog.int2[]`
+            let DataType::Custom(name, _) = element.as_ref() else {
+                return None;
+            };
+            if !is_pg_catalog_qualified(name) {
+                return None;
+            }
+            let element = parse_type(&name.0.last()?.as_ident()?.value.to_ascii_lowercase())?;
+            Some(cast_to(
+                inner,
+                DataType::Array(ArrayElemTypeDef::SquareBracket(Box::new(element), *size)),
+            ))
+        }
+        Expr::Function(function)
+            if reads_only_pg_catalog_arg(&function.args)
+                && function.name.0.len() == 1
+                && function.name.0[0]
+                    .as_ident()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("array")) =>
+        {
+            // `ARRAY(SELECT x …)`: the subquery's values aggregated into one array.
+            let FunctionArguments::Subquery(query) = &function.args else {
+                return None;
+            };
+            let mut query = aggregated(query, "array_agg")?;
+            let hoisted = split_correlated_conditions(&mut query);
+            Some(guarded(Expr::Subquery(Box::new(query)), &hoisted)?)
+        }
+        Expr::Subquery(query) if reads_only_pg_catalog(query) => {
+            // DataFusion plans a correlated scalar subquery only when it is aggregated;
+            // over the catalog a lookup finds one row or none, which min() keeps.
+            let mut query = aggregated(query, "min")?;
+            let hoisted = split_correlated_conditions(&mut query);
+            guarded(Expr::Subquery(Box::new(query)), &hoisted)
+        }
+        Expr::Function(function) if is_pg_catalog_qualified(&function.name) => {
+            // `pg_catalog.array_to_string(…)`: DataFusion's functions are unqualified.
+            let mut function = function.clone();
+            function.name.0.remove(0);
+            Some(Expr::Function(function))
+        }
+        Expr::Cast {
+            expr: inner,
+            data_type: DataType::Regclass,
+            ..
+        } => cast_replacement("regclass", inner),
+        _ => None,
+    }
+}
+
+fn reads_only_pg_catalog_arg(args: &FunctionArguments) -> bool {
+    matches!(args, FunctionArguments::Subquery(query) if reads_only_pg_catalog(query))
+}
+
+/// The single-column SELECT of a subquery, if it is one.
+fn single_select(query: &Query) -> Option<&Select> {
+    match query.body.as_ref() {
+        SetExpr::Select(select) if select.projection.len() == 1 && query.with.is_none() => {
+            Some(select)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a subquery is a single-column SELECT over pg_catalog tables only.
+fn reads_only_pg_catalog(query: &Query) -> bool {
+    let Some(select) = single_select(query) else {
+        return false;
+    };
+    !select.from.is_empty()
+        && select.from.iter().all(|from| {
+            std::iter::once(&from.relation)
+                .chain(from.joins.iter().map(|j| &j.relation))
+                .all(|relation| match relation {
+                    TableFactor::Table { name, .. } => is_pg_catalog_qualified(name),
+                    _ => false,
+                })
+        })
+}
+
+/// The subquery with its single column wrapped in `aggregate(…)`, unless that column
+/// already aggregates or the query groups.
+fn aggregated(query: &Query, aggregate: &str) -> Option<Query> {
+    let select = single_select(query)?;
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    let (expr, alias) = match &select.projection[0] {
+        SelectItem::UnnamedExpr(expr) => (expr, None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+        _ => return None,
+    };
+    if grouped || is_aggregate(expr) {
+        return None;
+    }
+    let wrapped = parse(&format!("{aggregate}({expr})"))?;
+    let mut query = query.clone();
+    // Row order inside an aggregated lookup does not matter here.
+    query.order_by = None;
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        select.projection[0] = match alias {
+            Some(alias) => SelectItem::ExprWithAlias {
+                expr: wrapped,
+                alias,
+            },
+            None => SelectItem::UnnamedExpr(wrapped),
+        };
+    }
+    Some(query)
+}
+
+/// Gives repeated unnamed projection items of every SELECT an alias of their own.
+struct UniqueProjections;
+
+impl VisitorMut for UniqueProjections {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> std::ops::ControlFlow<()> {
+        unique_names(query.body.as_mut());
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+fn unique_names(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            let mut seen = std::collections::HashSet::new();
+            for (i, item) in select.projection.iter_mut().enumerate() {
+                let SelectItem::UnnamedExpr(expr) = item else {
+                    continue;
+                };
+                if !seen.insert(expr.to_string()) {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: Ident::new(format!("__lakegate_column_{}", i + 1)),
+                    };
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            unique_names(left);
+            unique_names(right);
+        }
+        _ => {}
+    }
+}
+
+/// `subquery`, evaluated only where the outer-row conditions hold (NULL elsewhere).
+fn guarded(subquery: Expr, conditions: &[Expr]) -> Option<Expr> {
+    if conditions.is_empty() {
+        return Some(subquery);
+    }
+    let condition = conditions
+        .iter()
+        .map(|c| format!("({c})"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    parse(&format!("CASE WHEN {condition} THEN {subquery} END"))
+}
+
+/// Splits a catalog lookup's WHERE for DataFusion's decorrelation: conditions on the
+/// outer row alone are returned (the caller tests them outside the subquery); equality
+/// conditions between inner and outer columns stay; other conditions mixing the two
+/// are dropped, since DataFusion cannot decorrelate them. Catalog lookups go by OID,
+/// so the equalities already pick the row, and the dropped conditions only narrow it
+/// further (psql's "collation differs from the type's" test, on an empty
+/// pg_collation here, or `oid = ANY(polroles)` on an empty pg_policy).
+fn split_correlated_conditions(query: &mut Query) -> Vec<Expr> {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Vec::new();
+    };
+    let inner: Vec<String> = select
+        .from
+        .iter()
+        .flat_map(|from| {
+            std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation))
+        })
+        .filter_map(|relation| match relation {
+            TableFactor::Table { name, alias, .. } => Some(match alias {
+                Some(alias) => alias.name.value.to_ascii_lowercase(),
+                None => name.0.last()?.as_ident()?.value.to_ascii_lowercase(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let Some(selection) = select.selection.take() else {
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    let mut hoisted = Vec::new();
+    for condition in conjuncts(selection) {
+        let (mut uses_inner, mut uses_outer) = (false, false);
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(&condition, |e: &Expr| {
+            match e {
+                Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                    let qualifier = parts[parts.len() - 2].value.to_ascii_lowercase();
+                    if inner.contains(&qualifier) {
+                        uses_inner = true;
+                    } else {
+                        uses_outer = true;
+                    }
+                }
+                Expr::Identifier(_) => uses_inner = true,
+                _ => {}
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        let equality = matches!(
+            &condition,
+            Expr::BinaryOp {
+                op: BinaryOperator::Eq,
+                ..
+            }
+        );
+        match (uses_inner, uses_outer) {
+            (false, true) => hoisted.push(condition),
+            (true, true) if !equality => {}
+            _ => kept.push(condition),
+        }
+    }
+    select.selection = kept.into_iter().reduce(|a, b| Expr::BinaryOp {
+        left: Box::new(a),
+        op: BinaryOperator::And,
+        right: Box::new(b),
+    });
+    hoisted
+}
+
+/// The AND-ed conditions of an expression.
+fn conjuncts(expr: Expr) -> Vec<Expr> {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut out = conjuncts(*left);
+            out.extend(conjuncts(*right));
+            out
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(*inner)
+        }
+        other => vec![other],
+    }
+}
+
+fn is_aggregate(expr: &Expr) -> bool {
+    match expr {
+        Expr::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+            matches!(
+                i.value.to_ascii_lowercase().as_str(),
+                "min"
+                    | "max"
+                    | "count"
+                    | "sum"
+                    | "avg"
+                    | "array_agg"
+                    | "string_agg"
+                    | "bool_and"
+                    | "bool_or"
+            )
+        }),
+        Expr::Nested(inner) => is_aggregate(inner),
+        _ => false,
+    }
+}
+
+fn is_pg_catalog_qualified(name: &datafusion::sql::sqlparser::ast::ObjectName) -> bool {
+    name.0.len() == 2
+        && name.0[0]
+            .as_ident()
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
+}
+
+fn parse_type(name: &str) -> Option<DataType> {
+    let data_type = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(name)
+        .ok()?
+        .parse_data_type()
+        .ok()?;
+    (!matches!(data_type, DataType::Custom(..))).then_some(data_type)
+}
+
+/// The operator `OPERATOR(pg_catalog.op)` names, if it is a built-in one.
+fn builtin_operator(parts: &[String]) -> Option<BinaryOperator> {
+    let (op, schema) = parts.split_last()?;
+    if schema.iter().any(|s| !s.eq_ignore_ascii_case("pg_catalog")) {
+        return None;
+    }
+    Some(match op.as_str() {
+        "=" => BinaryOperator::Eq,
+        "<>" | "!=" => BinaryOperator::NotEq,
+        "<" => BinaryOperator::Lt,
+        "<=" => BinaryOperator::LtEq,
+        ">" => BinaryOperator::Gt,
+        ">=" => BinaryOperator::GtEq,
+        "~" => BinaryOperator::PGRegexMatch,
+        "~*" => BinaryOperator::PGRegexIMatch,
+        "!~" => BinaryOperator::PGRegexNotMatch,
+        "!~*" => BinaryOperator::PGRegexNotIMatch,
+        "~~" => BinaryOperator::PGLikeMatch,
+        "~~*" => BinaryOperator::PGILikeMatch,
+        "!~~" => BinaryOperator::PGNotLikeMatch,
+        "!~~*" => BinaryOperator::PGNotILikeMatch,
+        "||" => BinaryOperator::StringConcat,
+        "+" => BinaryOperator::Plus,
+        "-" => BinaryOperator::Minus,
+        "*" => BinaryOperator::Multiply,
+        "/" => BinaryOperator::Divide,
+        _ => return None,
+    })
+}
+
+/// `'{1,2}'` as `make_array(1, 2)` (numbers, else strings), if `expr` is such a literal.
+fn array_literal(expr: &Expr) -> Option<Expr> {
+    let text = literal(expr)?.trim();
+    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+    let elements: Vec<String> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| match e.parse::<i64>() {
+            Ok(n) => n.to_string(),
+            Err(_) => quote(e.trim_matches('"')),
+        })
+        .collect();
+    parse(&format!("make_array({})", elements.join(", ")))
+}
+
+/// The string of a literal, if `expr` is one.
+fn literal(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        }) => Some(s),
+        Expr::Nested(inner) => literal(inner),
+        _ => None,
+    }
+}
+
+/// A name in a reg* literal: `"Quoted"` keeps its case, others fold to lower case; a
+/// qualified name keeps its last part.
+fn object_name(text: &str) -> String {
+    let last = text.rsplit('.').next().unwrap_or(text).trim();
+    match last.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => last.to_ascii_lowercase(),
+    }
+}
+
+/// SQL names of types as typnames.
+fn type_name(text: &str) -> String {
+    let name = object_name(text);
+    match name.as_str() {
+        "integer" | "int" => "int4",
+        "bigint" => "int8",
+        "smallint" => "int2",
+        "boolean" => "bool",
+        "real" => "float4",
+        "double precision" => "float8",
+        "character varying" => "varchar",
+        "character" => "bpchar",
+        "timestamp without time zone" => "timestamp",
+        "timestamp with time zone" => "timestamptz",
+        "time without time zone" => "time",
+        "decimal" => "numeric",
+        _ => return name,
+    }
+    .to_string()
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn parse(sql: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .ok()?
+        .parse_expr()
+        .ok()
+}
+
+fn cast_to(inner: &Expr, data_type: DataType) -> Expr {
+    Expr::Cast {
+        kind: CastKind::DoubleColon,
+        expr: Box::new(inner.clone()),
+        data_type,
+        array: false,
+        format: None,
+    }
+}
+
+/// What `inner::type_name` becomes, for the types DataFusion does not know.
+fn cast_replacement(type_name_: &str, inner: &Expr) -> Option<Expr> {
+    let lookup = |table: &str, name_column: &str, name: &str| {
+        parse(&format!(
+            "(SELECT min(oid) FROM pg_catalog.{table} WHERE {name_column} = {})",
+            quote(name)
+        ))
+    };
+    // An OID's name comes from a function, not a subquery: the OID expression may be
+    // an unqualified `oid` that a subquery over the catalog would capture.
+    let reverse = |function: &str| parse(&format!("pg_catalog.{function}({inner})"));
+    match type_name_ {
+        "oid" => Some(cast_to(inner, DataType::BigInt(None))),
+        "name" => Some(cast_to(inner, DataType::Text)),
+        "regproc" | "regprocedure" => Some(inner.clone()),
+        "regclass" => match literal(inner) {
+            Some(text) => lookup("pg_class", "relname", &object_name(text)),
+            None => reverse("regclassout"),
+        },
+        "regtype" => match literal(inner) {
+            Some(text) => lookup("pg_type", "typname", &type_name(text)),
+            None => parse(&format!("pg_catalog.format_type({inner}, NULL)")),
+        },
+        "regnamespace" => match literal(inner) {
+            Some(text) => lookup("pg_namespace", "nspname", &object_name(text)),
+            None => reverse("regnamespaceout"),
+        },
+        "regrole" => match literal(inner) {
+            Some(text) => parse(&format!(
+                "(SELECT min(oid) FROM pg_catalog.pg_roles WHERE rolname = {})",
+                quote(&object_name(text))
+            )),
+            None => parse(&format!("pg_catalog.pg_get_userbyid({inner})")),
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewrite_postgres_syntax;
+
+    fn rewritten(sql: &str) -> String {
+        let mut statements = crate::parse::split(sql).expect("parse");
+        rewrite_postgres_syntax(&mut statements[0]);
+        statements[0].to_string()
+    }
+
+    #[test]
+    fn operators_collations_and_reg_casts() {
+        let sql = rewritten(
+            "SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c \
+             WHERE c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default \
+             AND c.oid = 'lake.tpch.orders'::regclass AND t.oid = 'integer'::regtype",
+        );
+        assert!(sql.contains("c.relname ~ '^(orders)$'"), "{sql}");
+        assert!(!sql.contains("COLLATE"), "{sql}");
+        assert!(
+            sql.contains("SELECT pg_catalog.regclassout(c.oid) FROM"),
+            "{sql}"
+        );
+        assert!(sql.contains("WHERE relname = 'orders'"), "{sql}");
+        assert!(sql.contains("WHERE typname = 'int4'"), "{sql}");
+    }
+}

@@ -1,0 +1,185 @@
+//! What BI tools and psql send while browsing, replayed against the gateway: psql's
+//! `\dt`, `\dn`, `\l` and `\du` (the real psql), and the catalog syntax and functions
+//! their queries use (`OPERATOR(pg_catalog.~)`, `::regclass`, `format_type`,
+//! privileges), each answered from the principal's own view.
+
+use lakegate_tests::{TestGateway, query_text};
+
+/// Runs a psql meta-command as `user` and returns its unaligned rows.
+async fn psql(gw: &TestGateway, user: &str, command: &str) -> Vec<String> {
+    let addr = gw.gateway.pg_addr();
+    let output = tokio::process::Command::new("psql")
+        .args([
+            "-h",
+            &addr.ip().to_string(),
+            "-p",
+            &addr.port().to_string(),
+            "-U",
+            user,
+            "-d",
+            "lake",
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            command,
+        ])
+        .env("PGPASSWORD", user)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .await
+        .expect("psql runs (install postgresql-client)");
+    assert!(
+        output.status.success(),
+        "psql {command}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn psql_lists_tables_schemas_databases_and_roles() {
+    let gw = TestGateway::start().await;
+    let tables = psql(&gw, "demo", "\\dt").await;
+    let names: Vec<&str> = tables
+        .iter()
+        .map(|l| l.split('|').nth(1).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"
+        ]
+    );
+    assert!(tables[0].starts_with("tpch|customer|table|"), "{tables:?}");
+    assert_eq!(psql(&gw, "demo", "\\dn").await, ["tpch|lakegate"]);
+    let databases = psql(&gw, "demo", "\\l").await;
+    assert_eq!(databases.len(), 1, "{databases:?}");
+    assert!(
+        databases[0].starts_with("lake|lakegate|UTF8|"),
+        "{databases:?}"
+    );
+    let roles = psql(&gw, "demo", "\\du").await;
+    assert!(roles.iter().any(|r| r.starts_with("demo|")), "{roles:?}");
+    // The auditor reads no lake table: nothing to list there.
+    assert!(psql(&gw, "auditor", "\\dt").await.is_empty());
+}
+
+#[tokio::test]
+async fn catalog_syntax_and_functions_clients_use() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let one = |sql: &'static str| {
+        let client = &client;
+        async move {
+            query_text(client, sql).await[0][0]
+                .clone()
+                .unwrap_or_else(|| "NULL".into())
+        }
+    };
+    // psql's `\d name` lookup: OPERATOR(pg_catalog.~) and COLLATE.
+    assert_eq!(
+        one("SELECT c.relname FROM pg_catalog.pg_class c \
+             WHERE c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default \
+             AND pg_catalog.pg_table_is_visible(c.oid)")
+        .await,
+        "orders"
+    );
+    // ::regclass both ways, ::oid, ::regtype.
+    assert_eq!(
+        one("SELECT ('orders'::regclass)::oid = oid FROM pg_class WHERE relname = 'orders'").await,
+        "t"
+    );
+    assert_eq!(
+        one("SELECT oid::pg_catalog.regclass::pg_catalog.text FROM pg_class WHERE relname = 'nation'")
+            .await,
+        "nation"
+    );
+    assert_eq!(one("SELECT 'integer'::regtype::oid").await, "23");
+    assert_eq!(one("SELECT 1700::oid::regtype").await, "numeric");
+    // format_type with modifiers, as pg_attribute reports them.
+    assert_eq!(
+        one(
+            "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a \
+             WHERE a.attrelid = 'orders'::regclass AND a.attname = 'o_totalprice'"
+        )
+        .await,
+        "numeric(15,2)"
+    );
+    let columns = query_text(
+        &client,
+        "SELECT attname, attnum, format_type(atttypid, atttypmod) FROM pg_attribute \
+         WHERE attrelid = 'lake.tpch.nation'::regclass ORDER BY attnum",
+    )
+    .await;
+    let columns: Vec<Vec<String>> = columns
+        .into_iter()
+        .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ["n_nationkey", "1", "bigint"],
+            ["n_name", "2", "text"],
+            ["n_regionkey", "3", "bigint"],
+            ["n_comment", "4", "text"],
+        ]
+    );
+    // Owners, encodings, search path, privileges from the policy.
+    assert_eq!(
+        one("SELECT pg_catalog.pg_get_userbyid(10)").await,
+        "lakegate"
+    );
+    assert_eq!(one("SELECT pg_encoding_to_char(6)").await, "UTF8");
+    assert_eq!(
+        one("SELECT array_to_string(current_schemas(true), ',')").await,
+        "pg_catalog,tpch"
+    );
+    assert_eq!(
+        one("SELECT has_table_privilege('lake.tpch.customer', 'SELECT')").await,
+        "t"
+    );
+    assert_eq!(
+        one("SELECT has_table_privilege('lake.tpch.customer', 'INSERT')").await,
+        "f"
+    );
+    assert_eq!(
+        one("SELECT has_schema_privilege('tpch', 'USAGE')").await,
+        "t"
+    );
+    // Catalogs that are empty here answer with no rows, not errors.
+    for table in [
+        "pg_constraint",
+        "pg_index",
+        "pg_attrdef",
+        "pg_description",
+        "pg_range",
+    ] {
+        let rows = query_text(&client, &format!("SELECT count(*) FROM pg_catalog.{table}")).await;
+        assert_eq!(rows[0][0].as_deref(), Some("0"), "{table}");
+    }
+    // Every type the gateway sends has its receive function in pg_proc.
+    assert_eq!(
+        one(
+            "SELECT count(*) FROM pg_type t LEFT JOIN pg_proc p ON p.proname = t.typreceive \
+             WHERE p.oid IS NULL"
+        )
+        .await,
+        "0"
+    );
+
+    // The auditor sees no lake tables and has no privilege on them.
+    let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
+    let rows = query_text(
+        &auditor,
+        "SELECT has_table_privilege('lake.tpch.customer', 'SELECT'), \
+         (SELECT count(*) FROM pg_attribute)",
+    )
+    .await;
+    assert_eq!(rows[0], [Some("f".to_string()), Some("0".to_string())]);
+}
