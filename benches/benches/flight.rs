@@ -20,8 +20,8 @@ use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::{FlightData, Ticket};
-use futures::{StreamExt, TryStreamExt, pin_mut};
-use lakegate_benches::{bench_config, env_or, median, run_in_process, session};
+use futures::{StreamExt, TryStreamExt};
+use lakegate_benches::{bench_config, binary_rows, env_or, median, run_in_process, session};
 use lakegate_gateway::server::Gateway;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::transport::Channel;
@@ -67,20 +67,6 @@ async fn flight_scan(
     let ticket = info.endpoint[0].ticket.clone().expect("ticket");
     let token = sql_client.token().cloned();
     drain(raw, ticket, token.as_deref()).await
-}
-
-async fn pg_binary_rows(client: &tokio_postgres::Client, sql: &str) -> u64 {
-    let stream = client
-        .query_raw(sql, Vec::<i64>::new())
-        .await
-        .expect("query");
-    pin_mut!(stream);
-    let mut rows = 0;
-    while let Some(row) = stream.next().await {
-        row.expect("row");
-        rows += 1;
-    }
-    rows
 }
 
 /// The pyarrow.flight ceiling: a child process serving the same batches from memory.
@@ -170,7 +156,7 @@ fn main() -> anyhow::Result<()> {
 
         let (flight_time, (rows, bytes)) =
             timed!(runs, flight_scan(&mut sql_client, &mut raw).await?);
-        let (pg_time, pg_rows) = timed!(runs, pg_binary_rows(&pg, SCAN).await);
+        let (pg_time, pg_rows) = timed!(runs, binary_rows(&pg, SCAN).await);
         // What the scan itself costs: the same query in-process, with no wire at all.
         let service = gateway_service.clone();
         let mut in_process = session(&service, "demo");
@@ -207,7 +193,7 @@ fn main() -> anyhow::Result<()> {
             statement.close().await?;
             counted
         });
-        let (pg_point_time, _) = timed!(small_runs, pg_binary_rows(&pg, POINT).await);
+        let (pg_point_time, _) = timed!(small_runs, binary_rows(&pg, POINT).await);
 
         let secs = |d: Duration| d.as_secs_f64();
         let gbps = |d: Duration| bytes as f64 / secs(d) / 1e9;

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt, TryStreamExt, pin_mut};
-use lakegate_benches::{bench_config, env_or, median};
+use lakegate_benches::{bench_config, binary_rows, env_or, median};
 use lakegate_gateway::server::Gateway;
 use lakegate_tests::raw_client::RawClient;
 
@@ -113,20 +113,6 @@ async fn text_rows(client: &tokio_postgres::Client, sql: &str) -> u64 {
         if let tokio_postgres::SimpleQueryMessage::Row(_) = message.expect("message") {
             rows += 1;
         }
-    }
-    rows
-}
-
-async fn binary_rows(client: &tokio_postgres::Client, sql: &str) -> u64 {
-    let stream = client
-        .query_raw(sql, Vec::<i64>::new())
-        .await
-        .expect("query");
-    pin_mut!(stream);
-    let mut rows = 0;
-    while let Some(row) = stream.next().await {
-        row.expect("row");
-        rows += 1;
     }
     rows
 }

@@ -77,3 +77,19 @@ pub async fn run_in_process(
     }
     (rows, started.elapsed())
 }
+
+/// Reads every row of `sql` over Postgres wire with binary results (tokio-postgres's
+/// extended protocol) and counts them.
+pub async fn binary_rows(client: &tokio_postgres::Client, sql: &str) -> u64 {
+    let stream = client
+        .query_raw(sql, Vec::<i64>::new())
+        .await
+        .expect("query");
+    futures::pin_mut!(stream);
+    let mut rows = 0;
+    while let Some(row) = stream.next().await {
+        row.expect("row");
+        rows += 1;
+    }
+    rows
+}

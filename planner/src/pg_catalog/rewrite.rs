@@ -24,8 +24,15 @@ pub(crate) fn rewrite_postgres_syntax(statement: &mut DFStatement) {
     let DFStatement::Statement(statement) = statement else {
         return;
     };
+    // Array literals are only read as arrays in catalog queries: elsewhere `'{a}'` may
+    // well be a string compared with a string.
+    let mut catalog_query = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_relations(statement.as_ref(), |name| {
+        catalog_query |= is_pg_catalog_qualified(name);
+        std::ops::ControlFlow::<()>::Continue(())
+    });
     let _ = visit_expressions_mut(statement.as_mut(), |expr: &mut Expr| {
-        if let Some(replacement) = rewrite(expr) {
+        if let Some(replacement) = rewrite(expr, catalog_query) {
             *expr = replacement;
         }
         std::ops::ControlFlow::<()>::Continue(())
@@ -50,10 +57,11 @@ pub(crate) fn rewrite_postgres_syntax(statement: &mut DFStatement) {
     });
 }
 
-fn rewrite(expr: &Expr) -> Option<Expr> {
+fn rewrite(expr: &Expr, catalog_query: bool) -> Option<Expr> {
     match expr {
         Expr::BinaryOp { left, op, right }
-            if matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
+            if catalog_query
+                && matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
                 && (array_literal(left).is_some() || array_literal(right).is_some()) =>
         {
             // `polroles = '{0}'`: a PostgreSQL array literal compared with an array.
@@ -544,6 +552,16 @@ mod tests {
         let mut statements = crate::parse::split(sql).expect("parse");
         rewrite_postgres_syntax(&mut statements[0]);
         statements[0].to_string()
+    }
+
+    #[test]
+    fn array_literals_only_in_catalog_queries() {
+        let sql = rewritten("SELECT 1 FROM lake.tpch.nation WHERE n_name = '{x}'");
+        assert!(sql.contains("n_name = '{x}'"), "{sql}");
+        let sql = rewritten("SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polroles = '{0}'");
+        assert!(sql.contains("p.polroles = make_array(0)"), "{sql}");
+        let sql = rewritten("SELECT NULL, NULL");
+        assert!(sql.contains("NULL AS __lakegate_column_2"), "{sql}");
     }
 
     #[test]
