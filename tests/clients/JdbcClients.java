@@ -177,6 +177,36 @@ public class JdbcClients {
             }
         });
 
+        check("DatabaseMetaData: schemas, tables, columns, primary keys", () -> {
+            try (Connection c = connect("demo")) {
+                java.sql.DatabaseMetaData meta = c.getMetaData();
+                List<String> schemas = new ArrayList<>();
+                try (ResultSet rs = meta.getSchemas()) {
+                    while (rs.next()) schemas.add(rs.getString("TABLE_SCHEM"));
+                }
+                if (!schemas.contains("tpch")) throw new AssertionError("schemas: " + schemas);
+                List<String> tables = new ArrayList<>();
+                try (ResultSet rs = meta.getTables(null, "tpch", "%", new String[] {"TABLE"})) {
+                    while (rs.next()) tables.add(rs.getString("TABLE_NAME"));
+                }
+                expect(tables, List.of("customer", "lineitem", "nation", "orders", "part",
+                    "partsupp", "region", "supplier"), "getTables");
+                List<String> columns = new ArrayList<>();
+                try (ResultSet rs = meta.getColumns(null, "tpch", "orders", "%")) {
+                    while (rs.next()) {
+                        columns.add(rs.getString("COLUMN_NAME") + ":" + rs.getString("TYPE_NAME")
+                            + ":" + rs.getInt("DATA_TYPE") + ":" + rs.getInt("ORDINAL_POSITION"));
+                    }
+                }
+                expect(columns.size(), 9, "orders columns");
+                expect(columns.get(0), "o_orderkey:int8:" + java.sql.Types.BIGINT + ":1", "first column");
+                expect(columns.get(3), "o_totalprice:numeric:" + java.sql.Types.NUMERIC + ":4", "fourth column");
+                try (ResultSet rs = meta.getPrimaryKeys(null, "tpch", "orders")) {
+                    expect(rs.next(), false, "Iceberg tables declare no primary keys");
+                }
+            }
+        });
+
         System.out.println(failed == 0 ? "all passed" : failed + " failed");
         System.exit(failed == 0 ? 0 : 1);
     }

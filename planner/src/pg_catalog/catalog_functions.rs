@@ -313,6 +313,42 @@ pub(crate) fn register_catalog_functions(ctx: &SessionContext, user: &str) {
             Ok(ScalarValue::List(Arc::new(list)))
         },
     ));
+    // information_schema._pg_expandarray(array) is set-returning in PostgreSQL (one
+    // (x, n) row per element). pgjdbc's getPrimaryKeys calls it on pg_index.indkey;
+    // pg_index has no rows here, so it only ever sees NULL. As a scalar stand-in it
+    // gives the first element and its position, and NULL for NULL or empty input.
+    let expanded = Struct(vec![Field::new("x", Int32, true), Field::new("n", Int32, true)].into());
+    let expanded_type = expanded.clone();
+    ctx.register_udf(ScalarUDF::new_from_impl(CatalogFunction {
+        name: "_pg_expandarray",
+        aliases: vec!["information_schema._pg_expandarray".to_string()],
+        signature: any(1),
+        returns: expanded,
+        body: Box::new(move |args, _| {
+            let first = match args.first() {
+                Some(ScalarValue::List(list)) if !list.is_null(0) && !list.value(0).is_empty() => {
+                    ScalarValue::try_from_array(&list.value(0), 0)?
+                        .cast_to(&Int32)
+                        .ok()
+                }
+                _ => None,
+            };
+            match first {
+                Some(x) => {
+                    let DataType::Struct(fields) = &expanded_type else {
+                        unreachable!("declared as a struct above")
+                    };
+                    let array = datafusion::arrow::array::StructArray::try_new(
+                        fields.clone(),
+                        vec![x.to_array()?, ScalarValue::Int32(Some(1)).to_array()?],
+                        None,
+                    )?;
+                    Ok(ScalarValue::Struct(Arc::new(array)))
+                }
+                None => ScalarValue::try_from(&expanded_type),
+            }
+        }),
+    }));
     ctx.register_udf(function("array_upper", any(2), Int32, |args, _| {
         let length = match args.first() {
             Some(ScalarValue::List(list)) if !list.is_null(0) => Some(list.value(0).len()),

@@ -6,15 +6,16 @@
 //!   lookups in pg_catalog: a name literal gives the object's OID, an OID gives its name;
 //! - `::oid` becomes a cast to bigint, `::name` a cast to text, and `::pg_catalog.t`
 //!   the built-in type `t`; `pg_catalog.f(…)` calls `f`;
+//! - `(f(x)).field` becomes `get_field(f(x), 'field')`;
 //! - `ARRAY(SELECT …)` becomes an `array_agg` subquery, and a non-aggregated scalar
 //!   subquery over pg_catalog is aggregated with `min` (DataFusion plans correlated
 //!   scalar subqueries only when they aggregate).
 
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, FunctionArguments, GroupByExpr,
-    Ident, ObjectName, Query, Select, SelectItem, SetExpr, TableFactor, Value, ValueWithSpan,
-    VisitMut, VisitorMut, visit_expressions_mut, visit_relations_mut,
+    AccessExpr, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, FunctionArguments,
+    GroupByExpr, Ident, ObjectName, Query, Select, SelectItem, SetExpr, TableFactor, Value,
+    ValueWithSpan, VisitMut, VisitorMut, visit_expressions_mut, visit_relations_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -84,6 +85,19 @@ fn rewrite(expr: &Expr, catalog_query: bool) -> Option<Expr> {
             })
         }
         Expr::Collate { expr, .. } => Some(expr.as_ref().clone()),
+        Expr::CompoundFieldAccess { root, access_chain }
+            if matches!(root.as_ref(), Expr::Function(_) | Expr::Nested(_)) =>
+        {
+            // `(f(x)).field`: a field of a composite value, as get_field.
+            let mut expr = root.as_ref().clone();
+            for access in access_chain {
+                let AccessExpr::Dot(Expr::Identifier(field)) = access else {
+                    return None;
+                };
+                expr = parse(&format!("get_field({expr}, {})", quote(&field.value)))?;
+            }
+            Some(expr)
+        }
         Expr::Cast {
             expr: inner,
             data_type: DataType::Custom(name, _),
