@@ -7,6 +7,7 @@
 
 mod catalog_functions;
 mod functions;
+mod information_schema;
 mod pg_class;
 mod pg_type;
 mod rewrite;
@@ -206,6 +207,10 @@ impl SchemaProvider for PgCatalogSchema {
             "pg_roles" => tables::roles(&self.context.user)?,
             "pg_user" => tables::users(&self.context.user)?,
             "pg_proc" => tables::procedures(&pg_type::io_functions())?,
+            hidden if information_schema::view_of(hidden).is_some() => {
+                let view = information_schema::view_of(hidden).unwrap_or_default();
+                information_schema::build(view, &self.catalog, &self.inner).await?
+            }
             other => match tables::empty(other) {
                 Some(batch) => batch?,
                 None => return Ok(None),
@@ -216,7 +221,7 @@ impl SchemaProvider for PgCatalogSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        is_catalog_table(name)
+        is_catalog_table(name) || information_schema::view_of(name).is_some()
     }
 }
 
@@ -276,6 +281,27 @@ pub(crate) fn qualify_catalog_tables(
         return;
     };
     let _ = visit_relations_mut(statement.as_mut(), |name: &mut ObjectName| {
+        // `[catalog.]information_schema.columns` and the other views served the
+        // PostgreSQL way read the hidden pg_catalog table of that name.
+        let parts = name.0.len();
+        if parts >= 2 {
+            let schema = name.0[parts - 2]
+                .as_ident()
+                .map(|i| i.value.to_ascii_lowercase());
+            let view = name.0[parts - 1]
+                .as_ident()
+                .map(|i| i.value.to_ascii_lowercase());
+            if let (Some(schema), Some(view)) = (schema, view)
+                && schema == "information_schema"
+                && information_schema::VIEWS.contains(&view.as_str())
+            {
+                name.0[parts - 2] = ObjectNamePart::Identifier(Ident::new(PG_CATALOG));
+                name.0[parts - 1] = ObjectNamePart::Identifier(Ident::with_quote(
+                    '"',
+                    information_schema::hidden_name(&view),
+                ));
+            }
+        }
         if let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() {
             let table = if ident.quote_style.is_some() {
                 ident.value.clone()

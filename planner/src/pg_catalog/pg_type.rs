@@ -366,6 +366,11 @@ pub(super) fn io_functions() -> Vec<(String, u32)> {
     out
 }
 
+/// The name of a type, by OID.
+pub(super) fn type_name(oid: u32) -> Option<String> {
+    rows().into_iter().find(|r| r.oid == oid).map(|r| r.name)
+}
+
 /// The element type of an array type.
 pub(super) fn element_of(array: u32) -> Option<u32> {
     BASE_TYPES

@@ -192,3 +192,71 @@ async fn catalog_syntax_and_functions_clients_use() {
     .await;
     assert_eq!(rows[0], [Some("f".to_string()), Some("0".to_string())]);
 }
+
+#[tokio::test]
+async fn information_schema_speaks_postgresql() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let rows = query_text(
+        &client,
+        "SELECT column_name, ordinal_position, data_type, udt_name, numeric_precision, \
+         numeric_scale, is_nullable FROM information_schema.columns \
+         WHERE table_schema = 'tpch' AND table_name = 'orders' ORDER BY ordinal_position",
+    )
+    .await;
+    let text = |row: &Vec<Option<String>>| {
+        row.iter()
+            .map(|v| v.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    assert_eq!(rows.len(), 9);
+    assert_eq!(text(&rows[0]), "o_orderkey|1|bigint|int8|64|0|NO");
+    assert_eq!(text(&rows[3]), "o_totalprice|4|numeric|numeric|15|2|NO");
+    assert_eq!(text(&rows[4]), "o_orderdate|5|date|date|||NO");
+    assert_eq!(text(&rows[7]), "o_shippriority|8|integer|int4|32|0|NO");
+
+    let tables = query_text(
+        &client,
+        "SELECT table_name, table_type FROM lake.information_schema.tables \
+         WHERE table_schema = 'tpch' ORDER BY 1",
+    )
+    .await;
+    assert_eq!(tables.len(), 8);
+    assert_eq!(text(&tables[0]), "customer|BASE TABLE");
+    let schemata = query_text(
+        &client,
+        "SELECT schema_name FROM information_schema.schemata",
+    )
+    .await;
+    assert!(
+        schemata.contains(&vec![Some("tpch".to_string())]),
+        "{schemata:?}"
+    );
+    for view in [
+        "table_constraints",
+        "key_column_usage",
+        "referential_constraints",
+        "views",
+        "routines",
+    ] {
+        let rows = query_text(
+            &client,
+            &format!("SELECT count(*) FROM information_schema.{view}"),
+        )
+        .await;
+        assert_eq!(rows[0][0].as_deref(), Some("0"), "{view}");
+    }
+
+    // The analyst's view leaves out the denied column; SHOW TABLES still works.
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("analyst");
+    let columns = query_text(
+        &analyst,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'customer'",
+    )
+    .await;
+    assert_eq!(columns.len(), 7);
+    assert!(!columns.contains(&vec![Some("c_acctbal".to_string())]));
+    let shown = query_text(&client, "SHOW TABLES").await;
+    assert!(shown.len() >= 8, "{shown:?}");
+}
