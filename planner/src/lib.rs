@@ -27,7 +27,7 @@ pub use catalog_listing::{ListedTable, TableFilter, like};
 pub use copy::{CopyFormat, CopyOptions};
 pub use error::{ErrorKind, QueryError, Result};
 pub use pg_catalog::type_map;
-pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, type_oid};
+pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, regproc_name, type_oid};
 pub use placeholders::number_placeholders;
 pub use service::{Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
 pub use session::{ClientOrigin, Session};

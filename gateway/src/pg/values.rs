@@ -33,6 +33,8 @@ pub(crate) enum Column {
     Bool(BooleanArray),
     /// `oid`: unsigned, four bytes in binary.
     Oid(UInt32Array),
+    /// Function OIDs printed as names (`regproc`).
+    Regproc(UInt32Array),
     I16(Int16Array),
     I32(Int32Array),
     I64(Int64Array),
@@ -126,6 +128,9 @@ impl Column {
     pub(crate) fn new_as(array: &ArrayRef, ty: &pgwire::api::Type) -> PgWireResult<Self> {
         if *ty == pgwire::api::Type::OID && array.data_type() == &DataType::UInt32 {
             return Ok(Column::Oid(array.as_primitive().clone()));
+        }
+        if *ty == pgwire::api::Type::REGPROC && array.data_type() == &DataType::UInt32 {
+            return Ok(Column::Regproc(array.as_primitive().clone()));
         }
         Column::new(array)
     }
@@ -236,7 +241,7 @@ impl Column {
     pub(crate) fn is_null(&self, row: usize) -> bool {
         match self {
             Column::Bool(a) => a.is_null(row),
-            Column::Oid(a) => a.is_null(row),
+            Column::Oid(a) | Column::Regproc(a) => a.is_null(row),
             Column::I16(a) => a.is_null(row),
             Column::I32(a) => a.is_null(row),
             Column::I64(a) => a.is_null(row),
@@ -280,6 +285,13 @@ impl Column {
         match self {
             Column::Bool(a) => out.put_u8(if a.value(row) { b't' } else { b'f' }),
             Column::Oid(a) => write_integer(out, i64::from(a.value(row))),
+            Column::Regproc(a) => {
+                let oid = a.value(row);
+                match lakegate_planner::regproc_name(oid) {
+                    Some(name) => out.extend_from_slice(name.as_bytes()),
+                    None => write_integer(out, i64::from(oid)),
+                }
+            }
             Column::I16(a) => write_integer(out, i64::from(a.value(row))),
             Column::I32(a) => write_integer(out, i64::from(a.value(row))),
             Column::I64(a) => write_integer(out, a.value(row)),
@@ -321,7 +333,7 @@ impl Column {
     pub(crate) fn write_binary(&self, row: usize, out: &mut BytesMut) -> PgWireResult<()> {
         match self {
             Column::Bool(a) => out.put_u8(u8::from(a.value(row))),
-            Column::Oid(a) => out.put_u32(a.value(row)),
+            Column::Oid(a) | Column::Regproc(a) => out.put_u32(a.value(row)),
             Column::I16(a) => out.put_i16(a.value(row)),
             Column::I32(a) => out.put_i32(a.value(row)),
             Column::I64(a) => out.put_i64(a.value(row)),

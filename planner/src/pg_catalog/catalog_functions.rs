@@ -159,6 +159,7 @@ pub(crate) fn format_type(oid: u32, typmod: Option<i64>) -> String {
         oids::INT4 => "integer".into(),
         oids::TEXT => "text".into(),
         oids::OID => "oid".into(),
+        oids::REGPROC => "regproc".into(),
         oids::JSON => "json".into(),
         oids::FLOAT4 => "real".into(),
         oids::FLOAT8 => "double precision".into(),

@@ -115,6 +115,43 @@ pub(crate) fn oid_field(name: &str) -> Field {
     )]))
 }
 
+/// A `regproc` column: UInt32 function OIDs, sent as PostgreSQL's `regproc`, whose text
+/// form is the function's name.
+pub(crate) fn regproc_field(name: &str) -> Field {
+    Field::new(name, DataType::UInt32, false).with_metadata(HashMap::from([(
+        PG_TYPE_METADATA.to_string(),
+        "regproc".to_string(),
+    )]))
+}
+
+/// The OID of a function of pg_proc (`-`, no function, is 0).
+pub(crate) fn regproc_oid(name: &str) -> u32 {
+    if name == "-" {
+        0
+    } else {
+        stable_oid(&format!("proc:{name}"))
+    }
+}
+
+/// The name of a function of pg_proc by OID, as `regproc` prints it (`-` for 0).
+pub fn regproc_name(oid: u32) -> Option<String> {
+    static NAMES: std::sync::OnceLock<HashMap<u32, String>> = std::sync::OnceLock::new();
+    if oid == 0 {
+        return Some("-".into());
+    }
+    NAMES
+        .get_or_init(|| {
+            let mut names: HashMap<u32, String> = pg_type::io_functions()
+                .into_iter()
+                .map(|(name, _)| (regproc_oid(&name), name))
+                .collect();
+            names.insert(regproc_oid("array_typanalyze"), "array_typanalyze".into());
+            names
+        })
+        .get(&oid)
+        .cloned()
+}
+
 /// A stable OID for a user object, from its qualified name: the same name has the same
 /// OID in every session and after restarts. FNV-1a, folded into the user OID range.
 pub(crate) fn stable_oid(qualified_name: &str) -> u32 {

@@ -9,7 +9,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::Result;
 
-use super::{BOOTSTRAP_SUPERUSER, PG_CATALOG_OID, oid_field};
+use super::{BOOTSTRAP_SUPERUSER, PG_CATALOG_OID, oid_field, regproc_field, regproc_oid};
 
 /// One base type: OID, name, typlen, typbyval, typcategory, typispreferred, typalign,
 /// typstorage, array OID, and the stem of its I/O functions.
@@ -98,6 +98,9 @@ const BASE_TYPES: &[BaseType] = &[
         1009,
         "text",
         DEFAULT_COLLATION,
+    ),
+    base(
+        24, "regproc", 4, true, "N", false, "i", "p", 1008, "regproc", 0,
     ),
     base(26, "oid", 4, true, "N", true, "i", "p", 1028, "oid", 0),
     base(
@@ -212,13 +215,13 @@ pub(super) fn schema() -> SchemaRef {
         text("typsubscript"),
         oid_field("typelem"),
         oid_field("typarray"),
-        text("typinput"),
-        text("typoutput"),
-        text("typreceive"),
-        text("typsend"),
-        text("typmodin"),
-        text("typmodout"),
-        text("typanalyze"),
+        regproc_field("typinput"),
+        regproc_field("typoutput"),
+        regproc_field("typreceive"),
+        regproc_field("typsend"),
+        regproc_field("typmodin"),
+        regproc_field("typmodout"),
+        regproc_field("typanalyze"),
         text("typalign"),
         text("typstorage"),
         Field::new("typnotnull", DataType::Boolean, false),
@@ -329,13 +332,13 @@ pub(super) fn batch() -> Result<RecordBatch> {
         texts(&|r| Some(r.subscript.into())),
         oids(&|r| r.element),
         oids(&|r| r.array),
-        texts(&|r| Some(r.io[0].clone())),
-        texts(&|r| Some(r.io[1].clone())),
-        texts(&|r| Some(r.io[2].clone())),
-        texts(&|r| Some(r.io[3].clone())),
-        texts(&|_| Some("-".into())),
-        texts(&|_| Some("-".into())),
-        texts(&|r| Some(r.analyze.into())),
+        oids(&|r| regproc_oid(&r.io[0])),
+        oids(&|r| regproc_oid(&r.io[1])),
+        oids(&|r| regproc_oid(&r.io[2])),
+        oids(&|r| regproc_oid(&r.io[3])),
+        oids(&|_| 0),
+        oids(&|_| 0),
+        oids(&|r| regproc_oid(r.analyze)),
         texts(&|r| Some(r.align.into())),
         texts(&|r| Some(r.storage.into())),
         bools(&|_| false),

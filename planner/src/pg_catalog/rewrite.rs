@@ -534,7 +534,10 @@ fn cast_replacement(type_name_: &str, inner: &Expr) -> Option<Expr> {
     match type_name_ {
         "oid" => Some(cast_to(inner, DataType::BigInt(None))),
         "name" => Some(cast_to(inner, DataType::Text)),
-        "regproc" | "regprocedure" => Some(inner.clone()),
+        "regproc" | "regprocedure" => match literal(inner) {
+            Some(text) => lookup("pg_proc", "proname", &object_name(text)),
+            None => Some(inner.clone()),
+        },
         "regclass" => match literal(inner) {
             Some(text) => lookup("pg_class", "relname", &object_name(text)),
             None => reverse("regclassout"),

@@ -600,7 +600,7 @@ pub(super) fn procedures(type_io: &[(String, u32)]) -> Result<RecordBatch> {
         .into_iter()
         .map(|(name, returns)| {
             vec![
-                V::Oid(stable_oid(&format!("proc:{name}"))),
+                V::Oid(super::regproc_oid(&name)),
                 name.into(),
                 V::Oid(super::PG_CATALOG_OID),
                 V::Oid(BOOTSTRAP_SUPERUSER),

@@ -13,6 +13,7 @@ pub mod oids {
     pub const INT2: u32 = 21;
     pub const INT4: u32 = 23;
     pub const TEXT: u32 = 25;
+    pub const REGPROC: u32 = 24;
     pub const OID: u32 = 26;
     pub const JSON: u32 = 114;
     pub const FLOAT4: u32 = 700;
@@ -29,6 +30,7 @@ pub mod oids {
 pub fn field_type_oid(field: &Field) -> u32 {
     match field.metadata().get(PG_TYPE_METADATA).map(String::as_str) {
         Some("oid") if field.data_type() == &DataType::UInt32 => oids::OID,
+        Some("regproc") if field.data_type() == &DataType::UInt32 => oids::REGPROC,
         _ => arrow_type_oid(field.data_type()),
     }
 }

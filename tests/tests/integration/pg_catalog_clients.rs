@@ -175,7 +175,7 @@ async fn catalog_syntax_and_functions_clients_use() {
     // Every type the gateway sends has its receive function in pg_proc.
     assert_eq!(
         one(
-            "SELECT count(*) FROM pg_type t LEFT JOIN pg_proc p ON p.proname = t.typreceive \
+            "SELECT count(*) FROM pg_type t LEFT JOIN pg_proc p ON p.oid = t.typreceive \
              WHERE p.oid IS NULL"
         )
         .await,
@@ -259,4 +259,83 @@ async fn information_schema_speaks_postgresql() {
     assert!(!columns.contains(&vec![Some("c_acctbal".to_string())]));
     let shown = query_text(&client, "SHOW TABLES").await;
     assert!(shown.len() >= 8, "{shown:?}");
+}
+
+/// Every type OID the gateway sends (RowDescription), with its element for arrays.
+const SENT: &[(u32, Option<u32>)] = &[
+    (16, None),
+    (17, None),
+    (20, None),
+    (21, None),
+    (23, None),
+    (25, None),
+    (26, None),
+    (114, None),
+    (700, None),
+    (701, None),
+    (1082, None),
+    (1083, None),
+    (1114, None),
+    (1184, None),
+    (1186, None),
+    (1700, None),
+    (1000, Some(16)),
+    (1001, Some(17)),
+    (1005, Some(21)),
+    (1007, Some(23)),
+    (1009, Some(25)),
+    (1016, Some(20)),
+    (1021, Some(700)),
+    (1022, Some(701)),
+    (1115, Some(1114)),
+    (1182, Some(1082)),
+    (1183, Some(1083)),
+    (1185, Some(1184)),
+    (1187, Some(1186)),
+    (1231, Some(1700)),
+    (199, Some(114)),
+];
+
+#[tokio::test]
+async fn npgsql_type_queries_load_every_type_the_gateway_sends() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/npgsql");
+    // Current Npgsql: (nspname, oid, typname, typtype, typnotnull, elemtypoid).
+    let sql = std::fs::read_to_string(dir.join("load_types_current.sql")).expect("query");
+    let rows = query_text(&client, &sql).await;
+    for (oid, element) in SENT {
+        let row = rows
+            .iter()
+            .find(|r| r[1].as_deref() == Some(oid.to_string().as_str()))
+            .unwrap_or_else(|| panic!("type {oid} missing from Npgsql's type query"));
+        match element {
+            Some(e) => {
+                assert_eq!(row[3].as_deref(), Some("a"), "{oid} is an array");
+                assert_eq!(row[5].as_deref(), Some(e.to_string().as_str()), "{oid}");
+            }
+            None => assert_eq!(row[3].as_deref(), Some("b"), "{oid} is a base type"),
+        }
+    }
+    // Npgsql 4 (Power BI): (nspname, typname, oid, typrelid, typbasetype, type, elemoid, ord).
+    let sql = std::fs::read_to_string(dir.join("load_types_2019.sql")).expect("query");
+    let rows = query_text(&client, &sql).await;
+    for (oid, element) in SENT {
+        let row = rows
+            .iter()
+            .find(|r| r[2].as_deref() == Some(oid.to_string().as_str()))
+            .unwrap_or_else(|| panic!("type {oid} missing from the Npgsql 4 query"));
+        let expected_type = if element.is_some() { "a" } else { "b" };
+        assert_eq!(row[5].as_deref(), Some(expected_type), "{oid}");
+        assert_eq!(
+            row[6].as_deref(),
+            Some(element.unwrap_or(0).to_string().as_str()),
+            "{oid}"
+        );
+    }
+    // Arrays come after their elements.
+    let ords: Vec<&str> = rows.iter().filter_map(|r| r[7].as_deref()).collect();
+    let mut sorted = ords.clone();
+    sorted.sort();
+    assert_eq!(ords, sorted);
 }
