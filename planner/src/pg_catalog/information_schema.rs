@@ -14,7 +14,7 @@ use datafusion::error::Result;
 
 use super::catalog_functions::format_type;
 use super::rows::{Col, V, table};
-use super::tables::OWNER_NAME;
+use super::tables::{OWNER_NAME, readable_tables};
 use super::type_map::{field_type_oid, list_element, oids, type_modifier};
 use super::{PG_CATALOG, pg_type};
 
@@ -231,30 +231,18 @@ async fn readable(
     )>,
 > {
     use datafusion::datasource::TableType;
-    let mut out = Vec::new();
-    let mut schemas = provider.schema_names();
-    schemas.sort();
-    for schema_name in schemas {
-        if schema_name == PG_CATALOG || schema_name == "information_schema" {
-            continue;
-        }
-        let Some(schema) = provider.schema(&schema_name) else {
-            continue;
-        };
-        let mut names = schema.table_names();
-        names.sort();
-        for name in names {
-            if let Some(t) = schema.table(&name).await? {
-                let kind = match t.table_type() {
-                    TableType::View => "VIEW",
-                    TableType::Temporary => "LOCAL TEMPORARY",
-                    TableType::Base => "BASE TABLE",
-                };
-                out.push((schema_name.clone(), name, kind, t.schema()));
-            }
-        }
-    }
-    Ok(out)
+    Ok(readable_tables(provider)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let kind = match t.kind {
+                TableType::View => "VIEW",
+                TableType::Temporary => "LOCAL TEMPORARY",
+                TableType::Base => "BASE TABLE",
+            };
+            (t.schema, t.name, kind, t.columns)
+        })
+        .collect())
 }
 
 async fn tables(catalog: &str, provider: &Arc<dyn CatalogProvider>) -> Result<Vec<Vec<V>>> {

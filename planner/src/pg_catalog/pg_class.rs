@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::CatalogProvider;
 use datafusion::error::Result;
 
-use super::{PG_CATALOG, PG_CATALOG_OID, oid_field, stable_oid};
+use super::{PG_CATALOG_OID, oid_field, stable_oid};
 
 /// pg_catalog's tables with PostgreSQL's own OIDs.
 pub(super) const CATALOG_TABLE_OIDS: &[(&str, u32)] = &[
@@ -115,29 +115,13 @@ pub(super) async fn batch(
             columns,
         });
     }
-    let mut schemas = provider.schema_names();
-    schemas.sort();
-    for schema_name in schemas {
-        if schema_name == PG_CATALOG || schema_name == "information_schema" {
-            continue;
-        }
-        let Some(schema) = provider.schema(&schema_name) else {
-            continue;
-        };
-        let namespace = stable_oid(&format!("{catalog}.{schema_name}"));
-        let mut tables = schema.table_names();
-        tables.sort();
-        for table in tables {
-            let Some(provider) = schema.table(&table).await? else {
-                continue;
-            };
-            relations.push(Relation {
-                oid: relation_oid(catalog, &schema_name, &table),
-                columns: provider.schema().fields().len() as i16,
-                name: table,
-                namespace,
-            });
-        }
+    for table in super::tables::readable_tables(provider).await? {
+        relations.push(Relation {
+            oid: relation_oid(catalog, &table.schema, &table.name),
+            columns: table.columns.fields().len() as i16,
+            namespace: stable_oid(&format!("{catalog}.{}", table.schema)),
+            name: table.name,
+        });
     }
     let n = relations.len();
     let oids = |f: &dyn Fn(&Relation) -> u32| -> ArrayRef {

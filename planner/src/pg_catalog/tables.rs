@@ -373,10 +373,20 @@ pub(super) fn columns(name: &str) -> Option<&'static [(&'static str, Col)]> {
     })
 }
 
-/// The readable tables of one catalog: (schema, table, provider schema).
-async fn readable_tables(
+/// A table the principal may read.
+pub(super) struct ReadableTable {
+    pub(super) schema: String,
+    pub(super) name: String,
+    pub(super) kind: datafusion::datasource::TableType,
+    /// Its readable columns (denied ones are already gone).
+    pub(super) columns: datafusion::arrow::datatypes::SchemaRef,
+}
+
+/// The readable tables of one catalog's own schemas, sorted by schema and name: the
+/// one enumeration behind pg_class, pg_attribute, pg_tables and information_schema.
+pub(super) async fn readable_tables(
     provider: &Arc<dyn CatalogProvider>,
-) -> Result<Vec<(String, String, datafusion::arrow::datatypes::SchemaRef)>> {
+) -> Result<Vec<ReadableTable>> {
     let mut out = Vec::new();
     let mut schemas = provider.schema_names();
     schemas.sort();
@@ -391,7 +401,12 @@ async fn readable_tables(
         tables.sort();
         for name in tables {
             if let Some(table) = schema.table(&name).await? {
-                out.push((schema_name.clone(), name, table.schema()));
+                out.push(ReadableTable {
+                    schema: schema_name.clone(),
+                    name,
+                    kind: table.table_type(),
+                    columns: table.schema(),
+                });
             }
         }
     }
@@ -404,9 +419,9 @@ pub(super) async fn attributes(
     provider: &Arc<dyn CatalogProvider>,
 ) -> Result<RecordBatch> {
     let mut rows = Vec::new();
-    for (schema, table, columns) in readable_tables(provider).await? {
-        let relation = relation_oid(catalog, &schema, &table);
-        for (i, field) in columns.fields().iter().enumerate() {
+    for table in readable_tables(provider).await? {
+        let relation = relation_oid(catalog, &table.schema, &table.name);
+        for (i, field) in table.columns.fields().iter().enumerate() {
             let type_oid = field_type_oid(field);
             let (len, by_value, align) = storage(type_oid);
             let text_like = type_oid == super::type_map::oids::TEXT;
@@ -463,10 +478,10 @@ pub(super) async fn pg_tables(provider: &Arc<dyn CatalogProvider>) -> Result<Rec
     let rows: Vec<Vec<V>> = readable_tables(provider)
         .await?
         .into_iter()
-        .map(|(schema, table, _)| {
+        .map(|table| {
             vec![
-                schema.into(),
-                table.into(),
+                table.schema.into(),
+                table.name.into(),
                 OWNER_NAME.into(),
                 V::Null,
                 false.into(),
