@@ -252,6 +252,7 @@ impl QueryService {
         let context = Arc::new(PgCatalogContext {
             user: principal.user.clone(),
             catalogs: secured.clone(),
+            settings: Default::default(),
         });
         for (name, catalog) in secured {
             let with_pg_catalog = WithPgCatalog::new(&name, catalog, context.clone());
@@ -269,6 +270,7 @@ impl QueryService {
             report,
             transaction: None,
             cursors: Cursors::default(),
+            pg_context: context,
         }
     }
 
@@ -559,6 +561,7 @@ impl QueryService {
             current.as_ref().is_some_and(|s| s.table_exist(table))
         });
         rewrite_postgres_syntax(&mut statement);
+        session.pg_context.publish_settings(session.settings.all());
         let statement = &statement;
         if references_catalog_views(&state, statement) {
             self.registry

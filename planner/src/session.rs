@@ -38,6 +38,8 @@ pub struct Session {
     pub(crate) transaction: Option<TransactionBlock>,
     /// Open cursors.
     pub(crate) cursors: Cursors,
+    /// What this session's pg_catalog reads beyond the catalogs (its parameters).
+    pub(crate) pg_context: Arc<crate::pg_catalog::PgCatalogContext>,
 }
 
 impl std::fmt::Debug for Session {

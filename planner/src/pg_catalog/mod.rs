@@ -51,6 +51,8 @@ pub(crate) const BOOTSTRAP_SUPERUSER: u32 = 10;
 /// ones are in [`tables::EMPTY_TABLES`].
 const BUILT_TABLES: &[&str] = &[
     "pg_am",
+    "pg_settings",
+    "pg_stat_user_tables",
     "pg_attribute",
     "pg_class",
     "pg_database",
@@ -83,9 +85,24 @@ pub(crate) struct PgCatalogContext {
     pub(crate) user: String,
     /// The session's catalogs, principal-filtered.
     pub(crate) catalogs: Vec<(String, Arc<dyn CatalogProvider>)>,
+    /// The session's parameters (name, value, description), published before each
+    /// statement is planned, for pg_settings.
+    pub(crate) settings: std::sync::Mutex<Vec<(String, String, String)>>,
 }
 
 impl PgCatalogContext {
+    /// Publishes the session's current parameters.
+    pub(crate) fn publish_settings(&self, settings: Vec<(String, String, String)>) {
+        *self.settings.lock().unwrap_or_else(|e| e.into_inner()) = settings;
+    }
+
+    fn settings(&self) -> Vec<(String, String, String)> {
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Catalogs where the principal reads at least one table.
     fn readable_catalogs(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -244,6 +261,8 @@ impl SchemaProvider for PgCatalogSchema {
             "pg_roles" => tables::roles(&self.context.user)?,
             "pg_user" => tables::users(&self.context.user)?,
             "pg_proc" => tables::procedures(&pg_type::io_functions())?,
+            "pg_settings" => tables::settings(&self.context.settings())?,
+            "pg_stat_user_tables" => tables::table_statistics(&self.catalog, &self.inner).await?,
             hidden if information_schema::view_of(hidden).is_some() => {
                 let view = information_schema::view_of(hidden).unwrap_or_default();
                 information_schema::build(view, &self.catalog, &self.inner).await?

@@ -40,6 +40,8 @@ pub(super) const CATALOG_TABLE_OIDS: &[(&str, u32)] = &[
     ("pg_rewrite", 2618),
     ("pg_roles", 12_001),
     ("pg_sequence", 2224),
+    ("pg_settings", 12_050),
+    ("pg_stat_user_tables", 12_060),
     ("pg_statistic_ext", 3381),
     ("pg_tables", 12_020),
     ("pg_trigger", 2620),

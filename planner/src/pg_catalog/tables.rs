@@ -125,6 +125,39 @@ pub(super) fn columns(name: &str) -> Option<&'static [(&'static str, Col)]> {
             ("valuntil", Text),
             ("useconfig", TextArray),
         ],
+        "pg_settings" => &[
+            ("name", Text),
+            ("setting", Text),
+            ("unit", Text),
+            ("category", Text),
+            ("short_desc", Text),
+            ("extra_desc", Text),
+            ("context", Text),
+            ("vartype", Text),
+            ("source", Text),
+            ("min_val", Text),
+            ("max_val", Text),
+            ("enumvals", TextArray),
+            ("boot_val", Text),
+            ("reset_val", Text),
+            ("sourcefile", Text),
+            ("sourceline", I32),
+            ("pending_restart", Bool),
+        ],
+        "pg_stat_user_tables" => &[
+            ("relid", Oid),
+            ("schemaname", Text),
+            ("relname", Text),
+            ("seq_scan", I64),
+            ("seq_tup_read", I64),
+            ("idx_scan", I64),
+            ("idx_tup_fetch", I64),
+            ("n_tup_ins", I64),
+            ("n_tup_upd", I64),
+            ("n_tup_del", I64),
+            ("n_live_tup", I64),
+            ("n_dead_tup", I64),
+        ],
         "pg_tables" => &[
             ("schemaname", Text),
             ("tablename", Text),
@@ -492,6 +525,57 @@ pub(super) async fn pg_tables(provider: &Arc<dyn CatalogProvider>) -> Result<Rec
         })
         .collect();
     table(columns("pg_tables").unwrap_or(&[]), &rows)
+}
+
+/// `pg_settings`: the session's parameters, as SHOW ALL lists them.
+pub(super) fn settings(parameters: &[(String, String, String)]) -> Result<RecordBatch> {
+    let rows: Vec<Vec<V>> = parameters
+        .iter()
+        .map(|(name, value, description)| {
+            vec![
+                name.as_str().into(),
+                value.as_str().into(),
+                V::Null,
+                "Client Connection Defaults".into(),
+                description.as_str().into(),
+                V::Null,
+                "user".into(),
+                "string".into(),
+                "session".into(),
+                V::Null,
+                V::Null,
+                V::Null,
+                V::Null,
+                V::Null,
+                V::Null,
+                V::Null,
+                false.into(),
+            ]
+        })
+        .collect();
+    table(columns("pg_settings").unwrap_or(&[]), &rows)
+}
+
+/// `pg_stat_user_tables`: one row per readable table. The gateway keeps no access
+/// statistics, so the counters are NULL (unknown) rather than invented zeros.
+pub(super) async fn table_statistics(
+    catalog: &str,
+    provider: &Arc<dyn CatalogProvider>,
+) -> Result<RecordBatch> {
+    let rows: Vec<Vec<V>> = readable_tables(provider)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let mut row = vec![
+                V::Oid(relation_oid(catalog, &t.schema, &t.name)),
+                t.schema.into(),
+                t.name.into(),
+            ];
+            row.resize(12, V::Null);
+            row
+        })
+        .collect();
+    table(columns("pg_stat_user_tables").unwrap_or(&[]), &rows)
 }
 
 /// `pg_am`: the heap and btree access methods clients join with.

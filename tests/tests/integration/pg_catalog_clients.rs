@@ -182,6 +182,17 @@ async fn catalog_syntax_and_functions_clients_use() {
         "0"
     );
 
+    // pg_settings follows SET; pg_stat_user_tables lists the readable tables.
+    client
+        .batch_execute("SET search_path = 'lake.tpch'")
+        .await
+        .expect("set");
+    assert_eq!(
+        one("SELECT setting FROM pg_settings WHERE name = 'search_path'").await,
+        "lake.tpch"
+    );
+    assert_eq!(one("SELECT count(*) FROM pg_stat_user_tables").await, "8");
+
     // The auditor sees no lake tables and has no privilege on them.
     let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
     let rows = query_text(
