@@ -191,7 +191,10 @@ async fn catalog_syntax_and_functions_clients_use() {
         one("SELECT setting FROM pg_settings WHERE name = 'search_path'").await,
         "lake.tpch"
     );
-    assert_eq!(one("SELECT count(*) FROM pg_stat_user_tables").await, "8");
+    assert_eq!(
+        one("SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = 'tpch'").await,
+        "8"
+    );
 
     // The auditor sees no lake tables and has no privilege on them.
     let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
