@@ -561,9 +561,10 @@ impl QueryService {
             current.as_ref().is_some_and(|s| s.table_exist(table))
         });
         rewrite_postgres_syntax(&mut statement);
-        session.pg_context.publish_settings(session.settings.all());
         let statement = &statement;
         if references_catalog_views(&state, statement) {
+            // pg_settings reads the parameters as they are now; other statements skip it.
+            session.pg_context.publish_settings(session.settings.all());
             self.registry
                 .refresh_listings()
                 .await

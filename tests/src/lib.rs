@@ -135,6 +135,37 @@ impl TestGateway {
     }
 }
 
+impl TestGateway {
+    /// Runs one command (SQL or a meta-command such as `\dt`) with the real psql as
+    /// `user`, unaligned and tuples only, stopping at the first error.
+    pub async fn psql(&self, user: &str, password: &str, command: &str) -> std::process::Output {
+        let addr = self.gateway.pg_addr();
+        tokio::process::Command::new("psql")
+            .args([
+                "-h",
+                &addr.ip().to_string(),
+                "-p",
+                &addr.port().to_string(),
+                "-U",
+                user,
+                "-d",
+                "lake",
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                command,
+            ])
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .await
+            .expect("psql must be installed (apt-get install postgresql-client)")
+    }
+}
+
 /// The SQL of TPC-H query `n`, from `tests/tpch/`.
 pub fn tpch_query(n: usize) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tpch/q{n}.sql"));

@@ -13,7 +13,7 @@ use lakegate_planner::{QueryService, Session, TableFilter};
 use tonic::Status;
 
 use super::sql_info::{sql_info, xdbc_type_info};
-use super::status::{arrow_status, to_status};
+use super::status::{server_arrow_status, to_status};
 
 /// Table types the gateway lists.
 const TABLE_TYPES: &[&str] = &["LOCAL TEMPORARY", "SYSTEM TABLE", "TABLE", "VIEW"];
@@ -141,7 +141,7 @@ impl StaticInfo {
 }
 
 fn built(result: arrow_flight::error::Result<RecordBatch>) -> Result<RecordBatch, Status> {
-    result.map_err(|e| arrow_status("building the metadata result", e))
+    result.map_err(|e| server_arrow_status("building the metadata result", e))
 }
 
 fn catalogs(

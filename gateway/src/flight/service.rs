@@ -41,7 +41,7 @@ use super::cancel::RunningQueries;
 use super::metadata::{StaticInfo, is_metadata};
 use super::params::{param_rows, parameter_schema};
 use super::prepared::PreparedStatements;
-use super::status::{arrow_status, to_status};
+use super::status::{arrow_status, server_arrow_status, to_status};
 use super::ticket::{self, Claims, TicketBody};
 
 /// Largest parameter binding a DoPut may send, in bytes of Arrow memory.
@@ -95,7 +95,7 @@ fn no_transaction(id: &Option<bytes::Bytes>) -> Result<(), Status> {
 fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
     let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
         .try_into()
-        .map_err(|e| arrow_status("encoding a schema", e))?;
+        .map_err(|e| server_arrow_status("encoding a schema", e))?;
     Ok(bytes)
 }
 
@@ -175,7 +175,7 @@ impl FlightState {
         let ticket = ticket::issue(&self.auth.signer, &claims)?;
         FlightInfo::new()
             .try_with_schema(schema)
-            .map_err(|e| arrow_status("encoding the result schema", e))
+            .map_err(|e| server_arrow_status("encoding the result schema", e))
             .map(|info| {
                 info.with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
                     .with_descriptor(descriptor)
@@ -413,7 +413,7 @@ impl FlightService for FlightSqlEndpoint {
         let (schema, _) = state.plan_command(&request, &principal, command).await?;
         let result: SchemaResult = SchemaAsIpc::new(&schema, &IpcWriteOptions::default())
             .try_into()
-            .map_err(|e| arrow_status("encoding the schema", e))?;
+            .map_err(|e| server_arrow_status("encoding the schema", e))?;
         Ok(Response::new(result))
     }
 

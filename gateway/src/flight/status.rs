@@ -46,9 +46,17 @@ pub(crate) fn to_status(error: QueryError) -> Status {
     status
 }
 
-/// An Arrow error raised while encoding or decoding batches.
+/// An Arrow error in what the client sent (parameters, action bodies).
 pub(crate) fn arrow_status(context: &str, error: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("{context}: {error}"))
+}
+
+/// An Arrow error in what the gateway itself builds (schemas, metadata results): the
+/// details go to the log, the client gets INTERNAL with a reference.
+pub(crate) fn server_arrow_status(context: &str, error: impl std::fmt::Display) -> Status {
+    to_status(QueryError::from(
+        datafusion::error::DataFusionError::Internal(format!("{context}: {error}")),
+    ))
 }
 
 #[cfg(test)]

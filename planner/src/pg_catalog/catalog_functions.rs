@@ -97,15 +97,29 @@ impl ScalarUDFImpl for CatalogFunction {
     }
 }
 
-fn function(
+/// A catalog function under its name and `pg_catalog.<name>`.
+pub(super) fn function(
     name: &'static str,
     signature: Signature,
     returns: DataType,
     body: impl Fn(&[ScalarValue], &ConfigOptions) -> Result<ScalarValue> + Send + Sync + 'static,
 ) -> ScalarUDF {
+    function_also_named(name, &[], signature, returns, body)
+}
+
+/// A catalog function under its name, `pg_catalog.<name>` and `extra` names.
+pub(super) fn function_also_named(
+    name: &'static str,
+    extra: &[&str],
+    signature: Signature,
+    returns: DataType,
+    body: impl Fn(&[ScalarValue], &ConfigOptions) -> Result<ScalarValue> + Send + Sync + 'static,
+) -> ScalarUDF {
+    let mut aliases = vec![format!("pg_catalog.{name}")];
+    aliases.extend(extra.iter().map(|a| a.to_string()));
     ScalarUDF::new_from_impl(CatalogFunction {
         name,
-        aliases: vec![format!("pg_catalog.{name}")],
+        aliases,
         signature,
         returns,
         body: Box::new(body),
@@ -231,7 +245,7 @@ pub(crate) fn register_catalog_functions(ctx: &SessionContext, user: &str) {
     }));
     ctx.register_udf(function("to_regtype", any(1), UInt32, |args, _| {
         Ok(ScalarValue::UInt32(text_arg(args, 0).and_then(|name| {
-            super::pg_type::type_oid(&regtype_name(&name))
+            super::pg_type::type_oid(&super::pg_type::typname_of(&name))
         })))
     }));
     for name in [
@@ -449,26 +463,6 @@ fn namespace_name(
         .schema_names()
         .into_iter()
         .find(|schema| super::stable_oid(&format!("{catalog_name}.{schema}")) == oid)
-}
-
-/// A type name as pg_type spells it (`integer` → `int4`).
-fn regtype_name(name: &str) -> String {
-    let name = name.trim().to_ascii_lowercase();
-    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
-    match name {
-        "integer" | "int" => "int4",
-        "bigint" => "int8",
-        "smallint" => "int2",
-        "boolean" => "bool",
-        "real" => "float4",
-        "double precision" => "float8",
-        "character varying" => "varchar",
-        "timestamp without time zone" => "timestamp",
-        "timestamp with time zone" => "timestamptz",
-        "decimal" => "numeric",
-        other => other,
-    }
-    .to_string()
 }
 
 /// The OID of a readable table named `t`, `s.t` or `c.s.t`.

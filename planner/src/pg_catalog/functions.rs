@@ -1,5 +1,6 @@
 //! Session functions clients call on connect: `version()`, `current_schema()`,
-//! `current_database()`, each also under its `pg_catalog.` name.
+//! `current_database()` and `pg_table_is_visible()`, each also under its `pg_catalog.`
+//! name; the catalog functions are registered with them.
 
 use std::any::Any;
 
@@ -20,75 +21,9 @@ use datafusion::arrow::datatypes::UInt32Type;
 use datafusion::catalog::CatalogProviderList;
 use datafusion::common::exec_err;
 
+use super::catalog_functions::{function, function_also_named};
 use super::pg_class::{CATALOG_TABLE_OIDS, relation_oid};
 use crate::settings::SERVER_VERSION;
-
-/// What a session function returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    Version,
-    CurrentSchema,
-    CurrentDatabase,
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct SessionFunction {
-    kind: Kind,
-    name: &'static str,
-    aliases: Vec<String>,
-    signature: Signature,
-}
-
-impl SessionFunction {
-    fn new(kind: Kind, name: &'static str, extra: &[&str]) -> Self {
-        let mut aliases = vec![format!("pg_catalog.{name}")];
-        aliases.extend(extra.iter().map(|a| a.to_string()));
-        Self {
-            kind,
-            name,
-            aliases,
-            signature: Signature::nullary(Volatility::Stable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for SessionFunction {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn aliases(&self) -> &[String] {
-        &self.aliases
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let catalog = &args.config_options.catalog;
-        let value = match self.kind {
-            // Clients parse "PostgreSQL <major>.<minor>" out of this.
-            Kind::Version => format!(
-                "PostgreSQL {SERVER_VERSION} (lakegate {}) on {}-{}, compiled by rustc, 64-bit",
-                env!("CARGO_PKG_VERSION"),
-                std::env::consts::ARCH,
-                std::env::consts::OS,
-            ),
-            Kind::CurrentSchema => catalog.default_schema.clone(),
-            Kind::CurrentDatabase => catalog.default_catalog.clone(),
-        };
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(value))))
-    }
-}
 
 /// `pg_table_is_visible(oid)`: whether the relation is in the current schema or in
 /// pg_catalog (the schemas an unqualified name searches).
@@ -176,15 +111,33 @@ pub(crate) fn register_functions(ctx: &SessionContext, user: &str) {
             Volatility::Stable,
         ),
     }));
-    for function in [
-        SessionFunction::new(Kind::Version, "version", &[]),
-        SessionFunction::new(Kind::CurrentSchema, "current_schema", &[]),
-        SessionFunction::new(
-            Kind::CurrentDatabase,
-            "current_database",
-            &["current_catalog"],
-        ),
-    ] {
-        ctx.register_udf(ScalarUDF::new_from_impl(function));
-    }
+    let nullary = || Signature::nullary(Volatility::Stable);
+    let text = |value: String| Ok(ScalarValue::Utf8(Some(value)));
+    // Clients parse "PostgreSQL <major>.<minor>" out of version().
+    ctx.register_udf(function(
+        "version",
+        nullary(),
+        DataType::Utf8,
+        move |_, _| {
+            text(format!(
+                "PostgreSQL {SERVER_VERSION} (lakegate {}) on {}-{}, compiled by rustc, 64-bit",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::ARCH,
+                std::env::consts::OS,
+            ))
+        },
+    ));
+    ctx.register_udf(function(
+        "current_schema",
+        nullary(),
+        DataType::Utf8,
+        move |_, config| text(config.catalog.default_schema.clone()),
+    ));
+    ctx.register_udf(function_also_named(
+        "current_database",
+        &["current_catalog"],
+        nullary(),
+        DataType::Utf8,
+        move |_, config| text(config.catalog.default_catalog.clone()),
+    ));
 }

@@ -369,6 +369,29 @@ pub(super) fn io_functions() -> Vec<(String, u32)> {
     out
 }
 
+/// The pg_type name of a type written in SQL (`integer` → `int4`, `pg_catalog.text` →
+/// `text`); names pg_type already uses come back lower-cased.
+pub(super) fn typname_of(sql_name: &str) -> String {
+    let name = sql_name.trim().to_ascii_lowercase();
+    let name = name.rsplit('.').next().unwrap_or(&name).trim();
+    match name {
+        "integer" | "int" => "int4",
+        "bigint" => "int8",
+        "smallint" => "int2",
+        "boolean" => "bool",
+        "real" => "float4",
+        "double precision" => "float8",
+        "character varying" => "varchar",
+        "character" => "bpchar",
+        "timestamp without time zone" => "timestamp",
+        "timestamp with time zone" => "timestamptz",
+        "time without time zone" => "time",
+        "decimal" => "numeric",
+        other => other,
+    }
+    .to_string()
+}
+
 /// The name of a type, by OID.
 pub(super) fn type_name(oid: u32) -> Option<String> {
     rows().into_iter().find(|r| r.oid == oid).map(|r| r.name)

@@ -477,27 +477,6 @@ fn object_name(text: &str) -> String {
     }
 }
 
-/// SQL names of types as typnames.
-fn type_name(text: &str) -> String {
-    let name = object_name(text);
-    match name.as_str() {
-        "integer" | "int" => "int4",
-        "bigint" => "int8",
-        "smallint" => "int2",
-        "boolean" => "bool",
-        "real" => "float4",
-        "double precision" => "float8",
-        "character varying" => "varchar",
-        "character" => "bpchar",
-        "timestamp without time zone" => "timestamp",
-        "timestamp with time zone" => "timestamptz",
-        "time without time zone" => "time",
-        "decimal" => "numeric",
-        _ => return name,
-    }
-    .to_string()
-}
-
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
@@ -543,7 +522,11 @@ fn cast_replacement(type_name_: &str, inner: &Expr) -> Option<Expr> {
             None => reverse("regclassout"),
         },
         "regtype" => match literal(inner) {
-            Some(text) => lookup("pg_type", "typname", &type_name(text)),
+            Some(text) => lookup(
+                "pg_type",
+                "typname",
+                &super::pg_type::typname_of(&object_name(text)),
+            ),
             None => parse(&format!("pg_catalog.format_type({inner}, NULL)")),
         },
         "regnamespace" => match literal(inner) {

@@ -5,32 +5,10 @@
 
 use lakegate_tests::{TestGateway, query_text};
 
-/// Runs a psql meta-command as `user` and returns its unaligned rows.
+/// Runs a psql meta-command as `user` (whose password is its name) and returns its
+/// unaligned rows.
 async fn psql(gw: &TestGateway, user: &str, command: &str) -> Vec<String> {
-    let addr = gw.gateway.pg_addr();
-    let output = tokio::process::Command::new("psql")
-        .args([
-            "-h",
-            &addr.ip().to_string(),
-            "-p",
-            &addr.port().to_string(),
-            "-U",
-            user,
-            "-d",
-            "lake",
-            "-X",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            command,
-        ])
-        .env("PGPASSWORD", user)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .await
-        .expect("psql runs (install postgresql-client)");
+    let output = gw.psql(user, user, command).await;
     assert!(
         output.status.success(),
         "psql {command}: {}",

@@ -5,35 +5,7 @@ use lakegate_tests::{PASSWORD, SCALE_FACTOR, TestGateway, USER};
 #[tokio::test]
 async fn psql_counts_lineitem_and_runs_a_tpch_query() {
     let gw = TestGateway::start().await;
-    let addr = gw.gateway.pg_addr();
-    let run = move |sql: &str| {
-        let sql = sql.to_string();
-        async move {
-            tokio::process::Command::new("psql")
-                .args([
-                    "-h",
-                    &addr.ip().to_string(),
-                    "-p",
-                    &addr.port().to_string(),
-                    "-U",
-                    USER,
-                    "-d",
-                    "lake",
-                    "-X",
-                    "-A",
-                    "-t",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-c",
-                    &sql,
-                ])
-                .env("PGPASSWORD", PASSWORD)
-                .env("PGCONNECT_TIMEOUT", "10")
-                .output()
-                .await
-                .expect("psql must be installed (apt-get install postgresql-client)")
-        }
-    };
+    let run = |sql: &'static str| gw.psql(USER, PASSWORD, sql);
     let out = run("SELECT count(*) FROM lake.tpch.orders").await;
     assert!(
         out.status.success(),
