@@ -788,17 +788,24 @@ fn param_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> {
             *slot = Some(data_type);
         }
     }
+    // A gap is a parameter the statement does not use (a catalog rewrite may drop the
+    // subquery that held it): its type is whatever the client declares.
     let mut ordered = Vec::with_capacity(types.len());
-    for index in 1..=types.len() {
-        match types.get(&format!("${index}")) {
-            Some(t) => ordered.push(t.clone()),
-            None => {
-                return Err(QueryError::new(
+    for (id, data_type) in types {
+        let index = id
+            .strip_prefix('$')
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=u16::MAX as usize).contains(n))
+            .ok_or_else(|| {
+                QueryError::new(
                     ErrorKind::Syntax,
-                    format!("parameters must be numbered $1..${}", types.len()),
-                ));
-            }
+                    format!("parameter {id} is not of the form $1, $2, …"),
+                )
+            })?;
+        if ordered.len() < index {
+            ordered.resize(index, None);
         }
+        ordered[index - 1] = data_type;
     }
     Ok(ordered)
 }

@@ -207,6 +207,30 @@ public class JdbcClients {
             }
         });
 
+        check("DatabaseMetaData: keywords, indexes, keys, type info", () -> {
+            try (Connection c = connect("demo")) {
+                java.sql.DatabaseMetaData meta = c.getMetaData();
+                // pg_get_keywords() minus the SQL:2003 words pgjdbc leaves out.
+                List<String> keywords = List.of(meta.getSQLKeywords().split(","));
+                if (!keywords.contains("analyze") || keywords.contains("select")) {
+                    throw new AssertionError("getSQLKeywords: " + keywords);
+                }
+                try (ResultSet rs = meta.getIndexInfo(null, "tpch", "orders", false, true)) {
+                    expect(rs.next(), false, "Iceberg tables have no indexes");
+                }
+                try (ResultSet rs = meta.getImportedKeys(null, "tpch", "orders")) {
+                    expect(rs.next(), false, "no foreign keys");
+                }
+                List<String> types = new ArrayList<>();
+                try (ResultSet rs = meta.getTypeInfo()) {
+                    while (rs.next()) types.add(rs.getString("TYPE_NAME"));
+                }
+                for (String t : List.of("int8", "numeric", "text", "date", "timestamptz")) {
+                    if (!types.contains(t)) throw new AssertionError("getTypeInfo lacks " + t + ": " + types);
+                }
+            }
+        });
+
         System.out.println(failed == 0 ? "all passed" : failed + " failed");
         System.exit(failed == 0 ? 0 : 1);
     }

@@ -381,18 +381,55 @@ def odbc_catalog_functions():
 
 
 @check
-def sqlalchemy_inspector_lists_tables():
+def sqlalchemy_inspector_lists_tables_and_columns():
     # Both dialects: psycopg 3's reads pg_type with to_regtype() when it connects.
     for url in [
         f"postgresql+psycopg2://demo:demo@{HOST}:{PORT}/lake",
         f"postgresql+psycopg://demo:demo@{HOST}:{PORT}/lake",
     ]:
         engine = sqlalchemy.create_engine(url)
+        dialect = url.split(":")[0]
         try:
-            names = sqlalchemy.inspect(engine).get_table_names(schema="tpch")
-            expect_equal(sorted(names), TPCH_TABLES, f"{url.split(':')[0]} get_table_names")
+            inspector = sqlalchemy.inspect(engine)
+            names = inspector.get_table_names(schema="tpch")
+            expect_equal(sorted(names), TPCH_TABLES, f"{dialect} get_table_names")
+            columns = inspector.get_columns("orders", schema="tpch")
+            expect_equal(
+                [(c["name"], str(c["type"]), c["nullable"]) for c in columns[:5]],
+                [
+                    ("o_orderkey", "BIGINT", False),
+                    ("o_custkey", "BIGINT", False),
+                    ("o_orderstatus", "TEXT", False),
+                    ("o_totalprice", "NUMERIC(15, 2)", False),
+                    ("o_orderdate", "DATE", False),
+                ],
+                f"{dialect} get_columns",
+            )
+            expect_equal(len(columns), 9, f"{dialect} orders has 9 columns")
+            # Keys, indexes and constraints: Iceberg declares none, and each lookup
+            # answers empty rather than failing.
+            expect_equal(
+                inspector.get_pk_constraint("orders", schema="tpch")["constrained_columns"],
+                [],
+                f"{dialect} get_pk_constraint",
+            )
+            expect_equal(inspector.get_foreign_keys("orders", schema="tpch"), [], "foreign keys")
+            expect_equal(inspector.get_indexes("orders", schema="tpch"), [], "indexes")
+            expect_equal(
+                inspector.get_unique_constraints("orders", schema="tpch"), [], "unique"
+            )
+            expect_equal(inspector.get_view_names(schema="tpch"), [], "views")
         finally:
             engine.dispose()
+
+    # The analyst's denied column is not listed.
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg://analyst:analyst@{HOST}:{PORT}/lake")
+    try:
+        names = [c["name"] for c in sqlalchemy.inspect(engine).get_columns("customer", schema="tpch")]
+        expect_equal("c_acctbal" in names, False, "analyst does not see c_acctbal")
+        expect_equal("c_name" in names, True, "analyst sees c_name")
+    finally:
+        engine.dispose()
 
 
 def main():

@@ -4,6 +4,7 @@
 //! NULL here because the lakehouse keeps no comments, defaults, constraints or indexes.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, ListArray, StringBuilder};
@@ -163,6 +164,22 @@ fn text(value: Option<String>) -> ScalarValue {
 }
 
 /// `format_type(oid, typmod)`: the SQL name of a type, with its modifier.
+/// The argument list and result type of the pg_proc function whose OID is the first
+/// argument, written as format_type writes types.
+fn function_signature(args: &[ScalarValue]) -> Option<(String, String)> {
+    static SIGNATURES: std::sync::OnceLock<HashMap<u32, (u32, u32)>> = std::sync::OnceLock::new();
+    let oid = u32::try_from(int_arg(args, 0)?).ok()?;
+    let (argument, returns) = SIGNATURES
+        .get_or_init(|| {
+            super::pg_type::io_functions()
+                .into_iter()
+                .map(|f| (super::regproc_oid(&f.name), (f.argument, f.returns)))
+                .collect()
+        })
+        .get(&oid)?;
+    Some((format_type(*argument, None), format_type(*returns, None)))
+}
+
 pub(crate) fn format_type(oid: u32, typmod: Option<i64>) -> String {
     let typmod = typmod.filter(|m| *m >= 0);
     match oid {
@@ -202,6 +219,7 @@ pub(crate) fn format_type(oid: u32, typmod: Option<i64>) -> String {
         1043 => "character varying".into(),
         1042 => "character".into(),
         2275 => "cstring".into(),
+        2281 => "internal".into(),
         other => match super::pg_type::element_of(other) {
             Some(element) => format!("{}[]", format_type(element, typmod)),
             None => "???".into(),
@@ -215,6 +233,7 @@ pub(crate) fn register_catalog_functions(ctx: &SessionContext, user: &str) {
     let any = |n: usize| Signature::any(n, Volatility::Stable);
     let variadic = Signature::variadic_any(Volatility::Stable);
     let user = user.to_string();
+    ctx.register_udtf("pg_get_keywords", Arc::new(super::keywords::Keywords));
     let owner = user.clone();
     ctx.register_udf(function("pg_get_userbyid", any(1), Utf8, move |args, _| {
         Ok(text(int_arg(args, 0).map(|oid| {
@@ -264,6 +283,24 @@ pub(crate) fn register_catalog_functions(ctx: &SessionContext, user: &str) {
             Ok(text(None))
         }));
     }
+    // psql's `\df`: the signature of a pg_proc function, by OID.
+    ctx.register_udf(function(
+        "pg_get_function_result",
+        any(1),
+        Utf8,
+        |args, _| Ok(text(function_signature(args).map(|(_, returns)| returns))),
+    ));
+    ctx.register_udf(function_also_named(
+        "pg_get_function_arguments",
+        &["pg_get_function_identity_arguments"],
+        any(1),
+        Utf8,
+        |args, _| {
+            Ok(text(
+                function_signature(args).map(|(arguments, _)| arguments),
+            ))
+        },
+    ));
     ctx.register_udf(function(
         "pg_relation_is_publishable",
         any(1),

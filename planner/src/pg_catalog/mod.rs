@@ -6,8 +6,10 @@
 //! pg_catalog is implicitly at the front of every search_path.
 
 mod catalog_functions;
+mod empty_joins;
 mod functions;
 mod information_schema;
+mod keywords;
 mod pg_class;
 mod pg_type;
 mod rewrite;
@@ -160,7 +162,7 @@ pub fn regproc_name(oid: u32) -> Option<String> {
         .get_or_init(|| {
             let mut names: HashMap<u32, String> = pg_type::io_functions()
                 .into_iter()
-                .map(|(name, _)| (regproc_oid(&name), name))
+                .map(|f| (regproc_oid(&f.name), f.name))
                 .collect();
             names.insert(regproc_oid("array_typanalyze"), "array_typanalyze".into());
             names

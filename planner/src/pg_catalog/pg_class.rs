@@ -97,6 +97,7 @@ fn schema() -> SchemaRef {
         oid_field("relrewrite"),
         text("relacl"),
         text("reloptions"),
+        text("relpartbound"),
     ]))
 }
 
@@ -166,6 +167,7 @@ pub(super) async fn batch(
         letters("d"),
         flags(false),
         zeros(),
+        Arc::new(StringArray::from(vec![None::<&str>; n])),
         Arc::new(StringArray::from(vec![None::<&str>; n])),
         Arc::new(StringArray::from(vec![None::<&str>; n])),
     ];

@@ -353,18 +353,36 @@ pub(super) fn batch() -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema(), columns)?)
 }
 
-/// The I/O functions of every type, with the type each returns: input and receive
-/// return the type, output returns cstring and send returns bytea.
-pub(super) fn io_functions() -> Vec<(String, u32)> {
+/// One type I/O function of pg_proc.
+pub(super) struct IoFunction {
+    pub name: String,
+    /// The type of its (first) argument.
+    pub argument: u32,
+    pub returns: u32,
+}
+
+/// The I/O functions of every type: input takes cstring and returns the type, output
+/// takes the type and returns cstring, receive takes internal and returns the type,
+/// send takes the type and returns bytea.
+pub(super) fn io_functions() -> Vec<IoFunction> {
     const CSTRING: u32 = 2275;
     const BYTEA: u32 = 17;
+    const INTERNAL: u32 = 2281;
     let mut out = Vec::new();
     for row in rows() {
         let [input, output, receive, send] = row.io;
-        out.push((input, row.oid));
-        out.push((output, CSTRING));
-        out.push((receive, row.oid));
-        out.push((send, BYTEA));
+        for (name, argument, returns) in [
+            (input, CSTRING, row.oid),
+            (output, row.oid, CSTRING),
+            (receive, INTERNAL, row.oid),
+            (send, row.oid, BYTEA),
+        ] {
+            out.push(IoFunction {
+                name,
+                argument,
+                returns,
+            });
+        }
     }
     out
 }

@@ -2,6 +2,8 @@
 //! rewritten on the parsed statement before planning:
 //! - `a OPERATOR(pg_catalog.~) b` becomes `a ~ b` (any built-in operator);
 //! - `expr COLLATE pg_catalog.default` drops the collation;
+//! - `x <> ALL(array)` becomes `NOT (x = ANY(array))`;
+//! - `'{a,"b c",NULL}'::T[]` becomes an array of T;
 //! - `x::regclass`, `::regtype`, `::regnamespace`, `::regrole`, `::regproc` become
 //!   lookups in pg_catalog: a name literal gives the object's OID, an OID gives its name;
 //! - `::oid` becomes a cast to bigint, `::name` a cast to text, and `::pg_catalog.t`
@@ -13,9 +15,10 @@
 
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, FunctionArguments,
-    GroupByExpr, Ident, ObjectName, Query, Select, SelectItem, SetExpr, TableFactor, Value,
-    ValueWithSpan, VisitMut, VisitorMut, visit_expressions_mut, visit_relations_mut,
+    AccessExpr, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, FunctionArg,
+    FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, Select, SelectItem,
+    SetExpr, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions_mut,
+    visit_relations_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -32,6 +35,8 @@ pub(crate) fn rewrite_postgres_syntax(statement: &mut DFStatement) {
         catalog_query |= is_pg_catalog_qualified(name);
         std::ops::ControlFlow::<()>::Continue(())
     });
+    // Subqueries that no row reaches are dropped before anything tries to plan them.
+    super::empty_joins::blank_unreachable_subqueries(statement.as_mut(), catalog_query);
     let _ = visit_expressions_mut(statement.as_mut(), |expr: &mut Expr| {
         if let Some(replacement) = rewrite(expr, catalog_query) {
             *expr = replacement;
@@ -42,13 +47,14 @@ pub(crate) fn rewrite_postgres_syntax(statement: &mut DFStatement) {
     // them unique. Repeats get internal aliases; the names clients see come from the
     // original statement (output_names.rs).
     let _ = statement.as_mut().visit(&mut UniqueProjections);
+    let _ = statement.as_mut().visit(&mut IntegerSeries);
     // `FROM pg_catalog.generate_series(…)`: DataFusion's table functions are unqualified.
     let _ = visit_relations_mut(statement.as_mut(), |name: &mut ObjectName| {
         let function = name.0.len() == 2
             && name.0[1].as_ident().is_some_and(|i| {
                 matches!(
                     i.value.to_ascii_lowercase().as_str(),
-                    "generate_series" | "unnest" | "range"
+                    "generate_series" | "unnest" | "range" | "pg_get_keywords"
                 )
             });
         if function && is_pg_catalog_qualified(name) {
@@ -85,6 +91,47 @@ fn rewrite(expr: &Expr, catalog_query: bool) -> Option<Expr> {
             })
         }
         Expr::Collate { expr, .. } => Some(expr.as_ref().clone()),
+        Expr::Cast {
+            expr: inner,
+            data_type: data_type @ DataType::Array(_),
+            ..
+        } if literal(inner).is_some_and(|t| t.trim_start().starts_with('{')) => {
+            // `'{a,b}'::text[]`: an array, not a one-element list of the whole string.
+            let data_type = match data_type {
+                DataType::Array(ArrayElemTypeDef::SquareBracket(element, size)) => {
+                    match element.as_ref() {
+                        DataType::Custom(name, _) if is_pg_catalog_qualified(name) => {
+                            let element =
+                                parse_type(&name.0.last()?.as_ident()?.value.to_ascii_lowercase())?;
+                            DataType::Array(ArrayElemTypeDef::SquareBracket(
+                                Box::new(element),
+                                *size,
+                            ))
+                        }
+                        _ => data_type.clone(),
+                    }
+                }
+                _ => data_type.clone(),
+            };
+            typed_array_literal(literal(inner)?, &data_type)
+        }
+        Expr::AllOp {
+            left,
+            compare_op: BinaryOperator::NotEq,
+            right,
+        } if !matches!(right.as_ref(), Expr::Subquery(_)) => {
+            // `x <> ALL(array)` is `NOT (x = ANY(array))`, NULLs included; DataFusion
+            // takes ALL only over a subquery.
+            Some(Expr::UnaryOp {
+                op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
+                expr: Box::new(Expr::Nested(Box::new(Expr::AnyOp {
+                    left: left.clone(),
+                    compare_op: BinaryOperator::Eq,
+                    right: right.clone(),
+                    is_some: false,
+                }))),
+            })
+        }
         Expr::CompoundFieldAccess { root, access_chain }
             if matches!(root.as_ref(), Expr::Function(_) | Expr::Nested(_)) =>
         {
@@ -228,6 +275,56 @@ fn aggregated(query: &Query, aggregate: &str) -> Option<Query> {
     Some(query)
 }
 
+/// `generate_series(1, array_upper(a, 1))`: DataFusion's series takes bigint bounds,
+/// PostgreSQL's any integer; with an integer literal among the bounds, the others are
+/// cast to bigint (pgjdbc's TypeInfoCache walks `current_schemas(false)` so).
+struct IntegerSeries;
+
+impl VisitorMut for IntegerSeries {
+    type Break = ();
+
+    fn pre_visit_table_factor(
+        &mut self,
+        table_factor: &mut TableFactor,
+    ) -> std::ops::ControlFlow<()> {
+        let TableFactor::Table {
+            name,
+            args: Some(args),
+            ..
+        } = table_factor
+        else {
+            return std::ops::ControlFlow::Continue(());
+        };
+        let series = name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("generate_series"));
+        let expr_of = |arg: &FunctionArg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        };
+        let integer_literal = |e: &Expr| matches!(e, Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. }) if n.parse::<i64>().is_ok());
+        if !series
+            || !args
+                .args
+                .iter()
+                .filter_map(expr_of)
+                .any(|e| integer_literal(&e))
+        {
+            return std::ops::ControlFlow::Continue(());
+        }
+        for arg in &mut args.args {
+            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg
+                && !integer_literal(e)
+            {
+                *e = cast_to(e, DataType::BigInt(None));
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
 /// Gives repeated unnamed projection items of every SELECT an alias of their own.
 struct UniqueProjections;
 
@@ -278,12 +375,9 @@ fn guarded(subquery: Expr, conditions: &[Expr]) -> Option<Expr> {
 }
 
 /// Splits a catalog lookup's WHERE for DataFusion's decorrelation: conditions on the
-/// outer row alone are returned (the caller tests them outside the subquery); equality
-/// conditions between inner and outer columns stay; other conditions mixing the two
-/// are dropped, since DataFusion cannot decorrelate them. Catalog lookups go by OID,
-/// so the equalities already pick the row, and the dropped conditions only narrow it
-/// further (psql's "collation differs from the type's" test, on an empty
-/// pg_collation here, or `oid = ANY(polroles)` on an empty pg_policy).
+/// outer row alone are returned (the caller tests them outside the subquery); the
+/// others stay. Lookups over catalogs that are empty here never get this far
+/// (empty_joins.rs settles them first).
 fn split_correlated_conditions(query: &mut Query) -> Vec<Expr> {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Vec::new();
@@ -324,17 +418,10 @@ fn split_correlated_conditions(query: &mut Query) -> Vec<Expr> {
             }
             std::ops::ControlFlow::<()>::Continue(())
         });
-        let equality = matches!(
-            &condition,
-            Expr::BinaryOp {
-                op: BinaryOperator::Eq,
-                ..
-            }
-        );
-        match (uses_inner, uses_outer) {
-            (false, true) => hoisted.push(condition),
-            (true, true) if !equality => {}
-            _ => kept.push(condition),
+        if uses_outer && !uses_inner {
+            hoisted.push(condition);
+        } else {
+            kept.push(condition);
         }
     }
     select.selection = kept.into_iter().reduce(|a, b| Expr::BinaryOp {
@@ -372,7 +459,7 @@ fn conjuncts(expr: Expr) -> Vec<Expr> {
     }
 }
 
-fn is_aggregate(expr: &Expr) -> bool {
+pub(super) fn is_aggregate(expr: &Expr) -> bool {
     match expr {
         Expr::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
             matches!(
@@ -441,18 +528,75 @@ fn builtin_operator(parts: &[String]) -> Option<BinaryOperator> {
 
 /// `'{1,2}'` as `make_array(1, 2)` (numbers, else strings), if `expr` is such a literal.
 fn array_literal(expr: &Expr) -> Option<Expr> {
-    let text = literal(expr)?.trim();
-    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
-    let elements: Vec<String> = inner
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|e| match e.parse::<i64>() {
-            Ok(n) => n.to_string(),
-            Err(_) => quote(e.trim_matches('"')),
+    let elements: Vec<String> = array_elements(literal(expr)?)?
+        .into_iter()
+        .map(|e| match e {
+            None => "NULL".to_string(),
+            Some(e) => match e.parse::<i64>() {
+                Ok(n) => n.to_string(),
+                Err(_) => quote(&e),
+            },
         })
         .collect();
     parse(&format!("make_array({})", elements.join(", ")))
+}
+
+/// `'{a,"b c",NULL}'::T[]`: the elements as strings, cast to the array type.
+fn typed_array_literal(text: &str, data_type: &DataType) -> Option<Expr> {
+    let elements: Vec<String> = array_elements(text)?
+        .into_iter()
+        .map(|e| e.map_or_else(|| "NULL".to_string(), |e| quote(&e)))
+        .collect();
+    parse(&format!(
+        "CAST(make_array({}) AS {data_type})",
+        elements.join(", ")
+    ))
+}
+
+/// The elements of a one-dimensional PostgreSQL array literal (`{a,"b,c",NULL}`):
+/// double quotes protect commas and braces, a backslash escapes the next character,
+/// and an unquoted NULL is NULL. None if the text is not such a literal.
+fn array_elements(text: &str) -> Option<Vec<Option<String>>> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    let mut elements = Vec::new();
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut element = String::new();
+        let mut quoted = false;
+        if chars.next_if_eq(&'"').is_some() {
+            quoted = true;
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => element.push(chars.next()?),
+                    c => element.push(c),
+                }
+            }
+            while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        } else {
+            while let Some(c) = chars.next_if(|c| *c != ',') {
+                match c {
+                    '{' | '}' | '"' => return None,
+                    '\\' => element.push(chars.next()?),
+                    c => element.push(c),
+                }
+            }
+            element.truncate(element.trim_end().len());
+            if element.is_empty() {
+                return None;
+            }
+        }
+        elements.push((quoted || !element.eq_ignore_ascii_case("null")).then_some(element));
+        match chars.next() {
+            None => return Some(elements),
+            Some(',') => continue,
+            Some(_) => return None,
+        }
+    }
 }
 
 /// The string of a literal, if `expr` is one.
@@ -546,7 +690,7 @@ fn cast_replacement(type_name_: &str, inner: &Expr) -> Option<Expr> {
 
 #[cfg(test)]
 mod tests {
-    use super::rewrite_postgres_syntax;
+    use super::{array_elements, rewrite_postgres_syntax};
 
     fn rewritten(sql: &str) -> String {
         let mut statements = crate::parse::split(sql).expect("parse");
@@ -562,6 +706,34 @@ mod tests {
         assert!(sql.contains("p.polroles = make_array(0)"), "{sql}");
         let sql = rewritten("SELECT NULL, NULL");
         assert!(sql.contains("NULL AS __lakegate_column_2"), "{sql}");
+    }
+
+    #[test]
+    fn typed_array_literals_and_all() {
+        assert_eq!(
+            array_elements(r#"{a, "b,c" ,NULL,"NULL",d\}e}"#),
+            Some(vec![
+                Some("a".into()),
+                Some("b,c".into()),
+                None,
+                Some("NULL".into()),
+                Some("d}e".into())
+            ])
+        );
+        assert_eq!(array_elements("{}"), Some(vec![]));
+        assert_eq!(array_elements("{a,,b}"), None);
+        assert_eq!(array_elements("{\"a}"), None);
+        assert_eq!(array_elements("not an array"), None);
+        let sql = rewritten("SELECT 1 WHERE 'x' <> ALL ('{a,\"b c\"}'::text[])");
+        assert!(
+            sql.contains("NOT ('x' = ANY(CAST(make_array('a', 'b c') AS TEXT[])))"),
+            "{sql}"
+        );
+        let sql = rewritten("SELECT '{1,2}'::pg_catalog.int2[]");
+        assert!(
+            sql.contains("CAST(make_array('1', '2') AS INT2[])"),
+            "{sql}"
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub(super) enum Col {
     TextArray,
     /// oid[].
     OidArray,
+    /// int2vector / int2[] (index keys; always NULL here).
+    I16Array,
 }
 
 /// One value; `Null` fits any column.
@@ -86,6 +88,11 @@ pub(super) fn schema(columns: &[(&str, Col)]) -> SchemaRef {
                 Col::OidArray => Field::new(
                     *name,
                     DataType::List(Arc::new(Field::new_list_field(DataType::UInt32, true))),
+                    true,
+                ),
+                Col::I16Array => Field::new(
+                    *name,
+                    DataType::List(Arc::new(Field::new_list_field(DataType::Int16, true))),
                     true,
                 ),
             })
@@ -168,9 +175,10 @@ pub(super) fn table(columns: &[(&str, Col)], rows: &[Vec<V>]) -> Result<RecordBa
                 }
                 Arc::new(b.finish())
             }
-            Col::TextArray | Col::OidArray => {
+            Col::TextArray | Col::OidArray | Col::I16Array => {
                 let element = match col {
                     Col::TextArray => DataType::Utf8,
+                    Col::I16Array => DataType::Int16,
                     _ => DataType::UInt32,
                 };
                 for v in values {

@@ -31,6 +31,7 @@ pub(super) const EMPTY_TABLES: &[&str] = &[
     "pg_index",
     "pg_inherits",
     "pg_matviews",
+    "pg_opclass",
     "pg_policy",
     "pg_publication",
     "pg_publication_namespace",
@@ -243,8 +244,8 @@ pub(super) fn columns(name: &str) -> Option<&'static [(&'static str, Col)]> {
             ("conislocal", Bool),
             ("coninhcount", I32),
             ("connoinherit", Bool),
-            ("conkey", Text),
-            ("confkey", Text),
+            ("conkey", I16Array),
+            ("confkey", I16Array),
             ("conbin", Text),
         ],
         "pg_depend" => &[
@@ -284,12 +285,24 @@ pub(super) fn columns(name: &str) -> Option<&'static [(&'static str, Col)]> {
             ("indisready", Bool),
             ("indislive", Bool),
             ("indisreplident", Bool),
-            ("indkey", Text),
-            ("indcollation", Text),
-            ("indclass", Text),
-            ("indoption", Text),
+            ("indnullsnotdistinct", Bool),
+            ("indkey", I16Array),
+            ("indcollation", OidArray),
+            ("indclass", OidArray),
+            ("indoption", I16Array),
             ("indexprs", Text),
             ("indpred", Text),
+        ],
+        "pg_opclass" => &[
+            ("oid", Oid),
+            ("opcmethod", Oid),
+            ("opcname", Text),
+            ("opcnamespace", Oid),
+            ("opcowner", Oid),
+            ("opcfamily", Oid),
+            ("opcintype", Oid),
+            ("opcdefault", Bool),
+            ("opckeytype", Oid),
         ],
         "pg_inherits" => &[
             ("inhrelid", Oid),
@@ -333,7 +346,7 @@ pub(super) fn columns(name: &str) -> Option<&'static [(&'static str, Col)]> {
             ("prpubid", Oid),
             ("prrelid", Oid),
             ("prqual", Text),
-            ("prattrs", TextArray),
+            ("prattrs", I16Array),
         ],
         "pg_range" => &[
             ("rngtypid", Oid),
@@ -371,7 +384,7 @@ pub(super) fn columns(name: &str) -> Option<&'static [(&'static str, Col)]> {
             ("stxnamespace", Oid),
             ("stxowner", Oid),
             ("stxstattarget", I32),
-            ("stxkeys", Text),
+            ("stxkeys", I16Array),
             ("stxkind", TextArray),
             ("stxexprs", Text),
         ],
@@ -527,21 +540,81 @@ pub(super) async fn pg_tables(provider: &Arc<dyn CatalogProvider>) -> Result<Rec
     table(columns("pg_tables").unwrap_or(&[]), &rows)
 }
 
-/// `pg_settings`: the session's parameters, as SHOW ALL lists them.
+/// PostgreSQL's preset options (read-only, fixed when the server was built) that
+/// clients read from pg_settings: pgjdbc sizes key lookups by max_index_keys.
+const PRESET_OPTIONS: &[(&str, &str, &str, &str)] = &[
+    (
+        "block_size",
+        "8192",
+        "integer",
+        "Shows the size of a disk block.",
+    ),
+    (
+        "integer_datetimes",
+        "on",
+        "bool",
+        "Shows whether datetimes are integer based.",
+    ),
+    (
+        "max_function_args",
+        "100",
+        "integer",
+        "Shows the maximum number of function arguments.",
+    ),
+    (
+        "max_identifier_length",
+        "63",
+        "integer",
+        "Shows the maximum identifier length.",
+    ),
+    (
+        "max_index_keys",
+        "32",
+        "integer",
+        "Shows the maximum number of index keys.",
+    ),
+    (
+        "server_encoding",
+        "UTF8",
+        "string",
+        "Shows the server (database) character set encoding.",
+    ),
+];
+
+/// `pg_settings`: the session's parameters, as SHOW ALL lists them, then the preset
+/// options the session does not already name.
 pub(super) fn settings(parameters: &[(String, String, String)]) -> Result<RecordBatch> {
-    let rows: Vec<Vec<V>> = parameters
+    let session = parameters.iter().map(|(name, value, description)| {
+        (
+            name.as_str(),
+            value.as_str(),
+            "string",
+            description.as_str(),
+            false,
+        )
+    });
+    let presets = PRESET_OPTIONS
         .iter()
-        .map(|(name, value, description)| {
+        .filter(|(name, ..)| !parameters.iter().any(|(n, ..)| n == name))
+        .map(|(name, value, vartype, description)| (*name, *value, *vartype, *description, true));
+    let rows: Vec<Vec<V>> = session
+        .chain(presets)
+        .map(|(name, value, vartype, description, preset)| {
+            let (category, context) = if preset {
+                ("Preset Options", "internal")
+            } else {
+                ("Client Connection Defaults", "user")
+            };
             vec![
-                name.as_str().into(),
-                value.as_str().into(),
+                name.into(),
+                value.into(),
                 V::Null,
-                "Client Connection Defaults".into(),
-                description.as_str().into(),
+                category.into(),
+                description.into(),
                 V::Null,
-                "user".into(),
-                "string".into(),
-                "session".into(),
+                context.into(),
+                vartype.into(),
+                (if preset { "default" } else { "session" }).into(),
                 V::Null,
                 V::Null,
                 V::Null,
@@ -690,14 +763,15 @@ fn role_names(user: &str) -> Vec<(String, bool)> {
 
 /// `pg_proc`: the I/O functions of every type in pg_type (so that a join on
 /// `typreceive` finds its function), with stable OIDs.
-pub(super) fn procedures(type_io: &[(String, u32)]) -> Result<RecordBatch> {
+pub(super) fn procedures(type_io: &[super::pg_type::IoFunction]) -> Result<RecordBatch> {
     let mut seen = std::collections::BTreeMap::new();
-    for (name, returns) in type_io {
-        seen.entry(name.clone()).or_insert(*returns);
+    for function in type_io {
+        seen.entry(function.name.clone())
+            .or_insert((function.argument, function.returns));
     }
     let rows: Vec<Vec<V>> = seen
         .into_iter()
-        .map(|(name, returns)| {
+        .map(|(name, (argument, returns))| {
             vec![
                 V::Oid(super::regproc_oid(&name)),
                 name.into(),
@@ -718,7 +792,8 @@ pub(super) fn procedures(type_io: &[(String, u32)]) -> Result<RecordBatch> {
                 V::I16(1),
                 V::I16(0),
                 V::Oid(returns),
-                "".into(),
+                // oidvector, as PostgreSQL prints it.
+                argument.to_string().into(),
                 V::Null,
                 V::Null,
                 V::Null,

@@ -1,5 +1,5 @@
 //! What BI tools and psql send while browsing, replayed against the gateway: psql's
-//! `\dt`, `\dn`, `\l` and `\du` (the real psql), and the catalog syntax and functions
+//! `\dt`, `\dn`, `\l`, `\du`, `\d` and `\df` (the real psql), and the catalog syntax and functions
 //! their queries use (`OPERATOR(pg_catalog.~)`, `::regclass`, `format_type`,
 //! privileges), each answered from the principal's own view.
 
@@ -55,6 +55,59 @@ async fn psql_lists_tables_schemas_databases_and_roles() {
     assert!(roles.iter().any(|r| r.starts_with("demo|")), "{roles:?}");
     // The auditor reads no lake table: nothing to list there.
     assert!(psql(&gw, "auditor", "\\dt").await.is_empty());
+}
+
+#[tokio::test]
+async fn psql_describes_tables_and_functions() {
+    let gw = TestGateway::start().await;
+    // `\d` runs eight catalog queries (columns, policies, statistics, publications,
+    // inheritance); the publication one lists columns through a lateral
+    // generate_series over pg_publication_rel, which is empty here.
+    let orders = psql(&gw, "demo", "\\d lake.tpch.orders").await;
+    assert_eq!(
+        orders,
+        [
+            "o_orderkey|bigint||not null|",
+            "o_custkey|bigint||not null|",
+            "o_orderstatus|text||not null|",
+            "o_totalprice|numeric(15,2)||not null|",
+            "o_orderdate|date||not null|",
+            "o_orderpriority|text||not null|",
+            "o_clerk|text||not null|",
+            "o_shippriority|integer||not null|",
+            "o_comment|text||not null|",
+        ]
+    );
+    // The analyst's denied column is not described.
+    let customer = psql(&gw, "analyst", "\\d lake.tpch.customer").await;
+    let columns: Vec<&str> = customer
+        .iter()
+        .map(|l| l.split('|').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "c_custkey",
+            "c_name",
+            "c_address",
+            "c_nationkey",
+            "c_phone",
+            "c_mktsegment",
+            "c_comment"
+        ]
+    );
+    // `\df`: the type I/O functions pg_proc holds, with their signatures.
+    let functions = psql(&gw, "demo", "\\df pg_catalog.int8*").await;
+    assert_eq!(
+        functions,
+        [
+            "pg_catalog|int8in|bigint|cstring|func",
+            "pg_catalog|int8out|cstring|bigint|func",
+            "pg_catalog|int8recv|bigint|internal|func",
+            "pg_catalog|int8send|bytea|bigint|func",
+        ]
+    );
+    assert!(psql(&gw, "demo", "\\df").await.is_empty());
 }
 
 #[tokio::test]
@@ -150,6 +203,56 @@ async fn catalog_syntax_and_functions_clients_use() {
         let rows = query_text(&client, &format!("SELECT count(*) FROM pg_catalog.{table}")).await;
         assert_eq!(rows[0][0].as_deref(), Some("0"), "{table}");
     }
+    // Lookups in catalogs that are empty here are settled before planning: a scalar
+    // subquery is NULL, EXISTS false, IN false, and a SELECT joining one has no rows
+    // even where its columns hold a lateral set-returning function.
+    assert_eq!(
+        one("SELECT (SELECT i.indexrelid FROM pg_catalog.pg_index i \
+             WHERE i.indrelid = c.oid AND i.indisprimary AND c.relnatts > i.indnatts) IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid) \
+             AND c.oid NOT IN (SELECT d.adrelid FROM pg_catalog.pg_attrdef d) \
+             FROM pg_catalog.pg_class c WHERE c.relname = 'orders'")
+        .await,
+        "t"
+    );
+    let rows = query_text(
+        &client,
+        "SELECT k.conname, generate_subscripts(i.indkey, 1) AS ord, unnest(i.indkey) AS attnum \
+         FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_index i ON i.indexrelid = k.conindid",
+    )
+    .await;
+    assert!(rows.is_empty());
+    // Arrays: `<> ALL`, typed array literals with quotes and NULLs, `= ANY`.
+    assert_eq!(
+        one(
+            "SELECT 'x' <> ALL ('{a,\"x y\"}'::text[]) AND NOT ('a' <> ALL ('{a,b}'::text[])) \
+             AND 2 = ANY ('{1,2,NULL}'::int4[]) AND cardinality('{}'::text[]) = 0"
+        )
+        .await,
+        "t"
+    );
+    // Regular-expression operators and upper-case identifiers folding to lower case.
+    assert_eq!(
+        one(
+            "SELECT 'abc' ~ 'b' AND NOT 'abc' !~ 'b' AND 'ABC' ~* 'b' AND 'ABC' !~* 'x' \
+             FROM LAKE.TPCH.NATION WHERE N_NATIONKEY = 0"
+        )
+        .await,
+        "t"
+    );
+    // pgjdbc's getSQLKeywords.
+    assert_eq!(
+        one(
+            "SELECT count(*) > 100 AND bool_and(word <> 'select') FROM pg_catalog.pg_get_keywords() \
+             WHERE word <> ALL ('{select,from}'::text[])"
+        )
+        .await,
+        "t"
+    );
+    assert_eq!(
+        one("SELECT catdesc FROM pg_get_keywords() WHERE word = 'select'").await,
+        "reserved"
+    );
     // Every type the gateway sends has its receive function in pg_proc.
     assert_eq!(
         one(
