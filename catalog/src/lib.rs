@@ -7,7 +7,9 @@
 
 mod config;
 mod error;
+pub mod estimate;
 pub mod iceberg;
+pub mod metering;
 mod registry;
 pub mod seed;
 pub mod tpch;

@@ -61,6 +61,8 @@ pub struct Config {
     pub seed: SeedConfig,
     /// Query execution.
     pub query: QueryConfig,
+    /// Metering and cost.
+    pub finops: FinopsConfig,
     /// Logging.
     pub log: LogConfig,
     /// Catalogs; empty means one embedded Iceberg catalog `lake` under `data_dir`.
@@ -248,6 +250,25 @@ pub struct QueryConfig {
     pub batch_size: usize,
 }
 
+/// `[finops]`: metering and cost.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinopsConfig {
+    /// Meter every query; off only to measure what metering costs.
+    pub metering: bool,
+    /// `[finops.prices]`: what a query's figures cost.
+    pub prices: lakegate_planner::PriceList,
+}
+
+impl Default for FinopsConfig {
+    fn default() -> Self {
+        Self {
+            metering: true,
+            prices: Default::default(),
+        }
+    }
+}
+
 /// `[log]`: logging.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -279,6 +300,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             seed: SeedConfig::default(),
             query: QueryConfig::default(),
+            finops: FinopsConfig::default(),
             log: LogConfig::default(),
             security: SecurityConfig {
                 reload_seconds: 2,

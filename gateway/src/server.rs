@@ -177,6 +177,8 @@ impl Gateway {
                 default_schema: config.default_schema.clone(),
                 target_partitions,
                 batch_size: config.query.batch_size,
+                prices: config.finops.prices.clone(),
+                metering: config.finops.metering,
             },
         ));
         let listener = TcpListener::bind(&config.pg.listen)

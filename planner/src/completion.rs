@@ -24,15 +24,17 @@ pub(crate) enum Ending {
     Abandoned,
 }
 
-/// Called once with the row count, the ending and the error message, if any. An error
-/// it returns (the audit record could not be written) fails the stream.
+/// Called once with the rows and Arrow bytes produced, the ending and the error
+/// message, if any. An error it returns (the audit record could not be written) fails
+/// the stream.
 pub(crate) type OnFinish =
-    Box<dyn FnOnce(u64, Ending, Option<String>) -> Result<(), QueryError> + Send>;
+    Box<dyn FnOnce(u64, u64, Ending, Option<String>) -> Result<(), QueryError> + Send>;
 
 /// Wraps a query's stream and calls `on_finish` once.
 pub(crate) struct CompletionStream {
     inner: SendableRecordBatchStream,
     rows: u64,
+    bytes: u64,
     on_finish: Option<OnFinish>,
 }
 
@@ -41,13 +43,14 @@ impl CompletionStream {
         Self {
             inner,
             rows: 0,
+            bytes: 0,
             on_finish: Some(on_finish),
         }
     }
 
     fn finish(&mut self, ending: Ending, error: Option<String>) -> Result<(), QueryError> {
         match self.on_finish.take() {
-            Some(f) => f(self.rows, ending, error),
+            Some(f) => f(self.rows, self.bytes, ending, error),
             None => Ok(()),
         }
     }
@@ -59,7 +62,10 @@ impl Stream for CompletionStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.inner.as_mut().poll_next(cx);
         match &polled {
-            Poll::Ready(Some(Ok(batch))) => self.rows += batch.num_rows() as u64,
+            Poll::Ready(Some(Ok(batch))) => {
+                self.rows += batch.num_rows() as u64;
+                self.bytes += batch.get_array_memory_size() as u64;
+            }
             Poll::Ready(Some(Err(e))) => {
                 let message = QueryError::from(e.clone_for_report()).message;
                 // The execution error is what the client sees either way.

@@ -13,6 +13,7 @@ mod copy;
 mod cursors;
 mod deadline;
 mod error;
+mod metering;
 mod output_names;
 mod parse;
 mod pg_catalog;
@@ -26,11 +27,12 @@ mod transaction;
 pub use catalog_listing::{ListedTable, TableFilter, like};
 pub use copy::{CopyFormat, CopyOptions};
 pub use error::{ErrorKind, QueryError, Result};
+pub use metering::{PriceList, QueryFigures};
 pub use pg_catalog::type_map;
 pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, regproc_name, type_oid};
 pub use placeholders::number_placeholders;
 pub use service::{Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
-pub use session::{ClientOrigin, Session};
+pub use session::{ClientOrigin, Notice, Session};
 pub use settings::{SERVER_VERSION, SERVER_VERSION_NUM};
 
 /// Re-exported so frontends name parameter values and types without their own

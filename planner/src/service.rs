@@ -34,6 +34,7 @@ use crate::completion::{CompletionStream, Ending, OnFinish};
 use crate::copy::{CopyOptions, copy_spec};
 use crate::cursors::{Cursors, close_spec, declare_spec, fetch_spec};
 use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
+use crate::metering::QueryMeter;
 use crate::output_names::postgres_schema;
 use crate::pg_catalog::{
     PgCatalogContext, WithPgCatalog, qualify_catalog_tables, register_functions,
@@ -55,6 +56,11 @@ pub struct PlannerConfig {
     pub target_partitions: usize,
     /// Rows per record batch.
     pub batch_size: usize,
+    /// Prices that turn each query's figures into cost.
+    pub prices: crate::PriceList,
+    /// Meter every query (bytes read, CPU, memory, cost). Off only to measure what
+    /// metering itself costs.
+    pub metering: bool,
 }
 
 /// What kind of statement a [`Prepared`] holds; frontends use it for command tags.
@@ -271,6 +277,8 @@ impl QueryService {
             transaction: None,
             cursors: Cursors::default(),
             pg_context: context,
+            meter: None,
+            notices: Default::default(),
         }
     }
 
@@ -399,7 +407,17 @@ impl QueryService {
     ) -> Result<Outcome> {
         let started = Instant::now();
         let query_id = self.next_query.fetch_add(1, Ordering::Relaxed);
+        session.meter = None;
         let result = self.execute_inner(session, prepared, params).await;
+        let metered = session.meter.take().map(|meter| Metered {
+            meter,
+            prices: self.config.prices.clone(),
+            notices: session
+                .settings
+                .get("gateway.show_cost")
+                .is_ok_and(|v| v == "on")
+                .then(|| session.notices.clone()),
+        });
         let mut event = self.audit_event(session, query_id, &prepared.sql);
         match result {
             // FETCH reads rows of a cursor whose DECLARE is audited with them.
@@ -411,7 +429,7 @@ impl QueryService {
             Ok(Outcome::Rows { tag, stream }) => {
                 let stream: SendableRecordBatchStream = Box::pin(CompletionStream::new(
                     stream,
-                    audited_when_done(self.audit.clone(), event, started),
+                    audited_when_done(self.audit.clone(), event, started, metered),
                 ));
                 if prepared.kind == StatementKind::Declare {
                     let (spec, _) = declare_spec(sql_statement(&prepared.statement)?)?;
@@ -427,7 +445,7 @@ impl QueryService {
             Ok(Outcome::Copy { stream, options }) => Ok(Outcome::Copy {
                 stream: Box::pin(CompletionStream::new(
                     stream,
-                    audited_when_done(self.audit.clone(), event, started),
+                    audited_when_done(self.audit.clone(), event, started, metered),
                 )),
                 options,
             }),
@@ -610,6 +628,23 @@ impl QueryService {
         let timeout = statement_timeout(session)?;
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut tag = "SELECT";
+        let meter = match self.config.metering {
+            true => Some(Arc::new(QueryMeter::new(
+                &self.runtime,
+                std::time::Duration::ZERO,
+            )?)),
+            false => None,
+        };
+        // The catalog's tables find the storage counters in the session config when
+        // the plan's scans are built. With metering off none is ever set.
+        if let Some(meter) = &meter {
+            session
+                .ctx
+                .state_ref()
+                .write()
+                .config_mut()
+                .set_extension(meter.scan());
+        }
         let result = async {
             // Planned again so that each execution reads the tables' current snapshots.
             let mut plan = self.plan(session, statement).await?;
@@ -623,6 +658,7 @@ impl QueryService {
                 LogicalPlan::Analyze(analyze) => Some(analyze.input.as_ref()),
                 _ => None,
             };
+            let is_explain = explained.is_some();
             if let Some(inner) = explained {
                 tag = "EXPLAIN";
                 let state = session.ctx.state();
@@ -631,7 +667,18 @@ impl QueryService {
                     .analyze(inner.clone(), state.config_options())?;
             }
             let frame = session.ctx.execute_logical_plan(plan).await?;
-            Ok::<_, QueryError>(frame.execute_stream().await?)
+            let mut task = frame.task_ctx();
+            let mut physical = frame.create_physical_plan().await?;
+            if let Some(meter) = &meter {
+                task = task.with_runtime(meter.runtime());
+                if !is_explain {
+                    physical = meter.instrument(physical)?;
+                }
+            }
+            Ok::<_, QueryError>(datafusion::physical_plan::execute_stream(
+                physical,
+                Arc::new(task),
+            )?)
         };
         let cancel = session.cancel.clone();
         let result = async {
@@ -655,6 +702,7 @@ impl QueryService {
         if let Some(renamed) = postgres_schema(statement, &stream.schema()) {
             stream = Box::pin(RenamedStream::new(stream, renamed));
         }
+        session.meter = meter;
         Ok((tag, stream))
     }
 }
@@ -717,18 +765,67 @@ fn statement_timeout(session: &Session) -> Result<Option<std::time::Duration>> {
     Ok((ms > 0).then(|| std::time::Duration::from_millis(ms)))
 }
 
+/// A query's meter, with what to do with its figures when the result ends.
+struct Metered {
+    meter: Arc<QueryMeter>,
+    prices: crate::PriceList,
+    /// Where the cost notice goes (`SET gateway.show_cost = on`).
+    notices: Option<Arc<Mutex<Vec<crate::Notice>>>>,
+}
+
 /// Records a streamed statement's audit event when its stream ends: rows read, and
-/// whether it completed, failed or was abandoned.
-fn audited_when_done(audit: Arc<AuditLog>, mut event: AuditEvent, started: Instant) -> OnFinish {
-    Box::new(move |rows, ending, error| {
+/// whether it completed, failed or was abandoned, with the query's metered figures.
+fn audited_when_done(
+    audit: Arc<AuditLog>,
+    mut event: AuditEvent,
+    started: Instant,
+    metered: Option<Metered>,
+) -> OnFinish {
+    Box::new(move |rows, bytes, ending, error| {
         event.rows = rows;
         event.decision = match ending {
             Ending::Failed => "error".into(),
             Ending::Complete | Ending::Abandoned => "allow".into(),
         };
         event.error = error;
+        if let Some(metered) = metered {
+            let figures = metered.meter.figures(rows, bytes, &metered.prices);
+            if let Some(notices) = metered.notices {
+                notices
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(cost_notice(&figures, &metered.prices));
+            }
+            event.cost = Some(figures.into());
+        }
         finish_event(&audit, event, started, ending_name(ending))
     })
+}
+
+/// The NOTICE a client gets with `gateway.show_cost` on: the cost, and every figure
+/// as `name=value` pairs in DETAIL.
+fn cost_notice(figures: &crate::QueryFigures, prices: &crate::PriceList) -> crate::Notice {
+    let f = figures;
+    crate::Notice {
+        message: format!("query cost {:.8} {}", f.cost, prices.unit),
+        detail: Some(format!(
+            "bytes_scanned={} metadata_bytes={} files_scanned={} read_requests={} \
+             rows_scanned={} rows_returned={} bytes_returned={} cpu_ms={:.3} wall_ms={:.3} \
+             queue_ms={:.3} peak_memory_bytes={} cost={:.10}",
+            f.bytes_scanned,
+            f.metadata_bytes,
+            f.files_scanned,
+            f.read_requests,
+            f.rows_scanned,
+            f.rows_returned,
+            f.bytes_returned,
+            f.cpu_ms,
+            f.wall_ms,
+            f.queue_ms,
+            f.peak_memory_bytes,
+            f.cost,
+        )),
+    }
 }
 
 /// The sqlparser statement inside a DataFusion statement.

@@ -12,6 +12,15 @@ use crate::settings::Settings;
 use crate::transaction::TransactionBlock;
 use crate::{QueryError, Result};
 
+/// A NOTICE for the client: a message and a machine-readable detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The one-line message.
+    pub message: String,
+    /// The DETAIL field.
+    pub detail: Option<String>,
+}
+
 /// Where a session comes from, for the audit trail.
 #[derive(Debug, Clone)]
 pub struct ClientOrigin {
@@ -40,6 +49,10 @@ pub struct Session {
     pub(crate) cursors: Cursors,
     /// What this session's pg_catalog reads beyond the catalogs (its parameters).
     pub(crate) pg_context: Arc<crate::pg_catalog::PgCatalogContext>,
+    /// The meter of the query the current statement started, if it started one.
+    pub(crate) meter: Option<Arc<crate::metering::QueryMeter>>,
+    /// NOTICE messages for the client, sent after the statement's result.
+    pub(crate) notices: Arc<Mutex<Vec<Notice>>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -85,6 +98,11 @@ impl Session {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The NOTICE messages waiting for the client (cost notices), oldest first.
+    pub fn take_notices(&self) -> Vec<Notice> {
+        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub(crate) fn clear_access(&self) {

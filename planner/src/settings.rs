@@ -22,6 +22,12 @@ struct Known {
 
 const KNOWN: &[Known] = &[
     Known {
+        name: "gateway.show_cost",
+        default: "off",
+        settable: true,
+        description: "Sends each query's metered cost to the client as a NOTICE.",
+    },
+    Known {
         name: "application_name",
         default: "",
         settable: true,
@@ -267,6 +273,11 @@ fn validate(name: &'static str, value: String) -> Result<String> {
                 Err(invalid(name, &value, "only UTF8 is supported"))
             }
         }
+        "gateway.show_cost" => match value.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" => Ok("on".into()),
+            "off" | "false" | "no" | "0" => Ok("off".into()),
+            _ => Err(invalid(name, &value, "on or off")),
+        },
         "extra_float_digits" => match value.parse::<i32>() {
             Ok(v) if (-15..=3).contains(&v) => Ok(v.to_string()),
             _ => Err(invalid(name, &value, "an integer from -15 to 3")),

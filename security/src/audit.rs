@@ -63,6 +63,30 @@ pub struct AuditEvent {
     pub error: Option<String>,
     /// Wall time in milliseconds.
     pub duration_ms: f64,
+    /// What the query read and computed, and its cost (queries only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<AuditCost>,
+}
+
+/// The metered figures of a query, as the audit trail records them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditCost {
+    /// Bytes read from data files.
+    pub bytes_scanned: u64,
+    /// Bytes read from table metadata.
+    pub metadata_bytes: u64,
+    /// Data files opened.
+    pub files_scanned: u64,
+    /// Rows the scans produced.
+    pub rows_scanned: u64,
+    /// Arrow bytes returned.
+    pub bytes_returned: u64,
+    /// Operator CPU time.
+    pub cpu_ms: f64,
+    /// Peak reserved memory.
+    pub peak_memory_bytes: u64,
+    /// Cost in the price list's unit.
+    pub cost: f64,
 }
 
 struct Sink {

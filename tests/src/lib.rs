@@ -3,6 +3,7 @@
 
 pub mod raw_client;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -102,6 +103,46 @@ impl TestGateway {
         });
         Ok(client)
     }
+}
+
+impl TestGateway {
+    /// Connects as a user and keeps the NOTICE messages the server sends.
+    pub async fn connect_with_notices(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> (
+        tokio_postgres::Client,
+        tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
+    ) {
+        let (client, mut connection) =
+            tokio_postgres::connect(&self.conn_str(user, password), tokio_postgres::NoTls)
+                .await
+                .expect("connects");
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = futures::StreamExt::next(&mut messages).await {
+                if let tokio_postgres::AsyncMessage::Notice(notice) = message {
+                    let _ = sender.send(notice);
+                }
+            }
+        });
+        (client, receiver)
+    }
+}
+
+/// The `name=value` pairs of a NOTICE's DETAIL (the cost notice's figures).
+pub fn notice_figures(notice: &tokio_postgres::error::DbError) -> HashMap<String, f64> {
+    notice
+        .detail()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 impl TestGateway {

@@ -6,6 +6,9 @@
 //! snapshot that was current at that moment: a table created or appended to by another
 //! process is seen by the next statement, and one statement reads one snapshot per table.
 
+mod metered_table;
 mod provider;
+
+pub use metered_table::MeteredIcebergTable;
 
 pub use provider::{LakeCatalog, LakeSchema};

@@ -15,8 +15,8 @@ use iceberg_catalog_sql::{
     SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle,
     SqlCatalogBuilder,
 };
-use iceberg_datafusion::IcebergStaticTableProvider;
 
+use super::MeteredIcebergTable;
 use crate::{CatalogConfig, CatalogError, Result};
 
 /// Schema name → table names, as last listed.
@@ -219,10 +219,7 @@ impl SchemaProvider for LakeSchema {
             }
         };
         // Pinned to the snapshot current now: the whole statement reads this one.
-        let provider = IcebergStaticTableProvider::try_new_from_table(table)
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(Some(Arc::new(provider)))
+        Ok(Some(Arc::new(MeteredIcebergTable::try_new(table).await?)))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -166,6 +166,23 @@ fn rows(
         .flat_map(futures::stream::iter)
 }
 
+/// Sends the statement's NOTICE messages (cost notices) after its result.
+async fn send_notices<C>(client: &mut C, notices: Vec<lakegate_planner::Notice>) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for notice in notices {
+        let mut info =
+            pgwire::error::ErrorInfo::new("NOTICE".into(), "00000".into(), notice.message);
+        info.detail = notice.detail;
+        client
+            .feed(PgWireBackendMessage::NoticeResponse(info.into()))
+            .await?;
+    }
+    Ok(())
+}
+
 impl QueryHandler {
     /// Runs each statement of a simple Query in turn, sending its response before the
     /// next one starts. An error ends the message; the caller reports it.
@@ -206,6 +223,7 @@ impl QueryHandler {
                     _ => return Err(user_error("XX000", "unexpected response")),
                 },
             }
+            send_notices(client, session.take_notices()).await?;
         }
         Ok(())
     }
@@ -304,6 +322,11 @@ impl ExtendedQueryHandler for QueryHandler {
         }
         let before = client.transaction_status();
         self._on_execute(client, message).await?;
+        let notices = {
+            let mut guard = self.connection.session(client).await?;
+            open(&mut guard)?.take_notices()
+        };
+        send_notices(client, notices).await?;
         // pgwire keeps a failed block failed; ROLLBACK TO SAVEPOINT revives it.
         if kind == Some(StatementKind::RollbackTo) && before != TransactionStatus::Idle {
             client.set_transaction_status(TransactionStatus::Transaction);

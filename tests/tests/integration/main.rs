@@ -4,6 +4,7 @@ mod clients;
 mod flight_metadata;
 mod flight_sql;
 mod freshness;
+mod metering;
 mod pg_auth;
 mod pg_catalog;
 mod pg_catalog_clients;

@@ -1,0 +1,71 @@
+//! Cost of metering: the 22 TPC-H queries run in-process through two QueryServices over
+//! the same lakehouse, one metering every query (counting storage, CPU time on every
+//! operator, a peak-memory pool) and one with `[finops] metering = false`, alternated,
+//! as ratios per query and in total. Goal: under 2% (total ratio below 1.02).
+//!
+//! Run: `cargo bench --profile fast -p lakegate-benches --bench metering`
+//! (BENCH_SF, default 0.1; BENCH_RUNS, default 5).
+
+use std::time::Duration;
+
+use lakegate_benches::{bench_config, env_or, median, run_in_process, session, tpch_query};
+use lakegate_gateway::server::Gateway;
+
+fn main() -> anyhow::Result<()> {
+    let scale_factor: f64 = env_or("BENCH_SF", 0.1);
+    let runs: usize = env_or("BENCH_RUNS", 5).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let dir = tempfile::tempdir()?;
+        let mut config = bench_config(dir.path(), scale_factor);
+        config.audit.enabled = false;
+        eprintln!("seeding TPC-H SF {scale_factor}");
+        let metered = Gateway::start(config.clone(), false).await?;
+        config.finops.metering = false;
+        let plain = Gateway::start(config, false).await?;
+        let mut on = session(metered.service(), "demo");
+        let mut off = session(plain.service(), "demo");
+
+        println!("TPC-H SF {scale_factor}, metered vs not, median of {runs} alternated runs:");
+        let (mut total_on, mut total_off) = (Duration::ZERO, Duration::ZERO);
+        for n in 1..=22 {
+            let sql = tpch_query(n);
+            let (rows_on, _) = run_in_process(metered.service(), &mut on, &sql, true).await;
+            let (rows_off, _) = run_in_process(plain.service(), &mut off, &sql, true).await;
+            assert_eq!(rows_on, rows_off, "Q{n}: metering changes no result");
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                b.push(
+                    run_in_process(plain.service(), &mut off, &sql, true)
+                        .await
+                        .1,
+                );
+                a.push(
+                    run_in_process(metered.service(), &mut on, &sql, true)
+                        .await
+                        .1,
+                );
+            }
+            let (a, b) = (median(a), median(b));
+            total_on += a;
+            total_off += b;
+            println!(
+                "  Q{n:<2} without {:>8.1} ms, metered {:>8.1} ms, ratio {:.3}",
+                b.as_secs_f64() * 1000.0,
+                a.as_secs_f64() * 1000.0,
+                a.as_secs_f64() / b.as_secs_f64()
+            );
+        }
+        println!(
+            "all 22: without {:.1} ms, metered {:.1} ms, ratio {:.3} (goal < 1.02)",
+            total_off.as_secs_f64() * 1000.0,
+            total_on.as_secs_f64() * 1000.0,
+            total_on.as_secs_f64() / total_off.as_secs_f64()
+        );
+        metered.shutdown().await;
+        plain.shutdown().await;
+        Ok(())
+    })
+}

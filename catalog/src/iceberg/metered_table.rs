@@ -1,0 +1,173 @@
+//! An Iceberg table pinned to one snapshot whose scans report to the query's
+//! [`ScanMeter`]: storage reads through counting storage, rows as the scan produces them.
+
+use std::any::Any;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, RecordBatchStream,
+};
+use futures::Stream;
+use iceberg::table::Table;
+use iceberg_datafusion::IcebergStaticTableProvider;
+
+use crate::metering::{ScanMeter, metered_table};
+
+/// A table of the lakehouse, as one statement reads it.
+#[derive(Debug)]
+pub struct MeteredIcebergTable {
+    table: Table,
+    provider: IcebergStaticTableProvider,
+}
+
+impl MeteredIcebergTable {
+    /// The table at its current snapshot.
+    pub async fn try_new(table: Table) -> DFResult<Self> {
+        let provider = IcebergStaticTableProvider::try_new_from_table(table.clone())
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Self { table, provider })
+    }
+
+    /// The Iceberg table.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+}
+
+#[async_trait]
+impl TableProvider for MeteredIcebergTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.provider.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let Some(meter) = state.config().get_extension::<ScanMeter>() else {
+            return self.provider.scan(state, projection, filters, limit).await;
+        };
+        let table = metered_table(&self.table, meter.clone())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let provider = IcebergStaticTableProvider::try_new_from_table(table)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let scan = provider.scan(state, projection, filters, limit).await?;
+        Ok(Arc::new(CountRowsExec::new(scan, meter)))
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        self.provider.supports_filters_pushdown(filters)
+    }
+}
+
+/// Passes a scan's batches through, adding their rows to the meter.
+#[derive(Debug)]
+struct CountRowsExec {
+    input: Arc<dyn ExecutionPlan>,
+    meter: Arc<ScanMeter>,
+}
+
+impl CountRowsExec {
+    fn new(input: Arc<dyn ExecutionPlan>, meter: Arc<ScanMeter>) -> Self {
+        Self { input, meter }
+    }
+}
+
+impl DisplayAs for CountRowsExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "MeteredScanExec")
+    }
+}
+
+impl ExecutionPlan for CountRowsExec {
+    fn name(&self) -> &str {
+        "MeteredScanExec"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        match children.pop() {
+            Some(input) if children.is_empty() => {
+                Ok(Arc::new(Self::new(input, self.meter.clone())))
+            }
+            _ => Err(DataFusionError::Internal(
+                "MeteredScanExec takes one input".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DFResult<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        Ok(Box::pin(CountRows {
+            input,
+            meter: self.meter.clone(),
+        }))
+    }
+}
+
+struct CountRows {
+    input: SendableRecordBatchStream,
+    meter: Arc<ScanMeter>,
+}
+
+impl Stream for CountRows {
+    type Item = DFResult<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.input.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(Ok(batch))) = &polled {
+            self.meter.add_rows(batch.num_rows() as u64);
+        }
+        polled
+    }
+}
+
+impl RecordBatchStream for CountRows {
+    fn schema(&self) -> SchemaRef {
+        self.input.schema()
+    }
+}

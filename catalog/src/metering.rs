@@ -1,0 +1,281 @@
+//! What a query reads from storage, counted where the bytes are read.
+//!
+//! A [`ScanMeter`] is placed in the session config of one query (a DataFusion session
+//! config extension). Every table this crate serves looks for it when the query is planned and,
+//! when it is there, reads through [`CountingStorage`]: the table's own storage wrapped
+//! so that every byte range read, every data file opened and every row produced by the
+//! scan is added to the meter. Nothing is estimated; a query that never opens a data
+//! file shows zero data files.
+
+use std::fmt::Debug;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use iceberg::io::{
+    FileIO, FileIOBuilder, FileMetadata, FileRead, FileWrite, InputFile, OutputFile, Storage,
+    StorageConfig, StorageFactory,
+};
+use iceberg::table::Table;
+
+/// Storage counters of one query.
+#[derive(Debug, Default)]
+pub struct ScanMeter {
+    data_bytes: AtomicU64,
+    metadata_bytes: AtomicU64,
+    read_requests: AtomicU64,
+    data_files: AtomicU64,
+    rows: AtomicU64,
+}
+
+/// A snapshot of a [`ScanMeter`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanFigures {
+    /// Bytes read from data files (Parquet column chunks, footers, indexes).
+    pub data_bytes: u64,
+    /// Bytes read from table metadata (manifest lists and manifests).
+    pub metadata_bytes: u64,
+    /// Ranged reads and whole-file reads issued to storage.
+    pub read_requests: u64,
+    /// Data files opened.
+    pub data_files: u64,
+    /// Rows the table scans produced (after the pruning they do themselves).
+    pub rows: u64,
+}
+
+impl ScanFigures {
+    /// Every byte read from storage.
+    pub fn bytes(&self) -> u64 {
+        self.data_bytes + self.metadata_bytes
+    }
+}
+
+impl ScanMeter {
+    /// The counters as they are now.
+    pub fn figures(&self) -> ScanFigures {
+        ScanFigures {
+            data_bytes: self.data_bytes.load(Ordering::Relaxed),
+            metadata_bytes: self.metadata_bytes.load(Ordering::Relaxed),
+            read_requests: self.read_requests.load(Ordering::Relaxed),
+            data_files: self.data_files.load(Ordering::Relaxed),
+            rows: self.rows.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts rows a scan produced.
+    pub fn add_rows(&self, rows: u64) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    fn add_read(&self, path: &str, bytes: u64) {
+        self.read_requests.fetch_add(1, Ordering::Relaxed);
+        let counter = if is_data_file(path) {
+            &self.data_bytes
+        } else {
+            &self.metadata_bytes
+        };
+        counter.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Data files are Parquet (also ORC and Avro data, which this gateway does not write);
+/// manifests and manifest lists are Avro, table metadata JSON.
+fn is_data_file(path: &str) -> bool {
+    let path = path.to_ascii_lowercase();
+    path.ends_with(".parquet") || path.ends_with(".orc")
+}
+
+/// The table, reading through storage that counts into `meter`. Metadata already loaded
+/// is kept; only reads made from now on (manifests, data files) are counted.
+pub fn metered_table(table: &Table, meter: Arc<ScanMeter>) -> iceberg::Result<Table> {
+    let file_io = metered_file_io(table.file_io(), meter);
+    let mut builder = Table::builder()
+        .file_io(file_io)
+        .metadata(table.metadata_ref())
+        .identifier(table.identifier().clone())
+        .readonly(table.readonly())
+        .runtime(iceberg::Runtime::try_current()?);
+    if let Some(location) = table.metadata_location() {
+        builder = builder.metadata_location(location);
+    }
+    builder.build()
+}
+
+fn metered_file_io(file_io: &FileIO, meter: Arc<ScanMeter>) -> FileIO {
+    let factory = CountingStorageFactory {
+        inner: file_io.clone(),
+        meter,
+    };
+    FileIOBuilder::new(Arc::new(factory))
+        .with_props(file_io.config().props().clone())
+        .build()
+}
+
+/// Builds [`CountingStorage`] over the storage of an existing FileIO.
+#[derive(Debug)]
+struct CountingStorageFactory {
+    inner: FileIO,
+    meter: Arc<ScanMeter>,
+}
+
+#[typetag::serde]
+impl StorageFactory for CountingStorageFactory {
+    fn build(&self, _config: &StorageConfig) -> iceberg::Result<Arc<dyn Storage>> {
+        Ok(Arc::new(CountingStorage {
+            inner: self.inner.clone(),
+            meter: self.meter.clone(),
+        }))
+    }
+}
+
+/// Storage that forwards to a FileIO and counts what is read.
+#[derive(Debug, Clone)]
+pub struct CountingStorage {
+    inner: FileIO,
+    meter: Arc<ScanMeter>,
+}
+
+// iceberg registers Storage implementations for serialization; a per-query meter has
+// no meaning outside this process, so this storage refuses to be serialized.
+impl serde::Serialize for CountingStorage {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "a metered storage cannot be serialized",
+        ))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CountingStorage {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "a metered storage cannot be deserialized",
+        ))
+    }
+}
+
+impl serde::Serialize for CountingStorageFactory {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "a metered storage cannot be serialized",
+        ))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CountingStorageFactory {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "a metered storage cannot be deserialized",
+        ))
+    }
+}
+
+#[async_trait]
+#[typetag::serde]
+impl Storage for CountingStorage {
+    async fn exists(&self, path: &str) -> iceberg::Result<bool> {
+        self.inner.exists(path).await
+    }
+
+    async fn metadata(&self, path: &str) -> iceberg::Result<FileMetadata> {
+        self.inner.new_input(path)?.metadata().await
+    }
+
+    async fn read(&self, path: &str) -> iceberg::Result<Bytes> {
+        let bytes = self.inner.new_input(path)?.read().await?;
+        if is_data_file(path) {
+            self.meter.data_files.fetch_add(1, Ordering::Relaxed);
+        }
+        self.meter.add_read(path, bytes.len() as u64);
+        Ok(bytes)
+    }
+
+    async fn reader(&self, path: &str) -> iceberg::Result<Box<dyn FileRead>> {
+        let inner = self.inner.new_input(path)?.reader().await?;
+        if is_data_file(path) {
+            self.meter.data_files.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Box::new(CountingRead {
+            inner,
+            path: path.to_string(),
+            meter: self.meter.clone(),
+            recent: std::sync::Mutex::new(Vec::new()),
+        }))
+    }
+
+    async fn write(&self, path: &str, bs: Bytes) -> iceberg::Result<()> {
+        self.inner.new_output(path)?.write(bs).await
+    }
+
+    async fn writer(&self, path: &str) -> iceberg::Result<Box<dyn FileWrite>> {
+        self.inner.new_output(path)?.writer().await
+    }
+
+    async fn delete(&self, path: &str) -> iceberg::Result<()> {
+        self.inner.delete(path).await
+    }
+
+    async fn delete_prefix(&self, path: &str) -> iceberg::Result<()> {
+        self.inner.delete_prefix(path).await
+    }
+
+    async fn delete_stream(&self, paths: BoxStream<'static, String>) -> iceberg::Result<()> {
+        self.inner.delete_stream(paths).await
+    }
+
+    fn new_input(&self, path: &str) -> iceberg::Result<InputFile> {
+        Ok(InputFile::new(Arc::new(self.clone()), path.to_string()))
+    }
+
+    fn new_output(&self, path: &str) -> iceberg::Result<OutputFile> {
+        Ok(OutputFile::new(Arc::new(self.clone()), path.to_string()))
+    }
+}
+
+/// How many recently read ranges a file reader keeps to serve later reads from.
+const RECENT_RANGES: usize = 4;
+
+/// A file reader that counts the bytes of every range it reads from storage.
+///
+/// Parquet readers fetch a file's footer with a generous prefetch and then its column
+/// chunks; on a small file the footer prefetch already holds the whole file. The
+/// ranges read last are kept, and a read they contain is answered from them, so such a
+/// file is read from storage once (and counted once).
+struct CountingRead {
+    inner: Box<dyn FileRead>,
+    path: String,
+    meter: Arc<ScanMeter>,
+    recent: std::sync::Mutex<Vec<(Range<u64>, Bytes)>>,
+}
+
+impl CountingRead {
+    fn cached(&self, range: &Range<u64>) -> Option<Bytes> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.iter().find_map(|(held, bytes)| {
+            (held.start <= range.start && range.end <= held.end).then(|| {
+                let start = (range.start - held.start) as usize;
+                let end = (range.end - held.start) as usize;
+                bytes.slice(start..end.min(bytes.len()))
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl FileRead for CountingRead {
+    async fn read(&self, range: Range<u64>) -> iceberg::Result<Bytes> {
+        if let Some(bytes) = self.cached(&range) {
+            return Ok(bytes);
+        }
+        let bytes = self.inner.read(range.clone()).await?;
+        self.meter.add_read(&self.path, bytes.len() as u64);
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == RECENT_RANGES {
+            recent.remove(0);
+        }
+        recent.push((range, bytes.clone()));
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,139 @@
+//! Metering: what each query read, computed and held, and what that cost.
+//!
+//! A [`QueryMeter`] is made for each query before it is planned. Storage reads are
+//! counted by the catalog's counting storage (through the [`ScanMeter`] placed in the
+//! query's session config), CPU by wrapping every operator (cpu.rs), memory by a pool
+//! in front of the shared one (memory.rs). When the result stream ends, the figures
+//! are taken once and priced with the configured [`PriceList`].
+
+mod cpu;
+mod memory;
+mod price;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::physical_plan::ExecutionPlan;
+use lakegate_catalog::metering::ScanMeter;
+
+pub use price::PriceList;
+
+use crate::Result;
+
+/// The meter of one query.
+#[derive(Debug)]
+pub(crate) struct QueryMeter {
+    scan: Arc<ScanMeter>,
+    cpu: Arc<cpu::CpuClock>,
+    memory: Arc<memory::PeakPool>,
+    runtime: Arc<RuntimeEnv>,
+    started: Instant,
+    queued: Duration,
+}
+
+/// Everything measured about one query, priced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryFigures {
+    /// Bytes read from data files.
+    pub bytes_scanned: u64,
+    /// Bytes read from table metadata (manifests).
+    pub metadata_bytes: u64,
+    /// Data files opened.
+    pub files_scanned: u64,
+    /// Reads issued to storage.
+    pub read_requests: u64,
+    /// Rows the table scans produced.
+    pub rows_scanned: u64,
+    /// Rows sent to the client.
+    pub rows_returned: u64,
+    /// Arrow bytes of the rows sent to the client.
+    pub bytes_returned: u64,
+    /// CPU time of the query's operators.
+    pub cpu_ms: f64,
+    /// Time from the start of planning to the end of the result.
+    pub wall_ms: f64,
+    /// Time spent waiting for an execution slot.
+    pub queue_ms: f64,
+    /// Peak memory reserved by the query's operators.
+    pub peak_memory_bytes: u64,
+    /// Cost in the price list's unit.
+    pub cost: f64,
+}
+
+impl QueryMeter {
+    /// A meter whose memory pool sits in front of `runtime`'s.
+    pub(crate) fn new(runtime: &RuntimeEnv, queued: Duration) -> Result<Self> {
+        let memory = Arc::new(memory::PeakPool::new(runtime.memory_pool.clone()));
+        let runtime = RuntimeEnvBuilder::from_runtime_env(runtime)
+            .with_memory_pool(memory.clone())
+            .build_arc()?;
+        Ok(Self {
+            scan: Arc::new(ScanMeter::default()),
+            cpu: Arc::new(cpu::CpuClock::default()),
+            memory,
+            runtime,
+            started: Instant::now(),
+            queued,
+        })
+    }
+
+    /// The storage counters, for the query's session config.
+    pub(crate) fn scan(&self) -> Arc<ScanMeter> {
+        self.scan.clone()
+    }
+
+    /// The runtime the query executes in (its memory pool is metered).
+    pub(crate) fn runtime(&self) -> Arc<RuntimeEnv> {
+        self.runtime.clone()
+    }
+
+    /// The physical plan with CPU metering on every operator.
+    pub(crate) fn instrument(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(cpu::instrument(plan, &self.cpu)?)
+    }
+
+    /// The figures now, with what the client received.
+    pub(crate) fn figures(
+        &self,
+        rows_returned: u64,
+        bytes_returned: u64,
+        prices: &PriceList,
+    ) -> QueryFigures {
+        let scan = self.scan.figures();
+        let mut figures = QueryFigures {
+            bytes_scanned: scan.data_bytes,
+            metadata_bytes: scan.metadata_bytes,
+            files_scanned: scan.data_files,
+            read_requests: scan.read_requests,
+            rows_scanned: scan.rows,
+            rows_returned,
+            bytes_returned,
+            cpu_ms: self.cpu.nanos() as f64 / 1e6,
+            wall_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            queue_ms: self.queued.as_secs_f64() * 1000.0,
+            peak_memory_bytes: self.memory.peak() as u64,
+            cost: 0.0,
+        };
+        figures.cost = prices.cost(&figures);
+        figures
+    }
+}
+
+impl From<QueryFigures> for lakegate_security::audit::AuditCost {
+    fn from(f: QueryFigures) -> Self {
+        Self {
+            bytes_scanned: f.bytes_scanned,
+            metadata_bytes: f.metadata_bytes,
+            files_scanned: f.files_scanned,
+            rows_scanned: f.rows_scanned,
+            bytes_returned: f.bytes_returned,
+            cpu_ms: f.cpu_ms,
+            peak_memory_bytes: f.peak_memory_bytes,
+            cost: f.cost,
+        }
+    }
+}
