@@ -2,6 +2,8 @@
 //! the same lakehouse, one metering every query (counting storage, CPU time on every
 //! operator, a peak-memory pool) and one with `[finops] metering = false`, alternated,
 //! as ratios per query and in total. Goal: under 2% (total ratio below 1.02).
+//! Then, per query, the bytes EXPLAIN COST estimated from the manifests against the
+//! bytes the metered run read.
 //!
 //! Run: `cargo bench --profile fast -p lakegate-benches --bench metering`
 //! (BENCH_SF, default 0.1; BENCH_RUNS, default 5).
@@ -10,6 +12,47 @@ use std::time::Duration;
 
 use lakegate_benches::{bench_config, env_or, median, run_in_process, session, tpch_query};
 use lakegate_gateway::server::Gateway;
+
+/// The total bytes EXPLAIN COST estimates for the last statement of `sql`.
+async fn explain_cost_bytes(
+    service: &lakegate_planner::QueryService,
+    session: &mut lakegate_planner::Session,
+    sql: &str,
+) -> u64 {
+    use futures::StreamExt;
+    let mut total = 0;
+    for statement in service
+        .parse(session, &format!("EXPLAIN COST {sql}"))
+        .expect("parse")
+    {
+        let prepared = service.prepare_to_run(sql, statement);
+        let outcome = service
+            .execute(session, &prepared, Vec::new())
+            .await
+            .expect("explain cost");
+        if let lakegate_planner::Outcome::Rows { mut stream, .. } = outcome {
+            while let Some(batch) = stream.next().await {
+                let batch = batch.expect("batch");
+                let names = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::StringArray>()
+                    .expect("names");
+                let bytes = batch
+                    .column(3)
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                    .expect("bytes");
+                for i in 0..batch.num_rows() {
+                    if names.value(i) == "(total)" {
+                        total = bytes.value(i) as u64;
+                    }
+                }
+            }
+        }
+    }
+    total
+}
 
 fn main() -> anyhow::Result<()> {
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
@@ -63,6 +106,34 @@ fn main() -> anyhow::Result<()> {
             total_off.as_secs_f64() * 1000.0,
             total_on.as_secs_f64() * 1000.0,
             total_on.as_secs_f64() / total_off.as_secs_f64()
+        );
+
+        println!("estimate (EXPLAIN COST) vs bytes read, per query:");
+        on.set_setting("gateway.show_cost", "on")?;
+        let (mut all_estimated, mut all_read) = (0u64, 0u64);
+        for n in 1..=22 {
+            let sql = tpch_query(n);
+            let estimated = explain_cost_bytes(metered.service(), &mut on, &sql).await;
+            on.take_notices();
+            run_in_process(metered.service(), &mut on, &sql, true).await;
+            let read: u64 = on
+                .take_notices()
+                .iter()
+                .filter_map(|n| n.detail.as_deref())
+                .flat_map(|d| d.split_whitespace())
+                .filter_map(|pair| pair.strip_prefix("bytes_scanned="))
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum();
+            all_estimated += estimated;
+            all_read += read;
+            println!(
+                "  Q{n:<2} estimated {estimated:>10} bytes, read {read:>10}, ratio {:.2}",
+                estimated as f64 / read.max(1) as f64
+            );
+        }
+        println!(
+            "all 22: estimated {all_estimated} bytes, read {all_read}, ratio {:.2}",
+            all_estimated as f64 / all_read.max(1) as f64
         );
         metered.shutdown().await;
         plain.shutdown().await;

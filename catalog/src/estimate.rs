@@ -3,6 +3,14 @@
 //! and column bounds in the manifests, against the scan's pushed-down predicate), and
 //! for each file the sizes its manifest entry records for the projected columns' chunks,
 //! plus the file's footer. Only manifests are read.
+//!
+//! The model follows iceberg's Parquet reader: it reads the last
+//! [`FOOTER_PREFETCH_BYTES`] of a file to find the footer (so a smaller file is read
+//! whole), then the projected column chunks; chunks inside the prefetched tail are not
+//! read again (metering.rs keeps recent ranges). Manifests record chunk sizes but not
+//! offsets, so the share of the projected chunks outside the tail is taken as the
+//! share of the file outside it. Nearby chunks that the reader fetches together with
+//! the gap between them are not modelled.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +21,10 @@ use futures::TryStreamExt;
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{DataContentType, ManifestContentType};
 use iceberg_datafusion::physical_plan::IcebergTableScan;
+
+/// The tail of each data file iceberg's Parquet reader fetches to find the footer (its
+/// `metadata_size_hint` default, which is DataFusion's too).
+pub const FOOTER_PREFETCH_BYTES: u64 = 512 * 1024;
 
 /// The estimate of one table scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,6 +94,21 @@ fn collect_scans<'a>(plan: &'a Arc<dyn ExecutionPlan>, out: &mut Vec<&'a Iceberg
     }
 }
 
+/// The bytes the reader fetches from one file for the projected columns.
+fn file_read_bytes(sizes: &FileSizes, projected: &[i32]) -> u64 {
+    if sizes.columns.is_empty() {
+        // No column sizes recorded: the whole file.
+        return sizes.file;
+    }
+    let tail = sizes.file.min(FOOTER_PREFETCH_BYTES);
+    let chunks: u64 = projected
+        .iter()
+        .filter_map(|id| sizes.columns.get(id))
+        .sum();
+    let outside = (sizes.file - tail) as f64 / sizes.file.max(1) as f64;
+    tail + (chunks as f64 * outside).round() as u64
+}
+
 /// What the manifests say about one data file.
 struct FileSizes {
     file: u64,
@@ -140,22 +167,37 @@ async fn estimate_scan(scan: &IcebergTableScan) -> iceberg::Result<TableEstimate
             continue;
         }
         estimate.bytes += match files.get(&task.data_file_path) {
-            Some(sizes) if !sizes.columns.is_empty() => {
-                let chunks: u64 = sizes.columns.values().sum();
-                let footer = sizes.file.saturating_sub(chunks);
-                let projected: u64 = task
-                    .project_field_ids
-                    .iter()
-                    .filter_map(|id| sizes.columns.get(id))
-                    .sum();
-                projected + footer
-            }
-            // No column sizes recorded: the whole file.
-            Some(sizes) => sizes.file,
+            Some(sizes) => file_read_bytes(sizes, &task.project_field_ids),
             None => task.file_size_in_bytes,
         };
     }
     estimate.files = opened.len() as u64;
     estimate.files_pruned = (files.len() as u64).saturating_sub(estimate.files);
     Ok(estimate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(file: u64, columns: &[(i32, u64)]) -> FileSizes {
+        FileSizes {
+            file,
+            columns: columns.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn small_files_are_read_whole_and_large_ones_by_tail_and_chunks() {
+        let small = sizes(300_000, &[(1, 100_000), (2, 150_000)]);
+        assert_eq!(file_read_bytes(&small, &[1]), 300_000);
+        let large = sizes(4 * FOOTER_PREFETCH_BYTES, &[(1, 1_000_000), (2, 1_000_000)]);
+        // A quarter of the file is in the tail, so three quarters of the chunk is read.
+        assert_eq!(
+            file_read_bytes(&large, &[1]),
+            FOOTER_PREFETCH_BYTES + 750_000
+        );
+        assert_eq!(file_read_bytes(&large, &[]), FOOTER_PREFETCH_BYTES);
+        assert_eq!(file_read_bytes(&sizes(10, &[]), &[1]), 10);
+    }
 }

@@ -258,6 +258,10 @@ pub struct FinopsConfig {
     pub metering: bool,
     /// `[finops.prices]`: what a query's figures cost.
     pub prices: lakegate_planner::PriceList,
+    /// `[[finops.limits]]`: per-user and per-role limits on one query.
+    pub limits: Vec<lakegate_planner::QueryLimit>,
+    /// `[finops.history]`: the durable query history.
+    pub history: HistorySettings,
 }
 
 impl Default for FinopsConfig {
@@ -265,6 +269,33 @@ impl Default for FinopsConfig {
         Self {
             metering: true,
             prices: Default::default(),
+            limits: Vec::new(),
+            history: HistorySettings::default(),
+        }
+    }
+}
+
+/// `[finops.history]`: where and how often finished queries are committed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySettings {
+    /// Keep the history (`system.history.queries`).
+    pub enabled: bool,
+    /// Directory of the history's Iceberg catalog; unset means `<data_dir>/system`.
+    pub dir: Option<String>,
+    /// Commit when this many records are waiting.
+    pub flush_rows: usize,
+    /// Commit waiting records at least this often.
+    pub flush_seconds: u64,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: None,
+            flush_rows: 10_000,
+            flush_seconds: 10,
         }
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_catalog::seed::{SeedOptions, seed_tpch};
-use lakegate_planner::{PlannerConfig, QueryService};
+use lakegate_planner::history::{HistoryConfig, HistoryStore};
+use lakegate_planner::{HistoryTable, PlannerConfig, QueryService};
 use lakegate_security::UserStore;
 use lakegate_security::audit::{AuditConfig, AuditLog};
 use lakegate_security::policy::{PolicySource, PolicyStore, PolicyValidator};
@@ -31,6 +32,8 @@ pub struct Gateway {
     service: Arc<QueryService>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    history_stop: CancellationToken,
+    history_task: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -79,8 +82,18 @@ pub async fn open_catalogs(config: &Config, progress: bool) -> anyhow::Result<Ca
 /// The `system` catalog: `system.audit.events` when the audit trail is on.
 fn system_catalog(
     audit_path: Option<&std::path::Path>,
+    history: Option<Arc<HistoryStore>>,
 ) -> anyhow::Result<Arc<dyn CatalogProvider>> {
     let catalog = MemoryCatalogProvider::new();
+    if let Some(history) = history {
+        let schema = MemorySchemaProvider::new();
+        schema
+            .register_table("queries".into(), Arc::new(HistoryTable::new(history)))
+            .context("registering system.history.queries")?;
+        catalog
+            .register_schema("history", Arc::new(schema))
+            .context("registering system.history")?;
+    }
     if let Some(path) = audit_path {
         let audit = MemorySchemaProvider::new();
         audit
@@ -140,7 +153,31 @@ impl Gateway {
             .context("opening the audit trail")?,
         );
         let mut registry = open_catalogs(&config, progress).await?;
-        registry.add_internal("system", system_catalog(audit_path.as_deref())?)?;
+        let history = match config.finops.history.enabled {
+            true => {
+                let dir = config.finops.history.dir.clone().map_or_else(
+                    || std::path::Path::new(&config.data_dir).join("system"),
+                    std::path::PathBuf::from,
+                );
+                let store = HistoryStore::open(
+                    &dir,
+                    HistoryConfig {
+                        flush_rows: config.finops.history.flush_rows.max(1),
+                        flush_interval: std::time::Duration::from_secs(
+                            config.finops.history.flush_seconds.max(1),
+                        ),
+                    },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("opening the query history: {e}"))?;
+                Some(Arc::new(store))
+            }
+            false => None,
+        };
+        registry.add_internal(
+            "system",
+            system_catalog(audit_path.as_deref(), history.clone())?,
+        )?;
         let registry = Arc::new(registry);
         let policy = Arc::new(
             PolicyStore::load_validated(
@@ -179,14 +216,22 @@ impl Gateway {
                 batch_size: config.query.batch_size,
                 prices: config.finops.prices.clone(),
                 metering: config.finops.metering,
+                limits: config.finops.limits.clone(),
             },
         ));
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+        // The history commits last, after the frontends have finished their queries.
+        let history_stop = CancellationToken::new();
+        let history_task = history.map(|history| {
+            service.set_history(history.clone());
+            let stop = history_stop.clone();
+            tokio::spawn(async move { history.run(stop).await })
+        });
         let listener = TcpListener::bind(&config.pg.listen)
             .await
             .with_context(|| format!("binding the Postgres listener to {}", config.pg.listen))?;
         let pg_addr = listener.local_addr().context("reading the bound address")?;
-        let shutdown = CancellationToken::new();
-        let mut tasks = Vec::new();
         let mut admin_addr = None;
         if config.admin.enabled {
             let admin_listener =
@@ -243,6 +288,8 @@ impl Gateway {
             service,
             shutdown,
             tasks,
+            history_stop,
+            history_task,
         })
     }
 
@@ -270,6 +317,10 @@ impl Gateway {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         for task in self.tasks {
+            let _ = task.await;
+        }
+        self.history_stop.cancel();
+        if let Some(task) = self.history_task {
             let _ = task.await;
         }
     }

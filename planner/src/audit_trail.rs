@@ -3,7 +3,11 @@
 
 use std::time::Instant;
 
+use std::sync::{Arc, OnceLock};
+
 use lakegate_security::audit::{AuditEvent, AuditLog};
+
+use crate::history::{HistoryRecord, HistoryStore};
 
 use crate::completion::Ending;
 use crate::service::QueryService;
@@ -45,6 +49,7 @@ impl QueryService {
     /// An audit record for a statement of this session, with what the security rule
     /// applied while planning it.
     pub(crate) fn audit_event(&self, session: &Session, query_id: u64, sql: &str) -> AuditEvent {
+        let query_id = format!("{}_{query_id:05}", self.instance);
         let access = session.last_access();
         let mut tables = access.tables;
         if let Some(denied) = access.denied {
@@ -63,7 +68,7 @@ impl QueryService {
             masks: access.masks,
             ..AuditEvent::default()
         };
-        self.audit.set_sql(&mut event, sql);
+        self.audit.audit.set_sql(&mut event, sql);
         event
     }
 }
@@ -76,9 +81,17 @@ pub(crate) fn ending_name(ending: Ending) -> &'static str {
     }
 }
 
-/// Writes the statement's log line and audit record.
+/// Where finished statements are recorded: the audit trail, and for queries the query
+/// history (once the gateway has opened it).
+#[derive(Debug)]
+pub(crate) struct Trail {
+    pub(crate) audit: Arc<AuditLog>,
+    pub(crate) history: OnceLock<Arc<HistoryStore>>,
+}
+
+/// Writes the statement's log line and audit record, and a query's history record.
 pub(crate) fn finish_event(
-    audit: &AuditLog,
+    trail: &Trail,
     mut event: AuditEvent,
     started: Instant,
     outcome: &'static str,
@@ -96,7 +109,44 @@ pub(crate) fn finish_event(
         error = event.error.as_deref().unwrap_or(""),
         "statement"
     );
-    audit.record(&event).map_err(|e| {
+    if let (Some(history), Some(cost)) = (trail.history.get(), &event.cost) {
+        let ended_at = chrono::Utc::now();
+        let wall = chrono::Duration::microseconds((event.duration_ms * 1000.0) as i64);
+        history.record(HistoryRecord {
+            query_id: event.query_id.clone(),
+            session_id: event.session_id,
+            user: event.user.clone(),
+            roles: event.roles.clone(),
+            protocol: event.protocol.clone(),
+            sql: event.sql.clone(),
+            status: match (outcome, event.decision.as_str()) {
+                ("ok", _) => "finished",
+                ("abandoned", _) => "abandoned",
+                (_, "deny") => "denied",
+                _ => "failed",
+            }
+            .into(),
+            error: event.error.clone(),
+            started_at: ended_at - wall,
+            ended_at,
+            tables: event.tables.clone(),
+            figures: crate::QueryFigures {
+                bytes_scanned: cost.bytes_scanned,
+                metadata_bytes: cost.metadata_bytes,
+                files_scanned: cost.files_scanned,
+                read_requests: cost.read_requests,
+                rows_scanned: cost.rows_scanned,
+                rows_returned: event.rows,
+                bytes_returned: cost.bytes_returned,
+                cpu_ms: cost.cpu_ms,
+                wall_ms: event.duration_ms,
+                queue_ms: cost.queue_ms,
+                peak_memory_bytes: cost.peak_memory_bytes,
+                cost: cost.cost,
+            },
+        });
+    }
+    trail.audit.record(&event).map_err(|e| {
         tracing::error!(error = %e, "cannot write the audit trail");
         QueryError::new(
             ErrorKind::Internal,

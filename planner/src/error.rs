@@ -37,6 +37,8 @@ pub enum ErrorKind {
     ReadOnly,
     /// Memory or another resource ran out.
     ResourceExhausted,
+    /// A configured limit or budget refuses the query (53400), before it runs.
+    LimitExceeded,
     /// The query was cancelled.
     Canceled,
     /// The statement ran past `statement_timeout` or the client's deadline (57014).
@@ -79,6 +81,7 @@ impl ErrorKind {
             ErrorKind::FeatureNotSupported => "0A000",
             ErrorKind::ReadOnly => "25006",
             ErrorKind::ResourceExhausted => "53000",
+            ErrorKind::LimitExceeded => "53400",
             ErrorKind::Canceled | ErrorKind::Timeout => "57014",
             ErrorKind::InsufficientPrivilege => "42501",
             ErrorKind::PolicyMisconfigured => "F0000",

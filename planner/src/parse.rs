@@ -25,7 +25,11 @@ pub(crate) fn split(sql: &str) -> Result<Vec<DFStatement>> {
         if parser.parser.peek_token() == Token::EOF {
             break;
         }
-        let statement = if is_postgres_copy(&parser.parser) {
+        let statement = if is_explain_cost(&parser.parser) {
+            parser.parser.next_token();
+            parser.parser.next_token();
+            crate::explain_cost::explain_cost(parser.parse_statement()?)
+        } else if is_postgres_copy(&parser.parser) {
             if copies_from(&parser.parser) {
                 return Err(QueryError::new(
                     ErrorKind::ReadOnly,
@@ -48,6 +52,15 @@ pub(crate) fn split(sql: &str) -> Result<Vec<DFStatement>> {
         }
     }
     Ok(statements)
+}
+
+/// `EXPLAIN COST …`: the gateway's estimate of a query.
+fn is_explain_cost(parser: &Parser<'_>) -> bool {
+    matches!(parser.peek_token().token, Token::Word(w) if w.keyword == Keyword::EXPLAIN)
+        && matches!(
+            parser.peek_nth_token(1).token,
+            Token::Word(w) if w.value.eq_ignore_ascii_case("cost") && w.quote_style.is_none()
+        )
 }
 
 /// `COPY` other than Snowflake's `COPY INTO`.

@@ -27,6 +27,7 @@ use lakegate_security::rules::{
 use lakegate_security::view::SecuredCatalog;
 use std::sync::Mutex;
 
+use crate::audit_trail::Trail;
 use crate::audit_trail::{ending_name, finish_event};
 use crate::cancel_points::CancelPoints;
 use crate::completion::RenamedStream;
@@ -34,6 +35,7 @@ use crate::completion::{CompletionStream, Ending, OnFinish};
 use crate::copy::{CopyOptions, copy_spec};
 use crate::cursors::{Cursors, close_spec, declare_spec, fetch_spec};
 use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
+use crate::explain_cost::{cost_target, dry_run, estimate_batch, estimate_schema};
 use crate::metering::QueryMeter;
 use crate::output_names::postgres_schema;
 use crate::pg_catalog::{
@@ -61,6 +63,8 @@ pub struct PlannerConfig {
     /// Meter every query (bytes read, CPU, memory, cost). Off only to measure what
     /// metering itself costs.
     pub metering: bool,
+    /// Per-user and per-role limits on one query.
+    pub limits: Vec<crate::QueryLimit>,
 }
 
 /// What kind of statement a [`Prepared`] holds; frontends use it for command tags.
@@ -160,7 +164,9 @@ impl std::fmt::Debug for Outcome {
 pub struct QueryService {
     pub(crate) registry: Arc<CatalogRegistry>,
     pub(crate) policy: Arc<PolicyStore>,
-    pub(crate) audit: Arc<AuditLog>,
+    pub(crate) audit: Arc<Trail>,
+    /// This gateway's start time, the prefix of its query ids.
+    pub(crate) instance: String,
     pub(crate) config: PlannerConfig,
     pub(crate) runtime: Arc<RuntimeEnv>,
     pub(crate) next_session: AtomicU64,
@@ -178,12 +184,26 @@ impl QueryService {
         Self {
             registry,
             policy,
-            audit,
+            audit: Arc::new(Trail {
+                audit,
+                history: std::sync::OnceLock::new(),
+            }),
+            instance: chrono::Utc::now().format("%Y%m%d_%H%M%S").to_string(),
             config,
             runtime: Arc::new(RuntimeEnv::default()),
             next_session: AtomicU64::new(1),
             next_query: AtomicU64::new(1),
         }
+    }
+
+    /// Records every finished query in `history` from now on.
+    pub fn set_history(&self, history: Arc<crate::history::HistoryStore>) {
+        let _ = self.audit.history.set(history);
+    }
+
+    /// The query history, once set.
+    pub fn history(&self) -> Option<&Arc<crate::history::HistoryStore>> {
+        self.audit.history.get()
     }
 
     /// The catalogs this service plans against.
@@ -357,13 +377,18 @@ impl QueryService {
         let kind = classify(&statement);
         let (param_types, schema) = match kind {
             StatementKind::Query => {
-                let plan = self.plan(session, &statement).await?;
+                let target = cost_target(&statement);
+                let plan = self.plan(session, target.unwrap_or(&statement)).await?;
                 // Check grants now, so a denied table is refused at Parse/Describe
                 // and never described.
                 let state = session.ctx.state();
                 session.rule.analyze(plan.clone(), state.config_options())?;
-                let schema = plan.schema().inner().clone();
-                let schema = postgres_schema(&statement, &schema).unwrap_or(schema);
+                let schema = if target.is_some() || dry_run(session) {
+                    estimate_schema()
+                } else {
+                    let schema = plan.schema().inner().clone();
+                    postgres_schema(&statement, &schema).unwrap_or(schema)
+                };
                 (param_types(&plan)?, Some(schema))
             }
             StatementKind::Show => {
@@ -455,6 +480,10 @@ impl QueryService {
                 Ok(outcome)
             }
             Err(error) => {
+                // What a refused or failed query read (manifests for its estimate).
+                if let Some(metered) = metered {
+                    event.cost = Some(metered.meter.figures(0, 0, &metered.prices).into());
+                }
                 self.record_failure(event, started, &error);
                 Err(error)
             }
@@ -628,6 +657,14 @@ impl QueryService {
         let timeout = statement_timeout(session)?;
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut tag = "SELECT";
+        // EXPLAIN COST and dry runs plan the query and return its estimate.
+        let estimate_only = cost_target(statement).is_some() || dry_run(session);
+        let statement = cost_target(statement).unwrap_or(statement);
+        let scan_limit = crate::metering::max_scan_bytes(
+            &self.config.limits,
+            &session.principal.user,
+            &session.principal.roles,
+        );
         let meter = match self.config.metering {
             true => Some(Arc::new(QueryMeter::new(
                 &self.runtime,
@@ -635,6 +672,7 @@ impl QueryService {
             )?)),
             false => None,
         };
+        session.meter = meter.clone();
         // The catalog's tables find the storage counters in the session config when
         // the plan's scans are built. With metering off none is ever set.
         if let Some(meter) = &meter {
@@ -669,6 +707,29 @@ impl QueryService {
             let frame = session.ctx.execute_logical_plan(plan).await?;
             let mut task = frame.task_ctx();
             let mut physical = frame.create_physical_plan().await?;
+            // The estimate reads manifests only: a query refused here opens no data file.
+            if estimate_only || scan_limit.is_some() {
+                let estimate = lakegate_catalog::estimate::estimate_plan(&physical).await?;
+                if estimate_only {
+                    tag = "EXPLAIN";
+                    let batch = estimate_batch(&estimate, &self.config.prices)?;
+                    let stream = MemoryStream::try_new(vec![batch], estimate_schema(), None)?;
+                    return Ok(Box::pin(stream) as SendableRecordBatchStream);
+                }
+                if let Some((limit, subject)) = scan_limit
+                    && estimate.bytes() > limit
+                {
+                    return Err(QueryError::new(
+                        ErrorKind::LimitExceeded,
+                        format!(
+                            "query would scan an estimated {} bytes in {} files, over the \
+                             limit of {limit} bytes per query for {subject}",
+                            estimate.bytes(),
+                            estimate.files()
+                        ),
+                    ));
+                }
+            }
             if let Some(meter) = &meter {
                 task = task.with_runtime(meter.runtime());
                 if !is_explain {
@@ -699,10 +760,12 @@ impl QueryService {
             let limit = deadline.zip(timeout);
             stream = Box::pin(DeadlineStream::new(stream, limit, session.cancel.clone()));
         }
+        if estimate_only {
+            return Ok((tag, stream));
+        }
         if let Some(renamed) = postgres_schema(statement, &stream.schema()) {
             stream = Box::pin(RenamedStream::new(stream, renamed));
         }
-        session.meter = meter;
         Ok((tag, stream))
     }
 }
@@ -776,7 +839,7 @@ struct Metered {
 /// Records a streamed statement's audit event when its stream ends: rows read, and
 /// whether it completed, failed or was abandoned, with the query's metered figures.
 fn audited_when_done(
-    audit: Arc<AuditLog>,
+    audit: Arc<Trail>,
     mut event: AuditEvent,
     started: Instant,
     metered: Option<Metered>,

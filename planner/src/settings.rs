@@ -22,6 +22,12 @@ struct Known {
 
 const KNOWN: &[Known] = &[
     Known {
+        name: "gateway.dry_run",
+        default: "off",
+        settable: true,
+        description: "Returns each query's estimate (bytes and files to scan) instead of its rows.",
+    },
+    Known {
         name: "gateway.show_cost",
         default: "off",
         settable: true,
@@ -273,7 +279,8 @@ fn validate(name: &'static str, value: String) -> Result<String> {
                 Err(invalid(name, &value, "only UTF8 is supported"))
             }
         }
-        "gateway.show_cost" => match value.trim().to_ascii_lowercase().as_str() {
+        "gateway.show_cost" | "gateway.dry_run" => match value.trim().to_ascii_lowercase().as_str()
+        {
             "on" | "true" | "yes" | "1" => Ok("on".into()),
             "off" | "false" | "no" | "0" => Ok("off".into()),
             _ => Err(invalid(name, &value, "on or off")),

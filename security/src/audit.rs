@@ -28,8 +28,9 @@ pub struct AuditConfig {
 pub struct AuditEvent {
     /// RFC 3339 time the statement finished.
     pub time: String,
-    /// Query id (unique in this process).
-    pub query_id: u64,
+    /// Query id, unique across restarts (`20261127_011500_00042`: the gateway's start
+    /// time and a counter).
+    pub query_id: String,
     /// Session id (unique in this process).
     pub session_id: u64,
     /// Login name.
@@ -77,12 +78,16 @@ pub struct AuditCost {
     pub metadata_bytes: u64,
     /// Data files opened.
     pub files_scanned: u64,
+    /// Reads issued to storage.
+    pub read_requests: u64,
     /// Rows the scans produced.
     pub rows_scanned: u64,
     /// Arrow bytes returned.
     pub bytes_returned: u64,
     /// Operator CPU time.
     pub cpu_ms: f64,
+    /// Time waiting for an execution slot.
+    pub queue_ms: f64,
     /// Peak reserved memory.
     pub peak_memory_bytes: u64,
     /// Cost in the price list's unit.
@@ -219,7 +224,7 @@ pub fn events_table(
             DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
             true,
         ),
-        Field::new("query_id", DataType::UInt64, true),
+        Field::new("query_id", DataType::Utf8, true),
         Field::new("session_id", DataType::UInt64, true),
         Field::new("user", DataType::Utf8, true),
         list("roles"),

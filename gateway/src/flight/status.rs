@@ -29,7 +29,7 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::InvalidSavepoint
         | ErrorKind::ObjectNotInPrerequisiteState => Code::FailedPrecondition,
         ErrorKind::DuplicateCursor => Code::AlreadyExists,
-        ErrorKind::ResourceExhausted => Code::ResourceExhausted,
+        ErrorKind::ResourceExhausted | ErrorKind::LimitExceeded => Code::ResourceExhausted,
         ErrorKind::Canceled => Code::Cancelled,
         ErrorKind::Timeout => Code::DeadlineExceeded,
         ErrorKind::InsufficientPrivilege => Code::PermissionDenied,

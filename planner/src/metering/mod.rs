@@ -7,6 +7,7 @@
 //! are taken once and priced with the configured [`PriceList`].
 
 mod cpu;
+mod limits;
 mod memory;
 mod price;
 
@@ -17,6 +18,8 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use lakegate_catalog::metering::ScanMeter;
 
+pub use limits::QueryLimit;
+pub(crate) use limits::max_scan_bytes;
 pub use price::PriceList;
 
 use crate::Result;
@@ -129,9 +132,11 @@ impl From<QueryFigures> for lakegate_security::audit::AuditCost {
             bytes_scanned: f.bytes_scanned,
             metadata_bytes: f.metadata_bytes,
             files_scanned: f.files_scanned,
+            read_requests: f.read_requests,
             rows_scanned: f.rows_scanned,
             bytes_returned: f.bytes_returned,
             cpu_ms: f.cpu_ms,
+            queue_ms: f.queue_ms,
             peak_memory_bytes: f.peak_memory_bytes,
             cost: f.cost,
         }

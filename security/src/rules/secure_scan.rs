@@ -110,7 +110,7 @@ impl SecureScans {
                     &self.parser,
                     &rule.expression,
                     &schema,
-                    &self.principal.attributes,
+                    &bound_attributes(&self.principal),
                     &rule.id,
                 )?;
                 predicate = Some(match predicate {
@@ -158,7 +158,7 @@ impl SecureScans {
                             field.name(),
                             field.data_type(),
                             &schema,
-                            &self.principal.attributes,
+                            &bound_attributes(&self.principal),
                             &rule.id,
                         )?;
                         exprs.push(expr.alias_qualified(qualifier.cloned(), field.name()));
@@ -196,6 +196,17 @@ impl AnalyzerRule for SecureScans {
     fn name(&self) -> &str {
         "secure_scans"
     }
+}
+
+/// The attributes policy expressions may bind: the user's configured ones, and `name`,
+/// the login name (unless configured otherwise), so that `user_name = ${user.name}`
+/// limits a table to the user's own rows.
+fn bound_attributes(principal: &crate::Principal) -> std::collections::BTreeMap<String, String> {
+    let mut attributes = principal.attributes.clone();
+    attributes
+        .entry("name".into())
+        .or_insert_with(|| principal.user.clone());
+    attributes
 }
 
 #[cfg(test)]

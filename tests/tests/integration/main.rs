@@ -4,6 +4,7 @@ mod clients;
 mod flight_metadata;
 mod flight_sql;
 mod freshness;
+mod history;
 mod metering;
 mod pg_auth;
 mod pg_catalog;

@@ -240,4 +240,141 @@ async fn a_selective_filter_reads_measurably_less() {
         "selective {selective:?} vs full {full:?}"
     );
     assert!(selective["rows_scanned"] <= 20_000.0);
+
+    // The estimate sees the same pruning before anything runs.
+    let estimate = estimate_rows(
+        &client,
+        "EXPLAIN COST SELECT sum(id), count(name) FROM lake.metering.events WHERE id < 100",
+    )
+    .await;
+    assert_eq!(estimate[0].0, "metering.events");
+    assert_eq!((estimate[0].1, estimate[0].2), (1, 3), "{estimate:?}");
+    let estimate = estimate_rows(
+        &client,
+        "EXPLAIN COST SELECT sum(id), count(name) FROM lake.metering.events",
+    )
+    .await;
+    assert_eq!((estimate[0].1, estimate[0].2), (4, 0), "{estimate:?}");
+    // Files this small are read whole, and so estimated.
+    assert_eq!(estimate[0].3 as u64, sizes, "{estimate:?}");
+}
+
+/// The rows of an EXPLAIN COST: table, files, files pruned, bytes, rows.
+async fn estimate_rows(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Vec<(String, i64, i64, i64, i64)> {
+    client
+        .query(sql, &[])
+        .await
+        .expect(sql)
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect()
+}
+
+/// The audit record of the statement whose text contains `marker`.
+fn audit_record(marker: &str) -> serde_json::Value {
+    let path = seeded_data_dir().join("audit/audit.jsonl");
+    let text = std::fs::read_to_string(&path).expect("audit trail");
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no audit record for {marker}"));
+    serde_json::from_str(line).expect("audit JSON")
+}
+
+#[tokio::test]
+async fn estimates_come_before_execution_and_limits_refuse_queries() {
+    let mut config = test_config(seeded_data_dir());
+    config.finops.limits = vec![lakegate_planner::QueryLimit {
+        subject: "role:analyst".into(),
+        max_scan_bytes: Some(100_000),
+    }];
+    let gw = TestGateway::start_with(config).await;
+    let (client, mut notices) = gw.connect_with_notices("demo", "demo").await;
+
+    // EXPLAIN COST: one row per scan and the total, from the manifests.
+    let sql = "SELECT sum(l_quantity) FROM lake.tpch.lineitem";
+    let estimate = estimate_rows(&client, &format!("EXPLAIN COST {sql}")).await;
+    assert_eq!(estimate.len(), 2, "{estimate:?}");
+    assert_eq!(estimate[0].0, "tpch.lineitem");
+    assert_eq!(estimate[1].0, "(total)");
+    assert_eq!(estimate[0].4, 60_175);
+    client
+        .simple_query("SET gateway.show_cost = on")
+        .await
+        .expect("set");
+    let actual = metered(&client, &mut notices, sql).await;
+    let (estimated, read) = (estimate[0].3 as f64, actual["bytes_scanned"]);
+    assert!(
+        (estimated - read).abs() / read < 0.25,
+        "estimated {estimated} bytes, read {read}"
+    );
+    client
+        .simple_query("RESET gateway.show_cost")
+        .await
+        .expect("reset");
+
+    // A dry run answers every query with its estimate, described as such.
+    client
+        .simple_query("SET gateway.dry_run = on")
+        .await
+        .expect("dry run");
+    let rows = client
+        .query(
+            "SELECT * FROM lake.tpch.nation WHERE n_nationkey > $1",
+            &[&0i64],
+        )
+        .await
+        .expect("dry run query");
+    assert_eq!(rows[0].columns()[0].name(), "table_name");
+    assert_eq!(rows[0].get::<_, String>(0), "tpch.nation");
+    client
+        .simple_query("RESET gateway.dry_run")
+        .await
+        .expect("reset");
+    let rows = client
+        .query(
+            "SELECT n_name FROM lake.tpch.nation WHERE n_nationkey = $1",
+            &[&0i64],
+        )
+        .await
+        .expect("query");
+    assert_eq!(rows[0].get::<_, String>(0), "ALGERIA");
+
+    // Over the analyst's limit: refused with 53400 before any data file is opened.
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("analyst");
+    let marker = format!("limit-{}", std::process::id());
+    let error = analyst
+        .simple_query(&format!(
+            "SELECT count(*) /* {marker} */ FROM lake.tpch.lineitem"
+        ))
+        .await
+        .expect_err("over the limit");
+    let db = error.as_db_error().expect("server error");
+    assert_eq!(db.code().code(), "53400");
+    assert!(
+        db.message().contains("estimated")
+            && db
+                .message()
+                .contains("100000 bytes per query for role:analyst"),
+        "{}",
+        db.message()
+    );
+    let record = audit_record(&marker);
+    assert_eq!(record["decision"], "error");
+    assert_eq!(record["cost"]["files_scanned"], 0, "{record}");
+    assert_eq!(record["cost"]["bytes_scanned"], 0, "{record}");
+    assert!(
+        record["cost"]["metadata_bytes"].as_u64() > Some(0),
+        "{record}"
+    );
+    // Under it (nation is a few kilobytes), and the connection is fine.
+    let row = analyst
+        .query_one("SELECT count(*) FROM lake.tpch.nation", &[])
+        .await
+        .expect("small query");
+    assert!(row.get::<_, i64>(0) > 0);
 }

@@ -45,12 +45,15 @@ async fn psql_lists_tables_schemas_databases_and_roles() {
         schemas.iter().all(|s| s.ends_with("|lakegate")),
         "{schemas:?}"
     );
+    // Catalogs the user reads something in: the lake, and the system catalog for the
+    // user's own query history.
     let databases = psql(&gw, "demo", "\\l").await;
-    assert_eq!(databases.len(), 1, "{databases:?}");
+    assert_eq!(databases.len(), 2, "{databases:?}");
     assert!(
         databases[0].starts_with("lake|lakegate|UTF8|"),
         "{databases:?}"
     );
+    assert!(databases[1].starts_with("system|"), "{databases:?}");
     let roles = psql(&gw, "demo", "\\du").await;
     assert!(roles.iter().any(|r| r.starts_with("demo|")), "{roles:?}");
     // The auditor reads no lake table: nothing to list there.

@@ -1,0 +1,83 @@
+//! The query history: every finished query, with its figures, in an Iceberg table that
+//! survives a restart, committed in batches, and readable by SQL under the policy.
+
+use lakegate_tests::{TestGateway, query_text, seeded_data_dir, test_config};
+
+#[tokio::test]
+async fn history_is_listed_at_once_survives_a_restart_and_is_filtered_by_policy() {
+    let dir = tempfile::tempdir().expect("history dir");
+    let mut config = test_config(seeded_data_dir());
+    config.finops.history.dir = Some(dir.path().display().to_string());
+    // Nothing is committed before shutdown: what is listed comes from the buffer.
+    config.finops.history.flush_seconds = 3600;
+    let marker = format!("history-{}", std::process::id());
+
+    let gw = TestGateway::start_with(config.clone()).await;
+    let demo = gw.connect().await;
+    for n in 0..3 {
+        demo.simple_query(&format!(
+            "SELECT count(*) /* {marker} {n} */ FROM lake.tpch.nation"
+        ))
+        .await
+        .expect("query");
+    }
+    let error = demo
+        .simple_query(&format!("SELECT 1 /* {marker} */ FROM lake.tpch.missing"))
+        .await
+        .expect_err("missing table");
+    assert_eq!(error.code().map(|c| c.code()), Some("42P01"));
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("analyst");
+    analyst
+        .simple_query(&format!(
+            "SELECT count(*) /* {marker} */ FROM lake.tpch.region"
+        ))
+        .await
+        .expect("analyst query");
+
+    let listing = format!(
+        "SELECT user_name, status, files_scanned, rows_returned, bytes_scanned > 0, \
+         cost > 0, protocol, started_at <= ended_at \
+         FROM system.history.queries WHERE query LIKE '%{marker}%' \
+         AND query NOT LIKE '%system.history%' ORDER BY ended_at, query_id"
+    );
+    let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
+    let before = query_text(&auditor, &listing).await;
+    let row = |user: &str, status: &str, files: &str, rows: &str, read: &str| {
+        [user, status, files, rows, read, read, "postgres", "t"]
+            .map(|v| Some(v.to_string()))
+            .to_vec()
+    };
+    let expected = vec![
+        row("demo", "finished", "1", "1", "t"),
+        row("demo", "finished", "1", "1", "t"),
+        row("demo", "finished", "1", "1", "t"),
+        row("demo", "failed", "0", "0", "f"),
+        row("analyst", "finished", "1", "1", "t"),
+    ];
+    assert_eq!(before, expected);
+    // The demo user sees only its own queries.
+    let own = query_text(&demo, &listing).await;
+    assert_eq!(own.len(), 4);
+    assert!(own.iter().all(|r| r[0].as_deref() == Some("demo")));
+    drop((demo, analyst, auditor));
+    gw.gateway.shutdown().await;
+
+    // One commit at shutdown: one data file, not one per query.
+    let data = dir.path().join("warehouse/history/queries/data");
+    let files = std::fs::read_dir(&data).expect("history data").count();
+    assert_eq!(files, 1, "history written in one batch");
+
+    let gw = TestGateway::start_with(config).await;
+    let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
+    let after = query_text(&auditor, &listing).await;
+    assert_eq!(after, expected, "history survives the restart");
+    let ids = query_text(
+        &auditor,
+        &format!(
+            "SELECT count(DISTINCT query_id) FROM system.history.queries \
+             WHERE query LIKE '%{marker}%' AND query NOT LIKE '%system.history%'"
+        ),
+    )
+    .await;
+    assert_eq!(ids[0][0].as_deref(), Some("5"), "query ids are unique");
+}
