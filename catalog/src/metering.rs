@@ -201,7 +201,7 @@ impl Storage for CountingStorage {
             inner,
             path: path.to_string(),
             meter: self.meter.clone(),
-            recent: std::sync::Mutex::new(Vec::new()),
+            first: std::sync::Mutex::new(None),
         }))
     }
 
@@ -234,31 +234,32 @@ impl Storage for CountingStorage {
     }
 }
 
-/// How many recently read ranges a file reader keeps to serve later reads from.
-const RECENT_RANGES: usize = 4;
+/// The largest first read a file reader keeps to serve later reads from: the footer
+/// prefetch (512 KiB by default), with room to spare.
+const KEPT_FIRST_READ: usize = 1024 * 1024;
 
 /// A file reader that counts the bytes of every range it reads from storage.
 ///
-/// Parquet readers fetch a file's footer with a generous prefetch and then its column
-/// chunks; on a small file the footer prefetch already holds the whole file. The
-/// ranges read last are kept, and a read they contain is answered from them, so such a
-/// file is read from storage once (and counted once).
+/// Parquet readers first fetch a file's tail to find the footer, with a generous
+/// prefetch, and then its column chunks; on a small file the prefetch already holds
+/// the whole file. That first read is kept (up to [`KEPT_FIRST_READ`] bytes) and a later
+/// read inside it is answered from it, so such a file is read from storage once, and
+/// counted once. Nothing else is kept: column chunks are not held after they are read.
 struct CountingRead {
     inner: Box<dyn FileRead>,
     path: String,
     meter: Arc<ScanMeter>,
-    recent: std::sync::Mutex<Vec<(Range<u64>, Bytes)>>,
+    first: std::sync::Mutex<Option<(Range<u64>, Bytes)>>,
 }
 
 impl CountingRead {
-    fn cached(&self, range: &Range<u64>) -> Option<Bytes> {
-        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent.iter().find_map(|(held, bytes)| {
-            (held.start <= range.start && range.end <= held.end).then(|| {
-                let start = (range.start - held.start) as usize;
-                let end = (range.end - held.start) as usize;
-                bytes.slice(start..end.min(bytes.len()))
-            })
+    fn kept(&self, range: &Range<u64>) -> Option<Bytes> {
+        let first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        let (held, bytes) = first.as_ref()?;
+        (held.start <= range.start && range.end <= held.end).then(|| {
+            let start = (range.start - held.start) as usize;
+            let end = (range.end - held.start) as usize;
+            bytes.slice(start..end.min(bytes.len()))
         })
     }
 }
@@ -266,16 +267,15 @@ impl CountingRead {
 #[async_trait]
 impl FileRead for CountingRead {
     async fn read(&self, range: Range<u64>) -> iceberg::Result<Bytes> {
-        if let Some(bytes) = self.cached(&range) {
+        if let Some(bytes) = self.kept(&range) {
             return Ok(bytes);
         }
         let bytes = self.inner.read(range.clone()).await?;
         self.meter.add_read(&self.path, bytes.len() as u64);
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        if recent.len() == RECENT_RANGES {
-            recent.remove(0);
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() && bytes.len() <= KEPT_FIRST_READ {
+            *first = Some((range, bytes.clone()));
         }
-        recent.push((range, bytes.clone()));
         Ok(bytes)
     }
 }

@@ -262,6 +262,8 @@ pub struct FinopsConfig {
     pub limits: Vec<lakegate_planner::QueryLimit>,
     /// `[finops.history]`: the durable query history.
     pub history: HistorySettings,
+    /// `[[finops.budgets]]`: daily and monthly cost budgets per user and per role.
+    pub budgets: Vec<lakegate_planner::Budget>,
 }
 
 impl Default for FinopsConfig {
@@ -271,6 +273,7 @@ impl Default for FinopsConfig {
             prices: Default::default(),
             limits: Vec::new(),
             history: HistorySettings::default(),
+            budgets: Vec::new(),
         }
     }
 }

@@ -217,6 +217,7 @@ impl Gateway {
                 prices: config.finops.prices.clone(),
                 metering: config.finops.metering,
                 limits: config.finops.limits.clone(),
+                budgets: config.finops.budgets.clone(),
             },
         ));
         let shutdown = CancellationToken::new();
@@ -228,6 +229,16 @@ impl Gateway {
             let stop = history_stop.clone();
             tokio::spawn(async move { history.run(stop).await })
         });
+        if !config.finops.budgets.is_empty() && history_task.is_none() {
+            anyhow::bail!(
+                "[[finops.budgets]] needs the query history ([finops.history] enabled) \
+                 to keep consumption across restarts"
+            );
+        }
+        service
+            .load_budgets()
+            .await
+            .map_err(|e| anyhow::anyhow!("loading budget consumption from the history: {e}"))?;
         let listener = TcpListener::bind(&config.pg.listen)
             .await
             .with_context(|| format!("binding the Postgres listener to {}", config.pg.listen))?;

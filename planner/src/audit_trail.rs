@@ -87,6 +87,8 @@ pub(crate) fn ending_name(ending: Ending) -> &'static str {
 pub(crate) struct Trail {
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) history: OnceLock<Arc<HistoryStore>>,
+    /// What each user and role has spent against its budgets.
+    pub(crate) budgets: crate::BudgetLedger,
 }
 
 /// Writes the statement's log line and audit record, and a query's history record.
@@ -109,6 +111,11 @@ pub(crate) fn finish_event(
         error = event.error.as_deref().unwrap_or(""),
         "statement"
     );
+    if let Some(cost) = &event.cost {
+        trail
+            .budgets
+            .add(&event.user, &event.roles, cost.cost, chrono::Utc::now());
+    }
     if let (Some(history), Some(cost)) = (trail.history.get(), &event.cost) {
         let ended_at = chrono::Utc::now();
         let wall = chrono::Duration::microseconds((event.duration_ms * 1000.0) as i64);

@@ -31,7 +31,9 @@ pub use catalog_listing::{ListedTable, TableFilter, like};
 pub use copy::{CopyFormat, CopyOptions};
 pub use error::{ErrorKind, QueryError, Result};
 pub use history_table::HistoryTable;
-pub use metering::{PriceList, QueryFigures, QueryLimit};
+pub use metering::{
+    Budget, BudgetLedger, BudgetMode, BudgetPeriod, PriceList, QueryFigures, QueryLimit,
+};
 pub use pg_catalog::type_map;
 pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, regproc_name, type_oid};
 pub use placeholders::number_placeholders;

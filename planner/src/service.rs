@@ -65,6 +65,8 @@ pub struct PlannerConfig {
     pub metering: bool,
     /// Per-user and per-role limits on one query.
     pub limits: Vec<crate::QueryLimit>,
+    /// Daily and monthly cost budgets per user and per role.
+    pub budgets: Vec<crate::Budget>,
 }
 
 /// What kind of statement a [`Prepared`] holds; frontends use it for command tags.
@@ -187,6 +189,7 @@ impl QueryService {
             audit: Arc::new(Trail {
                 audit,
                 history: std::sync::OnceLock::new(),
+                budgets: crate::BudgetLedger::new(config.budgets.clone()),
             }),
             instance: chrono::Utc::now().format("%Y%m%d_%H%M%S").to_string(),
             config,
@@ -199,6 +202,21 @@ impl QueryService {
     /// Records every finished query in `history` from now on.
     pub fn set_history(&self, history: Arc<crate::history::HistoryStore>) {
         let _ = self.audit.history.set(history);
+    }
+
+    /// Rebuilds the budgets' spending of this month from the query history, so that
+    /// consumption survives a restart.
+    pub async fn load_budgets(&self) -> Result<()> {
+        let Some(history) = self.history() else {
+            return Ok(());
+        };
+        if self.audit.budgets.is_empty() {
+            return Ok(());
+        }
+        for (user, roles, day, cost) in history.spending_this_month().await? {
+            self.audit.budgets.add(&user, &roles, cost, day);
+        }
+        Ok(())
     }
 
     /// The query history, once set.
@@ -437,11 +455,11 @@ impl QueryService {
         let metered = session.meter.take().map(|meter| Metered {
             meter,
             prices: self.config.prices.clone(),
-            notices: session
+            show_cost: session
                 .settings
                 .get("gateway.show_cost")
-                .is_ok_and(|v| v == "on")
-                .then(|| session.notices.clone()),
+                .is_ok_and(|v| v == "on"),
+            notices: session.notices.clone(),
         });
         let mut event = self.audit_event(session, query_id, &prepared.sql);
         match result {
@@ -665,6 +683,10 @@ impl QueryService {
             &session.principal.user,
             &session.principal.roles,
         );
+        let hard_budget = self
+            .audit
+            .budgets
+            .has_hard(&session.principal.user, &session.principal.roles);
         let meter = match self.config.metering {
             true => Some(Arc::new(QueryMeter::new(
                 &self.runtime,
@@ -708,7 +730,7 @@ impl QueryService {
             let mut task = frame.task_ctx();
             let mut physical = frame.create_physical_plan().await?;
             // The estimate reads manifests only: a query refused here opens no data file.
-            if estimate_only || scan_limit.is_some() {
+            if estimate_only || scan_limit.is_some() || hard_budget {
                 let estimate = lakegate_catalog::estimate::estimate_plan(&physical).await?;
                 if estimate_only {
                     tag = "EXPLAIN";
@@ -726,6 +748,23 @@ impl QueryService {
                              limit of {limit} bytes per query for {subject}",
                             estimate.bytes(),
                             estimate.files()
+                        ),
+                    ));
+                }
+                let estimated_cost =
+                    estimate.bytes() as f64 / 1e12 * self.config.prices.per_tb_scanned;
+                if let Some(refusal) = self.audit.budgets.refusal(
+                    &session.principal.user,
+                    &session.principal.roles,
+                    estimated_cost,
+                    chrono::Utc::now(),
+                ) {
+                    return Err(QueryError::new(
+                        ErrorKind::LimitExceeded,
+                        crate::metering::refusal_message(
+                            &refusal,
+                            estimated_cost,
+                            &self.config.prices.unit,
                         ),
                     ));
                 }
@@ -832,8 +871,10 @@ fn statement_timeout(session: &Session) -> Result<Option<std::time::Duration>> {
 struct Metered {
     meter: Arc<QueryMeter>,
     prices: crate::PriceList,
-    /// Where the cost notice goes (`SET gateway.show_cost = on`).
-    notices: Option<Arc<Mutex<Vec<crate::Notice>>>>,
+    /// Send the cost notice (`SET gateway.show_cost = on`).
+    show_cost: bool,
+    /// Where the session's notices go (cost, soft budgets).
+    notices: Arc<Mutex<Vec<crate::Notice>>>,
 }
 
 /// Records a streamed statement's audit event when its stream ends: rows read, and
@@ -851,18 +892,48 @@ fn audited_when_done(
             Ending::Complete | Ending::Abandoned => "allow".into(),
         };
         event.error = error;
+        let (user, roles) = (event.user.clone(), event.roles.clone());
+        let mut notices = Vec::new();
+        let mut target = None;
         if let Some(metered) = metered {
             let figures = metered.meter.figures(rows, bytes, &metered.prices);
-            if let Some(notices) = metered.notices {
-                notices
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(cost_notice(&figures, &metered.prices));
+            if metered.show_cost {
+                notices.push(cost_notice(&figures, &metered.prices));
             }
             event.cost = Some(figures.into());
+            target = Some((metered.notices, metered.prices.unit));
         }
-        finish_event(&audit, event, started, ending_name(ending))
+        let result = finish_event(&audit, event, started, ending_name(ending));
+        // Soft budgets are checked with this query's cost counted.
+        if let Some((target, unit)) = target {
+            for (budget, spent) in audit
+                .budgets
+                .soft_overruns(&user, &roles, chrono::Utc::now())
+            {
+                notices.push(budget_notice(&budget, spent, &unit));
+            }
+            target
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(notices);
+        }
+        result
     })
+}
+
+/// The warning a client gets while over a soft budget.
+fn budget_notice(budget: &crate::Budget, spent: f64, unit: &str) -> crate::Notice {
+    let period = match budget.period {
+        crate::BudgetPeriod::Day => "daily",
+        crate::BudgetPeriod::Month => "monthly",
+    };
+    crate::Notice {
+        message: format!(
+            "{period} budget of {} {unit} for {} is exceeded: {spent:.8} {unit} used",
+            budget.limit, budget.subject
+        ),
+        detail: None,
+    }
 }
 
 /// The NOTICE a client gets with `gateway.show_cost` on: the cost, and every figure

@@ -6,6 +6,7 @@
 //! in front of the shared one (memory.rs). When the result stream ends, the figures
 //! are taken once and priced with the configured [`PriceList`].
 
+mod budgets;
 mod cpu;
 mod limits;
 mod memory;
@@ -18,6 +19,8 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use lakegate_catalog::metering::ScanMeter;
 
+pub(crate) use budgets::refusal_message;
+pub use budgets::{Budget, BudgetLedger, BudgetMode, BudgetPeriod};
 pub use limits::QueryLimit;
 pub(crate) use limits::max_scan_bytes;
 pub use price::PriceList;

@@ -53,7 +53,11 @@ async fn catalogs_schemas_and_tables_show_only_what_the_principal_reads() {
         &fetch(&mut auditor, &info).await.expect("rows"),
         "catalog_name",
     );
-    assert_eq!(catalogs, ["system"], "the auditor reads the system catalog only");
+    assert_eq!(
+        catalogs,
+        ["system"],
+        "the auditor reads the system catalog only"
+    );
 
     let info = demo
         .get_db_schemas(CommandGetDbSchemas {
