@@ -80,7 +80,7 @@ pub async fn open_catalogs(config: &Config, progress: bool) -> anyhow::Result<Ca
 }
 
 /// The `system` catalog: `system.audit.events` when the audit trail is on.
-fn system_catalog(
+async fn system_catalog(
     audit_path: Option<&std::path::Path>,
     history: Option<Arc<HistoryStore>>,
 ) -> anyhow::Result<Arc<dyn CatalogProvider>> {
@@ -88,11 +88,20 @@ fn system_catalog(
     if let Some(history) = history {
         let schema = MemorySchemaProvider::new();
         schema
-            .register_table("queries".into(), Arc::new(HistoryTable::new(history)))
+            .register_table(
+                "queries".into(),
+                Arc::new(HistoryTable::new(history.clone())),
+            )
             .context("registering system.history.queries")?;
         catalog
             .register_schema("history", Arc::new(schema))
             .context("registering system.history")?;
+        let finops = lakegate_planner::finops_schema(history)
+            .await
+            .map_err(|e| anyhow::anyhow!("planning the system.finops views: {e}"))?;
+        catalog
+            .register_schema("finops", finops)
+            .context("registering system.finops")?;
     }
     if let Some(path) = audit_path {
         let audit = MemorySchemaProvider::new();
@@ -176,7 +185,7 @@ impl Gateway {
         };
         registry.add_internal(
             "system",
-            system_catalog(audit_path.as_deref(), history.clone())?,
+            system_catalog(audit_path.as_deref(), history.clone()).await?,
         )?;
         let registry = Arc::new(registry);
         let policy = Arc::new(

@@ -153,3 +153,32 @@ impl RecordBatchStream for RenamedStream {
         self.schema.clone()
     }
 }
+
+/// Holds a query's execution slots for as long as its result stream exists.
+pub(crate) struct HoldingStream {
+    inner: SendableRecordBatchStream,
+    _slots: crate::metering::Slots,
+}
+
+impl HoldingStream {
+    pub(crate) fn new(inner: SendableRecordBatchStream, slots: crate::metering::Slots) -> Self {
+        Self {
+            inner,
+            _slots: slots,
+        }
+    }
+}
+
+impl Stream for HoldingStream {
+    type Item = DFResult<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl RecordBatchStream for HoldingStream {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}

@@ -14,6 +14,7 @@ mod cursors;
 mod deadline;
 mod error;
 mod explain_cost;
+mod finops_views;
 pub mod history;
 mod history_table;
 mod metering;
@@ -30,6 +31,7 @@ mod transaction;
 pub use catalog_listing::{ListedTable, TableFilter, like};
 pub use copy::{CopyFormat, CopyOptions};
 pub use error::{ErrorKind, QueryError, Result};
+pub use finops_views::finops_schema;
 pub use history_table::HistoryTable;
 pub use metering::{
     Budget, BudgetLedger, BudgetMode, BudgetPeriod, PriceList, QueryFigures, QueryLimit,

@@ -30,8 +30,8 @@ use std::sync::Mutex;
 use crate::audit_trail::Trail;
 use crate::audit_trail::{ending_name, finish_event};
 use crate::cancel_points::CancelPoints;
-use crate::completion::RenamedStream;
 use crate::completion::{CompletionStream, Ending, OnFinish};
+use crate::completion::{HoldingStream, RenamedStream};
 use crate::copy::{CopyOptions, copy_spec};
 use crate::cursors::{Cursors, close_spec, declare_spec, fetch_spec};
 use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
@@ -172,6 +172,8 @@ pub struct QueryService {
     pub(crate) config: PlannerConfig,
     pub(crate) runtime: Arc<RuntimeEnv>,
     pub(crate) next_session: AtomicU64,
+    /// Slots and queues of the concurrency limits.
+    pub(crate) admission: crate::metering::Admission,
     pub(crate) next_query: AtomicU64,
 }
 
@@ -192,6 +194,7 @@ impl QueryService {
                 budgets: crate::BudgetLedger::new(config.budgets.clone()),
             }),
             instance: chrono::Utc::now().format("%Y%m%d_%H%M%S").to_string(),
+            admission: crate::metering::Admission::new(&config.limits),
             config,
             runtime: Arc::new(RuntimeEnv::default()),
             next_session: AtomicU64::new(1),
@@ -672,7 +675,17 @@ impl QueryService {
                 ),
             ));
         }
-        let timeout = statement_timeout(session)?;
+        // The session's statement_timeout, or the limit's if that is shorter.
+        let limit = crate::metering::statement_timeout_ms(
+            &self.config.limits,
+            &session.principal.user,
+            &session.principal.roles,
+        )
+        .map(std::time::Duration::from_millis);
+        let timeout = match (statement_timeout(session)?, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut tag = "SELECT";
         // EXPLAIN COST and dry runs plan the query and return its estimate.
@@ -688,10 +701,7 @@ impl QueryService {
             .budgets
             .has_hard(&session.principal.user, &session.principal.roles);
         let meter = match self.config.metering {
-            true => Some(Arc::new(QueryMeter::new(
-                &self.runtime,
-                std::time::Duration::ZERO,
-            )?)),
+            true => Some(Arc::new(QueryMeter::new(&self.runtime)?)),
             false => None,
         };
         session.meter = meter.clone();
@@ -705,7 +715,18 @@ impl QueryService {
                 .config_mut()
                 .set_extension(meter.scan());
         }
+        let mut slots = None;
         let result = async {
+            // A slot at every concurrency gate that applies, waiting in its queue
+            // (cancellable, and within statement_timeout).
+            let (held, queued) = self
+                .admission
+                .admit(&session.principal.user, &session.principal.roles)
+                .await?;
+            slots = Some(held);
+            if let Some(meter) = &meter {
+                meter.set_queued(queued);
+            }
             // Planned again so that each execution reads the tables' current snapshots.
             let mut plan = self.plan(session, statement).await?;
             if !params.is_empty() {
@@ -798,6 +819,10 @@ impl QueryService {
         if deadline_applies {
             let limit = deadline.zip(timeout);
             stream = Box::pin(DeadlineStream::new(stream, limit, session.cancel.clone()));
+        }
+        // The slots are held until the result stream is dropped.
+        if let Some(slots) = slots.take() {
+            stream = Box::pin(HoldingStream::new(stream, slots));
         }
         if estimate_only {
             return Ok((tag, stream));

@@ -6,6 +6,7 @@
 //! in front of the shared one (memory.rs). When the result stream ends, the figures
 //! are taken once and priced with the configured [`PriceList`].
 
+mod admission;
 mod budgets;
 mod cpu;
 mod limits;
@@ -19,10 +20,11 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use lakegate_catalog::metering::ScanMeter;
 
+pub(crate) use admission::{Admission, Slots};
 pub(crate) use budgets::refusal_message;
 pub use budgets::{Budget, BudgetLedger, BudgetMode, BudgetPeriod};
 pub use limits::QueryLimit;
-pub(crate) use limits::max_scan_bytes;
+pub(crate) use limits::{max_scan_bytes, statement_timeout_ms};
 pub use price::PriceList;
 
 use crate::Result;
@@ -35,7 +37,8 @@ pub(crate) struct QueryMeter {
     memory: Arc<memory::PeakPool>,
     runtime: Arc<RuntimeEnv>,
     started: Instant,
-    queued: Duration,
+    /// Nanoseconds waited for an execution slot.
+    queued: std::sync::atomic::AtomicU64,
 }
 
 /// Everything measured about one query, priced.
@@ -69,7 +72,7 @@ pub struct QueryFigures {
 
 impl QueryMeter {
     /// A meter whose memory pool sits in front of `runtime`'s.
-    pub(crate) fn new(runtime: &RuntimeEnv, queued: Duration) -> Result<Self> {
+    pub(crate) fn new(runtime: &RuntimeEnv) -> Result<Self> {
         let memory = Arc::new(memory::PeakPool::new(runtime.memory_pool.clone()));
         let runtime = RuntimeEnvBuilder::from_runtime_env(runtime)
             .with_memory_pool(memory.clone())
@@ -80,8 +83,16 @@ impl QueryMeter {
             memory,
             runtime,
             started: Instant::now(),
-            queued,
+            queued: Default::default(),
         })
+    }
+
+    /// Records the time the query waited for an execution slot.
+    pub(crate) fn set_queued(&self, queued: Duration) {
+        self.queued.store(
+            queued.as_nanos() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// The storage counters, for the query's session config.
@@ -120,7 +131,7 @@ impl QueryMeter {
             bytes_returned,
             cpu_ms: self.cpu.nanos() as f64 / 1e6,
             wall_ms: self.started.elapsed().as_secs_f64() * 1000.0,
-            queue_ms: self.queued.as_secs_f64() * 1000.0,
+            queue_ms: self.queued.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
             peak_memory_bytes: self.memory.peak() as u64,
             cost: 0.0,
         };

@@ -34,13 +34,51 @@ async fn history_is_listed_at_once_survives_a_restart_and_is_filtered_by_policy(
         .await
         .expect("analyst query");
 
+    // The per-day cost reports over the history, as the auditor reads them.
+    let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
+    let report = |sql: &'static str| {
+        let auditor = &auditor;
+        async move {
+            query_text(auditor, sql)
+                .await
+                .into_iter()
+                .map(|r| {
+                    (
+                        r[0].clone().unwrap_or_default(),
+                        r[1].clone().unwrap_or_default(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        report("SELECT user_name, queries FROM system.finops.cost_by_user ORDER BY 1").await,
+        [pair("analyst", "1"), pair("demo", "4")]
+    );
+    assert_eq!(
+        report("SELECT role_name, queries FROM system.finops.cost_by_role ORDER BY 1").await,
+        [
+            pair("role:analyst", "1"),
+            pair("role:auditor", "1"),
+            pair("role:reader", "4")
+        ]
+    );
+    assert_eq!(
+        report(
+            "SELECT table_name, queries FROM system.finops.cost_by_table \
+             WHERE table_name LIKE 'lake.%' ORDER BY 1"
+        )
+        .await,
+        [pair("lake.tpch.nation", "3"), pair("lake.tpch.region", "1")]
+    );
+
     let listing = format!(
         "SELECT user_name, status, files_scanned, rows_returned, bytes_scanned > 0, \
          cost > 0, protocol, started_at <= ended_at \
          FROM system.history.queries WHERE query LIKE '%{marker}%' \
          AND query NOT LIKE '%system.history%' ORDER BY ended_at, query_id"
     );
-    let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
     let before = query_text(&auditor, &listing).await;
     let row = |user: &str, status: &str, files: &str, rows: &str, read: &str| {
         [user, status, files, rows, read, read, "postgres", "t"]

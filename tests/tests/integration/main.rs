@@ -2,6 +2,7 @@
 
 mod budgets;
 mod clients;
+mod concurrency;
 mod flight_metadata;
 mod flight_sql;
 mod freshness;

@@ -291,6 +291,7 @@ async fn estimates_come_before_execution_and_limits_refuse_queries() {
     config.finops.limits = vec![lakegate_planner::QueryLimit {
         subject: "role:analyst".into(),
         max_scan_bytes: Some(100_000),
+        ..lakegate_planner::QueryLimit::default()
     }];
     let gw = TestGateway::start_with(config).await;
     let (client, mut notices) = gw.connect_with_notices("demo", "demo").await;

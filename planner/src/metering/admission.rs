@@ -1,0 +1,105 @@
+//! Admission: how many queries of a user or role run at once, and how many may wait.
+//!
+//! Each `[[finops.limits]]` line with `max_concurrent` is a gate with that many slots,
+//! shared by every user the line applies to (a role's gate by all its users). A query
+//! takes a slot at every gate that applies, in configuration order, and holds them
+//! until its result stream ends. While the gate is full it waits in the gate's queue;
+//! when `max_queued` queries already wait it is refused with 53400. The wait is the
+//! query's queue time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::{ErrorKind, QueryError, QueryLimit, Result};
+
+/// How many queries may wait at a gate when `max_queued` is not set.
+const DEFAULT_MAX_QUEUED: usize = 100;
+
+#[derive(Debug)]
+struct Gate {
+    subject: String,
+    slots: usize,
+    semaphore: Arc<Semaphore>,
+    max_queued: usize,
+    waiting: AtomicUsize,
+}
+
+/// The gates of every limit line with `max_concurrent`.
+#[derive(Debug, Default)]
+pub(crate) struct Admission {
+    gates: Vec<Gate>,
+}
+
+/// The slots a running query holds; dropping them lets the next query in.
+#[derive(Debug, Default)]
+pub(crate) struct Slots(#[allow(dead_code)] Vec<OwnedSemaphorePermit>);
+
+/// Counts a query as waiting at a gate for as long as it waits (also when the wait
+/// is cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Admission {
+    pub(crate) fn new(limits: &[QueryLimit]) -> Self {
+        let gates = limits
+            .iter()
+            .filter_map(|l| {
+                let slots = l.max_concurrent?.max(1);
+                Some(Gate {
+                    subject: l.subject.clone(),
+                    slots,
+                    semaphore: Arc::new(Semaphore::new(slots)),
+                    max_queued: l.max_queued.unwrap_or(DEFAULT_MAX_QUEUED),
+                    waiting: AtomicUsize::new(0),
+                })
+            })
+            .collect();
+        Self { gates }
+    }
+
+    /// Takes a slot at every gate that applies, waiting for them; returns the slots and
+    /// the time waited.
+    pub(crate) async fn admit(&self, user: &str, roles: &[String]) -> Result<(Slots, Duration)> {
+        let started = Instant::now();
+        let mut permits = Vec::new();
+        for gate in self
+            .gates
+            .iter()
+            .filter(|g| g.subject == user || roles.contains(&g.subject))
+        {
+            if let Ok(permit) = gate.semaphore.clone().try_acquire_owned() {
+                permits.push(permit);
+                continue;
+            }
+            let queued = gate.waiting.fetch_add(1, Ordering::Relaxed);
+            let waiting = Waiting(&gate.waiting);
+            if queued >= gate.max_queued {
+                return Err(QueryError::new(
+                    ErrorKind::LimitExceeded,
+                    format!(
+                        "too many queries for {}: {} running and {queued} queued, the most \
+                         allowed; try again later",
+                        gate.subject, gate.slots
+                    ),
+                ));
+            }
+            let permit = gate
+                .semaphore
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| QueryError::new(ErrorKind::Internal, "admission gate closed"))?;
+            drop(waiting);
+            permits.push(permit);
+        }
+        Ok((Slots(permits), started.elapsed()))
+    }
+}
