@@ -1,7 +1,8 @@
 //! The admin HTTP endpoint: health, and policy reload for principals the policy grants
 //! the `admin` action on `system.admin.policy`.
 //!
-//! `GET /healthz` → 200. `POST /policy/reload` with HTTP Basic credentials → 200 when
+//! `GET /healthz` → 200. `GET /readyz` → 200, or 503 once shutting down. `GET /metrics`
+//! → the query metrics in Prometheus' text format. `POST /policy/reload` with HTTP Basic credentials → 200 when
 //! the new policy is in force, 422 with the error when it does not load (the last good
 //! policy stays), 401 without valid credentials, 403 without the grant.
 
@@ -29,12 +30,25 @@ pub const POLICY_OBJECT: &str = "system.admin.policy";
 pub struct Admin {
     users: Arc<UserStore>,
     policy: Arc<PolicyStore>,
+    metrics: Arc<lakegate_planner::Metrics>,
+    /// Cancelled when the gateway starts shutting down: no longer ready.
+    stopping: CancellationToken,
 }
 
 impl Admin {
-    /// An endpoint over the user store and the policy.
-    pub fn new(users: Arc<UserStore>, policy: Arc<PolicyStore>) -> Self {
-        Self { users, policy }
+    /// An endpoint over the user store, the policy and the query metrics.
+    pub fn new(
+        users: Arc<UserStore>,
+        policy: Arc<PolicyStore>,
+        metrics: Arc<lakegate_planner::Metrics>,
+        stopping: CancellationToken,
+    ) -> Self {
+        Self {
+            users,
+            policy,
+            metrics,
+            stopping,
+        }
     }
 
     /// Serves until `shutdown` fires.
@@ -66,6 +80,20 @@ impl Admin {
     async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         match (request.method(), request.uri().path()) {
             (&Method::GET, "/healthz") => reply(StatusCode::OK, "ok\n"),
+            // Listening means catalogs, policy and history are open; shutting down
+            // means new work should go elsewhere.
+            (&Method::GET, "/readyz") if self.stopping.is_cancelled() => {
+                reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+            }
+            (&Method::GET, "/readyz") => reply(StatusCode::OK, "ready\n"),
+            (&Method::GET, "/metrics") => {
+                let mut response = reply(StatusCode::OK, &self.metrics.render());
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                response
+            }
             (&Method::POST, "/policy/reload") => {
                 let Some(user) = self.authenticate(&request) else {
                     tracing::info!(%peer, "admin request refused: bad credentials");

@@ -263,7 +263,12 @@ impl Gateway {
             let addr = admin_listener
                 .local_addr()
                 .context("reading the admin address")?;
-            let admin = Arc::new(Admin::new(users.clone(), service.policy().clone()));
+            let admin = Arc::new(Admin::new(
+                users.clone(),
+                service.policy().clone(),
+                service.metrics().clone(),
+                shutdown.clone(),
+            ));
             tasks.push(tokio::spawn(admin.serve(admin_listener, shutdown.clone())));
             tracing::info!(admin_addr = %addr, "admin HTTP listening");
             admin_addr = Some(addr);

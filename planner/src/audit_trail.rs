@@ -89,6 +89,8 @@ pub(crate) struct Trail {
     pub(crate) history: OnceLock<Arc<HistoryStore>>,
     /// What each user and role has spent against its budgets.
     pub(crate) budgets: crate::BudgetLedger,
+    /// Prometheus counters.
+    pub(crate) metrics: Arc<crate::Metrics>,
 }
 
 /// Writes the statement's log line and audit record, and a query's history record.
@@ -111,10 +113,24 @@ pub(crate) fn finish_event(
         error = event.error.as_deref().unwrap_or(""),
         "statement"
     );
+    let status = match (outcome, event.decision.as_str()) {
+        ("ok", _) => "finished",
+        ("abandoned", _) => "abandoned",
+        (_, "deny") => "denied",
+        _ => "failed",
+    };
     if let Some(cost) = &event.cost {
         trail
             .budgets
             .add(&event.user, &event.roles, cost.cost, chrono::Utc::now());
+        trail.metrics.query_finished(
+            &event.protocol,
+            status,
+            event.duration_ms / 1000.0,
+            cost.bytes_scanned,
+            event.rows,
+            cost.cost,
+        );
     }
     if let (Some(history), Some(cost)) = (trail.history.get(), &event.cost) {
         let ended_at = chrono::Utc::now();
@@ -126,13 +142,7 @@ pub(crate) fn finish_event(
             roles: event.roles.clone(),
             protocol: event.protocol.clone(),
             sql: event.sql.clone(),
-            status: match (outcome, event.decision.as_str()) {
-                ("ok", _) => "finished",
-                ("abandoned", _) => "abandoned",
-                (_, "deny") => "denied",
-                _ => "failed",
-            }
-            .into(),
+            status: status.into(),
             error: event.error.clone(),
             started_at: ended_at - wall,
             ended_at,

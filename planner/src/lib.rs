@@ -34,7 +34,7 @@ pub use error::{ErrorKind, QueryError, Result};
 pub use finops_views::finops_schema;
 pub use history_table::HistoryTable;
 pub use metering::{
-    Budget, BudgetLedger, BudgetMode, BudgetPeriod, PriceList, QueryFigures, QueryLimit,
+    Budget, BudgetLedger, BudgetMode, BudgetPeriod, Metrics, PriceList, QueryFigures, QueryLimit,
 };
 pub use pg_catalog::type_map;
 pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, regproc_name, type_oid};

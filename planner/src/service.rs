@@ -185,6 +185,7 @@ impl QueryService {
         audit: Arc<AuditLog>,
         config: PlannerConfig,
     ) -> Self {
+        let metrics = Arc::new(crate::Metrics::default());
         Self {
             registry,
             policy,
@@ -192,9 +193,10 @@ impl QueryService {
                 audit,
                 history: std::sync::OnceLock::new(),
                 budgets: crate::BudgetLedger::new(config.budgets.clone()),
+                metrics: metrics.clone(),
             }),
             instance: chrono::Utc::now().format("%Y%m%d_%H%M%S").to_string(),
-            admission: crate::metering::Admission::new(&config.limits),
+            admission: crate::metering::Admission::new(&config.limits, metrics),
             config,
             runtime: Arc::new(RuntimeEnv::default()),
             next_session: AtomicU64::new(1),
@@ -220,6 +222,11 @@ impl QueryService {
             self.audit.budgets.add(&user, &roles, cost, day);
         }
         Ok(())
+    }
+
+    /// The Prometheus metrics of the query path.
+    pub fn metrics(&self) -> &Arc<crate::Metrics> {
+        &self.audit.metrics
     }
 
     /// The query history, once set.

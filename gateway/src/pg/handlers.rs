@@ -94,8 +94,10 @@ impl PgFrontend {
             let handlers = ConnectionHandlers::new(&self);
             let tls = self.tls.clone();
             let shutdown = shutdown.clone();
+            let metrics = self.service.metrics().clone();
             tracker.spawn(async move {
                 tracing::debug!(%peer, "connection opened");
+                metrics.connection("postgres", 1);
                 tokio::select! {
                     result = AssertUnwindSafe(
                         pgwire::tokio::process_socket(socket, tls, handlers),
@@ -116,6 +118,7 @@ impl PgFrontend {
                         tokio::time::sleep(DRAIN_TIMEOUT).await;
                     }
                 }
+                metrics.connection("postgres", -1);
                 tracing::debug!(%peer, "connection closed");
             });
         }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::Metrics;
 use crate::{ErrorKind, QueryError, QueryLimit, Result};
 
 /// How many queries may wait at a gate when `max_queued` is not set.
@@ -28,27 +29,39 @@ struct Gate {
 }
 
 /// The gates of every limit line with `max_concurrent`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Admission {
     gates: Vec<Gate>,
+    metrics: Arc<Metrics>,
 }
 
-/// The slots a running query holds; dropping them lets the next query in.
-#[derive(Debug, Default)]
-pub(crate) struct Slots(#[allow(dead_code)] Vec<OwnedSemaphorePermit>);
+/// The slots a running query holds; dropping them lets the next query in and counts
+/// the query out of the running ones.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    _permits: Vec<OwnedSemaphorePermit>,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        self.metrics.running(-1);
+    }
+}
 
 /// Counts a query as waiting at a gate for as long as it waits (also when the wait
 /// is cancelled).
-struct Waiting<'a>(&'a AtomicUsize);
+struct Waiting<'a>(&'a AtomicUsize, &'a Metrics);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+        self.1.queued(-1);
     }
 }
 
 impl Admission {
-    pub(crate) fn new(limits: &[QueryLimit]) -> Self {
+    pub(crate) fn new(limits: &[QueryLimit], metrics: Arc<Metrics>) -> Self {
         let gates = limits
             .iter()
             .filter_map(|l| {
@@ -62,7 +75,7 @@ impl Admission {
                 })
             })
             .collect();
-        Self { gates }
+        Self { gates, metrics }
     }
 
     /// Takes a slot at every gate that applies, waiting for them; returns the slots and
@@ -80,7 +93,8 @@ impl Admission {
                 continue;
             }
             let queued = gate.waiting.fetch_add(1, Ordering::Relaxed);
-            let waiting = Waiting(&gate.waiting);
+            self.metrics.queued(1);
+            let waiting = Waiting(&gate.waiting, &self.metrics);
             if queued >= gate.max_queued {
                 return Err(QueryError::new(
                     ErrorKind::LimitExceeded,
@@ -100,6 +114,13 @@ impl Admission {
             drop(waiting);
             permits.push(permit);
         }
-        Ok((Slots(permits), started.elapsed()))
+        self.metrics.running(1);
+        Ok((
+            Slots {
+                _permits: permits,
+                metrics: self.metrics.clone(),
+            },
+            started.elapsed(),
+        ))
     }
 }

@@ -11,6 +11,7 @@ mod budgets;
 mod cpu;
 mod limits;
 mod memory;
+mod metrics;
 mod price;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub(crate) use budgets::refusal_message;
 pub use budgets::{Budget, BudgetLedger, BudgetMode, BudgetPeriod};
 pub use limits::QueryLimit;
 pub(crate) use limits::{max_scan_bytes, statement_timeout_ms};
+pub use metrics::Metrics;
 pub use price::PriceList;
 
 use crate::Result;

@@ -1,5 +1,6 @@
 //! The one integration-test binary: real gateways on port 0, real clients.
 
+mod admin_metrics;
 mod budgets;
 mod clients;
 mod concurrency;

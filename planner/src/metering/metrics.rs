@@ -1,0 +1,210 @@
+//! Prometheus metrics of the query path, rendered in the text exposition format for
+//! the admin endpoint's `GET /metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Counters and gauges of one gateway.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// (protocol, status) → finished queries.
+    queries: Mutex<BTreeMap<(String, String), u64>>,
+    /// protocol → latency.
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    bytes_scanned: AtomicU64,
+    rows_returned: AtomicU64,
+    /// Cost in the price list's unit (single queries cost fractions of a cent).
+    cost: Mutex<f64>,
+    /// Queries holding execution slots (planning or streaming).
+    running: AtomicI64,
+    /// Queries waiting for a slot.
+    queued: AtomicI64,
+    /// protocol → open client connections.
+    connections: Mutex<BTreeMap<String, i64>>,
+}
+
+impl Metrics {
+    /// Counts a finished query.
+    pub(crate) fn query_finished(
+        &self,
+        protocol: &str,
+        status: &str,
+        seconds: f64,
+        bytes_scanned: u64,
+        rows_returned: u64,
+        cost: f64,
+    ) {
+        *self
+            .queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((protocol.to_string(), status.to_string()))
+            .or_insert(0) += 1;
+        {
+            let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+            let histogram = latency.entry(protocol.to_string()).or_default();
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                if seconds <= *bound {
+                    histogram.buckets[i] += 1;
+                }
+            }
+            histogram.count += 1;
+            histogram.sum += seconds;
+        }
+        self.bytes_scanned
+            .fetch_add(bytes_scanned, Ordering::Relaxed);
+        self.rows_returned
+            .fetch_add(rows_returned, Ordering::Relaxed);
+        *self.cost.lock().unwrap_or_else(|e| e.into_inner()) += cost.max(0.0);
+    }
+
+    /// A query entered (+1) or left (-1) the running set.
+    pub(crate) fn running(&self, delta: i64) {
+        self.running.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// A query started (+1) or stopped (-1) waiting for a slot.
+    pub(crate) fn queued(&self, delta: i64) {
+        self.queued.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// A client connection of `protocol` opened (+1) or closed (-1).
+    pub fn connection(&self, protocol: &str, delta: i64) {
+        *self
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(protocol.to_string())
+            .or_insert(0) += delta;
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut String) -> std::fmt::Result {
+        writeln!(
+            out,
+            "# HELP lakegate_queries_total Queries that ended, by protocol and status."
+        )?;
+        writeln!(out, "# TYPE lakegate_queries_total counter")?;
+        for ((protocol, status), n) in self
+            .queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            writeln!(
+                out,
+                "lakegate_queries_total{{protocol=\"{protocol}\",status=\"{status}\"}} {n}"
+            )?;
+        }
+        writeln!(
+            out,
+            "# HELP lakegate_query_duration_seconds Wall time of queries, planning to last row."
+        )?;
+        writeln!(out, "# TYPE lakegate_query_duration_seconds histogram")?;
+        for (protocol, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            for (bound, n) in BUCKETS.iter().zip(h.buckets) {
+                writeln!(
+                    out,
+                    "lakegate_query_duration_seconds_bucket{{protocol=\"{protocol}\",le=\"{bound}\"}} {n}"
+                )?;
+            }
+            writeln!(
+                out,
+                "lakegate_query_duration_seconds_bucket{{protocol=\"{protocol}\",le=\"+Inf\"}} {}",
+                h.count
+            )?;
+            writeln!(
+                out,
+                "lakegate_query_duration_seconds_sum{{protocol=\"{protocol}\"}} {}",
+                h.sum
+            )?;
+            writeln!(
+                out,
+                "lakegate_query_duration_seconds_count{{protocol=\"{protocol}\"}} {}",
+                h.count
+            )?;
+        }
+        let counter = |out: &mut String, name: &str, help: &str, value: String| {
+            writeln!(out, "# HELP {name} {help}")?;
+            writeln!(out, "# TYPE {name} counter")?;
+            writeln!(out, "{name} {value}")
+        };
+        counter(
+            out,
+            "lakegate_bytes_scanned_total",
+            "Bytes read from data files by queries.",
+            self.bytes_scanned.load(Ordering::Relaxed).to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_rows_returned_total",
+            "Rows sent to clients.",
+            self.rows_returned.load(Ordering::Relaxed).to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_cost_total",
+            "Cost of queries, in the price list's unit.",
+            format!("{}", *self.cost.lock().unwrap_or_else(|e| e.into_inner())),
+        )?;
+        let gauge = |out: &mut String, name: &str, help: &str, value: i64| {
+            writeln!(out, "# HELP {name} {help}")?;
+            writeln!(out, "# TYPE {name} gauge")?;
+            writeln!(out, "{name} {value}")
+        };
+        gauge(
+            out,
+            "lakegate_running_queries",
+            "Queries planning or streaming their result.",
+            self.running.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            out,
+            "lakegate_queued_queries",
+            "Queries waiting for an execution slot.",
+            self.queued.load(Ordering::Relaxed),
+        )?;
+        writeln!(
+            out,
+            "# HELP lakegate_active_connections Open client connections, by protocol."
+        )?;
+        writeln!(out, "# TYPE lakegate_active_connections gauge")?;
+        for (protocol, n) in self
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            writeln!(
+                out,
+                "lakegate_active_connections{{protocol=\"{protocol}\"}} {n}"
+            )?;
+        }
+        Ok(())
+    }
+}
