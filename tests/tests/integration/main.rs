@@ -23,5 +23,6 @@ mod pg_type_mapping;
 mod pg_types;
 mod policy_files;
 mod psql;
+mod scratch;
 mod security;
 mod tpch;

@@ -3,15 +3,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
-use iceberg::spec::{NestedField, PrimitiveType, Schema, Type};
-use iceberg::{NamespaceIdent, TableCreation, TableIdent};
-use lakegate_catalog::CatalogRegistry;
-use lakegate_catalog::seed::TableAppender;
 use lakegate_tests::{TestGateway, notice_figures, seeded_data_dir, test_config};
 use parquet::file::reader::{FileReader, SerializedFileReader};
+
+use crate::scratch::{append_events, create_events, other_writer};
 
 /// Runs `sql` with the cost notice on and returns the notice's figures.
 async fn metered(
@@ -132,73 +128,12 @@ async fn a_full_scan_reads_its_column_chunks_and_no_more_than_its_files() {
 
 /// Creates `metering.events` in the shared lakehouse with one data file per range.
 async fn events_table(ranges: &[std::ops::Range<i64>]) -> PathBuf {
-    let config = test_config(seeded_data_dir());
-    let registry = CatalogRegistry::open(&config.effective_catalogs())
-        .await
-        .expect("catalog client");
-    let lake = &registry.get("lake").expect("lake").lake;
-    let catalog = lake.iceberg();
-    let namespace = NamespaceIdent::new("metering".into());
-    if !catalog.namespace_exists(&namespace).await.expect("exists?") {
-        catalog
-            .create_namespace(&namespace, Default::default())
-            .await
-            .expect("namespace");
-    }
-    let ident = TableIdent::new(namespace.clone(), "events".into());
-    if catalog.table_exists(&ident).await.expect("exists?") {
-        catalog.drop_table(&ident).await.expect("drop");
-    }
-    let schema = Schema::builder()
-        .with_fields(vec![
-            Arc::new(NestedField::required(
-                1,
-                "id",
-                Type::Primitive(PrimitiveType::Long),
-            )),
-            Arc::new(NestedField::required(
-                2,
-                "name",
-                Type::Primitive(PrimitiveType::String),
-            )),
-        ])
-        .build()
-        .expect("schema");
-    let table = catalog
-        .create_table(
-            &namespace,
-            TableCreation::builder()
-                .name("events".into())
-                .schema(schema)
-                .build(),
-        )
-        .await
-        .expect("create table");
-    let location = table
-        .metadata()
-        .location()
-        .trim_start_matches("file://")
-        .to_string();
+    let writer = other_writer().await;
+    let location = create_events(&writer, "metering").await;
     for range in ranges {
-        let table = lake
-            .load_table("metering", "events")
-            .await
-            .expect("load")
-            .expect("exists");
-        let mut appender = TableAppender::new(&table).await.expect("appender");
-        let names: Vec<String> = range.clone().map(|i| format!("event-{i:08}")).collect();
-        let batch = RecordBatch::try_new(
-            appender.arrow_schema(),
-            vec![
-                Arc::new(Int64Array::from_iter_values(range.clone())),
-                Arc::new(StringArray::from(names)),
-            ],
-        )
-        .expect("batch");
-        appender.write(batch).await.expect("write");
-        appender.commit(catalog.as_ref()).await.expect("commit");
+        append_events(&writer, "metering", range.clone()).await;
     }
-    PathBuf::from(location)
+    PathBuf::from(location.trim_start_matches("file://"))
 }
 
 #[tokio::test]
