@@ -28,7 +28,15 @@ pub(crate) fn split(sql: &str) -> Result<Vec<DFStatement>> {
         let statement = if is_explain_cost(&parser.parser) {
             parser.parser.next_token();
             parser.parser.next_token();
-            crate::explain_cost::explain_cost(parser.parse_statement()?)
+            let inner = parser.parse_statement()?;
+            if !matches!(&inner, DFStatement::Statement(s) if matches!(s.as_ref(), datafusion::sql::sqlparser::ast::Statement::Query(_)))
+            {
+                return Err(QueryError::new(
+                    ErrorKind::Syntax,
+                    "EXPLAIN COST takes a query (SELECT, WITH, VALUES or TABLE)",
+                ));
+            }
+            crate::explain_cost::explain_cost(inner)
         } else if is_postgres_copy(&parser.parser) {
             if copies_from(&parser.parser) {
                 return Err(QueryError::new(
@@ -109,6 +117,17 @@ mod tests {
             DFStatement::Statement(s) => assert!(matches!(s.as_ref(), Statement::Copy { .. })),
             other => panic!("expected COPY, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn explain_cost_takes_a_query() {
+        let statements =
+            split("EXPLAIN COST SELECT 1; explain cost WITH t AS (SELECT 1) SELECT * FROM t")
+                .expect("test value");
+        assert_eq!(statements.len(), 2);
+        let error = split("EXPLAIN COST SET x = 1").expect_err("not a query");
+        assert_eq!(error.kind.sqlstate(), "42601");
+        assert!(split("EXPLAIN COST").is_err());
     }
 
     #[test]
