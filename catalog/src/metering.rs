@@ -28,6 +28,9 @@ pub struct ScanMeter {
     metadata_bytes: AtomicU64,
     read_requests: AtomicU64,
     data_files: AtomicU64,
+    snapshot_files: AtomicU64,
+    row_groups: AtomicU64,
+    row_groups_read: AtomicU64,
     rows: AtomicU64,
 }
 
@@ -42,6 +45,14 @@ pub struct ScanFigures {
     pub read_requests: u64,
     /// Data files opened.
     pub data_files: u64,
+    /// Data files in the snapshots the scans read: those not opened were pruned (by
+    /// partition or column statistics) or not needed (a LIMIT was reached).
+    pub snapshot_files: u64,
+    /// Row groups in the data files opened (from their Parquet footers).
+    pub row_groups: u64,
+    /// Row groups whose column chunks were read: the others were pruned by their
+    /// statistics or not needed.
+    pub row_groups_read: u64,
     /// Rows the table scans produced (after the pruning they do themselves).
     pub rows: u64,
 }
@@ -61,8 +72,16 @@ impl ScanMeter {
             metadata_bytes: self.metadata_bytes.load(Ordering::Relaxed),
             read_requests: self.read_requests.load(Ordering::Relaxed),
             data_files: self.data_files.load(Ordering::Relaxed),
+            snapshot_files: self.snapshot_files.load(Ordering::Relaxed),
+            row_groups: self.row_groups.load(Ordering::Relaxed),
+            row_groups_read: self.row_groups_read.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts the data files of a snapshot a scan reads.
+    pub fn add_snapshot_files(&self, files: u64) {
+        self.snapshot_files.fetch_add(files, Ordering::Relaxed);
     }
 
     /// Counts rows a scan produced.
@@ -202,6 +221,7 @@ impl Storage for CountingStorage {
             path: path.to_string(),
             meter: self.meter.clone(),
             first: std::sync::Mutex::new(None),
+            row_groups: std::sync::Mutex::new(None),
         }))
     }
 
@@ -250,9 +270,68 @@ struct CountingRead {
     path: String,
     meter: Arc<ScanMeter>,
     first: std::sync::Mutex<Option<(Range<u64>, Bytes)>>,
+    /// The row groups of a Parquet file, from the footer in its first read.
+    row_groups: std::sync::Mutex<Option<RowGroups>>,
+}
+
+/// Where a Parquet file's row groups lie, and which of them have been read.
+struct RowGroups {
+    ranges: Vec<Range<u64>>,
+    read: Vec<bool>,
+}
+
+impl RowGroups {
+    /// The row groups of the file whose tail `bytes` is, if it holds the whole footer.
+    fn from_tail(bytes: &[u8]) -> Option<Self> {
+        use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+        let footer = FooterTail::try_from(bytes.get(bytes.len().checked_sub(8)?..)?).ok()?;
+        let start = bytes.len().checked_sub(8 + footer.metadata_length())?;
+        let metadata =
+            ParquetMetaDataReader::decode_metadata(&bytes[start..bytes.len() - 8]).ok()?;
+        let ranges: Vec<Range<u64>> = metadata
+            .row_groups()
+            .iter()
+            .filter_map(|group| {
+                let spans = group.columns().iter().map(|c| {
+                    let (offset, length) = c.byte_range();
+                    (offset, offset + length)
+                });
+                let start = spans.clone().map(|(s, _)| s).min()?;
+                let end = spans.map(|(_, e)| e).max()?;
+                Some(start..end)
+            })
+            .collect();
+        let read = vec![false; ranges.len()];
+        Some(Self { ranges, read })
+    }
+
+    /// Marks the row groups `range` overlaps; returns how many were not marked before.
+    fn mark(&mut self, range: &Range<u64>) -> u64 {
+        let mut newly = 0;
+        for (group, read) in self.ranges.iter().zip(self.read.iter_mut()) {
+            if !*read && group.start < range.end && range.start < group.end {
+                *read = true;
+                newly += 1;
+            }
+        }
+        newly
+    }
 }
 
 impl CountingRead {
+    /// Attributes a read after the footer's to the row groups it touches.
+    fn count_row_groups(&self, range: &Range<u64>) {
+        let mut groups = self.row_groups.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(groups) = groups.as_mut() {
+            let newly = groups.mark(range);
+            if newly > 0 {
+                self.meter
+                    .row_groups_read
+                    .fetch_add(newly, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn kept(&self, range: &Range<u64>) -> Option<Bytes> {
         let first = self.first.lock().unwrap_or_else(|e| e.into_inner());
         let (held, bytes) = first.as_ref()?;
@@ -268,14 +347,33 @@ impl CountingRead {
 impl FileRead for CountingRead {
     async fn read(&self, range: Range<u64>) -> iceberg::Result<Bytes> {
         if let Some(bytes) = self.kept(&range) {
+            self.count_row_groups(&range);
             return Ok(bytes);
         }
         let bytes = self.inner.read(range.clone()).await?;
         self.meter.add_read(&self.path, bytes.len() as u64);
         let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
-        if first.is_none() && bytes.len() <= KEPT_FIRST_READ {
-            *first = Some((range, bytes.clone()));
+        if first.is_none() {
+            // The first read of a Parquet file is its tail, for the footer: it tells
+            // where the row groups are; the reads after it are of row groups.
+            if is_data_file(&self.path)
+                && let Some(groups) = RowGroups::from_tail(&bytes)
+            {
+                self.meter
+                    .row_groups
+                    .fetch_add(groups.ranges.len() as u64, Ordering::Relaxed);
+                *self.row_groups.lock().unwrap_or_else(|e| e.into_inner()) = Some(groups);
+            }
+            if bytes.len() <= KEPT_FIRST_READ {
+                *first = Some((range, bytes.clone()));
+                return Ok(bytes);
+            }
+            // Too large to keep: remembered as empty, so later reads are not the first.
+            *first = Some((range.start..range.start, Bytes::new()));
+            return Ok(bytes);
         }
+        drop(first);
+        self.count_row_groups(&range);
         Ok(bytes)
     }
 }

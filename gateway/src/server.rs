@@ -8,6 +8,7 @@ use lakegate_catalog::CatalogRegistry;
 use lakegate_catalog::seed::{SeedOptions, seed_tpch};
 use lakegate_planner::history::{HistoryConfig, HistoryStore};
 use lakegate_planner::{HistoryTable, PlannerConfig, QueryService};
+use lakegate_planner::{RunningQueries, RuntimeQueriesTable};
 use lakegate_security::UserStore;
 use lakegate_security::audit::{AuditConfig, AuditLog};
 use lakegate_security::policy::{PolicySource, PolicyStore, PolicyValidator};
@@ -79,12 +80,24 @@ pub async fn open_catalogs(config: &Config, progress: bool) -> anyhow::Result<Ca
     Ok(registry)
 }
 
-/// The `system` catalog: `system.audit.events` when the audit trail is on.
+/// The `system` catalog: `system.runtime.queries` always, `system.history` and
+/// `system.finops` with the query history, `system.audit.events` with the audit trail.
 async fn system_catalog(
     audit_path: Option<&std::path::Path>,
     history: Option<Arc<HistoryStore>>,
+    running: Arc<RunningQueries>,
 ) -> anyhow::Result<Arc<dyn CatalogProvider>> {
     let catalog = MemoryCatalogProvider::new();
+    let runtime = MemorySchemaProvider::new();
+    runtime
+        .register_table(
+            "queries".into(),
+            Arc::new(RuntimeQueriesTable::new(running)),
+        )
+        .context("registering system.runtime.queries")?;
+    catalog
+        .register_schema("runtime", Arc::new(runtime))
+        .context("registering system.runtime")?;
     if let Some(history) = history {
         let schema = MemorySchemaProvider::new();
         schema
@@ -183,9 +196,10 @@ impl Gateway {
             }
             false => None,
         };
+        let running = Arc::new(RunningQueries::default());
         registry.add_internal(
             "system",
-            system_catalog(audit_path.as_deref(), history.clone()).await?,
+            system_catalog(audit_path.as_deref(), history.clone(), running.clone()).await?,
         )?;
         let registry = Arc::new(registry);
         let policy = Arc::new(
@@ -214,21 +228,25 @@ impl Gateway {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
-        let service = Arc::new(QueryService::new(
-            registry,
-            policy,
-            audit,
-            PlannerConfig {
-                default_catalog: config.default_catalog.clone(),
-                default_schema: config.default_schema.clone(),
-                target_partitions,
-                batch_size: config.query.batch_size,
-                prices: config.finops.prices.clone(),
-                metering: config.finops.metering,
-                limits: config.finops.limits.clone(),
-                budgets: config.finops.budgets.clone(),
-            },
-        ));
+        let service = Arc::new(
+            QueryService::new(
+                registry,
+                policy,
+                audit,
+                PlannerConfig {
+                    default_catalog: config.default_catalog.clone(),
+                    default_schema: config.default_schema.clone(),
+                    target_partitions,
+                    batch_size: config.query.batch_size,
+                    prices: config.finops.prices.clone(),
+                    metering: config.finops.metering,
+                    limits: config.finops.limits.clone(),
+                    budgets: config.finops.budgets.clone(),
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("starting the query service: {e}"))?
+            .with_running(running),
+        );
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
         // The history commits last, after the frontends have finished their queries.

@@ -48,8 +48,14 @@ impl QueryService {
 
     /// An audit record for a statement of this session, with what the security rule
     /// applied while planning it.
+    /// The id of the query numbered `n`: this gateway's start time and the number,
+    /// unique across restarts.
+    pub(crate) fn query_name(&self, n: u64) -> String {
+        format!("{}_{n:05}", self.instance)
+    }
+
     pub(crate) fn audit_event(&self, session: &Session, query_id: u64, sql: &str) -> AuditEvent {
-        let query_id = format!("{}_{query_id:05}", self.instance);
+        let query_id = self.query_name(query_id);
         let access = session.last_access();
         let mut tables = access.tables;
         if let Some(denied) = access.denied {
@@ -151,6 +157,9 @@ pub(crate) fn finish_event(
                 bytes_scanned: cost.bytes_scanned,
                 metadata_bytes: cost.metadata_bytes,
                 files_scanned: cost.files_scanned,
+                files_pruned: cost.files_pruned,
+                row_groups_scanned: cost.row_groups_scanned,
+                row_groups_pruned: cost.row_groups_pruned,
                 read_requests: cost.read_requests,
                 rows_scanned: cost.rows_scanned,
                 rows_returned: event.rows,

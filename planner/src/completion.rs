@@ -154,17 +154,18 @@ impl RecordBatchStream for RenamedStream {
     }
 }
 
-/// Holds a query's execution slots for as long as its result stream exists.
+/// Holds what a query keeps while its result stream exists (execution slots, its
+/// place in the registry of running queries) and drops it with the stream.
 pub(crate) struct HoldingStream {
     inner: SendableRecordBatchStream,
-    _slots: crate::metering::Slots,
+    _held: Box<dyn std::any::Any + Send>,
 }
 
 impl HoldingStream {
-    pub(crate) fn new(inner: SendableRecordBatchStream, slots: crate::metering::Slots) -> Self {
+    pub(crate) fn new(inner: SendableRecordBatchStream, held: impl std::any::Any + Send) -> Self {
         Self {
             inner,
-            _slots: slots,
+            _held: Box::new(held),
         }
     }
 }

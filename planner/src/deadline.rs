@@ -13,6 +13,7 @@ use futures::Stream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::runtime::KillNote;
 use crate::{ErrorKind, QueryError};
 
 /// The error a timed-out statement reports.
@@ -26,12 +27,16 @@ pub(crate) fn timeout_error(timeout: Duration) -> QueryError {
     )
 }
 
-/// The error a cancelled statement reports.
-pub(crate) fn canceled_error() -> QueryError {
-    QueryError::new(
-        ErrorKind::Canceled,
-        "canceling statement due to user request",
-    )
+/// The error a cancelled statement reports: by its client (CancelRequest, Flight
+/// cancel) or by `system.kill_query`, whose message it carries.
+pub(crate) fn canceled_error(killed: &KillNote) -> QueryError {
+    match killed.message() {
+        Some(message) => QueryError::new(ErrorKind::Canceled, message.to_string()),
+        None => QueryError::new(
+            ErrorKind::Canceled,
+            "canceling statement due to user request",
+        ),
+    }
 }
 
 /// Ends a stream with an error when the deadline passes or the statement is cancelled
@@ -40,6 +45,7 @@ pub(crate) struct DeadlineStream {
     inner: SendableRecordBatchStream,
     sleep: Option<(Pin<Box<Sleep>>, Duration)>,
     cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
+    killed: KillNote,
     expired: bool,
 }
 
@@ -48,11 +54,13 @@ impl DeadlineStream {
         inner: SendableRecordBatchStream,
         deadline: Option<(Instant, Duration)>,
         cancel: CancellationToken,
+        killed: KillNote,
     ) -> Self {
         Self {
             inner,
             sleep: deadline.map(|(at, timeout)| (Box::pin(tokio::time::sleep_until(at)), timeout)),
             cancelled: Box::pin(cancel.cancelled_owned()),
+            killed,
             expired: false,
         }
     }
@@ -71,7 +79,8 @@ impl Stream for DeadlineStream {
             return Poll::Ready(None);
         }
         if self.cancelled.as_mut().poll(cx).is_ready() {
-            return self.fail(canceled_error());
+            let error = canceled_error(&self.killed);
+            return self.fail(error);
         }
         let timed_out = match self.sleep.as_mut() {
             Some((sleep, timeout)) => sleep.as_mut().poll(cx).is_ready().then_some(*timeout),

@@ -30,6 +30,8 @@ use crate::QueryFigures;
 
 const NAMESPACE: &str = "history";
 const TABLE: &str = "queries";
+/// Columns added to the history table after its first release, in order.
+const ADDED_COLUMNS: [&str; 3] = ["files_pruned", "row_groups_scanned", "row_groups_pruned"];
 
 /// One finished statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,13 +95,9 @@ pub struct HistoryStore {
 impl HistoryStore {
     /// Opens (creating if needed) the history table under `dir`.
     pub async fn open(dir: &std::path::Path, config: HistoryConfig) -> crate::Result<Self> {
-        let catalog = CatalogConfig {
-            name: "system".into(),
-            kind: CatalogType::IcebergSql,
-            warehouse: dir.join("warehouse").display().to_string(),
-            uri: None,
-        };
-        let lake = LakeCatalog::open_sql(&catalog).await.map_err(internal)?;
+        let lake = LakeCatalog::open_sql(&catalog_config(dir))
+            .await
+            .map_err(internal)?;
         let iceberg = lake.iceberg();
         let namespace = NamespaceIdent::new(NAMESPACE.into());
         // Another gateway on the same data directory may be creating them too.
@@ -132,11 +130,36 @@ impl HistoryStore {
         {
             return Err(internal(e));
         }
-        let table = lake
+        let mut table = lake
             .load_table(NAMESPACE, TABLE)
             .await
             .map_err(internal)?
             .ok_or_else(|| internal("the history table vanished after creation"))?;
+        // A history written by an older gateway gains the columns added since.
+        let current = table.metadata().current_schema().clone();
+        let missing: Vec<&str> = ADDED_COLUMNS
+            .iter()
+            .copied()
+            .filter(|name| current.field_by_name(name).is_none())
+            .collect();
+        if !missing.is_empty() {
+            let transaction = iceberg::transaction::Transaction::new(&table);
+            let mut action = transaction.update_schema();
+            for name in &missing {
+                action = action.add_column(iceberg::transaction::AddColumn::optional(
+                    *name,
+                    Type::Primitive(PrimitiveType::Long),
+                ));
+            }
+            use iceberg::transaction::ApplyTransactionAction;
+            table = action
+                .apply(transaction)
+                .map_err(internal)?
+                .commit(iceberg.as_ref())
+                .await
+                .map_err(internal)?;
+            tracing::info!(columns = ?missing, "query history: columns added");
+        }
         let schema = Arc::new(
             iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
                 .map_err(internal)?,
@@ -273,6 +296,16 @@ impl HistoryStore {
     }
 }
 
+/// The gateway's own catalog under `dir`, which holds the history table.
+fn catalog_config(dir: &std::path::Path) -> CatalogConfig {
+    CatalogConfig {
+        name: "system".into(),
+        kind: CatalogType::IcebergSql,
+        warehouse: dir.join("warehouse").display().to_string(),
+        uri: None,
+    }
+}
+
 fn internal(e: impl std::fmt::Display) -> crate::QueryError {
     crate::QueryError::new(crate::ErrorKind::Internal, format!("query history: {e}"))
 }
@@ -298,6 +331,15 @@ fn iceberg_schema() -> crate::Result<Schema> {
             id,
             name,
             Type::Primitive(PrimitiveType::Double),
+        ))
+    };
+    // Columns added after the first release are optional: an older history table gains
+    // them by schema evolution when the gateway opens it (see `ADDED_COLUMNS`).
+    let added = |id, name: &str| {
+        Arc::new(NestedField::optional(
+            id,
+            name,
+            Type::Primitive(PrimitiveType::Long),
         ))
     };
     let time = |id, name: &str| {
@@ -332,6 +374,9 @@ fn iceberg_schema() -> crate::Result<Schema> {
             double(21, "queue_ms"),
             long(22, "peak_memory_bytes"),
             double(23, "cost"),
+            added(24, "files_pruned"),
+            added(25, "row_groups_scanned"),
+            added(26, "row_groups_pruned"),
         ])
         .build()
         .map_err(internal)
@@ -385,6 +430,13 @@ fn to_batch(schema: &SchemaRef, records: &[HistoryRecord]) -> crate::Result<Reco
         double(&|r| r.figures.queue_ms),
         long(&|r| r.figures.peak_memory_bytes),
         double(&|r| r.figures.cost),
+        long(&|r| r.figures.files_pruned),
+        long(&|r| r.figures.row_groups_scanned),
+        long(&|r| r.figures.row_groups_pruned),
     ];
     RecordBatch::try_new(schema.clone(), columns).map_err(internal)
 }
+
+#[cfg(test)]
+#[path = "history_tests.rs"]
+mod tests;

@@ -100,6 +100,8 @@ pub enum StatementKind {
     Copy,
     /// DEALLOCATE [PREPARE] name | ALL: drops protocol-level prepared statements.
     Deallocate,
+    /// CALL procedure(…): the gateway's procedures (`system.kill_query`).
+    Call,
 }
 
 /// A parsed and described statement, ready to be executed (possibly many times).
@@ -175,18 +177,30 @@ pub struct QueryService {
     /// Slots and queues of the concurrency limits.
     pub(crate) admission: crate::metering::Admission,
     pub(crate) next_query: AtomicU64,
+    /// The queries queued and running now.
+    pub(crate) running: Arc<crate::RunningQueries>,
+    /// Where plans execute: threads apart from those serving connections.
+    pub(crate) executor: crate::executor::CpuExecutor,
 }
 
 impl QueryService {
-    /// A service over the given catalogs, governed by `policy`.
+    /// A service over the given catalogs, governed by `policy`. Starts the runtime
+    /// that executes queries, with one thread per target partition.
     pub fn new(
         registry: Arc<CatalogRegistry>,
         policy: Arc<PolicyStore>,
         audit: Arc<AuditLog>,
         config: PlannerConfig,
-    ) -> Self {
+    ) -> Result<Self> {
         let metrics = Arc::new(crate::Metrics::default());
-        Self {
+        let executor =
+            crate::executor::CpuExecutor::new(config.target_partitions).map_err(|e| {
+                QueryError::new(
+                    ErrorKind::Internal,
+                    format!("cannot start the query execution runtime: {e}"),
+                )
+            })?;
+        Ok(Self {
             registry,
             policy,
             audit: Arc::new(Trail {
@@ -201,7 +215,21 @@ impl QueryService {
             runtime: Arc::new(RuntimeEnv::default()),
             next_session: AtomicU64::new(1),
             next_query: AtomicU64::new(1),
-        }
+            running: Arc::new(crate::RunningQueries::default()),
+            executor,
+        })
+    }
+
+    /// Registers running queries in `running` (the registry `system.runtime.queries`
+    /// reads) instead of a registry of its own.
+    pub fn with_running(mut self, running: Arc<crate::RunningQueries>) -> Self {
+        self.running = running;
+        self
+    }
+
+    /// The queries queued and running now.
+    pub fn running(&self) -> &Arc<crate::RunningQueries> {
+        &self.running
     }
 
     /// Records every finished query in `history` from now on.
@@ -327,6 +355,7 @@ impl QueryService {
             pg_context: context,
             meter: None,
             notices: Default::default(),
+            query_id: String::new(),
         }
     }
 
@@ -460,6 +489,7 @@ impl QueryService {
     ) -> Result<Outcome> {
         let started = Instant::now();
         let query_id = self.next_query.fetch_add(1, Ordering::Relaxed);
+        session.query_id = self.query_name(query_id);
         session.meter = None;
         let result = self.execute_inner(session, prepared, params).await;
         let metered = session.meter.take().map(|meter| Metered {
@@ -530,6 +560,7 @@ impl QueryService {
                 let (tag, stream) = self
                     .run_query(
                         session,
+                        &prepared.sql,
                         &prepared.statement,
                         params,
                         prepared.param_types.len(),
@@ -577,7 +608,14 @@ impl QueryService {
                 // A cursor's rows are read over many statements: the timeout applies to
                 // each FETCH, not to the cursor's lifetime.
                 let (_, stream) = self
-                    .run_query(session, &query, params, prepared.param_types.len(), false)
+                    .run_query(
+                        session,
+                        &prepared.sql,
+                        &query,
+                        params,
+                        prepared.param_types.len(),
+                        false,
+                    )
                     .await?;
                 Ok(Outcome::Rows {
                     tag: "DECLARE CURSOR",
@@ -591,7 +629,12 @@ impl QueryService {
                     statement_timeout(session)?.map(|t| (tokio::time::Instant::now() + t, t));
                 Ok(Outcome::Rows {
                     tag: "FETCH",
-                    stream: Box::pin(DeadlineStream::new(rows, limit, session.cancel.clone())),
+                    stream: Box::pin(DeadlineStream::new(
+                        rows,
+                        limit,
+                        session.cancel.clone(),
+                        Default::default(),
+                    )),
                 })
             }
             StatementKind::Close => {
@@ -612,11 +655,29 @@ impl QueryService {
                 }
                 _ => Err(QueryError::new(ErrorKind::Internal, "not a DEALLOCATE")),
             },
+            StatementKind::Call => match sql_statement(&prepared.statement)? {
+                SqlStatement::Call(function) => {
+                    let policy = self.policy.current();
+                    let user = session.principal.user.clone();
+                    let tag = crate::procedures::call(session, function, &self.running, || {
+                        policy.allows(&user, crate::procedures::RUNTIME_QUERIES, "admin")
+                    })?;
+                    Ok(Outcome::Command(tag))
+                }
+                _ => Err(QueryError::new(ErrorKind::Internal, "not a CALL")),
+            },
             StatementKind::Copy => {
                 let spec = copy_spec(sql_statement(&prepared.statement)?)?;
                 let query = DFStatement::Statement(Box::new(spec.query.clone()));
                 let (_, stream) = self
-                    .run_query(session, &query, params, prepared.param_types.len(), true)
+                    .run_query(
+                        session,
+                        &prepared.sql,
+                        &query,
+                        params,
+                        prepared.param_types.len(),
+                        true,
+                    )
                     .await?;
                 let options = spec.options_for(&stream.schema())?;
                 Ok(Outcome::Copy { stream, options })
@@ -668,6 +729,7 @@ impl QueryService {
     async fn run_query(
         &self,
         session: &mut Session,
+        sql: &str,
         statement: &DFStatement,
         params: Vec<ScalarValue>,
         expected_params: usize,
@@ -722,6 +784,11 @@ impl QueryService {
                 .config_mut()
                 .set_extension(meter.scan());
         }
+        // The query is listed in system.runtime.queries, and killable, until its
+        // result stream is dropped.
+        let registration = self.register(session, sql, meter.clone());
+        let entry = registration.query.clone();
+        let killed = entry.killed.clone();
         let mut slots = None;
         let result = async {
             // A slot at every concurrency gate that applies, waiting in its queue
@@ -734,6 +801,8 @@ impl QueryService {
             if let Some(meter) = &meter {
                 meter.set_queued(queued);
             }
+            entry.set_queued(queued);
+            entry.set_state(crate::runtime::QueryState::Planning);
             // Planned again so that each execution reads the tables' current snapshots.
             let mut plan = self.plan(session, statement).await?;
             if !params.is_empty() {
@@ -760,6 +829,7 @@ impl QueryService {
             // The estimate reads manifests only: a query refused here opens no data file.
             if estimate_only || scan_limit.is_some() || hard_budget {
                 let estimate = lakegate_catalog::estimate::estimate_plan(&physical).await?;
+                entry.set_estimate(estimate.bytes());
                 if estimate_only {
                     tag = "EXPLAIN";
                     let batch = estimate_batch(&estimate, &self.config.prices)?;
@@ -797,22 +867,21 @@ impl QueryService {
                     ));
                 }
             }
+            entry.set_plan(physical.clone());
             if let Some(meter) = &meter {
                 task = task.with_runtime(meter.runtime());
                 if !is_explain {
                     physical = meter.instrument(physical)?;
                 }
             }
-            Ok::<_, QueryError>(datafusion::physical_plan::execute_stream(
-                physical,
-                Arc::new(task),
-            )?)
+            entry.set_state(crate::runtime::QueryState::Running);
+            Ok::<_, QueryError>(self.executor.execute(physical, Arc::new(task)))
         };
         let cancel = session.cancel.clone();
         let result = async {
             tokio::select! {
                 biased;
-                _ = cancel.cancelled() => Err(canceled_error()),
+                _ = cancel.cancelled() => Err(canceled_error(&killed)),
                 result = result => result,
             }
         };
@@ -823,14 +892,16 @@ impl QueryService {
             _ => result.await,
         };
         let mut stream = result?;
-        if deadline_applies {
-            let limit = deadline.zip(timeout);
-            stream = Box::pin(DeadlineStream::new(stream, limit, session.cancel.clone()));
-        }
-        // The slots are held until the result stream is dropped.
-        if let Some(slots) = slots.take() {
-            stream = Box::pin(HoldingStream::new(stream, slots));
-        }
+        // A cursor's stream outlives the statement's deadline but can still be killed.
+        let limit = deadline.zip(timeout).filter(|_| deadline_applies);
+        stream = Box::pin(DeadlineStream::new(
+            stream,
+            limit,
+            session.cancel.clone(),
+            killed,
+        ));
+        // The slots and the registration are held until the result stream is dropped.
+        stream = Box::pin(HoldingStream::new(stream, (slots.take(), registration)));
         if estimate_only {
             return Ok((tag, stream));
         }
@@ -842,6 +913,28 @@ impl QueryService {
 }
 
 impl QueryService {
+    /// Lists the session's current query in the registry of running queries.
+    fn register(
+        &self,
+        session: &Session,
+        sql: &str,
+        meter: Option<Arc<QueryMeter>>,
+    ) -> crate::runtime::Registration {
+        let mut text = AuditEvent::default();
+        self.audit.audit.set_sql(&mut text, sql);
+        self.running.register(crate::runtime::NewQuery {
+            id: session.query_id.clone(),
+            session_id: session.id,
+            user: session.principal.user.clone(),
+            roles: session.principal.roles.clone(),
+            protocol: session.client.protocol.to_string(),
+            client: session.client.address.clone(),
+            sql: text.sql,
+            meter,
+            cancel: session.cancel.clone(),
+        })
+    }
+
     /// A column that is not found because the policy denies it is reported as a
     /// privilege error (42501), not as a missing column.
     fn denied_column(
@@ -975,12 +1068,16 @@ fn cost_notice(figures: &crate::QueryFigures, prices: &crate::PriceList) -> crat
     crate::Notice {
         message: format!("query cost {:.8} {}", f.cost, prices.unit),
         detail: Some(format!(
-            "bytes_scanned={} metadata_bytes={} files_scanned={} read_requests={} \
+            "bytes_scanned={} metadata_bytes={} files_scanned={} files_pruned={} \
+             row_groups_scanned={} row_groups_pruned={} read_requests={} \
              rows_scanned={} rows_returned={} bytes_returned={} cpu_ms={:.3} wall_ms={:.3} \
              queue_ms={:.3} peak_memory_bytes={} cost={:.10}",
             f.bytes_scanned,
             f.metadata_bytes,
             f.files_scanned,
+            f.files_pruned,
+            f.row_groups_scanned,
+            f.row_groups_pruned,
             f.read_requests,
             f.rows_scanned,
             f.rows_returned,
@@ -1039,6 +1136,7 @@ fn classify(statement: &DFStatement) -> StatementKind {
         SqlStatement::Close { .. } => StatementKind::Close,
         SqlStatement::Copy { .. } => StatementKind::Copy,
         SqlStatement::Deallocate { .. } => StatementKind::Deallocate,
+        SqlStatement::Call(_) => StatementKind::Call,
         _ => StatementKind::Query,
     }
 }

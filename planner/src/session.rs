@@ -53,6 +53,8 @@ pub struct Session {
     pub(crate) meter: Option<Arc<crate::metering::QueryMeter>>,
     /// NOTICE messages for the client, sent after the statement's result.
     pub(crate) notices: Arc<Mutex<Vec<Notice>>>,
+    /// The id of the statement being executed.
+    pub(crate) query_id: String,
 }
 
 impl std::fmt::Debug for Session {

@@ -78,6 +78,15 @@ pub struct AuditCost {
     pub metadata_bytes: u64,
     /// Data files opened.
     pub files_scanned: u64,
+    /// Data files of the scanned snapshots not opened.
+    #[serde(default)]
+    pub files_pruned: u64,
+    /// Parquet row groups read.
+    #[serde(default)]
+    pub row_groups_scanned: u64,
+    /// Parquet row groups of the opened files not read.
+    #[serde(default)]
+    pub row_groups_pruned: u64,
     /// Reads issued to storage.
     pub read_requests: u64,
     /// Rows the scans produced.

@@ -69,6 +69,15 @@ impl TableProvider for MeteredIcebergTable {
         let Some(meter) = state.config().get_extension::<ScanMeter>() else {
             return self.provider.scan(state, projection, filters, limit).await;
         };
+        // The snapshot's data files: the ones the scan does not open are pruned.
+        let files = self
+            .table
+            .metadata()
+            .current_snapshot()
+            .and_then(|s| s.summary().additional_properties.get("total-data-files"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        meter.add_snapshot_files(files);
         let table = metered_table(&self.table, meter.clone())
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let provider = IcebergStaticTableProvider::try_new_from_table(table)

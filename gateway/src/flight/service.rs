@@ -130,6 +130,10 @@ fn require_query(prepared: &Prepared) -> Result<(), Status> {
         StatementKind::Copy => Err(Status::invalid_argument(
             "COPY is a Postgres wire command; Flight SQL returns Arrow already: run the query itself",
         )),
+        StatementKind::Call => Err(Status::invalid_argument(
+            "CALL returns no rows: run it as an update (CommandStatementUpdate, \
+             execute_update in ADBC)",
+        )),
         _ => Err(Status::invalid_argument(
             "only queries run over Flight SQL: each call has its own session, so session, \
              transaction and cursor statements have nothing to act on",
@@ -535,7 +539,20 @@ impl FlightService for FlightSqlEndpoint {
             Command::CommandStatementUpdate(command) => {
                 no_transaction(&command.transaction_id)?;
                 let prepared = state.describe(&session, &command.query).await?;
-                Err(refuse_update(&prepared))
+                if prepared.kind != StatementKind::Call {
+                    return Err(refuse_update(&prepared));
+                }
+                // CALL system.kill_query(…): a procedure, run as an update without rows.
+                let mut session = session;
+                state
+                    .service
+                    .execute(&mut session, &prepared, Vec::new())
+                    .await
+                    .map_err(to_status)?;
+                let result = arrow_flight::sql::DoPutUpdateResult { record_count: 0 };
+                Ok(Response::new(one(PutResult {
+                    app_metadata: result.encode_to_vec().into(),
+                })))
             }
             Command::CommandPreparedStatementUpdate(command) => {
                 let handle = command.prepared_statement_handle.to_vec();

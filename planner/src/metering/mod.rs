@@ -21,7 +21,7 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use lakegate_catalog::metering::ScanMeter;
 
-pub(crate) use admission::{Admission, Slots};
+pub(crate) use admission::Admission;
 pub(crate) use budgets::refusal_message;
 pub use budgets::{Budget, BudgetLedger, BudgetMode, BudgetPeriod};
 pub use limits::QueryLimit;
@@ -52,6 +52,13 @@ pub struct QueryFigures {
     pub metadata_bytes: u64,
     /// Data files opened.
     pub files_scanned: u64,
+    /// Data files of the scanned snapshots that were not opened: pruned by partition
+    /// or column statistics, or not needed once a LIMIT was reached.
+    pub files_pruned: u64,
+    /// Parquet row groups whose column chunks were read.
+    pub row_groups_scanned: u64,
+    /// Row groups of the opened files that were not read (pruned by their statistics).
+    pub row_groups_pruned: u64,
     /// Reads issued to storage.
     pub read_requests: u64,
     /// Rows the table scans produced.
@@ -115,6 +122,18 @@ impl QueryMeter {
         Ok(cpu::instrument(plan, &self.cpu)?)
     }
 
+    /// Bytes read from data files so far.
+    pub(crate) fn scanned_bytes(&self) -> u64 {
+        self.scan.figures().data_bytes
+    }
+
+    /// The figures so far of a query still running (nothing returned counted, no cost).
+    pub(crate) fn live(&self) -> QueryFigures {
+        let mut figures = self.figures(0, 0, &PriceList::default());
+        figures.cost = 0.0;
+        figures
+    }
+
     /// The figures now, with what the client received.
     pub(crate) fn figures(
         &self,
@@ -127,6 +146,9 @@ impl QueryMeter {
             bytes_scanned: scan.data_bytes,
             metadata_bytes: scan.metadata_bytes,
             files_scanned: scan.data_files,
+            files_pruned: scan.snapshot_files.saturating_sub(scan.data_files),
+            row_groups_scanned: scan.row_groups_read,
+            row_groups_pruned: scan.row_groups.saturating_sub(scan.row_groups_read),
             read_requests: scan.read_requests,
             rows_scanned: scan.rows,
             rows_returned,
@@ -148,6 +170,9 @@ impl From<QueryFigures> for lakegate_security::audit::AuditCost {
             bytes_scanned: f.bytes_scanned,
             metadata_bytes: f.metadata_bytes,
             files_scanned: f.files_scanned,
+            files_pruned: f.files_pruned,
+            row_groups_scanned: f.row_groups_scanned,
+            row_groups_pruned: f.row_groups_pruned,
             read_requests: f.read_requests,
             rows_scanned: f.rows_scanned,
             bytes_returned: f.bytes_returned,

@@ -155,6 +155,7 @@ async fn a_selective_filter_reads_measurably_less() {
     let (files, chunks, sizes) = parquet_sizes(&table_dir, &["id", "name"]);
     assert_eq!(files.len(), 4);
     assert_eq!(full["files_scanned"], 4.0);
+    assert_eq!(full["files_pruned"], 0.0);
     assert_eq!(full["rows_scanned"], 80_000.0);
     let scanned = full["bytes_scanned"] as u64;
     assert!(
@@ -170,6 +171,7 @@ async fn a_selective_filter_reads_measurably_less() {
     )
     .await;
     assert_eq!(selective["files_scanned"], 1.0, "{selective:?}");
+    assert_eq!(selective["files_pruned"], 3.0, "{selective:?}");
     assert!(
         selective["bytes_scanned"] * 3.0 < full["bytes_scanned"],
         "selective {selective:?} vs full {full:?}"
@@ -192,6 +194,57 @@ async fn a_selective_filter_reads_measurably_less() {
     assert_eq!((estimate[0].1, estimate[0].2), (4, 0), "{estimate:?}");
     // Files this small are read whole, and so estimated.
     assert_eq!(estimate[0].3 as u64, sizes, "{estimate:?}");
+}
+
+#[tokio::test]
+async fn row_groups_ruled_out_by_their_statistics_are_counted_as_pruned() {
+    // One file of three row groups (the writer closes a group every 128 Ki rows).
+    let writer = other_writer().await;
+    let location = create_events(&writer, "rowgroups").await;
+    append_events(&writer, "rowgroups", 0..300_000).await;
+    let table_dir = PathBuf::from(location.trim_start_matches("file://"));
+    let (files, _, _) = parquet_sizes(&table_dir, &[]);
+    let reader =
+        SerializedFileReader::new(std::fs::File::open(&files[0]).expect("open")).expect("parquet");
+    assert_eq!(reader.metadata().num_row_groups(), 3);
+
+    let gw = TestGateway::start().await;
+    let (client, mut notices) = gw.connect_with_notices("demo", "demo").await;
+    client
+        .simple_query("SET gateway.show_cost = on")
+        .await
+        .expect("set");
+    let full = metered(
+        &client,
+        &mut notices,
+        "SELECT sum(id), count(name) FROM lake.rowgroups.events",
+    )
+    .await;
+    assert_eq!(
+        (full["row_groups_scanned"], full["row_groups_pruned"]),
+        (3.0, 0.0),
+        "{full:?}"
+    );
+    // The first row group's statistics hold ids below 100; the others' are ruled out.
+    let selective = metered(
+        &client,
+        &mut notices,
+        "SELECT sum(id), count(name) FROM lake.rowgroups.events WHERE id < 100",
+    )
+    .await;
+    assert_eq!(
+        (
+            selective["row_groups_scanned"],
+            selective["row_groups_pruned"]
+        ),
+        (1.0, 2.0),
+        "{selective:?}"
+    );
+    assert_eq!(selective["files_scanned"], 1.0);
+    assert!(
+        selective["bytes_scanned"] * 2.0 < full["bytes_scanned"],
+        "selective {selective:?} vs full {full:?}"
+    );
 }
 
 /// The rows of an EXPLAIN COST: table, files, files pruned, bytes, rows.

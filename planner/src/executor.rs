@@ -1,0 +1,134 @@
+//! The CPU runtime: query execution runs on threads of its own, apart from the runtime
+//! that serves connections, so that a heavy query (or an operator that computes for
+//! long between yields) never stalls accepting clients, cancel requests, kills, the
+//! admin port or shutdown. Results cross back over a small bounded channel.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::ExecutionPlan;
+use futures::{FutureExt, Stream, StreamExt};
+use tokio::sync::mpsc;
+
+/// Batches buffered between the CPU runtime and the connection: enough to overlap
+/// computing the next batch with sending the last, few enough to bound memory.
+const IN_FLIGHT: usize = 2;
+
+/// A multi-threaded tokio runtime that executes query plans.
+#[derive(Debug)]
+pub(crate) struct CpuExecutor {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+impl CpuExecutor {
+    /// A runtime with `threads` worker threads.
+    pub(crate) fn new(threads: usize) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("lakegate-cpu")
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        Ok(Self {
+            runtime: Some(runtime),
+            handle,
+        })
+    }
+
+    /// Executes `plan` on the CPU runtime; the stream is read from any runtime.
+    /// Dropping the stream stops the execution at its next yield.
+    pub(crate) fn execute(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        task: Arc<TaskContext>,
+    ) -> SendableRecordBatchStream {
+        let schema = plan.schema();
+        let (tx, rx) = mpsc::channel(IN_FLIGHT);
+        let run = async move {
+            let work = async {
+                // Executed here so that the tasks operators spawn run on this runtime.
+                let mut stream = match datafusion::physical_plan::execute_stream(plan, task) {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                loop {
+                    let item = tokio::select! {
+                        biased;
+                        _ = tx.closed() => return,
+                        item = stream.next() => item,
+                    };
+                    let Some(item) = item else { return };
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            };
+            // A panicking operator fails the query; it must not end the result early
+            // as if it were complete.
+            if std::panic::AssertUnwindSafe(work)
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!("query execution panicked");
+                let _ = tx
+                    .send(Err(DataFusionError::Execution(
+                        "query execution failed unexpectedly (details are in the server log)"
+                            .into(),
+                    )))
+                    .await;
+            }
+        };
+        let task = self.handle.spawn(run);
+        Box::pin(ExecutorStream {
+            schema,
+            rx,
+            task: task.abort_handle(),
+        })
+    }
+}
+
+impl Drop for CpuExecutor {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside another runtime.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The result of a plan executing on the CPU runtime.
+struct ExecutorStream {
+    schema: SchemaRef,
+    rx: mpsc::Receiver<DFResult<RecordBatch>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Stream for ExecutorStream {
+    type Item = DFResult<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl RecordBatchStream for ExecutorStream {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+impl Drop for ExecutorStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
