@@ -6,11 +6,11 @@
 //!
 //! The model follows iceberg's Parquet reader: it reads the last
 //! [`FOOTER_PREFETCH_BYTES`] of a file to find the footer (so a smaller file is read
-//! whole), then the projected column chunks; chunks inside the prefetched tail are not
-//! read again (metering.rs keeps recent ranges). Manifests record chunk sizes but not
-//! offsets, so the share of the projected chunks outside the tail is taken as the
-//! share of the file outside it. Nearby chunks that the reader fetches together with
-//! the gap between them are not modelled.
+//! whole), then the projected column chunks, fetching chunks less than
+//! [`RANGE_COALESCE_BYTES`] apart as one range with the gap between them; a range inside
+//! the prefetched tail is not read again (metering.rs keeps the first read). Manifests
+//! record chunk sizes but not offsets: the chunks are laid out in column order, as one
+//! row group, from the start of the file.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +25,10 @@ use iceberg_datafusion::physical_plan::IcebergTableScan;
 /// The tail of each data file iceberg's Parquet reader fetches to find the footer (its
 /// `metadata_size_hint` default, which is DataFusion's too).
 pub const FOOTER_PREFETCH_BYTES: u64 = 512 * 1024;
+
+/// Chunks closer than this are fetched as one range, gap included (iceberg's
+/// `range_coalesce_bytes` default).
+pub const RANGE_COALESCE_BYTES: u64 = 1024 * 1024;
 
 /// The estimate of one table scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,12 +105,44 @@ fn file_read_bytes(sizes: &FileSizes, projected: &[i32]) -> u64 {
         return sizes.file;
     }
     let tail = sizes.file.min(FOOTER_PREFETCH_BYTES);
-    let chunks: u64 = projected
-        .iter()
-        .filter_map(|id| sizes.columns.get(id))
-        .sum();
-    let outside = (sizes.file - tail) as f64 / sizes.file.max(1) as f64;
-    tail + (chunks as f64 * outside).round() as u64
+    let tail_start = sizes.file - tail;
+    // Chunks in column order after the 4-byte magic.
+    let mut ids: Vec<i32> = sizes.columns.keys().copied().collect();
+    ids.sort_unstable();
+    let mut offset = 4;
+    let mut wanted = Vec::new();
+    for id in ids {
+        let size = sizes.columns[&id];
+        if projected.contains(&id) {
+            wanted.push((offset, offset + size));
+        }
+        offset += size;
+    }
+    // Fetched ranges: wanted chunks merged across small gaps; one inside the tail is
+    // served from the kept prefetch.
+    let mut read = 0;
+    let mut current: Option<(u64, u64)> = None;
+    for (start, end) in wanted {
+        current = match current {
+            Some((s, e)) if start.saturating_sub(e) <= RANGE_COALESCE_BYTES => {
+                Some((s, end.max(e)))
+            }
+            Some(range) => {
+                read += fetched(range, tail_start);
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    if let Some(range) = current {
+        read += fetched(range, tail_start);
+    }
+    tail + read
+}
+
+/// Bytes read from storage for one fetched range: none when the tail holds it.
+fn fetched((start, end): (u64, u64), tail_start: u64) -> u64 {
+    if start >= tail_start { 0 } else { end - start }
 }
 
 /// What the manifests say about one data file.
@@ -191,13 +227,45 @@ mod tests {
     fn small_files_are_read_whole_and_large_ones_by_tail_and_chunks() {
         let small = sizes(300_000, &[(1, 100_000), (2, 150_000)]);
         assert_eq!(file_read_bytes(&small, &[1]), 300_000);
-        let large = sizes(4 * FOOTER_PREFETCH_BYTES, &[(1, 1_000_000), (2, 1_000_000)]);
-        // A quarter of the file is in the tail, so three quarters of the chunk is read.
+        // Column 1 at 4.., column 2 after it, the footer in the last 97 152 bytes.
+        let large = sizes(2_100_000, &[(1, 1_000_000), (2, 1_000_000)]);
+        let tail_start = 2_100_000 - FOOTER_PREFETCH_BYTES;
         assert_eq!(
             file_read_bytes(&large, &[1]),
-            FOOTER_PREFETCH_BYTES + 750_000
+            FOOTER_PREFETCH_BYTES + 1_000_000
+        );
+        // Column 2 starts before the tail: its whole range is fetched.
+        assert!(1_000_004 < tail_start);
+        assert_eq!(
+            file_read_bytes(&large, &[2]),
+            FOOTER_PREFETCH_BYTES + 1_000_000
         );
         assert_eq!(file_read_bytes(&large, &[]), FOOTER_PREFETCH_BYTES);
         assert_eq!(file_read_bytes(&sizes(10, &[]), &[1]), 10);
+    }
+
+    #[test]
+    fn chunks_close_together_are_fetched_with_the_gap_between_them() {
+        let mb = 1024 * 1024;
+        let file = sizes(
+            20 * mb,
+            &[
+                (1, 2 * mb),
+                (2, mb / 2),
+                (3, 2 * mb),
+                (4, 4 * mb),
+                (5, 2 * mb),
+            ],
+        );
+        // 1 and 3 are half a MiB apart: one fetch with column 2 inside it.
+        assert_eq!(
+            file_read_bytes(&file, &[1, 3]),
+            FOOTER_PREFETCH_BYTES + 4 * mb + mb / 2
+        );
+        // 1 and 5 are 6.5 MiB apart: two fetches.
+        assert_eq!(
+            file_read_bytes(&file, &[1, 5]),
+            FOOTER_PREFETCH_BYTES + 4 * mb
+        );
     }
 }

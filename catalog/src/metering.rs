@@ -283,11 +283,21 @@ struct RowGroups {
 impl RowGroups {
     /// The row groups of the file whose tail `bytes` is, if it holds the whole footer.
     fn from_tail(bytes: &[u8]) -> Option<Self> {
-        use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+        use parquet::file::metadata::{
+            FooterTail, ParquetMetaDataOptions, ParquetMetaDataReader, ParquetStatisticsPolicy,
+        };
         let footer = FooterTail::try_from(bytes.get(bytes.len().checked_sub(8)?..)?).ok()?;
         let start = bytes.len().checked_sub(8 + footer.metadata_length())?;
-        let metadata =
-            ParquetMetaDataReader::decode_metadata(&bytes[start..bytes.len() - 8]).ok()?;
+        // Only the chunks' offsets are needed: statistics are not decoded.
+        let options = ParquetMetaDataOptions::new()
+            .with_column_stats_policy(ParquetStatisticsPolicy::SkipAll)
+            .with_encoding_stats_policy(ParquetStatisticsPolicy::SkipAll)
+            .with_size_stats_policy(ParquetStatisticsPolicy::SkipAll);
+        let metadata = ParquetMetaDataReader::decode_metadata_with_options(
+            &bytes[start..bytes.len() - 8],
+            Some(&options),
+        )
+        .ok()?;
         let ranges: Vec<Range<u64>> = metadata
             .row_groups()
             .iter()

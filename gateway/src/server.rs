@@ -251,6 +251,18 @@ impl Gateway {
         let mut tasks = Vec::new();
         // The history commits last, after the frontends have finished their queries.
         let history_stop = CancellationToken::new();
+        if let Some(history) = &history {
+            history
+                .claim(service.instance())
+                .map_err(|e| anyhow::anyhow!("leasing the query history: {e}"))?;
+            // The queries of a gateway that stopped before committing them are still
+            // in the audit trail.
+            if let Some(path) = &audit_path
+                && let Err(e) = lakegate_planner::recover_from_audit(history, path).await
+            {
+                tracing::error!(error = %e, "the query history may lack queries of a gateway that crashed");
+            }
+        }
         let history_task = history.map(|history| {
             service.set_history(history.clone());
             let stop = history_stop.clone();

@@ -48,8 +48,8 @@ impl QueryService {
 
     /// An audit record for a statement of this session, with what the security rule
     /// applied while planning it.
-    /// The id of the query numbered `n`: this gateway's start time and the number,
-    /// unique across restarts.
+    /// The id of the query numbered `n`: this gateway's id and the number, unique
+    /// across restarts and among gateways sharing a data directory.
     pub(crate) fn query_name(&self, n: u64) -> String {
         format!("{}_{n:05}", self.instance)
     }
@@ -77,6 +77,24 @@ impl QueryService {
         self.audit.audit.set_sql(&mut event, sql);
         event
     }
+}
+
+/// A gateway's id: its start time (UTC) and five random characters, so that gateways
+/// started in the same second on one data directory still differ.
+pub(crate) fn instance_id() -> String {
+    use std::hash::BuildHasher;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let now = chrono::Utc::now();
+    let mut seed = std::collections::hash_map::RandomState::new()
+        .hash_one((std::process::id(), now.timestamp_nanos_opt()));
+    let suffix: String = (0..5)
+        .map(|_| {
+            let c = ALPHABET[(seed % ALPHABET.len() as u64) as usize] as char;
+            seed /= ALPHABET.len() as u64;
+            c
+        })
+        .collect();
+    format!("{}_{suffix}", now.format("%Y%m%d_%H%M%S"))
 }
 
 pub(crate) fn ending_name(ending: Ending) -> &'static str {
@@ -119,12 +137,8 @@ pub(crate) fn finish_event(
         error = event.error.as_deref().unwrap_or(""),
         "statement"
     );
-    let status = match (outcome, event.decision.as_str()) {
-        ("ok", _) => "finished",
-        ("abandoned", _) => "abandoned",
-        (_, "deny") => "denied",
-        _ => "failed",
-    };
+    event.outcome = outcome.to_string();
+    let status = status_name(outcome, &event.decision);
     if let Some(cost) = &event.cost {
         trail
             .budgets
@@ -138,39 +152,10 @@ pub(crate) fn finish_event(
             cost.cost,
         );
     }
-    if let (Some(history), Some(cost)) = (trail.history.get(), &event.cost) {
-        let ended_at = chrono::Utc::now();
-        let wall = chrono::Duration::microseconds((event.duration_ms * 1000.0) as i64);
-        history.record(HistoryRecord {
-            query_id: event.query_id.clone(),
-            session_id: event.session_id,
-            user: event.user.clone(),
-            roles: event.roles.clone(),
-            protocol: event.protocol.clone(),
-            sql: event.sql.clone(),
-            status: status.into(),
-            error: event.error.clone(),
-            started_at: ended_at - wall,
-            ended_at,
-            tables: event.tables.clone(),
-            figures: crate::QueryFigures {
-                bytes_scanned: cost.bytes_scanned,
-                metadata_bytes: cost.metadata_bytes,
-                files_scanned: cost.files_scanned,
-                files_pruned: cost.files_pruned,
-                row_groups_scanned: cost.row_groups_scanned,
-                row_groups_pruned: cost.row_groups_pruned,
-                read_requests: cost.read_requests,
-                rows_scanned: cost.rows_scanned,
-                rows_returned: event.rows,
-                bytes_returned: cost.bytes_returned,
-                cpu_ms: cost.cpu_ms,
-                wall_ms: event.duration_ms,
-                queue_ms: cost.queue_ms,
-                peak_memory_bytes: cost.peak_memory_bytes,
-                cost: cost.cost,
-            },
-        });
+    if let Some(history) = trail.history.get()
+        && let Some(record) = history_record(&event, status, chrono::Utc::now())
+    {
+        history.record(record);
     }
     trail.audit.record(&event).map_err(|e| {
         tracing::error!(error = %e, "cannot write the audit trail");
@@ -178,5 +163,56 @@ pub(crate) fn finish_event(
             ErrorKind::Internal,
             "the audit trail cannot be written; the result is withheld",
         )
+    })
+}
+
+/// A statement's status in the history, from how it ended and the policy's decision.
+pub(crate) fn status_name(outcome: &str, decision: &str) -> &'static str {
+    match (outcome, decision) {
+        ("ok", _) => "finished",
+        ("abandoned", _) => "abandoned",
+        (_, "deny") => "denied",
+        _ => "failed",
+    }
+}
+
+/// The history record of a metered statement's audit record (`None` for statements
+/// that are not queries).
+pub(crate) fn history_record(
+    event: &AuditEvent,
+    status: &str,
+    ended_at: chrono::DateTime<chrono::Utc>,
+) -> Option<HistoryRecord> {
+    let cost = event.cost.as_ref()?;
+    let wall = chrono::Duration::microseconds((event.duration_ms * 1000.0) as i64);
+    Some(HistoryRecord {
+        query_id: event.query_id.clone(),
+        session_id: event.session_id,
+        user: event.user.clone(),
+        roles: event.roles.clone(),
+        protocol: event.protocol.clone(),
+        sql: event.sql.clone(),
+        status: status.into(),
+        error: event.error.clone(),
+        started_at: ended_at - wall,
+        ended_at,
+        tables: event.tables.clone(),
+        figures: crate::QueryFigures {
+            bytes_scanned: cost.bytes_scanned,
+            metadata_bytes: cost.metadata_bytes,
+            files_scanned: cost.files_scanned,
+            files_pruned: cost.files_pruned,
+            row_groups_scanned: cost.row_groups_scanned,
+            row_groups_pruned: cost.row_groups_pruned,
+            read_requests: cost.read_requests,
+            rows_scanned: cost.rows_scanned,
+            rows_returned: event.rows,
+            bytes_returned: cost.bytes_returned,
+            cpu_ms: cost.cpu_ms,
+            wall_ms: event.duration_ms,
+            queue_ms: cost.queue_ms,
+            peak_memory_bytes: cost.peak_memory_bytes,
+            cost: cost.cost,
+        },
     })
 }

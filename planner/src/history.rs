@@ -90,6 +90,10 @@ pub struct HistoryStore {
     /// Serializes commits (the periodic flush, a full buffer, shutdown).
     committing: tokio::sync::Mutex<()>,
     wake: Notify,
+    /// The directory of the history's catalog.
+    pub(crate) dir: std::path::PathBuf,
+    /// This gateway's lease on the history (see history_recovery.rs), once claimed.
+    pub(crate) lease: Mutex<Option<crate::history_recovery::Lease>>,
 }
 
 impl HistoryStore {
@@ -171,6 +175,8 @@ impl HistoryStore {
             buffer: Mutex::new(Vec::new()),
             committing: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
+            dir: dir.to_path_buf(),
+            lease: Mutex::new(None),
         })
     }
 
@@ -246,8 +252,15 @@ impl HistoryStore {
             }
         }
         match self.flush().await {
-            Ok(n) => tracing::info!(records = n, "query history committed at shutdown"),
-            Err(e) => tracing::error!(error = %e.message, "query history lost at shutdown"),
+            Ok(n) => {
+                tracing::info!(records = n, "query history committed at shutdown");
+                // Everything is committed: nothing of this gateway is left to recover.
+                self.release();
+            }
+            Err(e) => tracing::error!(
+                error = %e.message,
+                "query history not committed at shutdown; the next start replays it from the audit trail"
+            ),
         }
     }
 }

@@ -17,6 +17,7 @@ mod executor;
 mod explain_cost;
 mod finops_views;
 pub mod history;
+mod history_recovery;
 mod history_table;
 mod metering;
 mod output_names;
@@ -36,6 +37,7 @@ pub use catalog_listing::{ListedTable, TableFilter, like};
 pub use copy::{CopyFormat, CopyOptions};
 pub use error::{ErrorKind, QueryError, Result};
 pub use finops_views::finops_schema;
+pub use history_recovery::recover_from_audit;
 pub use history_table::HistoryTable;
 pub use metering::{
     Budget, BudgetLedger, BudgetMode, BudgetPeriod, Metrics, PriceList, QueryFigures, QueryLimit,

@@ -169,7 +169,7 @@ pub struct QueryService {
     pub(crate) registry: Arc<CatalogRegistry>,
     pub(crate) policy: Arc<PolicyStore>,
     pub(crate) audit: Arc<Trail>,
-    /// This gateway's start time, the prefix of its query ids.
+    /// This gateway's id (start time and a random suffix), the prefix of its query ids.
     pub(crate) instance: String,
     pub(crate) config: PlannerConfig,
     pub(crate) runtime: Arc<RuntimeEnv>,
@@ -209,7 +209,7 @@ impl QueryService {
                 budgets: crate::BudgetLedger::new(config.budgets.clone()),
                 metrics: metrics.clone(),
             }),
-            instance: chrono::Utc::now().format("%Y%m%d_%H%M%S").to_string(),
+            instance: crate::audit_trail::instance_id(),
             admission: crate::metering::Admission::new(&config.limits, metrics),
             config,
             runtime: Arc::new(RuntimeEnv::default()),
@@ -225,6 +225,12 @@ impl QueryService {
     pub fn with_running(mut self, running: Arc<crate::RunningQueries>) -> Self {
         self.running = running;
         self
+    }
+
+    /// This gateway's id: its start time and a random suffix, the prefix of its query
+    /// ids (`20261127_014146_k3x9q` → `20261127_014146_k3x9q_00001`).
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// The queries queued and running now.

@@ -24,7 +24,8 @@ pub struct AuditConfig {
 }
 
 /// One statement's audit record.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+#[serde(default)]
 pub struct AuditEvent {
     /// RFC 3339 time the statement finished.
     pub time: String,
@@ -57,6 +58,9 @@ pub struct AuditEvent {
     pub masks: Vec<String>,
     /// `allow`, `deny` or `error`.
     pub decision: String,
+    /// How the statement ended: `ok`, `error` or `abandoned` (its client went away
+    /// before reading the whole result).
+    pub outcome: String,
     /// Rows returned.
     pub rows: u64,
     /// Error message, if any.
@@ -191,6 +195,34 @@ impl AuditLog {
         }
         Ok(())
     }
+}
+
+/// The records of the trail at `path` (its rotated files, then the current one) whose
+/// file was written to at or after `since`, in the order they were written. A line
+/// that does not parse (a crash mid-write) is skipped.
+pub fn read_since(path: &Path, since: std::time::SystemTime) -> std::io::Result<Vec<AuditEvent>> {
+    let numbered = |n: usize| PathBuf::from(format!("{}.{n}", path.display()));
+    let files = (1..=KEEP_ROTATED)
+        .rev()
+        .map(numbered)
+        .chain(std::iter::once(path.to_path_buf()));
+    let mut events = Vec::new();
+    for file in files {
+        let modified = match std::fs::metadata(&file).and_then(|m| m.modified()) {
+            Ok(modified) => modified,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if modified < since {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file)?;
+        events.extend(
+            text.lines()
+                .filter_map(|line| serde_json::from_str::<AuditEvent>(line).ok()),
+        );
+    }
+    Ok(events)
 }
 
 /// `audit.jsonl` → `audit.jsonl.1`, shifting older files and dropping the oldest.

@@ -119,3 +119,93 @@ async fn history_is_listed_at_once_survives_a_restart_and_is_filtered_by_policy(
     .await;
     assert_eq!(ids[0][0].as_deref(), Some("5"), "query ids are unique");
 }
+
+#[test]
+fn a_crash_loses_no_history_the_audit_trail_holds() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = test_config(seeded_data_dir());
+    config.finops.history.dir = Some(dir.path().join("history").display().to_string());
+    config.audit.path = Some(dir.path().join("audit.jsonl").display().to_string());
+    // Nothing would be committed before shutdown.
+    config.finops.history.flush_seconds = 3600;
+    let marker = format!("crash-{}", std::process::id());
+
+    // A gateway runs three queries and dies: its runtime is torn down, no shutdown.
+    let crashed = {
+        let (config, marker) = (config.clone(), marker.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            let instance = runtime.block_on(async {
+                let gw = TestGateway::start_with(config).await;
+                let demo = gw.connect().await;
+                for n in 0..3 {
+                    demo.simple_query(&format!(
+                        "SELECT count(*) /* {marker} {n} */ FROM lake.tpch.region"
+                    ))
+                    .await
+                    .expect("query");
+                }
+                gw.gateway.service().instance().to_string()
+            });
+            runtime.shutdown_timeout(std::time::Duration::from_secs(30));
+            instance
+        })
+        .join()
+        .expect("crashed gateway thread")
+    };
+    let lease = dir
+        .path()
+        .join("history/instances")
+        .join(format!("{crashed}.lock"));
+    assert!(lease.exists(), "the dead gateway's lease is left behind");
+    let data = dir.path().join("history/warehouse/history/queries/data");
+    assert!(!data.exists(), "nothing was committed before the crash");
+
+    // The next start replays them from the audit trail, once.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let gw = TestGateway::start_with(config.clone()).await;
+        assert!(!lease.exists(), "the dead gateway's lease is cleared");
+        let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
+        let rows = query_text(
+            &auditor,
+            &format!(
+                "SELECT query_id, status, rows_returned, files_scanned, cost > 0 \
+                 FROM system.history.queries WHERE query LIKE '%{marker}%' \
+                 AND query NOT LIKE '%system.history%' ORDER BY query_id"
+            ),
+        )
+        .await;
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        for row in &rows {
+            assert!(
+                row[0].as_deref().is_some_and(|id| id.starts_with(&crashed)),
+                "{row:?}"
+            );
+            assert_eq!(
+                &row[1..],
+                [Some("finished"), Some("1"), Some("1"), Some("t")].map(|v| v.map(String::from))
+            );
+        }
+        drop(auditor);
+        gw.gateway.shutdown().await;
+        // A clean shutdown commits everything and gives its lease up.
+        let leases = std::fs::read_dir(dir.path().join("history/instances"))
+            .expect("leases")
+            .count();
+        assert_eq!(leases, 0);
+
+        // A second start finds nothing to replay: still exactly three.
+        let gw = TestGateway::start_with(config).await;
+        let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
+        let count = query_text(
+            &auditor,
+            &format!(
+                "SELECT count(*) FROM system.history.queries WHERE query LIKE '%{marker}%' \
+                 AND query NOT LIKE '%system.history%'"
+            ),
+        )
+        .await;
+        assert_eq!(count[0][0].as_deref(), Some("3"));
+    });
+}
