@@ -9,5 +9,6 @@ pub mod admin;
 pub mod config;
 pub mod flight;
 pub mod logging;
+pub mod malloc;
 pub mod pg;
 pub mod server;

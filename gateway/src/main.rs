@@ -77,6 +77,8 @@ fn load(common: &Common, extra: Vec<(&str, toml::Value)>) -> anyhow::Result<Conf
 }
 
 fn main() -> anyhow::Result<()> {
+    // Two arenas: results cross from the execution threads to the connection threads.
+    lakegate_gateway::malloc::cap_arenas(2);
     let cli = Cli::parse();
     match cli.command {
         Command::Passwd { md5 } => passwd(md5.as_deref()),

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 /// Batches buffered between the CPU runtime and the connection: enough to overlap
 /// computing the next batch with sending the last, few enough to bound memory.
-const IN_FLIGHT: usize = 2;
+const IN_FLIGHT: usize = 1;
 
 /// A multi-threaded tokio runtime that executes query plans.
 #[derive(Debug)]

@@ -9,6 +9,7 @@
 
 mod auth;
 mod cancel;
+mod connections;
 mod metadata;
 mod params;
 mod prepared;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arrow_flight::flight_service_server::FlightServiceServer;
+use futures::StreamExt;
 use lakegate_planner::QueryService;
 use lakegate_security::UserStore;
 use tokio::net::TcpListener;
@@ -92,6 +94,7 @@ impl FlightFrontend {
 
     /// Serves until `shutdown` is cancelled.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) {
+        let metrics = self.state.service.metrics().clone();
         let endpoint = FlightSqlEndpoint { state: self.state };
         let service =
             FlightServiceServer::new(endpoint).max_decoding_message_size(MAX_DECODING_MESSAGE);
@@ -109,7 +112,11 @@ impl FlightFrontend {
                 }
             };
         }
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .map(move |accepted| {
+                accepted.map(|tcp| connections::CountedConnection::new(tcp, metrics.clone()))
+            });
         if let Err(error) = builder
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, shutdown.cancelled())

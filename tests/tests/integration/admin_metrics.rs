@@ -89,4 +89,24 @@ async fn metrics_count_queries_bytes_cost_and_connections() {
     assert_eq!(value(&metrics, "lakegate_queued_queries"), 0.0);
     assert_eq!(value(&metrics, "lakegate_running_queries"), 0.0);
     drop(client);
+
+    // A Flight SQL client's connection is counted while it is open.
+    let flight_series = "lakegate_active_connections{protocol=\"flight-sql\"}";
+    let flight = gw.flight().await;
+    let (_, metrics) = get(&gw, "/metrics").await;
+    assert_eq!(value(&metrics, flight_series), 1.0, "{metrics}");
+    drop(flight);
+    let mut closed = false;
+    for _ in 0..100 {
+        let (_, metrics) = get(&gw, "/metrics").await;
+        if value(&metrics, flight_series) == 0.0 {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        closed,
+        "the closed Flight SQL connection is no longer counted"
+    );
 }
