@@ -55,11 +55,11 @@ fn kill(
     };
     let mut administer = Some(may_administer);
     let killed = running.kill(id, note, |query| {
-        &query.user == user || administer.take().is_some_and(|allowed| allowed())
+        &query.who.user == user || administer.take().is_some_and(|allowed| allowed())
     });
     match killed {
         Ok(query) => {
-            tracing::info!(query_id = id, by = %user, owner = %query.user, "query killed");
+            tracing::info!(query_id = id, by = %user, owner = %query.who.user, "query killed");
             Ok(())
         }
         Err(KillRefusal::NotRunning) => Err(QueryError::new(

@@ -49,14 +49,8 @@ impl KillNote {
 /// One query in the registry.
 #[derive(Debug)]
 pub(crate) struct RunningQuery {
-    pub(crate) id: String,
-    pub(crate) session_id: u64,
-    pub(crate) user: String,
-    pub(crate) roles: Vec<String>,
-    pub(crate) protocol: String,
-    pub(crate) client: String,
-    /// The statement's text (`None` when the audit trail keeps only hashes).
-    pub(crate) sql: Option<String>,
+    /// Whose query it is, and what.
+    pub(crate) who: QueryIdentity,
     pub(crate) started_at: DateTime<Utc>,
     started: Instant,
     state: AtomicU8,
@@ -72,18 +66,17 @@ pub(crate) struct RunningQuery {
     pub(crate) killed: KillNote,
 }
 
-/// What identifies a new query to the registry.
+/// What identifies a query in the registry.
 #[derive(Debug)]
-pub(crate) struct NewQuery {
+pub(crate) struct QueryIdentity {
     pub(crate) id: String,
     pub(crate) session_id: u64,
     pub(crate) user: String,
     pub(crate) roles: Vec<String>,
     pub(crate) protocol: String,
     pub(crate) client: String,
+    /// The statement's text (`None` when the audit trail keeps only hashes).
     pub(crate) sql: Option<String>,
-    pub(crate) meter: Option<Arc<QueryMeter>>,
-    pub(crate) cancel: CancellationToken,
 }
 
 impl RunningQuery {
@@ -123,7 +116,7 @@ impl RunningQuery {
         };
         match lakegate_catalog::estimate::estimate_plan(&plan).await {
             Ok(estimate) => self.set_estimate(estimate.bytes()),
-            Err(e) => tracing::debug!(query_id = %self.id, error = %e, "no progress estimate"),
+            Err(e) => tracing::debug!(query_id = %self.who.id, error = %e, "no progress estimate"),
         }
     }
 
@@ -181,7 +174,7 @@ impl Drop for Registration {
             .queries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.query.id);
+            .remove(&self.query.who.id);
     }
 }
 
@@ -194,29 +187,28 @@ pub(crate) enum KillRefusal {
 
 impl RunningQueries {
     /// Adds a query, queued; it stays until the returned registration is dropped.
-    pub(crate) fn register(self: &Arc<Self>, new: NewQuery) -> Registration {
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        who: QueryIdentity,
+        meter: Option<Arc<QueryMeter>>,
+        cancel: CancellationToken,
+    ) -> Registration {
         let query = Arc::new(RunningQuery {
-            id: new.id,
-            session_id: new.session_id,
-            user: new.user,
-            roles: new.roles,
-            protocol: new.protocol,
-            client: new.client,
-            sql: new.sql,
+            who,
             started_at: Utc::now(),
             started: Instant::now(),
             state: AtomicU8::new(QueryState::Queued as u8),
             queued_for: OnceLock::new(),
-            meter: new.meter,
+            meter,
             estimated_bytes: OnceLock::new(),
             plan: Mutex::new(None),
-            cancel: new.cancel,
+            cancel,
             killed: KillNote::default(),
         });
         self.queries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(query.id.clone(), query.clone());
+            .insert(query.who.id.clone(), query.clone());
         Registration {
             registry: self.clone(),
             query,
@@ -232,7 +224,11 @@ impl RunningQueries {
             .values()
             .cloned()
             .collect();
-        queries.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+        queries.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then(a.who.id.cmp(&b.who.id))
+        });
         queries
     }
 

@@ -89,14 +89,14 @@ impl RuntimeQueriesTable {
         let mut estimated = Int64Builder::with_capacity(n);
         let mut progress = Float64Builder::with_capacity(n);
         for query in &queries {
-            query_id.append_value(&query.id);
+            query_id.append_value(&query.who.id);
             state.append_value(query.state().name());
-            user.append_value(&query.user);
-            roles.append_option((!query.roles.is_empty()).then(|| query.roles.join(",")));
-            protocol.append_value(&query.protocol);
-            session.append_value(query.session_id as i64);
-            client.append_value(&query.client);
-            sql.append_option(query.sql.as_deref());
+            user.append_value(&query.who.user);
+            roles.append_option((!query.who.roles.is_empty()).then(|| query.who.roles.join(",")));
+            protocol.append_value(&query.who.protocol);
+            session.append_value(query.who.session_id as i64);
+            client.append_value(&query.who.client);
+            sql.append_option(query.who.sql.as_deref());
             started.append_value(query.started_at.timestamp_micros());
             elapsed.append_value(query.elapsed().as_secs_f64() * 1000.0);
             queued.append_value(query.queued().as_secs_f64() * 1000.0);

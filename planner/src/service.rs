@@ -928,7 +928,7 @@ impl QueryService {
     ) -> crate::runtime::Registration {
         let mut text = AuditEvent::default();
         self.audit.audit.set_sql(&mut text, sql);
-        self.running.register(crate::runtime::NewQuery {
+        let who = crate::runtime::QueryIdentity {
             id: session.query_id.clone(),
             session_id: session.id,
             user: session.principal.user.clone(),
@@ -936,9 +936,8 @@ impl QueryService {
             protocol: session.client.protocol.to_string(),
             client: session.client.address.clone(),
             sql: text.sql,
-            meter,
-            cancel: session.cancel.clone(),
-        })
+        };
+        self.running.register(who, meter, session.cancel.clone())
     }
 
     /// A column that is not found because the policy denies it is reported as a
