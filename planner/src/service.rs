@@ -564,14 +564,7 @@ impl QueryService {
         match prepared.kind {
             StatementKind::Query => {
                 let (tag, stream) = self
-                    .run_query(
-                        session,
-                        &prepared.sql,
-                        &prepared.statement,
-                        params,
-                        prepared.param_types.len(),
-                        true,
-                    )
+                    .run_query(session, prepared, &prepared.statement, params, true)
                     .await?;
                 Ok(Outcome::Rows { tag, stream })
             }
@@ -614,14 +607,7 @@ impl QueryService {
                 // A cursor's rows are read over many statements: the timeout applies to
                 // each FETCH, not to the cursor's lifetime.
                 let (_, stream) = self
-                    .run_query(
-                        session,
-                        &prepared.sql,
-                        &query,
-                        params,
-                        prepared.param_types.len(),
-                        false,
-                    )
+                    .run_query(session, prepared, &query, params, false)
                     .await?;
                 Ok(Outcome::Rows {
                     tag: "DECLARE CURSOR",
@@ -676,14 +662,7 @@ impl QueryService {
                 let spec = copy_spec(sql_statement(&prepared.statement)?)?;
                 let query = DFStatement::Statement(Box::new(spec.query.clone()));
                 let (_, stream) = self
-                    .run_query(
-                        session,
-                        &prepared.sql,
-                        &query,
-                        params,
-                        prepared.param_types.len(),
-                        true,
-                    )
+                    .run_query(session, prepared, &query, params, true)
                     .await?;
                 let options = spec.options_for(&stream.schema())?;
                 Ok(Outcome::Copy { stream, options })
@@ -735,12 +714,12 @@ impl QueryService {
     async fn run_query(
         &self,
         session: &mut Session,
-        sql: &str,
+        prepared: &Prepared,
         statement: &DFStatement,
         params: Vec<ScalarValue>,
-        expected_params: usize,
         deadline_applies: bool,
     ) -> Result<(&'static str, SendableRecordBatchStream)> {
+        let expected_params = prepared.param_types.len();
         if params.len() != expected_params {
             return Err(QueryError::new(
                 ErrorKind::ProtocolViolation,
@@ -792,7 +771,7 @@ impl QueryService {
         }
         // The query is listed in system.runtime.queries, and killable, until its
         // result stream is dropped.
-        let registration = self.register(session, sql, meter.clone());
+        let registration = self.register(session, &prepared.sql, meter.clone());
         let entry = registration.query.clone();
         let killed = entry.killed.clone();
         let mut slots = None;

@@ -28,6 +28,21 @@ async fn metered(
     notice_figures(&notice)
 }
 
+/// The demo user's connection with `gateway.show_cost` on, and its notices.
+async fn with_cost_notices(
+    gw: &TestGateway,
+) -> (
+    tokio_postgres::Client,
+    tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
+) {
+    let (client, notices) = gw.connect_with_notices("demo", "demo").await;
+    client
+        .simple_query("SET gateway.show_cost = on")
+        .await
+        .expect("set");
+    (client, notices)
+}
+
 /// The Parquet data files under a table's directory, with the compressed size of the
 /// named columns' chunks and the file sizes.
 fn parquet_sizes(table_dir: &Path, columns: &[&str]) -> (Vec<PathBuf>, u64, u64) {
@@ -141,11 +156,7 @@ async fn a_selective_filter_reads_measurably_less() {
     let ranges = [0..20_000, 20_000..40_000, 40_000..60_000, 60_000..80_000];
     let table_dir = events_table(&ranges).await;
     let gw = TestGateway::start().await;
-    let (client, mut notices) = gw.connect_with_notices("demo", "demo").await;
-    client
-        .simple_query("SET gateway.show_cost = on")
-        .await
-        .expect("set");
+    let (client, mut notices) = with_cost_notices(&gw).await;
     let full = metered(
         &client,
         &mut notices,
@@ -209,11 +220,7 @@ async fn row_groups_ruled_out_by_their_statistics_are_counted_as_pruned() {
     assert_eq!(reader.metadata().num_row_groups(), 3);
 
     let gw = TestGateway::start().await;
-    let (client, mut notices) = gw.connect_with_notices("demo", "demo").await;
-    client
-        .simple_query("SET gateway.show_cost = on")
-        .await
-        .expect("set");
+    let (client, mut notices) = with_cost_notices(&gw).await;
     let full = metered(
         &client,
         &mut notices,
