@@ -6,7 +6,8 @@
 //! bytes the metered run read.
 //!
 //! Run: `cargo bench --profile fast -p lakegate-benches --bench metering`
-//! (BENCH_SF, default 0.1; BENCH_RUNS, default 5).
+//! (BENCH_SF, default 0.1; BENCH_RUNS, default 5; BENCH_QUERIES, e.g. `2,18`, default
+//! all 22; BENCH_HISTORY=off to meter without writing the query history).
 
 use std::time::Duration;
 
@@ -57,6 +58,15 @@ async fn explain_cost_bytes(
 fn main() -> anyhow::Result<()> {
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
     let runs: usize = env_or("BENCH_RUNS", 5).max(1);
+    let queries: Vec<usize> = std::env::var("BENCH_QUERIES")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .filter(|n| (1..=22).contains(n))
+                .collect()
+        })
+        .unwrap_or_else(|| (1..=22).collect());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -64,6 +74,8 @@ fn main() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let mut config = bench_config(dir.path(), scale_factor);
         config.audit.enabled = false;
+        // BENCH_HISTORY=off leaves the history out, to tell its share of the cost.
+        config.finops.history.enabled = env_or("BENCH_HISTORY", String::from("on")) != "off";
         eprintln!("seeding TPC-H SF {scale_factor}");
         let metered = Gateway::start(config.clone(), false).await?;
         config.finops.metering = false;
@@ -73,7 +85,7 @@ fn main() -> anyhow::Result<()> {
 
         println!("TPC-H SF {scale_factor}, metered vs not, median of {runs} alternated runs:");
         let (mut total_on, mut total_off) = (Duration::ZERO, Duration::ZERO);
-        for n in 1..=22 {
+        for &n in &queries {
             let sql = tpch_query(n);
             let (rows_on, _) = run_in_process(metered.service(), &mut on, &sql, true).await;
             let (rows_off, _) = run_in_process(plain.service(), &mut off, &sql, true).await;
@@ -102,7 +114,8 @@ fn main() -> anyhow::Result<()> {
             );
         }
         println!(
-            "all 22: without {:.1} ms, metered {:.1} ms, ratio {:.3} (goal < 1.02)",
+            "all {}: without {:.1} ms, metered {:.1} ms, ratio {:.3} (goal < 1.02)",
+            queries.len(),
             total_off.as_secs_f64() * 1000.0,
             total_on.as_secs_f64() * 1000.0,
             total_on.as_secs_f64() / total_off.as_secs_f64()
@@ -111,7 +124,7 @@ fn main() -> anyhow::Result<()> {
         println!("estimate (EXPLAIN COST) vs bytes read, per query:");
         on.set_setting("gateway.show_cost", "on")?;
         let (mut all_estimated, mut all_read) = (0u64, 0u64);
-        for n in 1..=22 {
+        for &n in &queries {
             let sql = tpch_query(n);
             let estimated = explain_cost_bytes(metered.service(), &mut on, &sql).await;
             on.take_notices();
@@ -132,7 +145,8 @@ fn main() -> anyhow::Result<()> {
             );
         }
         println!(
-            "all 22: estimated {all_estimated} bytes, read {all_read}, ratio {:.2}",
+            "all {}: estimated {all_estimated} bytes, read {all_read}, ratio {:.2}",
+            queries.len(),
             all_estimated as f64 / all_read.max(1) as f64
         );
         metered.shutdown().await;

@@ -9,6 +9,7 @@
 mod admission;
 mod budgets;
 mod cpu;
+pub(crate) use cpu::install_spawn_hook;
 mod limits;
 mod memory;
 mod metrics;
