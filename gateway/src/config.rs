@@ -71,6 +71,8 @@ pub struct Config {
     pub security: SecurityConfig,
     /// Audit trail.
     pub audit: AuditSettings,
+    /// Semantic layer.
+    pub semantic: SemanticConfig,
     /// Users; empty means the demo users (demo, admin, analyst, auditor; each user's
     /// password is its name).
     pub users: Vec<UserConfig>,
@@ -97,6 +99,32 @@ impl Default for AuditSettings {
             path: None,
             max_bytes: 64 * 1024 * 1024,
             hash_sql: false,
+        }
+    }
+}
+
+/// `[semantic]`: metrics and dimensions defined in model files, served as tables.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SemanticConfig {
+    /// Serve the models as the tables of schema `semantic`.
+    pub enabled: bool,
+    /// Directory of model files (`*.yml`, `*.yaml`); unset means the demo models over
+    /// the seeded TPC-H tables (`config/semantic/tpch.yml`, built in).
+    pub models_dir: Option<String>,
+    /// Catalog whose schema `semantic` holds the models; unset means `default_catalog`.
+    pub catalog: Option<String>,
+    /// How often to check the directory for changes, in seconds (0 disables reload).
+    pub reload_seconds: u64,
+}
+
+impl Default for SemanticConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            models_dir: None,
+            catalog: None,
+            reload_seconds: 2,
         }
     }
 }
@@ -341,6 +369,7 @@ impl Default for Config {
                 ..SecurityConfig::default()
             },
             audit: AuditSettings::default(),
+            semantic: SemanticConfig::default(),
             catalogs: Vec::new(),
             users: Vec::new(),
         }

@@ -62,6 +62,31 @@ enum Command {
     },
     /// List the catalog types this build supports.
     Catalogs,
+    /// Work with semantic model files.
+    Semantic {
+        #[command(subcommand)]
+        command: SemanticCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SemanticCommand {
+    /// Validate the model files of a directory (exit status 1 on any error, each
+    /// printed as file:line:column: field: problem).
+    Check {
+        /// The directory of `*.yml` / `*.yaml` model files.
+        dir: PathBuf,
+    },
+    /// Print the SQL over the base tables that a query over semantic tables expands to.
+    Compile {
+        /// The query, e.g. "SELECT status, MEASURE(revenue) FROM semantic.orders GROUP BY 1".
+        sql: String,
+        /// Model directory; the configured `semantic.models_dir`, or the demo models.
+        #[arg(long)]
+        models: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 fn load(common: &Common, extra: Vec<(&str, toml::Value)>) -> anyhow::Result<Config> {
@@ -88,6 +113,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Semantic { command } => semantic(command),
         Command::Serve {
             common,
             pg_listen,
@@ -114,6 +140,55 @@ fn main() -> anyhow::Result<()> {
             }
             let config = load(&common, extra)?;
             runtime()?.block_on(seed(config, !keep_existing))
+        }
+    }
+}
+
+fn semantic(command: SemanticCommand) -> anyhow::Result<()> {
+    use lakegate_planner::ModelSource;
+    match command {
+        SemanticCommand::Check { dir } => {
+            let models = match lakegate_planner::load_semantic(&ModelSource::Dir(dir.clone())) {
+                Ok(models) => models,
+                Err(problems) => {
+                    // One problem per line, file:line:column: field: what is wrong.
+                    eprintln!("{problems}");
+                    std::process::exit(1);
+                }
+            };
+            for model in models.models() {
+                println!(
+                    "{:<20} {} dimensions, {} measures, {} segments over {}",
+                    model.name,
+                    model.dimensions.len(),
+                    model.measures.len(),
+                    model.segments.len(),
+                    model.table.join(".")
+                );
+            }
+            println!("{}: {} models valid", dir.display(), models.models().len());
+            Ok(())
+        }
+        SemanticCommand::Compile {
+            sql,
+            models,
+            common,
+        } => {
+            let config = load(&common, Vec::new())?;
+            let source = match models.or(config.semantic.models_dir.map(PathBuf::from)) {
+                Some(dir) => ModelSource::Dir(dir),
+                None => ModelSource::Builtin,
+            };
+            let catalog = config
+                .semantic
+                .catalog
+                .unwrap_or_else(|| config.default_catalog.clone());
+            let models =
+                lakegate_planner::load_semantic(&source).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let expanded = lakegate_planner::compile_semantic(&models, &catalog, &sql)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{expanded}");
+            Ok(())
         }
     }
 }

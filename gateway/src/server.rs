@@ -7,7 +7,7 @@ use anyhow::Context;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_catalog::seed::{SeedOptions, seed_tpch};
 use lakegate_planner::history::{HistoryConfig, HistoryStore};
-use lakegate_planner::{HistoryTable, PlannerConfig, QueryService};
+use lakegate_planner::{HistoryTable, ModelSource, PlannerConfig, QueryService, SemanticLayer};
 use lakegate_planner::{RunningQueries, RuntimeQueriesTable};
 use lakegate_security::UserStore;
 use lakegate_security::audit::{AuditConfig, AuditLog};
@@ -224,29 +224,56 @@ impl Gateway {
                 config.default_catalog
             );
         }
+        let semantic = match config.semantic.enabled {
+            true => {
+                let catalog = config
+                    .semantic
+                    .catalog
+                    .clone()
+                    .unwrap_or_else(|| config.default_catalog.clone());
+                let source = match &config.semantic.models_dir {
+                    Some(dir) => ModelSource::Dir(dir.into()),
+                    None => ModelSource::Builtin,
+                };
+                let layer = SemanticLayer::open(&catalog, source, &registry)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("loading the semantic models:\n{e}"))?;
+                let layer = Arc::new(layer);
+                if config.semantic.reload_seconds > 0 {
+                    layer.watch(
+                        registry.clone(),
+                        std::time::Duration::from_secs(config.semantic.reload_seconds),
+                    );
+                }
+                Some(layer)
+            }
+            false => None,
+        };
         let target_partitions = match config.query.target_partitions {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
-        let service = Arc::new(
-            QueryService::new(
-                registry,
-                policy,
-                audit,
-                PlannerConfig {
-                    default_catalog: config.default_catalog.clone(),
-                    default_schema: config.default_schema.clone(),
-                    target_partitions,
-                    batch_size: config.query.batch_size,
-                    prices: config.finops.prices.clone(),
-                    metering: config.finops.metering,
-                    limits: config.finops.limits.clone(),
-                    budgets: config.finops.budgets.clone(),
-                },
-            )
-            .map_err(|e| anyhow::anyhow!("starting the query service: {e}"))?
-            .with_running(running),
-        );
+        let mut service = QueryService::new(
+            registry,
+            policy,
+            audit,
+            PlannerConfig {
+                default_catalog: config.default_catalog.clone(),
+                default_schema: config.default_schema.clone(),
+                target_partitions,
+                batch_size: config.query.batch_size,
+                prices: config.finops.prices.clone(),
+                metering: config.finops.metering,
+                limits: config.finops.limits.clone(),
+                budgets: config.finops.budgets.clone(),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("starting the query service: {e}"))?
+        .with_running(running);
+        if let Some(layer) = semantic {
+            service = service.with_semantic(layer);
+        }
+        let service = Arc::new(service);
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
         // The history commits last, after the frontends have finished their queries.

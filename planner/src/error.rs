@@ -21,6 +21,8 @@ pub enum ErrorKind {
     UndefinedObject,
     /// A column reference that matches several columns.
     AmbiguousColumn,
+    /// A column outside GROUP BY, or an aggregate where rows are filtered or grouped.
+    Grouping,
     /// Values of incompatible types.
     DatatypeMismatch,
     /// A value that is not valid for its type or parameter.
@@ -73,6 +75,7 @@ impl ErrorKind {
             ErrorKind::UndefinedFunction => "42883",
             ErrorKind::UndefinedObject => "42704",
             ErrorKind::AmbiguousColumn => "42702",
+            ErrorKind::Grouping => "42803",
             ErrorKind::DatatypeMismatch => "42804",
             ErrorKind::InvalidParameterValue => "22023",
             ErrorKind::DivisionByZero => "22012",

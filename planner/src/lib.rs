@@ -27,6 +27,8 @@ mod placeholders;
 mod procedures;
 mod runtime;
 mod runtime_table;
+mod semantic_layer;
+mod semantic_tables;
 mod service;
 mod session;
 mod session_statements;
@@ -47,6 +49,10 @@ pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, regproc_name, type_oid};
 pub use placeholders::number_placeholders;
 pub use runtime::RunningQueries;
 pub use runtime_table::RuntimeQueriesTable;
+pub use semantic_layer::{
+    LoadedModels, ModelSource, SEMANTIC_SCHEMA, SemanticLayer, compile as compile_semantic,
+    load as load_semantic,
+};
 pub use service::{Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
 pub use session::{ClientOrigin, Notice, Session};
 pub use settings::{SERVER_VERSION, SERVER_VERSION_NUM};

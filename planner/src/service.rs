@@ -181,6 +181,8 @@ pub struct QueryService {
     pub(crate) running: Arc<crate::RunningQueries>,
     /// Where plans execute: threads apart from those serving connections.
     pub(crate) executor: crate::executor::CpuExecutor,
+    /// Semantic models served as tables, when configured.
+    pub(crate) semantic: Option<Arc<crate::SemanticLayer>>,
 }
 
 impl QueryService {
@@ -218,6 +220,7 @@ impl QueryService {
             next_query: AtomicU64::new(1),
             running: Arc::new(crate::RunningQueries::default()),
             executor,
+            semantic: None,
         })
     }
 
@@ -226,6 +229,17 @@ impl QueryService {
     pub fn with_running(mut self, running: Arc<crate::RunningQueries>) -> Self {
         self.running = running;
         self
+    }
+
+    /// Serves `layer`'s models as the tables of schema `semantic` of its catalog.
+    pub fn with_semantic(mut self, layer: Arc<crate::SemanticLayer>) -> Self {
+        self.semantic = Some(layer);
+        self
+    }
+
+    /// The semantic layer, if one is served.
+    pub fn semantic(&self) -> Option<&Arc<crate::SemanticLayer>> {
+        self.semantic.as_ref()
     }
 
     /// This gateway's id: its start time and a random suffix, the prefix of its query
@@ -332,6 +346,13 @@ impl QueryService {
             .providers()
             .into_iter()
             .map(|(name, provider)| {
+                let provider = match &self.semantic {
+                    Some(layer) if layer.catalog() == name => Arc::new(
+                        crate::semantic_tables::WithSemanticSchema::new(provider, layer.clone()),
+                    )
+                        as Arc<dyn datafusion::catalog::CatalogProvider>,
+                    _ => provider,
+                };
                 let catalog: Arc<dyn datafusion::catalog::CatalogProvider> = Arc::new(
                     SecuredCatalog::new(&name, provider, shared.clone(), self.policy.clone()),
                 );
@@ -683,6 +704,15 @@ impl QueryService {
             current.as_ref().is_some_and(|s| s.table_exist(table))
         });
         rewrite_postgres_syntax(&mut statement);
+        // Semantic tables become SQL over their base tables, secured like any query.
+        if let Some(layer) = &self.semantic {
+            layer.expand(
+                &mut statement,
+                &options.catalog.default_catalog,
+                &session.principal.user,
+                &self.policy,
+            )?;
+        }
         let statement = &statement;
         if references_catalog_views(&state, statement) {
             // pg_settings reads the parameters as they are now; other statements skip it.

@@ -685,7 +685,7 @@ fn aggregate_sql(
                     format!("COALESCE({})", left.join(", "))
                 };
                 format!(
-                    "{left} IS NOT DISTINCT FROM {}.{}",
+                    "({left} IS NOT DISTINCT FROM {}.{})",
                     quote(&aliases[i]),
                     quote(name)
                 )

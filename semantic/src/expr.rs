@@ -81,7 +81,8 @@ mod tests {
 
     #[test]
     fn qualifies_unqualified_columns_only() {
-        let mut expr = parse_expr("o_totalprice * (1 - customers.c_discount)").expect("test input is valid");
+        let mut expr =
+            parse_expr("o_totalprice * (1 - customers.c_discount)").expect("test input is valid");
         qualify(&mut expr, "orders");
         assert_eq!(
             expr.to_string(),

@@ -19,7 +19,7 @@ pub use compile::{Resolve, expand_statement};
 pub use error::{Diagnostic, Diagnostics, QueryError, QueryErrorKind};
 pub use files::{DimensionType, Granularity, JoinKind, MeasureType, Relationship};
 pub use model::{Column, Dimension, Edge, Measure, Member, Model, Segment, SemanticModels, Step};
-pub use validate::load_dir;
+pub use validate::{load_dir, load_sources};
 
 #[cfg(test)]
 mod tests;

@@ -109,7 +109,8 @@ fn measures_may_be_wrapped_in_their_aggregate_or_used_alone() {
         "SELECT status, SUM(revenue) FROM semantic.orders GROUP BY status",
     )
     .expect("test input is valid");
-    let alone = expand(&models, "SELECT status, revenue FROM semantic.orders").expect("test input is valid");
+    let alone = expand(&models, "SELECT status, revenue FROM semantic.orders")
+        .expect("test input is valid");
     let measure = expand(
         &models,
         "SELECT status, MEASURE(revenue) FROM semantic.orders GROUP BY 1",

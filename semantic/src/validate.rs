@@ -14,15 +14,29 @@ use crate::model::{Dimension, Edge, Measure, Model, Segment, SemanticModels};
 
 /// Reads and validates every model file of `dir`.
 pub fn load_dir(dir: &Path) -> Result<SemanticModels, Diagnostics> {
-    let mut files = Vec::new();
+    let mut sources = Vec::new();
     let mut problems = Vec::new();
     for path in crate::files::model_paths(dir)? {
         match std::fs::read_to_string(&path) {
-            Ok(text) => match crate::files::parse_file(&path, &text) {
-                Ok(file) => files.push((path, file)),
-                Err(diagnostic) => problems.push(diagnostic),
-            },
+            Ok(text) => sources.push((path, text)),
             Err(e) => problems.push(Diagnostic::file(&path, format!("cannot read: {e}"))),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems));
+    }
+    load_sources(&sources)
+}
+
+/// Validates model files given as `(name, text)`, such as the ones built into the
+/// binary.
+pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<SemanticModels, Diagnostics> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for (path, text) in sources {
+        match crate::files::parse_file(path, text) {
+            Ok(file) => files.push((path.clone(), file)),
+            Err(diagnostic) => problems.push(diagnostic),
         }
     }
     if !problems.is_empty() {

@@ -15,6 +15,7 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::UndefinedColumn
         | ErrorKind::UndefinedFunction
         | ErrorKind::AmbiguousColumn
+        | ErrorKind::Grouping
         | ErrorKind::DatatypeMismatch
         | ErrorKind::InvalidParameterValue
         | ErrorKind::DivisionByZero
