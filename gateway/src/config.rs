@@ -116,6 +116,10 @@ pub struct SemanticConfig {
     pub catalog: Option<String>,
     /// How often to check the directory for changes, in seconds (0 disables reload).
     pub reload_seconds: u64,
+    /// Memory for cached results of semantic queries, in MiB (0 disables the cache).
+    pub cache_mb: u64,
+    /// How long a cached result is kept at most, in seconds.
+    pub cache_seconds: u64,
 }
 
 impl Default for SemanticConfig {
@@ -125,6 +129,8 @@ impl Default for SemanticConfig {
             models_dir: None,
             catalog: None,
             reload_seconds: 2,
+            cache_mb: 256,
+            cache_seconds: 600,
         }
     }
 }

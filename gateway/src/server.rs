@@ -237,7 +237,11 @@ impl Gateway {
                 };
                 let layer = SemanticLayer::open(&catalog, source, &registry)
                     .await
-                    .map_err(|e| anyhow::anyhow!("loading the semantic models:\n{e}"))?;
+                    .map_err(|e| anyhow::anyhow!("loading the semantic models:\n{e}"))?
+                    .with_cache(
+                        config.semantic.cache_mb * 1024 * 1024,
+                        std::time::Duration::from_secs(config.semantic.cache_seconds),
+                    );
                 let layer = Arc::new(layer);
                 if config.semantic.reload_seconds > 0 {
                     layer.watch(

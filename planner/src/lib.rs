@@ -25,6 +25,7 @@ mod parse;
 mod pg_catalog;
 mod placeholders;
 mod procedures;
+mod result_cache;
 mod runtime;
 mod runtime_table;
 mod semantic_layer;
@@ -47,6 +48,7 @@ pub use metering::{
 pub use pg_catalog::type_map;
 pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, regproc_name, type_oid};
 pub use placeholders::number_placeholders;
+pub use result_cache::ResultCache;
 pub use runtime::RunningQueries;
 pub use runtime_table::RuntimeQueriesTable;
 pub use semantic_layer::{

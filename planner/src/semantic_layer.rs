@@ -50,6 +50,7 @@ pub struct SemanticLayer {
     catalog: String,
     source: ModelSource,
     current: RwLock<Arc<LoadedModels>>,
+    cache: Option<Arc<crate::result_cache::ResultCache>>,
 }
 
 impl SemanticLayer {
@@ -66,7 +67,21 @@ impl SemanticLayer {
             catalog: catalog.to_string(),
             source,
             current: RwLock::new(Arc::new(loaded)),
+            cache: None,
         })
+    }
+
+    /// Caches semantic queries' results, up to `bytes` in all, each for at most `ttl`
+    /// (0 bytes: no cache).
+    pub fn with_cache(mut self, bytes: u64, ttl: Duration) -> Self {
+        self.cache =
+            (bytes > 0).then(|| Arc::new(crate::result_cache::ResultCache::new(bytes, ttl)));
+        self
+    }
+
+    /// The results cache, if any.
+    pub(crate) fn cache(&self) -> Option<Arc<crate::result_cache::ResultCache>> {
+        self.cache.clone()
     }
 
     /// The catalog whose schema `semantic` holds the models.
@@ -127,20 +142,20 @@ impl SemanticLayer {
     }
 
     /// Expands every SELECT over a semantic table in `statement`, after checking that
-    /// the user may read each semantic table it names.
+    /// the user may read each semantic table it names. True when one was expanded.
     pub(crate) fn expand(
         &self,
         statement: &mut DFStatement,
         default_catalog: &str,
         user: &str,
         policy: &PolicyStore,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let statement = match statement {
             DFStatement::Statement(statement) => statement.as_mut(),
             DFStatement::Explain(explain) => {
                 return self.expand(&mut explain.statement, default_catalog, user, policy);
             }
-            _ => return Ok(()),
+            _ => return Ok(false),
         };
         let loaded = self.current();
         let resolve =
@@ -148,6 +163,7 @@ impl SemanticLayer {
         let expanded = lakegate_semantic::expand_statement(statement, &loaded.models, &resolve)
             .map_err(semantic_error)?;
         let policy = policy.current();
+        let any = !expanded.is_empty();
         for model in expanded {
             let name = &loaded.models.model(model).name;
             let table = format!("{}.{SEMANTIC_SCHEMA}.{name}", self.catalog);
@@ -164,7 +180,7 @@ impl SemanticLayer {
                 ));
             }
         }
-        Ok(())
+        Ok(any)
     }
 }
 

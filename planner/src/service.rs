@@ -384,6 +384,7 @@ impl QueryService {
             meter: None,
             notices: Default::default(),
             query_id: String::new(),
+            semantic: Default::default(),
         }
     }
 
@@ -705,14 +706,16 @@ impl QueryService {
         });
         rewrite_postgres_syntax(&mut statement);
         // Semantic tables become SQL over their base tables, secured like any query.
-        if let Some(layer) = &self.semantic {
-            layer.expand(
+        let expanded = match &self.semantic {
+            Some(layer) => layer.expand(
                 &mut statement,
                 &options.catalog.default_catalog,
                 &session.principal.user,
                 &self.policy,
-            )?;
-        }
+            )?,
+            None => false,
+        };
+        session.semantic.store(expanded, Ordering::Relaxed);
         let statement = &statement;
         if references_catalog_views(&state, statement) {
             // pg_settings reads the parameters as they are now; other statements skip it.
@@ -883,6 +886,23 @@ impl QueryService {
                     ));
                 }
             }
+            // A semantic query's result may be served from the cache.
+            let cache = self
+                .semantic
+                .as_ref()
+                .and_then(|layer| layer.cache())
+                .filter(|_| !is_explain && session.semantic.load(Ordering::Relaxed));
+            let cache_key = cache
+                .as_ref()
+                .and_then(|_| crate::result_cache::key(&physical, &session.principal.user));
+            if let (Some(cache), Some(key)) = (&cache, &cache_key) {
+                let hit = cache.get(key);
+                self.audit.metrics.semantic_cache(hit.is_some());
+                if let Some(stream) = hit {
+                    entry.set_state(crate::runtime::QueryState::Running);
+                    return Ok(stream);
+                }
+            }
             if let Some(meter) = &meter {
                 task = task.with_runtime(meter.runtime());
                 if !is_explain {
@@ -892,7 +912,11 @@ impl QueryService {
             // The registry holds the plan that runs (its scans give progress).
             entry.set_plan(physical.clone());
             entry.set_state(crate::runtime::QueryState::Running);
-            Ok::<_, QueryError>(self.executor.execute(physical, Arc::new(task)))
+            let stream = self.executor.execute(physical, Arc::new(task));
+            Ok::<_, QueryError>(match (cache, cache_key) {
+                (Some(cache), Some(key)) => cache.fill(key, stream),
+                _ => stream,
+            })
         };
         let cancel = session.cancel.clone();
         let result = async {

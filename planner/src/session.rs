@@ -55,6 +55,9 @@ pub struct Session {
     pub(crate) notices: Arc<Mutex<Vec<Notice>>>,
     /// The id of the statement being executed.
     pub(crate) query_id: String,
+    /// Whether the statement planned last read a semantic table (its result may be
+    /// cached).
+    pub(crate) semantic: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Session {

@@ -122,6 +122,12 @@ impl<'a> Scope<'a> {
             _ => return Ok(None),
         };
         let Some(column) = self.column(arg) else {
+            if is_measure_fn && matches!(arg, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                return Err(QueryError::new(
+                    QueryErrorKind::UndefinedColumn,
+                    format!("column {arg} does not exist in {}", self.label),
+                ));
+            }
             if is_measure_fn {
                 return Err(QueryError::new(
                     QueryErrorKind::WrongAggregate,

@@ -81,6 +81,33 @@ def tpch_q1_matches_postgres_wire():
 
 
 @check
+def semantic_query_matches_its_hand_written_sql():
+    """A semantic table over ADBC: the same rows as the SQL over the base tables that
+    the Rust test ran over Postgres wire."""
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT customers_nation, MEASURE(revenue), MEASURE(order_count) "
+            "FROM semantic.orders GROUP BY 1 ORDER BY 1"
+        )
+        got = cur.fetchall()
+        tables = conn.adbc_get_objects(db_schema_filter="semantic").read_all().to_pylist()
+    want = expected("semantic_by_nation")
+    expect_equal(len(got), len(want), "nations")
+    for row, text in zip(got, want):
+        for value, wanted in zip(row, text):
+            if not same_value(value, wanted):
+                raise AssertionError(f"semantic row {row!r}: expected {text!r}")
+    listed = sorted(
+        t["table_name"]
+        for catalog in tables
+        for schema in catalog["catalog_db_schemas"] or []
+        if schema["db_schema_name"] == "semantic"
+        for t in schema["db_schema_tables"] or []
+    )
+    expect_equal(listed, ["customers", "nations", "orders", "regions"], "semantic tables")
+
+
+@check
 def large_results_stream_as_batches():
     with connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT * FROM lake.tpch.lineitem")

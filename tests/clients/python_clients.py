@@ -381,6 +381,38 @@ def odbc_catalog_functions():
 
 
 @check
+def semantic_tables_through_psycopg_and_odbc():
+    with psycopg.connect(DSN) as conn:
+        semantic = conn.execute(
+            "SELECT status, MEASURE(revenue), MEASURE(order_count) "
+            "FROM semantic.orders GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        plain = conn.execute(
+            "SELECT o_orderstatus, sum(o_totalprice), count(*) "
+            "FROM lake.tpch.orders GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        expect_equal(semantic, plain, "revenue and orders by status")
+        # A bound parameter filters a dimension (extended protocol, server-side binding).
+        bound = conn.execute(
+            "SELECT MEASURE(order_count) FROM semantic.orders WHERE status = %s",
+            ("F",),
+            prepare=True,
+        ).fetchone()[0]
+        expect_equal(bound, [r for r in plain if r[0] == "F"][0][2], "orders with status F")
+    conn = pyodbc.connect(ODBC)
+    try:
+        cur = conn.cursor()
+        tables = sorted(row.table_name for row in cur.tables(schema="semantic").fetchall())
+        expect_equal(tables, ["customers", "nations", "orders", "regions"], "SQLTables")
+        columns = [row.column_name for row in cur.columns(table="orders", schema="semantic")]
+        for name in ("order_date_month", "revenue", "customers_nation"):
+            if name not in columns:
+                raise AssertionError(f"{name} not in {columns}")
+    finally:
+        conn.close()
+
+
+@check
 def sqlalchemy_inspector_lists_tables_and_columns():
     # Both dialects: psycopg 3's reads pg_type with to_regtype() when it connects.
     for url in [

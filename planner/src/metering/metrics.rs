@@ -35,6 +35,9 @@ pub struct Metrics {
     queued: AtomicI64,
     /// protocol → open client connections.
     connections: Mutex<BTreeMap<String, i64>>,
+    /// Semantic queries answered from the results cache, and those that were not.
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
 }
 
 impl Metrics {
@@ -73,6 +76,16 @@ impl Metrics {
     }
 
     /// A query entered (+1) or left (-1) the running set.
+    /// Counts a semantic query that could be cached: a hit or a miss.
+    pub(crate) fn semantic_cache(&self, hit: bool) {
+        let counter = if hit {
+            &self.cache_hits
+        } else {
+            &self.cache_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn running(&self, delta: i64) {
         self.running.fetch_add(delta, Ordering::Relaxed);
     }
@@ -171,6 +184,30 @@ impl Metrics {
             "lakegate_cost_total",
             "Cost of queries, in the price list's unit.",
             format!("{}", *self.cost.lock().unwrap_or_else(|e| e.into_inner())),
+        )?;
+        counter(
+            out,
+            "lakegate_semantic_cache_hits_total",
+            "Semantic queries answered from the results cache.",
+            self.cache_hits.load(Ordering::Relaxed).to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_semantic_cache_misses_total",
+            "Cacheable semantic queries that were run.",
+            self.cache_misses.load(Ordering::Relaxed).to_string(),
+        )?;
+        let hits = self.cache_hits.load(Ordering::Relaxed) as f64;
+        let all = hits + self.cache_misses.load(Ordering::Relaxed) as f64;
+        writeln!(
+            out,
+            "# HELP lakegate_semantic_cache_hit_ratio Hits over cacheable semantic queries."
+        )?;
+        writeln!(out, "# TYPE lakegate_semantic_cache_hit_ratio gauge")?;
+        writeln!(
+            out,
+            "lakegate_semantic_cache_hit_ratio {}",
+            if all > 0.0 { hits / all } else { 0.0 }
         )?;
         let gauge = |out: &mut String, name: &str, help: &str, value: i64| {
             writeln!(out, "# HELP {name} {help}")?;

@@ -5,7 +5,7 @@ use lakegate_tests::TestGateway;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// GETs `path` from the admin endpoint: (status code, body).
-async fn get(gw: &TestGateway, path: &str) -> (u16, String) {
+pub(crate) async fn get(gw: &TestGateway, path: &str) -> (u16, String) {
     let addr = gw.gateway.admin_addr().expect("admin endpoint");
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     stream
@@ -32,7 +32,7 @@ async fn get(gw: &TestGateway, path: &str) -> (u16, String) {
 }
 
 /// The value of the metric line that starts with `series`.
-fn value(metrics: &str, series: &str) -> f64 {
+pub(crate) fn value(metrics: &str, series: &str) -> f64 {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())

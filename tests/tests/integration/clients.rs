@@ -70,7 +70,7 @@ async fn python_clients() {
         "{}",
         report("python_clients.py", &output)
     );
-    assert!(stdout.contains("12 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("13 passed, 0 failed"), "{stdout}");
 }
 
 #[tokio::test]
@@ -164,6 +164,15 @@ async fn flight_clients() {
          WHERE o_orderdate >= DATE '1998-01-01' AND o_totalprice > 100000.5",
     )
     .await;
+    write_expected(
+        &pg,
+        expected.path(),
+        "semantic_by_nation",
+        "SELECT n_name, sum(o_totalprice), count(*) FROM lake.tpch.orders \
+         JOIN lake.tpch.customer ON o_custkey = c_custkey \
+         JOIN lake.tpch.nation ON c_nationkey = n_nationkey GROUP BY 1 ORDER BY 1",
+    )
+    .await;
     let addr = gw.gateway.flight_addr().expect("Flight SQL is enabled");
     let output = Command::new(python)
         .arg(clients_dir().join("flight_clients.py"))
@@ -180,5 +189,5 @@ async fn flight_clients() {
         "{}",
         report("flight_clients.py", &output)
     );
-    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("10 passed, 0 failed"), "{stdout}");
 }

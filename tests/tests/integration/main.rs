@@ -26,4 +26,5 @@ mod policy_files;
 mod psql;
 mod scratch;
 mod security;
+mod semantic;
 mod tpch;
