@@ -397,3 +397,47 @@ async fn the_results_cache_hits_within_a_policy_and_misses_across_policies_and_s
     let ratio = crate::admin_metrics::value(&metrics, "lakegate_semantic_cache_hit_ratio");
     assert!((ratio - 3.0 / 7.0).abs() < 1e-9, "{ratio}");
 }
+
+#[tokio::test]
+async fn psql_queries_and_describes_semantic_tables() {
+    let gw = TestGateway::start().await;
+    let client = gw.connect().await;
+    let output = gw
+        .psql(
+            "demo",
+            "demo",
+            "SELECT status, MEASURE(revenue) FROM semantic.orders GROUP BY 1 ORDER BY 1",
+        )
+        .await;
+    assert!(output.status.success(), "{output:?}");
+    let expected: Vec<String> = rows(
+        &client,
+        "SELECT o_orderstatus, sum(o_totalprice) FROM lake.tpch.orders GROUP BY 1 ORDER BY 1",
+    )
+    .await
+    .into_iter()
+    .map(|r| {
+        format!(
+            "{}|{}",
+            r[0].clone().unwrap_or_default(),
+            r[1].clone().unwrap_or_default()
+        )
+    })
+    .collect();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        expected
+    );
+    let described = gw.psql("demo", "demo", "\\d semantic.orders").await;
+    assert!(described.status.success(), "{described:?}");
+    let text = String::from_utf8_lossy(&described.stdout);
+    for column in [
+        "order_date_month|date",
+        "revenue|numeric",
+        "customers_nation|text",
+    ] {
+        assert!(text.contains(column), "{column} in\n{text}");
+    }
+}
