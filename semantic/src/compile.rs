@@ -663,7 +663,15 @@ fn aggregate_sql(
     for ((_, group), alias) in groups.iter().zip(&aliases) {
         for m in group {
             let column = measure_column(scope, m.model, m.index);
-            select.push(format!("{}.{}", quote(alias), quote(&column)));
+            let value = format!("{}.{}", quote(alias), quote(&column));
+            // A grain value one model lacks: its counts are zero, not unknown.
+            let kind = scope.models.model(m.model).measures[m.index].kind;
+            select.push(match kind {
+                MeasureType::Count | MeasureType::CountDistinct => {
+                    format!("COALESCE({value}, 0) AS {}", quote(&column))
+                }
+                _ => format!("{value} AS {}", quote(&column)),
+            });
         }
     }
     let mut from = format!("({}) AS {}", parts[0], quote(&aliases[0]));

@@ -207,6 +207,10 @@ fn a_fanned_out_measure_is_counted_once_per_key() {
     )
     .expect("test input is valid");
     assert!(sql.contains("FULL JOIN"), "{sql}");
+    assert!(
+        sql.contains("COALESCE(\"__q1\".\"customer_count\", 0)"),
+        "a count is zero where its model has no row: {sql}"
+    );
     assert!(sql.contains("IS NOT DISTINCT FROM"), "{sql}");
 }
 
