@@ -391,68 +391,55 @@ fn outer_expr(
     measures: &mut BTreeSet<MeasureRef>,
     items: &[(Expr, Option<Ident>)],
 ) -> Result<Expr, QueryError> {
-    let mut replacements: Vec<Expr> = Vec::new();
-    let mut error = None;
-    let mut rewritten = expr.clone();
-    let mut visitor = Replace {
-        f: |e: &Expr| -> Result<Option<Expr>, QueryError> {
-            if let Some(i) = grain.iter().position(|g| g == e) {
-                return Ok(Some(Expr::Identifier(quoted(&grain_names[i]))));
-            }
-            if let Some(column) = scope.measure(e)? {
-                let Member::Measure { model, index } = scope.columns[column].member else {
-                    unreachable!("measure() returns measure columns only");
-                };
-                return Ok(Some(measure_value(scope, model, index, measures)?));
-            }
-            if let Some(column) = scope.column(e) {
-                let name = &scope.columns[column].name;
-                return Err(match scope.columns[column].member {
-                    Member::Segment { .. } => QueryError::new(
-                        QueryErrorKind::Grouping,
-                        format!(
-                            "segment {name} of {} can only filter rows, in WHERE",
-                            scope.label
-                        ),
-                    ),
-                    _ => QueryError::new(
-                        QueryErrorKind::Grouping,
-                        format!(
-                            "column {name} of {} must appear in the GROUP BY clause or be used in a measure",
-                            scope.label
-                        ),
-                    ),
-                });
-            }
-            if Scope::is_other_aggregate(e) {
-                return Err(QueryError::new(
-                    QueryErrorKind::Unsupported,
+    rewrite(expr, |e: &Expr| -> Result<Option<Expr>, QueryError> {
+        if let Some(i) = grain.iter().position(|g| g == e) {
+            return Ok(Some(Expr::Identifier(quoted(&grain_names[i]))));
+        }
+        if let Some(column) = scope.measure(e)? {
+            let Member::Measure { model, index } = scope.columns[column].member else {
+                unreachable!("measure() returns measure columns only");
+            };
+            return Ok(Some(measure_value(scope, model, index, measures)?));
+        }
+        if let Some(column) = scope.column(e) {
+            let name = &scope.columns[column].name;
+            return Err(match scope.columns[column].member {
+                Member::Segment { .. } => QueryError::new(
+                    QueryErrorKind::Grouping,
                     format!(
-                        "{e} is not a measure of {}: aggregate its measures with MEASURE(), \
-                         or their own aggregate",
+                        "segment {name} of {} can only filter rows, in WHERE",
                         scope.label
                     ),
-                ));
-            }
-            if let Expr::Identifier(ident) = e
-                && items
-                    .iter()
-                    .any(|(_, a)| a.as_ref().is_some_and(|a| normalize(a) == normalize(ident)))
-            {
-                // An output column's alias (ORDER BY total).
-                return Ok(None);
-            }
-            undefined_column(scope, e)
-        },
-        placeholders: &mut replacements,
-        error: &mut error,
-    };
-    let _ = rewritten.visit(&mut visitor);
-    if let Some(error) = error {
-        return Err(error);
-    }
-    fill_placeholders(&mut rewritten, &replacements);
-    Ok(rewritten)
+                ),
+                _ => QueryError::new(
+                    QueryErrorKind::Grouping,
+                    format!(
+                        "column {name} of {} must appear in the GROUP BY clause or be used in a measure",
+                        scope.label
+                    ),
+                ),
+            });
+        }
+        if Scope::is_other_aggregate(e) {
+            return Err(QueryError::new(
+                QueryErrorKind::Unsupported,
+                format!(
+                    "{e} is not a measure of {}: aggregate its measures with MEASURE(), \
+                         or their own aggregate",
+                    scope.label
+                ),
+            ));
+        }
+        if let Expr::Identifier(ident) = e
+            && items
+                .iter()
+                .any(|(_, a)| a.as_ref().is_some_and(|a| normalize(a) == normalize(ident)))
+        {
+            // An output column's alias (ORDER BY total).
+            return Ok(None);
+        }
+        undefined_column(scope, e)
+    })
 }
 
 /// An error for a name that is no column of the table; `Ok(None)` for anything else.
@@ -541,31 +528,40 @@ fn measure_column(scope: &Scope<'_>, model: usize, index: usize) -> String {
 
 /// Rewrites an expression of WHERE or GROUP BY into base-table SQL.
 fn inner_expr(scope: &Scope<'_>, expr: &Expr, clause: &str) -> Result<Expr, QueryError> {
+    rewrite(expr, |e: &Expr| -> Result<Option<Expr>, QueryError> {
+        if let Some(column) = scope.measure(e)? {
+            return Err(QueryError::new(
+                QueryErrorKind::Grouping,
+                format!(
+                    "measure {} of {} cannot be used in {clause}; filter on measures in HAVING",
+                    scope.columns[column].name, scope.label
+                ),
+            ));
+        }
+        if Scope::is_other_aggregate(e) {
+            return Err(QueryError::new(
+                QueryErrorKind::Grouping,
+                format!("aggregate functions are not allowed in {clause}"),
+            ));
+        }
+        if let Some(column) = scope.column(e) {
+            return Ok(Some(Expr::Nested(Box::new(scope.base_expr(column)?))));
+        }
+        undefined_column(scope, e)
+    })
+}
+
+/// Rewrites `expr` with `f`, which replaces an expression (outermost first) or says
+/// to look inside it.
+fn rewrite(
+    expr: &Expr,
+    f: impl FnMut(&Expr) -> Result<Option<Expr>, QueryError>,
+) -> Result<Expr, QueryError> {
     let mut replacements: Vec<Expr> = Vec::new();
     let mut error = None;
     let mut rewritten = expr.clone();
     let mut visitor = Replace {
-        f: |e: &Expr| -> Result<Option<Expr>, QueryError> {
-            if let Some(column) = scope.measure(e)? {
-                return Err(QueryError::new(
-                    QueryErrorKind::Grouping,
-                    format!(
-                        "measure {} of {} cannot be used in {clause}; filter on measures in HAVING",
-                        scope.columns[column].name, scope.label
-                    ),
-                ));
-            }
-            if Scope::is_other_aggregate(e) {
-                return Err(QueryError::new(
-                    QueryErrorKind::Grouping,
-                    format!("aggregate functions are not allowed in {clause}"),
-                ));
-            }
-            if let Some(column) = scope.column(e) {
-                return Ok(Some(Expr::Nested(Box::new(scope.base_expr(column)?))));
-            }
-            undefined_column(scope, e)
-        },
+        f,
         placeholders: &mut replacements,
         error: &mut error,
     };

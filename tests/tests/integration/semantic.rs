@@ -9,6 +9,18 @@ use tokio_postgres::Client;
 /// The nations of EUROPE, as the demo policy's customer filter names them.
 const EUROPE: &str = "(6, 7, 19, 22, 23)";
 
+/// A model directory holding a copy of the demo models (returned too).
+fn demo_models_dir() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/semantic/tpch.yml"
+    ))
+    .expect("shipped models");
+    std::fs::write(dir.path().join("tpch.yml"), &shipped).expect("write");
+    (dir, shipped)
+}
+
 async fn code(client: &Client, sql: &str) -> String {
     match client.simple_query(sql).await {
         Ok(_) => "ok".into(),
@@ -279,13 +291,7 @@ async fn catalogs_list_semantic_tables_with_their_columns() {
 
 #[tokio::test]
 async fn model_files_reload_while_serving_and_bad_ones_keep_the_last_good_models() {
-    let dir = tempfile::tempdir().expect("dir");
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/semantic/tpch.yml"
-    ))
-    .expect("shipped models");
-    std::fs::write(dir.path().join("tpch.yml"), &shipped).expect("write");
+    let (dir, shipped) = demo_models_dir();
     let mut config = test_config(seeded_data_dir());
     config.semantic.models_dir = Some(dir.path().display().to_string());
     config.semantic.reload_seconds = 1;
@@ -337,13 +343,7 @@ async fn the_results_cache_hits_within_a_policy_and_misses_across_policies_and_s
     let other = crate::scratch::other_writer().await;
     crate::scratch::create_events(&other, "semantic_cache").await;
     crate::scratch::append_events(&other, "semantic_cache", 0..10).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/semantic/tpch.yml"
-    ))
-    .expect("shipped models");
-    std::fs::write(dir.path().join("tpch.yml"), &shipped).expect("write");
+    let (dir, _) = demo_models_dir();
     std::fs::write(
         dir.path().join("events.yml"),
         "models:\n  - name: events\n    table: lake.semantic_cache.events\n    primary_key: id\n    \
