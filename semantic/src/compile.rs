@@ -12,13 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, GroupByExpr, Ident, ObjectName, OrderByKind, Query, SelectItem, SetExpr, Statement,
-    TableFactor, Value, VisitMut, VisitorMut, visit_expressions_mut, visit_relations,
+    BinaryOperator, Expr, GroupByExpr, Ident, ObjectName, OrderByKind, Query, SelectItem, SetExpr,
+    Statement, TableFactor, Value, VisitMut, VisitorMut, visit_expressions_mut, visit_relations,
 };
 
 use crate::error::{QueryError, QueryErrorKind};
 use crate::expr::{normalize, qualifiers};
-use crate::model::{MeasureType, Member, Relationship, SemanticModels};
+use crate::model::{Granularity, MeasureType, Member, Relationship, SemanticModels};
 use crate::scope::Scope;
 use crate::sql_text::{agg_sql, quote, table_sql};
 
@@ -544,11 +544,70 @@ fn inner_expr(scope: &Scope<'_>, expr: &Expr, clause: &str) -> Result<Expr, Quer
                 format!("aggregate functions are not allowed in {clause}"),
             ));
         }
+        if let Some(range) = period_range(scope, e)? {
+            return Ok(Some(range));
+        }
         if let Some(column) = scope.column(e) {
             return Ok(Some(Expr::Nested(Box::new(scope.base_expr(column)?))));
         }
         undefined_column(scope, e)
     })
+}
+
+/// `order_date_year = DATE '1995-01-01'` also as the range of `order_date` it covers,
+/// so that the scan can prune files and row groups by the column's bounds (a truncated
+/// value hides them). The equality itself stays: the result is the same.
+fn period_range(scope: &Scope<'_>, e: &Expr) -> Result<Option<Expr>, QueryError> {
+    let Expr::BinaryOp {
+        left,
+        op: BinaryOperator::Eq,
+        right,
+    } = e
+    else {
+        return Ok(None);
+    };
+    let grain_of = |side: &Expr| match scope.column(side).map(|c| scope.columns[c].member) {
+        Some(Member::Dimension {
+            model,
+            index,
+            grain: Some(grain),
+        }) => scope.column(side).map(|c| (c, model, index, grain)),
+        _ => None,
+    };
+    let (grained, value) = match (grain_of(left), grain_of(right)) {
+        (Some(g), None) => (g, right.as_ref()),
+        (None, Some(g)) => (g, left.as_ref()),
+        _ => return Ok(None),
+    };
+    // Only a constant: a value that names no column.
+    let mut names_column = false;
+    visit_all(value, &mut |v| {
+        if matches!(v, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+            names_column = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    if names_column {
+        return Ok(None);
+    }
+    let (column, model, index, grain) = grained;
+    let raw = &scope.models.model(model).dimensions[index].expr;
+    let truncated = scope.base_expr(column)?;
+    let length = match grain {
+        Granularity::Day => "1 day",
+        Granularity::Week => "7 days",
+        Granularity::Month => "1 month",
+        Granularity::Quarter => "3 months",
+        Granularity::Year => "1 year",
+    };
+    let sql = format!(
+        "({truncated} = {value} AND {raw} >= CAST({value} AS DATE) \
+         AND {raw} < CAST({value} AS DATE) + INTERVAL '{length}')"
+    );
+    crate::expr::parse_expr(&sql)
+        .map(Some)
+        .map_err(|e| QueryError::new(QueryErrorKind::Unsupported, e))
 }
 
 /// Rewrites `expr` with `f`, which replaces an expression (outermost first) or says
