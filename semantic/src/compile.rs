@@ -834,7 +834,17 @@ fn group_sql(
         let positions: Vec<String> = (1..=grain.len()).map(|i| i.to_string()).collect();
         format!(" GROUP BY {}", positions.join(", "))
     };
-    if !fans_out {
+    // Repeated rows change no distinct count, minimum or maximum, and a count of rows
+    // is a distinct count of keys: such measures aggregate the joined rows directly.
+    let repeat_safe = |m: &MeasureRef| {
+        let measure = &models.model(m.model).measures[m.index];
+        match measure.kind {
+            MeasureType::CountDistinct | MeasureType::Min | MeasureType::Max => true,
+            MeasureType::Count => measure.expr.is_none() && base.primary_key.is_some(),
+            _ => false,
+        }
+    };
+    if !fans_out || measures.iter().all(repeat_safe) {
         let mut select: Vec<String> = grain
             .iter()
             .zip(grain_names)
@@ -842,9 +852,15 @@ fn group_sql(
             .collect();
         for m in measures {
             let measure = &models.model(m.model).measures[m.index];
+            let aggregate = match (&base.primary_key, measure.kind) {
+                (Some(key), MeasureType::Count) if fans_out => format!(
+                    "count(DISTINCT {})",
+                    crate::sql_text::input_sql(measure, key)
+                ),
+                _ => agg_sql(measure, None),
+            };
             select.push(format!(
-                "{} AS {}",
-                agg_sql(measure, None),
+                "{aggregate} AS {}",
                 quote(&measure_column(scope, m.model, m.index))
             ));
         }

@@ -195,11 +195,24 @@ fn a_fanned_out_measure_is_counted_once_per_key() {
         "SELECT orders_status, MEASURE(customer_count) FROM semantic.customers GROUP BY 1",
     )
     .expect("test input is valid");
-    assert!(
-        sql.contains("SELECT DISTINCT customers.c_custkey AS \"__key\""),
-        "{sql}"
-    );
-    assert!(sql.contains("count(\"__v0\")"), "{sql}");
+    // A count of rows is a distinct count of keys.
+    assert!(sql.contains("count(DISTINCT customers.c_custkey)"), "{sql}");
+    assert!(!sql.contains("__key"), "{sql}");
+    // A sum is not: one row per key and grain first.
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("m.yml"),
+        "models:\n  - name: c\n    table: l.s.c\n    primary_key: id\n    measures:\n      - name: balance\n        type: sum\n        sql: bal\n  - name: o\n    table: l.s.o\n    joins:\n      - model: c\n        relationship: many_to_one\n        on: o.cid = c.id\n    dimensions:\n      - name: status\n",
+    )
+    .expect("write");
+    let custom = load_dir(dir.path()).expect("valid");
+    let sql = expand(
+        &custom,
+        "SELECT o_status, MEASURE(balance) FROM semantic.c GROUP BY 1",
+    )
+    .expect("expands");
+    assert!(sql.contains("SELECT DISTINCT c.id AS \"__key\""), "{sql}");
+    assert!(sql.contains("sum(\"__v0\")"), "{sql}");
     // Measures of two models: each at its grain, joined on the grain.
     let sql = expand(
         &models,
