@@ -554,9 +554,53 @@ fn inner_expr(scope: &Scope<'_>, expr: &Expr, clause: &str) -> Result<Expr, Quer
     })
 }
 
+/// The (year, month, day) of a `DATE '…'` literal.
+fn period_start(value: &Expr) -> Option<(i64, u32, u32)> {
+    let Expr::TypedString(typed) = value else {
+        return None;
+    };
+    if !matches!(
+        typed.data_type,
+        datafusion::sql::sqlparser::ast::DataType::Date
+    ) {
+        return None;
+    }
+    let text = typed.value.clone().into_string()?;
+    let mut parts = text.trim().splitn(3, '-');
+    let year = parts.next()?.parse().ok()?;
+    let month = parts.next()?.parse().ok()?;
+    let day = parts.next()?.parse().ok()?;
+    ((1..=12).contains(&month) && (1..=31).contains(&day)).then_some((year, month, day))
+}
+
+/// Whether a date is the first day of a period of `grain` (weeks start on Monday).
+fn starts_period((year, month, day): (i64, u32, u32), grain: Granularity) -> bool {
+    match grain {
+        Granularity::Day => true,
+        Granularity::Week => weekday(year, month, day) == 0,
+        Granularity::Month => day == 1,
+        Granularity::Quarter => day == 1 && month % 3 == 1,
+        Granularity::Year => day == 1 && month == 1,
+    }
+}
+
+/// Day of the week, Monday = 0 (from the days since 1970-01-01, a Thursday).
+fn weekday(year: i64, month: u32, day: u32) -> i64 {
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days + 3).rem_euclid(7)
+}
+
 /// `order_date_year = DATE '1995-01-01'` also as the range of `order_date` it covers,
 /// so that the scan can prune files and row groups by the column's bounds (a truncated
-/// value hides them). The equality itself stays: the result is the same.
+/// value hides them). The equality itself stays unless the value is a date literal
+/// that starts a period, where the range alone means the same.
 fn period_range(scope: &Scope<'_>, e: &Expr) -> Result<Option<Expr>, QueryError> {
     let Expr::BinaryOp {
         left,
@@ -601,10 +645,14 @@ fn period_range(scope: &Scope<'_>, e: &Expr) -> Result<Option<Expr>, QueryError>
         Granularity::Quarter => "3 months",
         Granularity::Year => "1 year",
     };
-    let sql = format!(
-        "({truncated} = {value} AND {raw} >= CAST({value} AS DATE) \
-         AND {raw} < CAST({value} AS DATE) + INTERVAL '{length}')"
+    let range = format!(
+        "{raw} >= CAST({value} AS DATE) AND {raw} < CAST({value} AS DATE) + INTERVAL '{length}'"
     );
+    // A date literal that starts a period: the range alone is the equality.
+    let sql = match period_start(value) {
+        Some(date) if starts_period(date, grain) => format!("({range})"),
+        _ => format!("({truncated} = {value} AND {range})"),
+    };
     crate::expr::parse_expr(&sql)
         .map(Some)
         .map_err(|e| QueryError::new(QueryErrorKind::Unsupported, e))

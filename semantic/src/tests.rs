@@ -347,3 +347,36 @@ fn model_file_errors_name_file_line_and_field() {
     let message = check(&[("g.yml", cycle)]);
     assert!(message.contains("cycle"), "{message}");
 }
+
+#[test]
+fn a_period_equality_is_also_a_range_the_scan_can_prune_by() {
+    let models = demo();
+    let query = |filter: &str| {
+        expand(
+            &models,
+            &format!("SELECT MEASURE(order_count) FROM semantic.orders WHERE {filter}"),
+        )
+        .expect("expands")
+    };
+    let year = query("order_date_year = DATE '1995-01-01'");
+    assert!(
+        year.contains("orders.o_orderdate >= CAST(DATE '1995-01-01' AS DATE)")
+            && year.contains(
+                "orders.o_orderdate < CAST(DATE '1995-01-01' AS DATE) + INTERVAL '1 year'"
+            ),
+        "{year}"
+    );
+    assert!(
+        !year.contains("date_trunc"),
+        "1995-01-01 starts a year: the range alone: {year}"
+    );
+    // Not the first day of a year: the equality stays (and matches nothing).
+    assert!(query("order_date_year = DATE '1995-01-02'").contains("date_trunc('year'"));
+    // 1995-01-02 is a Monday, 1995-01-03 is not.
+    assert!(!query("order_date_week = DATE '1995-01-02'").contains("date_trunc"));
+    assert!(query("order_date_week = DATE '1995-01-03'").contains("date_trunc('week'"));
+    assert!(!query("order_date_quarter = DATE '1995-04-01'").contains("date_trunc"));
+    assert!(query("order_date_quarter = DATE '1995-05-01'").contains("date_trunc('quarter'"));
+    // A parameter keeps the equality.
+    assert!(query("order_date_month = $1").contains("date_trunc('month'"));
+}
