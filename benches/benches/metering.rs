@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use lakegate_benches::{bench_config, env_or, median, run_in_process, session, tpch_query};
+use lakegate_benches::{
+    alternated_medians, bench_config, env_or, run_in_process, session, tpch_query,
+};
 use lakegate_gateway::server::Gateway;
 
 /// The total bytes EXPLAIN COST estimates for the last statement of `sql`.
@@ -90,20 +92,19 @@ fn main() -> anyhow::Result<()> {
             let (rows_on, _) = run_in_process(metered.service(), &mut on, &sql, true).await;
             let (rows_off, _) = run_in_process(plain.service(), &mut off, &sql, true).await;
             assert_eq!(rows_on, rows_off, "Q{n}: metering changes no result");
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
-                b.push(
-                    run_in_process(plain.service(), &mut off, &sql, true)
-                        .await
-                        .1,
-                );
-                a.push(
+            let (b, a) = alternated_medians(runs, async |metered_side| match metered_side {
+                true => {
                     run_in_process(metered.service(), &mut on, &sql, true)
                         .await
-                        .1,
-                );
-            }
-            let (a, b) = (median(a), median(b));
+                        .1
+                }
+                false => {
+                    run_in_process(plain.service(), &mut off, &sql, true)
+                        .await
+                        .1
+                }
+            })
+            .await;
             total_on += a;
             total_off += b;
             println!(

@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
-use lakegate_benches::{bench_config, env_or, median, run_in_process, session, tpch_query};
+use lakegate_benches::{
+    alternated_medians, bench_config, env_or, run_in_process, session, tpch_query,
+};
 use lakegate_gateway::server::Gateway;
 use lakegate_planner::QueryService;
 use lakegate_security::{ScramVerifier, UserConfig};
@@ -54,13 +56,11 @@ fn main() -> anyhow::Result<()> {
         for (n, sql) in &queries {
             run_in_process(&service, &mut plain, sql, false).await;
             run_in_process(&service, &mut filtered, sql, false).await;
-            let mut a = Vec::new();
-            let mut b = Vec::new();
-            for _ in 0..runs {
-                a.push(run_in_process(&service, &mut plain, sql, false).await.1);
-                b.push(run_in_process(&service, &mut filtered, sql, false).await.1);
-            }
-            let (a, b) = (median(a), median(b));
+            let (a, b) = alternated_medians(runs, async |with_filters| match with_filters {
+                true => run_in_process(&service, &mut filtered, sql, false).await.1,
+                false => run_in_process(&service, &mut plain, sql, false).await.1,
+            })
+            .await;
             println!(
                 "  Q{n}: grant only {:>8.0} µs, with row filters {:>8.0} µs, rewrite overhead {:+.0} µs",
                 a.as_secs_f64() * 1e6,
@@ -74,13 +74,11 @@ fn main() -> anyhow::Result<()> {
             let (rows_a, _) = run_in_process(&service, &mut plain, sql, true).await;
             let (rows_b, _) = run_in_process(&service, &mut filtered, sql, true).await;
             assert_eq!(rows_a, rows_b, "the filters keep every row");
-            let mut a = Vec::new();
-            let mut b = Vec::new();
-            for _ in 0..runs {
-                a.push(run_in_process(&service, &mut plain, sql, true).await.1);
-                b.push(run_in_process(&service, &mut filtered, sql, true).await.1);
-            }
-            let (a, b) = (median(a), median(b));
+            let (a, b) = alternated_medians(runs, async |with_filters| match with_filters {
+                true => run_in_process(&service, &mut filtered, sql, true).await.1,
+                false => run_in_process(&service, &mut plain, sql, true).await.1,
+            })
+            .await;
             println!(
                 "  Q{n}: without {:>8.1} ms, with {:>8.1} ms, ratio {:.2}",
                 a.as_secs_f64() * 1000.0,

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use lakegate_benches::{bench_config, env_or, median, run_in_process, session};
+use lakegate_benches::{alternated_medians, bench_config, env_or, run_in_process, session};
 use lakegate_gateway::server::Gateway;
 
 /// (name, semantic query, hand-written equivalent).
@@ -74,20 +74,13 @@ fn main() -> anyhow::Result<()> {
                 run_in_process(uncached.service(), &mut s, semantic, true).await;
             let (rows_hand, _) = run_in_process(uncached.service(), &mut s, by_hand, true).await;
             assert_eq!(rows_semantic, rows_hand, "{name}: the same rows");
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
-                b.push(
-                    run_in_process(uncached.service(), &mut s, by_hand, true)
-                        .await
-                        .1,
-                );
-                a.push(
-                    run_in_process(uncached.service(), &mut s, semantic, true)
-                        .await
-                        .1,
-                );
-            }
-            let (a, b) = (median(a), median(b));
+            let (b, a) = alternated_medians(runs, async |semantic_side| {
+                let sql = if semantic_side { semantic } else { by_hand };
+                run_in_process(uncached.service(), &mut s, sql, true)
+                    .await
+                    .1
+            })
+            .await;
             all_semantic += a;
             all_hand += b;
             println!(
@@ -110,20 +103,19 @@ fn main() -> anyhow::Result<()> {
         for (name, semantic, _) in CASES {
             // Fill the cache, then time hits; a miss is the uncached gateway's run.
             run_in_process(cached.service(), &mut c, semantic, true).await;
-            let (mut hits, mut misses) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
-                hits.push(
+            let (miss, hit) = alternated_medians(runs, async |cached_side| match cached_side {
+                true => {
                     run_in_process(cached.service(), &mut c, semantic, true)
                         .await
-                        .1,
-                );
-                misses.push(
+                        .1
+                }
+                false => {
                     run_in_process(uncached.service(), &mut s, semantic, true)
                         .await
-                        .1,
-                );
-            }
-            let (hit, miss) = (median(hits), median(misses));
+                        .1
+                }
+            })
+            .await;
             println!(
                 "  {name:<46} run {:>7.1} ms, cache hit {:>6.2} ms, {:.0}x faster",
                 miss.as_secs_f64() * 1000.0,

@@ -42,6 +42,20 @@ pub fn tpch_query(n: usize) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
+/// The medians of `runs` alternated timings: `run(false)` (the baseline) then
+/// `run(true)` (the measured side), each round in that order.
+pub async fn alternated_medians(
+    runs: usize,
+    mut run: impl AsyncFnMut(bool) -> Duration,
+) -> (Duration, Duration) {
+    let (mut baseline, mut measured) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        baseline.push(run(false).await);
+        measured.push(run(true).await);
+    }
+    (median(baseline), median(measured))
+}
+
 /// An in-process session for a user.
 pub fn session(service: &QueryService, user: &str) -> Session {
     service.open_session(

@@ -48,12 +48,10 @@ pub use metering::{
 pub use pg_catalog::type_map;
 pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, regproc_name, type_oid};
 pub use placeholders::number_placeholders;
-pub use result_cache::ResultCache;
 pub use runtime::RunningQueries;
 pub use runtime_table::RuntimeQueriesTable;
 pub use semantic_layer::{
-    LoadedModels, ModelSource, SEMANTIC_SCHEMA, SemanticLayer, compile as compile_semantic,
-    load as load_semantic,
+    LoadedModels, ModelSource, SemanticLayer, compile as compile_semantic, load as load_semantic,
 };
 pub use service::{Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
 pub use session::{ClientOrigin, Notice, Session};

@@ -34,7 +34,7 @@ pub(crate) struct CachedResult {
 
 /// The cache of one gateway.
 #[derive(Debug)]
-pub struct ResultCache {
+pub(crate) struct ResultCache {
     entries: Cache<[u8; 32], Arc<CachedResult>>,
     /// The largest result one entry holds.
     max_entry_bytes: usize,
@@ -42,7 +42,7 @@ pub struct ResultCache {
 
 impl ResultCache {
     /// A cache holding up to `capacity_bytes` of results, each kept at most `ttl`.
-    pub fn new(capacity_bytes: u64, ttl: Duration) -> Self {
+    pub(crate) fn new(capacity_bytes: u64, ttl: Duration) -> Self {
         let entries = Cache::builder()
             .weigher(|_, v: &Arc<CachedResult>| {
                 let bytes: usize = v.batches.iter().map(|b| b.get_array_memory_size()).sum();

@@ -20,7 +20,7 @@ use lakegate_semantic::{QueryErrorKind, SemanticModels};
 use crate::error::{ErrorKind, QueryError, Result};
 
 /// The schema that holds the semantic tables, in the layer's catalog.
-pub const SEMANTIC_SCHEMA: &str = "semantic";
+pub(crate) const SEMANTIC_SCHEMA: &str = "semantic";
 
 /// The demo models over the seeded TPC-H tables, used when no directory is configured.
 const BUILTIN: &str = include_str!("../../config/semantic/tpch.yml");

@@ -237,11 +237,6 @@ impl QueryService {
         self
     }
 
-    /// The semantic layer, if one is served.
-    pub fn semantic(&self) -> Option<&Arc<crate::SemanticLayer>> {
-        self.semantic.as_ref()
-    }
-
     /// This gateway's id: its start time and a random suffix, the prefix of its query
     /// ids (`20261127_014146_k3x9q` → `20261127_014146_k3x9q_00001`).
     pub fn instance(&self) -> &str {
