@@ -20,6 +20,9 @@ pub enum CatalogError {
         #[source]
         source: datafusion::error::DataFusionError,
     },
+    /// A write refused or failed for a reason the client should see.
+    #[error(transparent)]
+    Write(#[from] WriteError),
     /// A local file-system error.
     #[error("{context}: {source}")]
     Io {
@@ -46,3 +49,20 @@ impl CatalogError {
 
 /// Result alias for this crate.
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+/// Why a write to a table was refused or failed, for the client.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A NULL for a required column.
+    #[error("null value in column \"{column}\" of table {table} violates not-null constraint")]
+    NotNull { table: String, column: String },
+    /// Another writer committed first, and retrying did not help.
+    #[error("could not commit to {table}: another writer committed first ({message})")]
+    Conflict { table: String, message: String },
+    /// The table exists already.
+    #[error("table {table} already exists")]
+    AlreadyExists { table: String },
+    /// A write this source cannot take.
+    #[error("{message}")]
+    Unsupported { message: String },
+}

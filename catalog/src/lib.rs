@@ -15,5 +15,5 @@ pub mod seed;
 pub mod tpch;
 
 pub use config::{CatalogConfig, CatalogType};
-pub use error::{CatalogError, Result};
+pub use error::{CatalogError, Result, WriteError};
 pub use registry::{CatalogRegistry, RegisteredCatalog};

@@ -1,5 +1,6 @@
 //! The real `gateway` binary as a separate process: bounded memory while streaming a
-//! large result, cancelled queries that stop working, and graceful shutdown on SIGTERM.
+//! large result, cancelled queries that stop working, graceful shutdown on SIGTERM, and
+//! a writer killed in the middle of an INSERT.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -11,7 +12,7 @@ use futures::{StreamExt, pin_mut};
 struct Server {
     child: Child,
     addr: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -21,9 +22,17 @@ impl Drop for Server {
     }
 }
 
-/// Starts the binary on port 0 and waits for the line that reports the bound address.
+/// Starts the binary on port 0 over a new data directory.
 fn start(scale_factor: &str) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = start_in(dir.path(), scale_factor);
+    server._dir = Some(dir);
+    server
+}
+
+/// Starts the binary on port 0 over `dir` and waits for the line that reports the
+/// bound address.
+fn start_in(dir: &std::path::Path, scale_factor: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
         .args([
             "serve",
@@ -33,7 +42,7 @@ fn start(scale_factor: &str) -> Server {
             "127.0.0.1:0",
             "--data-dir",
         ])
-        .arg(dir.path())
+        .arg(dir)
         .env("GATEWAY_SEED__SCALE_FACTOR", scale_factor)
         .env("GATEWAY_QUERY__TARGET_PARTITIONS", "2")
         .env("GATEWAY_ADMIN__LISTEN", "127.0.0.1:0")
@@ -61,7 +70,7 @@ fn start(scale_factor: &str) -> Server {
     Server {
         child,
         addr,
-        _dir: dir,
+        _dir: None,
     }
 }
 
@@ -75,9 +84,14 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 async fn connect(server: &Server) -> tokio_postgres::Client {
+    connect_as(server, "demo").await
+}
+
+/// Connects as a demo user (whose password is its name).
+async fn connect_as(server: &Server, user: &str) -> tokio_postgres::Client {
     let (host, port) = server.addr.rsplit_once(':').expect("host:port");
     let (client, connection) = tokio_postgres::connect(
-        &format!("host={host} port={port} user=demo password=demo dbname=lake"),
+        &format!("host={host} port={port} user={user} password={user} dbname=lake"),
         tokio_postgres::NoTls,
     )
     .await
@@ -186,4 +200,64 @@ async fn sigterm_shuts_down_gracefully() {
     assert!(status.success());
     let exit = server.child.wait().expect("wait");
     assert!(exit.success(), "{exit:?}");
+}
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+#[tokio::test]
+async fn a_writer_killed_mid_insert_leaves_the_table_readable_at_a_committed_snapshot() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = start_in(dir.path(), "0.01");
+    let admin = connect_as(&server, "admin").await;
+    admin
+        .simple_query("CREATE TABLE lake.tpch.killed AS SELECT * FROM lake.tpch.lineitem")
+        .await
+        .expect("create table as");
+    let lineitem = count(&admin, "SELECT count(*) FROM lake.tpch.lineitem").await;
+    let copies = 20;
+    let values: Vec<String> = (1..=copies).map(|i| format!("({i})")).collect();
+    let insert = format!(
+        "INSERT INTO lake.tpch.killed SELECT l.* FROM lake.tpch.lineitem l, (VALUES {}) v(x)",
+        values.join(", ")
+    );
+    let mut rows = lineitem;
+    let mut snapshots = 1;
+    let mut unchanged = 0;
+    // SIGKILL at several points of the INSERT: while it reads and writes data files,
+    // and (at the longer delays) possibly while it commits.
+    for delay in [300u64, 1_500, 4_000] {
+        let writer = connect_as(&server, "admin").await;
+        let statement = insert.clone();
+        let running = tokio::spawn(async move { writer.simple_query(&statement).await });
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        server.child.kill().expect("SIGKILL");
+        server.child.wait().expect("reaped");
+        let _ = running.await;
+        server = start_in(dir.path(), "0.01");
+        let client = connect_as(&server, "admin").await;
+        let now = count(&client, "SELECT count(*) FROM lake.tpch.killed").await;
+        let now_snapshots = count(
+            &client,
+            "SELECT count(*) FROM lake.tpch.\"killed$snapshots\"",
+        )
+        .await;
+        // Atomic: all of the statement's rows or none, with its snapshot or without.
+        if now == rows {
+            assert_eq!(now_snapshots, snapshots, "after {delay} ms");
+            unchanged += 1;
+        } else {
+            assert_eq!(now, rows + lineitem * copies, "after {delay} ms");
+            assert_eq!(now_snapshots, snapshots + 1, "after {delay} ms");
+        }
+        // Every row is readable: the data files the snapshot lists are all there.
+        client
+            .query_one("SELECT sum(l_quantity) FROM lake.tpch.killed", &[])
+            .await
+            .expect("full scan after restart");
+        rows = now;
+        snapshots = now_snapshots;
+    }
+    assert!(unchanged >= 1, "no kill landed before the commit");
 }

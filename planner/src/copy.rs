@@ -91,7 +91,7 @@ pub(crate) fn copy_spec(statement: &SqlStatement) -> Result<CopySpec> {
     if !to {
         return Err(QueryError::new(
             ErrorKind::ReadOnly,
-            "cannot execute COPY FROM: the gateway is read-only",
+            "cannot execute COPY FROM: load rows with INSERT",
         ));
     }
     if !matches!(target, CopyTarget::Stdout) {

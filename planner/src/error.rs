@@ -3,6 +3,7 @@
 
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
+use lakegate_catalog::WriteError;
 use lakegate_security::rules::{PermissionDenied, PolicyError};
 
 /// What went wrong, in terms a client can act on. Frontends match on this
@@ -60,6 +61,12 @@ pub enum ErrorKind {
     /// An object that cannot do this in its state (a forward-only cursor asked to
     /// scroll back).
     ObjectNotInPrerequisiteState,
+    /// A NULL written into a required column (23502).
+    NotNullViolation,
+    /// A concurrent writer won; the statement may be retried (40001).
+    SerializationFailure,
+    /// CREATE TABLE of a name that exists (42P07).
+    DuplicateTable,
     /// A bug or an unexpected failure of storage; details are in the server log.
     Internal,
 }
@@ -76,6 +83,9 @@ impl ErrorKind {
             ErrorKind::UndefinedObject => "42704",
             ErrorKind::AmbiguousColumn => "42702",
             ErrorKind::Grouping => "42803",
+            ErrorKind::NotNullViolation => "23502",
+            ErrorKind::SerializationFailure => "40001",
+            ErrorKind::DuplicateTable => "42P07",
             ErrorKind::DatatypeMismatch => "42804",
             ErrorKind::InvalidParameterValue => "22023",
             ErrorKind::DivisionByZero => "22012",
@@ -170,7 +180,7 @@ fn classify(e: DataFusionError) -> QueryError {
             if message.contains("Divide by zero") || message.contains("Division by zero") {
                 QueryError::new(ErrorKind::DivisionByZero, "division by zero")
             } else {
-                QueryError::new(ErrorKind::DataException, message)
+                data_error(message)
             }
         }
         DataFusionError::ArrowError(arrow, _) => match *arrow {
@@ -179,7 +189,7 @@ fn classify(e: DataFusionError) -> QueryError {
             }
             ArrowError::CastError(m)
             | ArrowError::ParseError(m)
-            | ArrowError::InvalidArgumentError(m) => QueryError::new(ErrorKind::DataException, m),
+            | ArrowError::InvalidArgumentError(m) => data_error(m),
             ArrowError::ComputeError(m) => QueryError::new(ErrorKind::DataException, m),
             ArrowError::ArithmeticOverflow(m) => QueryError::new(ErrorKind::DataException, m),
             ArrowError::ExternalError(inner) => external(inner),
@@ -198,14 +208,55 @@ fn external(inner: Box<dyn std::error::Error + Send + Sync>) -> QueryError {
         Ok(df) => classify(*df),
         Err(inner) => match inner.downcast::<QueryError>() {
             Ok(q) => *q,
-            Err(inner) => match inner.downcast::<PermissionDenied>() {
-                Ok(denied) => QueryError::new(ErrorKind::InsufficientPrivilege, denied.message),
-                Err(inner) => match inner.downcast::<PolicyError>() {
-                    Ok(policy) => QueryError::new(ErrorKind::PolicyMisconfigured, policy.message),
-                    Err(other) => internal(&other.to_string()),
+            Err(inner) => match inner.downcast::<WriteError>() {
+                Ok(write) => (*write).into(),
+                Err(inner) => match inner.downcast::<lakegate_catalog::CatalogError>() {
+                    Ok(catalog) => (*catalog).into(),
+                    Err(inner) => permission_or_policy(inner),
                 },
             },
         },
+    }
+}
+
+fn permission_or_policy(inner: Box<dyn std::error::Error + Send + Sync>) -> QueryError {
+    match inner.downcast::<PermissionDenied>() {
+        Ok(denied) => QueryError::new(ErrorKind::InsufficientPrivilege, denied.message),
+        Err(inner) => match inner.downcast::<PolicyError>() {
+            Ok(policy) => QueryError::new(ErrorKind::PolicyMisconfigured, policy.message),
+            Err(other) => internal(&other.to_string()),
+        },
+    }
+}
+
+impl From<lakegate_catalog::CatalogError> for QueryError {
+    fn from(e: lakegate_catalog::CatalogError) -> Self {
+        match e {
+            lakegate_catalog::CatalogError::Write(write) => write.into(),
+            other => internal(&other.to_string()),
+        }
+    }
+}
+
+impl From<WriteError> for QueryError {
+    fn from(e: WriteError) -> Self {
+        let kind = match &e {
+            WriteError::NotNull { .. } => ErrorKind::NotNullViolation,
+            WriteError::Conflict { .. } => ErrorKind::SerializationFailure,
+            WriteError::AlreadyExists { .. } => ErrorKind::DuplicateTable,
+            WriteError::Unsupported { .. } => ErrorKind::FeatureNotSupported,
+        };
+        QueryError::new(kind, e.to_string())
+    }
+}
+
+/// An error in the data; a NULL for a required column is DataFusion's check of an
+/// INSERT (or Arrow's, when a batch is built).
+fn data_error(message: String) -> QueryError {
+    if message.contains("is declared as non-nullable but contains null values") {
+        QueryError::new(ErrorKind::NotNullViolation, message)
+    } else {
+        QueryError::new(ErrorKind::DataException, message)
     }
 }
 

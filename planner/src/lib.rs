@@ -34,7 +34,9 @@ mod service;
 mod session;
 mod session_statements;
 mod settings;
+mod time_travel;
 mod transaction;
+mod writes;
 
 pub use catalog_listing::{ListedTable, TableFilter, like};
 pub use copy::{CopyFormat, CopyOptions};

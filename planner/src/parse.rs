@@ -8,14 +8,19 @@ use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::{ErrorKind, QueryError, Result};
 
 /// The statements of `sql`, in order; empty statements between semicolons are skipped.
 pub(crate) fn split(sql: &str) -> Result<Vec<DFStatement>> {
     let dialect = PostgreSqlDialect {};
-    let mut parser = DFParserBuilder::new(sql)
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| QueryError::from(ParserError::from(e)))?;
+    // Time travel clauses are not PostgreSQL syntax: out of the tokens, back on the AST.
+    let (tokens, mut versions) = crate::time_travel::extract(tokens)?;
+    let mut parser = DFParserBuilder::new(tokens)
         .with_dialect(&dialect)
         .build()
         .map_err(QueryError::from)?;
@@ -41,13 +46,15 @@ pub(crate) fn split(sql: &str) -> Result<Vec<DFStatement>> {
             if copies_from(&parser.parser) {
                 return Err(QueryError::new(
                     ErrorKind::ReadOnly,
-                    "cannot execute COPY FROM: the gateway is read-only",
+                    "cannot execute COPY FROM: load rows with INSERT",
                 ));
             }
             DFStatement::Statement(Box::new(parser.parser.parse_statement()?))
         } else {
             parser.parse_statement()?
         };
+        let mut statement = statement;
+        crate::time_travel::attach(&mut statement, &mut versions);
         statements.push(statement);
         if !parser.parser.consume_token(&Token::SemiColon) {
             if parser.parser.peek_token() == Token::EOF {
@@ -58,6 +65,12 @@ pub(crate) fn split(sql: &str) -> Result<Vec<DFStatement>> {
                 "Expected: end of statement, found: {found}"
             ))));
         }
+    }
+    if !versions.is_empty() {
+        return Err(QueryError::new(
+            ErrorKind::Syntax,
+            "FOR VERSION AS OF and FOR TIMESTAMP AS OF must follow a table name in FROM",
+        ));
     }
     Ok(statements)
 }

@@ -102,6 +102,8 @@ pub enum StatementKind {
     Deallocate,
     /// CALL procedure(…): the gateway's procedures (`system.kill_query`).
     Call,
+    /// INSERT or CREATE TABLE [AS]: writes into an Iceberg table, one snapshot.
+    Write,
 }
 
 /// A parsed and described statement, ready to be executed (possibly many times).
@@ -129,6 +131,13 @@ pub enum Outcome {
     },
     /// A command without rows, with its tag (`SET`, `RESET`, `DISCARD ALL`).
     Command(String),
+    /// A write, with its tag (`INSERT 0 5`) and the rows it wrote.
+    Modified {
+        /// The PostgreSQL command tag.
+        tag: String,
+        /// Rows written.
+        rows: u64,
+    },
     /// A transaction started.
     Begin,
     /// A transaction ended with COMMIT.
@@ -153,6 +162,7 @@ impl std::fmt::Debug for Outcome {
         match self {
             Outcome::Rows { tag, .. } => write!(f, "Rows({tag})"),
             Outcome::Command(tag) => write!(f, "Command({tag})"),
+            Outcome::Modified { tag, .. } => write!(f, "Modified({tag})"),
             Outcome::Begin => write!(f, "Begin"),
             Outcome::Commit => write!(f, "Commit"),
             Outcome::Rollback => write!(f, "Rollback"),
@@ -380,6 +390,7 @@ impl QueryService {
             notices: Default::default(),
             query_id: String::new(),
             semantic: Default::default(),
+            created: None,
         }
     }
 
@@ -492,6 +503,13 @@ impl QueryService {
             StatementKind::Fetch => {
                 let (name, _) = fetch_spec(sql_statement(&statement)?)?;
                 (Vec::new(), Some(session.cursors.schema(&name)?))
+            }
+            // A write returns no rows; its grants are checked now, as a query's.
+            StatementKind::Write => {
+                let plan = self.plan(session, &statement).await?;
+                let state = session.ctx.state();
+                session.rule.analyze(plan.clone(), state.config_options())?;
+                (param_types(&plan)?, None)
             }
             _ => (Vec::new(), None),
         };
@@ -676,6 +694,32 @@ impl QueryService {
                 }
                 _ => Err(QueryError::new(ErrorKind::Internal, "not a CALL")),
             },
+            StatementKind::Write => {
+                let kind = crate::writes::WriteKind::of(&prepared.statement).ok_or_else(|| {
+                    QueryError::new(ErrorKind::Internal, "not an INSERT or CREATE TABLE")
+                })?;
+                session.created = None;
+                let written = async {
+                    let (_, stream) = self
+                        .run_query(session, prepared, &prepared.statement, params, true)
+                        .await?;
+                    written_rows(stream).await
+                }
+                .await;
+                let created = session.created.take();
+                match written {
+                    Ok(rows) => Ok(Outcome::Modified {
+                        tag: kind.tag(rows),
+                        rows,
+                    }),
+                    Err(error) => {
+                        if let Some(created) = created {
+                            crate::writes::undo_create(&self.registry, created).await;
+                        }
+                        Err(error)
+                    }
+                }
+            }
             StatementKind::Copy => {
                 let spec = copy_spec(sql_statement(&prepared.statement)?)?;
                 let query = DFStatement::Statement(Box::new(spec.query.clone()));
@@ -700,6 +744,8 @@ impl QueryService {
             current.as_ref().is_some_and(|s| s.table_exist(table))
         });
         rewrite_postgres_syntax(&mut statement);
+        // FOR VERSION|TIMESTAMP AS OF: each versioned table becomes its snapshot.
+        crate::time_travel::resolve(&mut statement, &session.ctx, &self.registry).await?;
         // Semantic tables become SQL over their base tables, secured like any query.
         let expanded = match &self.semantic {
             Some(layer) => layer.expand(
@@ -724,15 +770,20 @@ impl QueryService {
             Ok(plan) => plan,
             Err(e) => return Err(self.denied_column(session, &state, statement, e)),
         };
+        // INSERT … and CREATE TABLE [AS] into Iceberg are the writes the gateway does.
+        let writes = crate::writes::is_supported_write(&plan);
         SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
+            .with_allow_ddl(writes)
+            .with_allow_dml(writes)
             .with_allow_statements(false)
             .verify_plan(&plan)
             .map_err(|e| {
                 QueryError::new(
                     ErrorKind::ReadOnly,
-                    format!("cannot execute this statement: the gateway is read-only ({e})"),
+                    format!(
+                        "cannot execute this statement: the gateway writes only INSERT and \
+                         CREATE TABLE [AS] into Iceberg tables ({e})"
+                    ),
                 )
             })?;
         Ok(plan)
@@ -804,6 +855,7 @@ impl QueryService {
         let entry = registration.query.clone();
         let killed = entry.killed.clone();
         let mut slots = None;
+        let mut created = None;
         let result = async {
             // A slot at every concurrency gate that applies, waiting in its queue
             // (cancellable, and within statement_timeout).
@@ -822,6 +874,10 @@ impl QueryService {
             if !params.is_empty() {
                 plan = plan.with_param_values(params)?;
             }
+            // CREATE TABLE: the table is created here, its rows written as an INSERT.
+            plan =
+                crate::writes::prepare(session, &self.registry, &self.policy, plan, &mut created)
+                    .await?;
             // EXPLAIN reports analysis errors as plan text instead of failing; a denied
             // object must fail the statement, so the explained plan is checked here.
             let explained = match &plan {
@@ -927,6 +983,7 @@ impl QueryService {
                 .unwrap_or_else(|_| Err(timeout_error(timeout))),
             _ => result.await,
         };
+        session.created = created;
         let mut stream = result?;
         // A cursor's stream outlives the statement's deadline but can still be killed.
         let limit = deadline.zip(timeout).filter(|_| deadline_applies);
@@ -1127,6 +1184,24 @@ fn cost_notice(figures: &crate::QueryFigures, prices: &crate::PriceList) -> crat
 }
 
 /// The sqlparser statement inside a DataFusion statement.
+/// The rows a write's stream reports (`count` of each batch).
+async fn written_rows(mut stream: SendableRecordBatchStream) -> Result<u64> {
+    use datafusion::arrow::array::{Array, UInt64Array};
+    use futures::StreamExt;
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if let Some(counts) = batch
+            .columns()
+            .first()
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+        {
+            rows += counts.iter().flatten().sum::<u64>();
+        }
+    }
+    Ok(rows)
+}
+
 fn sql_statement(statement: &DFStatement) -> Result<&SqlStatement> {
     match statement {
         DFStatement::Statement(s) => Ok(s.as_ref()),
@@ -1172,6 +1247,7 @@ fn classify(statement: &DFStatement) -> StatementKind {
         SqlStatement::Copy { .. } => StatementKind::Copy,
         SqlStatement::Deallocate { .. } => StatementKind::Deallocate,
         SqlStatement::Call(_) => StatementKind::Call,
+        SqlStatement::Insert(_) | SqlStatement::CreateTable(_) => StatementKind::Write,
         _ => StatementKind::Query,
     }
 }

@@ -58,6 +58,8 @@ pub struct Session {
     /// Whether the statement planned last read a semantic table (its result may be
     /// cached).
     pub(crate) semantic: std::sync::atomic::AtomicBool,
+    /// The table the running CREATE TABLE AS created, dropped if its rows fail.
+    pub(crate) created: Option<crate::writes::CreatedTable>,
 }
 
 impl std::fmt::Debug for Session {

@@ -59,9 +59,10 @@ const KNOWN: &[Known] = &[
     },
     Known {
         name: "default_transaction_read_only",
-        default: "on",
+        default: "off",
         settable: false,
-        description: "The gateway is read-only.",
+        description: "Off: INSERT and CREATE TABLE [AS] write into Iceberg tables, each \
+                      committing when its statement ends.",
     },
     Known {
         name: "extra_float_digits",
@@ -143,9 +144,10 @@ const KNOWN: &[Known] = &[
     },
     Known {
         name: "transaction_read_only",
-        default: "on",
+        default: "off",
         settable: false,
-        description: "The gateway is read-only.",
+        description: "Off: INSERT and CREATE TABLE [AS] write into Iceberg tables, each \
+                      committing when its statement ends.",
     },
 ];
 

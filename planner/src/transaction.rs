@@ -128,13 +128,11 @@ pub(crate) fn apply_modes(
 ) -> Result<()> {
     for mode in modes {
         match mode {
-            TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {}
-            TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => {
-                return Err(QueryError::new(
-                    ErrorKind::ReadOnly,
-                    "cannot set transaction read-write mode: the gateway is read-only",
-                ));
-            }
+            // Writes commit when their statement ends (one Iceberg snapshot each),
+            // whatever the block's access mode.
+            TransactionMode::AccessMode(
+                TransactionAccessMode::ReadOnly | TransactionAccessMode::ReadWrite,
+            ) => {}
             TransactionMode::IsolationLevel(level) => {
                 let name = match level {
                     TransactionIsolationLevel::ReadUncommitted => "read uncommitted",

@@ -14,21 +14,30 @@ use datafusion::common::Statistics;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::execution_plan::CardinalityEffect;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, RecordBatchStream,
 };
 use futures::Stream;
+use iceberg::Catalog;
 use iceberg::table::Table;
 use iceberg_datafusion::IcebergStaticTableProvider;
 
+use super::IcebergAppendExec;
+use crate::WriteError;
 use crate::metering::{ScanMeter, metered_table};
 
 /// A table of the lakehouse, as one statement reads it.
 #[derive(Debug)]
 pub struct MeteredIcebergTable {
     table: Table,
+    /// The snapshot read: `None` for the current one.
+    snapshot_id: Option<i64>,
+    /// The catalog to commit to: set for the current snapshot, which INSERT may append
+    /// to; unset for an earlier snapshot, which is read-only.
+    catalog: Option<Arc<dyn Catalog>>,
     provider: IcebergStaticTableProvider,
     /// The table over counting storage for the statement's meter, made at the first
     /// scan and shared by the statement's other scans of this table, so that they share
@@ -44,16 +53,39 @@ struct MeteredScanTable {
 }
 
 impl MeteredIcebergTable {
-    /// The table at its current snapshot.
-    pub async fn try_new(table: Table) -> DFResult<Self> {
+    /// The table at its current snapshot; INSERT appends through `catalog`.
+    pub async fn try_new(table: Table, catalog: Arc<dyn Catalog>) -> DFResult<Self> {
         let provider = IcebergStaticTableProvider::try_new_from_table(table.clone())
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(Self {
             table,
+            snapshot_id: None,
+            catalog: Some(catalog),
             provider,
             metered: Mutex::new(None),
         })
+    }
+
+    /// The table as it was at snapshot `snapshot_id`, read-only, with that snapshot's
+    /// schema.
+    pub async fn at_snapshot(table: Table, snapshot_id: i64) -> DFResult<Self> {
+        let provider =
+            IcebergStaticTableProvider::try_new_from_table_snapshot(table.clone(), snapshot_id)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Self {
+            table,
+            snapshot_id: Some(snapshot_id),
+            catalog: None,
+            provider,
+            metered: Mutex::new(None),
+        })
+    }
+
+    /// The snapshot this table reads, if not the current one.
+    pub fn snapshot_id(&self) -> Option<i64> {
+        self.snapshot_id
     }
 
     /// The Iceberg table.
@@ -78,11 +110,11 @@ impl MeteredIcebergTable {
         }
         let table = metered_table(&self.table, meter.clone())
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let provider = Arc::new(
-            IcebergStaticTableProvider::try_new_from_table(table)
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?,
-        );
+        let provider = match self.snapshot_id {
+            Some(id) => IcebergStaticTableProvider::try_new_from_table_snapshot(table, id).await,
+            None => IcebergStaticTableProvider::try_new_from_table(table).await,
+        };
+        let provider = Arc::new(provider.map_err(|e| DataFusionError::External(Box::new(e)))?);
         *self.metered.lock().unwrap_or_else(|e| e.into_inner()) = Some(MeteredScanTable {
             meter: meter.clone(),
             provider: provider.clone(),
@@ -116,10 +148,12 @@ impl TableProvider for MeteredIcebergTable {
             return self.provider.scan(state, projection, filters, limit).await;
         };
         // The snapshot's data files: the ones the scan does not open are pruned.
-        let files = self
-            .table
-            .metadata()
-            .current_snapshot()
+        let metadata = self.table.metadata();
+        let snapshot = match self.snapshot_id {
+            Some(id) => metadata.snapshot_by_id(id),
+            None => metadata.current_snapshot(),
+        };
+        let files = snapshot
             .and_then(|s| s.summary().additional_properties.get("total-data-files"))
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
@@ -134,6 +168,43 @@ impl TableProvider for MeteredIcebergTable {
         filters: &[&Expr],
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
         self.provider.supports_filters_pushdown(filters)
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let name = self.table.identifier().to_string();
+        let unsupported = |message: String| {
+            DataFusionError::External(Box::new(WriteError::Unsupported { message }))
+        };
+        let Some(catalog) = &self.catalog else {
+            return Err(unsupported(format!(
+                "cannot write to {name} at an earlier snapshot: time travel is read-only"
+            )));
+        };
+        if insert_op != InsertOp::Append {
+            return Err(unsupported(format!(
+                "{insert_op} is not supported on Iceberg table {name}; INSERT appends"
+            )));
+        }
+        if !self
+            .table
+            .metadata()
+            .default_partition_spec()
+            .is_unpartitioned()
+        {
+            return Err(unsupported(format!(
+                "INSERT into the partitioned Iceberg table {name} is not supported yet"
+            )));
+        }
+        Ok(Arc::new(IcebergAppendExec::new(
+            self.table.clone(),
+            catalog.clone(),
+            input,
+        )))
     }
 }
 

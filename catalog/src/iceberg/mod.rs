@@ -6,9 +6,16 @@
 //! snapshot that was current at that moment: a table created or appended to by another
 //! process is seen by the next statement, and one statement reads one snapshot per table.
 
+mod append_exec;
+mod metadata_tables;
 mod metered_table;
+pub mod names;
 mod provider;
+mod tables;
 
+pub use append_exec::IcebergAppendExec;
+pub use metadata_tables::metadata_table;
 pub use metered_table::MeteredIcebergTable;
+pub use tables::iceberg_type;
 
 pub use provider::{LakeCatalog, LakeSchema};

@@ -17,6 +17,8 @@ use iceberg_catalog_sql::{
 };
 
 use super::MeteredIcebergTable;
+use super::metadata_table;
+use super::names::{TableRef, base_table, parse_table_ref};
 use crate::{CatalogConfig, CatalogError, Result};
 
 /// Schema name → table names, as last listed.
@@ -200,7 +202,13 @@ impl SchemaProvider for LakeSchema {
     }
 
     async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
-        let ident = TableIdent::new(NamespaceIdent::new(self.schema.clone()), name.to_string());
+        let reference = parse_table_ref(name).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let base = match &reference {
+            TableRef::Current(base) | TableRef::Snapshot(base, _) | TableRef::Metadata(base, _) => {
+                *base
+            }
+        };
+        let ident = TableIdent::new(NamespaceIdent::new(self.schema.clone()), base.to_string());
         let table = match self.catalog.load_table(&ident).await {
             Ok(table) => table,
             Err(e)
@@ -218,11 +226,26 @@ impl SchemaProvider for LakeSchema {
                 })));
             }
         };
-        // Pinned to the snapshot current now: the whole statement reads this one.
-        Ok(Some(Arc::new(MeteredIcebergTable::try_new(table).await?)))
+        Ok(Some(match reference {
+            // Pinned to the snapshot current now: the whole statement reads this one.
+            TableRef::Current(_) => {
+                Arc::new(MeteredIcebergTable::try_new(table, self.catalog.clone()).await?)
+            }
+            TableRef::Snapshot(base, id) => {
+                if table.metadata().snapshot_by_id(id).is_none() {
+                    return Err(DataFusionError::Plan(format!(
+                        "table {}.{}.{base} has no snapshot {id} (see \"{base}$snapshots\")",
+                        self.catalog_name, self.schema
+                    )));
+                }
+                Arc::new(MeteredIcebergTable::at_snapshot(table, id).await?)
+            }
+            TableRef::Metadata(_, kind) => metadata_table(&table, kind).await?,
+        }))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.tables.iter().any(|t| t == name)
+        let (base, _) = base_table(name);
+        self.tables.iter().any(|t| t == base)
     }
 }

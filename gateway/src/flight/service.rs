@@ -499,31 +499,7 @@ impl FlightService for FlightSqlEndpoint {
                 let data = stream::once(async move { Ok(first) })
                     .chain(input)
                     .map_err(|status| FlightError::Tonic(Box::new(status)));
-                let mut decoded =
-                    arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(data);
-                let mut batches = Vec::new();
-                let mut bytes = 0usize;
-                while let Some(batch) = decoded.next().await {
-                    let batch = batch.map_err(|e| match e {
-                        FlightError::Tonic(status) => *status,
-                        other => arrow_status("decoding the parameters", other),
-                    })?;
-                    bytes += batch.get_array_memory_size();
-                    if bytes > MAX_BOUND_BYTES {
-                        return Err(Status::resource_exhausted(format!(
-                            "parameter bindings are limited to {} MiB",
-                            MAX_BOUND_BYTES >> 20
-                        )));
-                    }
-                    batches.push(batch);
-                }
-                let schema = match (batches.first(), decoded.schema()) {
-                    (Some(batch), _) => batch.schema(),
-                    (None, Some(schema)) => schema.clone(),
-                    (None, None) => Arc::new(Schema::empty()),
-                };
-                let bound = arrow::compute::concat_batches(&schema, &batches)
-                    .map_err(|e| arrow_status("combining the parameter batches", e))?;
+                let bound = decode_parameters(data).await?;
                 // Refuse a binding that does not fit now, not at execution.
                 param_rows(&entry.prepared, Some(&bound))?;
                 state.prepared.bind(&handle, &principal.user, bound)?;
@@ -534,22 +510,14 @@ impl FlightService for FlightSqlEndpoint {
                     app_metadata: result.encode_to_vec().into(),
                 })))
             }
-            // The gateway is read-only: DML fails while it is described, with the
-            // planner's FAILED_PRECONDITION (SQLSTATE 25006), before it reaches a table.
+            // Updates: INSERT and CREATE TABLE [AS] into Iceberg, and CALL. Other
+            // DML fails while it is described, with the planner's FAILED_PRECONDITION
+            // (SQLSTATE 25006), before it reaches a table.
             Command::CommandStatementUpdate(command) => {
                 no_transaction(&command.transaction_id)?;
                 let prepared = state.describe(&session, &command.query).await?;
-                if prepared.kind != StatementKind::Call {
-                    return Err(refuse_update(&prepared));
-                }
-                // CALL system.kill_query(…): a procedure, run as an update without rows.
-                let mut session = session;
-                state
-                    .service
-                    .execute(&mut session, &prepared, Vec::new())
-                    .await
-                    .map_err(to_status)?;
-                let result = arrow_flight::sql::DoPutUpdateResult { record_count: 0 };
+                let rows = run_update(state, session, &prepared, None).await?;
+                let result = arrow_flight::sql::DoPutUpdateResult { record_count: rows };
                 Ok(Response::new(one(PutResult {
                     app_metadata: result.encode_to_vec().into(),
                 })))
@@ -557,11 +525,24 @@ impl FlightService for FlightSqlEndpoint {
             Command::CommandPreparedStatementUpdate(command) => {
                 let handle = command.prepared_statement_handle.to_vec();
                 let entry = state.prepared.get(&handle, &principal.user)?;
-                Err(refuse_update(&entry.prepared))
+                // Parameter rows come with the update, or were bound before.
+                let data = stream::once(async move { Ok(first) })
+                    .chain(input)
+                    .map_err(|status| FlightError::Tonic(Box::new(status)));
+                let sent = decode_parameters(data).await?;
+                let bound = match (sent.num_columns(), entry.params) {
+                    (0, Some(bound)) => Some(bound),
+                    _ => Some(sent),
+                };
+                let rows = run_update(state, session, &entry.prepared, bound.as_ref()).await?;
+                let result = arrow_flight::sql::DoPutUpdateResult { record_count: rows };
+                Ok(Response::new(one(PutResult {
+                    app_metadata: result.encode_to_vec().into(),
+                })))
             }
             Command::CommandStatementIngest(_) => Err(to_status(QueryError::new(
                 ErrorKind::ReadOnly,
-                "cannot ingest: the gateway is read-only",
+                "cannot ingest: bulk ingest is not supported; run INSERT as an update",
             ))),
             other => Err(Status::invalid_argument(format!(
                 "DoPut does not take {}",
@@ -716,6 +697,65 @@ impl FlightState {
 }
 
 /// Why a statement that was described cannot run as an update.
+/// Runs an update once per parameter row (once without parameters); the rows written.
+async fn run_update(
+    state: &FlightState,
+    mut session: Session,
+    prepared: &Prepared,
+    bound: Option<&RecordBatch>,
+) -> Result<i64, Status> {
+    if !matches!(prepared.kind, StatementKind::Call | StatementKind::Write) {
+        return Err(refuse_update(prepared));
+    }
+    let mut rows = param_rows(prepared, bound)?;
+    if rows.is_empty() {
+        rows.push(Vec::new());
+    }
+    let mut written = 0u64;
+    for params in rows {
+        // CALL system.kill_query(…) is a procedure, run as an update without rows.
+        if let Outcome::Modified { rows, .. } = state
+            .service
+            .execute(&mut session, prepared, params)
+            .await
+            .map_err(to_status)?
+        {
+            written += rows;
+        }
+    }
+    Ok(i64::try_from(written).unwrap_or(i64::MAX))
+}
+
+/// The parameter rows a DoPut carries, as one batch (no columns when it carries none).
+async fn decode_parameters(
+    data: impl futures::Stream<Item = Result<FlightData, FlightError>> + Send + 'static,
+) -> Result<RecordBatch, Status> {
+    let mut decoded = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(data);
+    let mut batches = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(batch) = decoded.next().await {
+        let batch = batch.map_err(|e| match e {
+            FlightError::Tonic(status) => *status,
+            other => arrow_status("decoding the parameters", other),
+        })?;
+        bytes += batch.get_array_memory_size();
+        if bytes > MAX_BOUND_BYTES {
+            return Err(Status::resource_exhausted(format!(
+                "parameter bindings are limited to {} MiB",
+                MAX_BOUND_BYTES >> 20
+            )));
+        }
+        batches.push(batch);
+    }
+    let schema = match (batches.first(), decoded.schema()) {
+        (Some(batch), _) => batch.schema(),
+        (None, Some(schema)) => schema.clone(),
+        (None, None) => Arc::new(Schema::empty()),
+    };
+    arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| arrow_status("combining the parameter batches", e))
+}
+
 fn refuse_update(prepared: &Prepared) -> Status {
     match require_query(prepared) {
         Ok(()) => Status::invalid_argument(

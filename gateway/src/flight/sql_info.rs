@@ -16,7 +16,8 @@ pub(crate) fn sql_info() -> anyhow::Result<SqlInfoData> {
     b.append(SqlInfo::FlightSqlServerName, "lakegate");
     b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
     b.append(SqlInfo::FlightSqlServerArrowVersion, arrow_version());
-    b.append(SqlInfo::FlightSqlServerReadOnly, true);
+    // INSERT and CREATE TABLE [AS] write into Iceberg tables.
+    b.append(SqlInfo::FlightSqlServerReadOnly, false);
     b.append(SqlInfo::FlightSqlServerSql, true);
     b.append(SqlInfo::FlightSqlServerSubstrait, false);
     b.append(

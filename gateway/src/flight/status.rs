@@ -20,7 +20,8 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::InvalidParameterValue
         | ErrorKind::DivisionByZero
         | ErrorKind::DataException
-        | ErrorKind::ProtocolViolation => Code::InvalidArgument,
+        | ErrorKind::ProtocolViolation
+        | ErrorKind::NotNullViolation => Code::InvalidArgument,
         ErrorKind::UndefinedTable | ErrorKind::UndefinedObject | ErrorKind::InvalidCursorName => {
             Code::NotFound
         }
@@ -29,7 +30,8 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::NoActiveTransaction
         | ErrorKind::InvalidSavepoint
         | ErrorKind::ObjectNotInPrerequisiteState => Code::FailedPrecondition,
-        ErrorKind::DuplicateCursor => Code::AlreadyExists,
+        ErrorKind::DuplicateCursor | ErrorKind::DuplicateTable => Code::AlreadyExists,
+        ErrorKind::SerializationFailure => Code::Aborted,
         ErrorKind::ResourceExhausted | ErrorKind::LimitExceeded => Code::ResourceExhausted,
         ErrorKind::Canceled => Code::Cancelled,
         ErrorKind::Timeout => Code::DeadlineExceeded,

@@ -138,6 +138,7 @@ fn response(outcome: Outcome, format: &Format) -> PgWireResult<Response> {
             Response::Query(query)
         }
         Outcome::Command(tag) => Response::Execution(Tag::new(&tag)),
+        Outcome::Modified { tag, .. } => Response::Execution(Tag::new(&tag)),
         Outcome::Begin => Response::TransactionStart(Tag::new("BEGIN")),
         Outcome::Commit => Response::TransactionEnd(Tag::new("COMMIT")),
         Outcome::Rollback => Response::TransactionEnd(Tag::new("ROLLBACK")),

@@ -540,7 +540,7 @@ fn split_name(config: &ConfigOptions, name: &str) -> Option<(String, String, Str
 
 /// `has_*_privilege`: answered from the principal-filtered catalogs, which list only
 /// what the policy lets the principal read. Only read privileges are ever granted
-/// (the gateway is read-only); the user argument, when given, must be the principal.
+/// (writes are not reflected yet); the user argument, when given, must be the principal.
 fn register_privileges(ctx: &SessionContext, catalogs: Arc<dyn CatalogProviderList>, user: String) {
     let table_catalogs = catalogs.clone();
     let table_user = user.clone();

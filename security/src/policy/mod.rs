@@ -249,6 +249,16 @@ impl Policy {
         self.column_rule_for(&self.subjects(user), table, column)
     }
 
+    /// Whether any column of `table` has a mask or a denial for one of `subjects`.
+    pub fn has_column_rules(&self, subjects: &[String], table: &str) -> bool {
+        self.columns.iter().any(|r| {
+            subjects.contains(&r.subject)
+                && r.column
+                    .rsplit_once('.')
+                    .is_some_and(|(table_pattern, _)| pattern::matches(table, table_pattern))
+        })
+    }
+
     /// [`Policy::column_rule`] for subjects already resolved with [`Policy::subjects`]
     /// (resolve once per table, not once per column).
     pub fn column_rule_for(

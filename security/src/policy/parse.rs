@@ -86,10 +86,10 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
                 pattern::validate(&fields[2], 3).map_err(error)?;
                 if !matches!(
                     fields[3].as_str(),
-                    "select" | "describe" | "insert" | "admin"
+                    "select" | "describe" | "insert" | "create" | "admin"
                 ) {
                     return Err(error(format!(
-                        "unknown action {:?} (select, describe, insert, admin)",
+                        "unknown action {:?} (select, describe, insert, create, admin)",
                         fields[3]
                     )));
                 }

@@ -11,7 +11,9 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{Expr, Extension, Filter, LogicalPlan, Projection, TableScan};
+use datafusion::logical_expr::{
+    DmlStatement, Expr, Extension, Filter, LogicalPlan, Projection, TableScan, WriteOp,
+};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 use datafusion::prelude::SessionContext;
@@ -81,10 +83,10 @@ impl SecureScans {
             // Catalog views are built from the principal-filtered catalog.
             return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
         }
-        let table = format!(
-            "{}.{}.{}",
-            resolved.catalog, resolved.schema, resolved.table
-        );
+        // `orders$snapshot=…` (time travel) and `orders$files` (metadata) are
+        // governed as `orders`.
+        let (base, metadata) = split_suffix(&resolved.table);
+        let table = format!("{}.{}.{base}", resolved.catalog, resolved.schema);
         let policy = self.policy.current();
         let user = &self.principal.user;
         let access = policy.table_access(user, &table);
@@ -94,6 +96,26 @@ impl SecureScans {
             return Err(DataFusionError::External(Box::new(PermissionDenied {
                 message: format!("permission denied for table {table}"),
             })));
+        }
+        if metadata {
+            // File statistics carry column bounds and row counts: whoever may see only
+            // some rows or columns must not read them.
+            if access != TableAccess::AllRows
+                || policy.has_column_rules(&policy.subjects(user), &table)
+            {
+                report.denied = Some(resolved.table.to_string());
+                return Err(DataFusionError::External(Box::new(PermissionDenied {
+                    message: format!(
+                        "permission denied for metadata table {}: row filters or column \
+                         rules apply to {table} for {user}",
+                        resolved.table
+                    ),
+                })));
+            }
+            report
+                .tables
+                .push(format!("{table}${}", &resolved.table[base.len() + 1..]));
+            return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
         }
         report.tables.push(table.clone());
         let schema = scan.projected_schema.clone();
@@ -183,11 +205,55 @@ impl SecureScans {
     }
 }
 
+impl SecureScans {
+    /// A write needs `insert` on its target table.
+    fn check_write(&self, dml: &DmlStatement, config: &ConfigOptions) -> Result<()> {
+        let resolved = dml.table_name.clone().resolve(
+            &config.catalog.default_catalog,
+            &config.catalog.default_schema,
+        );
+        let table = format!(
+            "{}.{}.{}",
+            resolved.catalog, resolved.schema, resolved.table
+        );
+        let action = match dml.op {
+            WriteOp::Insert(_) => "insert",
+            // Other writes are refused by the planner before they get here.
+            _ => "admin",
+        };
+        if self
+            .policy
+            .current()
+            .allows(&self.principal.user, &table, action)
+        {
+            return Ok(());
+        }
+        self.report.lock().unwrap_or_else(|e| e.into_inner()).denied = Some(table.clone());
+        Err(DataFusionError::External(Box::new(PermissionDenied {
+            message: format!("permission denied for table {table} ({action})"),
+        })))
+    }
+}
+
+/// A table name without its `$suffix`, and whether the suffix names a metadata table
+/// rather than a snapshot (`$snapshot=ID`). The naming is the catalog's
+/// (`lakegate_catalog::iceberg::names`).
+fn split_suffix(name: &str) -> (&str, bool) {
+    match name.split_once('$') {
+        Some((base, suffix)) => (base, !suffix.starts_with("snapshot=")),
+        None => (name, false),
+    }
+}
+
 impl AnalyzerRule for SecureScans {
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
         *self.report.lock().unwrap_or_else(|e| e.into_inner()) = AccessReport::default();
         let result = plan.transform_up_with_subqueries(|node| match node {
             LogicalPlan::TableScan(scan) => self.secure(scan, config),
+            LogicalPlan::Dml(dml) => {
+                self.check_write(&dml, config)?;
+                Ok(Transformed::no(LogicalPlan::Dml(dml)))
+            }
             other => Ok(Transformed::no(other)),
         })?;
         Ok(result.data)

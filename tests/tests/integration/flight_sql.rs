@@ -340,9 +340,14 @@ async fn errors_map_to_grpc_codes_with_their_sqlstate() {
             "42703",
         ),
         (
-            "INSERT INTO lake.tpch.region VALUES (9, 'X', 'y')",
+            "DELETE FROM lake.tpch.region",
             Code::FailedPrecondition,
             "25006",
+        ),
+        (
+            "INSERT INTO lake.tpch.region VALUES (9, 'X', 'y')",
+            Code::PermissionDenied,
+            "42501",
         ),
     ] {
         let status = raw_statement(&mut raw, sql).await.expect_err(sql);
@@ -363,7 +368,8 @@ async fn errors_map_to_grpc_codes_with_their_sqlstate() {
         .expect_err("session statement");
     assert_eq!(status.code(), Code::InvalidArgument);
 
-    // Updates: DML is refused by the read-only planner; a query is not an update.
+    // Updates: DML other than INSERT is refused by the planner; a query is not an
+    // update.
     let mut client = gw.flight().await;
     let error = client
         .execute_update("DELETE FROM lake.tpch.region".into(), None)

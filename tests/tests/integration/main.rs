@@ -8,6 +8,7 @@ mod flight_metadata;
 mod flight_sql;
 mod freshness;
 mod history;
+mod iceberg_writes;
 mod kill;
 mod metering;
 mod pg_auth;

@@ -61,18 +61,27 @@ async fn undefined_objects_have_their_codes() {
 }
 
 #[tokio::test]
-async fn writes_are_refused_as_read_only() {
+async fn writes_need_grants_and_other_dml_is_refused() {
     let gw = TestGateway::start().await;
     let client = gw.connect().await;
+    // The demo reader may not create tables (`create` is the admin's).
     let err = client
         .simple_query("CREATE TABLE lake.tpch.t AS SELECT 1 AS a")
         .await
-        .expect_err("read-only");
-    assert_eq!(
-        code(&err),
-        SqlState::READ_ONLY_SQL_TRANSACTION.code(),
-        "{err}"
-    );
+        .expect_err("no create grant");
+    assert_eq!(code(&err), SqlState::INSUFFICIENT_PRIVILEGE.code(), "{err}");
+    // UPDATE and DELETE are not writes the gateway performs.
+    for sql in [
+        "UPDATE lake.tpch.region SET r_name = 'X'",
+        "DELETE FROM lake.tpch.region",
+    ] {
+        let err = client.simple_query(sql).await.expect_err(sql);
+        assert_eq!(
+            code(&err),
+            SqlState::READ_ONLY_SQL_TRANSACTION.code(),
+            "{sql}: {err}"
+        );
+    }
 }
 
 #[tokio::test]
