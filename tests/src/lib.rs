@@ -21,24 +21,28 @@ pub const SCALE_FACTOR: f64 = 0.01;
 /// A data directory with the TPC-H tables, seeded once per test binary.
 pub fn seeded_data_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("lakegate-test-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
-        let config = test_config(&dir);
-        // Seeding runs on its own runtime: test runtimes end with their test.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().expect("runtime");
-            runtime
-                .block_on(lakegate_gateway::server::open_catalogs(&config, false))
-                .expect("seed test data");
-        })
-        .join()
-        .expect("seeding thread");
-        dir
+    DIR.get_or_init(|| seed_new_data_dir("lakegate-test-"))
+}
+
+/// A new data directory (named with `prefix`) with the TPC-H tables, for tests that
+/// need a lakehouse of their own (they write, or count what is there).
+pub fn seed_new_data_dir(prefix: &str) -> PathBuf {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp dir")
+        .keep();
+    let config = test_config(&dir);
+    // Seeding runs on its own runtime: test runtimes end with their test.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime
+            .block_on(lakegate_gateway::server::open_catalogs(&config, false))
+            .expect("seed test data");
     })
+    .join()
+    .expect("seeding thread");
+    dir
 }
 
 /// A configuration for tests: port 0, the shared data, the demo user.

@@ -6,30 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use lakegate_tests::{TestGateway, query_text, test_config};
+use lakegate_tests::{TestGateway, query_text, seed_new_data_dir, test_config};
 use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::error::SqlState;
 
 /// A seeded data directory only these tests write to.
 fn writable_data_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("lakegate-writes-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
-        let config = test_config(&dir);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().expect("runtime");
-            runtime
-                .block_on(lakegate_gateway::server::open_catalogs(&config, false))
-                .expect("seed test data");
-        })
-        .join()
-        .expect("seeding thread");
-        dir
-    })
+    DIR.get_or_init(|| seed_new_data_dir("lakegate-writes-"))
 }
 
 async fn start() -> TestGateway {
