@@ -1183,7 +1183,6 @@ fn cost_notice(figures: &crate::QueryFigures, prices: &crate::PriceList) -> crat
     }
 }
 
-/// The sqlparser statement inside a DataFusion statement.
 /// The rows a write's stream reports (`count` of each batch).
 async fn written_rows(mut stream: SendableRecordBatchStream) -> Result<u64> {
     use datafusion::arrow::array::{Array, UInt64Array};
@@ -1202,6 +1201,7 @@ async fn written_rows(mut stream: SendableRecordBatchStream) -> Result<u64> {
     Ok(rows)
 }
 
+/// The sqlparser statement inside a DataFusion statement.
 fn sql_statement(statement: &DFStatement) -> Result<&SqlStatement> {
     match statement {
         DFStatement::Statement(s) => Ok(s.as_ref()),

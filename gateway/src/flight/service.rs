@@ -130,9 +130,9 @@ fn require_query(prepared: &Prepared) -> Result<(), Status> {
         StatementKind::Copy => Err(Status::invalid_argument(
             "COPY is a Postgres wire command; Flight SQL returns Arrow already: run the query itself",
         )),
-        StatementKind::Call => Err(Status::invalid_argument(
-            "CALL returns no rows: run it as an update (CommandStatementUpdate, \
-             execute_update in ADBC)",
+        StatementKind::Call | StatementKind::Write => Err(Status::invalid_argument(
+            "CALL, INSERT and CREATE TABLE return no rows: run them as an update \
+             (CommandStatementUpdate, execute_update in ADBC)",
         )),
         _ => Err(Status::invalid_argument(
             "only queries run over Flight SQL: each call has its own session, so session, \

@@ -500,4 +500,17 @@ async fn flight_sql_updates_insert_and_report_rows() {
         count(&client, "SELECT count(*) FROM lake.tpch.w_flight_copy").await,
         2
     );
+    // A write sent as a query is pointed to the update path, and writes nothing.
+    let error = flight
+        .execute(
+            "INSERT INTO lake.tpch.w_flight VALUES (3, 'three')".into(),
+            None,
+        )
+        .await
+        .expect_err("an update sent as a query");
+    assert!(error.to_string().contains("as an update"), "{error}");
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM lake.tpch.w_flight").await,
+        2
+    );
 }
