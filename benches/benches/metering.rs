@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use lakegate_benches::{
-    alternated_medians, bench_config, env_or, run_in_process, session, tpch_query,
+    alternated_medians, bench_config, cost_figure, env_or, run_in_process, session, tpch_query,
 };
 use lakegate_gateway::server::Gateway;
 
@@ -130,14 +130,7 @@ fn main() -> anyhow::Result<()> {
             let estimated = explain_cost_bytes(metered.service(), &mut on, &sql).await;
             on.take_notices();
             run_in_process(metered.service(), &mut on, &sql, true).await;
-            let read: u64 = on
-                .take_notices()
-                .iter()
-                .filter_map(|n| n.detail.as_deref())
-                .flat_map(|d| d.split_whitespace())
-                .filter_map(|pair| pair.strip_prefix("bytes_scanned="))
-                .filter_map(|v| v.parse::<u64>().ok())
-                .sum();
+            let read = cost_figure(&on, "bytes_scanned");
             all_estimated += estimated;
             all_read += read;
             println!(

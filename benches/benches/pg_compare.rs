@@ -4,21 +4,18 @@
 //! client (tokio-postgres) reading the same rows. PostgreSQL gets the gateway's lineitem,
 //! loaded with COPY, and a warm-up read so it serves from its buffer cache.
 //!
-//! Needs the PostgreSQL 15 server (`apt-get install postgresql-15`) and a `postgres` OS
-//! user (the Debian package creates it). Run:
+//! Needs a PostgreSQL server (`apt-get install postgresql`) and its `postgres` OS user
+//! (the Debian package creates it). Run:
 //! `cargo bench --profile fast -p lakegate-benches --bench pg_compare`
 //! (BENCH_SF, default 0.1; BENCH_RUNS, default 3; medians are reported).
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt, TryStreamExt, pin_mut};
 use lakegate_benches::{bench_config, binary_rows, env_or, median};
 use lakegate_gateway::server::Gateway;
+use lakegate_tests::postgres_server::PostgresServer;
 use lakegate_tests::raw_client::RawClient;
-
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 const LINEITEM: &str = "CREATE TABLE lineitem (
     l_orderkey bigint, l_partkey bigint, l_suppkey bigint, l_linenumber integer,
@@ -26,72 +23,6 @@ const LINEITEM: &str = "CREATE TABLE lineitem (
     l_tax numeric(15,2), l_returnflag text, l_linestatus text, l_shipdate date,
     l_commitdate date, l_receiptdate date, l_shipinstruct text, l_shipmode text,
     l_comment text)";
-
-/// A throw-away PostgreSQL cluster, stopped on drop.
-struct Postgres {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn as_postgres(program: &str) -> Command {
-    let mut command = Command::new("runuser");
-    command.args(["-u", "postgres", "--", program]);
-    command
-}
-
-fn start_postgres() -> anyhow::Result<Postgres> {
-    anyhow::ensure!(
-        Path::new(PG_BIN).join("postgres").exists(),
-        "PostgreSQL 15 is not installed (apt-get install postgresql-15)"
-    );
-    let dir = tempfile::Builder::new().prefix("lakegate-pg-").tempdir()?;
-    let data = dir.path().join("data");
-    let chown = Command::new("chown")
-        .args(["postgres:postgres"])
-        .arg(dir.path())
-        .status()?;
-    anyhow::ensure!(chown.success(), "chown of the PostgreSQL directory failed");
-    let initdb = as_postgres(&format!("{PG_BIN}/initdb"))
-        .args(["-A", "trust", "-U", "postgres", "-D"])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .status()?;
-    anyhow::ensure!(initdb.success(), "initdb failed");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = as_postgres(&format!("{PG_BIN}/postgres"))
-        .arg("-D")
-        .arg(&data)
-        .args(["-p", &port.to_string(), "-k"])
-        .arg(dir.path())
-        .args([
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "shared_buffers=512MB",
-            "-c",
-            "fsync=off",
-            "-c",
-            "max_parallel_workers_per_gather=0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    Ok(Postgres {
-        child,
-        port,
-        _dir: dir,
-    })
-}
 
 async fn connect(conn: &str) -> anyhow::Result<tokio_postgres::Client> {
     for _ in 0..100 {
@@ -173,18 +104,17 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let postgres = start_postgres()?;
+        let postgres = PostgresServer::start_with(&["shared_buffers=512MB", "log_statement=none"])
+            .ok_or_else(|| {
+                anyhow::anyhow!("PostgreSQL is not installed (apt-get install postgresql)")
+            })?;
         let lake = connect(&format!(
             "host={} port={} user=demo password=demo dbname=lake",
             addr.ip(),
             addr.port()
         ))
         .await?;
-        let pg = connect(&format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            postgres.port
-        ))
-        .await?;
+        let pg = postgres.connect().await;
 
         // The same rows in PostgreSQL: the gateway's COPY text straight into COPY FROM.
         pg.batch_execute(LINEITEM).await?;

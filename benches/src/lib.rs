@@ -107,3 +107,17 @@ pub async fn binary_rows(client: &tokio_postgres::Client, sql: &str) -> u64 {
     }
     rows
 }
+
+/// The sum of figure `name` (e.g. `bytes_scanned`) over the cost notices the session
+/// received since they were last taken (`gateway.show_cost` must be on).
+pub fn cost_figure(session: &Session, name: &str) -> u64 {
+    let prefix = format!("{name}=");
+    session
+        .take_notices()
+        .iter()
+        .filter_map(|n| n.detail.as_deref())
+        .flat_map(|d| d.split_whitespace())
+        .filter_map(|pair| pair.strip_prefix(prefix.as_str()))
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum()
+}

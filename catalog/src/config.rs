@@ -8,25 +8,35 @@ use serde::{Deserialize, Serialize};
 pub enum CatalogType {
     /// Iceberg tables whose catalog is a SQL database (SQLite by default).
     IcebergSql,
+    /// A live PostgreSQL database; queries are pushed down to it.
+    Postgres,
 }
 
 impl CatalogType {
     /// Every type, with a one-line description, for `gateway catalogs`.
-    pub const ALL: &[(CatalogType, &str)] = &[(
-        CatalogType::IcebergSql,
-        "Apache Iceberg tables, catalog in SQLite (embedded default), data on local disk",
-    )];
+    pub const ALL: &[(CatalogType, &str)] = &[
+        (
+            CatalogType::IcebergSql,
+            "Apache Iceberg tables, catalog in SQLite (embedded default), data on local disk",
+        ),
+        (
+            CatalogType::Postgres,
+            "a live PostgreSQL database; filters, projections, limits, aggregates, sorts and \
+             joins pushed down as SQL (datafusion-federation)",
+        ),
+    ];
 
     /// The name used in configuration files.
     pub fn name(self) -> &'static str {
         match self {
             CatalogType::IcebergSql => "iceberg-sql",
+            CatalogType::Postgres => "postgres",
         }
     }
 }
 
 /// One `[[catalogs]]` entry.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
     /// The catalog's name: the first part of `catalog.schema.table`.
@@ -34,10 +44,33 @@ pub struct CatalogConfig {
     /// Which kind of catalog this is.
     #[serde(rename = "type")]
     pub kind: CatalogType,
-    /// Warehouse root: where table data and metadata files are written.
+    /// Warehouse root (iceberg-sql): where table data and metadata files are written.
+    #[serde(default)]
     pub warehouse: String,
-    /// Database URI of the SQL catalog, e.g. `sqlite:./data/catalog.db`.
-    /// Defaults to `sqlite:<warehouse>/catalog.db`.
+    /// iceberg-sql: database URI of the SQL catalog, e.g. `sqlite:./data/catalog.db`
+    /// (default `sqlite:<warehouse>/catalog.db`). postgres: the connection string,
+    /// libpq `key=value` or `postgres://…`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// postgres: the environment variable holding the password (kept out of files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// postgres: push work down to the database (default true); false reads the
+    /// projected columns of every row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushdown: Option<bool>,
+}
+
+/// The connection string may hold a password: it is never printed.
+impl std::fmt::Debug for CatalogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("warehouse", &self.warehouse)
+            .field("uri", &self.uri.as_ref().map(|_| "<redacted>"))
+            .field("password_env", &self.password_env)
+            .field("pushdown", &self.pushdown)
+            .finish()
+    }
 }

@@ -10,7 +10,9 @@ mod error;
 pub mod estimate;
 pub mod iceberg;
 pub mod metering;
+mod postgres;
 mod registry;
+mod scan_counter;
 pub mod seed;
 pub mod tpch;
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use datafusion::catalog::CatalogProvider;
 
 use crate::iceberg::LakeCatalog;
+use crate::postgres::PostgresCatalog;
 use crate::{CatalogConfig, CatalogError, CatalogType, Result};
 
 /// A catalog the gateway serves: its name and the provider DataFusion plans against.
@@ -21,6 +22,8 @@ pub struct RegisteredCatalog {
 #[derive(Debug, Default)]
 pub struct CatalogRegistry {
     catalogs: BTreeMap<String, RegisteredCatalog>,
+    /// Federated SQL databases.
+    postgres: BTreeMap<String, Arc<PostgresCatalog>>,
     internal: BTreeMap<String, Arc<dyn CatalogProvider>>,
 }
 
@@ -28,6 +31,8 @@ impl CatalogRegistry {
     /// Opens every configured catalog.
     pub async fn open(configs: &[CatalogConfig]) -> Result<Self> {
         let mut catalogs = BTreeMap::new();
+        let mut postgres = BTreeMap::new();
+        let mut names = std::collections::BTreeSet::new();
         for config in configs {
             if config.name.is_empty() || config.name.contains('.') {
                 return Err(CatalogError::Config {
@@ -35,22 +40,30 @@ impl CatalogRegistry {
                     message: "a catalog name must be non-empty and contain no '.'".into(),
                 });
             }
-            let lake = match config.kind {
-                CatalogType::IcebergSql => LakeCatalog::open_sql(config).await?,
-            };
-            let entry = RegisteredCatalog {
-                name: config.name.clone(),
-                lake: Arc::new(lake),
-            };
-            if catalogs.insert(config.name.clone(), entry).is_some() {
+            if !names.insert(config.name.clone()) {
                 return Err(CatalogError::Config {
                     catalog: config.name.clone(),
                     message: "defined twice".into(),
                 });
             }
+            match config.kind {
+                CatalogType::IcebergSql => {
+                    let lake = LakeCatalog::open_sql(config).await?;
+                    let entry = RegisteredCatalog {
+                        name: config.name.clone(),
+                        lake: Arc::new(lake),
+                    };
+                    catalogs.insert(config.name.clone(), entry);
+                }
+                CatalogType::Postgres => {
+                    let database = PostgresCatalog::open(config).await?;
+                    postgres.insert(config.name.clone(), Arc::new(database));
+                }
+            }
         }
         Ok(Self {
             catalogs,
+            postgres,
             internal: BTreeMap::new(),
         })
     }
@@ -63,7 +76,7 @@ impl CatalogRegistry {
         provider: Arc<dyn CatalogProvider>,
     ) -> Result<()> {
         let name = name.into();
-        if self.catalogs.contains_key(&name) {
+        if self.catalogs.contains_key(&name) || self.postgres.contains_key(&name) {
             return Err(CatalogError::Config {
                 catalog: name,
                 message: "this name is reserved for the gateway's own catalog".into(),
@@ -73,7 +86,7 @@ impl CatalogRegistry {
         Ok(())
     }
 
-    /// A catalog by name.
+    /// An Iceberg catalog by name.
     pub fn get(&self, name: &str) -> Option<&RegisteredCatalog> {
         self.catalogs.get(name)
     }
@@ -89,6 +102,11 @@ impl CatalogRegistry {
             .values()
             .map(|c| (c.name.clone(), c.lake.clone() as Arc<dyn CatalogProvider>))
             .chain(self.internal.iter().map(|(n, p)| (n.clone(), p.clone())))
+            .chain(
+                self.postgres
+                    .iter()
+                    .map(|(n, p)| (n.clone(), p.clone() as Arc<dyn CatalogProvider>)),
+            )
             .collect()
     }
 
@@ -97,6 +115,9 @@ impl CatalogRegistry {
     pub async fn refresh_listings(&self) -> Result<()> {
         for catalog in self.catalogs.values() {
             catalog.lake.refresh_listing().await?;
+        }
+        for database in self.postgres.values() {
+            database.refresh_listing().await?;
         }
         Ok(())
     }

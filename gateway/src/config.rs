@@ -435,6 +435,8 @@ impl Config {
                 .display()
                 .to_string(),
             uri: None,
+            password_env: None,
+            pushdown: None,
         }]
     }
 

@@ -316,6 +316,8 @@ fn catalog_config(dir: &std::path::Path) -> CatalogConfig {
         kind: CatalogType::IcebergSql,
         warehouse: dir.join("warehouse").display().to_string(),
         uri: None,
+        password_env: None,
+        pushdown: None,
     }
 }
 

@@ -335,13 +335,20 @@ impl QueryService {
             .position(|r| r.name() == "push_down_filter")
             .map_or(optimizer_rules.len(), |i| i + 1);
         optimizer_rules.insert(after, Arc::new(PushSafePredicatesThroughBarrier));
+        // Sub-plans over a federated SQL source become one query it runs. Last, so that
+        // filters and projections have been pushed down to the scans first.
+        optimizer_rules.push(Arc::new(
+            datafusion_federation::FederationOptimizerRule::new(),
+        ));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
             .with_default_features()
             .with_analyzer_rules(rules)
             .with_optimizer_rules(optimizer_rules)
-            .with_query_planner(Arc::new(GatewayQueryPlanner))
+            .with_query_planner(Arc::new(GatewayQueryPlanner::with_planners(vec![
+                Arc::new(datafusion_federation::FederatedPlanner::new()),
+            ])))
             .with_physical_optimizer_rule(Arc::new(CancelPoints))
             .build();
         let ctx = SessionContext::new_with_state(state);

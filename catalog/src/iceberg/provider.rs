@@ -36,6 +36,12 @@ pub struct LakeCatalog {
 impl LakeCatalog {
     /// Opens (creating if needed) an Iceberg SQL catalog on SQLite with a local warehouse.
     pub async fn open_sql(config: &CatalogConfig) -> Result<Self> {
+        if config.warehouse.is_empty() {
+            return Err(CatalogError::Config {
+                catalog: config.name.clone(),
+                message: "an iceberg-sql catalog needs `warehouse`".into(),
+            });
+        }
         let warehouse_dir = Path::new(&config.warehouse);
         std::fs::create_dir_all(warehouse_dir).map_err(CatalogError::io(format!(
             "creating warehouse directory {}",

@@ -172,9 +172,27 @@ impl ExtensionPlanner for BarrierPlanner {
     }
 }
 
-/// The session's query planner: DataFusion's, plus the barrier.
-#[derive(Debug, Default)]
-pub struct GatewayQueryPlanner;
+/// The session's query planner: DataFusion's, plus the barrier and any other extension
+/// planners the gateway adds (federated sub-plans).
+#[derive(Default)]
+pub struct GatewayQueryPlanner {
+    others: Vec<Arc<dyn ExtensionPlanner + Send + Sync>>,
+}
+
+impl std::fmt::Debug for GatewayQueryPlanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayQueryPlanner")
+            .field("others", &self.others.len())
+            .finish()
+    }
+}
+
+impl GatewayQueryPlanner {
+    /// The barrier's planner and `others`.
+    pub fn with_planners(others: Vec<Arc<dyn ExtensionPlanner + Send + Sync>>) -> Self {
+        Self { others }
+    }
+}
 
 #[async_trait]
 impl QueryPlanner for GatewayQueryPlanner {
@@ -183,7 +201,10 @@ impl QueryPlanner for GatewayQueryPlanner {
         logical_plan: &LogicalPlan,
         session_state: &SessionState,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(BarrierPlanner)])
+        let mut planners: Vec<Arc<dyn ExtensionPlanner + Send + Sync>> =
+            vec![Arc::new(BarrierPlanner)];
+        planners.extend(self.others.iter().cloned());
+        DefaultPhysicalPlanner::with_extension_planners(planners)
             .create_physical_plan(logical_plan, session_state)
             .await
     }

@@ -4,6 +4,7 @@ mod admin_metrics;
 mod budgets;
 mod clients;
 mod concurrency;
+mod federation_postgres;
 mod flight_metadata;
 mod flight_sql;
 mod freshness;
