@@ -21,10 +21,9 @@ fn postgres_catalog(name: &str, server: &PostgresServer, pushdown: bool) -> Cata
     CatalogConfig {
         name: name.into(),
         kind: CatalogType::Postgres,
-        warehouse: String::new(),
         uri: Some(server.conn_str()),
-        password_env: None,
         pushdown: Some(pushdown),
+        ..Default::default()
     }
 }
 

@@ -3,13 +3,16 @@
 use serde::{Deserialize, Serialize};
 
 /// The kinds of catalog the gateway can open.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum CatalogType {
     /// Iceberg tables whose catalog is a SQL database (SQLite by default).
+    #[default]
     IcebergSql,
     /// A live PostgreSQL database; queries are pushed down to it.
     Postgres,
+    /// Directories of Parquet, CSV or JSON files.
+    Files,
 }
 
 impl CatalogType {
@@ -24,6 +27,11 @@ impl CatalogType {
             "a live PostgreSQL database; filters, projections, limits, aggregates, sorts and \
              joins pushed down as SQL (datafusion-federation)",
         ),
+        (
+            CatalogType::Files,
+            "directories of Parquet, CSV or JSON files on local disk: schema = directory, \
+             table = sub-directory or file",
+        ),
     ];
 
     /// The name used in configuration files.
@@ -31,12 +39,13 @@ impl CatalogType {
         match self {
             CatalogType::IcebergSql => "iceberg-sql",
             CatalogType::Postgres => "postgres",
+            CatalogType::Files => "files",
         }
     }
 }
 
 /// One `[[catalogs]]` entry.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
     /// The catalog's name: the first part of `catalog.schema.table`.
@@ -59,6 +68,13 @@ pub struct CatalogConfig {
     /// projected columns of every row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushdown: Option<bool>,
+    /// files: the directory holding one directory per schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// files: `parquet` (default), `csv` (with a header row) or `json` (one object per
+    /// line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
 }
 
 /// The connection string may hold a password: it is never printed.
@@ -71,6 +87,8 @@ impl std::fmt::Debug for CatalogConfig {
             .field("uri", &self.uri.as_ref().map(|_| "<redacted>"))
             .field("password_env", &self.password_env)
             .field("pushdown", &self.pushdown)
+            .field("location", &self.location)
+            .field("format", &self.format)
             .finish()
     }
 }

@@ -8,6 +8,7 @@
 mod config;
 mod error;
 pub mod estimate;
+pub mod files;
 pub mod iceberg;
 pub mod metering;
 mod postgres;

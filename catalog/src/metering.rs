@@ -90,6 +90,12 @@ impl ScanMeter {
         self.rows.fetch_add(rows, Ordering::Relaxed);
     }
 
+    /// Counts one read of `bytes` from the file at `path` (data or metadata by its
+    /// extension).
+    pub fn add_file_read(&self, path: &str, bytes: u64) {
+        self.add_read(path, bytes);
+    }
+
     fn add_read(&self, path: &str, bytes: u64) {
         self.read_requests.fetch_add(1, Ordering::Relaxed);
         let counter = if is_data_file(path) {
@@ -101,11 +107,15 @@ impl ScanMeter {
     }
 }
 
-/// Data files are Parquet (also ORC and Avro data, which this gateway does not write);
-/// manifests and manifest lists are Avro, table metadata JSON.
+/// Data files are Parquet (also ORC and Avro data, which this gateway does not write),
+/// and the CSV and JSON files of files catalogs; Iceberg manifests and manifest lists are
+/// Avro, table metadata `.metadata.json`.
 fn is_data_file(path: &str) -> bool {
     let path = path.to_ascii_lowercase();
-    path.ends_with(".parquet") || path.ends_with(".orc")
+    path.ends_with(".parquet")
+        || path.ends_with(".orc")
+        || path.ends_with(".csv")
+        || (path.ends_with(".json") && !path.ends_with(".metadata.json"))
 }
 
 /// The table, reading through storage that counts into `meter`. Metadata already loaded

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use datafusion::catalog::CatalogProvider;
 
+use crate::files::FilesCatalog;
 use crate::iceberg::LakeCatalog;
 use crate::postgres::PostgresCatalog;
 use crate::{CatalogConfig, CatalogError, CatalogType, Result};
@@ -24,6 +25,8 @@ pub struct CatalogRegistry {
     catalogs: BTreeMap<String, RegisteredCatalog>,
     /// Federated SQL databases.
     postgres: BTreeMap<String, Arc<PostgresCatalog>>,
+    /// Directories of data files.
+    files: BTreeMap<String, Arc<FilesCatalog>>,
     internal: BTreeMap<String, Arc<dyn CatalogProvider>>,
 }
 
@@ -32,6 +35,7 @@ impl CatalogRegistry {
     pub async fn open(configs: &[CatalogConfig]) -> Result<Self> {
         let mut catalogs = BTreeMap::new();
         let mut postgres = BTreeMap::new();
+        let mut files = BTreeMap::new();
         let mut names = std::collections::BTreeSet::new();
         for config in configs {
             if config.name.is_empty() || config.name.contains('.') {
@@ -59,11 +63,16 @@ impl CatalogRegistry {
                     let database = PostgresCatalog::open(config).await?;
                     postgres.insert(config.name.clone(), Arc::new(database));
                 }
+                CatalogType::Files => {
+                    let directory = FilesCatalog::open(config).await?;
+                    files.insert(config.name.clone(), Arc::new(directory));
+                }
             }
         }
         Ok(Self {
             catalogs,
             postgres,
+            files,
             internal: BTreeMap::new(),
         })
     }
@@ -76,7 +85,10 @@ impl CatalogRegistry {
         provider: Arc<dyn CatalogProvider>,
     ) -> Result<()> {
         let name = name.into();
-        if self.catalogs.contains_key(&name) || self.postgres.contains_key(&name) {
+        if self.catalogs.contains_key(&name)
+            || self.postgres.contains_key(&name)
+            || self.files.contains_key(&name)
+        {
             return Err(CatalogError::Config {
                 catalog: name,
                 message: "this name is reserved for the gateway's own catalog".into(),
@@ -107,7 +119,18 @@ impl CatalogRegistry {
                     .iter()
                     .map(|(n, p)| (n.clone(), p.clone() as Arc<dyn CatalogProvider>)),
             )
+            .chain(
+                self.files
+                    .iter()
+                    .map(|(n, f)| (n.clone(), f.clone() as Arc<dyn CatalogProvider>)),
+            )
             .collect()
+    }
+
+    /// The object stores files catalogs read through, by URL: registered in each
+    /// query's runtime, wrapped to count that query's reads.
+    pub fn object_stores(&self) -> Vec<(url::Url, Arc<dyn object_store::ObjectStore>)> {
+        self.files.values().map(|f| f.object_store()).collect()
     }
 
     /// Refreshes every catalog's listing of schemas and tables (used by catalog
@@ -118,6 +141,9 @@ impl CatalogRegistry {
         }
         for database in self.postgres.values() {
             database.refresh_listing().await?;
+        }
+        for directory in self.files.values() {
+            directory.refresh_listing().await?;
         }
         Ok(())
     }

@@ -434,9 +434,7 @@ impl Config {
                 .join("warehouse")
                 .display()
                 .to_string(),
-            uri: None,
-            password_env: None,
-            pushdown: None,
+            ..Default::default()
         }]
     }
 

@@ -315,9 +315,7 @@ fn catalog_config(dir: &std::path::Path) -> CatalogConfig {
         name: "system".into(),
         kind: CatalogType::IcebergSql,
         warehouse: dir.join("warehouse").display().to_string(),
-        uri: None,
-        password_env: None,
-        pushdown: None,
+        ..Default::default()
     }
 }
 

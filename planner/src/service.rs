@@ -225,7 +225,15 @@ impl QueryService {
             instance: crate::audit_trail::instance_id(),
             admission: crate::metering::Admission::new(&config.limits, metrics),
             config,
-            runtime: Arc::new(RuntimeEnv::default()),
+            // No listing cache: files added to a files catalog are read by the next
+            // statement, as Iceberg snapshots are.
+            runtime: datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                .with_cache_manager(
+                    datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+                        .with_list_files_cache_limit(0),
+                )
+                .build_arc()
+                .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))?,
             next_session: AtomicU64::new(1),
             next_query: AtomicU64::new(1),
             running: Arc::new(crate::RunningQueries::default()),
@@ -842,7 +850,10 @@ impl QueryService {
             .budgets
             .has_hard(&session.principal.user, &session.principal.roles);
         let meter = match self.config.metering {
-            true => Some(Arc::new(QueryMeter::new(&self.runtime)?)),
+            true => Some(Arc::new(QueryMeter::new(
+                &self.runtime,
+                &self.registry.object_stores(),
+            )?)),
             false => None,
         };
         session.meter = meter.clone();

@@ -18,8 +18,10 @@ mod price;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::ExecutionPlan;
+use lakegate_catalog::files::CountingObjectStore;
 use lakegate_catalog::metering::ScanMeter;
 
 pub(crate) use admission::Admission;
@@ -81,14 +83,29 @@ pub struct QueryFigures {
 }
 
 impl QueryMeter {
-    /// A meter whose memory pool sits in front of `runtime`'s.
-    pub(crate) fn new(runtime: &RuntimeEnv) -> Result<Self> {
+    /// A meter whose memory pool sits in front of `runtime`'s, and whose runtime reads
+    /// `stores` (the files catalogs') through counters.
+    pub(crate) fn new(
+        runtime: &RuntimeEnv,
+        stores: &[(url::Url, Arc<dyn object_store::ObjectStore>)],
+    ) -> Result<Self> {
         let memory = Arc::new(memory::PeakPool::new(runtime.memory_pool.clone()));
-        let runtime = RuntimeEnvBuilder::from_runtime_env(runtime)
-            .with_memory_pool(memory.clone())
-            .build_arc()?;
+        let scan = Arc::new(ScanMeter::default());
+        let mut builder =
+            RuntimeEnvBuilder::from_runtime_env(runtime).with_memory_pool(memory.clone());
+        if !stores.is_empty() {
+            let registry = DefaultObjectStoreRegistry::new();
+            for (url, store) in stores {
+                registry.register_store(
+                    url,
+                    Arc::new(CountingObjectStore::new(store.clone(), scan.clone())),
+                );
+            }
+            builder = builder.with_object_store_registry(Arc::new(registry));
+        }
+        let runtime = builder.build_arc()?;
         Ok(Self {
-            scan: Arc::new(ScanMeter::default()),
+            scan,
             cpu: Arc::new(cpu::CpuClock::default()),
             memory,
             runtime,

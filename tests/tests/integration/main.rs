@@ -5,6 +5,7 @@ mod budgets;
 mod clients;
 mod concurrency;
 mod federation_postgres;
+mod files_catalog;
 mod flight_metadata;
 mod flight_sql;
 mod freshness;

@@ -1,0 +1,416 @@
+//! Directories of Parquet, CSV or JSON files as a catalog: under the catalog's location,
+//! each directory is a schema, and each sub-directory (all its files) or file
+//! (`name.parquet`) in it is a table. Tables are DataFusion listing tables, found and
+//! their schemas inferred when a statement names them; reads go through the object
+//! store registered for the location, which counts bytes per query.
+
+mod counting_store;
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::Statistics;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+pub use counting_store::CountingObjectStore;
+
+use crate::metering::{CountRowsExec, ScanMeter};
+use crate::{CatalogConfig, CatalogError, Result};
+
+/// The file formats a files catalog reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// Apache Parquet (`.parquet`).
+    Parquet,
+    /// Comma-separated values with a header row (`.csv`).
+    Csv,
+    /// Newline-delimited JSON objects (`.json`).
+    Json,
+}
+
+impl FileKind {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "parquet" => Some(FileKind::Parquet),
+            "csv" => Some(FileKind::Csv),
+            "json" => Some(FileKind::Json),
+            _ => None,
+        }
+    }
+
+    const ALL: [FileKind; 3] = [FileKind::Parquet, FileKind::Csv, FileKind::Json];
+
+    /// The kind a file name's extension says.
+    fn of(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| name.to_ascii_lowercase().ends_with(kind.extension()))
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            FileKind::Parquet => ".parquet",
+            FileKind::Csv => ".csv",
+            FileKind::Json => ".json",
+        }
+    }
+
+    fn format(self) -> Arc<dyn FileFormat> {
+        match self {
+            FileKind::Parquet => Arc::new(ParquetFormat::default()),
+            FileKind::Csv => Arc::new(CsvFormat::default().with_has_header(true)),
+            FileKind::Json => Arc::new(JsonFormat::default()),
+        }
+    }
+}
+
+/// Schema name → table names, as last listed.
+type Listing = BTreeMap<String, Vec<String>>;
+
+/// A directory tree of data files, exposed as a DataFusion catalog.
+#[derive(Debug)]
+pub struct FilesCatalog {
+    files: Arc<Files>,
+    listing: RwLock<Listing>,
+}
+
+/// Where a files catalog's tables are, shared with its schemas.
+struct Files {
+    name: String,
+    /// The location, ending in `/`.
+    root: ListingTableUrl,
+    store: Arc<dyn ObjectStore>,
+    /// The one format read, or `None`: each table's by its files' extension.
+    kind: Option<FileKind>,
+    /// Infers schemas with the catalog's store registered.
+    inference: SessionContext,
+}
+
+impl FilesCatalog {
+    /// Opens the directory `location` of `config` (a local path) holding `format` files.
+    pub async fn open(config: &CatalogConfig) -> Result<Self> {
+        let error = |message: String| CatalogError::Config {
+            catalog: config.name.clone(),
+            message,
+        };
+        let location = config
+            .location
+            .as_deref()
+            .ok_or_else(|| error("a files catalog needs `location`".into()))?;
+        let kind =
+            match config.format.as_deref() {
+                None => None,
+                Some(name) => Some(FileKind::parse(name).ok_or_else(|| {
+                    error(format!("unknown format {name:?} (parquet, csv or json)"))
+                })?),
+            };
+        let (root, store) = open_location(location).map_err(error)?;
+        let inference = SessionContext::new();
+        inference.register_object_store(root.object_store().as_ref(), store.clone());
+        let catalog = Self {
+            files: Arc::new(Files {
+                name: config.name.clone(),
+                root,
+                store,
+                kind,
+                inference,
+            }),
+            listing: RwLock::new(Listing::new()),
+        };
+        catalog.refresh_listing().await?;
+        Ok(catalog)
+    }
+
+    /// The URL of the store the tables are read from, and the store.
+    pub fn object_store(&self) -> (url::Url, Arc<dyn ObjectStore>) {
+        let url = self.files.root.object_store();
+        (
+            AsRef::<url::Url>::as_ref(&url).clone(),
+            self.files.store.clone(),
+        )
+    }
+
+    /// Lists schemas (directories) and tables (their directories and files) again.
+    pub async fn refresh_listing(&self) -> Result<()> {
+        let listing = self.files.list().await?;
+        *self.listing.write().unwrap_or_else(|e| e.into_inner()) = listing;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Files")
+            .field("name", &self.name)
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+impl Files {
+    fn prefix(&self, parts: &[&str]) -> Path {
+        let mut path = self.root.prefix().clone();
+        for part in parts {
+            path = path.clone().join(*part);
+        }
+        path
+    }
+
+    async fn list(&self) -> Result<Listing> {
+        let failed = |source: object_store::Error| CatalogError::DataFusion {
+            context: format!("listing files catalog {}", self.name),
+            source: DataFusionError::ObjectStore(Box::new(source)),
+        };
+        let top = self
+            .store
+            .list_with_delimiter(Some(&self.prefix(&[])))
+            .await
+            .map_err(failed)?;
+        let mut listing = Listing::new();
+        for schema in top.common_prefixes {
+            let Some(name) = schema.filename().map(str::to_string) else {
+                continue;
+            };
+            let inside = self
+                .store
+                .list_with_delimiter(Some(&schema))
+                .await
+                .map_err(failed)?;
+            let mut tables: Vec<String> = inside
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_string))
+                .chain(inside.objects.iter().filter_map(|o| {
+                    let file = o.location.filename()?;
+                    let kind = self.accepts(file)?;
+                    file.get(..file.len() - kind.extension().len())
+                        .map(str::to_string)
+                }))
+                .collect();
+            tables.sort();
+            tables.dedup();
+            listing.insert(name, tables);
+        }
+        Ok(listing)
+    }
+
+    /// The kind of a data file this catalog reads, if it reads it.
+    fn accepts(&self, file: &str) -> Option<FileKind> {
+        let kind = FileKind::of(file)?;
+        self.kind.is_none_or(|only| only == kind).then_some(kind)
+    }
+
+    /// The table `schema.name`: the directory `name/` (its files of the first data
+    /// format found) or the file `name.<ext>`.
+    async fn table(&self, schema: &str, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
+        let store_error = |e: object_store::Error| DataFusionError::ObjectStore(Box::new(e));
+        let directory = self.prefix(&[schema, name]);
+        let mut files = self.store.list(Some(&directory));
+        let mut found = None;
+        while let Some(object) = files.try_next().await.map_err(store_error)? {
+            if let Some(kind) = object.location.filename().and_then(|f| self.accepts(f)) {
+                found = Some((format!("{}{schema}/{name}/", self.root.as_str()), kind));
+                break;
+            }
+        }
+        if found.is_none() {
+            for kind in FileKind::ALL {
+                if self.kind.is_some_and(|only| only != kind) {
+                    continue;
+                }
+                let file = self.prefix(&[schema, &format!("{name}{}", kind.extension())]);
+                match self.store.head(&file).await {
+                    Ok(_) => {
+                        let path =
+                            format!("{}{schema}/{name}{}", self.root.as_str(), kind.extension());
+                        found = Some((path, kind));
+                        break;
+                    }
+                    Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(store_error(e)),
+                }
+            }
+        }
+        let Some((path, kind)) = found else {
+            return Ok(None);
+        };
+        let url = ListingTableUrl::parse(&path)?;
+        let options = ListingOptions::new(kind.format()).with_file_extension(kind.extension());
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .infer_schema(&self.inference.state())
+            .await?;
+        Ok(Some(Arc::new(MeteredFilesTable {
+            inner: Arc::new(ListingTable::try_new(config)?),
+            store: self.store.clone(),
+        })))
+    }
+}
+
+/// The root URL (ending in `/`) and object store of a location: a local directory.
+fn open_location(
+    location: &str,
+) -> std::result::Result<(ListingTableUrl, Arc<dyn ObjectStore>), String> {
+    let path = std::path::Path::new(location)
+        .canonicalize()
+        .map_err(|e| format!("location {location}: {e}"))?;
+    if !path.is_dir() {
+        return Err(format!("location {location} is not a directory"));
+    }
+    let root = ListingTableUrl::parse(format!("{}/", path.display()))
+        .map_err(|e| format!("location {location}: {e}"))?;
+    Ok((root, Arc::new(object_store::local::LocalFileSystem::new())))
+}
+
+impl CatalogProvider for FilesCatalog {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema_names(&self) -> Vec<String> {
+        let listing = self.listing.read().unwrap_or_else(|e| e.into_inner());
+        listing.keys().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let listing = self.listing.read().unwrap_or_else(|e| e.into_inner());
+        Some(Arc::new(FilesSchema {
+            files: self.files.clone(),
+            schema: name.to_string(),
+            tables: listing.get(name).cloned().unwrap_or_default(),
+        }))
+    }
+}
+
+/// One directory of a files catalog.
+#[derive(Debug)]
+struct FilesSchema {
+    files: Arc<Files>,
+    schema: String,
+    /// Names as last listed, for synchronous introspection only.
+    tables: Vec<String>,
+}
+
+#[async_trait]
+impl SchemaProvider for FilesSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        self.tables.clone()
+    }
+
+    async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
+        // Looked up in storage each time: files added there are read by the next
+        // statement.
+        self.files.table(&self.schema, name).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.iter().any(|t| t == name)
+    }
+}
+
+/// A listing table whose scans count their rows into the query's meter (bytes are
+/// counted by the store).
+#[derive(Debug)]
+struct MeteredFilesTable {
+    inner: Arc<ListingTable>,
+    store: Arc<dyn ObjectStore>,
+}
+
+#[async_trait]
+impl TableProvider for MeteredFilesTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let scan = self.inner.scan(state, projection, filters, limit).await?;
+        let Some(meter) = state.config().get_extension::<ScanMeter>() else {
+            return Ok(scan);
+        };
+        // DataFusion's Parquet scan takes its store when it is planned, from the session;
+        // CSV and JSON scans take it at execution, from the query's runtime, which
+        // counts already.
+        let counted: Arc<dyn ObjectStore> =
+            Arc::new(CountingObjectStore::new(self.store.clone(), meter.clone()));
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let scan = scan
+            .transform_down(|node| {
+                let Some(exec) = node.as_any().downcast_ref::<DataSourceExec>() else {
+                    return Ok(Transformed::no(node));
+                };
+                let Some(config) = exec.data_source().as_any().downcast_ref::<FileScanConfig>()
+                else {
+                    return Ok(Transformed::no(node));
+                };
+                let Some(parquet) = config
+                    .file_source()
+                    .as_any()
+                    .downcast_ref::<ParquetSource>()
+                else {
+                    return Ok(Transformed::no(node));
+                };
+                let source = parquet.clone().with_parquet_file_reader_factory(Arc::new(
+                    CachedParquetFileReaderFactory::new(counted.clone(), cache.clone()),
+                ));
+                let config = FileScanConfigBuilder::from(config.clone())
+                    .with_source(Arc::new(source))
+                    .build();
+                Ok(Transformed::yes(
+                    DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>
+                ))
+            })?
+            .data;
+        Ok(Arc::new(CountRowsExec::new(scan, meter)))
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.inner.statistics()
+    }
+}
