@@ -29,8 +29,8 @@ impl CatalogType {
         ),
         (
             CatalogType::Files,
-            "directories of Parquet, CSV or JSON files on local disk: schema = directory, \
-             table = sub-directory or file",
+            "directories of Parquet, CSV or JSON files on local disk or S3: schema = \
+             directory, table = sub-directory or file",
         ),
     ];
 
@@ -71,10 +71,14 @@ pub struct CatalogConfig {
     /// files: the directory holding one directory per schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    /// files: `parquet` (default), `csv` (with a header row) or `json` (one object per
-    /// line).
+    /// files: `parquet`, `csv` (with a header row) or `json` (one object per line);
+    /// unset: each table's by its files' extension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// files on S3: object_store's S3 options (`aws_endpoint`, `aws_region`,
+    /// `aws_allow_http`, …), on top of the `AWS_*` environment variables.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 /// The connection string may hold a password: it is never printed.
@@ -89,6 +93,19 @@ impl std::fmt::Debug for CatalogConfig {
             .field("pushdown", &self.pushdown)
             .field("location", &self.location)
             .field("format", &self.format)
+            .field(
+                "options",
+                &self
+                    .options
+                    .iter()
+                    .map(|(k, v)| {
+                        let secret = ["secret", "key", "token", "password"]
+                            .iter()
+                            .any(|s| k.to_ascii_lowercase().contains(s));
+                        (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
+                    })
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

@@ -213,6 +213,7 @@ impl QueryService {
                     format!("cannot start the query execution runtime: {e}"),
                 )
             })?;
+        let stores = registry.object_stores();
         Ok(Self {
             registry,
             policy,
@@ -233,7 +234,15 @@ impl QueryService {
                         .with_list_files_cache_limit(0),
                 )
                 .build_arc()
-                .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))?,
+                .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))
+                .map(|runtime| {
+                    // The files catalogs' stores (S3 buckets), for planning and for
+                    // queries run without metering.
+                    for (url, store) in stores {
+                        runtime.register_object_store(&url, store);
+                    }
+                    runtime
+                })?,
             next_session: AtomicU64::new(1),
             next_query: AtomicU64::new(1),
             running: Arc::new(crate::RunningQueries::default()),

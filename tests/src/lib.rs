@@ -3,6 +3,7 @@
 
 pub mod postgres_server;
 pub mod raw_client;
+pub mod s3_server;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

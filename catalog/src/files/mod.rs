@@ -126,7 +126,7 @@ impl FilesCatalog {
                     error(format!("unknown format {name:?} (parquet, csv or json)"))
                 })?),
             };
-        let (root, store) = open_location(location).map_err(error)?;
+        let (root, store) = open_location(location, &config.options).map_err(error)?;
         let inference = SessionContext::new();
         inference.register_object_store(root.object_store().as_ref(), store.clone());
         let catalog = Self {
@@ -269,10 +269,34 @@ impl Files {
     }
 }
 
-/// The root URL (ending in `/`) and object store of a location: a local directory.
+/// The root URL (ending in `/`) and object store of a location: a local directory, or
+/// `s3://bucket/prefix` with `options` over the `AWS_*` environment variables.
 fn open_location(
     location: &str,
+    options: &BTreeMap<String, String>,
 ) -> std::result::Result<(ListingTableUrl, Arc<dyn ObjectStore>), String> {
+    if let Some(rest) = location.strip_prefix("s3://") {
+        let bucket = rest.split('/').next().unwrap_or_default();
+        if bucket.is_empty() {
+            return Err(format!("location {location}: no bucket"));
+        }
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (key, value) in options {
+            let key = key
+                .parse::<object_store::aws::AmazonS3ConfigKey>()
+                .map_err(|e| format!("option {key}: {e}"))?;
+            builder = builder.with_config(key, value);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| format!("location {location}: {e}"))?;
+        let root = ListingTableUrl::parse(format!("{}/", location.trim_end_matches('/')))
+            .map_err(|e| format!("location {location}: {e}"))?;
+        return Ok((root, Arc::new(store)));
+    }
+    if !options.is_empty() {
+        return Err("`options` apply to s3:// locations only".into());
+    }
     let path = std::path::Path::new(location)
         .canonicalize()
         .map_err(|e| format!("location {location}: {e}"))?;

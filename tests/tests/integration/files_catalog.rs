@@ -8,12 +8,18 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use lakegate_catalog::{CatalogConfig, CatalogType};
+use lakegate_tests::s3_server::S3Server;
 use lakegate_tests::{TestGateway, notice_figures, query_text, seeded_data_dir, test_config};
 use parquet::arrow::ArrowWriter;
 use tokio_postgres::error::SqlState;
 
 /// Writes `rows` orders (`id`, `nation`, `note`) with ids from `first` as one Parquet file.
 fn write_orders(path: &Path, first: i64, rows: i64) {
+    std::fs::write(path, orders_parquet(first, rows)).expect("parquet file");
+}
+
+/// `rows` orders (`id`, `nation`, `note`) with ids from `first`, as Parquet bytes.
+fn orders_parquet(first: i64, rows: i64) -> Vec<u8> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("nation", DataType::Int64, false),
@@ -32,10 +38,11 @@ fn write_orders(path: &Path, first: i64, rows: i64) {
         ],
     )
     .expect("batch");
-    let file = std::fs::File::create(path).expect("parquet file");
-    let mut writer = ArrowWriter::try_new(file, schema, None).expect("writer");
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema, None).expect("writer");
     writer.write(&batch).expect("write");
     writer.close().expect("close");
+    bytes
 }
 
 /// Sends `sql` with cost notices on; the figures of its notice.
@@ -188,4 +195,77 @@ async fn files_are_tables_queried_joined_metered_and_governed() {
         .await
         .expect_err("no such table");
     assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE), "{err}");
+}
+
+#[tokio::test]
+async fn parquet_on_s3_compatible_storage_is_a_catalog_too() {
+    use object_store::ObjectStoreExt;
+    let Some(s3) = S3Server::start().await else {
+        assert!(
+            std::env::var("LAKEGATE_REQUIRE_CLIENTS").as_deref() != Ok("1"),
+            "the S3 server (moto, tests/clients/requirements.txt) is required"
+        );
+        eprintln!("skipped: no S3 server (moto) in LAKEGATE_PYTHON");
+        return;
+    };
+    let bucket = s3.bucket("exports").await;
+    for (n, first) in [(0, 0), (1, 1000)] {
+        bucket
+            .put(
+                &object_store::path::Path::from(format!("lake/sales/orders/part-{n}.parquet")),
+                orders_parquet(first, 1000).into(),
+            )
+            .await
+            .expect("upload");
+    }
+    let mut config = test_config(seeded_data_dir());
+    let mut catalogs = config.effective_catalogs();
+    catalogs.push(CatalogConfig {
+        name: "s3files".into(),
+        kind: CatalogType::Files,
+        location: Some("s3://exports/lake".into()),
+        options: s3
+            .options()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        ..Default::default()
+    });
+    config.catalogs = catalogs;
+    let gw = TestGateway::start_with(config).await;
+    let admin = gw.connect_as("admin", "admin").await.expect("admin");
+    assert_eq!(
+        query_text(
+            &admin,
+            "SELECT count(*), count(DISTINCT n.n_name) FROM s3files.sales.orders o \
+             JOIN lake.tpch.nation n ON o.nation = n.n_nationkey"
+        )
+        .await,
+        vec![vec![Some("2000".into()), Some("25".into())]]
+    );
+    let (client, mut notices) = gw.connect_with_notices("admin", "admin").await;
+    client
+        .simple_query("SET gateway.show_cost = on")
+        .await
+        .expect("show cost");
+    let read = figures(
+        &client,
+        &mut notices,
+        "SELECT sum(id) FROM s3files.sales.orders",
+    )
+    .await;
+    assert!(read["bytes_scanned"] > 0.0, "{read:?}");
+    assert!(read["read_requests"] > 0.0, "{read:?}");
+    // An object uploaded while serving is read by the next statement.
+    bucket
+        .put(
+            &object_store::path::Path::from("lake/sales/orders/part-2.parquet"),
+            orders_parquet(2000, 500).into(),
+        )
+        .await
+        .expect("upload");
+    assert_eq!(
+        query_text(&admin, "SELECT count(*) FROM s3files.sales.orders").await,
+        vec![vec![Some("2500".into())]]
+    );
 }
