@@ -9,6 +9,8 @@ pub enum CatalogType {
     /// Iceberg tables whose catalog is a SQL database (SQLite by default).
     #[default]
     IcebergSql,
+    /// Iceberg tables of an Iceberg REST catalog.
+    IcebergRest,
     /// A live PostgreSQL database; queries are pushed down to it.
     Postgres,
     /// Directories of Parquet, CSV or JSON files.
@@ -21,6 +23,11 @@ impl CatalogType {
         (
             CatalogType::IcebergSql,
             "Apache Iceberg tables, catalog in SQLite (embedded default), data on local disk",
+        ),
+        (
+            CatalogType::IcebergRest,
+            "Apache Iceberg tables of an Iceberg REST catalog (Polaris, Lakekeeper, Nessie, \
+             Gravitino, Unity), data on local or shared file systems",
         ),
         (
             CatalogType::Postgres,
@@ -38,6 +45,7 @@ impl CatalogType {
     pub fn name(self) -> &'static str {
         match self {
             CatalogType::IcebergSql => "iceberg-sql",
+            CatalogType::IcebergRest => "iceberg-rest",
             CatalogType::Postgres => "postgres",
             CatalogType::Files => "files",
         }
@@ -57,8 +65,8 @@ pub struct CatalogConfig {
     #[serde(default)]
     pub warehouse: String,
     /// iceberg-sql: database URI of the SQL catalog, e.g. `sqlite:./data/catalog.db`
-    /// (default `sqlite:<warehouse>/catalog.db`). postgres: the connection string,
-    /// libpq `key=value` or `postgres://…`.
+    /// (default `sqlite:<warehouse>/catalog.db`). iceberg-rest: the catalog's base URL.
+    /// postgres: the connection string, libpq `key=value` or `postgres://…`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// postgres: the environment variable holding the password (kept out of files).
@@ -76,7 +84,8 @@ pub struct CatalogConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// files on S3: object_store's S3 options (`aws_endpoint`, `aws_region`,
-    /// `aws_allow_http`, …), on top of the `AWS_*` environment variables.
+    /// `aws_allow_http`, …), on top of the `AWS_*` environment variables. iceberg-rest:
+    /// further catalog properties (`prefix`, `oauth2-server-uri`, `scope`, …).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub options: std::collections::BTreeMap<String, String>,
 }
@@ -99,7 +108,7 @@ impl std::fmt::Debug for CatalogConfig {
                     .options
                     .iter()
                     .map(|(k, v)| {
-                        let secret = ["secret", "key", "token", "password"]
+                        let secret = ["secret", "key", "token", "password", "credential"]
                             .iter()
                             .any(|s| k.to_ascii_lowercase().contains(s));
                         (k.as_str(), if secret { "<redacted>" } else { v.as_str() })

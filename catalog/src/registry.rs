@@ -51,8 +51,11 @@ impl CatalogRegistry {
                 });
             }
             match config.kind {
-                CatalogType::IcebergSql => {
-                    let lake = LakeCatalog::open_sql(config).await?;
+                CatalogType::IcebergSql | CatalogType::IcebergRest => {
+                    let lake = match config.kind {
+                        CatalogType::IcebergRest => LakeCatalog::open_rest(config).await?,
+                        _ => LakeCatalog::open_sql(config).await?,
+                    };
                     let entry = RegisteredCatalog {
                         name: config.name.clone(),
                         lake: Arc::new(lake),

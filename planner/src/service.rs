@@ -235,13 +235,12 @@ impl QueryService {
                 )
                 .build_arc()
                 .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))
-                .map(|runtime| {
+                .inspect(|runtime| {
                     // The files catalogs' stores (S3 buckets), for planning and for
                     // queries run without metering.
                     for (url, store) in stores {
                         runtime.register_object_store(&url, store);
                     }
-                    runtime
                 })?,
             next_session: AtomicU64::new(1),
             next_query: AtomicU64::new(1),

@@ -11,6 +11,9 @@ use datafusion::error::{DataFusionError, Result as DFResult};
 use iceberg::io::LocalFsStorageFactory;
 use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
+use iceberg_catalog_rest::{
+    REST_CATALOG_PROP_URI, REST_CATALOG_PROP_WAREHOUSE, RestCatalogBuilder,
+};
 use iceberg_catalog_sql::{
     SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle,
     SqlCatalogBuilder,
@@ -79,6 +82,58 @@ impl LakeCatalog {
             name: config.name.clone(),
             catalog: Arc::new(catalog),
             warehouse,
+            listing: RwLock::new(Listing::new()),
+        };
+        lake.refresh_listing().await?;
+        Ok(lake)
+    }
+
+    /// Connects to an Iceberg REST catalog (Polaris, Lakekeeper, Nessie, Gravitino,
+    /// Unity, …) at `uri`. `warehouse` is passed as the REST `warehouse` property, and
+    /// `options` as further catalog properties (credentials such as `credential` or
+    /// `token` are best set through `password_env`, which sets `token`). Table files are
+    /// read from the locations the catalog returns, on local or shared file systems.
+    pub async fn open_rest(config: &CatalogConfig) -> Result<Self> {
+        let error = |message: String| CatalogError::Config {
+            catalog: config.name.clone(),
+            message,
+        };
+        let uri = config
+            .uri
+            .clone()
+            .ok_or_else(|| error("an iceberg-rest catalog needs `uri`".into()))?;
+        let mut props: HashMap<String, String> = config
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        props.insert(REST_CATALOG_PROP_URI.to_string(), uri);
+        if !config.warehouse.is_empty() {
+            props.insert(
+                REST_CATALOG_PROP_WAREHOUSE.to_string(),
+                config.warehouse.clone(),
+            );
+        }
+        if let Some(variable) = &config.password_env {
+            let token = std::env::var(variable).map_err(|_| {
+                error(format!(
+                    "environment variable {variable} (password_env) is not set"
+                ))
+            })?;
+            props.insert("token".to_string(), token);
+        }
+        let catalog = RestCatalogBuilder::default()
+            .with_storage_factory(Arc::new(LocalFsStorageFactory))
+            .load(config.name.clone(), props)
+            .await
+            .map_err(CatalogError::iceberg(format!(
+                "connecting to Iceberg REST catalog {:?}",
+                config.name
+            )))?;
+        let lake = Self {
+            name: config.name.clone(),
+            catalog: Arc::new(catalog),
+            warehouse: config.warehouse.clone(),
             listing: RwLock::new(Listing::new()),
         };
         lake.refresh_listing().await?;

@@ -2,6 +2,7 @@
 
 mod admin_metrics;
 mod budgets;
+mod catalog_types;
 mod clients;
 mod concurrency;
 mod federation_postgres;
