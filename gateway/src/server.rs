@@ -163,6 +163,9 @@ fn tables_exist(registry: Arc<CatalogRegistry>) -> PolicyValidator {
 impl Gateway {
     /// Starts every frontend. Returns once the listeners are bound.
     pub async fn start(config: Config, progress: bool) -> anyhow::Result<Self> {
+        // aws-lc-rs for every TLS user in the process (listeners, S3, REST catalogs);
+        // an error only means a provider is installed already.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let users =
             Arc::new(UserStore::from_config(&config.effective_users()).context("loading users")?);
         let audit_path = config.audit_path();
