@@ -22,11 +22,14 @@ use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::unparser::dialect::{Dialect, PostgreSqlDialect};
 use datafusion_federation::sql::SQLExecutor;
-use futures::{StreamExt, pin_mut};
+use futures::StreamExt;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 /// Rows per Arrow batch read from PostgreSQL.
 const BATCH_ROWS: usize = 8192;
+
+/// Idle sessions kept for reuse, per database.
+const IDLE_SESSIONS: usize = 4;
 
 /// One PostgreSQL database, as datafusion-federation's executor.
 #[derive(Debug, Clone)]
@@ -36,6 +39,19 @@ pub struct PostgresExecutor {
     config: tokio_postgres::Config,
     /// host:port/dbname: sub-plans over the same database may be joined there.
     context: String,
+    /// Sessions that finished their last query, ready for the next.
+    idle: Arc<std::sync::Mutex<Vec<Client>>>,
+}
+
+/// A failure of the source. Errors in the data (SQLSTATE class 22, such as a division by
+/// zero pushed down) are the query's; anything else is the gateway's or the source's.
+fn remote_query(catalog: &str, what: &str, e: tokio_postgres::Error) -> DataFusionError {
+    match e.as_db_error() {
+        Some(db) if db.code().code().starts_with("22") => {
+            DataFusionError::Execution(format!("PostgreSQL source {catalog}: {}", db.message()))
+        }
+        _ => remote(catalog, what, e),
+    }
 }
 
 fn remote(catalog: &str, what: &str, e: impl std::fmt::Display) -> DataFusionError {
@@ -69,11 +85,32 @@ impl PostgresExecutor {
             catalog: catalog.to_string(),
             config,
             context,
+            idle: Default::default(),
         })
     }
 
+    /// An idle session, or a new one.
+    async fn session(&self) -> DFResult<Client> {
+        let reused = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            std::iter::from_fn(|| idle.pop()).find(|c| !c.is_closed())
+        };
+        match reused {
+            Some(client) => Ok(client),
+            None => self.connect().await,
+        }
+    }
+
+    /// Keeps a session whose last query ran to its end for the next one.
+    fn release(&self, client: Client) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_SESSIONS && !client.is_closed() {
+            idle.push(client);
+        }
+    }
+
     /// A new session, set up so that values have one text form.
-    pub async fn connect(&self) -> DFResult<Client> {
+    async fn connect(&self) -> DFResult<Client> {
         let (client, connection) = self
             .config
             .connect(NoTls)
@@ -97,7 +134,7 @@ impl PostgresExecutor {
 
     /// Schemas of the database, without PostgreSQL's own.
     pub async fn schema_names(&self) -> DFResult<Vec<String>> {
-        let client = self.connect().await?;
+        let client = self.session().await?;
         let rows = client
             .query(
                 "SELECT schema_name FROM information_schema.schemata \
@@ -107,12 +144,13 @@ impl PostgresExecutor {
             )
             .await
             .map_err(|e| remote(&self.catalog, "listing schemas", e))?;
+        self.release(client);
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// Tables and views of one schema.
     pub async fn table_names_in(&self, schema: &str) -> DFResult<Vec<String>> {
-        let client = self.connect().await?;
+        let client = self.session().await?;
         let rows = client
             .query(
                 "SELECT table_name FROM information_schema.tables \
@@ -121,12 +159,13 @@ impl PostgresExecutor {
             )
             .await
             .map_err(|e| remote(&self.catalog, "listing tables", e))?;
+        self.release(client);
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// The Arrow schema of `schema.table`, or `None` when it does not exist.
     pub async fn table_schema(&self, schema: &str, table: &str) -> DFResult<Option<SchemaRef>> {
-        let client = self.connect().await?;
+        let client = self.session().await?;
         let rows = client
             .query(
                 "SELECT column_name, data_type, numeric_precision, numeric_scale, \
@@ -137,6 +176,7 @@ impl PostgresExecutor {
             )
             .await
             .map_err(|e| remote(&self.catalog, "reading columns", e))?;
+        self.release(client);
         if rows.is_empty() {
             return Ok(None);
         }
@@ -306,27 +346,30 @@ impl SQLExecutor for PostgresExecutor {
         let batch_schema = schema.clone();
         tokio::spawn(async move {
             let result = async {
-                let client = executor.connect().await?;
+                let client = executor.session().await?;
                 let stream = client
                     .simple_query_raw(&query)
                     .await
-                    .map_err(|e| remote(&executor.catalog, "running the query", e))?;
-                pin_mut!(stream);
+                    .map_err(|e| remote_query(&executor.catalog, "running the query", e))?;
+                let mut stream = Box::pin(stream);
                 let mut builder = BatchBuilder::new(batch_schema);
                 while let Some(message) = stream.next().await {
                     let message =
-                        message.map_err(|e| remote(&executor.catalog, "reading rows", e))?;
+                        message.map_err(|e| remote_query(&executor.catalog, "reading rows", e))?;
                     if let SimpleQueryMessage::Row(row) = message {
                         builder.push(&row)?;
                         if builder.rows == BATCH_ROWS {
                             let batch = builder.finish()?;
                             if tx.send(Ok(batch)).await.is_err() {
-                                // The reader is gone: dropping the stream ends the query.
+                                // The reader is gone: the session, mid-query, is
+                                // dropped with the stream, which ends the query.
                                 return Ok(());
                             }
                         }
                     }
                 }
+                drop(stream);
+                executor.release(client);
                 if builder.rows > 0 {
                     let _ = tx.send(Ok(builder.finish()?)).await;
                 }

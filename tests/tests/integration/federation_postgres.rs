@@ -235,6 +235,14 @@ async fn postgres_tables_are_queried_pushed_down_joined_and_governed() {
         .expect_err("no grant");
     assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
 
+    // An error in the data raised by PostgreSQL is the query's (22xxx), not internal.
+    let err = admin
+        .simple_query("SELECT 1 / (id - id) FROM crm.public.accounts WHERE id = 1")
+        .await
+        .expect_err("division by zero");
+    let state = err.code().map(|c| c.code().to_string()).unwrap_or_default();
+    assert!(state.starts_with("22"), "{state}: {err:?}");
+
     // Tables are looked up in the database when a statement names them.
     let err = admin
         .simple_query("SELECT * FROM crm.public.nope")
