@@ -15,6 +15,8 @@ pub enum CatalogType {
     Postgres,
     /// Directories of Parquet, CSV or JSON files.
     Files,
+    /// Directories of Delta Lake tables.
+    Delta,
 }
 
 impl CatalogType {
@@ -39,6 +41,11 @@ impl CatalogType {
             "directories of Parquet, CSV or JSON files on local disk or S3: schema = \
              directory, table = sub-directory or file",
         ),
+        (
+            CatalogType::Delta,
+            "Delta Lake tables (deltalake-core) on local disk or S3: schema = directory, \
+             table = sub-directory with a _delta_log; time travel, INSERT",
+        ),
     ];
 
     /// The name used in configuration files.
@@ -48,6 +55,7 @@ impl CatalogType {
             CatalogType::IcebergRest => "iceberg-rest",
             CatalogType::Postgres => "postgres",
             CatalogType::Files => "files",
+            CatalogType::Delta => "delta",
         }
     }
 }
@@ -76,14 +84,14 @@ pub struct CatalogConfig {
     /// projected columns of every row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushdown: Option<bool>,
-    /// files: the directory holding one directory per schema.
+    /// files, delta: the directory holding one directory per schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
     /// files: `parquet`, `csv` (with a header row) or `json` (one object per line);
     /// unset: each table's by its files' extension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
-    /// files on S3: object_store's S3 options (`aws_endpoint`, `aws_region`,
+    /// files and delta on S3: object_store's S3 options (`aws_endpoint`, `aws_region`,
     /// `aws_allow_http`, …), on top of the `AWS_*` environment variables. iceberg-rest:
     /// further catalog properties (`prefix`, `oauth2-server-uri`, `scope`, …).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

@@ -2,7 +2,8 @@
 //! opened: the data files Iceberg's scan planning keeps after pruning (partition values
 //! and column bounds in the manifests, against the scan's pushed-down predicate), and
 //! for each file the sizes its manifest entry records for the projected columns' chunks,
-//! plus the file's footer. Only manifests are read.
+//! plus the file's footer. Only manifests are read. Scans of files and Delta tables are
+//! estimated at the sizes of the files they list (Delta's after its file skipping).
 //!
 //! The model follows iceberg's Parquet reader: it reads the last
 //! [`FOOTER_PREFETCH_BYTES`] of a file to find the footer (so a smaller file is read
@@ -15,6 +16,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
@@ -74,27 +77,66 @@ impl ScanEstimate {
     }
 }
 
-/// Estimates every Iceberg scan of `plan`.
+/// Estimates every Iceberg scan and file scan of `plan`.
 pub async fn estimate_plan(plan: &Arc<dyn ExecutionPlan>) -> DFResult<ScanEstimate> {
     let mut scans = Vec::new();
     collect_scans(plan, &mut scans);
     let mut tables = Vec::with_capacity(scans.len());
     for scan in scans {
-        tables.push(
-            estimate_scan(scan)
+        tables.push(match scan {
+            Scan::Iceberg(scan) => estimate_scan(scan)
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?,
-        );
+            Scan::Files(config) => estimate_file_scan(config),
+        });
     }
     Ok(ScanEstimate { tables })
 }
 
-fn collect_scans<'a>(plan: &'a Arc<dyn ExecutionPlan>, out: &mut Vec<&'a IcebergTableScan>) {
+/// A table scan the estimate knows.
+enum Scan<'a> {
+    Iceberg(&'a IcebergTableScan),
+    /// DataFusion's scan of a list of files: files catalogs, and Delta tables (whose
+    /// provider has already skipped files by the log's statistics when it planned).
+    Files(&'a FileScanConfig),
+}
+
+fn collect_scans<'a>(plan: &'a Arc<dyn ExecutionPlan>, out: &mut Vec<Scan<'a>>) {
     if let Some(scan) = plan.as_any().downcast_ref::<IcebergTableScan>() {
-        out.push(scan);
+        out.push(Scan::Iceberg(scan));
+    }
+    if let Some(exec) = plan.as_any().downcast_ref::<DataSourceExec>()
+        && let Some(config) = exec.data_source().as_any().downcast_ref::<FileScanConfig>()
+    {
+        out.push(Scan::Files(config));
     }
     for child in plan.children() {
         collect_scans(child, out);
+    }
+}
+
+/// A file scan reads at most its files: their sizes are the estimate (an upper bound:
+/// without recorded chunk sizes, a Parquet file's projection and row-group pruning
+/// cannot be foreseen), and their rows where the files' statistics know them.
+fn estimate_file_scan(config: &FileScanConfig) -> TableEstimate {
+    let files: Vec<_> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
+    let table = files
+        .first()
+        .and_then(|f| {
+            let path = f.object_meta.location.as_ref();
+            path.rsplit_once('/').map(|(dir, _)| dir.to_string())
+        })
+        .unwrap_or_default();
+    TableEstimate {
+        table: format!("{}{table}", config.object_store_url.as_str()),
+        files: files.len() as u64,
+        files_pruned: 0,
+        bytes: files.iter().map(|f| f.object_meta.size).sum(),
+        rows: files
+            .iter()
+            .filter_map(|f| f.statistics.as_ref()?.num_rows.get_value().copied())
+            .map(|rows| rows as u64)
+            .sum(),
     }
 }
 

@@ -6,10 +6,13 @@
 //! statement reads one pinned snapshot per table.
 
 mod config;
+mod counting_store;
+pub mod delta;
 mod error;
 pub mod estimate;
 pub mod files;
 pub mod iceberg;
+mod listed;
 pub mod metering;
 mod postgres;
 mod registry;
@@ -18,5 +21,7 @@ pub mod seed;
 pub mod tpch;
 
 pub use config::{CatalogConfig, CatalogType};
+pub use counting_store::CountingObjectStore;
 pub use error::{CatalogError, Result, WriteError};
+pub use listed::ListedCatalog;
 pub use registry::{CatalogRegistry, RegisteredCatalog};

@@ -109,9 +109,13 @@ impl ScanMeter {
 
 /// Data files are Parquet (also ORC and Avro data, which this gateway does not write),
 /// and the CSV and JSON files of files catalogs; Iceberg manifests and manifest lists are
-/// Avro, table metadata `.metadata.json`.
+/// Avro, table metadata `.metadata.json`; a Delta table's log (JSON commits, Parquet
+/// checkpoints) is under `_delta_log/`.
 fn is_data_file(path: &str) -> bool {
     let path = path.to_ascii_lowercase();
+    if path.contains("_delta_log/") {
+        return false;
+    }
     path.ends_with(".parquet")
         || path.ends_with(".orc")
         || path.ends_with(".csv")

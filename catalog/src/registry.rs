@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use datafusion::catalog::CatalogProvider;
 
-use crate::files::FilesCatalog;
 use crate::iceberg::LakeCatalog;
-use crate::postgres::PostgresCatalog;
+use crate::listed::ListedCatalog;
 use crate::{CatalogConfig, CatalogError, CatalogType, Result};
 
 /// A catalog the gateway serves: its name and the provider DataFusion plans against.
@@ -23,10 +22,13 @@ pub struct RegisteredCatalog {
 #[derive(Debug, Default)]
 pub struct CatalogRegistry {
     catalogs: BTreeMap<String, RegisteredCatalog>,
-    /// Federated SQL databases.
-    postgres: BTreeMap<String, Arc<PostgresCatalog>>,
-    /// Directories of data files.
-    files: BTreeMap<String, Arc<FilesCatalog>>,
+    /// Catalogs over live sources: PostgreSQL databases, directories of data files and
+    /// of Delta tables.
+    listed: BTreeMap<String, Arc<ListedCatalog>>,
+    /// The type of every configured catalog.
+    kinds: BTreeMap<String, CatalogType>,
+    /// The object stores files and Delta catalogs read through, by URL.
+    stores: Vec<(url::Url, Arc<dyn object_store::ObjectStore>)>,
     internal: BTreeMap<String, Arc<dyn CatalogProvider>>,
 }
 
@@ -34,8 +36,9 @@ impl CatalogRegistry {
     /// Opens every configured catalog.
     pub async fn open(configs: &[CatalogConfig]) -> Result<Self> {
         let mut catalogs = BTreeMap::new();
-        let mut postgres = BTreeMap::new();
-        let mut files = BTreeMap::new();
+        let mut listed = BTreeMap::new();
+        let mut stores = Vec::new();
+        let mut kinds = BTreeMap::new();
         let mut names = std::collections::BTreeSet::new();
         for config in configs {
             if config.name.is_empty() || config.name.contains('.') {
@@ -50,6 +53,7 @@ impl CatalogRegistry {
                     message: "defined twice".into(),
                 });
             }
+            kinds.insert(config.name.clone(), config.kind);
             match config.kind {
                 CatalogType::IcebergSql | CatalogType::IcebergRest => {
                     let lake = match config.kind {
@@ -63,19 +67,24 @@ impl CatalogRegistry {
                     catalogs.insert(config.name.clone(), entry);
                 }
                 CatalogType::Postgres => {
-                    let database = PostgresCatalog::open(config).await?;
-                    postgres.insert(config.name.clone(), Arc::new(database));
+                    let database = crate::postgres::open(config).await?;
+                    listed.insert(config.name.clone(), Arc::new(database));
                 }
-                CatalogType::Files => {
-                    let directory = FilesCatalog::open(config).await?;
-                    files.insert(config.name.clone(), Arc::new(directory));
+                CatalogType::Files | CatalogType::Delta => {
+                    let (directory, store) = match config.kind {
+                        CatalogType::Files => crate::files::open(config).await?,
+                        _ => crate::delta::open(config).await?,
+                    };
+                    listed.insert(config.name.clone(), Arc::new(directory));
+                    stores.push(store);
                 }
             }
         }
         Ok(Self {
             catalogs,
-            postgres,
-            files,
+            listed,
+            kinds,
+            stores,
             internal: BTreeMap::new(),
         })
     }
@@ -88,10 +97,7 @@ impl CatalogRegistry {
         provider: Arc<dyn CatalogProvider>,
     ) -> Result<()> {
         let name = name.into();
-        if self.catalogs.contains_key(&name)
-            || self.postgres.contains_key(&name)
-            || self.files.contains_key(&name)
-        {
+        if self.catalogs.contains_key(&name) || self.listed.contains_key(&name) {
             return Err(CatalogError::Config {
                 catalog: name,
                 message: "this name is reserved for the gateway's own catalog".into(),
@@ -106,7 +112,12 @@ impl CatalogRegistry {
         self.catalogs.get(name)
     }
 
-    /// All catalogs, sorted by name.
+    /// The type of the configured catalog `name`.
+    pub fn kind(&self, name: &str) -> Option<CatalogType> {
+        self.kinds.get(name).copied()
+    }
+
+    /// All Iceberg catalogs, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = &RegisteredCatalog> {
         self.catalogs.values()
     }
@@ -118,22 +129,17 @@ impl CatalogRegistry {
             .map(|c| (c.name.clone(), c.lake.clone() as Arc<dyn CatalogProvider>))
             .chain(self.internal.iter().map(|(n, p)| (n.clone(), p.clone())))
             .chain(
-                self.postgres
+                self.listed
                     .iter()
-                    .map(|(n, p)| (n.clone(), p.clone() as Arc<dyn CatalogProvider>)),
-            )
-            .chain(
-                self.files
-                    .iter()
-                    .map(|(n, f)| (n.clone(), f.clone() as Arc<dyn CatalogProvider>)),
+                    .map(|(n, c)| (n.clone(), c.clone() as Arc<dyn CatalogProvider>)),
             )
             .collect()
     }
 
-    /// The object stores files catalogs read through, by URL: registered in each
-    /// query's runtime, wrapped to count that query's reads.
+    /// The object stores files and Delta catalogs read through, by URL: registered in
+    /// each query's runtime, wrapped to count that query's reads.
     pub fn object_stores(&self) -> Vec<(url::Url, Arc<dyn object_store::ObjectStore>)> {
-        self.files.values().map(|f| f.object_store()).collect()
+        self.stores.clone()
     }
 
     /// Refreshes every catalog's listing of schemas and tables (used by catalog
@@ -142,11 +148,8 @@ impl CatalogRegistry {
         for catalog in self.catalogs.values() {
             catalog.lake.refresh_listing().await?;
         }
-        for database in self.postgres.values() {
-            database.refresh_listing().await?;
-        }
-        for directory in self.files.values() {
-            directory.refresh_listing().await?;
+        for catalog in self.listed.values() {
+            catalog.refresh_listing().await?;
         }
         Ok(())
     }

@@ -793,7 +793,8 @@ impl QueryService {
             Ok(plan) => plan,
             Err(e) => return Err(self.denied_column(session, &state, statement, e)),
         };
-        // INSERT … and CREATE TABLE [AS] into Iceberg are the writes the gateway does.
+        // INSERT … and CREATE TABLE [AS] into Iceberg, and INSERT into Delta, are the
+        // writes the gateway does.
         let writes = crate::writes::is_supported_write(&plan);
         SQLOptions::new()
             .with_allow_ddl(writes)
@@ -805,7 +806,8 @@ impl QueryService {
                     ErrorKind::ReadOnly,
                     format!(
                         "cannot execute this statement: the gateway writes only INSERT and \
-                         CREATE TABLE [AS] into Iceberg tables ({e})"
+                         CREATE TABLE [AS] into Iceberg tables, and INSERT into Delta \
+                         tables ({e})"
                     ),
                 )
             })?;

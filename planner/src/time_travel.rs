@@ -20,8 +20,9 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
-use lakegate_catalog::CatalogRegistry;
+use lakegate_catalog::delta::timestamp_name;
 use lakegate_catalog::iceberg::names::snapshot_name;
+use lakegate_catalog::{CatalogRegistry, CatalogType};
 
 use crate::{ErrorKind, QueryError, Result};
 
@@ -175,11 +176,39 @@ pub(crate) async fn resolve(
                 ));
             }
         };
+        let unsupported = |other: &TableVersion| {
+            QueryError::new(
+                ErrorKind::FeatureNotSupported,
+                format!("{other} is not supported; use FOR VERSION AS OF or FOR TIMESTAMP AS OF"),
+            )
+        };
+        // Delta tables: a version number, or a time their log resolves when the table
+        // is loaded.
+        if registry.kind(&catalog) == Some(CatalogType::Delta) {
+            names.push(match &versioned.version {
+                TableVersion::VersionAsOf(expr) => {
+                    let version = snapshot_id(expr)?;
+                    if version < 0 {
+                        return Err(QueryError::new(
+                            ErrorKind::InvalidParameterValue,
+                            format!("Delta table versions are not negative; got {version}"),
+                        ));
+                    }
+                    snapshot_name(&table, version)
+                }
+                TableVersion::TimestampAsOf(expr) => {
+                    timestamp_name(&table, evaluate_timestamp(ctx, expr).await?)
+                }
+                other => return Err(unsupported(other)),
+            });
+            continue;
+        }
         let lake = registry.get(&catalog).ok_or_else(|| {
             QueryError::new(
                 ErrorKind::FeatureNotSupported,
                 format!(
-                    "time travel needs an Iceberg table; {catalog}.{schema}.{table} is not one"
+                    "time travel needs an Iceberg or Delta table; {catalog}.{schema}.{table} \
+                     is neither"
                 ),
             )
         })?;
@@ -192,14 +221,7 @@ pub(crate) async fn resolve(
                     .await
                     .map_err(|e| QueryError::new(ErrorKind::InvalidParameterValue, e.to_string()))?
             }
-            other => {
-                return Err(QueryError::new(
-                    ErrorKind::FeatureNotSupported,
-                    format!(
-                        "{other} is not supported; use FOR VERSION AS OF or FOR TIMESTAMP AS OF"
-                    ),
-                ));
-            }
+            other => return Err(unsupported(other)),
         };
         names.push(snapshot_name(&table, id));
     }

@@ -4,17 +4,14 @@
 //! their schemas inferred when a statement names them; reads go through the object
 //! store registered for the location, which counts bytes per query.
 
-mod counting_store;
-
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::Statistics;
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
@@ -23,9 +20,6 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
-use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, ParquetSource};
-use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
@@ -34,8 +28,8 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-pub use counting_store::CountingObjectStore;
-
+use crate::counting_store::count_parquet_reads;
+use crate::listed::{ListedCatalog, Listing, Source};
 use crate::metering::{CountRowsExec, ScanMeter};
 use crate::{CatalogConfig, CatalogError, Result};
 
@@ -86,18 +80,8 @@ impl FileKind {
     }
 }
 
-/// Schema name → table names, as last listed.
-type Listing = BTreeMap<String, Vec<String>>;
-
-/// A directory tree of data files, exposed as a DataFusion catalog.
-#[derive(Debug)]
-pub struct FilesCatalog {
-    files: Arc<Files>,
-    listing: RwLock<Listing>,
-}
-
-/// Where a files catalog's tables are, shared with its schemas.
-struct Files {
+/// Where a files catalog's tables are.
+pub(crate) struct Files {
     name: String,
     /// The location, ending in `/`.
     root: ListingTableUrl,
@@ -108,56 +92,39 @@ struct Files {
     inference: SessionContext,
 }
 
-impl FilesCatalog {
-    /// Opens the directory `location` of `config` (a local path) holding `format` files.
-    pub async fn open(config: &CatalogConfig) -> Result<Self> {
-        let error = |message: String| CatalogError::Config {
-            catalog: config.name.clone(),
-            message,
-        };
-        let location = config
-            .location
-            .as_deref()
-            .ok_or_else(|| error("a files catalog needs `location`".into()))?;
-        let kind =
-            match config.format.as_deref() {
-                None => None,
-                Some(name) => Some(FileKind::parse(name).ok_or_else(|| {
-                    error(format!("unknown format {name:?} (parquet, csv or json)"))
-                })?),
-            };
-        let (root, store) = open_location(location, &config.options).map_err(error)?;
-        let inference = SessionContext::new();
-        inference.register_object_store(root.object_store().as_ref(), store.clone());
-        let catalog = Self {
-            files: Arc::new(Files {
-                name: config.name.clone(),
-                root,
-                store,
-                kind,
-                inference,
-            }),
-            listing: RwLock::new(Listing::new()),
-        };
-        catalog.refresh_listing().await?;
-        Ok(catalog)
-    }
+/// A files catalog as opened: the catalog, and the URL and store its tables are read
+/// from (registered in each query's runtime, counting that query's reads).
+pub(crate) type Opened = (ListedCatalog, (url::Url, Arc<dyn ObjectStore>));
 
-    /// The URL of the store the tables are read from, and the store.
-    pub fn object_store(&self) -> (url::Url, Arc<dyn ObjectStore>) {
-        let url = self.files.root.object_store();
-        (
-            AsRef::<url::Url>::as_ref(&url).clone(),
-            self.files.store.clone(),
-        )
-    }
-
-    /// Lists schemas (directories) and tables (their directories and files) again.
-    pub async fn refresh_listing(&self) -> Result<()> {
-        let listing = self.files.list().await?;
-        *self.listing.write().unwrap_or_else(|e| e.into_inner()) = listing;
-        Ok(())
-    }
+/// Opens the directory `location` of `config` (local or `s3://`) holding `format` files.
+pub(crate) async fn open(config: &CatalogConfig) -> Result<Opened> {
+    let error = |message: String| CatalogError::Config {
+        catalog: config.name.clone(),
+        message,
+    };
+    let location = config
+        .location
+        .as_deref()
+        .ok_or_else(|| error("a files catalog needs `location`".into()))?;
+    let kind = match config.format.as_deref() {
+        None => None,
+        Some(name) => Some(
+            FileKind::parse(name)
+                .ok_or_else(|| error(format!("unknown format {name:?} (parquet, csv or json)")))?,
+        ),
+    };
+    let (root, store) = open_location(location, &config.options).map_err(error)?;
+    let inference = SessionContext::new();
+    inference.register_object_store(root.object_store().as_ref(), store.clone());
+    let url = AsRef::<url::Url>::as_ref(&root.object_store()).clone();
+    let files = Files {
+        name: config.name.clone(),
+        root,
+        store: store.clone(),
+        kind,
+        inference,
+    };
+    Ok((ListedCatalog::open(Arc::new(files)).await?, (url, store)))
 }
 
 impl std::fmt::Debug for Files {
@@ -170,6 +137,12 @@ impl std::fmt::Debug for Files {
 }
 
 impl Files {
+    /// The kind of a data file this catalog reads, if it reads it.
+    fn accepts(&self, file: &str) -> Option<FileKind> {
+        let kind = FileKind::of(file)?;
+        self.kind.is_none_or(|only| only == kind).then_some(kind)
+    }
+
     fn prefix(&self, parts: &[&str]) -> Path {
         let mut path = self.root.prefix().clone();
         for part in parts {
@@ -177,7 +150,10 @@ impl Files {
         }
         path
     }
+}
 
+#[async_trait]
+impl Source for Files {
     async fn list(&self) -> Result<Listing> {
         let failed = |source: object_store::Error| CatalogError::DataFusion {
             context: format!("listing files catalog {}", self.name),
@@ -216,15 +192,11 @@ impl Files {
         Ok(listing)
     }
 
-    /// The kind of a data file this catalog reads, if it reads it.
-    fn accepts(&self, file: &str) -> Option<FileKind> {
-        let kind = FileKind::of(file)?;
-        self.kind.is_none_or(|only| only == kind).then_some(kind)
-    }
-
     /// The table `schema.name`: the directory `name/` (its files of the first data
     /// format found) or the file `name.<ext>`.
     async fn table(&self, schema: &str, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
+        // Looked up in storage each time: files added there are read by the next
+        // statement.
         let store_error = |e: object_store::Error| DataFusionError::ObjectStore(Box::new(e));
         let directory = self.prefix(&[schema, name]);
         let mut files = self.store.list(Some(&directory));
@@ -264,14 +236,13 @@ impl Files {
             .await?;
         Ok(Some(Arc::new(MeteredFilesTable {
             inner: Arc::new(ListingTable::try_new(config)?),
-            store: self.store.clone(),
         })))
     }
 }
 
 /// The root URL (ending in `/`) and object store of a location: a local directory, or
 /// `s3://bucket/prefix` with `options` over the `AWS_*` environment variables.
-fn open_location(
+pub(crate) fn open_location(
     location: &str,
     options: &BTreeMap<String, String>,
 ) -> std::result::Result<(ListingTableUrl, Arc<dyn ObjectStore>), String> {
@@ -308,62 +279,11 @@ fn open_location(
     Ok((root, Arc::new(object_store::local::LocalFileSystem::new())))
 }
 
-impl CatalogProvider for FilesCatalog {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn schema_names(&self) -> Vec<String> {
-        let listing = self.listing.read().unwrap_or_else(|e| e.into_inner());
-        listing.keys().cloned().collect()
-    }
-
-    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        let listing = self.listing.read().unwrap_or_else(|e| e.into_inner());
-        Some(Arc::new(FilesSchema {
-            files: self.files.clone(),
-            schema: name.to_string(),
-            tables: listing.get(name).cloned().unwrap_or_default(),
-        }))
-    }
-}
-
-/// One directory of a files catalog.
-#[derive(Debug)]
-struct FilesSchema {
-    files: Arc<Files>,
-    schema: String,
-    /// Names as last listed, for synchronous introspection only.
-    tables: Vec<String>,
-}
-
-#[async_trait]
-impl SchemaProvider for FilesSchema {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn table_names(&self) -> Vec<String> {
-        self.tables.clone()
-    }
-
-    async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
-        // Looked up in storage each time: files added there are read by the next
-        // statement.
-        self.files.table(&self.schema, name).await
-    }
-
-    fn table_exist(&self, name: &str) -> bool {
-        self.tables.iter().any(|t| t == name)
-    }
-}
-
 /// A listing table whose scans count their rows into the query's meter (bytes are
 /// counted by the store).
 #[derive(Debug)]
 struct MeteredFilesTable {
     inner: Arc<ListingTable>,
-    store: Arc<dyn ObjectStore>,
 }
 
 #[async_trait]
@@ -391,39 +311,8 @@ impl TableProvider for MeteredFilesTable {
         let Some(meter) = state.config().get_extension::<ScanMeter>() else {
             return Ok(scan);
         };
-        // DataFusion's Parquet scan takes its store when it is planned, from the session;
-        // CSV and JSON scans take it at execution, from the query's runtime, which
-        // counts already.
-        let counted: Arc<dyn ObjectStore> =
-            Arc::new(CountingObjectStore::new(self.store.clone(), meter.clone()));
-        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-        let scan = scan
-            .transform_down(|node| {
-                let Some(exec) = node.as_any().downcast_ref::<DataSourceExec>() else {
-                    return Ok(Transformed::no(node));
-                };
-                let Some(config) = exec.data_source().as_any().downcast_ref::<FileScanConfig>()
-                else {
-                    return Ok(Transformed::no(node));
-                };
-                let Some(parquet) = config
-                    .file_source()
-                    .as_any()
-                    .downcast_ref::<ParquetSource>()
-                else {
-                    return Ok(Transformed::no(node));
-                };
-                let source = parquet.clone().with_parquet_file_reader_factory(Arc::new(
-                    CachedParquetFileReaderFactory::new(counted.clone(), cache.clone()),
-                ));
-                let config = FileScanConfigBuilder::from(config.clone())
-                    .with_source(Arc::new(source))
-                    .build();
-                Ok(Transformed::yes(
-                    DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>
-                ))
-            })?
-            .data;
+        // CSV and JSON scans read through the query's runtime, which counts already.
+        let scan = count_parquet_reads(scan, state, &meter)?;
         Ok(Arc::new(CountRowsExec::new(scan, meter)))
     }
 

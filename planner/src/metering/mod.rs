@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::ExecutionPlan;
-use lakegate_catalog::files::CountingObjectStore;
+use lakegate_catalog::CountingObjectStore;
 use lakegate_catalog::metering::ScanMeter;
 
 pub(crate) use admission::Admission;

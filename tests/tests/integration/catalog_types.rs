@@ -84,6 +84,25 @@ async fn catalogs_that_cannot_open_are_named_with_the_reason() {
     .await;
     assert!(option.contains("aws_no_such_option"), "{option}");
 
+    let delta = start_error(CatalogConfig {
+        name: "deltas".into(),
+        kind: CatalogType::Delta,
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        delta.contains("deltas") && delta.contains("needs `location`"),
+        "{delta}"
+    );
+    let delta = start_error(CatalogConfig {
+        name: "deltas".into(),
+        kind: CatalogType::Delta,
+        location: Some("/nonexistent/lakegate-deltas".into()),
+        ..Default::default()
+    })
+    .await;
+    assert!(delta.contains("/nonexistent"), "{delta}");
+
     let twice = start_error(CatalogConfig {
         name: "lake".into(),
         kind: CatalogType::Files,

@@ -5,6 +5,7 @@ mod budgets;
 mod catalog_types;
 mod clients;
 mod concurrency;
+mod delta_catalog;
 mod federation_postgres;
 mod files_catalog;
 mod flight_metadata;

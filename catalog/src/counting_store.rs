@@ -1,5 +1,6 @@
-//! An object store that counts the bytes each query reads from it: the storage a files
-//! catalog's tables live in, wrapped for one query's meter in that query's runtime.
+//! An object store that counts the bytes each query reads from it: the storage of files
+//! and Delta catalogs, wrapped for one query's meter in that query's runtime, and put
+//! under the Parquet scans of that query's plan (which take their store when planned).
 
 use std::fmt;
 use std::ops::Range;
@@ -14,7 +15,55 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::Result as DFResult;
+use datafusion::physical_plan::ExecutionPlan;
+
 use crate::metering::ScanMeter;
+
+/// `plan` with every Parquet scan in it reading through its store wrapped to count into
+/// `meter`. DataFusion's Parquet scan takes its object store from the session when it
+/// is planned (not from the query's runtime at execution, as CSV and JSON scans do), so
+/// the store is swapped in the plan itself.
+pub(crate) fn count_parquet_reads(
+    plan: Arc<dyn ExecutionPlan>,
+    state: &dyn Session,
+    meter: &Arc<ScanMeter>,
+) -> DFResult<Arc<dyn ExecutionPlan>> {
+    let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+    let counted = plan.transform_down(|node| {
+        let Some(exec) = node.as_any().downcast_ref::<DataSourceExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(config) = exec.data_source().as_any().downcast_ref::<FileScanConfig>() else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(parquet) = config
+            .file_source()
+            .as_any()
+            .downcast_ref::<ParquetSource>()
+        else {
+            return Ok(Transformed::no(node));
+        };
+        let store = state.runtime_env().object_store(&config.object_store_url)?;
+        let counted: Arc<dyn ObjectStore> =
+            Arc::new(CountingObjectStore::new(store, meter.clone()));
+        let source = parquet.clone().with_parquet_file_reader_factory(Arc::new(
+            CachedParquetFileReaderFactory::new(counted, cache.clone()),
+        ));
+        let config = FileScanConfigBuilder::from(config.clone())
+            .with_source(Arc::new(source))
+            .build();
+        Ok(Transformed::yes(
+            DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>
+        ))
+    })?;
+    Ok(counted.data)
+}
 
 /// `inner`, with every read counted into `meter`.
 #[derive(Debug)]
