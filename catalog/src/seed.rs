@@ -8,7 +8,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use iceberg::arrow::schema_to_arrow_schema;
-use iceberg::spec::DataFileFormat;
+use iceberg::spec::{DataFile, DataFileFormat, PartitionKey};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
@@ -216,6 +216,21 @@ impl std::fmt::Debug for TableAppender {
 impl TableAppender {
     /// Opens a writer for the table's current schema and properties.
     pub async fn new(table: &Table) -> Result<Self> {
+        Self::for_partition(table, None).await
+    }
+
+    /// Opens a writer of data files in one partition (`None`: an unpartitioned table),
+    /// of `target_file_size` bytes each (default: the table's property).
+    pub async fn for_partition(table: &Table, partition: Option<PartitionKey>) -> Result<Self> {
+        Self::with_target(table, partition, None).await
+    }
+
+    /// [`Self::for_partition`], rolling to a new file at `target_file_size` bytes.
+    pub async fn with_target(
+        table: &Table,
+        partition: Option<PartitionKey>,
+        target_file_size: Option<usize>,
+    ) -> Result<Self> {
         let name = table.identifier().to_string();
         let context = |what: &str| format!("{what} {name}");
         let metadata = table.metadata();
@@ -248,13 +263,13 @@ impl TableAppender {
         );
         let rolling = RollingFileWriterBuilder::new(
             parquet,
-            properties.write_target_file_size_bytes,
+            target_file_size.unwrap_or(properties.write_target_file_size_bytes),
             table.file_io().clone(),
             locations,
             names,
         );
         let writer = DataFileWriterBuilder::new(rolling)
-            .build(None)
+            .build(partition)
             .await
             .map_err(CatalogError::iceberg(context("opening a writer for")))?;
         Ok(Self {
@@ -280,17 +295,23 @@ impl TableAppender {
             )))
     }
 
-    /// Closes the data files and commits them as one snapshot.
-    pub async fn commit(mut self, catalog: &dyn Catalog) -> Result<Table> {
+    /// Closes the data files, without committing them: the files written.
+    pub async fn close(mut self) -> Result<Vec<DataFile>> {
         let name = self.table.identifier().to_string();
-        let files = self
-            .writer
+        self.writer
             .close()
             .await
             .map_err(CatalogError::iceberg(format!(
                 "closing data files of {name}"
-            )))?;
-        let tx = Transaction::new(&self.table);
+            )))
+    }
+
+    /// Closes the data files and commits them as one snapshot.
+    pub async fn commit(self, catalog: &dyn Catalog) -> Result<Table> {
+        let name = self.table.identifier().to_string();
+        let table = self.table.clone();
+        let files = self.close().await?;
+        let tx = Transaction::new(&table);
         let tx =
             tx.fast_append()
                 .add_data_files(files)

@@ -20,6 +20,7 @@ pub mod history;
 mod history_recovery;
 mod history_table;
 mod metering;
+mod optimize;
 mod output_names;
 mod parse;
 mod pg_catalog;

@@ -1,5 +1,6 @@
-//! `CALL` statements: the gateway's procedures. Today one, `system.kill_query` (also
-//! reachable as Trino's `system.runtime.kill_query`), which stops a running query.
+//! `CALL` statements: the gateway's procedures. `system.kill_query` (also reachable as
+//! Trino's `system.runtime.kill_query`) stops a running query; `system.optimize`
+//! compacts a table (see `optimize.rs`, run from the service because it is async).
 
 use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
@@ -34,7 +35,10 @@ pub(crate) fn call(
         }
         _ => Err(QueryError::new(
             ErrorKind::UndefinedFunction,
-            format!("procedure {name} does not exist (the gateway has system.kill_query)"),
+            format!(
+                "procedure {name} does not exist (the gateway has system.kill_query and \
+                 system.optimize)"
+            ),
         )),
     }
 }
@@ -71,7 +75,11 @@ fn kill(
 
 /// The procedure's string arguments in the order of `names`, given by position or by
 /// name (`query_id => '…'`).
-fn arguments(procedure: &str, function: &Function, names: &[&str]) -> Result<Vec<Option<String>>> {
+pub(crate) fn arguments(
+    procedure: &str,
+    function: &Function,
+    names: &[&str],
+) -> Result<Vec<Option<String>>> {
     let mut values = vec![None; names.len()];
     let list = match &function.args {
         FunctionArguments::None => return Ok(values),

@@ -707,6 +707,12 @@ impl QueryService {
                 _ => Err(QueryError::new(ErrorKind::Internal, "not a DEALLOCATE")),
             },
             StatementKind::Call => match sql_statement(&prepared.statement)? {
+                SqlStatement::Call(function) if crate::optimize::is_optimize(function) => {
+                    let tag =
+                        crate::optimize::optimize(session, function, &self.registry, &self.policy)
+                            .await?;
+                    Ok(Outcome::Command(tag))
+                }
                 SqlStatement::Call(function) => {
                     let policy = self.policy.current();
                     let user = session.principal.user.clone();

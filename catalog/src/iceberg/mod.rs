@@ -7,6 +7,7 @@
 //! process is seen by the next statement, and one statement reads one snapshot per table.
 
 mod append_exec;
+mod compact;
 mod metadata_tables;
 mod metered_table;
 pub mod names;
@@ -14,6 +15,7 @@ mod provider;
 mod tables;
 
 pub use append_exec::IcebergAppendExec;
+pub use compact::{Compaction, compact};
 pub use metadata_tables::metadata_table;
 pub use metered_table::MeteredIcebergTable;
 pub use tables::iceberg_type;

@@ -33,6 +33,9 @@ pub struct LakeCatalog {
     name: String,
     catalog: Arc<dyn Catalog>,
     warehouse: String,
+    /// The SQL catalog's database (iceberg-sql only): commits iceberg-rust has no
+    /// action for (compaction's replace) are made there, compare-and-set.
+    sql_uri: Option<String>,
     listing: RwLock<Listing>,
 }
 
@@ -63,7 +66,7 @@ impl LakeCatalog {
             )
         });
         let props = HashMap::from([
-            (SQL_CATALOG_PROP_URI.to_string(), uri),
+            (SQL_CATALOG_PROP_URI.to_string(), uri.clone()),
             (SQL_CATALOG_PROP_WAREHOUSE.to_string(), warehouse.clone()),
             (
                 SQL_CATALOG_PROP_BIND_STYLE.to_string(),
@@ -82,10 +85,16 @@ impl LakeCatalog {
             name: config.name.clone(),
             catalog: Arc::new(catalog),
             warehouse,
+            sql_uri: Some(uri),
             listing: RwLock::new(Listing::new()),
         };
         lake.refresh_listing().await?;
         Ok(lake)
+    }
+
+    /// The SQL catalog's database URI, for an iceberg-sql catalog.
+    pub(crate) fn sql_uri(&self) -> Option<&str> {
+        self.sql_uri.as_deref()
     }
 
     /// Connects to an Iceberg REST catalog (Polaris, Lakekeeper, Nessie, Gravitino,
@@ -134,6 +143,7 @@ impl LakeCatalog {
             name: config.name.clone(),
             catalog: Arc::new(catalog),
             warehouse: config.warehouse.clone(),
+            sql_uri: None,
             listing: RwLock::new(Listing::new()),
         };
         lake.refresh_listing().await?;

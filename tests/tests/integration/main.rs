@@ -12,6 +12,7 @@ mod flight_metadata;
 mod flight_sql;
 mod freshness;
 mod history;
+mod iceberg_compaction;
 mod iceberg_writes;
 mod kill;
 mod metering;
