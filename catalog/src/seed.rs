@@ -308,19 +308,28 @@ impl TableAppender {
 
     /// Closes the data files and commits them as one snapshot.
     pub async fn commit(self, catalog: &dyn Catalog) -> Result<Table> {
-        let name = self.table.identifier().to_string();
         let table = self.table.clone();
         let files = self.close().await?;
-        let tx = Transaction::new(&table);
-        let tx =
-            tx.fast_append()
-                .add_data_files(files)
-                .apply(tx)
-                .map_err(CatalogError::iceberg(format!(
-                    "preparing the snapshot of {name}"
-                )))?;
-        tx.commit(catalog)
-            .await
-            .map_err(CatalogError::iceberg(format!("committing {name}")))
+        commit_files(&table, catalog, files).await
     }
+}
+
+/// Commits data files written for `table` as one fast-append snapshot.
+pub async fn commit_files(
+    table: &Table,
+    catalog: &dyn Catalog,
+    files: Vec<DataFile>,
+) -> Result<Table> {
+    let name = table.identifier().to_string();
+    let tx = Transaction::new(table);
+    let tx = tx
+        .fast_append()
+        .add_data_files(files)
+        .apply(tx)
+        .map_err(CatalogError::iceberg(format!(
+            "preparing the snapshot of {name}"
+        )))?;
+    tx.commit(catalog)
+        .await
+        .map_err(CatalogError::iceberg(format!("committing {name}")))
 }

@@ -1,5 +1,6 @@
 //! `INSERT INTO` an Iceberg table: the input's rows are written as Parquet data files
-//! and committed as one fast-append snapshot when the input ends, so a statement adds
+//! (in a partitioned table, one writer per partition value the rows carry) and
+//! committed as one fast-append snapshot when the input ends, so a statement adds
 //! all of its rows or none. Commits are optimistic: the catalog accepts a snapshot only
 //! on top of the metadata it was built from, and iceberg-rust retries a conflicting
 //! append on the new metadata; a commit that still conflicts fails the statement cleanly.
@@ -22,7 +23,10 @@ use futures::StreamExt;
 use iceberg::Catalog;
 use iceberg::table::Table;
 
-use crate::seed::TableAppender;
+use iceberg::arrow::RecordBatchPartitionSplitter;
+use iceberg::spec::{DataFile, Struct};
+
+use crate::seed::{TableAppender, commit_files};
 use crate::{CatalogError, WriteError};
 
 /// Writes its input into an Iceberg table and commits one snapshot.
@@ -147,6 +151,98 @@ fn external(e: CatalogError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
+/// Partitions one INSERT may write at once (one open Parquet writer each).
+pub const MAX_OPEN_PARTITIONS: usize = 1000;
+
+/// The writers of one INSERT: one for an unpartitioned table, one per partition value
+/// (computed from the rows by the table's partition transforms) otherwise.
+enum Writers {
+    Unpartitioned(TableAppender),
+    Partitioned {
+        splitter: RecordBatchPartitionSplitter,
+        open: Vec<(Struct, TableAppender)>,
+    },
+}
+
+impl Writers {
+    async fn new(table: &Table) -> Result<Self, CatalogError> {
+        let metadata = table.metadata();
+        let spec = metadata.default_partition_spec();
+        if spec.is_unpartitioned() {
+            return Ok(Writers::Unpartitioned(TableAppender::new(table).await?));
+        }
+        let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
+            metadata.current_schema().clone(),
+            spec.clone(),
+        )
+        .map_err(CatalogError::iceberg(format!(
+            "partitioning rows for {}",
+            table.identifier()
+        )))?;
+        Ok(Writers::Partitioned {
+            splitter,
+            open: Vec::new(),
+        })
+    }
+
+    async fn write(&mut self, table: &Table, batch: RecordBatch) -> DFResult<()> {
+        match self {
+            Writers::Unpartitioned(appender) => appender.write(batch).await.map_err(external),
+            Writers::Partitioned { splitter, open } => {
+                let parts = splitter.split(&batch).map_err(|e| {
+                    external(CatalogError::iceberg(format!(
+                        "partitioning rows for {}",
+                        table.identifier()
+                    ))(e))
+                })?;
+                for (key, rows) in parts {
+                    // Bound first: the iterator must not live across the await below.
+                    let found = open.iter().position(|(p, _)| p == key.data());
+                    let index = match found {
+                        Some(index) => index,
+                        None => {
+                            if open.len() >= MAX_OPEN_PARTITIONS {
+                                return Err(DataFusionError::External(Box::new(
+                                    WriteError::Unsupported {
+                                        message: format!(
+                                            "INSERT into {} writes more than \
+                                             {MAX_OPEN_PARTITIONS} partitions at once; split it",
+                                            table.identifier()
+                                        ),
+                                    },
+                                )));
+                            }
+                            let data = key.data().clone();
+                            let appender = TableAppender::for_partition(table, Some(key))
+                                .await
+                                .map_err(external)?;
+                            open.push((data, appender));
+                            open.len() - 1
+                        }
+                    };
+                    // The splitter's batches keep the table's schema.
+                    open[index].1.write(rows).await.map_err(external)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Closes every writer; the data files written.
+    async fn close(self) -> Result<Vec<DataFile>, CatalogError> {
+        match self {
+            Writers::Unpartitioned(appender) => appender.close().await,
+            Writers::Partitioned { open, .. } => {
+                let mut files = Vec::new();
+                for (_, appender) in open {
+                    files.extend(appender.close().await?);
+                }
+                Ok(files)
+            }
+        }
+    }
+}
+
 /// Writes every batch of `input`, then commits them as one snapshot; the row count.
 async fn append(
     table: Table,
@@ -154,8 +250,14 @@ async fn append(
     mut input: SendableRecordBatchStream,
 ) -> DFResult<u64> {
     let name = table.identifier().to_string();
-    let mut appender = TableAppender::new(&table).await.map_err(external)?;
-    let schema = appender.arrow_schema();
+    let schema = Arc::new(
+        iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema()).map_err(|e| {
+            external(CatalogError::iceberg(format!(
+                "converting the schema of {name}"
+            ))(e))
+        })?,
+    );
+    let mut writers = Writers::new(&table).await.map_err(external)?;
     let mut rows = 0u64;
     while let Some(batch) = input.next().await {
         let batch = batch?;
@@ -173,13 +275,14 @@ async fn append(
         // The table's schema carries the Iceberg field ids the writer needs.
         let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?;
         rows += batch.num_rows() as u64;
-        appender.write(batch).await.map_err(external)?;
+        writers.write(&table, batch).await?;
     }
     if rows == 0 {
         // Nothing to commit: no empty snapshot.
         return Ok(0);
     }
-    match appender.commit(catalog.as_ref()).await {
+    let files = writers.close().await.map_err(external)?;
+    match commit_files(&table, catalog.as_ref(), files).await {
         Ok(_) => Ok(rows),
         Err(CatalogError::Iceberg { source, .. })
             if source.kind() == iceberg::ErrorKind::CatalogCommitConflicts =>

@@ -181,16 +181,6 @@ impl TableProvider for MeteredIcebergTable {
                 "{insert_op} is not supported on Iceberg table {name}; INSERT appends"
             )));
         }
-        if !self
-            .table
-            .metadata()
-            .default_partition_spec()
-            .is_unpartitioned()
-        {
-            return Err(unsupported(format!(
-                "INSERT into the partitioned Iceberg table {name} is not supported yet"
-            )));
-        }
         Ok(Arc::new(IcebergAppendExec::new(
             self.table.clone(),
             catalog.clone(),

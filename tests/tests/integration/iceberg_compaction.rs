@@ -359,4 +359,62 @@ async fn partitions_are_compacted_apart_and_a_lost_race_fails_cleanly() {
         query_text(&admin, "SELECT count(*) FROM lake.compaction.regions").await,
         vec![vec![Some("330".into())]]
     );
+
+    // INSERT into the partitioned table: each row lands in its partition's file, a new
+    // value makes a new partition, all in one snapshot.
+    let snapshots = "SELECT count(*) FROM lake.compaction.\"regions$snapshots\"";
+    let before = query_text(&admin, snapshots).await;
+    let inserted = admin
+        .execute(
+            "INSERT INTO lake.compaction.regions VALUES (5000, 'EU'), (5001, 'ASIA'), \
+             (5002, 'US'), (5003, 'ASIA')",
+            &[],
+        )
+        .await
+        .expect("insert into a partitioned table");
+    assert_eq!(inserted, 4);
+    let after: i64 = query_text(&admin, snapshots).await[0][0]
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .expect("count");
+    let before: i64 = before[0][0]
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .expect("count");
+    assert_eq!(after, before + 1, "one snapshot");
+    let listed = query_text(
+        &admin,
+        "SELECT partition, record_count, file_count \
+         FROM lake.compaction.\"regions$partitions\" ORDER BY record_count",
+    )
+    .await;
+    let found: Vec<(bool, Option<String>, Option<String>)> = listed
+        .iter()
+        .zip(["ASIA", "US", "EU"])
+        .map(|(row, region)| {
+            (
+                row[0].as_deref().is_some_and(|p| p.contains(region)),
+                row[1].clone(),
+                row[2].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (true, Some("2".into()), Some("1".into())),
+            (true, Some("161".into()), Some("2".into())),
+            (true, Some("171".into()), Some("2".into())),
+        ],
+        "{listed:?}"
+    );
+    // Partition pruning sees the new files' partition values.
+    assert_eq!(
+        query_text(
+            &admin,
+            "EXPLAIN COST SELECT * FROM lake.compaction.regions WHERE region = 'ASIA'"
+        )
+        .await[0][1],
+        Some("1".into())
+    );
 }
