@@ -157,7 +157,7 @@ pub const MAX_OPEN_PARTITIONS: usize = 1000;
 /// The writers of one INSERT: one for an unpartitioned table, one per partition value
 /// (computed from the rows by the table's partition transforms) otherwise.
 enum Writers {
-    Unpartitioned(TableAppender),
+    Unpartitioned(Box<TableAppender>),
     Partitioned {
         splitter: RecordBatchPartitionSplitter,
         open: Vec<(Struct, TableAppender)>,
@@ -169,7 +169,9 @@ impl Writers {
         let metadata = table.metadata();
         let spec = metadata.default_partition_spec();
         if spec.is_unpartitioned() {
-            return Ok(Writers::Unpartitioned(TableAppender::new(table).await?));
+            return Ok(Writers::Unpartitioned(Box::new(
+                TableAppender::new(table).await?,
+            )));
         }
         let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
             metadata.current_schema().clone(),
