@@ -159,7 +159,7 @@ pub const MAX_OPEN_PARTITIONS: usize = 1000;
 enum Writers {
     Unpartitioned(Box<TableAppender>),
     Partitioned {
-        splitter: RecordBatchPartitionSplitter,
+        splitter: Box<RecordBatchPartitionSplitter>,
         open: Vec<(Struct, TableAppender)>,
     },
 }
@@ -182,7 +182,7 @@ impl Writers {
             table.identifier()
         )))?;
         Ok(Writers::Partitioned {
-            splitter,
+            splitter: Box::new(splitter),
             open: Vec::new(),
         })
     }
