@@ -24,12 +24,13 @@ impl CatalogType {
     pub const ALL: &[(CatalogType, &str)] = &[
         (
             CatalogType::IcebergSql,
-            "Apache Iceberg tables, catalog in SQLite (embedded default), data on local disk",
+            "Apache Iceberg tables, catalog in SQLite (embedded default), data on local disk \
+             or S3",
         ),
         (
             CatalogType::IcebergRest,
             "Apache Iceberg tables of an Iceberg REST catalog (Polaris, Lakekeeper, Nessie, \
-             Gravitino, Unity), data on local or shared file systems",
+             Gravitino, Unity), data on local or shared file systems or S3",
         ),
         (
             CatalogType::Postgres,
@@ -69,7 +70,8 @@ pub struct CatalogConfig {
     /// Which kind of catalog this is.
     #[serde(rename = "type")]
     pub kind: CatalogType,
-    /// Warehouse root (iceberg-sql): where table data and metadata files are written.
+    /// Warehouse root (iceberg-sql): where table data and metadata files are written, a
+    /// local directory or `s3://bucket/prefix`.
     #[serde(default)]
     pub warehouse: String,
     /// iceberg-sql: database URI of the SQL catalog, e.g. `sqlite:./data/catalog.db`
@@ -91,7 +93,7 @@ pub struct CatalogConfig {
     /// unset: each table's by its files' extension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
-    /// files and delta on S3: object_store's S3 options (`aws_endpoint`, `aws_region`,
+    /// files, delta and iceberg-sql on S3: object_store's S3 options (`aws_endpoint`, `aws_region`,
     /// `aws_allow_http`, …), on top of the `AWS_*` environment variables. iceberg-rest:
     /// further catalog properties (`prefix`, `oauth2-server-uri`, `scope`, …).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

@@ -8,6 +8,7 @@
 
 mod append_exec;
 mod compact;
+mod lake_storage;
 mod metadata_tables;
 mod metered_table;
 pub mod names;

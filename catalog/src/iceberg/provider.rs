@@ -8,7 +8,6 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DFResult};
-use iceberg::io::LocalFsStorageFactory;
 use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
 use iceberg_catalog_rest::{
@@ -20,6 +19,7 @@ use iceberg_catalog_sql::{
 };
 
 use super::MeteredIcebergTable;
+use super::lake_storage::{LakeStorageFactory, check_s3_options};
 use super::metadata_table;
 use super::names::{TableRef, base_table, parse_table_ref};
 use crate::{CatalogConfig, CatalogError, Result};
@@ -40,31 +40,52 @@ pub struct LakeCatalog {
 }
 
 impl LakeCatalog {
-    /// Opens (creating if needed) an Iceberg SQL catalog on SQLite with a local warehouse.
+    /// Opens (creating if needed) an Iceberg SQL catalog on SQLite, with its warehouse
+    /// on local disk or on S3 (`s3://bucket/prefix`, with `options` for the store and
+    /// `uri` naming the catalog database, which cannot live in a bucket).
     pub async fn open_sql(config: &CatalogConfig) -> Result<Self> {
+        let error = |message: String| CatalogError::Config {
+            catalog: config.name.clone(),
+            message,
+        };
         if config.warehouse.is_empty() {
-            return Err(CatalogError::Config {
-                catalog: config.name.clone(),
-                message: "an iceberg-sql catalog needs `warehouse`".into(),
-            });
+            return Err(error("an iceberg-sql catalog needs `warehouse`".into()));
         }
-        let warehouse_dir = Path::new(&config.warehouse);
-        std::fs::create_dir_all(warehouse_dir).map_err(CatalogError::io(format!(
-            "creating warehouse directory {}",
-            warehouse_dir.display()
-        )))?;
-        let warehouse_dir = warehouse_dir
-            .canonicalize()
-            .map_err(CatalogError::io("resolving warehouse directory"))?;
-        let warehouse = format!("file://{}", warehouse_dir.display());
-        // A file-backed SQLite database: `sqlite::memory:` would give every pooled
-        // connection its own empty database.
-        let uri = config.uri.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite:{}?mode=rwc",
-                warehouse_dir.join("catalog.db").display()
-            )
-        });
+        let (warehouse, uri) =
+            if config.warehouse.starts_with("s3://") || config.warehouse.starts_with("s3a://") {
+                check_s3_options(&config.options).map_err(error)?;
+                let uri = config.uri.clone().ok_or_else(|| {
+                    error(
+                        "an iceberg-sql catalog whose warehouse is on S3 needs `uri`: the SQL \
+                     catalog's database, e.g. sqlite:./data/s3lake.db?mode=rwc"
+                            .into(),
+                    )
+                })?;
+                (config.warehouse.trim_end_matches('/').to_string(), uri)
+            } else {
+                if !config.options.is_empty() {
+                    return Err(error(
+                        "`options` (S3 settings) apply to s3:// warehouses only".into(),
+                    ));
+                }
+                let warehouse_dir = Path::new(&config.warehouse);
+                std::fs::create_dir_all(warehouse_dir).map_err(CatalogError::io(format!(
+                    "creating warehouse directory {}",
+                    warehouse_dir.display()
+                )))?;
+                let warehouse_dir = warehouse_dir
+                    .canonicalize()
+                    .map_err(CatalogError::io("resolving warehouse directory"))?;
+                // A file-backed SQLite database: `sqlite::memory:` would give every pooled
+                // connection its own empty database.
+                let uri = config.uri.clone().unwrap_or_else(|| {
+                    format!(
+                        "sqlite:{}?mode=rwc",
+                        warehouse_dir.join("catalog.db").display()
+                    )
+                });
+                (format!("file://{}", warehouse_dir.display()), uri)
+            };
         let props = HashMap::from([
             (SQL_CATALOG_PROP_URI.to_string(), uri.clone()),
             (SQL_CATALOG_PROP_WAREHOUSE.to_string(), warehouse.clone()),
@@ -74,7 +95,7 @@ impl LakeCatalog {
             ),
         ]);
         let catalog = SqlCatalogBuilder::default()
-            .with_storage_factory(Arc::new(LocalFsStorageFactory))
+            .with_storage_factory(Arc::new(LakeStorageFactory::new(config.options.clone())))
             .load(config.name.clone(), props)
             .await
             .map_err(CatalogError::iceberg(format!(
@@ -101,7 +122,8 @@ impl LakeCatalog {
     /// Unity, …) at `uri`. `warehouse` is passed as the REST `warehouse` property, and
     /// `options` as further catalog properties (credentials such as `credential` or
     /// `token` are best set through `password_env`, which sets `token`). Table files are
-    /// read from the locations the catalog returns, on local or shared file systems.
+    /// read from the locations the catalog returns: local or shared file systems, or S3
+    /// with the settings the catalog hands out.
     pub async fn open_rest(config: &CatalogConfig) -> Result<Self> {
         let error = |message: String| CatalogError::Config {
             catalog: config.name.clone(),
@@ -131,8 +153,9 @@ impl LakeCatalog {
             })?;
             props.insert("token".to_string(), token);
         }
+        // S3 settings come from the catalog (its config and table properties).
         let catalog = RestCatalogBuilder::default()
-            .with_storage_factory(Arc::new(LocalFsStorageFactory))
+            .with_storage_factory(Arc::new(LakeStorageFactory::default()))
             .load(config.name.clone(), props)
             .await
             .map_err(CatalogError::iceberg(format!(

@@ -1,5 +1,8 @@
 //! CPU time of a query's operators, without touching its plan.
 //!
+//! Each measured poll's wall time is kept, and the thread's CPU clock is read every few
+//! dozen polls to turn it into CPU time (see [`CpuClock`]).
+//!
 //! The plan's root is wrapped: each poll of the query's result stream measures its
 //! thread's CPU time, and while it runs the query's clock is this thread's current
 //! clock. Every task DataFusion spawns (repartitioning, merging, building hash tables)
@@ -18,6 +21,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use cpu_time::ThreadTime;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -32,40 +36,134 @@ use futures::future::BoxFuture;
 thread_local! {
     /// The clock of the query whose poll runs on this thread, if a measured poll does.
     static CURRENT: RefCell<Option<Arc<CpuClock>>> = const { RefCell::new(None) };
+    /// This thread's readings of its CPU clock, and the polls measured since the last.
+    static SAMPLER: RefCell<Option<Sampler>> = const { RefCell::new(None) };
 }
 
+/// Measured polls between two readings of a thread's CPU clock.
+const POLLS_PER_READING: u32 = 32;
+/// Wall time after which the thread's CPU clock is read again, whatever the polls.
+const WALL_PER_READING: Duration = Duration::from_millis(2);
+
 /// Nanoseconds of CPU spent by one query's operators.
+///
+/// Reading a thread's CPU clock is a system call (about 0.85 µs on this project's
+/// machine, where a query polls thousands of times), so it is read once per
+/// [`POLLS_PER_READING`] measured polls or [`WALL_PER_READING`] on each thread, and each
+/// poll's wall time (a vDSO read) is kept in between. At a reading, the CPU the thread
+/// spent since the last one is shared among the queries polled in between, in
+/// proportion to their polls' wall time and never more than that wall time; time
+/// the thread spent outside measured polls (idle, or another query's planning) is left
+/// out in the same proportion. Polls not yet settled by a reading count at their wall
+/// time.
 #[derive(Debug, Default)]
 pub(crate) struct CpuClock {
+    /// CPU nanoseconds settled at readings.
     nanos: AtomicU64,
+    /// Wall nanoseconds of measured polls no reading has settled yet.
+    pending: AtomicU64,
 }
 
 impl CpuClock {
     pub(crate) fn nanos(&self) -> u64 {
-        self.nanos.load(Ordering::Relaxed)
+        self.nanos.load(Ordering::Relaxed) + self.pending.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` with this clock current, adding the thread's CPU time to it unless an
+    /// Runs `f` with this clock current, adding its time to this clock unless an
     /// enclosing call on this thread is already measuring.
     fn measure<T>(self: &Arc<Self>, f: impl FnOnce() -> T) -> T {
         let outer = CURRENT.with(|c| c.borrow().is_some());
         if outer {
             return f();
         }
+        SAMPLER.with(|s| {
+            s.borrow_mut().get_or_insert_with(Sampler::start);
+        });
         CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
-        let start = ThreadTime::try_now().ok();
+        let start = Instant::now();
         let result = f();
-        if let Some(start) = start {
-            self.nanos
-                .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        }
+        let wall = start.elapsed().as_nanos() as u64;
         CURRENT.with(|c| *c.borrow_mut() = None);
+        self.pending.fetch_add(wall, Ordering::Relaxed);
+        SAMPLER.with(|s| {
+            if let Some(sampler) = s.borrow_mut().as_mut() {
+                sampler.record(self, wall);
+            }
+        });
         result
     }
 
     fn current() -> Option<Arc<CpuClock>> {
         CURRENT.with(|c| c.borrow().clone())
     }
+}
+
+/// One thread's CPU clock readings and the polls measured since the last one.
+struct Sampler {
+    cpu_at: Duration,
+    wall_at: Instant,
+    polls: u32,
+    /// Each clock polled since the last reading, with its polls' wall nanoseconds.
+    measured: Vec<(Arc<CpuClock>, u64)>,
+}
+
+impl Sampler {
+    fn start() -> Self {
+        Self {
+            cpu_at: thread_cpu(),
+            wall_at: Instant::now(),
+            polls: 0,
+            measured: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, clock: &Arc<CpuClock>, wall: u64) {
+        match self
+            .measured
+            .iter_mut()
+            .find(|(c, _)| Arc::ptr_eq(c, clock))
+        {
+            Some((_, total)) => *total += wall,
+            None => self.measured.push((clock.clone(), wall)),
+        }
+        self.polls += 1;
+        if self.polls >= POLLS_PER_READING || self.wall_at.elapsed() >= WALL_PER_READING {
+            self.settle();
+        }
+    }
+
+    /// Reads the thread's CPU clock and shares what it advanced among the clocks
+    /// polled since the last reading.
+    fn settle(&mut self) {
+        let cpu_now = thread_cpu();
+        let wall_now = Instant::now();
+        let cpu = cpu_now.saturating_sub(self.cpu_at).as_nanos() as f64;
+        let interval = wall_now.duration_since(self.wall_at).as_nanos() as f64;
+        let measured: u64 = self.measured.iter().map(|(_, w)| w).sum();
+        if measured > 0 {
+            let share = match interval > 0.0 {
+                true => (measured as f64 / interval).min(1.0),
+                false => 1.0,
+            };
+            let attributable = (cpu * share).min(measured as f64);
+            for (clock, wall) in self.measured.drain(..) {
+                let settled = attributable * wall as f64 / measured as f64;
+                clock.nanos.fetch_add(settled as u64, Ordering::Relaxed);
+                clock.pending.fetch_sub(wall, Ordering::Relaxed);
+            }
+        }
+        self.measured.clear();
+        self.cpu_at = cpu_now;
+        self.wall_at = wall_now;
+        self.polls = 0;
+    }
+}
+
+/// The CPU time this thread has used (zero where the platform cannot tell).
+fn thread_cpu() -> Duration {
+    ThreadTime::try_now()
+        .map(|t| t.as_duration())
+        .unwrap_or_default()
 }
 
 /// Installs the spawn hook that gives tasks spawned during a measured poll the
@@ -241,6 +339,35 @@ mod tests {
             (0.5..2.0).contains(&ratio),
             "nested {nested} vs flat {}",
             flat.nanos()
+        );
+    }
+
+    #[test]
+    fn readings_share_the_cpu_among_the_clocks_polled() {
+        let (light, heavy) = (Arc::new(CpuClock::default()), Arc::new(CpuClock::default()));
+        let spin = |n: u64| {
+            let mut x = 0u64;
+            for i in 0..n {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+        };
+        let start = ThreadTime::now();
+        for _ in 0..200 {
+            light.measure(|| spin(100_000));
+            heavy.measure(|| spin(300_000));
+        }
+        let used = start.elapsed().as_nanos() as f64;
+        let (l, h) = (light.nanos() as f64, heavy.nanos() as f64);
+        // 400 polls: settled at readings, little left pending.
+        assert!(
+            (heavy.pending.load(Ordering::Relaxed) as f64) < h / 4.0,
+            "mostly settled"
+        );
+        assert!((2.0..4.5).contains(&(h / l)), "about 3x: {h} vs {l}");
+        assert!(
+            l + h <= used * 1.05 && l + h >= used * 0.6,
+            "{l} + {h} against the {used} ns the thread used"
         );
     }
 

@@ -103,6 +103,18 @@ async fn catalogs_that_cannot_open_are_named_with_the_reason() {
     .await;
     assert!(delta.contains("/nonexistent"), "{delta}");
 
+    let s3_warehouse = start_error(CatalogConfig {
+        name: "s3lake".into(),
+        kind: CatalogType::IcebergSql,
+        warehouse: "s3://bucket/warehouse".into(),
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        s3_warehouse.contains("s3lake") && s3_warehouse.contains("needs `uri`"),
+        "{s3_warehouse}"
+    );
+
     let twice = start_error(CatalogConfig {
         name: "lake".into(),
         kind: CatalogType::Files,

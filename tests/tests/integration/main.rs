@@ -13,6 +13,7 @@ mod flight_sql;
 mod freshness;
 mod history;
 mod iceberg_compaction;
+mod iceberg_s3;
 mod iceberg_writes;
 mod kill;
 mod metering;
