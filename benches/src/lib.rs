@@ -42,16 +42,24 @@ pub fn tpch_query(n: usize) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// The medians of `runs` alternated timings: `run(false)` (the baseline) then
-/// `run(true)` (the measured side), each round in that order.
+/// The medians of `runs` alternated timings of `run(false)` (the baseline) and
+/// `run(true)` (the measured side), taking turns at going first.
 pub async fn alternated_medians(
     runs: usize,
     mut run: impl AsyncFnMut(bool) -> Duration,
 ) -> (Duration, Duration) {
     let (mut baseline, mut measured) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
-        baseline.push(run(false).await);
-        measured.push(run(true).await);
+    // ABBA: each side runs first in half of the pairs, so whatever the first run of a
+    // pair leaves behind (warm caches, background work such as a history flush) falls
+    // on both sides alike.
+    for i in 0..runs {
+        if i % 2 == 0 {
+            baseline.push(run(false).await);
+            measured.push(run(true).await);
+        } else {
+            measured.push(run(true).await);
+            baseline.push(run(false).await);
+        }
     }
     (median(baseline), median(measured))
 }
