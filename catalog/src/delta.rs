@@ -7,19 +7,12 @@
 //! (`"t$snapshot=<version>"`, `"t$timestamp=<epoch millis>"`). Bytes are counted where
 //! the Parquet data is read; the log itself is metadata and not counted.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::Statistics;
-use datafusion::datasource::TableType;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::{DataFusionError, Result as DFResult};
-use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
 use deltalake_core::logstore::{
     LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
 };
@@ -27,10 +20,9 @@ use deltalake_core::{DeltaTableBuilder, DeltaTableError};
 use object_store::ObjectStore;
 use object_store::path::Path;
 
-use crate::counting_store::count_parquet_reads;
 use crate::files::open_location;
 use crate::listed::{ListedCatalog, Listing, Source};
-use crate::metering::{CountRowsExec, ScanMeter};
+use crate::metered_files::MeteredFileTable;
 use crate::{CatalogConfig, CatalogError, Result};
 
 /// The directory of a Delta table's log.
@@ -264,10 +256,10 @@ impl Source for DeltaLake {
         }
         let files = snapshot.log_data().num_files() as u64;
         let provider = loaded.table_provider().build().await?;
-        Ok(Some(Arc::new(MeteredDeltaTable {
-            inner: Arc::new(provider),
+        Ok(Some(Arc::new(MeteredFileTable::writable(
+            Arc::new(provider),
             files,
-        })))
+        ))))
     }
 }
 
@@ -275,64 +267,4 @@ fn format_millis(millis: i64) -> String {
     chrono::DateTime::from_timestamp_millis(millis)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
         .unwrap_or_else(|| format!("{millis} ms"))
-}
-
-/// A Delta table whose scans count the bytes they read and the rows they produce into
-/// the query's meter.
-#[derive(Debug)]
-struct MeteredDeltaTable {
-    inner: Arc<dyn TableProvider>,
-    /// Data files in the version read.
-    files: u64,
-}
-
-#[async_trait]
-impl TableProvider for MeteredDeltaTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn schema(&self) -> SchemaRef {
-        self.inner.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let scan = self.inner.scan(state, projection, filters, limit).await?;
-        let Some(meter) = state.config().get_extension::<ScanMeter>() else {
-            return Ok(scan);
-        };
-        meter.add_snapshot_files(self.files);
-        let scan = count_parquet_reads(scan, state, &meter)?;
-        Ok(Arc::new(CountRowsExec::new(scan, meter)))
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
-    }
-
-    fn statistics(&self) -> Option<Statistics> {
-        self.inner.statistics()
-    }
-
-    async fn insert_into(
-        &self,
-        state: &dyn Session,
-        input: Arc<dyn ExecutionPlan>,
-        insert_op: InsertOp,
-    ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        self.inner.insert_into(state, input, insert_op).await
-    }
 }

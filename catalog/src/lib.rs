@@ -13,6 +13,7 @@ pub mod estimate;
 pub mod files;
 pub mod iceberg;
 mod listed;
+mod metered_files;
 pub mod metering;
 mod postgres;
 mod registry;

@@ -138,6 +138,21 @@ impl TestGateway {
     }
 }
 
+/// Sends `sql` and waits for the NOTICE it raises (with `gateway.show_cost = on`, its
+/// cost notice); the notice's figures.
+pub async fn statement_figures(
+    client: &tokio_postgres::Client,
+    notices: &mut tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
+    sql: &str,
+) -> HashMap<String, f64> {
+    client.simple_query(sql).await.expect(sql);
+    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
+        .await
+        .expect("a notice")
+        .expect("connection open");
+    notice_figures(&notice)
+}
+
 /// The `name=value` pairs of a NOTICE's DETAIL (the cost notice's figures).
 pub fn notice_figures(notice: &tokio_postgres::error::DbError) -> HashMap<String, f64> {
     notice

@@ -20,6 +20,21 @@ impl Drop for S3Server {
 }
 
 impl S3Server {
+    /// Starts moto's server for a test; `None` (the test is skipped, and says so) when
+    /// the Python or moto is not there, which fails the test under
+    /// `LAKEGATE_REQUIRE_CLIENTS=1` (as CI runs).
+    pub async fn start_for_test() -> Option<Self> {
+        let server = Self::start().await;
+        if server.is_none() {
+            assert!(
+                std::env::var("LAKEGATE_REQUIRE_CLIENTS").as_deref() != Ok("1"),
+                "the S3 server (moto, tests/clients/requirements.txt) is required"
+            );
+            eprintln!("skipped: no S3 server (moto) in LAKEGATE_PYTHON");
+        }
+        server
+    }
+
     /// Starts moto's server; `None` when the Python or moto is not there.
     pub async fn start() -> Option<Self> {
         let python = std::env::var("LAKEGATE_PYTHON").ok()?;

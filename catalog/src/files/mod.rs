@@ -4,15 +4,11 @@
 //! their schemas inferred when a statement names them; reads go through the object
 //! store registered for the location, which counts bytes per query.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::Statistics;
-use datafusion::datasource::TableType;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -21,16 +17,13 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::{DataFusionError, Result as DFResult};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::counting_store::count_parquet_reads;
 use crate::listed::{ListedCatalog, Listing, Source};
-use crate::metering::{CountRowsExec, ScanMeter};
+use crate::metered_files::MeteredFileTable;
 use crate::{CatalogConfig, CatalogError, Result};
 
 /// The file formats a files catalog reads.
@@ -234,9 +227,9 @@ impl Source for Files {
             .with_listing_options(options)
             .infer_schema(&self.inference.state())
             .await?;
-        Ok(Some(Arc::new(MeteredFilesTable {
-            inner: Arc::new(ListingTable::try_new(config)?),
-        })))
+        Ok(Some(Arc::new(MeteredFileTable::read_only(Arc::new(
+            ListingTable::try_new(config)?,
+        )))))
     }
 }
 
@@ -277,53 +270,4 @@ pub(crate) fn open_location(
     let root = ListingTableUrl::parse(format!("{}/", path.display()))
         .map_err(|e| format!("location {location}: {e}"))?;
     Ok((root, Arc::new(object_store::local::LocalFileSystem::new())))
-}
-
-/// A listing table whose scans count their rows into the query's meter (bytes are
-/// counted by the store).
-#[derive(Debug)]
-struct MeteredFilesTable {
-    inner: Arc<ListingTable>,
-}
-
-#[async_trait]
-impl TableProvider for MeteredFilesTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn schema(&self) -> SchemaRef {
-        self.inner.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let scan = self.inner.scan(state, projection, filters, limit).await?;
-        let Some(meter) = state.config().get_extension::<ScanMeter>() else {
-            return Ok(scan);
-        };
-        // CSV and JSON scans read through the query's runtime, which counts already.
-        let scan = count_parquet_reads(scan, state, &meter)?;
-        Ok(Arc::new(CountRowsExec::new(scan, meter)))
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
-    }
-
-    fn statistics(&self) -> Option<Statistics> {
-        self.inner.statistics()
-    }
 }

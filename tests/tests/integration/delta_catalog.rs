@@ -13,7 +13,7 @@ use deltalake_core::DeltaTable;
 use deltalake_core::protocol::SaveMode;
 use lakegate_catalog::{CatalogConfig, CatalogType};
 use lakegate_tests::s3_server::S3Server;
-use lakegate_tests::{TestGateway, notice_figures, query_text, seeded_data_dir, test_config};
+use lakegate_tests::{TestGateway, query_text, seeded_data_dir, statement_figures, test_config};
 use tokio_postgres::error::SqlState;
 
 const REGIONS: [&str; 3] = ["ASIA", "EU", "US"];
@@ -74,20 +74,6 @@ fn parquet_bytes(dir: &Path) -> u64 {
     total
 }
 
-/// Sends `sql` with cost notices on; the figures of its notice.
-async fn figures(
-    client: &tokio_postgres::Client,
-    notices: &mut tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
-    sql: &str,
-) -> std::collections::HashMap<String, f64> {
-    client.simple_query(sql).await.expect(sql);
-    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
-        .await
-        .expect("cost notice")
-        .expect("connection open");
-    notice_figures(&notice)
-}
-
 fn delta_catalog(name: &str, location: String) -> CatalogConfig {
     CatalogConfig {
         name: name.into(),
@@ -146,14 +132,14 @@ async fn delta_tables_are_queried_time_travelled_written_metered_and_governed() 
         .simple_query("SET gateway.show_cost = on")
         .await
         .expect("show cost");
-    let all = figures(&client, &mut notices, "SELECT * FROM delta.sales.orders").await;
+    let all = statement_figures(&client, &mut notices, "SELECT * FROM delta.sales.orders").await;
     assert!(all["bytes_scanned"] > 0.0, "{all:?}");
     assert!(
         all["bytes_scanned"] <= sizes as f64 * 1.5,
         "{all:?} vs {sizes}"
     );
     assert_eq!(all["rows_scanned"], 4000.0, "{all:?}");
-    let eu = figures(
+    let eu = statement_figures(
         &client,
         &mut notices,
         "SELECT * FROM delta.sales.orders WHERE region = 'EU'",
@@ -301,12 +287,7 @@ async fn delta_tables_are_queried_time_travelled_written_metered_and_governed() 
 #[tokio::test]
 async fn delta_tables_on_s3_compatible_storage() {
     use object_store::ObjectStoreExt;
-    let Some(s3) = S3Server::start().await else {
-        assert!(
-            std::env::var("LAKEGATE_REQUIRE_CLIENTS").as_deref() != Ok("1"),
-            "the S3 server (moto, tests/clients/requirements.txt) is required"
-        );
-        eprintln!("skipped: no S3 server (moto) in LAKEGATE_PYTHON");
+    let Some(s3) = S3Server::start_for_test().await else {
         return;
     };
     // Written by deltalake on disk, then uploaded as they are: log and data files.
@@ -351,7 +332,7 @@ async fn delta_tables_on_s3_compatible_storage() {
         .simple_query("SET gateway.show_cost = on")
         .await
         .expect("show cost");
-    let read = figures(
+    let read = statement_figures(
         &client,
         &mut notices,
         "SELECT sum(id) FROM s3delta.sales.orders",

@@ -9,7 +9,7 @@ use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use lakegate_catalog::{CatalogConfig, CatalogType};
 use lakegate_tests::s3_server::S3Server;
-use lakegate_tests::{TestGateway, notice_figures, query_text, seeded_data_dir, test_config};
+use lakegate_tests::{TestGateway, query_text, seeded_data_dir, statement_figures, test_config};
 use parquet::arrow::ArrowWriter;
 use tokio_postgres::error::SqlState;
 
@@ -43,20 +43,6 @@ fn orders_parquet(first: i64, rows: i64) -> Vec<u8> {
     writer.write(&batch).expect("write");
     writer.close().expect("close");
     bytes
-}
-
-/// Sends `sql` with cost notices on; the figures of its notice.
-async fn figures(
-    client: &tokio_postgres::Client,
-    notices: &mut tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
-    sql: &str,
-) -> std::collections::HashMap<String, f64> {
-    client.simple_query(sql).await.expect(sql);
-    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
-        .await
-        .expect("cost notice")
-        .expect("connection open");
-    notice_figures(&notice)
 }
 
 #[tokio::test]
@@ -158,8 +144,8 @@ async fn files_are_tables_queried_joined_metered_and_governed() {
         .simple_query("SET gateway.show_cost = on")
         .await
         .expect("show cost");
-    let all = figures(&client, &mut notices, "SELECT * FROM files.sales.orders").await;
-    let narrow = figures(
+    let all = statement_figures(&client, &mut notices, "SELECT * FROM files.sales.orders").await;
+    let narrow = statement_figures(
         &client,
         &mut notices,
         "SELECT sum(nation) FROM files.sales.orders",
@@ -191,6 +177,15 @@ async fn files_are_tables_queried_joined_metered_and_governed() {
         .expect_err("no grant");
     assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
     let err = admin
+        .simple_query("INSERT INTO files.sales.orders VALUES (1, 1, 'x')")
+        .await
+        .expect_err("files are read-only");
+    assert_eq!(
+        err.code(),
+        Some(&SqlState::FEATURE_NOT_SUPPORTED),
+        "{err:?}"
+    );
+    let err = admin
         .simple_query("SELECT * FROM files.sales.nope")
         .await
         .expect_err("no such table");
@@ -200,12 +195,7 @@ async fn files_are_tables_queried_joined_metered_and_governed() {
 #[tokio::test]
 async fn parquet_on_s3_compatible_storage_is_a_catalog_too() {
     use object_store::ObjectStoreExt;
-    let Some(s3) = S3Server::start().await else {
-        assert!(
-            std::env::var("LAKEGATE_REQUIRE_CLIENTS").as_deref() != Ok("1"),
-            "the S3 server (moto, tests/clients/requirements.txt) is required"
-        );
-        eprintln!("skipped: no S3 server (moto) in LAKEGATE_PYTHON");
+    let Some(s3) = S3Server::start_for_test().await else {
         return;
     };
     let bucket = s3.bucket("exports").await;
@@ -248,7 +238,7 @@ async fn parquet_on_s3_compatible_storage_is_a_catalog_too() {
         .simple_query("SET gateway.show_cost = on")
         .await
         .expect("show cost");
-    let read = figures(
+    let read = statement_figures(
         &client,
         &mut notices,
         "SELECT sum(id) FROM s3files.sales.orders",
