@@ -111,35 +111,18 @@ pub(crate) async fn optimize(
     Ok("CALL".into())
 }
 
-/// `catalog.schema.table`, `schema.table` or `table`, against the session's defaults;
-/// unquoted parts fold to lower case, as in SQL.
+/// `catalog.schema.table`, `schema.table` or `table`, against the session's defaults
+/// (as the pg_catalog functions resolve names).
 fn resolve(session: &Session, table: &str) -> Result<(String, String, String)> {
-    let parts: Vec<String> = table
-        .split('.')
-        .map(
-            |p| match p.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-                Some(quoted) => quoted.to_string(),
-                None => p.to_lowercase(),
-            },
-        )
-        .collect();
     let state = session.ctx.state();
-    let options = state.config_options();
-    let (default_catalog, default_schema) = (
-        options.catalog.default_catalog.clone(),
-        options.catalog.default_schema.clone(),
-    );
-    match parts.as_slice() {
-        [t] if !t.is_empty() => Ok((default_catalog, default_schema, t.clone())),
-        [s, t] if !s.is_empty() && !t.is_empty() => Ok((default_catalog, s.clone(), t.clone())),
-        [c, s, t] if !c.is_empty() && !s.is_empty() && !t.is_empty() => {
-            Ok((c.clone(), s.clone(), t.clone()))
-        }
-        _ => Err(QueryError::new(
-            ErrorKind::InvalidParameterValue,
-            format!("{table:?} is not a table name (catalog.schema.table)"),
-        )),
-    }
+    crate::pg_catalog::split_name(state.config_options(), table)
+        .filter(|(c, s, t)| !c.is_empty() && !s.is_empty() && !t.is_empty())
+        .ok_or_else(|| {
+            QueryError::new(
+                ErrorKind::InvalidParameterValue,
+                format!("{table:?} is not a table name (catalog.schema.table)"),
+            )
+        })
 }
 
 /// `134217728`, `128MB`, `512 kB`, `1GB` (powers of 1024, as Trino's data sizes).

@@ -518,7 +518,7 @@ fn relation_by_name(
 
 /// `t`, `s.t` or `c.s.t`, resolved against the session's defaults; quoted parts keep
 /// their case.
-fn split_name(config: &ConfigOptions, name: &str) -> Option<(String, String, String)> {
+pub(crate) fn split_name(config: &ConfigOptions, name: &str) -> Option<(String, String, String)> {
     let parts: Vec<String> = name
         .split('.')
         .map(

@@ -29,6 +29,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, visit_relations_mut};
 
+pub(crate) use catalog_functions::split_name;
 pub(crate) use functions::register_functions;
 pub use pg_type::type_oid;
 pub(crate) use rewrite::rewrite_postgres_syntax;
