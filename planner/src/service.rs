@@ -17,7 +17,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
-use lakegate_catalog::CatalogRegistry;
+use lakegate_catalog::{CatalogRegistry, CatalogType};
 use lakegate_security::Principal;
 use lakegate_security::audit::{AuditEvent, AuditLog};
 use lakegate_security::policy::{ColumnAction, PolicyStore};
@@ -396,7 +396,27 @@ impl QueryService {
             let with_pg_catalog = WithPgCatalog::new(&name, catalog, context.clone());
             ctx.register_catalog(name, Arc::new(with_pg_catalog));
         }
-        register_functions(&ctx, &principal.user);
+        let (policy, registry, user) = (
+            self.policy.clone(),
+            self.registry.clone(),
+            principal.user.clone(),
+        );
+        register_functions(
+            &ctx,
+            &principal.user,
+            Arc::new(move |catalog, schema, table| {
+                let writable = matches!(
+                    registry.kind(catalog),
+                    Some(CatalogType::IcebergSql | CatalogType::IcebergRest | CatalogType::Delta)
+                );
+                writable
+                    && policy.current().allows(
+                        &user,
+                        &format!("{catalog}.{schema}.{table}"),
+                        "insert",
+                    )
+            }),
+        );
         Session {
             cancel: tokio_util::sync::CancellationToken::new(),
             id: self.next_session.fetch_add(1, Ordering::Relaxed),

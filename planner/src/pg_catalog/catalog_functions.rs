@@ -228,7 +228,11 @@ pub(crate) fn format_type(oid: u32, typmod: Option<i64>) -> String {
 }
 
 /// Registers the catalog functions for a session of `user`.
-pub(crate) fn register_catalog_functions(ctx: &SessionContext, user: &str) {
+pub(crate) fn register_catalog_functions(
+    ctx: &SessionContext,
+    user: &str,
+    may_insert: InsertCheck,
+) {
     use DataType::*;
     let any = |n: usize| Signature::any(n, Volatility::Stable);
     let variadic = Signature::variadic_any(Volatility::Stable);
@@ -448,7 +452,7 @@ pub(crate) fn register_catalog_functions(ctx: &SessionContext, user: &str) {
             ))
         },
     ));
-    register_privileges(ctx, catalogs, user);
+    register_privileges(ctx, catalogs, user, may_insert);
 }
 
 /// The name of the relation with this OID in the session's catalog (pg_catalog's
@@ -538,10 +542,20 @@ pub(crate) fn split_name(config: &ConfigOptions, name: &str) -> Option<(String, 
     })
 }
 
+/// Whether the principal may INSERT into `catalog.schema.table`: the policy's `insert`
+/// grant, on a table the gateway writes (Iceberg and Delta).
+pub(crate) type InsertCheck = Arc<dyn Fn(&str, &str, &str) -> bool + Send + Sync>;
+
 /// `has_*_privilege`: answered from the principal-filtered catalogs, which list only
-/// what the policy lets the principal read. Only read privileges are ever granted
-/// (writes are not reflected yet); the user argument, when given, must be the principal.
-fn register_privileges(ctx: &SessionContext, catalogs: Arc<dyn CatalogProviderList>, user: String) {
+/// what the policy lets the principal read, and for INSERT from the policy's `insert`
+/// grants on tables the gateway writes; the user argument, when given, must be the
+/// principal.
+fn register_privileges(
+    ctx: &SessionContext,
+    catalogs: Arc<dyn CatalogProviderList>,
+    user: String,
+    may_insert: InsertCheck,
+) {
     let table_catalogs = catalogs.clone();
     let table_user = user.clone();
     ctx.register_udf(function(
@@ -553,15 +567,19 @@ fn register_privileges(ctx: &SessionContext, catalogs: Arc<dyn CatalogProviderLi
             let (Some(object), Some(privilege)) = (object, privilege) else {
                 return Ok(ScalarValue::Boolean(None));
             };
-            let reads = privilege.split(',').all(|p| {
-                matches!(
-                    p.trim().to_ascii_uppercase().as_str(),
-                    "SELECT" | "REFERENCES"
-                )
-            });
-            Ok(ScalarValue::Boolean(Some(
-                reads && table_readable(&table_catalogs, config, &object),
-            )))
+            let Some((catalog, schema, table)) = visible_table(&table_catalogs, config, &object)
+            else {
+                return Ok(ScalarValue::Boolean(Some(false)));
+            };
+            // PostgreSQL answers a list of privileges with whether any is held.
+            let held = privilege
+                .split(',')
+                .any(|p| match p.trim().to_ascii_uppercase().as_str() {
+                    "SELECT" | "REFERENCES" => true,
+                    "INSERT" => may_insert(&catalog, &schema, &table),
+                    _ => false,
+                });
+            Ok(ScalarValue::Boolean(Some(held)))
         },
     ));
     let schema_catalogs = catalogs.clone();
@@ -630,33 +648,29 @@ fn object_arg(args: &[ScalarValue], i: usize) -> Option<String> {
     }
 }
 
-/// Whether the principal reads a table named `object` (`t`, `s.t`, `c.s.t` or `#oid`).
-fn table_readable(
+/// The table a `has_table_privilege` object names (`#oid` or a name), if the principal
+/// can see it.
+fn visible_table(
     catalogs: &Arc<dyn CatalogProviderList>,
     config: &ConfigOptions,
     object: &str,
-) -> bool {
+) -> Option<(String, String, String)> {
     let default_catalog = &config.catalog.default_catalog;
     if let Some(oid) = object.strip_prefix('#') {
-        let Ok(oid) = oid.parse::<u32>() else {
-            return false;
-        };
-        let Some(catalog) = catalogs.catalog(default_catalog) else {
-            return false;
-        };
-        return catalog.schema_names().iter().any(|schema| {
-            catalog.schema(schema).is_some_and(|s| {
-                s.table_names()
-                    .iter()
-                    .any(|t| relation_oid(default_catalog, schema, t) == oid)
-            })
+        let oid = oid.parse::<u32>().ok()?;
+        let catalog = catalogs.catalog(default_catalog)?;
+        return catalog.schema_names().into_iter().find_map(|schema| {
+            let tables = catalog.schema(&schema)?.table_names();
+            tables
+                .into_iter()
+                .find(|t| relation_oid(default_catalog, &schema, t) == oid)
+                .map(|t| (default_catalog.clone(), schema.clone(), t))
         });
     }
-    let Some((catalog, schema, table)) = split_name(config, object) else {
-        return false;
-    };
+    let (catalog, schema, table) = split_name(config, object)?;
     catalogs
         .catalog(&catalog)
         .and_then(|c| c.schema(&schema))
         .is_some_and(|s| s.table_names().contains(&table))
+        .then_some((catalog, schema, table))
 }

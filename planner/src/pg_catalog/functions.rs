@@ -100,8 +100,12 @@ impl ScalarUDFImpl for TableIsVisible {
 }
 
 /// Registers the session functions, replacing DataFusion's own `version()`.
-pub(crate) fn register_functions(ctx: &SessionContext, user: &str) {
-    super::catalog_functions::register_catalog_functions(ctx, user);
+pub(crate) fn register_functions(
+    ctx: &SessionContext,
+    user: &str,
+    may_insert: super::catalog_functions::InsertCheck,
+) {
+    super::catalog_functions::register_catalog_functions(ctx, user, may_insert);
     ctx.register_udf(ScalarUDF::new_from_impl(TableIsVisible {
         catalogs: ctx.state().catalog_list().clone(),
         aliases: vec!["pg_catalog.pg_table_is_visible".to_string()],

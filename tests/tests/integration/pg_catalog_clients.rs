@@ -285,6 +285,24 @@ async fn catalog_syntax_and_functions_clients_use() {
         "8"
     );
 
+    // The admin holds `insert` on the lakehouse: INSERT is answered from the policy.
+    let admin = gw.connect_as("admin", "admin").await.expect("admin");
+    let rows = query_text(
+        &admin,
+        "SELECT has_table_privilege('lake.tpch.customer', 'INSERT'), \
+         has_table_privilege('lake.tpch.customer', 'UPDATE'), \
+         has_table_privilege('lake.tpch.nope', 'INSERT')",
+    )
+    .await;
+    assert_eq!(
+        rows[0],
+        [
+            Some("t".to_string()),
+            Some("f".to_string()),
+            Some("f".to_string())
+        ]
+    );
+
     // The auditor sees no lake tables and has no privilege on them.
     let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
     let rows = query_text(
