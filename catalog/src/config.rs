@@ -112,19 +112,23 @@ impl std::fmt::Debug for CatalogConfig {
             .field("pushdown", &self.pushdown)
             .field("location", &self.location)
             .field("format", &self.format)
-            .field(
-                "options",
-                &self
-                    .options
-                    .iter()
-                    .map(|(k, v)| {
-                        let secret = ["secret", "key", "token", "password", "credential"]
-                            .iter()
-                            .any(|s| k.to_ascii_lowercase().contains(s));
-                        (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
-                    })
-                    .collect::<Vec<_>>(),
-            )
+            .field("options", &redacted_options(&self.options))
             .finish()
     }
+}
+
+/// Options as they may be printed: the value of every option whose name says it may be
+/// a secret (`key`, `secret`, `token`, `password`, `credential`) is redacted.
+pub(crate) fn redacted_options(
+    options: &std::collections::BTreeMap<String, String>,
+) -> Vec<(&str, &str)> {
+    options
+        .iter()
+        .map(|(k, v)| {
+            let secret = ["secret", "key", "token", "password", "credential"]
+                .iter()
+                .any(|s| k.to_ascii_lowercase().contains(s));
+            (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
+        })
+        .collect()
 }

@@ -21,7 +21,7 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 
 use crate::files::open_location;
-use crate::listed::{ListedCatalog, Listing, Source};
+use crate::listed::{ListedCatalog, Listing, Opened, Source, path_under};
 use crate::metered_files::MeteredFileTable;
 use crate::{CatalogConfig, CatalogError, Result};
 
@@ -65,10 +65,6 @@ pub fn parse_name(name: &str) -> std::result::Result<(&str, DeltaVersion), Strin
         )),
     }
 }
-
-/// A Delta catalog as opened: the catalog, and the URL and store its tables are read
-/// from.
-pub(crate) type Opened = (ListedCatalog, (url::Url, Arc<dyn ObjectStore>));
 
 /// Opens the directory `location` of `config` holding one directory per schema.
 pub(crate) async fn open(config: &CatalogConfig) -> Result<Opened> {
@@ -146,11 +142,7 @@ impl std::fmt::Debug for DeltaLake {
 
 impl DeltaLake {
     fn prefix(&self, parts: &[&str]) -> Path {
-        let mut path = self.root.prefix().clone();
-        for part in parts {
-            path = path.clone().join(*part);
-        }
-        path
+        path_under(&self.root, parts)
     }
 
     /// Whether `schema/table` holds a Delta log.

@@ -17,6 +17,24 @@ use crate::Result;
 /// Schema name → table names, as last listed.
 pub(crate) type Listing = BTreeMap<String, Vec<String>>;
 
+/// A catalog over a directory tree (files, Delta) as opened: the catalog, and the URL
+/// and store its tables are read from (registered in each query's runtime, counting
+/// that query's reads).
+pub(crate) type Opened = (
+    ListedCatalog,
+    (url::Url, Arc<dyn object_store::ObjectStore>),
+);
+
+/// The path of `parts` under the directory `root`.
+pub(crate) fn path_under(
+    root: &datafusion::datasource::listing::ListingTableUrl,
+    parts: &[&str],
+) -> object_store::path::Path {
+    parts
+        .iter()
+        .fold(root.prefix().clone(), |path, part| path.join(*part))
+}
+
 /// Where a listed catalog's schemas and tables come from.
 #[async_trait]
 pub(crate) trait Source: Debug + Send + Sync + 'static {

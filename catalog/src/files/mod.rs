@@ -22,7 +22,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::listed::{ListedCatalog, Listing, Source};
+use crate::listed::{ListedCatalog, Listing, Opened, Source, path_under};
 use crate::metered_files::MeteredFileTable;
 use crate::{CatalogConfig, CatalogError, Result};
 
@@ -85,10 +85,6 @@ pub(crate) struct Files {
     inference: SessionContext,
 }
 
-/// A files catalog as opened: the catalog, and the URL and store its tables are read
-/// from (registered in each query's runtime, counting that query's reads).
-pub(crate) type Opened = (ListedCatalog, (url::Url, Arc<dyn ObjectStore>));
-
 /// Opens the directory `location` of `config` (local or `s3://`) holding `format` files.
 pub(crate) async fn open(config: &CatalogConfig) -> Result<Opened> {
     let error = |message: String| CatalogError::Config {
@@ -137,11 +133,7 @@ impl Files {
     }
 
     fn prefix(&self, parts: &[&str]) -> Path {
-        let mut path = self.root.prefix().clone();
-        for part in parts {
-            path = path.clone().join(*part);
-        }
-        path
+        path_under(&self.root, parts)
     }
 }
 

@@ -28,6 +28,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncWriteExt;
 
+use crate::config::redacted_options;
+
 /// The Iceberg property names of S3 settings and the object_store options they set.
 const S3_PROPERTIES: [(&str, &str); 6] = [
     ("s3.endpoint", "aws_endpoint"),
@@ -65,29 +67,9 @@ impl LakeStorageFactory {
 impl std::fmt::Debug for LakeStorageFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LakeStorageFactory")
-            .field("options", &redacted(&self.options))
+            .field("options", &redacted_options(&self.options))
             .finish()
     }
-}
-
-/// The option names, values shown only where they cannot be secrets.
-fn redacted(options: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    options
-        .iter()
-        .map(|(k, v)| {
-            let secret = ["secret", "key", "token", "password", "credential"]
-                .iter()
-                .any(|s| k.to_ascii_lowercase().contains(s));
-            (
-                k.clone(),
-                if secret {
-                    "<redacted>".into()
-                } else {
-                    v.clone()
-                },
-            )
-        })
-        .collect()
 }
 
 // iceberg registers storages and their factories for serialization; these hold
@@ -159,7 +141,7 @@ pub(crate) struct LakeStorage {
 impl std::fmt::Debug for LakeStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LakeStorage")
-            .field("options", &redacted(&self.options))
+            .field("options", &redacted_options(&self.options))
             .finish()
     }
 }

@@ -11,7 +11,7 @@ use iceberg::spec::{
     Literal, NestedField, PartitionKey, PrimitiveType, Schema, Struct, Transform, Type,
     UnboundPartitionSpec,
 };
-use iceberg::{NamespaceIdent, TableCreation, TableIdent};
+use iceberg::{TableCreation, TableIdent};
 use lakegate_catalog::seed::TableAppender;
 use lakegate_catalog::{CatalogError, CatalogRegistry, WriteError};
 use lakegate_tests::{TestGateway, notice_figures, query_text, seed_new_data_dir, test_config};
@@ -179,19 +179,9 @@ async fn optimize_compacts_small_files_into_one_replace_snapshot() {
 /// `ns.regions (id bigint, region string)` partitioned by region, three small files per
 /// region.
 async fn partitioned_table(registry: &CatalogRegistry) -> TableIdent {
-    let lake = &registry.get("lake").expect("lake").lake;
-    let catalog = lake.iceberg();
-    let namespace = NamespaceIdent::new("compaction".into());
-    if !catalog.namespace_exists(&namespace).await.expect("exists?") {
-        catalog
-            .create_namespace(&namespace, Default::default())
-            .await
-            .expect("namespace");
-    }
-    let ident = TableIdent::new(namespace.clone(), "regions".into());
-    if catalog.table_exists(&ident).await.expect("exists?") {
-        catalog.drop_table(&ident).await.expect("drop");
-    }
+    let catalog = registry.get("lake").expect("lake").lake.iceberg();
+    let ident = crate::scratch::fresh_table(registry, "compaction", "regions").await;
+    let namespace = ident.namespace().clone();
     let schema = Schema::builder()
         .with_fields(vec![
             Arc::new(NestedField::required(

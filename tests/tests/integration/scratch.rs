@@ -22,17 +22,10 @@ pub async fn other_writer() -> CatalogRegistry {
 /// Creates `namespace.events` (replacing an existing one); returns its location.
 pub async fn create_events(registry: &CatalogRegistry, namespace: &str) -> String {
     let catalog = registry.get("lake").expect("lake").lake.iceberg();
-    let ident = NamespaceIdent::new(namespace.into());
-    if !catalog.namespace_exists(&ident).await.expect("exists?") {
-        catalog
-            .create_namespace(&ident, Default::default())
-            .await
-            .expect("namespace");
-    }
-    let table = TableIdent::new(ident.clone(), "events".into());
-    if catalog.table_exists(&table).await.expect("exists?") {
-        catalog.drop_table(&table).await.expect("drop");
-    }
+    let ident = fresh_table(registry, namespace, "events")
+        .await
+        .namespace()
+        .clone();
     let schema = Schema::builder()
         .with_fields(vec![
             Arc::new(NestedField::required(
@@ -59,6 +52,24 @@ pub async fn create_events(registry: &CatalogRegistry, namespace: &str) -> Strin
         .await
         .expect("create table");
     created.metadata().location().to_string()
+}
+
+/// `namespace.name` in the lakehouse, made free: the namespace created if missing, an
+/// earlier table of that name dropped.
+pub async fn fresh_table(registry: &CatalogRegistry, namespace: &str, name: &str) -> TableIdent {
+    let catalog = registry.get("lake").expect("lake").lake.iceberg();
+    let ident = NamespaceIdent::new(namespace.into());
+    if !catalog.namespace_exists(&ident).await.expect("exists?") {
+        catalog
+            .create_namespace(&ident, Default::default())
+            .await
+            .expect("namespace");
+    }
+    let table = TableIdent::new(ident, name.into());
+    if catalog.table_exists(&table).await.expect("exists?") {
+        catalog.drop_table(&table).await.expect("drop");
+    }
+    table
 }
 
 /// Appends the ids of `ids` to `namespace.events` as one data file and one snapshot.
