@@ -135,6 +135,8 @@ impl TableProvider for MeteredIcebergTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        // Only the predicates Iceberg evaluates exactly; all of them stay above the scan.
+        let filters = &super::scan_filters::scan_filters(filters, &self.schema());
         let Some(meter) = state.config().get_extension::<ScanMeter>() else {
             return self.provider.scan(state, projection, filters, limit).await;
         };
@@ -158,7 +160,8 @@ impl TableProvider for MeteredIcebergTable {
         &self,
         filters: &[&Expr],
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
-        self.provider.supports_filters_pushdown(filters)
+        // Every filter is evaluated again above the scan, which may use a weaker form.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
     async fn insert_into(

@@ -13,6 +13,7 @@ mod metadata_tables;
 mod metered_table;
 pub mod names;
 mod provider;
+mod scan_filters;
 mod tables;
 
 pub use append_exec::IcebergAppendExec;
