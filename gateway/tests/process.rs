@@ -184,7 +184,7 @@ async fn a_cancelled_query_stops_using_the_cpu() {
         "server used {used} ticks of CPU after the query was cancelled"
     );
     let row = client.query_one("SELECT 1", &[]).await.expect("usable");
-    assert_eq!(row.get::<_, i64>(0), 1);
+    assert_eq!(row.get::<_, i32>(0), 1);
 }
 
 #[tokio::test]

@@ -119,41 +119,6 @@ impl CloneForReport for DataFusionError {
     }
 }
 
-/// Presents a stream's batches under another schema with the same types (PostgreSQL's
-/// column names, which may repeat).
-pub(crate) struct RenamedStream {
-    inner: SendableRecordBatchStream,
-    schema: SchemaRef,
-}
-
-impl RenamedStream {
-    pub(crate) fn new(inner: SendableRecordBatchStream, schema: SchemaRef) -> Self {
-        Self { inner, schema }
-    }
-}
-
-impl Stream for RenamedStream {
-    type Item = DFResult<RecordBatch>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let schema = self.schema.clone();
-        self.inner.as_mut().poll_next(cx).map(|item| {
-            item.map(|result| {
-                result.and_then(|batch| {
-                    RecordBatch::try_new(schema, batch.columns().to_vec())
-                        .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))
-                })
-            })
-        })
-    }
-}
-
-impl RecordBatchStream for RenamedStream {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-}
-
 /// Holds what a query keeps while its result stream exists (execution slots, its
 /// place in the registry of running queries) and drops it with the stream.
 pub(crate) struct HoldingStream {

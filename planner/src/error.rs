@@ -30,6 +30,10 @@ pub enum ErrorKind {
     InvalidParameterValue,
     /// Division by zero.
     DivisionByZero,
+    /// A number outside its type's range ("integer out of range").
+    NumericOutOfRange,
+    /// Text that is not a value of the type it is cast to (`'abc'::int`).
+    InvalidTextRepresentation,
     /// Any other error in the data (casts, overflow…).
     DataException,
     /// Parameters that do not match the statement.
@@ -89,6 +93,8 @@ impl ErrorKind {
             ErrorKind::DatatypeMismatch => "42804",
             ErrorKind::InvalidParameterValue => "22023",
             ErrorKind::DivisionByZero => "22012",
+            ErrorKind::NumericOutOfRange => "22003",
+            ErrorKind::InvalidTextRepresentation => "22P02",
             ErrorKind::DataException => "22000",
             ErrorKind::ProtocolViolation => "08P01",
             ErrorKind::FeatureNotSupported => "0A000",
@@ -179,6 +185,8 @@ fn classify(e: DataFusionError) -> QueryError {
         DataFusionError::Execution(message) => {
             if message.contains("Divide by zero") || message.contains("Division by zero") {
                 QueryError::new(ErrorKind::DivisionByZero, "division by zero")
+            } else if let Some(range) = message.strip_prefix(OUT_OF_RANGE) {
+                QueryError::new(ErrorKind::NumericOutOfRange, range.trim().to_string())
             } else {
                 data_error(message)
             }
@@ -191,7 +199,7 @@ fn classify(e: DataFusionError) -> QueryError {
             | ArrowError::ParseError(m)
             | ArrowError::InvalidArgumentError(m) => data_error(m),
             ArrowError::ComputeError(m) => QueryError::new(ErrorKind::DataException, m),
-            ArrowError::ArithmeticOverflow(m) => QueryError::new(ErrorKind::DataException, m),
+            ArrowError::ArithmeticOverflow(m) => QueryError::new(ErrorKind::NumericOutOfRange, m),
             ArrowError::ExternalError(inner) => external(inner),
             other => internal(&other.to_string()),
         },
@@ -255,6 +263,8 @@ impl From<WriteError> for QueryError {
 fn data_error(message: String) -> QueryError {
     if message.contains("is declared as non-nullable but contains null values") {
         QueryError::new(ErrorKind::NotNullViolation, message)
+    } else if message.starts_with("Cannot cast string") {
+        QueryError::new(ErrorKind::InvalidTextRepresentation, message)
     } else {
         QueryError::new(ErrorKind::DataException, message)
     }
@@ -281,14 +291,25 @@ fn classify_plan(message: String) -> QueryError {
     QueryError::new(kind, message)
 }
 
+/// The prefix of an execution error that is PostgreSQL's 22003 ("integer out of
+/// range"), as the gateway's checked arithmetic raises it.
+pub(crate) const OUT_OF_RANGE: &str = "out of range:";
+
 /// Internal failures reach the client without detail; the detail goes to the log.
 fn internal(detail: &str) -> QueryError {
-    let reference: u32 = rand_reference();
-    tracing::error!(reference, detail, "internal error");
+    let reference = reference_text(rand_reference());
+    // The same text in the log and in the message, so an operator can grep for what
+    // the user reports.
+    tracing::error!(reference = %reference, detail, "internal error");
     QueryError::new(
         ErrorKind::Internal,
-        format!("internal error (reference {reference:08x}; details are in the server log)"),
+        format!("internal error (reference {reference}; details are in the server log)"),
     )
+}
+
+/// How a reference is written, in the client's message and in the log alike.
+fn reference_text(reference: u32) -> String {
+    format!("{reference:08x}")
 }
 
 fn rand_reference() -> u32 {
@@ -319,5 +340,11 @@ mod tests {
         let e: QueryError = DataFusionError::Internal("secret /src/x.rs:10".into()).into();
         assert_eq!(e.kind, ErrorKind::Internal);
         assert!(!e.message.contains("secret"));
+    }
+
+    #[test]
+    fn reference_is_one_text() {
+        assert_eq!(reference_text(1395315138), "532ad1c2");
+        assert_eq!(reference_text(7), "00000007");
     }
 }

@@ -24,9 +24,11 @@ mod optimize;
 mod output_names;
 mod parse;
 mod pg_catalog;
+mod pg_functions;
 mod placeholders;
 mod procedures;
 mod result_cache;
+mod result_schema;
 mod runtime;
 mod runtime_table;
 mod semantic_layer;
@@ -49,7 +51,7 @@ pub use metering::{
     Budget, BudgetLedger, BudgetMode, BudgetPeriod, Metrics, PriceList, QueryFigures, QueryLimit,
 };
 pub use pg_catalog::type_map;
-pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, regproc_name, type_oid};
+pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, regproc_name, regtype_name, type_oid};
 pub use placeholders::number_placeholders;
 pub use runtime::RunningQueries;
 pub use runtime_table::RuntimeQueriesTable;

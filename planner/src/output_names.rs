@@ -54,7 +54,7 @@ pub(crate) fn postgres_schema(statement: &DFStatement, schema: &SchemaRef) -> Op
 }
 
 /// What PostgreSQL calls an unaliased expression (FigureColname).
-fn column_name(expr: &Expr) -> Option<String> {
+pub(crate) fn column_name(expr: &Expr) -> Option<String> {
     Some(match expr {
         Expr::Identifier(ident) => return Some(normalize(ident)),
         Expr::CompoundIdentifier(idents) => return idents.last().map(normalize),
@@ -73,6 +73,23 @@ fn column_name(expr: &Expr) -> Option<String> {
         }
         Expr::Nested(inner) => return column_name(inner),
         Expr::Case { .. } => "case".into(),
+        // A scalar subquery is named by its one output column.
+        Expr::Subquery(query) => {
+            let mut body = query.body.as_ref();
+            while let SetExpr::SetOperation { left, .. } = body {
+                body = left.as_ref();
+            }
+            match body {
+                SetExpr::Select(select) => match select.projection.first() {
+                    Some(SelectItem::UnnamedExpr(expr)) => return column_name(expr),
+                    Some(SelectItem::ExprWithAlias { alias, .. }) => return Some(normalize(alias)),
+                    _ => "?column?".into(),
+                },
+                _ => "?column?".into(),
+            }
+        }
+        Expr::Exists { .. } => "exists".into(),
+        Expr::Array(_) => "array".into(),
         _ => "?column?".into(),
     })
 }

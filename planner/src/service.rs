@@ -30,18 +30,18 @@ use std::sync::Mutex;
 use crate::audit_trail::Trail;
 use crate::audit_trail::{ending_name, finish_event};
 use crate::cancel_points::CancelPoints;
+use crate::completion::HoldingStream;
 use crate::completion::{CompletionStream, Ending, OnFinish};
-use crate::completion::{HoldingStream, RenamedStream};
 use crate::copy::{CopyOptions, copy_spec};
 use crate::cursors::{Cursors, close_spec, declare_spec, fetch_spec};
 use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
 use crate::explain_cost::{cost_target, dry_run, estimate_batch, estimate_schema};
 use crate::metering::QueryMeter;
-use crate::output_names::postgres_schema;
 use crate::pg_catalog::{
     PgCatalogContext, WithPgCatalog, qualify_catalog_tables, register_functions,
     rewrite_postgres_syntax,
 };
+use crate::result_schema::{ConformedStream, announced_schema, describe_schema};
 use crate::session::{ClientOrigin, Session};
 use crate::session_statements::{show, show_all_schema, show_target, single_text_schema};
 use crate::settings::Settings;
@@ -343,6 +343,13 @@ impl QueryService {
             .position(|r| r.name() == "type_coercion")
             .unwrap_or(0);
         rules.insert(at, rule.clone());
+        // PostgreSQL's arithmetic (overflow, casts to integers and text): right
+        // after type coercion has given both sides their types, before folding.
+        let coerced = rules
+            .iter()
+            .position(|r| r.name() == "type_coercion")
+            .map_or(rules.len(), |i| i + 1);
+        rules.insert(coerced, Arc::new(crate::pg_functions::PostgresArithmetic));
         // Predicates that cannot fail may cross the policy barrier after DataFusion's
         // own filter pushdown has brought them to it.
         let mut optimizer_rules = Optimizer::new().rules;
@@ -417,6 +424,8 @@ impl QueryService {
                     )
             }),
         );
+        // PostgreSQL's meaning for PostgreSQL's names, over DataFusion's namesakes.
+        crate::pg_functions::register(&ctx);
         Session {
             cancel: tokio_util::sync::CancellationToken::new(),
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
@@ -518,11 +527,11 @@ impl QueryService {
                 // and never described.
                 let state = session.ctx.state();
                 session.rule.analyze(plan.clone(), state.config_options())?;
+                // The schema execution will stream: that of the secured, optimized plan.
                 let schema = if target.is_some() || dry_run(session) {
                     estimate_schema()
                 } else {
-                    let schema = plan.schema().inner().clone();
-                    postgres_schema(&statement, &schema).unwrap_or(schema)
+                    describe_schema(&state, &statement, &plan)?
                 };
                 (param_types(&plan)?, Some(schema))
             }
@@ -642,9 +651,13 @@ impl QueryService {
         session.clear_access();
         match prepared.kind {
             StatementKind::Query => {
-                let (tag, stream) = self
+                let (tag, mut stream) = self
                     .run_query(session, prepared, &prepared.statement, params, true)
                     .await?;
+                // The rows go out under the schema the statement was described with.
+                if let Some(schema) = &prepared.schema {
+                    stream = ConformedStream::wrap(stream, schema.clone())?;
+                }
                 Ok(Outcome::Rows { tag, stream })
             }
             StatementKind::Show => {
@@ -793,6 +806,7 @@ impl QueryService {
             current.as_ref().is_some_and(|s| s.table_exist(table))
         });
         rewrite_postgres_syntax(&mut statement);
+        crate::pg_functions::rewrite_function_syntax(&mut statement);
         // FOR VERSION|TIMESTAMP AS OF: each versioned table becomes its snapshot.
         crate::time_travel::resolve(&mut statement, &session.ctx, &self.registry).await?;
         // Semantic tables become SQL over their base tables, secured like any query.
@@ -910,6 +924,7 @@ impl QueryService {
         let killed = entry.killed.clone();
         let mut slots = None;
         let mut created = None;
+        let mut announced = None;
         let result = async {
             // A slot at every concurrency gate that applies, waiting in its queue
             // (cancellable, and within statement_timeout).
@@ -949,7 +964,15 @@ impl QueryService {
             }
             let frame = session.ctx.execute_logical_plan(plan).await?;
             let mut task = frame.task_ctx();
-            let mut physical = frame.create_physical_plan().await?;
+            let (state, plan) = frame.into_parts();
+            // The optimized plan gives the schema the rows are streamed under, the one
+            // its description announced.
+            let optimized = state.optimize(&plan)?;
+            announced = Some(announced_schema(statement, &optimized));
+            let mut physical = state
+                .query_planner()
+                .create_physical_plan(&optimized, &state)
+                .await?;
             // The estimate reads manifests only: a query refused here opens no data file.
             if estimate_only || scan_limit.is_some() || hard_budget {
                 let estimate = lakegate_catalog::estimate::estimate_plan(&physical).await?;
@@ -1052,8 +1075,8 @@ impl QueryService {
         if estimate_only {
             return Ok((tag, stream));
         }
-        if let Some(renamed) = postgres_schema(statement, &stream.schema()) {
-            stream = Box::pin(RenamedStream::new(stream, renamed));
+        if let Some(schema) = announced {
+            stream = ConformedStream::wrap(stream, schema)?;
         }
         Ok((tag, stream))
     }
@@ -1237,19 +1260,22 @@ fn cost_notice(figures: &crate::QueryFigures, prices: &crate::PriceList) -> crat
     }
 }
 
-/// The rows a write's stream reports (`count` of each batch).
+/// The rows a write's stream reports (`count` of each batch, bigint on the way out).
 async fn written_rows(mut stream: SendableRecordBatchStream) -> Result<u64> {
-    use datafusion::arrow::array::{Array, UInt64Array};
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::UInt64Type;
     use futures::StreamExt;
     let mut rows = 0;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        if let Some(counts) = batch
-            .columns()
-            .first()
-            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
-        {
-            rows += counts.iter().flatten().sum::<u64>();
+        if let Some(counts) = batch.columns().first() {
+            let counts = datafusion::arrow::compute::cast(counts, &DataType::UInt64)
+                .map_err(|e| datafusion::error::DataFusionError::ArrowError(Box::new(e), None))?;
+            rows += counts
+                .as_primitive::<UInt64Type>()
+                .iter()
+                .flatten()
+                .sum::<u64>();
         }
     }
     Ok(rows)

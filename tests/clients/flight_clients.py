@@ -218,6 +218,51 @@ def syntax_errors_are_reported():
         expect_equal(cur.fetchone(), (42,), "after an error")
 
 
+# Statements ADBC refused for a principal with masks ("endpoint 0 returned
+# inconsistent schema"): the schema GetFlightInfo, GetSchema and a prepared statement
+# announce must be the one DoGet streams. Their rows are compared with the analyst's
+# rows over Postgres wire (analyst_N.tsv).
+ANALYST_STATEMENTS = [
+    "SELECT * FROM lake.tpch.customer ORDER BY c_custkey",
+    "SELECT s_suppkey, s_phone FROM lake.tpch.supplier ORDER BY 1 LIMIT 3",
+    "SELECT (SELECT count(*) FROM lake.tpch.customer) AS a, (SELECT count(*) FROM lake.tpch.supplier) AS b",
+    "SELECT c_custkey, c_phone, lag(c_phone) OVER (ORDER BY c_custkey) AS prev FROM lake.tpch.customer ORDER BY c_custkey",
+    "SELECT DISTINCT ON (c_nationkey) c_nationkey, c_custkey, c_phone FROM lake.tpch.customer ORDER BY c_nationkey, c_custkey",
+    "SELECT has_table_privilege('lake.tpch.customer', 'SELECT') AS a",
+    "SELECT status, MEASURE(revenue), MEASURE(active_customers) FROM lake.semantic.orders GROUP BY 1 ORDER BY 1",
+]
+
+
+def compare_rows(table, rows, what):
+    expect_equal(table.num_rows, len(rows), f"{what}: row count")
+    # By position: output names may repeat (two MEASURE(...) columns are "measure").
+    columns = [column.to_pylist() for column in table.columns]
+    for i in range(table.num_rows):
+        for name, column, text in zip(table.column_names, columns, rows[i]):
+            value = column[i]
+            if isinstance(value, bool):
+                value = "t" if value else "f"
+            if not same_value(value, text):
+                raise AssertionError(f"{what} row {i} {name}: Arrow {value!r}, Postgres {text!r}")
+
+
+@check
+def masked_results_keep_one_schema_for_the_analyst():
+    with connect("analyst") as conn:
+        for i, sql in enumerate(ANALYST_STATEMENTS):
+            rows = expected(f"analyst_{i}")
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                compare_rows(cur.fetch_arrow_table(), rows, sql)
+            # The same statement prepared (CreatePreparedStatement's dataset schema).
+            with conn.cursor() as cur:
+                cur.adbc_prepare(sql)
+                cur.execute(sql)
+                compare_rows(cur.fetch_arrow_table(), rows, f"prepared {sql}")
+        frame = pd.read_sql(ANALYST_STATEMENTS[1], conn)
+        expect_equal(len(frame), 3, "pandas.read_sql over masked phones")
+
+
 def main():
     failed = 0
     print(f"adbc-driver-flightsql {adbc_driver_flightsql.__version__}, pyarrow {pa.__version__}")

@@ -19,13 +19,18 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::DatatypeMismatch
         | ErrorKind::InvalidParameterValue
         | ErrorKind::DivisionByZero
+        | ErrorKind::NumericOutOfRange
+        | ErrorKind::InvalidTextRepresentation
         | ErrorKind::DataException
         | ErrorKind::ProtocolViolation
-        | ErrorKind::NotNullViolation => Code::InvalidArgument,
+        | ErrorKind::NotNullViolation
+        // A statement using a feature the gateway refuses (0A000) is a bad argument of
+        // a call that exists: UNIMPLEMENTED tells clients the RPC itself is missing, and
+        // ADBC then stops using prepared statements for the connection.
+        | ErrorKind::FeatureNotSupported => Code::InvalidArgument,
         ErrorKind::UndefinedTable | ErrorKind::UndefinedObject | ErrorKind::InvalidCursorName => {
             Code::NotFound
         }
-        ErrorKind::FeatureNotSupported => Code::Unimplemented,
         ErrorKind::ReadOnly
         | ErrorKind::NoActiveTransaction
         | ErrorKind::InvalidSavepoint

@@ -77,3 +77,31 @@ pub(crate) fn write_field(
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
     Ok(())
 }
+
+/// The text Postgres wire sends for every value of a batch (`None` for NULL), by the
+/// same encoders as DataRow: a Flight SQL result can be compared with a Postgres wire
+/// one value by value.
+pub fn text_values(batch: &RecordBatch) -> PgWireResult<Vec<Vec<Option<String>>>> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(batch.schema().fields())
+        .map(|(array, field)| Column::new_as(array, &field_type(field)))
+        .collect::<PgWireResult<Vec<_>>>()?;
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    let mut buffer = BytesMut::new();
+    for row in 0..batch.num_rows() {
+        let mut values = Vec::with_capacity(columns.len());
+        for column in &columns {
+            if column.is_null(row) {
+                values.push(None);
+                continue;
+            }
+            buffer.clear();
+            column.write_text(row, &mut buffer)?;
+            values.push(Some(String::from_utf8_lossy(&buffer).into_owned()));
+        }
+        rows.push(values);
+    }
+    Ok(rows)
+}

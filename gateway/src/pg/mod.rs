@@ -19,4 +19,5 @@ pub mod tls;
 mod types;
 mod values;
 
+pub use encode::text_values;
 pub use handlers::PgFrontend;

@@ -35,6 +35,8 @@ pub(crate) enum Column {
     Oid(UInt32Array),
     /// Function OIDs printed as names (`regproc`).
     Regproc(UInt32Array),
+    /// Type OIDs printed as names (`regtype`, what `pg_typeof` returns).
+    Regtype(UInt32Array),
     I16(Int16Array),
     I32(Int32Array),
     I64(Int64Array),
@@ -131,6 +133,9 @@ impl Column {
         }
         if *ty == pgwire::api::Type::REGPROC && array.data_type() == &DataType::UInt32 {
             return Ok(Column::Regproc(array.as_primitive().clone()));
+        }
+        if *ty == pgwire::api::Type::REGTYPE && array.data_type() == &DataType::UInt32 {
+            return Ok(Column::Regtype(array.as_primitive().clone()));
         }
         Column::new(array)
     }
@@ -241,7 +246,7 @@ impl Column {
     pub(crate) fn is_null(&self, row: usize) -> bool {
         match self {
             Column::Bool(a) => a.is_null(row),
-            Column::Oid(a) | Column::Regproc(a) => a.is_null(row),
+            Column::Oid(a) | Column::Regproc(a) | Column::Regtype(a) => a.is_null(row),
             Column::I16(a) => a.is_null(row),
             Column::I32(a) => a.is_null(row),
             Column::I64(a) => a.is_null(row),
@@ -292,6 +297,9 @@ impl Column {
                     None => write_integer(out, i64::from(oid)),
                 }
             }
+            Column::Regtype(a) => {
+                out.extend_from_slice(lakegate_planner::regtype_name(a.value(row)).as_bytes())
+            }
             Column::I16(a) => write_integer(out, i64::from(a.value(row))),
             Column::I32(a) => write_integer(out, i64::from(a.value(row))),
             Column::I64(a) => write_integer(out, a.value(row)),
@@ -333,7 +341,7 @@ impl Column {
     pub(crate) fn write_binary(&self, row: usize, out: &mut BytesMut) -> PgWireResult<()> {
         match self {
             Column::Bool(a) => out.put_u8(u8::from(a.value(row))),
-            Column::Oid(a) | Column::Regproc(a) => out.put_u32(a.value(row)),
+            Column::Oid(a) | Column::Regproc(a) | Column::Regtype(a) => out.put_u32(a.value(row)),
             Column::I16(a) => out.put_i16(a.value(row)),
             Column::I32(a) => out.put_i32(a.value(row)),
             Column::I64(a) => out.put_i64(a.value(row)),
@@ -555,10 +563,14 @@ fn interval(array: &ArrayRef) -> PgWireResult<IntervalMonthDayNanoArray> {
                         } else {
                             v / per_micro
                         };
+                        // Whole days apart from the time, as PostgreSQL's timestamp
+                        // subtraction gives them (`8796 days 10:15:30`).
+                        const DAY: i64 = 86_400_000_000;
+                        let days = i32::try_from(micros / DAY).unwrap_or(i32::MAX);
                         arrow::datatypes::IntervalMonthDayNano::new(
                             0,
-                            0,
-                            micros.saturating_mul(1_000),
+                            days,
+                            (micros % DAY).saturating_mul(1_000),
                         )
                     })
                 })

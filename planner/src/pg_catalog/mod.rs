@@ -153,6 +153,11 @@ pub(crate) fn regproc_oid(name: &str) -> u32 {
     }
 }
 
+/// The name of a type by OID, as `regtype` prints it (`integer`, `numeric`).
+pub fn regtype_name(oid: u32) -> String {
+    catalog_functions::format_type(oid, None)
+}
+
 /// The name of a function of pg_proc by OID, as `regproc` prints it (`-` for 0).
 pub fn regproc_name(oid: u32) -> Option<String> {
     static NAMES: std::sync::OnceLock<HashMap<u32, String>> = std::sync::OnceLock::new();

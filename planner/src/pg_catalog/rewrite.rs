@@ -340,12 +340,29 @@ impl VisitorMut for UniqueProjections {
 fn unique_names(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
+            // Keyed by PostgreSQL's name: expressions PostgreSQL names alike (`x::int`
+            // and `x::text` are both `x`) are the ones DataFusion names alike too.
             let mut seen = std::collections::HashSet::new();
             for (i, item) in select.projection.iter_mut().enumerate() {
                 let SelectItem::UnnamedExpr(expr) = item else {
                     continue;
                 };
-                if !seen.insert(expr.to_string()) {
+                let name = crate::output_names::column_name(expr);
+                // DataFusion names a cast by what it casts (`x::text` is `t.x`), which
+                // then collides with the column itself (an ORDER BY x adds it): a cast
+                // takes PostgreSQL's name for it as an alias.
+                if let (Expr::Cast { .. }, Some(name)) = (&*expr, &name)
+                    && name != "?column?"
+                    && !seen.contains(name)
+                {
+                    seen.insert(name.clone());
+                    *item = SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: Ident::with_quote('"', name.clone()),
+                    };
+                    continue;
+                }
+                if !seen.insert(name.unwrap_or_else(|| expr.to_string())) {
                     *item = SelectItem::ExprWithAlias {
                         expr: expr.clone(),
                         alias: Ident::new(format!("__lakegate_column_{}", i + 1)),

@@ -14,6 +14,7 @@ pub mod oids {
     pub const INT4: u32 = 23;
     pub const TEXT: u32 = 25;
     pub const REGPROC: u32 = 24;
+    pub const REGTYPE: u32 = 2206;
     pub const OID: u32 = 26;
     pub const JSON: u32 = 114;
     pub const FLOAT4: u32 = 700;
@@ -31,6 +32,7 @@ pub fn field_type_oid(field: &Field) -> u32 {
     match field.metadata().get(PG_TYPE_METADATA).map(String::as_str) {
         Some("oid") if field.data_type() == &DataType::UInt32 => oids::OID,
         Some("regproc") if field.data_type() == &DataType::UInt32 => oids::REGPROC,
+        Some("regtype") if field.data_type() == &DataType::UInt32 => oids::REGTYPE,
         _ => arrow_type_oid(field.data_type()),
     }
 }

@@ -20,7 +20,7 @@ fn clients_dir() -> PathBuf {
 }
 
 /// Whether a missing client is a failure (CI) or a skip (a developer's machine).
-fn missing(what: &str) {
+pub(crate) fn missing(what: &str) {
     let message = format!("client test skipped: {what} (run .ci/run to install the clients)");
     if std::env::var("LAKEGATE_REQUIRE_CLIENTS").as_deref() == Ok("1") {
         panic!("{message}");
@@ -111,7 +111,7 @@ async fn pgjdbc() {
 }
 
 /// The Python with the Flight SQL client packages, if installed.
-async fn flight_python() -> Option<String> {
+pub(crate) async fn flight_python() -> Option<String> {
     let python = std::env::var("LAKEGATE_PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&python)
         .args([
@@ -173,6 +173,12 @@ async fn flight_clients() {
          JOIN lake.tpch.nation ON c_nationkey = n_nationkey GROUP BY 1 ORDER BY 1",
     )
     .await;
+    // The analyst's rows of the statements ADBC once refused (masked columns).
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("analyst");
+    let script = std::fs::read_to_string(clients_dir().join("flight_clients.py")).expect("script");
+    for (i, sql) in analyst_statements(&script).iter().enumerate() {
+        write_expected(&analyst, expected.path(), &format!("analyst_{i}"), sql).await;
+    }
     let addr = gw.gateway.flight_addr().expect("Flight SQL is enabled");
     let output = Command::new(python)
         .arg(clients_dir().join("flight_clients.py"))
@@ -189,5 +195,23 @@ async fn flight_clients() {
         "{}",
         report("flight_clients.py", &output)
     );
-    assert!(stdout.contains("10 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("11 passed, 0 failed"), "{stdout}");
+}
+
+/// The statements of `ANALYST_STATEMENTS` in flight_clients.py, one per line there.
+fn analyst_statements(script: &str) -> Vec<String> {
+    let start = script
+        .find("ANALYST_STATEMENTS = [")
+        .expect("ANALYST_STATEMENTS in flight_clients.py");
+    script[start..]
+        .lines()
+        .skip(1)
+        .take_while(|line| line.trim() != "]")
+        .map(|line| {
+            line.trim()
+                .trim_end_matches(',')
+                .trim_matches('"')
+                .to_string()
+        })
+        .collect()
 }

@@ -189,7 +189,7 @@ async fn savepoints_recover_a_failed_block() {
         .query_one("SELECT 2", &[])
         .await
         .expect("usable again");
-    assert_eq!(row.get::<_, i64>(0), 2);
+    assert_eq!(row.get::<_, i32>(0), 2);
     client.execute("COMMIT", &[]).await.expect("commit");
 }
 

@@ -151,7 +151,7 @@ async fn md5_listeners_challenge_users_with_md5_credentials() {
     assert_eq!(auth_request(&gw, "demo").await, 5, "MD5 challenge");
     let client = gw.connect().await;
     let row = client.query_one("SELECT 1", &[]).await.expect("query");
-    assert_eq!(row.get::<_, i64>(0), 1);
+    assert_eq!(row.get::<_, i32>(0), 1);
     let Err(error) = gw.connect_as("demo", "wrong").await else {
         panic!("a wrong password must be refused");
     };

@@ -1,0 +1,256 @@
+//! Statement rewrites that give PostgreSQL's meaning to what DataFusion reads otherwise:
+//! - `SELECT generate_series(1, 3)` is set-returning in PostgreSQL (three rows), a
+//!   list in DataFusion (one row): in a select list it becomes `unnest(…)`;
+//! - `SELECT 1` is an `integer` in PostgreSQL and an `int8` in DataFusion: a select
+//!   item that is an integer literal within `int4`'s range is typed `integer`, so that
+//!   drivers (node-postgres, JDBC) map it as they do against PostgreSQL;
+//! - `mod(a, b)` is `a % b`;
+//! - `timestamp '2024-01-31 10:00'` (no seconds) is a valid PostgreSQL timestamp that
+//!   Arrow's parser refuses: the seconds are written out.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr,
+    UnaryOperator, Value, VisitMut, VisitorMut, visit_expressions_mut,
+};
+
+/// Rewrites the statement in place.
+pub(crate) fn rewrite_function_syntax(statement: &mut DFStatement) {
+    let DFStatement::Statement(statement) = statement else {
+        return;
+    };
+    let _ = statement.as_mut().visit(&mut SelectLists);
+    let _ = visit_expressions_mut(statement.as_mut(), |expr: &mut Expr| {
+        timestamp_with_seconds(expr);
+        modulo(expr);
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+struct SelectLists;
+
+impl VisitorMut for SelectLists {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        select_lists(query.body.as_mut());
+        ControlFlow::Continue(())
+    }
+}
+
+fn select_lists(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for item in &mut select.projection {
+                let (expr, unnamed) = match item {
+                    SelectItem::UnnamedExpr(expr) => (expr, true),
+                    SelectItem::ExprWithAlias { expr, .. } => (expr, false),
+                    _ => continue,
+                };
+                if let Some(series) = set_returning(expr) {
+                    let name = function_name(expr).unwrap_or_default();
+                    *expr = series;
+                    // The column keeps PostgreSQL's name, the function's.
+                    if unnamed {
+                        *item = SelectItem::ExprWithAlias {
+                            expr: expr.clone(),
+                            alias: Ident::new(name),
+                        };
+                    }
+                } else if let Some(typed) = int4_literal(expr) {
+                    *expr = typed;
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            select_lists(left);
+            select_lists(right);
+        }
+        SetExpr::Query(query) => select_lists(query.body.as_mut()),
+        _ => {}
+    }
+}
+
+fn function_name(expr: &Expr) -> Option<String> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let ident = function.name.0.last()?.as_ident()?;
+    Some(ident.value.to_ascii_lowercase())
+}
+
+/// `generate_series(…)` as the `unnest` that makes it set-returning.
+fn set_returning(expr: &Expr) -> Option<Expr> {
+    let name = function_name(expr)?;
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    if name != "generate_series" || function.over.is_some() {
+        return None;
+    }
+    Some(Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new("unnest")]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(expr.clone()))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    }))
+}
+
+/// An integer literal (possibly negated) within `int4`'s range, cast to `integer`.
+fn int4_literal(expr: &Expr) -> Option<Expr> {
+    let (negative, digits) = match expr {
+        Expr::Value(value) => (false, number(&value.value)?),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr: inner,
+        } => match inner.as_ref() {
+            Expr::Value(value) => (true, number(&value.value)?),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let value: i64 = digits.parse().ok()?;
+    let value = if negative { -value } else { value };
+    i32::try_from(value).ok()?;
+    Some(Expr::Cast {
+        kind: CastKind::DoubleColon,
+        expr: Box::new(expr.clone()),
+        data_type: DataType::Integer(None),
+        array: false,
+        format: None,
+    })
+}
+
+fn number(value: &Value) -> Option<&str> {
+    match value {
+        Value::Number(text, _) if text.bytes().all(|b| b.is_ascii_digit()) => Some(text),
+        _ => None,
+    }
+}
+
+/// `mod(a, b)`, which DataFusion lacks, as `a % b` (PostgreSQL's meaning: the sign of
+/// the dividend).
+fn modulo(expr: &mut Expr) {
+    if function_name(expr).as_deref() != Some("mod") {
+        return;
+    }
+    let Expr::Function(function) = expr else {
+        return;
+    };
+    let FunctionArguments::List(list) = &function.args else {
+        return;
+    };
+    let [
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(a)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(b)),
+    ] = list.args.as_slice()
+    else {
+        return;
+    };
+    *expr = Expr::BinaryOp {
+        left: Box::new(Expr::Nested(Box::new(a.clone()))),
+        op: BinaryOperator::Modulo,
+        right: Box::new(Expr::Nested(Box::new(b.clone()))),
+    };
+}
+
+/// `timestamp 'YYYY-MM-DD HH:MM'` (and the same text cast to a timestamp) with `:00`
+/// seconds written out.
+fn timestamp_with_seconds(expr: &mut Expr) {
+    let (data_type, value) = match expr {
+        Expr::TypedString(typed) => (&typed.data_type, &mut typed.value.value),
+        Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } => match inner.as_mut() {
+            Expr::Value(value) => (&*data_type, &mut value.value),
+            _ => return,
+        },
+        _ => return,
+    };
+    if !matches!(data_type, DataType::Timestamp(..)) {
+        return;
+    }
+    let (Value::SingleQuotedString(text) | Value::DoubleQuotedString(text)) = value else {
+        return;
+    };
+    if let Some(full) = with_seconds(text) {
+        *text = full;
+    }
+}
+
+/// The text with `:00` seconds after a bare `HH:MM`, if it has one.
+fn with_seconds(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    // YYYY-MM-DD, a space or T, HH:MM, then the end or a zone.
+    if bytes.len() < 16 || !matches!(bytes[10], b' ' | b'T') {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| bytes[range].iter().all(u8::is_ascii_digit);
+    let shaped = digits(0..4)
+        && bytes[4] == b'-'
+        && digits(5..7)
+        && bytes[7] == b'-'
+        && digits(8..10)
+        && digits(11..13)
+        && bytes[13] == b':'
+        && digits(14..16);
+    let rest = &text[16..];
+    if !shaped || rest.starts_with(':') {
+        return None;
+    }
+    Some(format!("{}:00{rest}", &text[..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::parser::DFParser;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut statement = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})
+            .expect("parse")
+            .pop_front()
+            .expect("one");
+        rewrite_function_syntax(&mut statement);
+        statement.to_string()
+    }
+
+    #[test]
+    fn postgres_meanings() {
+        assert_eq!(
+            rewritten("SELECT generate_series(1, 3)"),
+            "SELECT unnest(generate_series(1, 3)) AS generate_series"
+        );
+        assert_eq!(
+            rewritten("SELECT generate_series(1, 3) AS n"),
+            "SELECT unnest(generate_series(1, 3)) AS n"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 AS x, -2, 3000000000, 1.5"),
+            "SELECT 1::INTEGER AS x, -2::INTEGER, 3000000000, 1.5"
+        );
+        assert_eq!(
+            rewritten("SELECT timestamp '2024-01-31 10:00', '2024-01-31 10:00+02'::timestamptz"),
+            "SELECT TIMESTAMP '2024-01-31 10:00:00', '2024-01-31 10:00:00+02'::TIMESTAMPTZ"
+        );
+        assert_eq!(
+            rewritten("SELECT timestamp '2024-01-31 10:00:05'"),
+            "SELECT TIMESTAMP '2024-01-31 10:00:05'"
+        );
+    }
+}
