@@ -343,6 +343,9 @@ impl QueryService {
             .position(|r| r.name() == "type_coercion")
             .unwrap_or(0);
         rules.insert(at, rule.clone());
+        // Integer literals are `integer` when they fit, as in PostgreSQL: before type
+        // coercion, which widens them where they meet wider types.
+        rules.insert(at + 1, Arc::new(crate::pg_functions::IntegerLiterals));
         // PostgreSQL's arithmetic (overflow, casts to integers and text): right
         // after type coercion has given both sides their types, before folding.
         let coerced = rules

@@ -3,7 +3,8 @@
 //!   DataFusion's wrap around silently (`2147483647 + 1` would be `-2147483648`);
 //! - a numeric or float cast to an integer rounds (`12.5::int` is 13; a float rounds
 //!   half to even) where DataFusion truncates;
-//! - a timestamp cast to text is written as PostgreSQL writes it (no `T`).
+//! - a timestamp cast to text is written as PostgreSQL writes it (no `T`);
+//! - `avg` of integers and `sum` of bigints are `numeric`.
 //!
 //! An analyzer rule, right after type coercion (so that both sides have their final
 //! types, and before constant folding evaluates anything). The functions it puts in
@@ -16,16 +17,18 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Datum};
 use datafusion::arrow::compute::kernels::numeric;
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float32Type, Float64Type};
+use datafusion::arrow::datatypes::{
+    DataType, Decimal128Type, Field, FieldRef, Float32Type, Float64Type,
+};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, ScalarValue, exec_err};
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator,
+    BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs,
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
@@ -70,6 +73,10 @@ impl AnalyzerRule for PostgresArithmetic {
 }
 
 fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    if let Expr::AggregateFunction(aggregate) = &expr {
+        return Ok(numeric_aggregate(aggregate, schema)
+            .map_or_else(|| Transformed::no(expr.clone()), Transformed::yes));
+    }
     match &expr {
         Expr::Cast(Cast {
             expr: inner,
@@ -108,6 +115,46 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         },
         _ => checked(expr, schema),
     }
+}
+
+/// `avg` of integers and `sum` of bigints are `numeric` in PostgreSQL (exact, and a
+/// sum never overflows): their argument is cast to `numeric(38,0)` first.
+fn numeric_aggregate(aggregate: &AggregateFunction, schema: &DFSchema) -> Option<Expr> {
+    let [arg] = aggregate.params.args.as_slice() else {
+        return None;
+    };
+    // Type coercion has already cast the argument for the function (an integer to
+    // float8 for avg, an int4 to int8 for sum): the type that counts is the one before.
+    let arg = match arg {
+        Expr::Cast(Cast { expr, .. }) => expr.as_ref(),
+        other => other,
+    };
+    let data_type = arg.get_type(schema).ok()?;
+    let numeric = match aggregate.func.name() {
+        "avg" => data_type.is_integer(),
+        "sum" => matches!(data_type, DataType::Int64 | DataType::UInt64),
+        _ => false,
+    };
+    if !numeric {
+        return None;
+    }
+    let mut aggregate = aggregate.clone();
+    aggregate.params.args = vec![Expr::Cast(Cast::new(
+        Box::new(arg.clone()),
+        DataType::Decimal128(38, 0),
+    ))];
+    Some(Expr::AggregateFunction(aggregate))
+}
+
+/// The result field of a function that is NULL exactly when an argument is (the
+/// operator it stands for has the same nullability, which plans must keep).
+pub(super) fn nullable_as_arguments(
+    name: &str,
+    data_type: DataType,
+    args: &ReturnFieldArgs,
+) -> FieldRef {
+    let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
+    Arc::new(Field::new(name, data_type, nullable))
 }
 
 fn is_decimal(data_type: &DataType) -> bool {
@@ -189,6 +236,14 @@ impl ScalarUDFImpl for Checked {
         Ok(self.data_type.clone())
     }
 
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(nullable_as_arguments(
+            self.name(),
+            self.data_type.clone(),
+            &args,
+        ))
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let [left, right] = args.args.as_slice() else {
             return exec_err!("{} takes two arguments", self.name);
@@ -262,6 +317,14 @@ impl ScalarUDFImpl for RoundForCast {
 
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(self.data_type.clone())
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(nullable_as_arguments(
+            self.name(),
+            self.data_type.clone(),
+            &args,
+        ))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -1,28 +1,39 @@
 //! PostgreSQL's meaning for PostgreSQL's function names, where DataFusion's namesake
-//! answers differently or is missing: `to_char` with PostgreSQL patterns,
-//! `pg_typeof`, `sign`, `variance`, and the statement rewrites that give set-returning
-//! functions, integer literals and timestamp literals their PostgreSQL meaning.
+//! answers differently or is missing: `to_char` and `to_date` with PostgreSQL patterns,
+//! `pg_typeof`, `sign`, `variance`, integer literals typed `integer`, PostgreSQL's
+//! arithmetic, and the statement rewrites that give set-returning functions and
+//! timestamp literals their PostgreSQL meaning.
 
 mod arithmetic;
 mod datetime_format;
+mod interval;
+mod literals;
 mod number_format;
 mod pg_typeof;
 mod sign;
 mod syntax;
 mod timestamp_text;
 mod to_char;
+mod to_date;
 
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub(crate) use arithmetic::PostgresArithmetic;
+pub(crate) use literals::IntegerLiterals;
 pub(crate) use syntax::rewrite_function_syntax;
 
 /// Registers the functions, replacing DataFusion's namesakes.
 pub(crate) fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(to_char::ToChar::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(to_date::ToDate::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(pg_typeof::PgTypeof::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(sign::Sign::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(interval::Age::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(interval::IntervalScale::new(
+        false,
+    )));
+    ctx.register_udf(ScalarUDF::new_from_impl(interval::IntervalScale::new(true)));
     // `variance` is PostgreSQL's historical name of the sample variance.
     let variance = datafusion::functions_aggregate::variance::var_samp_udaf();
     ctx.register_udaf(AggregateUDF::clone(&variance).with_aliases(["variance"]));

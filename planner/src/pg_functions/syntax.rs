@@ -1,10 +1,8 @@
 //! Statement rewrites that give PostgreSQL's meaning to what DataFusion reads otherwise:
 //! - `SELECT generate_series(1, 3)` is set-returning in PostgreSQL (three rows), a
 //!   list in DataFusion (one row): in a select list it becomes `unnest(…)`;
-//! - `SELECT 1` is an `integer` in PostgreSQL and an `int8` in DataFusion: a select
-//!   item that is an integer literal within `int4`'s range is typed `integer`, so that
-//!   drivers (node-postgres, JDBC) map it as they do against PostgreSQL;
-//! - `mod(a, b)` is `a % b`;
+//! - `mod(a, b)` is `a % b`; `interval * n` and `interval / n` are PostgreSQL's
+//!   `interval_mul` and `interval_div`;
 //! - `timestamp '2024-01-31 10:00'` (no seconds) is a valid PostgreSQL timestamp that
 //!   Arrow's parser refuses: the seconds are written out.
 
@@ -12,9 +10,9 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr,
-    UnaryOperator, Value, VisitMut, VisitorMut, visit_expressions_mut,
+    BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr, Value, VisitMut, VisitorMut,
+    visit_expressions_mut,
 };
 
 /// Rewrites the statement in place.
@@ -26,6 +24,7 @@ pub(crate) fn rewrite_function_syntax(statement: &mut DFStatement) {
     let _ = visit_expressions_mut(statement.as_mut(), |expr: &mut Expr| {
         timestamp_with_seconds(expr);
         modulo(expr);
+        interval_scale(expr);
         ControlFlow::<()>::Continue(())
     });
 }
@@ -60,8 +59,6 @@ fn select_lists(body: &mut SetExpr) {
                             alias: Ident::new(name),
                         };
                     }
-                } else if let Some(typed) = int4_literal(expr) {
-                    *expr = typed;
                 }
             }
         }
@@ -107,38 +104,6 @@ fn set_returning(expr: &Expr) -> Option<Expr> {
     }))
 }
 
-/// An integer literal (possibly negated) within `int4`'s range, cast to `integer`.
-fn int4_literal(expr: &Expr) -> Option<Expr> {
-    let (negative, digits) = match expr {
-        Expr::Value(value) => (false, number(&value.value)?),
-        Expr::UnaryOp {
-            op: UnaryOperator::Minus,
-            expr: inner,
-        } => match inner.as_ref() {
-            Expr::Value(value) => (true, number(&value.value)?),
-            _ => return None,
-        },
-        _ => return None,
-    };
-    let value: i64 = digits.parse().ok()?;
-    let value = if negative { -value } else { value };
-    i32::try_from(value).ok()?;
-    Some(Expr::Cast {
-        kind: CastKind::DoubleColon,
-        expr: Box::new(expr.clone()),
-        data_type: DataType::Integer(None),
-        array: false,
-        format: None,
-    })
-}
-
-fn number(value: &Value) -> Option<&str> {
-    match value {
-        Value::Number(text, _) if text.bytes().all(|b| b.is_ascii_digit()) => Some(text),
-        _ => None,
-    }
-}
-
 /// `mod(a, b)`, which DataFusion lacks, as `a % b` (PostgreSQL's meaning: the sign of
 /// the dividend).
 fn modulo(expr: &mut Expr) {
@@ -163,6 +128,41 @@ fn modulo(expr: &mut Expr) {
         op: BinaryOperator::Modulo,
         right: Box::new(Expr::Nested(Box::new(b.clone()))),
     };
+}
+
+/// `interval * n`, `n * interval` and `interval / n`, which DataFusion refuses, as
+/// PostgreSQL's own `interval_mul` and `interval_div`.
+fn interval_scale(expr: &mut Expr) {
+    let Expr::BinaryOp { left, op, right } = expr else {
+        return;
+    };
+    let is_interval = |e: &Expr| match e {
+        Expr::Interval(_) => true,
+        Expr::Cast { data_type, .. } => matches!(data_type, DataType::Interval { .. }),
+        Expr::Nested(inner) => matches!(inner.as_ref(), Expr::Interval(_)),
+        _ => false,
+    };
+    let (name, span, factor) = match op {
+        BinaryOperator::Multiply if is_interval(left) => ("interval_mul", left, right),
+        BinaryOperator::Multiply if is_interval(right) => ("interval_mul", right, left),
+        BinaryOperator::Divide if is_interval(left) => ("interval_div", left, right),
+        _ => return,
+    };
+    let argument = |e: &Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e.clone()));
+    *expr = Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![argument(span), argument(factor)],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    });
 }
 
 /// `timestamp 'YYYY-MM-DD HH:MM'` (and the same text cast to a timestamp) with `:00`
@@ -239,10 +239,6 @@ mod tests {
         assert_eq!(
             rewritten("SELECT generate_series(1, 3) AS n"),
             "SELECT unnest(generate_series(1, 3)) AS n"
-        );
-        assert_eq!(
-            rewritten("SELECT 1 AS x, -2, 3000000000, 1.5"),
-            "SELECT 1::INTEGER AS x, -2::INTEGER, 3000000000, 1.5"
         );
         assert_eq!(
             rewritten("SELECT timestamp '2024-01-31 10:00', '2024-01-31 10:00+02'::timestamptz"),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, Result};
-use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 
 use super::expressions::{parse, policy_error};
@@ -85,10 +85,11 @@ pub(crate) fn mask_expr(
     let quoted = format!("\"{}\"", column.replace('"', "\"\""));
     let sql = mask_sql(kind, &quoted, data_type, rule)?;
     let expr = parse(parser, &sql, schema, attributes, rule)?;
-    let current = expr.get_type(schema).ok();
-    Ok(if current.as_ref() == Some(data_type) {
-        expr
-    } else {
-        expr.cast_to(data_type, schema)?
-    })
+    // Always an explicit cast: later analyzer rules (the planner types integer literals
+    // as PostgreSQL does) may change the type the expression has now. The optimizer
+    // drops it where the types agree.
+    Ok(Expr::Cast(datafusion::logical_expr::Cast::new(
+        Box::new(expr),
+        data_type.clone(),
+    )))
 }

@@ -485,7 +485,7 @@ mod tests {
         let expected = "Projection: t.id, t.region, t.phone\
             \n  Filter: t.phone LIKE Utf8(\"1%\")\
             \n    PolicyBarrier\
-            \n      Projection: t.id, t.region, CASE WHEN t.phone IS NULL THEN CAST(NULL AS Utf8) ELSE concat(repeat(Utf8(\"X\"), greatest(CAST(character_length(t.phone) AS Int64) - Int64(4), Int64(0))), right(t.phone, Int64(4))) END AS phone\
+            \n      Projection: t.id, t.region, CAST(CASE WHEN t.phone IS NULL THEN CAST(NULL AS Utf8) ELSE concat(repeat(Utf8(\"X\"), greatest(CAST(character_length(t.phone) AS Int64) - Int64(4), Int64(0))), right(t.phone, Int64(4))) END AS Utf8) AS phone\
             \n        Filter: t.region = Utf8(\"EU\")\
             \n          TableScan: t";
         assert_eq!(plan, expected);

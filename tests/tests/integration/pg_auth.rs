@@ -7,7 +7,7 @@ async fn scram_login_succeeds_with_the_right_password() {
     let gw = TestGateway::start().await;
     let client = gw.connect_as(USER, PASSWORD).await.expect("login");
     let row = client.query_one("SELECT 1 + 1", &[]).await.expect("query");
-    assert_eq!(row.get::<_, i64>(0), 2);
+    assert_eq!(row.get::<_, i32>(0), 2);
 }
 
 #[tokio::test]

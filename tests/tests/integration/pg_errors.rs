@@ -22,7 +22,7 @@ async fn syntax_error_then_a_good_query_on_the_same_connection() {
         .query_one("SELECT 40 + 2", &[])
         .await
         .expect("usable");
-    assert_eq!(row.get::<_, i64>(0), 42);
+    assert_eq!(row.get::<_, i32>(0), 42);
 }
 
 #[tokio::test]

@@ -122,7 +122,7 @@ async fn a_failed_transaction_refuses_statements_until_rollback() {
         .query_one("SELECT 41 + 1", &[])
         .await
         .expect("usable");
-    assert_eq!(row.get::<_, i64>(0), 42);
+    assert_eq!(row.get::<_, i32>(0), 42);
 
     // COMMIT of a failed transaction rolls it back, as in PostgreSQL.
     client.batch_execute("BEGIN").await.expect("begin");

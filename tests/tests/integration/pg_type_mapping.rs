@@ -76,7 +76,7 @@ const CASES: &[(&str, &str, &str)] = &[
         // Whole days apart, as PostgreSQL's timestamp subtraction gives them.
         "1 day 01:01:01",
     ),
-    ("make_array(1, 2, NULL)", "_int8", "{1,2,NULL}"),
+    ("make_array(1, 2, NULL)", "_int4", "{1,2,NULL}"),
     (
         "make_array('a', 'b c', 'say \"x\"', '')",
         "_text",
@@ -141,7 +141,7 @@ async fn binary_forms_decode_with_postgres_semantics() {
         .await
         .expect("row");
     assert_eq!(
-        row.get::<_, Vec<Option<i64>>>(0),
+        row.get::<_, Vec<Option<i32>>>(0),
         vec![Some(1), Some(2), None]
     );
     assert_eq!(row.get::<_, Vec<String>>(1), vec!["x", "y"]);
