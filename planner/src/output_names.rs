@@ -89,6 +89,7 @@ pub(crate) fn column_name(expr: &Expr) -> Option<String> {
             }
         }
         Expr::Exists { .. } => "exists".into(),
+        Expr::Extract { .. } => "extract".into(),
         Expr::Array(_) => "array".into(),
         _ => "?column?".into(),
     })

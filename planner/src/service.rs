@@ -808,8 +808,10 @@ impl QueryService {
         qualify_catalog_tables(&mut statement, |table| {
             current.as_ref().is_some_and(|s| s.table_exist(table))
         });
-        rewrite_postgres_syntax(&mut statement);
+        // Functions first: the names of what they rewrite are then made unique with the
+        // rest of the select list.
         crate::pg_functions::rewrite_function_syntax(&mut statement);
+        rewrite_postgres_syntax(&mut statement);
         // FOR VERSION|TIMESTAMP AS OF: each versioned table becomes its snapshot.
         crate::time_travel::resolve(&mut statement, &session.ctx, &self.registry).await?;
         // Semantic tables become SQL over their base tables, secured like any query.

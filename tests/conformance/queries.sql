@@ -122,8 +122,8 @@ SELECT count(*) FILTER (WHERE b) FROM tpch.t
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY f) FROM tpch.t
 SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY f) FROM tpch.t -- differs: percentile_disc is missing
 -- Window functions.
-SELECT id, row_number() OVER (ORDER BY id) FROM tpch.t ORDER BY id -- differs: row_number and rank are numeric(20,0), bigint in PostgreSQL
-SELECT id, rank() OVER (ORDER BY b), dense_rank() OVER (ORDER BY b) FROM tpch.t ORDER BY id -- differs: row_number and rank are numeric(20,0), bigint in PostgreSQL
+SELECT id, row_number() OVER (ORDER BY id) FROM tpch.t ORDER BY id
+SELECT id, rank() OVER (ORDER BY b), dense_rank() OVER (ORDER BY b) FROM tpch.t ORDER BY id
 SELECT id, lag(id) OVER (ORDER BY id), lead(id) OVER (ORDER BY id) FROM tpch.t ORDER BY id
 SELECT id, sum(id) OVER (ORDER BY id) FROM tpch.t ORDER BY id
 SELECT id, first_value(s) OVER (ORDER BY id) FROM tpch.t ORDER BY id
@@ -139,9 +139,9 @@ SELECT ts - TIMESTAMP '2000-01-01 00:00:00' FROM tpch.t ORDER BY id
 SELECT date_trunc('month', ts) FROM tpch.t ORDER BY id
 SELECT date_trunc('year', d) FROM tpch.t ORDER BY id -- differs: date_trunc of a date is a timestamp with time zone in PostgreSQL
 SELECT date_trunc('hour', ts) FROM tpch.t ORDER BY id
-SELECT extract(year FROM d), extract(month FROM d), extract(day FROM d) FROM tpch.t ORDER BY id -- differs: extract returns numeric in PostgreSQL
-SELECT extract(dow FROM d) FROM tpch.t ORDER BY id -- differs: extract returns numeric in PostgreSQL
-SELECT date_part('year', ts) FROM tpch.t ORDER BY id -- differs: date_part is integer, double precision in PostgreSQL
+SELECT extract(year FROM d), extract(month FROM d), extract(day FROM d) FROM tpch.t ORDER BY id
+SELECT extract(dow FROM d) FROM tpch.t ORDER BY id
+SELECT date_part('year', ts) FROM tpch.t ORDER BY id
 SELECT to_char(d, 'YYYY-MM-DD') FROM tpch.t ORDER BY id
 SELECT to_char(ts, 'YYYY-MM-DD HH24:MI:SS') FROM tpch.t ORDER BY id
 SELECT to_char(ts, 'Mon DD, YYYY HH12:MI AM') FROM tpch.t ORDER BY id
@@ -171,6 +171,9 @@ SELECT interval '1 day 2 hours' + interval '30 minutes'
 SELECT age(TIMESTAMP '2024-03-01 00:00:00', TIMESTAMP '2023-01-15 00:00:00')
 SELECT make_date(2024, 2, 29)
 SELECT date_part('epoch', TIMESTAMP '2024-01-01 00:00:00')
+SELECT extract(second FROM ts), date_part('second', ts), extract(epoch FROM ts), extract(hour FROM ts) FROM tpch.t ORDER BY id
+SELECT extract(quarter FROM d), extract(doy FROM d), extract(isodow FROM d), extract(week FROM d) FROM tpch.t ORDER BY id
+SELECT date_part('isodow', d), date_part('dow', d) FROM tpch.t ORDER BY id
 SELECT to_timestamp(0)
 SELECT to_date('2024-03-15', 'YYYY-MM-DD')
 SELECT to_date('15 Mar 2024', 'DD Mon YYYY'), to_date('2024/3/5', 'YYYY/MM/DD'), to_date('20240229', 'YYYYMMDD')

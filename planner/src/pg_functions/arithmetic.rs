@@ -4,7 +4,8 @@
 //! - a numeric or float cast to an integer rounds (`12.5::int` is 13; a float rounds
 //!   half to even) where DataFusion truncates;
 //! - a timestamp cast to text is written as PostgreSQL writes it (no `T`);
-//! - `avg` of integers and `sum` of bigints are `numeric`.
+//! - `avg` of integers and `sum` of bigints are `numeric`; `row_number()`, `rank()` and
+//!   the other counting window functions are `bigint`.
 //!
 //! An analyzer rule, right after type coercion (so that both sides have their final
 //! types, and before constant folding evaluates anything). The functions it puts in
@@ -62,7 +63,8 @@ impl AnalyzerRule for PostgresArithmetic {
                     .map(|t| t.update_data(|e| name.restore(e)))
             })?
             // Keep each node's schema in step with its expressions.
-            .map_data(|plan| plan.recompute_schema())
+            .map_data(|plan| plan.recompute_schema())?
+            .transform_data(bigint_window_results)
         })
         .map(|t| t.data)
     }
@@ -115,6 +117,36 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         },
         _ => checked(expr, schema),
     }
+}
+
+/// `row_number()`, `rank()`, `dense_rank()` and `ntile()` are `bigint` in PostgreSQL and
+/// UInt64 in DataFusion (sent as numeric): a projection over the window casts them.
+fn bigint_window_results(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Window(window) = &plan else {
+        return Ok(Transformed::no(plan));
+    };
+    let schema = window.schema.clone();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| f.data_type() == &DataType::UInt64)
+    {
+        return Ok(Transformed::no(plan));
+    }
+    let columns = schema
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(datafusion::common::Column::from((qualifier, field)));
+            if field.data_type() == &DataType::UInt64 {
+                Expr::Cast(Cast::new(Box::new(column), DataType::Int64))
+                    .alias_qualified(qualifier.cloned(), field.name())
+            } else {
+                column
+            }
+        })
+        .collect::<Vec<_>>();
+    let projection = datafusion::logical_expr::Projection::try_new(columns, Arc::new(plan))?;
+    Ok(Transformed::yes(LogicalPlan::Projection(projection)))
 }
 
 /// `avg` of integers and `sum` of bigints are `numeric` in PostgreSQL (exact, and a

@@ -1,6 +1,7 @@
 //! Statement rewrites that give PostgreSQL's meaning to what DataFusion reads otherwise:
 //! - `SELECT generate_series(1, 3)` is set-returning in PostgreSQL (three rows), a
 //!   list in DataFusion (one row): in a select list it becomes `unnest(…)`;
+//! - `date_part` is `double precision` and `extract` `numeric`;
 //! - `mod(a, b)` is `a % b`; `interval * n` and `interval / n` are PostgreSQL's
 //!   `interval_mul` and `interval_div`;
 //! - `timestamp '2024-01-31 10:00'` (no seconds) is a valid PostgreSQL timestamp that
@@ -10,9 +11,9 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr, Value, VisitMut, VisitorMut,
-    visit_expressions_mut,
+    BinaryOperator, CastKind, DataType, ExactNumberInfo, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SelectItem,
+    SetExpr, Value, VisitMut, VisitorMut, visit_expressions_mut,
 };
 
 /// Rewrites the statement in place.
@@ -25,6 +26,7 @@ pub(crate) fn rewrite_function_syntax(statement: &mut DFStatement) {
         timestamp_with_seconds(expr);
         modulo(expr);
         interval_scale(expr);
+        date_parts(expr);
         ControlFlow::<()>::Continue(())
     });
 }
@@ -163,6 +165,120 @@ fn interval_scale(expr: &mut Expr) {
         over: None,
         within_group: vec![],
     });
+}
+
+/// `date_part(…)` is `double precision` and `extract(…)` `numeric` in PostgreSQL, where
+/// DataFusion gives an integer for most fields: the results are cast (`extract`'s
+/// numeric has PostgreSQL's scale: 6 for seconds and epochs, 3 for milliseconds).
+fn date_parts(expr: &mut Expr) {
+    let cast = |inner: Expr, data_type: DataType| Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(inner),
+        data_type,
+        array: false,
+        format: None,
+    };
+    match expr {
+        Expr::Extract {
+            field, expr: inner, ..
+        } => {
+            let name = field.to_string().to_ascii_lowercase();
+            let scale = match name.as_str() {
+                "second" | "seconds" | "epoch" => 6,
+                "millisecond" | "milliseconds" => 3,
+                _ => 0,
+            };
+            let is_iso_day = name == "isodow";
+            let seconds = matches!(name.as_str(), "second" | "seconds");
+            let field = if seconds {
+                "microsecond".to_string()
+            } else {
+                name
+            };
+            let part = Expr::Function(Function {
+                name: ObjectName::from(vec![Ident::new("date_part")]),
+                uses_odbc_syntax: false,
+                parameters: FunctionArguments::None,
+                args: FunctionArguments::List(FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: vec![
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(
+                            Value::SingleQuotedString(field).into(),
+                        ))),
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(inner.as_ref().clone())),
+                    ],
+                    clauses: vec![],
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: vec![],
+            });
+            // DataFusion counts ISO days of the week from 0 (Monday); PostgreSQL from 1.
+            // Its seconds drop the fraction: they are read as microseconds instead.
+            let part = if seconds {
+                per_million(part)
+            } else if is_iso_day {
+                Expr::BinaryOp {
+                    left: Box::new(part),
+                    op: BinaryOperator::Plus,
+                    right: Box::new(Expr::Value(Value::Number("1".into(), false).into())),
+                }
+            } else {
+                part
+            };
+            *expr = cast(
+                part,
+                DataType::Numeric(ExactNumberInfo::PrecisionAndScale(38, scale)),
+            );
+        }
+        Expr::Function(function)
+            if function
+                .name
+                .0
+                .last()
+                .and_then(|part| part.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("date_part")) =>
+        {
+            let iso_day = matches!(&function.args, FunctionArguments::List(list)
+                if matches!(list.args.first(), Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(
+                    Expr::Value(v)))) if matches!(&v.value, Value::SingleQuotedString(f)
+                        if f.eq_ignore_ascii_case("isodow"))));
+            let seconds = matches!(&function.args, FunctionArguments::List(list)
+                if matches!(list.args.first(), Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(
+                    Expr::Value(v)))) if matches!(&v.value, Value::SingleQuotedString(f)
+                        if f.eq_ignore_ascii_case("second") || f.eq_ignore_ascii_case("seconds"))));
+            if seconds
+                && let FunctionArguments::List(list) = &mut function.args
+                && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) =
+                    list.args.first_mut()
+            {
+                v.value = Value::SingleQuotedString("microsecond".into());
+            }
+            let part = if seconds {
+                per_million(expr.clone())
+            } else if iso_day {
+                Expr::BinaryOp {
+                    left: Box::new(expr.clone()),
+                    op: BinaryOperator::Plus,
+                    right: Box::new(Expr::Value(Value::Number("1".into(), false).into())),
+                }
+            } else {
+                expr.clone()
+            };
+            *expr = cast(part, DataType::DoublePrecision);
+        }
+        _ => {}
+    }
+}
+
+/// `part / 1000000.0`: microseconds as seconds with their fraction.
+fn per_million(part: Expr) -> Expr {
+    Expr::BinaryOp {
+        left: Box::new(part),
+        op: BinaryOperator::Divide,
+        right: Box::new(Expr::Value(Value::Number("1000000.0".into(), false).into())),
+    }
 }
 
 /// `timestamp 'YYYY-MM-DD HH:MM'` (and the same text cast to a timestamp) with `:00`
