@@ -52,7 +52,8 @@ SELECT round(n) FROM tpch.t ORDER BY id
 SELECT round(n, 1) FROM tpch.t ORDER BY id
 SELECT round(f) FROM tpch.t ORDER BY id
 SELECT round(2.5), round(-2.5), round(0.5) -- differs: decimal literals are double precision
-SELECT trunc(n) FROM tpch.t ORDER BY id -- differs: trunc of a numeric is double precision
+SELECT trunc(n) FROM tpch.t ORDER BY id
+SELECT trunc(f) FROM tpch.t ORDER BY id
 SELECT ceil(n), floor(n) FROM tpch.t ORDER BY id
 SELECT ceil(f), floor(f) FROM tpch.t ORDER BY id
 SELECT abs(n), abs(f), abs(i) FROM tpch.t ORDER BY id

@@ -23,7 +23,7 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, ScalarValue, exec_err};
+use datafusion::common::{DFSchema, exec_err};
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
@@ -307,13 +307,7 @@ impl ScalarUDFImpl for Checked {
             }
             other => DataFusionError::ArrowError(Box::new(other), None),
         })?;
-        if scalars {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &array, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(array))
-        }
+        super::columnar(array, scalars)
     }
 }
 
@@ -398,12 +392,6 @@ impl ScalarUDFImpl for RoundForCast {
             // Decimal256 and the rest are cast as DataFusion casts them.
             _ => array,
         };
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &rounded, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(rounded))
-        }
+        super::columnar(rounded, scalar)
     }
 }

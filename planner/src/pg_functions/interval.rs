@@ -101,13 +101,7 @@ impl ScalarUDFImpl for IntervalScale {
             out.append_value(scale(spans.value(row), factor)?);
         }
         let result: ArrayRef = Arc::new(out.finish());
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &result, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(result))
-        }
+        super::columnar(result, scalar)
     }
 }
 
@@ -231,13 +225,7 @@ impl ScalarUDFImpl for Age {
         }
         let result: IntervalMonthDayNanoArray = out.finish();
         let result: ArrayRef = Arc::new(result);
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &result, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(result))
-        }
+        super::columnar(result, scalar)
     }
 }
 

@@ -15,8 +15,12 @@ mod syntax;
 mod timestamp_text;
 mod to_char;
 mod to_date;
+mod trunc;
 
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::arrow::array::ArrayRef;
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub(crate) use arithmetic::PostgresArithmetic;
@@ -29,6 +33,7 @@ pub(crate) fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(to_date::ToDate::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(pg_typeof::PgTypeof::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(sign::Sign::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(trunc::Trunc::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(interval::Age::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(interval::IntervalScale::new(
         false,
@@ -37,4 +42,14 @@ pub(crate) fn register(ctx: &SessionContext) {
     // `variance` is PostgreSQL's historical name of the sample variance.
     let variance = datafusion::functions_aggregate::variance::var_samp_udaf();
     ctx.register_udaf(AggregateUDF::clone(&variance).with_aliases(["variance"]));
+}
+
+/// A function's result: one value when every argument was one (a constant folds), the
+/// array otherwise.
+fn columnar(result: ArrayRef, scalar: bool) -> Result<ColumnarValue> {
+    Ok(if scalar {
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+    } else {
+        ColumnarValue::Array(result)
+    })
 }

@@ -80,12 +80,6 @@ impl ScalarUDFImpl for Sign {
                 ) as Arc<Float64Array>
             }
         };
-        if scalar {
-            Ok(ColumnarValue::Scalar(
-                datafusion::common::ScalarValue::try_from_array(&result, 0)?,
-            ))
-        } else {
-            Ok(ColumnarValue::Array(result))
-        }
+        super::columnar(result, scalar)
     }
 }

@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::{
     Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
-use datafusion::common::{ScalarValue, exec_err, not_impl_err};
+use datafusion::common::{exec_err, not_impl_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -96,13 +96,7 @@ impl ScalarUDFImpl for ToChar {
             out.append_value(pattern.format(&values, row)?);
         }
         let array: ArrayRef = Arc::new(out.finish());
-        if scalar_result {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &array, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(array))
-        }
+        super::columnar(array, scalar_result)
     }
 }
 

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Builder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{ScalarValue, exec_err, not_impl_err};
+use datafusion::common::{exec_err, not_impl_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
@@ -61,11 +61,7 @@ impl ScalarUDFImpl for ToDate {
             [text] => {
                 // One argument: an ISO date, as a cast reads it.
                 let dates = cast(&text.to_array(rows)?, &DataType::Date32)?;
-                return Ok(if scalar {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&dates, 0)?)
-                } else {
-                    ColumnarValue::Array(dates)
-                });
+                return super::columnar(dates, scalar);
             }
             [text, pattern] => (text, pattern),
             _ => return exec_err!("to_date takes a text and a pattern"),
@@ -83,13 +79,7 @@ impl ScalarUDFImpl for ToDate {
             out.append_value((date - NaiveDate::default()).num_days() as i32);
         }
         let result: ArrayRef = Arc::new(out.finish());
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &result, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(result))
-        }
+        super::columnar(result, scalar)
     }
 }
 
