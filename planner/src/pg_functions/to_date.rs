@@ -180,12 +180,7 @@ fn parse(text: &str, pattern: &str) -> Result<NaiveDate> {
             continue;
         }
         if rest.starts_with("MONTH") || rest.starts_with("MON") {
-            skip_spaces(&mut i);
-            let word: String = input[i..]
-                .iter()
-                .take_while(|c| c.is_alphabetic())
-                .collect::<String>()
-                .to_lowercase();
+            let word = next_word(&input, &mut i);
             let full = rest.starts_with("MONTH");
             let found = MONTHS.iter().position(|m| {
                 if full {
@@ -195,21 +190,14 @@ fn parse(text: &str, pattern: &str) -> Result<NaiveDate> {
                 }
             });
             month = Some(found.ok_or_else(invalid)? as u32 + 1);
-            i += word.chars().count();
             p += if full { 5 } else { 3 };
             continue;
         }
         if rest.starts_with("DAY") || rest.starts_with("DY") {
-            skip_spaces(&mut i);
-            let word: String = input[i..]
-                .iter()
-                .take_while(|c| c.is_alphabetic())
-                .collect::<String>()
-                .to_lowercase();
+            let word = next_word(&input, &mut i);
             if !DAYS.iter().any(|d| d.starts_with(&word)) || word.len() < 3 {
                 return Err(invalid());
             }
-            i += word.chars().count();
             p += if rest.starts_with("DAY") { 3 } else { 2 };
             continue;
         }
@@ -239,6 +227,19 @@ fn parse(text: &str, pattern: &str) -> Result<NaiveDate> {
             "date/time field value out of range: \"{text}\""
         ))
     })
+}
+
+/// The next word of the input (after spaces), lowercased; `i` moves past it.
+fn next_word(input: &[char], i: &mut usize) -> String {
+    while *i < input.len() && input[*i].is_whitespace() {
+        *i += 1;
+    }
+    let word: String = input[*i..]
+        .iter()
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    *i += word.chars().count();
+    word.to_lowercase()
 }
 
 #[cfg(test)]
