@@ -220,3 +220,44 @@ async fn postgres_functions_mean_what_they_mean_in_postgres() {
         .expect_err("refused");
     assert_eq!(error.code().map(|c| c.code()), Some("0A000"), "{error:?}");
 }
+
+/// COPY streams what the query's RowDescription describes and what its rows hold, for
+/// a principal whose columns are masked (the schema the mask changes).
+#[tokio::test]
+async fn copy_output_follows_the_described_schema() {
+    use futures::TryStreamExt;
+    let gw = TestGateway::start().await;
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("analyst");
+    let sql =
+        "SELECT c_custkey, c_phone, 1 AS one FROM lake.tpch.customer ORDER BY c_custkey LIMIT 5";
+    let described = analyst.prepare(sql).await.expect("describe");
+    let names: Vec<&str> = described.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["c_custkey", "c_phone", "one"]);
+    let types: Vec<Type> = described
+        .columns()
+        .iter()
+        .map(|c| c.type_().clone())
+        .collect();
+    assert_eq!(types, vec![Type::INT8, Type::TEXT, Type::INT4]);
+    let rows = query_text(&analyst, sql).await;
+    assert_eq!(rows.len(), 5);
+    assert!(
+        rows.iter()
+            .all(|r| r[1].as_deref().is_some_and(|p| p.starts_with("XX"))),
+        "{rows:?}"
+    );
+    let copied: Vec<bytes::Bytes> = analyst
+        .copy_out(&format!("COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)"))
+        .await
+        .expect("copy")
+        .try_collect()
+        .await
+        .expect("copy data");
+    let text = String::from_utf8(copied.concat()).expect("utf-8");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("c_custkey,c_phone,one"));
+    let copied_rows: Vec<Vec<Option<String>>> = lines
+        .map(|line| line.split(',').map(|v| Some(v.to_string())).collect())
+        .collect();
+    assert_eq!(copied_rows, rows);
+}
