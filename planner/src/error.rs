@@ -177,7 +177,7 @@ fn classify(e: DataFusionError) -> QueryError {
         DataFusionError::Plan(message) => classify_plan(message),
         DataFusionError::NotImplemented(message) => QueryError::new(
             ErrorKind::FeatureNotSupported,
-            format!("not supported: {message}"),
+            unsupported_message(&message),
         ),
         DataFusionError::ResourcesExhausted(message) => {
             QueryError::new(ErrorKind::ResourceExhausted, message)
@@ -267,6 +267,23 @@ fn data_error(message: String) -> QueryError {
         QueryError::new(ErrorKind::InvalidTextRepresentation, message)
     } else {
         QueryError::new(ErrorKind::DataException, message)
+    }
+}
+
+/// What a client is told of a feature DataFusion lacks: in the user's terms where the
+/// message is DataFusion's internal one.
+fn unsupported_message(message: &str) -> String {
+    let subquery = ["ScalarSubquery", "Exists", "InSubquery"]
+        .into_iter()
+        .find(|kind| message.contains(&format!("does not support logical expression {kind}")));
+    match subquery {
+        // DataFusion decorrelates a subquery only when it is joined to the outer row by
+        // equalities it can turn into a join.
+        Some(_) => "not supported: a correlated subquery that refers to the outer row \
+                    other than by equality (such as `a.id < t.id`); write it as a join \
+                    or with a window function"
+            .to_string(),
+        None => format!("not supported: {message}"),
     }
 }
 

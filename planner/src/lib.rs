@@ -19,6 +19,7 @@ mod finops_views;
 pub mod history;
 mod history_recovery;
 mod history_table;
+mod limit_pushdown;
 mod metering;
 mod optimize;
 mod output_names;

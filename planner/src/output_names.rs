@@ -53,6 +53,59 @@ pub(crate) fn postgres_schema(statement: &DFStatement, schema: &SchemaRef) -> Op
     changed.then(|| Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
 }
 
+/// An `ORDER BY name` that names two different output columns, which PostgreSQL
+/// refuses as ambiguous (`SELECT id::smallint, id::real … ORDER BY id`); DataFusion
+/// would sort by one of them. A name that no output column has is an input column,
+/// and a name repeated for the same expression is no ambiguity. Checked on the
+/// statement as written, in every query and subquery.
+pub(crate) fn ambiguous_order_by(statement: &DFStatement) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{OrderByKind, Query, Visit, Visitor};
+    use std::ops::ControlFlow;
+
+    struct Ambiguity;
+    impl Visitor for Ambiguity {
+        type Break = String;
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<String> {
+            let (Some(order_by), SetExpr::Select(select)) = (&query.order_by, query.body.as_ref())
+            else {
+                return ControlFlow::Continue(());
+            };
+            let OrderByKind::Expressions(keys) = &order_by.kind else {
+                return ControlFlow::Continue(());
+            };
+            for key in keys {
+                let Expr::Identifier(ident) = &key.expr else {
+                    continue;
+                };
+                let name = normalize(ident);
+                let mut named = select.projection.iter().filter_map(|item| match item {
+                    SelectItem::UnnamedExpr(expr) => {
+                        (column_name(expr).as_deref() == Some(name.as_str())).then_some(expr)
+                    }
+                    SelectItem::ExprWithAlias { expr, alias } => {
+                        (normalize(alias) == name).then_some(expr)
+                    }
+                    _ => None,
+                });
+                if let Some(first) = named.next()
+                    && named.any(|other| other != first)
+                {
+                    return ControlFlow::Break(name);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+
+    let DFStatement::Statement(statement) = statement else {
+        return None;
+    };
+    match statement.visit(&mut Ambiguity) {
+        ControlFlow::Break(name) => Some(name),
+        ControlFlow::Continue(()) => None,
+    }
+}
+
 /// What PostgreSQL calls an unaliased expression (FigureColname).
 pub(crate) fn column_name(expr: &Expr) -> Option<String> {
     Some(match expr {

@@ -329,6 +329,8 @@ impl QueryService {
             .with_batch_size(self.config.batch_size.max(1));
         // PostgreSQL's `timestamptz` is UTC-based; sessions run in UTC.
         config.options_mut().execution.time_zone = Some("+00:00".into());
+        // `1.5` is a `numeric` constant in PostgreSQL (exact), not a double.
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
         let report = Arc::new(Mutex::new(AccessReport::default()));
         let rule = Arc::new(SecureScans::new(
             principal.clone(),
@@ -346,6 +348,9 @@ impl QueryService {
         // Integer literals are `integer` when they fit, as in PostgreSQL: before type
         // coercion, which widens them where they meet wider types.
         rules.insert(at + 1, Arc::new(crate::pg_functions::IntegerLiterals));
+        // Date arithmetic typed as PostgreSQL types it (`date - date` an integer,
+        // `date + interval` a timestamp): before coercion fits the rest to it.
+        rules.insert(at + 2, Arc::new(crate::pg_functions::PostgresDates));
         // PostgreSQL's arithmetic (overflow, casts to integers and text): right
         // after type coercion has given both sides their types, before folding.
         let coerced = rules
@@ -366,6 +371,25 @@ impl QueryService {
         optimizer_rules.push(Arc::new(
             datafusion_federation::FederationOptimizerRule::new(),
         ));
+        // DataFusion's physical rules, with its limit pushdown replaced by ours (an OFFSET
+        // applied once), then the cancellation points.
+        let mut physical_rules =
+            datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new()
+                .rules
+                .into_iter()
+                .map(
+                    |rule| -> Arc<
+                        dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync,
+                    > {
+                        if rule.name() == "LimitPushdown" {
+                            Arc::new(crate::limit_pushdown::LimitPushdown)
+                        } else {
+                            rule
+                        }
+                    },
+                )
+                .collect::<Vec<_>>();
+        physical_rules.push(Arc::new(CancelPoints));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
@@ -375,7 +399,7 @@ impl QueryService {
             .with_query_planner(Arc::new(GatewayQueryPlanner::with_planners(vec![
                 Arc::new(datafusion_federation::FederatedPlanner::new()),
             ])))
-            .with_physical_optimizer_rule(Arc::new(CancelPoints))
+            .with_physical_optimizer_rules(physical_rules)
             .build();
         let ctx = SessionContext::new_with_state(state);
         let shared = Arc::new(principal.clone());
@@ -798,6 +822,12 @@ impl QueryService {
     }
 
     async fn plan(&self, session: &Session, statement: &DFStatement) -> Result<LogicalPlan> {
+        if let Some(name) = crate::output_names::ambiguous_order_by(statement) {
+            return Err(QueryError::new(
+                ErrorKind::AmbiguousColumn,
+                format!("ORDER BY \"{name}\" is ambiguous"),
+            ));
+        }
         let state = session.ctx.state();
         let mut statement = statement.clone();
         let options = state.config_options();

@@ -9,7 +9,7 @@
 SELECT 1
 SELECT 1 AS x, -2 AS y
 SELECT 2147483648
-SELECT 1.5 -- differs: decimal literals are double precision
+SELECT 1.5
 SELECT 'text'
 SELECT true, false
 SELECT NULL::int
@@ -30,7 +30,10 @@ SELECT id, i, n, f, s, d, ts, b FROM tpch.t ORDER BY id
 SELECT * FROM tpch.t ORDER BY id
 SELECT id::text, i::text, n::text, d::text, ts::text, b::text FROM tpch.t ORDER BY id
 SELECT n::float8, f::numeric(20,4) FROM tpch.t ORDER BY id
-SELECT id::smallint, id::real FROM tpch.t ORDER BY id -- differs: ORDER BY a name that two output columns share is not refused as ambiguous
+SELECT id::smallint, id::real FROM tpch.t ORDER BY id
+SELECT id, id FROM tpch.t ORDER BY id
+SELECT id AS x, n AS x FROM tpch.t ORDER BY x
+SELECT id AS n FROM tpch.t ORDER BY n
 SELECT CAST(n AS int) FROM tpch.t ORDER BY id
 SELECT CAST(f AS bigint) FROM tpch.t WHERE id <> 4 ORDER BY id
 SELECT d::timestamp FROM tpch.t ORDER BY id
@@ -47,11 +50,20 @@ SELECT n - 1 FROM tpch.t ORDER BY id
 SELECT f * 2, f / 2, f + 0.5 FROM tpch.t ORDER BY id
 SELECT 1 / 0
 SELECT id / 0 FROM tpch.t
-SELECT 1.0 / 3 -- differs: decimal literals are double precision
+SELECT 1.0 / 3
 SELECT round(n) FROM tpch.t ORDER BY id
 SELECT round(n, 1) FROM tpch.t ORDER BY id
 SELECT round(f) FROM tpch.t ORDER BY id
-SELECT round(2.5), round(-2.5), round(0.5) -- differs: decimal literals are double precision
+SELECT round(2.5), round(-2.5), round(0.5)
+SELECT 0.1 + 0.2, 1.10 * 3, 10.5 - 0.25
+SELECT n * 1.5, n + 0.005 FROM tpch.t ORDER BY id
+SELECT id FROM tpch.t WHERE n > 0.5 ORDER BY id
+SELECT 1.5::float8 / 2, 2.5::real
+SELECT 100000.0 / 3, -2.0 / 3, 12.50 / 0.25, 1 / 7.0, 0.001 / 7
+SELECT id, n / 3, n / 0.07, n / i FROM tpch.t WHERE i <> 0 AND id <> 4 ORDER BY id
+SELECT n / i FROM tpch.t WHERE id = 4 -- differs: a quotient PostgreSQL writes with more than 20 decimals (0.01 / 9e18) is rounded at 20
+SELECT sum(n) / count(*), sum(n) / sum(id) FROM tpch.t
+SELECT n / 0 FROM tpch.t WHERE id = 1
 SELECT trunc(n) FROM tpch.t ORDER BY id
 SELECT trunc(f) FROM tpch.t ORDER BY id
 SELECT ceil(n), floor(n) FROM tpch.t ORDER BY id
@@ -121,7 +133,12 @@ SELECT b, count(*) FROM tpch.t GROUP BY b ORDER BY b
 SELECT b, sum(n) FROM tpch.t GROUP BY 1 HAVING count(*) > 1 ORDER BY 1
 SELECT count(*) FILTER (WHERE b) FROM tpch.t
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY f) FROM tpch.t
-SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY f) FROM tpch.t -- differs: percentile_disc is missing
+SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY f) FROM tpch.t
+SELECT percentile_disc(0.25) WITHIN GROUP (ORDER BY id), percentile_disc(0) WITHIN GROUP (ORDER BY id), percentile_disc(1) WITHIN GROUP (ORDER BY id) FROM tpch.t
+SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY s DESC) FROM tpch.t
+SELECT b, percentile_disc(0.5) WITHIN GROUP (ORDER BY d) FROM tpch.t GROUP BY b ORDER BY b
+SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY n) FROM tpch.t WHERE id > 100
+SELECT percentile_disc(1.5) WITHIN GROUP (ORDER BY n) FROM tpch.t
 -- Window functions.
 SELECT id, row_number() OVER (ORDER BY id) FROM tpch.t ORDER BY id
 SELECT id, rank() OVER (ORDER BY b), dense_rank() OVER (ORDER BY b) FROM tpch.t ORDER BY id
@@ -132,13 +149,21 @@ SELECT id, count(*) OVER (PARTITION BY b) FROM tpch.t ORDER BY id
 -- Dates and times.
 SELECT d + 1 FROM tpch.t ORDER BY id
 SELECT d - 1 FROM tpch.t ORDER BY id
-SELECT d - DATE '2000-01-01' FROM tpch.t ORDER BY id -- differs: date - date is an interval, integer in PostgreSQL
-SELECT d + interval '1 day' FROM tpch.t ORDER BY id -- differs: date + interval is a date, a timestamp in PostgreSQL
+SELECT d - DATE '2000-01-01' FROM tpch.t ORDER BY id
+SELECT d + interval '1 day' FROM tpch.t ORDER BY id
+SELECT d - interval '6 hours', interval '1 month' + d FROM tpch.t ORDER BY id
+SELECT id FROM tpch.t WHERE d + interval '1 day' > DATE '2000-01-01' ORDER BY id
+SELECT id, d - DATE '2000-01-01' > 30 FROM tpch.t ORDER BY id
+SELECT max(d) - min(d) FROM tpch.t
+SELECT id FROM tpch.t WHERE d < DATE '2000-01-01' + interval '3' month AND d >= DATE '2024-03-15' - interval '30 years' ORDER BY id
+SELECT id FROM tpch.t WHERE d <= DATE '2024-01-31' - interval '1 hour' ORDER BY id
+SELECT id FROM tpch.t WHERE DATE '2024-01-30' + interval '1 day' = d ORDER BY id
 SELECT ts + interval '1 hour' FROM tpch.t ORDER BY id
 SELECT ts - interval '1 month' FROM tpch.t ORDER BY id
 SELECT ts - TIMESTAMP '2000-01-01 00:00:00' FROM tpch.t ORDER BY id
 SELECT date_trunc('month', ts) FROM tpch.t ORDER BY id
-SELECT date_trunc('year', d) FROM tpch.t ORDER BY id -- differs: date_trunc of a date is a timestamp with time zone in PostgreSQL
+SELECT date_trunc('year', d) FROM tpch.t ORDER BY id
+SELECT date_trunc('day', d) = d FROM tpch.t ORDER BY id
 SELECT date_trunc('hour', ts) FROM tpch.t ORDER BY id
 SELECT extract(year FROM d), extract(month FROM d), extract(day FROM d) FROM tpch.t ORDER BY id
 SELECT extract(dow FROM d) FROM tpch.t ORDER BY id
@@ -179,11 +204,16 @@ SELECT to_timestamp(0)
 SELECT to_date('2024-03-15', 'YYYY-MM-DD')
 SELECT to_date('15 Mar 2024', 'DD Mon YYYY'), to_date('2024/3/5', 'YYYY/MM/DD'), to_date('20240229', 'YYYYMMDD')
 -- Set-returning functions.
-SELECT generate_series(1, 3) -- differs: generate_series of integers is bigint
-SELECT generate_series(1, 10, 4) -- differs: generate_series of integers is bigint
-SELECT * FROM generate_series(1, 3) -- differs: generate_series of integers is bigint
+SELECT generate_series(1, 3)
+SELECT generate_series(1, 10, 4)
+SELECT * FROM generate_series(1, 3)
 SELECT unnest(ARRAY[1, 2, 3])
-SELECT x FROM generate_series(1, 3) AS g(x) ORDER BY x DESC -- differs: generate_series of integers is bigint
+SELECT x FROM generate_series(1, 3) AS g(x) ORDER BY x DESC
+SELECT generate_series(5, 1, -2)
+SELECT generate_series(1, 3000000000, 1000000000)
+SELECT x + 1 FROM generate_series(2147483640, 2147483646, 3) AS g(x)
+SELECT count(*) FROM generate_series(1, 1000)
+SELECT id, generate_series(1, id) FROM tpch.t WHERE id < 3 ORDER BY 1, 2
 -- Booleans and comparisons.
 SELECT id FROM tpch.t WHERE b ORDER BY id
 SELECT id FROM tpch.t WHERE NOT b ORDER BY id
@@ -194,7 +224,7 @@ SELECT id FROM tpch.t WHERE n > 1 AND f < 2 ORDER BY id
 SELECT id FROM tpch.t WHERE i > 0 OR s IS NULL ORDER BY id
 -- Subqueries, joins and set operations.
 SELECT count(*), (SELECT count(*) FROM tpch.t WHERE b) FROM tpch.t
-SELECT id, (SELECT max(a.id) FROM tpch.t a WHERE a.id < t.id) FROM tpch.t ORDER BY id -- differs: DataFusion plans correlated scalar subqueries with equality conditions only
+SELECT id, (SELECT max(a.id) FROM tpch.t a WHERE a.id < t.id) FROM tpch.t ORDER BY id -- 0A000
 SELECT id FROM tpch.t WHERE id IN (SELECT id FROM tpch.t WHERE b) ORDER BY id
 SELECT id FROM tpch.t t1 WHERE EXISTS (SELECT 1 FROM tpch.t t2 WHERE t2.id = t1.id + 1) ORDER BY id
 SELECT a.id, b.id FROM tpch.t a JOIN tpch.t b ON a.id = b.id - 1 ORDER BY 1
@@ -218,7 +248,7 @@ SELECT d::timestamp, d::text FROM tpch.t ORDER BY id
 SELECT id / 7, id::int / 7 FROM tpch.t ORDER BY id
 -- Functions PostgreSQL clients call.
 SELECT pg_typeof(id), pg_typeof(i), pg_typeof(n), pg_typeof(f), pg_typeof(s), pg_typeof(d), pg_typeof(ts), pg_typeof(b) FROM tpch.t WHERE id = 1
-SELECT pg_typeof(1.5) -- differs: decimal literals are double precision
+SELECT pg_typeof(1.5)
 SELECT current_database() IS NOT NULL
 SELECT version() LIKE 'PostgreSQL%'
 SELECT '{"a": 1}'::json -- 0A000

@@ -4,6 +4,7 @@
 //! - a numeric or float cast to an integer rounds (`12.5::int` is 13; a float rounds
 //!   half to even) where DataFusion truncates;
 //! - a timestamp cast to text is written as PostgreSQL writes it (no `T`);
+//! - `numeric / numeric` keeps PostgreSQL's significant digits (numeric_div.rs);
 //! - `avg` of integers and `sum` of bigints are `numeric`; `row_number()`, `rank()` and
 //!   the other counting window functions are `bigint`.
 //!
@@ -200,6 +201,17 @@ fn checked(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
         return Ok(Transformed::no(expr));
     };
+    if *op == Operator::Divide
+        && let (Ok(DataType::Decimal128(p1, s1)), Ok(DataType::Decimal128(p2, s2))) =
+            (left.get_type(schema), right.get_type(schema))
+    {
+        let divide = Arc::new(ScalarUDF::new_from_impl(
+            super::numeric_div::NumericDiv::new((p1, s1), (p2, s2)),
+        ));
+        return Ok(Transformed::yes(Expr::ScalarFunction(
+            ScalarFunction::new_udf(divide, vec![left.as_ref().clone(), right.as_ref().clone()]),
+        )));
+    }
     let verb = match op {
         Operator::Plus => "pl",
         Operator::Minus => "mi",

@@ -1,15 +1,20 @@
 //! PostgreSQL's meaning for PostgreSQL's function names, where DataFusion's namesake
 //! answers differently or is missing: `to_char` and `to_date` with PostgreSQL patterns,
-//! `pg_typeof`, `sign`, `variance`, integer literals typed `integer`, PostgreSQL's
-//! arithmetic, and the statement rewrites that give set-returning functions and
-//! timestamp literals their PostgreSQL meaning.
+//! `pg_typeof`, `sign`, `variance`, `percentile_disc`, integer series, integer literals
+//! typed `integer`, PostgreSQL's date and integer arithmetic, and the statement
+//! rewrites that give set-returning functions and timestamp literals their PostgreSQL
+//! meaning.
 
 mod arithmetic;
+mod dates;
 mod datetime_format;
 mod interval;
 mod literals;
 mod number_format;
+mod numeric_div;
+mod percentile_disc;
 mod pg_typeof;
+mod series;
 mod sign;
 mod syntax;
 mod timestamp_text;
@@ -24,6 +29,7 @@ use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub(crate) use arithmetic::PostgresArithmetic;
+pub(crate) use dates::PostgresDates;
 pub(crate) use literals::IntegerLiterals;
 pub(crate) use syntax::rewrite_function_syntax;
 
@@ -42,6 +48,17 @@ pub(crate) fn register(ctx: &SessionContext) {
     // `variance` is PostgreSQL's historical name of the sample variance.
     let variance = datafusion::functions_aggregate::variance::var_samp_udaf();
     ctx.register_udaf(AggregateUDF::clone(&variance).with_aliases(["variance"]));
+    ctx.register_udaf(AggregateUDF::new_from_impl(
+        percentile_disc::PercentileDisc::new(),
+    ));
+    // Series of integers are `integer`, in a select list and in FROM.
+    ctx.register_udf(ScalarUDF::new_from_impl(series::IntegerSeries::new()));
+    ctx.register_udtf(
+        "generate_series",
+        std::sync::Arc::new(series::IntegerSeriesTable::new(std::sync::Arc::new(
+            datafusion::functions_table::generate_series::GenerateSeriesFunc {},
+        ))),
+    );
 }
 
 /// A function's result: one value when every argument was one (a constant folds), the

@@ -30,7 +30,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "18446744073709551615",
     ),
     ("arrow_cast(-5, 'Int8')", "int2", "-5"),
-    ("arrow_cast(1.5, 'Float16')", "float4", "1.5"),
+    (
+        "arrow_cast(CAST(1.5 AS DOUBLE), 'Float16')",
+        "float4",
+        "1.5",
+    ),
     ("CAST(1e20 AS DOUBLE)", "float8", "1e+20"),
     ("CAST(0.0001 AS DOUBLE)", "float8", "0.0001"),
     ("CAST(0.00001 AS DOUBLE)", "float8", "1e-05"),

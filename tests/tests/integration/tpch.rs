@@ -2,12 +2,15 @@
 //! same Parquet data files directly.
 
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use lakegate_catalog::tpch::TABLES;
 use lakegate_tests::{TestGateway, query_text, seeded_data_dir, tpch_query};
 
 async fn direct(sql: &str) -> Vec<Vec<String>> {
-    let ctx = SessionContext::new();
+    // Decimal constants are `numeric`, as in the gateway (and PostgreSQL).
+    let config =
+        SessionConfig::new().set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
+    let ctx = SessionContext::new_with_config(config);
     for table in TABLES {
         let dir = seeded_data_dir()
             .join("warehouse/tpch")
