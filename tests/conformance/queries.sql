@@ -63,6 +63,7 @@ SELECT 100000.0 / 3, -2.0 / 3, 12.50 / 0.25, 1 / 7.0, 0.001 / 7
 SELECT id, n / 3, n / 0.07, n / i FROM tpch.t WHERE i <> 0 AND id <> 4 ORDER BY id
 SELECT n / i FROM tpch.t WHERE id = 4 -- differs: a quotient PostgreSQL writes with more than 20 decimals (0.01 / 9e18) is rounded at 20
 SELECT sum(n) / count(*), sum(n) / sum(id) FROM tpch.t
+SELECT b, sum(n) / sum(n + 1), 100.00 * sum(n) / sum(abs(n)) FROM tpch.t GROUP BY b ORDER BY b
 SELECT n / 0 FROM tpch.t WHERE id = 1
 SELECT trunc(n) FROM tpch.t ORDER BY id
 SELECT trunc(f) FROM tpch.t ORDER BY id
@@ -132,6 +133,10 @@ SELECT array_agg(id ORDER BY id) FROM tpch.t
 SELECT b, count(*) FROM tpch.t GROUP BY b ORDER BY b
 SELECT b, sum(n) FROM tpch.t GROUP BY 1 HAVING count(*) > 1 ORDER BY 1
 SELECT count(*) FILTER (WHERE b) FROM tpch.t
+SELECT avg(n), avg(id), avg(i) FROM tpch.t
+SELECT b, avg(n), avg(id) FROM tpch.t GROUP BY b ORDER BY b
+SELECT avg(n) FILTER (WHERE id > 2), avg(DISTINCT id % 2) FROM tpch.t
+SELECT avg(x) FROM (VALUES (1), (2), (2)) AS v(x)
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY f) FROM tpch.t
 SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY f) FROM tpch.t
 SELECT percentile_disc(0.25) WITHIN GROUP (ORDER BY id), percentile_disc(0) WITHIN GROUP (ORDER BY id), percentile_disc(1) WITHIN GROUP (ORDER BY id) FROM tpch.t

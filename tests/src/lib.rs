@@ -29,12 +29,18 @@ pub fn seeded_data_dir() -> &'static Path {
 /// A new data directory (named with `prefix`) with the TPC-H tables, for tests that
 /// need a lakehouse of their own (they write, or count what is there).
 pub fn seed_new_data_dir(prefix: &str) -> PathBuf {
+    seed_data_dir_at(prefix, SCALE_FACTOR)
+}
+
+/// A new data directory with the TPC-H tables at a given scale factor.
+pub fn seed_data_dir_at(prefix: &str, scale_factor: f64) -> PathBuf {
     let dir = tempfile::Builder::new()
         .prefix(prefix)
         .tempdir()
         .expect("temp dir")
         .keep();
-    let config = test_config(&dir);
+    let mut config = test_config(&dir);
+    config.seed.scale_factor = scale_factor;
     // Seeding runs on its own runtime: test runtimes end with their test.
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");

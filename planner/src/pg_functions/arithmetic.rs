@@ -151,7 +151,7 @@ fn bigint_window_results(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> 
 }
 
 /// `avg` of integers and `sum` of bigints are `numeric` in PostgreSQL (exact, and a
-/// sum never overflows): their argument is cast to `numeric(38,0)` first.
+/// sum never overflows): their argument is cast to a `numeric` first.
 fn numeric_aggregate(aggregate: &AggregateFunction, schema: &DFSchema) -> Option<Expr> {
     let [arg] = aggregate.params.args.as_slice() else {
         return None;
@@ -171,10 +171,18 @@ fn numeric_aggregate(aggregate: &AggregateFunction, schema: &DFSchema) -> Option
     if !numeric {
         return None;
     }
+    // An average is exact over the integers' own digits (its scale is what 38 digits
+    // leave); a sum of bigints needs all 38.
+    let precision = match (aggregate.func.name(), &data_type) {
+        ("avg", DataType::Int8 | DataType::Int16 | DataType::Int32) => 10,
+        ("avg", DataType::UInt8 | DataType::UInt16 | DataType::UInt32) => 10,
+        ("avg", _) => 20,
+        _ => 38,
+    };
     let mut aggregate = aggregate.clone();
     aggregate.params.args = vec![Expr::Cast(Cast::new(
         Box::new(arg.clone()),
-        DataType::Decimal128(38, 0),
+        DataType::Decimal128(precision, 0),
     ))];
     Some(Expr::AggregateFunction(aggregate))
 }

@@ -6,6 +6,7 @@
 //! meaning.
 
 mod arithmetic;
+mod avg;
 mod dates;
 mod datetime_format;
 mod interval;
@@ -51,6 +52,7 @@ pub(crate) fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(
         percentile_disc::PercentileDisc::new(),
     ));
+    ctx.register_udaf(AggregateUDF::new_from_impl(avg::PostgresAvg::new()));
     // Series of integers are `integer`, in a select list and in FROM.
     ctx.register_udf(ScalarUDF::new_from_impl(series::IntegerSeries::new()));
     ctx.register_udtf(

@@ -4,14 +4,18 @@
 //! and truncates: `1.0 / 3` was `0.33333` where PostgreSQL says `0.33333333333333333333`.
 //!
 //! PostgreSQL chooses the scale per value; an Arrow column has one. The result is a
-//! `numeric` of scale 20 (less when the operands' types leave fewer digits for the
-//! fraction, never under 6), each value rounded at PostgreSQL's scale for it and so
-//! equal to PostgreSQL's, shown with trailing zeros up to the column's scale. A
+//! `numeric` of scale 20, each value rounded at PostgreSQL's scale for it and so equal
+//! to PostgreSQL's, shown with trailing zeros up to the column's scale (a value that
+//! PostgreSQL writes with more than 20 decimals is rounded at 20). The column is a
+//! 128-bit decimal when the operand types bound the quotient to 18 integer digits, a
+//! 256-bit one otherwise (sums are `numeric(38, s)`: `sum(a) / sum(b)` is wide). A
 //! quotient that does not fit is "numeric field overflow" (22003), never wrapped.
 
 use std::any::Any;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Decimal128Array};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, Decimal128Array, Decimal256Array};
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, FieldRef, i256};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::exec_err;
@@ -34,15 +38,15 @@ pub(super) struct NumericDiv {
     /// (precision, scale) of dividend and divisor.
     left: (u8, i8),
     right: (u8, i8),
-    scale: i8,
+    /// A 256-bit result: the operand types allow more than 18 integer digits.
+    wide: bool,
 }
 
 impl NumericDiv {
     pub(super) fn new(left: (u8, i8), right: (u8, i8)) -> Self {
         // The quotient's integer digits are at most the dividend's plus the divisor's
-        // fraction digits; the fraction takes what is left of 38 digits.
+        // fraction digits.
         let integer_digits = (i32::from(left.0) - i32::from(left.1)) + i32::from(right.1);
-        let scale = (38 - integer_digits).clamp(6, i32::from(RESULT_SCALE)) as i8;
         Self {
             signature: Signature::exact(
                 vec![
@@ -53,12 +57,16 @@ impl NumericDiv {
             ),
             left,
             right,
-            scale,
+            wide: integer_digits > 38 - i32::from(RESULT_SCALE),
         }
     }
 
     fn data_type(&self) -> DataType {
-        DataType::Decimal128(38, self.scale)
+        if self.wide {
+            DataType::Decimal256(76, RESULT_SCALE)
+        } else {
+            DataType::Decimal128(38, RESULT_SCALE)
+        }
     }
 }
 
@@ -101,23 +109,56 @@ impl ScalarUDFImpl for NumericDiv {
             right.as_primitive::<Decimal128Type>(),
         );
         let (s1, s2) = (i32::from(self.left.1), i32::from(self.right.1));
-        let target = i32::from(self.scale);
-        let quotients = left
-            .iter()
-            .zip(right.iter())
-            .map(|pair| match pair {
-                (Some(a), Some(b)) => divide(a, s1, b, s2, target).map(Some),
-                _ => Ok(None),
-            })
-            .collect::<Result<Decimal128Array>>()?
-            .with_precision_and_scale(38, self.scale)?;
-        super::columnar(std::sync::Arc::new(quotients) as ArrayRef, scalars)
+        let target = i32::from(RESULT_SCALE);
+        let pairs = left.iter().zip(right.iter());
+        let quotients: ArrayRef = if self.wide {
+            Arc::new(
+                pairs
+                    .map(|pair| match pair {
+                        (Some(a), Some(b)) => divide_wide(a, s1, b, s2, target).map(Some),
+                        _ => Ok(None),
+                    })
+                    .collect::<Result<Decimal256Array>>()?
+                    .with_precision_and_scale(76, RESULT_SCALE)?,
+            )
+        } else {
+            Arc::new(
+                pairs
+                    .map(|pair| match pair {
+                        (Some(a), Some(b)) => divide(a, s1, b, s2, target).map(Some),
+                        _ => Ok(None),
+                    })
+                    .collect::<Result<Decimal128Array>>()?
+                    .with_precision_and_scale(38, RESULT_SCALE)?,
+            )
+        };
+        super::columnar(quotients, scalars)
     }
 }
 
-/// `(a / 10^s1) / (b / 10^s2)` rounded at PostgreSQL's scale, as a decimal of scale
-/// `target`.
-fn divide(a: i128, s1: i32, b: i128, s2: i32, target: i32) -> Result<i128> {
+/// The scale of a quotient column: 20, or what 38 digits leave beside the integer
+/// digits a dividend of `Decimal128(p1, s1)` over a divisor of scale `s2` can have (at
+/// least 6).
+pub(super) fn quotient_scale(p1: u8, s1: i8, s2: i8) -> i8 {
+    let integer_digits = (i32::from(p1) - i32::from(s1)) + i32::from(s2);
+    (38 - integer_digits).clamp(6, i32::from(RESULT_SCALE)) as i8
+}
+
+/// `(a / 10^s1) / (b / 10^s2)` rounded at PostgreSQL's scale, as a 128-bit decimal of
+/// scale `target`.
+pub(super) fn divide(a: i128, s1: i32, b: i128, s2: i32, target: i32) -> Result<i128> {
+    let overflow = || DataFusionError::Execution(format!("{OUT_OF_RANGE} numeric field overflow"));
+    let value = divide_wide(a, s1, b, s2, target)?
+        .to_i128()
+        .ok_or_else(overflow)?;
+    if value.unsigned_abs() >= 10u128.pow(38) {
+        return Err(overflow());
+    }
+    Ok(value)
+}
+
+/// The same quotient as a 256-bit decimal (at most 76 digits).
+fn divide_wide(a: i128, s1: i32, b: i128, s2: i32, target: i32) -> Result<i256> {
     if b == 0 {
         return Err(DataFusionError::ArrowError(
             Box::new(ArrowError::DivideByZero),
@@ -160,9 +201,8 @@ fn divide(a: i128, s1: i32, b: i128, s2: i32, target: i32) -> Result<i128> {
     };
     let value = rounded
         .checked_mul(power(target - scale)?)
-        .and_then(|v| v.to_i128())
         .ok_or_else(overflow)?;
-    if value.unsigned_abs() >= 10u128.pow(38) {
+    if value.wrapping_abs() >= power(76)? {
         return Err(overflow());
     }
     Ok(value)

@@ -38,3 +38,4 @@ mod scratch;
 mod security;
 mod semantic;
 mod tpch;
+mod tpch_answers;
