@@ -1,8 +1,10 @@
 //! TPC-H over Iceberg against the same Parquet files read directly: DataFusion over the
 //! Iceberg tables (iceberg-datafusion's scan of the current snapshot), DataFusion over
 //! the tables' data files registered as plain Parquet tables, and the gateway's
-//! QueryService (Iceberg, plus security and metering), all in one process over one
-//! lakehouse, alternated; ratios per query and in total against plain Parquet.
+//! QueryService (Iceberg, plus security and metering) with Iceberg's reader and with
+//! DataFusion's Parquet scan over the files Iceberg plans (`[query] native_iceberg_scan`),
+//! all in one process over one lakehouse, alternated; ratios per query and in total
+//! against plain Parquet.
 //!
 //! Run: `cargo bench --profile fast -p lakegate-benches --bench iceberg_parquet`
 //! (BENCH_SF, default 0.1; BENCH_RUNS, default 5).
@@ -51,6 +53,11 @@ fn main() -> anyhow::Result<()> {
         config.finops.history.enabled = false;
         eprintln!("seeding TPC-H SF {scale_factor}");
         let gateway = Gateway::start(config.clone(), false).await?;
+        // A second gateway over the same lakehouse, reading with DataFusion's scan.
+        let mut native_config = config.clone();
+        native_config.query.native_iceberg_scan = true;
+        let native = Gateway::start(native_config, false).await?;
+        let mut native_session = session(native.service(), "admin");
         let partitions = config.query.target_partitions;
         let lake = gateway
             .service()
@@ -87,7 +94,7 @@ fn main() -> anyhow::Result<()> {
             "TPC-H SF {scale_factor}: Iceberg and the gateway against the same Parquet read \
              directly, median of {runs} alternated runs:"
         );
-        let mut totals = [Duration::ZERO; 3];
+        let mut totals = [Duration::ZERO; 4];
         for n in 1..=22 {
             let sql = tpch_query(n);
             let expected = run(&parquet, &sql).await.0;
@@ -99,7 +106,14 @@ fn main() -> anyhow::Result<()> {
                 expected,
                 "Q{n} through the gateway"
             );
-            let mut samples: [Vec<Duration>; 3] = Default::default();
+            assert_eq!(
+                run_in_process(native.service(), &mut native_session, &sql, true)
+                    .await
+                    .0,
+                expected,
+                "Q{n} through the gateway's native scan"
+            );
+            let mut samples: [Vec<Duration>; 4] = Default::default();
             for _ in 0..runs {
                 samples[0].push(run(&parquet, &sql).await.1);
                 samples[1].push(run(&iceberg, &sql).await.1);
@@ -108,28 +122,38 @@ fn main() -> anyhow::Result<()> {
                         .await
                         .1,
                 );
+                samples[3].push(
+                    run_in_process(native.service(), &mut native_session, &sql, true)
+                        .await
+                        .1,
+                );
             }
-            let [p, i, g] = samples.map(median);
+            let [p, i, g, n_] = samples.map(median);
             totals[0] += p;
             totals[1] += i;
             totals[2] += g;
+            totals[3] += n_;
             println!(
-                "  Q{n:<2} parquet {:>8.1} ms, iceberg {:>8.1} ms ({:.3}), gateway {:>8.1} ms ({:.3})",
+                "  Q{n:<2} parquet {:>8.1} ms, iceberg {:>8.1} ms ({:.3}), gateway {:>8.1} ms ({:.3}), native {:>8.1} ms ({:.3})",
                 p.as_secs_f64() * 1000.0,
                 i.as_secs_f64() * 1000.0,
                 i.as_secs_f64() / p.as_secs_f64(),
                 g.as_secs_f64() * 1000.0,
                 g.as_secs_f64() / p.as_secs_f64(),
+                n_.as_secs_f64() * 1000.0,
+                n_.as_secs_f64() / p.as_secs_f64(),
             );
         }
-        let [p, i, g] = totals;
+        let [p, i, g, n_] = totals;
         println!(
-            "all 22: parquet {:.1} ms, iceberg {:.1} ms, ratio {:.3}; gateway {:.1} ms, ratio {:.3}",
+            "all 22: parquet {:.1} ms, iceberg {:.1} ms, ratio {:.3}; gateway {:.1} ms, ratio {:.3}; gateway native scan {:.1} ms, ratio {:.3}",
             p.as_secs_f64() * 1000.0,
             i.as_secs_f64() * 1000.0,
             i.as_secs_f64() / p.as_secs_f64(),
             g.as_secs_f64() * 1000.0,
             g.as_secs_f64() / p.as_secs_f64(),
+            n_.as_secs_f64() * 1000.0,
+            n_.as_secs_f64() / p.as_secs_f64(),
         );
         anyhow::Ok(())
     })

@@ -21,9 +21,13 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
+use iceberg::expr::Predicate;
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{DataContentType, ManifestContentType};
+use iceberg::table::Table;
 use iceberg_datafusion::physical_plan::IcebergTableScan;
+
+use crate::iceberg::IcebergScanInfo;
 
 /// The tail of each data file iceberg's Parquet reader fetches to find the footer (its
 /// `metadata_size_hint` default, which is DataFusion's too).
@@ -84,9 +88,22 @@ pub async fn estimate_plan(plan: &Arc<dyn ExecutionPlan>) -> DFResult<ScanEstima
     let mut tables = Vec::with_capacity(scans.len());
     for scan in scans {
         tables.push(match scan {
-            Scan::Iceberg(scan) => estimate_scan(scan)
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+            Scan::Iceberg(scan) => estimate_iceberg(
+                scan.table(),
+                scan.snapshot_id(),
+                scan.projection(),
+                scan.predicates(),
+            )
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?,
+            Scan::IcebergFiles(scan) => estimate_iceberg(
+                &scan.table,
+                scan.snapshot_id,
+                Some(&scan.projection),
+                scan.predicate.as_ref(),
+            )
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?,
             Scan::Files(config) => estimate_file_scan(config),
         });
     }
@@ -96,6 +113,8 @@ pub async fn estimate_plan(plan: &Arc<dyn ExecutionPlan>) -> DFResult<ScanEstima
 /// A table scan the estimate knows.
 enum Scan<'a> {
     Iceberg(&'a IcebergTableScan),
+    /// DataFusion's scan of the files Iceberg planned (iceberg/native_scan.rs).
+    IcebergFiles(&'a IcebergScanInfo),
     /// DataFusion's scan of a list of files: files catalogs, and Delta tables (whose
     /// provider has already skipped files by the log's statistics when it planned).
     Files(&'a FileScanConfig),
@@ -108,7 +127,15 @@ fn collect_scans<'a>(plan: &'a Arc<dyn ExecutionPlan>, out: &mut Vec<Scan<'a>>) 
     if let Some(exec) = plan.as_any().downcast_ref::<DataSourceExec>()
         && let Some(config) = exec.data_source().as_any().downcast_ref::<FileScanConfig>()
     {
-        out.push(Scan::Files(config));
+        let iceberg = config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .find_map(|f| f.extensions.as_ref()?.downcast_ref::<IcebergScanInfo>());
+        out.push(match iceberg {
+            Some(scan) => Scan::IcebergFiles(scan),
+            None => Scan::Files(config),
+        });
     }
     for child in plan.children() {
         collect_scans(child, out);
@@ -193,14 +220,20 @@ struct FileSizes {
     columns: HashMap<i32, u64>,
 }
 
-async fn estimate_scan(scan: &IcebergTableScan) -> iceberg::Result<TableEstimate> {
-    let table = scan.table();
+/// What an Iceberg table's scan reads: the files it keeps after pruning, and of each
+/// the projected columns' chunks (from the manifests' column sizes).
+async fn estimate_iceberg(
+    table: &Table,
+    snapshot_id: Option<i64>,
+    projection: Option<&[String]>,
+    predicate: Option<&Predicate>,
+) -> iceberg::Result<TableEstimate> {
     let metadata = table.metadata();
     let mut estimate = TableEstimate {
         table: table.identifier().to_string(),
         ..TableEstimate::default()
     };
-    let snapshot = match scan.snapshot_id() {
+    let snapshot = match snapshot_id {
         Some(id) => metadata.snapshot_by_id(id),
         None => metadata.current_snapshot(),
     };
@@ -230,11 +263,11 @@ async fn estimate_scan(scan: &IcebergTableScan) -> iceberg::Result<TableEstimate
     }
     // The files the scan keeps, pruned as the scan itself will prune them.
     let mut builder = table.scan().snapshot_id(snapshot.snapshot_id());
-    builder = match scan.projection() {
+    builder = match projection {
         Some(columns) => builder.select(columns.iter().cloned()),
         None => builder.select_all(),
     };
-    if let Some(predicate) = scan.predicates() {
+    if let Some(predicate) = predicate {
         builder = builder.with_filter(predicate.clone());
     }
     let tasks: Vec<FileScanTask> = builder.build()?.plan_files().await?.try_collect().await?;

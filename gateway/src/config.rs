@@ -282,6 +282,10 @@ pub struct QueryConfig {
     pub target_partitions: usize,
     /// Rows per record batch.
     pub batch_size: usize,
+    /// Read Iceberg tables with DataFusion's Parquet scan (files split across the
+    /// partitions, row-group and page pruning) where it reads them right; off: Iceberg's
+    /// own reader. Off by default until its metering figures match (see the README).
+    pub native_iceberg_scan: bool,
 }
 
 /// `[finops]`: metering and cost.
@@ -408,6 +412,7 @@ impl Default for QueryConfig {
         Self {
             target_partitions: 0,
             batch_size: 8192,
+            native_iceberg_scan: false,
         }
     }
 }

@@ -269,6 +269,7 @@ impl Gateway {
                 default_schema: config.default_schema.clone(),
                 target_partitions,
                 batch_size: config.query.batch_size,
+                native_iceberg_scan: config.query.native_iceberg_scan,
                 prices: config.finops.prices.clone(),
                 metering: config.finops.metering,
                 limits: config.finops.limits.clone(),

@@ -58,6 +58,8 @@ pub struct PlannerConfig {
     pub target_partitions: usize,
     /// Rows per record batch.
     pub batch_size: usize,
+    /// Iceberg tables read by DataFusion's Parquet scan (catalog's `NativeIcebergScan`).
+    pub native_iceberg_scan: bool,
     /// Prices that turn each query's figures into cost.
     pub prices: crate::PriceList,
     /// Meter every query (bytes read, CPU, memory, cost). Off only to measure what
@@ -331,6 +333,9 @@ impl QueryService {
         config.options_mut().execution.time_zone = Some("+00:00".into());
         // `1.5` is a `numeric` constant in PostgreSQL (exact), not a double.
         config.options_mut().sql_parser.parse_float_as_decimal = true;
+        let config = config.with_extension(Arc::new(lakegate_catalog::iceberg::NativeIcebergScan(
+            self.config.native_iceberg_scan,
+        )));
         let report = Arc::new(Mutex::new(AccessReport::default()));
         let rule = Arc::new(SecureScans::new(
             principal.clone(),

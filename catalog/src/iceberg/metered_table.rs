@@ -18,6 +18,7 @@ use iceberg_datafusion::IcebergStaticTableProvider;
 
 use super::IcebergAppendExec;
 use crate::WriteError;
+use crate::counting_store::count_parquet_reads;
 use crate::metering::{CountRowsExec, ScanMeter, metered_table};
 
 /// A table of the lakehouse, as one statement reads it.
@@ -136,21 +137,54 @@ impl TableProvider for MeteredIcebergTable {
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         // Only the predicates Iceberg evaluates exactly; all of them stay above the scan.
-        let filters = &super::scan_filters::scan_filters(filters, &self.schema());
-        let Some(meter) = state.config().get_extension::<ScanMeter>() else {
+        let exact = &super::scan_filters::scan_filters(filters, &self.schema());
+        let meter = state.config().get_extension::<ScanMeter>();
+        // The snapshot's data files: the ones the scan does not open are pruned.
+        if let Some(meter) = &meter {
+            let metadata = self.table.metadata();
+            let snapshot = match self.snapshot_id {
+                Some(id) => metadata.snapshot_by_id(id),
+                None => metadata.current_snapshot(),
+            };
+            let files = snapshot
+                .and_then(|s| s.summary().additional_properties.get("total-data-files"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            meter.add_snapshot_files(files);
+        }
+        // DataFusion's Parquet scan over the files Iceberg plans, where it reads right.
+        let native_enabled = state
+            .config()
+            .get_extension::<super::NativeIcebergScan>()
+            .is_some_and(|n| n.0);
+        let native = if !native_enabled {
+            None
+        } else {
+            super::native_scan::native_scan(
+                &self.table,
+                self.snapshot_id,
+                &self.schema(),
+                state,
+                projection,
+                filters,
+                exact,
+                limit,
+            )
+            .await?
+        };
+        if let Some(scan) = native {
+            return match meter {
+                None => Ok(scan),
+                Some(meter) => {
+                    let scan = count_parquet_reads(scan, state, &meter)?;
+                    Ok(Arc::new(CountRowsExec::new(scan, meter)))
+                }
+            };
+        }
+        let filters = exact;
+        let Some(meter) = meter else {
             return self.provider.scan(state, projection, filters, limit).await;
         };
-        // The snapshot's data files: the ones the scan does not open are pruned.
-        let metadata = self.table.metadata();
-        let snapshot = match self.snapshot_id {
-            Some(id) => metadata.snapshot_by_id(id),
-            None => metadata.current_snapshot(),
-        };
-        let files = snapshot
-            .and_then(|s| s.summary().additional_properties.get("total-data-files"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        meter.add_snapshot_files(files);
         let provider = self.metered_provider(&meter).await?;
         let scan = provider.scan(state, projection, filters, limit).await?;
         Ok(Arc::new(CountRowsExec::new(scan, meter)))

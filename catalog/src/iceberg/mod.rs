@@ -12,6 +12,7 @@ mod lake_storage;
 mod metadata_tables;
 mod metered_table;
 pub mod names;
+mod native_scan;
 mod provider;
 mod scan_filters;
 mod tables;
@@ -20,6 +21,8 @@ pub use append_exec::IcebergAppendExec;
 pub use compact::{Compaction, compact};
 pub use metadata_tables::metadata_table;
 pub use metered_table::MeteredIcebergTable;
+pub(crate) use native_scan::IcebergScanInfo;
+pub use native_scan::NativeIcebergScan;
 pub use tables::iceberg_type;
 
 pub use provider::{LakeCatalog, LakeSchema};

@@ -32,12 +32,34 @@ fn same(ours: &Option<String>, theirs: &Option<String>) -> bool {
     }
 }
 
+/// Both Iceberg readers: Iceberg's own, and DataFusion's Parquet scan over the files
+/// Iceberg plans (`[query] native_iceberg_scan`).
 #[tokio::test]
 async fn every_tpch_query_gives_the_reference_answer() {
     let dir = seed_data_dir_at("lakegate-tpch-answers-", ANSWERS_SCALE_FACTOR);
-    let mut config = test_config(&dir);
-    config.seed.scale_factor = ANSWERS_SCALE_FACTOR;
-    let gw = TestGateway::start_with(config).await;
+    let mut wrong = Vec::new();
+    for native in [false, true] {
+        let mut config = test_config(&dir);
+        config.seed.scale_factor = ANSWERS_SCALE_FACTOR;
+        config.query.native_iceberg_scan = native;
+        let gw = TestGateway::start_with(config).await;
+        let reader = if native {
+            "native scan"
+        } else {
+            "Iceberg reader"
+        };
+        wrong.extend(
+            differences(&gw)
+                .await
+                .into_iter()
+                .map(|d| format!("{reader}: {d}")),
+        );
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The queries whose answers differ from the reference.
+async fn differences(gw: &TestGateway) -> Vec<String> {
     let client = gw.connect().await;
     let mut wrong = Vec::new();
     for n in 1..=22 {
@@ -62,5 +84,5 @@ async fn every_tpch_query_gives_the_reference_answer() {
             wrong.push(format!("Q{n} row {row}: {a:?}, reference {b:?}"));
         }
     }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    wrong
 }

@@ -1,0 +1,178 @@
+//! Iceberg tables read by DataFusion's own Parquet scan: Iceberg plans the files (the
+//! pinned snapshot, its manifests, partition and column-bound pruning), DataFusion reads
+//! them — files split into byte ranges across the target partitions, row groups and
+//! pages pruned from their statistics, projection, the footers cached. The Iceberg
+//! scan of iceberg-datafusion read each file as one stream: a table of one file ran on
+//! one core.
+//!
+//! DataFusion matches a file's columns to the table's by name, which is Iceberg's
+//! meaning only while no field was ever renamed, nor a name reused for a new field;
+//! and it knows nothing of delete files. Tables with either, and files outside the
+//! local file system, keep Iceberg's own reader (`None` here).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::{DFSchema, Statistics, stats::Precision};
+use datafusion::config::TableParquetOptions;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::object_store::ObjectStoreUrl;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::physical_plan::ExecutionPlan;
+use futures::TryStreamExt;
+use iceberg::expr::Predicate;
+use iceberg::spec::DataFileFormat;
+use iceberg::table::Table;
+use object_store::ObjectMeta;
+use object_store::path::Path;
+
+/// Whether a session's Iceberg scans are DataFusion's Parquet scans (a session config
+/// extension, set by the planner from `[query] native_iceberg_scan`). Absent: Iceberg's
+/// own reader.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NativeIcebergScan(pub bool);
+
+/// What a native scan read, for its estimate (estimate.rs): carried by each of its
+/// files (`PartitionedFile::extensions`, which DataFusion's Parquet scan ignores and
+/// keeps when it splits files into ranges).
+#[derive(Debug)]
+pub(crate) struct IcebergScanInfo {
+    pub(crate) table: Table,
+    pub(crate) snapshot_id: Option<i64>,
+    /// The projected columns' names.
+    pub(crate) projection: Vec<String>,
+    /// The predicate that pruned files.
+    pub(crate) predicate: Option<Predicate>,
+}
+
+/// The scan of `table` (at `snapshot_id`, or its current snapshot) as a DataFusion
+/// Parquet scan, or `None` where only Iceberg's reader reads it right. `schema` is the
+/// table's Arrow schema; `filters` all the query's filters on the table (used to prune
+/// row groups and pages, and evaluated again above the scan); `exact` the ones Iceberg
+/// evaluates exactly, which prune files.
+pub(super) async fn native_scan(
+    table: &Table,
+    snapshot_id: Option<i64>,
+    schema: &SchemaRef,
+    state: &dyn Session,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    exact: &[Expr],
+    limit: Option<usize>,
+) -> DFResult<Option<Arc<dyn ExecutionPlan>>> {
+    if !names_always_meant_one_field(table) {
+        return Ok(None);
+    }
+    let external = |e: iceberg::Error| DataFusionError::External(Box::new(e));
+    let mut builder = table.scan();
+    if let Some(id) = snapshot_id {
+        builder = builder.snapshot_id(id);
+    }
+    let predicate = iceberg_datafusion::physical_plan::convert_filters_to_predicate(exact);
+    if let Some(predicate) = &predicate {
+        builder = builder.with_filter(predicate.clone());
+    }
+    let projected = match projection {
+        Some(indices) => indices
+            .iter()
+            .map(|i| schema.field(*i).name().clone())
+            .collect(),
+        None => schema.fields().iter().map(|f| f.name().clone()).collect(),
+    };
+    let info = Arc::new(IcebergScanInfo {
+        table: table.clone(),
+        snapshot_id: snapshot_id.or_else(|| table.metadata().current_snapshot_id()),
+        projection: projected,
+        predicate,
+    });
+    let tasks: Vec<_> = builder
+        .build()
+        .map_err(external)?
+        .plan_files()
+        .await
+        .map_err(external)?
+        .try_collect()
+        .await
+        .map_err(external)?;
+    let mut files = Vec::with_capacity(tasks.len());
+    let mut rows = Some(0usize);
+    let mut bytes = 0usize;
+    for task in &tasks {
+        if !task.deletes.is_empty() || task.data_file_format != DataFileFormat::Parquet {
+            return Ok(None);
+        }
+        let Some(location) = local_path(&task.data_file_path) else {
+            return Ok(None);
+        };
+        // Iceberg's task covers the whole file; DataFusion splits it into byte ranges.
+        files.push(
+            PartitionedFile::new_from_meta(ObjectMeta {
+                location,
+                last_modified: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+                size: task.file_size_in_bytes,
+                e_tag: None,
+                version: None,
+            })
+            .with_extensions(info.clone()),
+        );
+        rows = rows.zip(task.record_count).map(|(a, b)| a + b as usize);
+        bytes += task.file_size_in_bytes as usize;
+    }
+    let options = TableParquetOptions {
+        global: state.config().options().execution.parquet.clone(),
+        ..TableParquetOptions::default()
+    };
+    let mut source = ParquetSource::new(schema.clone()).with_table_parquet_options(options);
+    // Pruning only: every filter is evaluated again above the scan, so one that cannot
+    // be planned here just prunes nothing.
+    if let Some(predicate) = conjunction(filters.iter().cloned()) {
+        let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+        match state.create_physical_expr(predicate, &df_schema) {
+            Ok(predicate) => source = source.with_predicate(predicate),
+            Err(error) => tracing::debug!(%error, "no pruning predicate for an Iceberg scan"),
+        }
+    }
+    // Row counts from the manifests: exact, as no file has deletes.
+    let mut statistics = Statistics::new_unknown(schema);
+    statistics.num_rows = rows.map_or(Precision::Absent, Precision::Exact);
+    statistics.total_byte_size = Precision::Inexact(bytes);
+    let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+        .with_file_group(FileGroup::new(files))
+        .with_statistics(statistics)
+        .with_projection_indices(projection.cloned())?
+        .with_limit(limit)
+        .build();
+    Ok(Some(DataSourceExec::from_data_source(config)))
+}
+
+/// Whether every field id of the table's schemas has kept one name, and every name one
+/// field id: then matching columns by name is matching them by id.
+fn names_always_meant_one_field(table: &Table) -> bool {
+    let mut names: HashMap<i32, &str> = HashMap::new();
+    let mut ids: HashMap<&str, i32> = HashMap::new();
+    for schema in table.metadata().schemas_iter() {
+        for (id, name) in schema.field_id_to_name_map() {
+            if *names.entry(*id).or_insert(name) != name.as_str()
+                || *ids.entry(name.as_str()).or_insert(*id) != *id
+            {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The object-store path of a data file on the local file system.
+fn local_path(location: &str) -> Option<Path> {
+    if let Some(rest) = location.strip_prefix("file://") {
+        let url = url::Url::parse(&format!("file://{rest}")).ok()?;
+        return Path::from_url_path(url.path()).ok();
+    }
+    location.starts_with('/').then(|| Path::from(location))
+}
