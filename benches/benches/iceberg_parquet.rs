@@ -51,6 +51,8 @@ fn main() -> anyhow::Result<()> {
         let mut config = bench_config(dir.path(), scale_factor);
         config.audit.enabled = false;
         config.finops.history.enabled = false;
+        // The first gateway reads with Iceberg's reader, the second with DataFusion's.
+        config.query.native_iceberg_scan = false;
         eprintln!("seeding TPC-H SF {scale_factor}");
         let gateway = Gateway::start(config.clone(), false).await?;
         // A second gateway over the same lakehouse, reading with DataFusion's scan.

@@ -52,8 +52,9 @@ pub(crate) fn count_parquet_reads(
         let store = state.runtime_env().object_store(&config.object_store_url)?;
         let counted: Arc<dyn ObjectStore> =
             Arc::new(CountingObjectStore::new(store, meter.clone()));
+        let reader = CachedParquetFileReaderFactory::new(counted, cache.clone());
         let source = parquet.clone().with_parquet_file_reader_factory(Arc::new(
-            CachedParquetFileReaderFactory::new(counted, cache.clone()),
+            crate::counting_reader::CountingReaderFactory::new(Arc::new(reader), meter.clone()),
         ));
         let config = FileScanConfigBuilder::from(config.clone())
             .with_source(Arc::new(source))

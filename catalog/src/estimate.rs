@@ -11,7 +11,8 @@
 //! [`RANGE_COALESCE_BYTES`] apart as one range with the gap between them; a range inside
 //! the prefetched tail is not read again (metering.rs keeps the first read). Manifests
 //! record chunk sizes but not offsets: the chunks are laid out in column order, as one
-//! row group, from the start of the file.
+//! row group, from the start of the file. An Iceberg table read by DataFusion's Parquet
+//! scan (iceberg/native_scan.rs) reads its footer and the projected chunks as they are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -93,6 +94,7 @@ pub async fn estimate_plan(plan: &Arc<dyn ExecutionPlan>) -> DFResult<ScanEstima
                 scan.snapshot_id(),
                 scan.projection(),
                 scan.predicates(),
+                file_read_bytes,
             )
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?,
@@ -101,6 +103,7 @@ pub async fn estimate_plan(plan: &Arc<dyn ExecutionPlan>) -> DFResult<ScanEstima
                 scan.snapshot_id,
                 Some(&scan.projection),
                 scan.predicate.as_ref(),
+                native_read_bytes,
             )
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?,
@@ -209,6 +212,23 @@ fn file_read_bytes(sizes: &FileSizes, projected: &[i32]) -> u64 {
     tail + read
 }
 
+/// The bytes DataFusion's Parquet scan reads from one file: its footer (what the file
+/// holds besides its column chunks) and the projected columns' chunks, each read as
+/// requested.
+fn native_read_bytes(sizes: &FileSizes, projected: &[i32]) -> u64 {
+    if sizes.columns.is_empty() {
+        return sizes.file;
+    }
+    let chunks: u64 = sizes.columns.values().sum();
+    let wanted: u64 = sizes
+        .columns
+        .iter()
+        .filter(|(id, _)| projected.contains(id))
+        .map(|(_, size)| size)
+        .sum();
+    sizes.file.saturating_sub(chunks) + wanted
+}
+
 /// Bytes read from storage for one fetched range: none when the tail holds it.
 fn fetched((start, end): (u64, u64), tail_start: u64) -> u64 {
     if start >= tail_start { 0 } else { end - start }
@@ -227,6 +247,7 @@ async fn estimate_iceberg(
     snapshot_id: Option<i64>,
     projection: Option<&[String]>,
     predicate: Option<&Predicate>,
+    read_bytes: fn(&FileSizes, &[i32]) -> u64,
 ) -> iceberg::Result<TableEstimate> {
     let metadata = table.metadata();
     let mut estimate = TableEstimate {
@@ -278,7 +299,7 @@ async fn estimate_iceberg(
             continue;
         }
         estimate.bytes += match files.get(&task.data_file_path) {
-            Some(sizes) => file_read_bytes(sizes, &task.project_field_ids),
+            Some(sizes) => read_bytes(sizes, &task.project_field_ids),
             None => task.file_size_in_bytes,
         };
     }

@@ -6,6 +6,7 @@
 //! statement reads one pinned snapshot per table.
 
 mod config;
+mod counting_reader;
 mod counting_store;
 pub mod delta;
 mod error;

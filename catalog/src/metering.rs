@@ -33,6 +33,8 @@ pub struct ScanMeter {
     row_groups: AtomicU64,
     row_groups_read: AtomicU64,
     rows: AtomicU64,
+    /// The Parquet files DataFusion's scans opened, with their row groups.
+    parquet_files: std::sync::Mutex<std::collections::HashMap<String, RowGroups>>,
 }
 
 /// A snapshot of a [`ScanMeter`].
@@ -88,6 +90,32 @@ impl ScanMeter {
     /// Counts rows a scan produced.
     pub fn add_rows(&self, rows: u64) {
         self.rows.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    /// Counts a Parquet data file a DataFusion scan opened, and its row groups (once
+    /// per file: a file split into byte ranges is opened by each range's reader).
+    pub(crate) fn add_parquet_file(
+        &self,
+        path: &str,
+        metadata: &parquet::file::metadata::ParquetMetaData,
+    ) {
+        let mut files = self.parquet_files.lock().unwrap_or_else(|e| e.into_inner());
+        if !files.contains_key(path) {
+            let groups = RowGroups::from_metadata(metadata);
+            self.data_files.fetch_add(1, Ordering::Relaxed);
+            self.row_groups
+                .fetch_add(groups.ranges.len() as u64, Ordering::Relaxed);
+            files.insert(path.to_string(), groups);
+        }
+    }
+
+    /// Counts the row groups of a Parquet file that a read of `range` touches.
+    pub(crate) fn add_parquet_range(&self, path: &str, range: &Range<u64>) {
+        let mut files = self.parquet_files.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(groups) = files.get_mut(path) {
+            let newly = groups.mark(range);
+            self.row_groups_read.fetch_add(newly, Ordering::Relaxed);
+        }
     }
 
     /// Counts one read of `bytes` from the file at `path` (data or metadata by its
@@ -290,7 +318,8 @@ struct CountingRead {
 }
 
 /// Where a Parquet file's row groups lie, and which of them have been read.
-struct RowGroups {
+#[derive(Debug)]
+pub(crate) struct RowGroups {
     ranges: Vec<Range<u64>>,
     read: Vec<bool>,
 }
@@ -313,6 +342,11 @@ impl RowGroups {
             Some(&options),
         )
         .ok()?;
+        Some(Self::from_metadata(&metadata))
+    }
+
+    /// The row groups a Parquet footer describes, none read yet.
+    pub(crate) fn from_metadata(metadata: &parquet::file::metadata::ParquetMetaData) -> Self {
         let ranges: Vec<Range<u64>> = metadata
             .row_groups()
             .iter()
@@ -327,11 +361,11 @@ impl RowGroups {
             })
             .collect();
         let read = vec![false; ranges.len()];
-        Some(Self { ranges, read })
+        Self { ranges, read }
     }
 
     /// Marks the row groups `range` overlaps; returns how many were not marked before.
-    fn mark(&mut self, range: &Range<u64>) -> u64 {
+    pub(crate) fn mark(&mut self, range: &Range<u64>) -> u64 {
         let mut newly = 0;
         for (group, read) in self.ranges.iter().zip(self.read.iter_mut()) {
             if !*read && group.start < range.end && range.start < group.end {

@@ -284,7 +284,7 @@ pub struct QueryConfig {
     pub batch_size: usize,
     /// Read Iceberg tables with DataFusion's Parquet scan (files split across the
     /// partitions, row-group and page pruning) where it reads them right; off: Iceberg's
-    /// own reader. Off by default until its metering figures match (see the README).
+    /// own reader everywhere.
     pub native_iceberg_scan: bool,
 }
 
@@ -412,7 +412,7 @@ impl Default for QueryConfig {
         Self {
             target_partitions: 0,
             batch_size: 8192,
-            native_iceberg_scan: false,
+            native_iceberg_scan: true,
         }
     }
 }

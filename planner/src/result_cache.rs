@@ -112,6 +112,10 @@ pub(crate) fn key(plan: &Arc<dyn ExecutionPlan>, user: &str) -> Option<[u8; 32]>
 
 /// Collects each scan's table and snapshot; false if a leaf is not an Iceberg scan.
 fn iceberg_leaves(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<(String, Option<i64>)>) -> bool {
+    if let Some(pinned) = lakegate_catalog::iceberg::native_scan_snapshot(plan.as_ref()) {
+        out.push(pinned);
+        return true;
+    }
     if let Some(scan) = plan.as_any().downcast_ref::<IcebergTableScan>() {
         let table = scan.table();
         let snapshot = scan

@@ -160,15 +160,23 @@ impl TableProvider for MeteredIcebergTable {
         let native = if !native_enabled {
             None
         } else {
+            // Planned over counting storage, so that the manifests read are metered.
+            let planning = match &meter {
+                Some(meter) => metered_table(&self.table, meter.clone())
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?,
+                None => self.table.clone(),
+            };
             super::native_scan::native_scan(
-                &self.table,
+                &planning,
                 self.snapshot_id,
                 &self.schema(),
                 state,
-                projection,
-                filters,
-                exact,
-                limit,
+                super::native_scan::ScanRequest {
+                    projection,
+                    filters,
+                    exact,
+                    limit,
+                },
             )
             .await?
         };

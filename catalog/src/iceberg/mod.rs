@@ -22,7 +22,7 @@ pub use compact::{Compaction, compact};
 pub use metadata_tables::metadata_table;
 pub use metered_table::MeteredIcebergTable;
 pub(crate) use native_scan::IcebergScanInfo;
-pub use native_scan::NativeIcebergScan;
+pub use native_scan::{NativeIcebergScan, native_scan_snapshot};
 pub use tables::iceberg_type;
 
 pub use provider::{LakeCatalog, LakeSchema};

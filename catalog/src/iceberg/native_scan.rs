@@ -19,7 +19,9 @@ use datafusion::common::{DFSchema, Statistics, stats::Precision};
 use datafusion::config::TableParquetOptions;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::object_store::ObjectStoreUrl;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::physical_plan::{
+    FileGroup, FileScanConfig, FileScanConfigBuilder, ParquetSource,
+};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::Expr;
@@ -33,8 +35,8 @@ use object_store::ObjectMeta;
 use object_store::path::Path;
 
 /// Whether a session's Iceberg scans are DataFusion's Parquet scans (a session config
-/// extension, set by the planner from `[query] native_iceberg_scan`). Absent: Iceberg's
-/// own reader.
+/// extension, set by the planner from `[query] native_iceberg_scan`, on by default).
+/// Absent or false: Iceberg's own reader.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NativeIcebergScan(pub bool);
 
@@ -51,21 +53,49 @@ pub(crate) struct IcebergScanInfo {
     pub(crate) predicate: Option<Predicate>,
 }
 
-/// The scan of `table` (at `snapshot_id`, or its current snapshot) as a DataFusion
-/// Parquet scan, or `None` where only Iceberg's reader reads it right. `schema` is the
-/// table's Arrow schema; `filters` all the query's filters on the table (used to prune
-/// row groups and pages, and evaluated again above the scan); `exact` the ones Iceberg
-/// evaluates exactly, which prune files.
+/// The table and snapshot `plan` reads, if it is DataFusion's scan of an Iceberg
+/// table's files (for the results cache's key).
+pub fn native_scan_snapshot(plan: &dyn ExecutionPlan) -> Option<(String, Option<i64>)> {
+    let exec = plan.as_any().downcast_ref::<DataSourceExec>()?;
+    let config = exec
+        .data_source()
+        .as_any()
+        .downcast_ref::<FileScanConfig>()?;
+    let info = config
+        .file_groups
+        .iter()
+        .flat_map(|g| g.iter())
+        .find_map(|f| f.extensions.as_ref()?.downcast_ref::<IcebergScanInfo>())?;
+    Some((info.table.identifier().to_string(), info.snapshot_id))
+}
+
+/// What DataFusion asks of a table scan.
+pub(super) struct ScanRequest<'a> {
+    pub(super) projection: Option<&'a Vec<usize>>,
+    /// All the query's filters on the table: they prune row groups and pages, and are
+    /// evaluated again above the scan.
+    pub(super) filters: &'a [Expr],
+    /// The filters Iceberg evaluates exactly, which prune files.
+    pub(super) exact: &'a [Expr],
+    pub(super) limit: Option<usize>,
+}
+
+/// The scan of `table` (at `snapshot_id`, or its current snapshot; `schema` its Arrow
+/// schema) as a DataFusion Parquet scan, or `None` where only Iceberg's reader reads it
+/// right.
 pub(super) async fn native_scan(
     table: &Table,
     snapshot_id: Option<i64>,
     schema: &SchemaRef,
     state: &dyn Session,
-    projection: Option<&Vec<usize>>,
-    filters: &[Expr],
-    exact: &[Expr],
-    limit: Option<usize>,
+    request: ScanRequest<'_>,
 ) -> DFResult<Option<Arc<dyn ExecutionPlan>>> {
+    let ScanRequest {
+        projection,
+        filters,
+        exact,
+        limit,
+    } = request;
     if !names_always_meant_one_field(table) {
         return Ok(None);
     }
@@ -131,7 +161,14 @@ pub(super) async fn native_scan(
     let mut source = ParquetSource::new(schema.clone()).with_table_parquet_options(options);
     // Pruning only: every filter is evaluated again above the scan, so one that cannot
     // be planned here just prunes nothing.
-    if let Some(predicate) = conjunction(filters.iter().cloned()) {
+    // Iceberg's exact forms (a date bound for a date compared with a timestamp) prune
+    // row groups too.
+    let pruning = exact
+        .iter()
+        .filter(|e| !filters.contains(e))
+        .chain(filters)
+        .cloned();
+    if let Some(predicate) = conjunction(pruning) {
         let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
         match state.create_physical_expr(predicate, &df_schema) {
             Ok(predicate) => source = source.with_predicate(predicate),

@@ -47,7 +47,7 @@ async fn metrics_count_queries_bytes_cost_and_connections() {
     let client = gw.connect().await;
     for _ in 0..3 {
         client
-            .simple_query("SELECT count(*) FROM lake.tpch.nation")
+            .simple_query("SELECT max(n_name) FROM lake.tpch.nation")
             .await
             .expect("query");
     }
@@ -78,7 +78,12 @@ async fn metrics_count_queries_bytes_cost_and_connections() {
     );
     assert_eq!(count, inf);
     assert!(count >= 4.0);
-    assert!(value(&metrics, "lakegate_bytes_scanned_total") >= 3.0 * 3000.0);
+    // Three scans of nation's names: the first reads the footer too, the others find it
+    // in the metadata cache and read the column chunk alone.
+    assert!(
+        value(&metrics, "lakegate_bytes_scanned_total") >= 3.0 * 300.0,
+        "{metrics}"
+    );
     assert!(value(&metrics, "lakegate_cost_total") > 0.0);
     assert!(
         value(

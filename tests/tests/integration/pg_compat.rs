@@ -85,9 +85,12 @@ async fn dates_filtered_with_timestamps_answer_as_dates() {
         "EXPLAIN SELECT count(*) FROM lake.tpch.orders WHERE o_orderdate >= timestamp '1995-01-01 12:00:00'",
     )
     .await;
+    // Iceberg's scan shows `predicate:[o_orderdate >= 1995-01-02]`; DataFusion's scan of
+    // Iceberg's files prunes with it too (`o_orderdate@4 >= 1995-01-02`).
     let text = format!("{plan:?}");
     assert!(
-        text.contains("predicate:[o_orderdate >= 1995-01-02]"),
+        text.contains("predicate:[o_orderdate >= 1995-01-02]")
+            || text.contains("o_orderdate@4 >= 1995-01-02"),
         "{text}"
     );
 }
