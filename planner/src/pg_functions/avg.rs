@@ -159,6 +159,14 @@ impl NumericAvg {
         }
     }
 
+    /// The sums and counts of the groups `emit_to` names, taken out.
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<i128>, Vec<u64>) {
+        (
+            emit_to.take_needed(&mut self.sums),
+            emit_to.take_needed(&mut self.counts),
+        )
+    }
+
     fn check(&self) -> Result<()> {
         if self.overflow {
             return Err(DataFusionError::Execution(format!(
@@ -233,14 +241,12 @@ impl GroupsAccumulator for NumericAvg {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let sums = emit_to.take_needed(&mut self.sums);
-        let counts = emit_to.take_needed(&mut self.counts);
+        let (sums, counts) = self.take(emit_to);
         Ok(Arc::new(self.averages(&sums, &counts)?))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let sums = emit_to.take_needed(&mut self.sums);
-        let counts = emit_to.take_needed(&mut self.counts);
+        let (sums, counts) = self.take(emit_to);
         self.states(sums, counts)
     }
 
