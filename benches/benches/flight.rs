@@ -11,52 +11,20 @@
 //! (`LAKEGATE_PYTHON`, else `python3`; `.ci/run` builds one in target/clients-venv).
 
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::error::FlightError;
+use arrow_flight::Ticket;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use arrow_flight::{FlightData, Ticket};
-use futures::{StreamExt, TryStreamExt};
-use lakegate_benches::{bench_config, binary_rows, env_or, median, run_in_process, session};
+use lakegate_benches::{
+    bench_config, binary_rows, channel, drain, env_or, median, run_in_process, session,
+};
 use lakegate_gateway::server::Gateway;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::transport::Channel;
 
 const SCAN: &str = "SELECT * FROM lake.tpch.lineitem";
 const POINT: &str = "SELECT n_name FROM lake.tpch.nation WHERE n_nationkey = 7";
-
-/// Rows and wire bytes of one DoGet, decoded as a client would.
-async fn drain(
-    client: &mut FlightServiceClient<Channel>,
-    ticket: Ticket,
-    token: Option<&str>,
-) -> anyhow::Result<(u64, u64)> {
-    let mut request = tonic::Request::new(ticket);
-    if let Some(token) = token {
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-    }
-    let stream = client.do_get(request).await?.into_inner();
-    let bytes = Arc::new(AtomicU64::new(0));
-    let counter = bytes.clone();
-    let counted = stream
-        .map_err(|status| FlightError::Tonic(Box::new(status)))
-        .inspect_ok(move |data: &FlightData| {
-            let size = (data.data_header.len() + data.data_body.len()) as u64;
-            counter.fetch_add(size, Ordering::Relaxed);
-        });
-    let mut batches = FlightRecordBatchStream::new_from_flight_data(counted);
-    let mut rows = 0u64;
-    while let Some(batch) = batches.next().await {
-        rows += batch?.num_rows() as u64;
-    }
-    Ok((rows, bytes.load(Ordering::Relaxed)))
-}
 
 /// One run of the scan over Flight SQL: GetFlightInfo (planning) and DoGet.
 async fn flight_scan(
@@ -95,12 +63,6 @@ async fn start_ceiling(host: &str, port: u16) -> anyhow::Result<Option<Ceiling>>
         return Ok(None);
     };
     Ok(Some(Ceiling { child, port }))
-}
-
-async fn channel(uri: String) -> anyhow::Result<Channel> {
-    Ok(tonic::transport::Endpoint::from_shared(uri)?
-        .connect()
-        .await?)
 }
 
 /// The median time of `runs` evaluations of an async expression, and its last value.

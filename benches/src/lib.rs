@@ -1,13 +1,21 @@
 //! Shared pieces of the benchmarks in `benches/`: settings from the environment, medians,
-//! and running a statement in-process through the QueryService (the no-wire baseline).
+//! running a statement in-process through the QueryService (the no-wire baseline), and
+//! reading results as the wire and Flight SQL clients do.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::{FlightData, Ticket};
+use futures::{StreamExt, TryStreamExt};
 use lakegate_gateway::config::Config;
 use lakegate_planner::{ClientOrigin, Outcome, QueryService, Session};
 use lakegate_security::Principal;
+use tonic::transport::Channel;
 
 /// A number from the environment, or the default.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -128,4 +136,40 @@ pub fn cost_figure(session: &Session, name: &str) -> u64 {
         .filter_map(|pair| pair.strip_prefix(prefix.as_str()))
         .filter_map(|v| v.parse::<u64>().ok())
         .sum()
+}
+
+/// Rows and wire bytes of one DoGet, decoded as a client would.
+pub async fn drain(
+    client: &mut FlightServiceClient<Channel>,
+    ticket: Ticket,
+    token: Option<&str>,
+) -> anyhow::Result<(u64, u64)> {
+    let mut request = tonic::Request::new(ticket);
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+    }
+    let stream = client.do_get(request).await?.into_inner();
+    let bytes = Arc::new(AtomicU64::new(0));
+    let counter = bytes.clone();
+    let counted = stream
+        .map_err(|status| FlightError::Tonic(Box::new(status)))
+        .inspect_ok(move |data: &FlightData| {
+            let size = (data.data_header.len() + data.data_body.len()) as u64;
+            counter.fetch_add(size, Ordering::Relaxed);
+        });
+    let mut batches = FlightRecordBatchStream::new_from_flight_data(counted);
+    let mut rows = 0u64;
+    while let Some(batch) = batches.next().await {
+        rows += batch?.num_rows() as u64;
+    }
+    Ok((rows, bytes.load(Ordering::Relaxed)))
+}
+
+/// A gRPC channel to `uri` (`http://host:port`).
+pub async fn channel(uri: String) -> anyhow::Result<Channel> {
+    Ok(tonic::transport::Endpoint::from_shared(uri)?
+        .connect()
+        .await?)
 }

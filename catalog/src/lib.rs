@@ -14,6 +14,7 @@ pub mod estimate;
 pub mod files;
 pub mod iceberg;
 mod listed;
+pub mod metadata_cache;
 mod metered_files;
 pub mod metering;
 mod postgres;

@@ -177,6 +177,8 @@ impl Gateway {
             })
             .context("opening the audit trail")?,
         );
+        // Sized before the catalogs read their first metadata file.
+        lakegate_catalog::metadata_cache::configure_metadata_cache(config.query.metadata_cache_mb);
         let mut registry = open_catalogs(&config, progress).await?;
         let history = match config.finops.history.enabled {
             true => {
@@ -270,6 +272,7 @@ impl Gateway {
                 target_partitions,
                 batch_size: config.query.batch_size,
                 native_iceberg_scan: config.query.native_iceberg_scan,
+                metadata_cache_mb: config.query.metadata_cache_mb,
                 prices: config.finops.prices.clone(),
                 metering: config.finops.metering,
                 limits: config.finops.limits.clone(),

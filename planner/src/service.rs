@@ -60,6 +60,8 @@ pub struct PlannerConfig {
     pub batch_size: usize,
     /// Iceberg tables read by DataFusion's Parquet scan (catalog's `NativeIcebergScan`).
     pub native_iceberg_scan: bool,
+    /// Memory for the cache of Parquet footers and page indexes, in MiB.
+    pub metadata_cache_mb: u64,
     /// Prices that turn each query's figures into cost.
     pub prices: crate::PriceList,
     /// Meter every query (bytes read, CPU, memory, cost). Off only to measure what
@@ -207,7 +209,9 @@ impl QueryService {
         config: PlannerConfig,
     ) -> Result<Self> {
         crate::metering::install_spawn_hook();
-        let metrics = Arc::new(crate::Metrics::default());
+        let footer_cache_mb = config.metadata_cache_mb;
+        let footers = lakegate_catalog::metadata_cache::CountedFooterCache::new(footer_cache_mb);
+        let metrics = Arc::new(crate::Metrics::with_footer_cache(footers.clone()));
         let executor =
             crate::executor::CpuExecutor::new(config.target_partitions).map_err(|e| {
                 QueryError::new(
@@ -233,7 +237,12 @@ impl QueryService {
             runtime: datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
                 .with_cache_manager(
                     datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
-                        .with_list_files_cache_limit(0),
+                        .with_list_files_cache_limit(0)
+                        .with_file_metadata_cache(Some(footers))
+                        .with_metadata_cache_limit(
+                            usize::try_from(footer_cache_mb.saturating_mul(1 << 20))
+                                .unwrap_or(usize::MAX),
+                        ),
                 )
                 .build_arc()
                 .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))

@@ -29,6 +29,9 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncWriteExt;
 
 use crate::config::redacted_options;
+use crate::metadata_cache::{
+    cached_metadata, forget_metadata, is_immutable_metadata, keep_metadata,
+};
 
 /// The Iceberg property names of S3 settings and the object_store options they set.
 const S3_PROPERTIES: [(&str, &str); 6] = [
@@ -157,6 +160,20 @@ fn store_error(path: &str) -> impl FnOnce(object_store::Error) -> Error + '_ {
 }
 
 impl LakeStorage {
+    /// The whole file at `path`, from storage.
+    async fn read_uncached(&self, path: &str) -> Result<Bytes> {
+        let Some((store, key)) = self.object(path)? else {
+            return self.local.read(path).await;
+        };
+        store
+            .get(&key)
+            .await
+            .map_err(store_error(path))?
+            .bytes()
+            .await
+            .map_err(store_error(path))
+    }
+
     /// The store and key of an `s3://` path; `None` for a local path.
     fn object(&self, path: &str) -> Result<Option<(Arc<dyn ObjectStore>, Path)>> {
         let Some(rest) = path
@@ -215,16 +232,18 @@ impl Storage for LakeStorage {
     }
 
     async fn read(&self, path: &str) -> Result<Bytes> {
-        let Some((store, key)) = self.object(path)? else {
-            return self.local.read(path).await;
-        };
-        store
-            .get(&key)
-            .await
-            .map_err(store_error(path))?
-            .bytes()
-            .await
-            .map_err(store_error(path))
+        // Table metadata, manifest lists and manifests never change once written: read
+        // once (checked by size, a stat or HEAD), then served from memory.
+        if !is_immutable_metadata(path) {
+            return self.read_uncached(path).await;
+        }
+        let size = self.metadata(path).await?.size;
+        if let Some(bytes) = cached_metadata(path, size) {
+            return Ok(bytes);
+        }
+        let bytes = self.read_uncached(path).await?;
+        keep_metadata(path, bytes.clone());
+        Ok(bytes)
     }
 
     async fn reader(&self, path: &str) -> Result<Box<dyn FileRead>> {
@@ -260,6 +279,7 @@ impl Storage for LakeStorage {
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
+        forget_metadata(path);
         let Some((store, key)) = self.object(path)? else {
             return self.local.delete(path).await;
         };

@@ -9,6 +9,7 @@
 mod append_exec;
 mod compact;
 mod lake_storage;
+mod manifest_stats;
 mod metadata_tables;
 mod metered_table;
 pub mod names;

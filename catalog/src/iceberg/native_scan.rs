@@ -10,7 +10,7 @@
 //! and it knows nothing of delete files. Tables with either, and files outside the
 //! local file system, keep Iceberg's own reader (`None` here).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -33,6 +33,8 @@ use iceberg::spec::DataFileFormat;
 use iceberg::table::Table;
 use object_store::ObjectMeta;
 use object_store::path::Path;
+
+use super::manifest_stats::file_statistics;
 
 /// Whether a session's Iceberg scans are DataFusion's Parquet scans (a session config
 /// extension, set by the planner from `[query] native_iceberg_scan`, on by default).
@@ -130,6 +132,10 @@ pub(super) async fn native_scan(
         .try_collect()
         .await
         .map_err(external)?;
+    let paths: HashSet<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
+    let mut statistics_of = file_statistics(table, info.snapshot_id, schema, &paths)
+        .await
+        .map_err(external)?;
     let mut files = Vec::with_capacity(tasks.len());
     let mut rows = Some(0usize);
     let mut bytes = 0usize;
@@ -141,16 +147,16 @@ pub(super) async fn native_scan(
             return Ok(None);
         };
         // Iceberg's task covers the whole file; DataFusion splits it into byte ranges.
-        files.push(
-            PartitionedFile::new_from_meta(ObjectMeta {
-                location,
-                last_modified: chrono::DateTime::<chrono::Utc>::MIN_UTC,
-                size: task.file_size_in_bytes,
-                e_tag: None,
-                version: None,
-            })
-            .with_extensions(info.clone()),
-        );
+        let mut file = PartitionedFile::new_from_meta(ObjectMeta {
+            location,
+            last_modified: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            size: task.file_size_in_bytes,
+            e_tag: None,
+            version: None,
+        })
+        .with_extensions(info.clone());
+        file.statistics = statistics_of.remove(task.data_file_path.as_str());
+        files.push(file);
         rows = rows.zip(task.record_count).map(|(a, b)| a + b as usize);
         bytes += task.file_size_in_bytes as usize;
     }
@@ -175,10 +181,22 @@ pub(super) async fn native_scan(
             Err(error) => tracing::debug!(%error, "no pruning predicate for an Iceberg scan"),
         }
     }
-    // Row counts from the manifests: exact, as no file has deletes.
-    let mut statistics = Statistics::new_unknown(schema);
-    statistics.num_rows = rows.map_or(Precision::Absent, Precision::Exact);
-    statistics.total_byte_size = Precision::Inexact(bytes);
+    // From the manifests: row counts exact (no file has deletes), bounds, null counts
+    // and sizes inexact (manifest_stats.rs). A file the manifests did not describe
+    // leaves the columns unknown.
+    let statistics = match files
+        .iter()
+        .map(|f| f.statistics.as_deref())
+        .collect::<Option<Vec<_>>>()
+    {
+        Some(each) if !each.is_empty() => Statistics::try_merge_iter(each, schema)?,
+        _ => {
+            let mut statistics = Statistics::new_unknown(schema);
+            statistics.num_rows = rows.map_or(Precision::Absent, Precision::Exact);
+            statistics.total_byte_size = Precision::Inexact(bytes);
+            statistics
+        }
+    };
     let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
         .with_file_group(FileGroup::new(files))
         .with_statistics(statistics)

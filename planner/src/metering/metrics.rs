@@ -3,8 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use lakegate_catalog::metadata_cache::{
+    CacheFigures, CountedFooterCache, iceberg_metadata_figures,
+};
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -17,6 +21,14 @@ struct Histogram {
     count: u64,
     sum: f64,
 }
+
+/// One series of the metadata caches: name, type, help, and its figure of a cache.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&CacheFigures) -> u64,
+);
 
 /// Counters and gauges of one gateway.
 #[derive(Debug, Default)]
@@ -38,9 +50,20 @@ pub struct Metrics {
     /// Semantic queries answered from the results cache, and those that were not.
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    /// The runtime's cache of Parquet footers (the Iceberg metadata cache is the
+    /// process's, read from the catalog crate).
+    footers: Option<Arc<CountedFooterCache>>,
 }
 
 impl Metrics {
+    /// Metrics that report `footers` beside the Iceberg metadata cache.
+    pub(crate) fn with_footer_cache(footers: Arc<CountedFooterCache>) -> Self {
+        Self {
+            footers: Some(footers),
+            ..Self::default()
+        }
+    }
+
     /// Counts a finished query.
     pub(crate) fn query_finished(
         &self,
@@ -209,6 +232,7 @@ impl Metrics {
             "lakegate_semantic_cache_hit_ratio {}",
             if all > 0.0 { hits / all } else { 0.0 }
         )?;
+        self.write_metadata_caches(out)?;
         let gauge = |out: &mut String, name: &str, help: &str, value: i64| {
             writeln!(out, "# HELP {name} {help}")?;
             writeln!(out, "# TYPE {name} gauge")?;
@@ -241,6 +265,48 @@ impl Metrics {
                 out,
                 "lakegate_active_connections{{protocol=\"{protocol}\"}} {n}"
             )?;
+        }
+        Ok(())
+    }
+
+    /// Hits, misses and sizes of the caches of immutable metadata.
+    fn write_metadata_caches(&self, out: &mut String) -> std::fmt::Result {
+        let mut caches = vec![("iceberg_metadata", iceberg_metadata_figures())];
+        if let Some(footers) = &self.footers {
+            caches.push(("parquet_footers", footers.figures()));
+        }
+        let series: [Series; 4] = [
+            (
+                "lakegate_metadata_cache_hits_total",
+                "counter",
+                "Reads of immutable metadata answered from memory, by cache.",
+                |f| f.hits,
+            ),
+            (
+                "lakegate_metadata_cache_misses_total",
+                "counter",
+                "Reads of immutable metadata that went to storage, by cache.",
+                |f| f.misses,
+            ),
+            (
+                "lakegate_metadata_cache_bytes",
+                "gauge",
+                "Memory held by a metadata cache.",
+                |f| f.bytes,
+            ),
+            (
+                "lakegate_metadata_cache_entries",
+                "gauge",
+                "Files held by a metadata cache.",
+                |f| f.entries,
+            ),
+        ];
+        for (name, kind, help, value) in series {
+            writeln!(out, "# HELP {name} {help}")?;
+            writeln!(out, "# TYPE {name} {kind}")?;
+            for (cache, figures) in &caches {
+                writeln!(out, "{name}{{cache=\"{cache}\"}} {}", value(figures))?;
+            }
         }
         Ok(())
     }

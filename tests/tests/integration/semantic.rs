@@ -330,10 +330,10 @@ async fn model_files_reload_while_serving_and_bad_ones_keep_the_last_good_models
 
 /// Hits and misses of the results cache so far.
 async fn cache_counts(gw: &TestGateway) -> (f64, f64) {
-    let (_, metrics) = crate::admin_metrics::get(gw, "/metrics").await;
+    let (_, metrics) = gw.admin_get("/metrics").await;
     (
-        crate::admin_metrics::value(&metrics, "lakegate_semantic_cache_hits_total"),
-        crate::admin_metrics::value(&metrics, "lakegate_semantic_cache_misses_total"),
+        lakegate_tests::metric_value(&metrics, "lakegate_semantic_cache_hits_total"),
+        lakegate_tests::metric_value(&metrics, "lakegate_semantic_cache_misses_total"),
     )
 }
 
@@ -393,8 +393,8 @@ async fn the_results_cache_hits_within_a_policy_and_misses_across_policies_and_s
         vec![vec![Some("25".into()), Some("24".into())]]
     );
     assert_eq!(cache_counts(&gw).await, (3.0, 4.0), "the append misses");
-    let (_, metrics) = crate::admin_metrics::get(&gw, "/metrics").await;
-    let ratio = crate::admin_metrics::value(&metrics, "lakegate_semantic_cache_hit_ratio");
+    let (_, metrics) = gw.admin_get("/metrics").await;
+    let ratio = lakegate_tests::metric_value(&metrics, "lakegate_semantic_cache_hit_ratio");
     assert!((ratio - 3.0 / 7.0).abs() < 1e-9, "{ratio}");
 }
 
