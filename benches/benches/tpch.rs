@@ -9,9 +9,12 @@
 //!
 //! Run: `cargo bench --profile fast -p lakegate-benches --bench tpch` (BENCH_SF, default
 //! 1; BENCH_RUNS, default 3; BENCH_DATA_DIR keeps the seeded lakehouse between runs,
-//! default a temporary directory). DuckDB needs a Python with the pinned `duckdb`
+//! default a temporary directory; BENCH_ENGINE, DataFusion options `name=value` separated
+//! by commas, set on the gateway's sessions (`[query.engine]`) and on the in-process
+//! DataFusion alike). DuckDB needs a Python with the pinned `duckdb`
 //! (`LAKEGATE_PYTHON`, else `python3`; `.ci/run` builds one in target/clients-venv).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -139,9 +142,17 @@ impl Clients {
 
 /// DataFusion over the data files as plain Parquet tables, as many partitions as the
 /// gateway plans with.
-async fn plain_parquet(warehouse: &Path, partitions: usize) -> anyhow::Result<SessionContext> {
+async fn plain_parquet(
+    warehouse: &Path,
+    partitions: usize,
+    engine: &BTreeMap<String, String>,
+) -> anyhow::Result<SessionContext> {
+    let mut config = SessionConfig::new();
+    for (name, value) in engine {
+        config.options_mut().set(name, value)?;
+    }
     let ctx = SessionContext::new_with_config(
-        SessionConfig::new()
+        config
             .with_target_partitions(partitions)
             .with_default_catalog_and_schema("lake", "tpch")
             .with_create_default_catalog_and_schema(true),
@@ -190,7 +201,15 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
 
-    let config: Config = bench_config(&dir, scale_factor);
+    let mut config: Config = bench_config(&dir, scale_factor);
+    for pair in std::env::var("BENCH_ENGINE").unwrap_or_default().split(',') {
+        if let Some((name, value)) = pair.split_once('=') {
+            config
+                .query
+                .engine
+                .insert(name.trim().to_string(), value.trim().to_string());
+        }
+    }
     let fresh = !dir.join("warehouse/tpch").exists();
     let started = Instant::now();
     eprintln!(
@@ -215,8 +234,11 @@ fn main() -> anyhow::Result<()> {
             .map(|c| c.warehouse.clone())
             .context("the embedded catalog")?,
     );
-    let partitions = config.query.target_partitions;
-    let parquet = server.block_on(plain_parquet(&warehouse, partitions))?;
+    let partitions = match config.query.target_partitions {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let parquet = server.block_on(plain_parquet(&warehouse, partitions, &config.query.engine))?;
     let mut duckdb = client.block_on(DuckDb::start(&dir, partitions))?;
 
     let mut run = |engine: usize, sql: &str, n: usize| -> anyhow::Result<(u64, Duration)> {
@@ -229,8 +251,9 @@ fn main() -> anyhow::Result<()> {
     };
 
     println!(
-        "TPC-H SF {scale_factor}, {partitions} partitions/threads; median of {runs} runs, \
-         engines alternated; ms, and ÷ DuckDB:"
+        "TPC-H SF {scale_factor}, {partitions} partitions/threads, engine options {:?}; \
+         median of {runs} runs, engines alternated; ms, and ÷ DuckDB:",
+        config.query.engine
     );
     println!("| query | {} |", ENGINES.join(" | "));
     println!("|---|---|---|---|---|");

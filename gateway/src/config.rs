@@ -289,6 +289,10 @@ pub struct QueryConfig {
     /// Memory for each cache of immutable metadata (Iceberg metadata files, manifest
     /// lists and manifests; Parquet footers and page indexes), in MiB.
     pub metadata_cache_mb: u64,
+    /// `[query.engine]`: DataFusion options by name (`"datafusion.execution.parquet.
+    /// pushdown_filters" = "true"`), set on every session; checked at start. Options the
+    /// gateway owns (partitions, batch size, time zone, decimal literals) keep its values.
+    pub engine: std::collections::BTreeMap<String, String>,
 }
 
 /// `[finops]`: metering and cost.
@@ -417,6 +421,7 @@ impl Default for QueryConfig {
             batch_size: 8192,
             native_iceberg_scan: true,
             metadata_cache_mb: lakegate_catalog::metadata_cache::DEFAULT_METADATA_CACHE_MB,
+            engine: Default::default(),
         }
     }
 }

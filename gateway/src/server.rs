@@ -273,6 +273,7 @@ impl Gateway {
                 batch_size: config.query.batch_size,
                 native_iceberg_scan: config.query.native_iceberg_scan,
                 metadata_cache_mb: config.query.metadata_cache_mb,
+                engine_options: config.query.engine.clone().into_iter().collect(),
                 prices: config.finops.prices.clone(),
                 metering: config.finops.metering,
                 limits: config.finops.limits.clone(),

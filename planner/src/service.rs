@@ -62,6 +62,8 @@ pub struct PlannerConfig {
     pub native_iceberg_scan: bool,
     /// Memory for the cache of Parquet footers and page indexes, in MiB.
     pub metadata_cache_mb: u64,
+    /// DataFusion options (name, value) set on every session before the gateway's own.
+    pub engine_options: Vec<(String, String)>,
     /// Prices that turn each query's figures into cost.
     pub prices: crate::PriceList,
     /// Meter every query (bytes read, CPU, memory, cost). Off only to measure what
@@ -209,6 +211,15 @@ impl QueryService {
         config: PlannerConfig,
     ) -> Result<Self> {
         crate::metering::install_spawn_hook();
+        let mut options = datafusion::config::ConfigOptions::default();
+        for (name, value) in &config.engine_options {
+            options.set(name, value).map_err(|e| {
+                QueryError::new(
+                    ErrorKind::Internal,
+                    format!("query.engine option {name:?} = {value:?}: {e}"),
+                )
+            })?;
+        }
         let footer_cache_mb = config.metadata_cache_mb;
         let footers = lakegate_catalog::metadata_cache::CountedFooterCache::new(footer_cache_mb);
         let metrics = Arc::new(crate::Metrics::with_footer_cache(footers.clone()));
@@ -329,7 +340,14 @@ impl QueryService {
     /// view, and its analyzer secures every scan for the principal.
     pub fn open_session(&self, mut principal: Principal, client: ClientOrigin) -> Session {
         principal.roles = self.policy.current().roles(&principal.user);
-        let mut config = SessionConfig::new()
+        let mut config = SessionConfig::new();
+        for (name, value) in &self.config.engine_options {
+            // Checked when the service started.
+            if let Err(error) = config.options_mut().set(name, value) {
+                tracing::warn!(%error, name, "engine option not set");
+            }
+        }
+        let mut config = config
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(

@@ -34,6 +34,7 @@ mod pg_type_mapping;
 mod pg_types;
 mod policy_files;
 mod psql;
+mod pyiceberg_interop;
 mod scratch;
 mod security;
 mod semantic;

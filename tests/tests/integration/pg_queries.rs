@@ -207,3 +207,55 @@ async fn offsets_over_limited_subqueries_apply_once() {
         assert_eq!(values, expected, "{sql}");
     }
 }
+
+/// `[query.engine]` sets DataFusion options on every session, and one DataFusion does
+/// not know stops the gateway at start, named.
+#[tokio::test]
+async fn engine_options_reach_sessions_and_unknown_ones_stop_the_start() {
+    let mut config = lakegate_tests::test_config(lakegate_tests::seeded_data_dir());
+    config.query.engine.insert(
+        "datafusion.execution.parquet.pushdown_filters".into(),
+        "true".into(),
+    );
+    let gw = TestGateway::start_with(config.clone()).await;
+    let client = gw.connect().await;
+    let rows = text_rows(
+        &client
+            .simple_query(
+                "SELECT value FROM information_schema.df_settings \
+                 WHERE name = 'datafusion.execution.parquet.pushdown_filters'",
+            )
+            .await
+            .expect("settings"),
+    );
+    assert_eq!(rows, vec![vec![Some("true".to_string())]]);
+    // Answers stay the same with filters pushed into the Parquet decoder.
+    let filtered = "SELECT count(*), sum(l_quantity) FROM lake.tpch.lineitem \
+                    WHERE l_shipdate >= DATE '1995-01-01' AND l_discount > 0.05";
+    let pushed = text_rows(&client.simple_query(filtered).await.expect("pushed"));
+    let plain = TestGateway::start().await;
+    let expected = text_rows(
+        &plain
+            .connect()
+            .await
+            .simple_query(filtered)
+            .await
+            .expect("plain"),
+    );
+    assert_eq!(pushed, expected);
+
+    config
+        .query
+        .engine
+        .insert("datafusion.execution.no_such_option".into(), "1".into());
+    let error = lakegate_gateway::server::Gateway::start(config, false)
+        .await
+        .err()
+        .expect("an unknown option stops the start");
+    assert!(
+        error
+            .to_string()
+            .contains("datafusion.execution.no_such_option"),
+        "{error:#}"
+    );
+}
