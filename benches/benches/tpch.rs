@@ -9,7 +9,8 @@
 //!
 //! Run: `cargo bench --profile fast -p lakegate-benches --bench tpch` (BENCH_SF, default
 //! 1; BENCH_RUNS, default 3; BENCH_DATA_DIR keeps the seeded lakehouse between runs,
-//! default a temporary directory; BENCH_ENGINE, DataFusion options `name=value` separated
+//! default a temporary directory; BENCH_PARTITIONS and BENCH_BATCH_SIZE, the gateway's
+//! `[query]` settings, default the number of cores and 8192; BENCH_ENGINE, DataFusion options `name=value` separated
 //! by commas, set on the gateway's sessions (`[query.engine]`) and on the in-process
 //! DataFusion alike). DuckDB needs a Python with the pinned `duckdb`
 //! (`LAKEGATE_PYTHON`, else `python3`; `.ci/run` builds one in target/clients-venv).
@@ -145,6 +146,7 @@ impl Clients {
 async fn plain_parquet(
     warehouse: &Path,
     partitions: usize,
+    batch_size: usize,
     engine: &BTreeMap<String, String>,
 ) -> anyhow::Result<SessionContext> {
     let mut config = SessionConfig::new();
@@ -154,6 +156,7 @@ async fn plain_parquet(
     let ctx = SessionContext::new_with_config(
         config
             .with_target_partitions(partitions)
+            .with_batch_size(batch_size)
             .with_default_catalog_and_schema("lake", "tpch")
             .with_create_default_catalog_and_schema(true),
     );
@@ -202,6 +205,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
 
     let mut config: Config = bench_config(&dir, scale_factor);
+    config.query.target_partitions = env_or("BENCH_PARTITIONS", 0);
+    config.query.batch_size = env_or("BENCH_BATCH_SIZE", config.query.batch_size);
     for pair in std::env::var("BENCH_ENGINE").unwrap_or_default().split(',') {
         if let Some((name, value)) = pair.split_once('=') {
             config
@@ -238,8 +243,15 @@ fn main() -> anyhow::Result<()> {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let parquet = server.block_on(plain_parquet(&warehouse, partitions, &config.query.engine))?;
-    let mut duckdb = client.block_on(DuckDb::start(&dir, partitions))?;
+    let parquet = server.block_on(plain_parquet(
+        &warehouse,
+        partitions,
+        config.query.batch_size,
+        &config.query.engine,
+    ))?;
+    // DuckDB with a thread per core, whatever the gateway's partitions.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut duckdb = client.block_on(DuckDb::start(&dir, cores))?;
 
     let mut run = |engine: usize, sql: &str, n: usize| -> anyhow::Result<(u64, Duration)> {
         match engine {
@@ -251,9 +263,9 @@ fn main() -> anyhow::Result<()> {
     };
 
     println!(
-        "TPC-H SF {scale_factor}, {partitions} partitions/threads, engine options {:?}; \
+        "TPC-H SF {scale_factor}, {partitions} partitions (DuckDB {cores} threads), batch size {}, engine options {:?}; \
          median of {runs} runs, engines alternated; ms, and ÷ DuckDB:",
-        config.query.engine
+        config.query.batch_size, config.query.engine
     );
     println!("| query | {} |", ENGINES.join(" | "));
     println!("|---|---|---|---|---|");

@@ -5,10 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::RecordBatch;
+use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use iceberg::arrow::schema_to_arrow_schema;
-use iceberg::spec::{DataFile, DataFileFormat, PartitionKey};
+use iceberg::spec::{
+    DataFile, DataFileFormat, NullOrder, PartitionKey, SortDirection, SortField, SortOrder,
+    Transform,
+};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
@@ -148,16 +152,40 @@ async fn write_table(
     let schema = tpch
         .iceberg_schema()
         .map_err(CatalogError::iceberg(context("building the schema of")))?;
+    // Each data file is sorted by the sort columns (SeedWriter): say so in the metadata.
+    let mut order = SortOrder::builder();
+    order.with_order_id(1);
+    for column in tpch.sort_columns() {
+        let field = schema
+            .field_by_name(column)
+            .ok_or_else(|| CatalogError::Config {
+                catalog: namespace.join("."),
+                message: format!("{}: no sort column {column}", tpch.name()),
+            })?;
+        order.with_sort_field(SortField {
+            source_id: field.id,
+            transform: Transform::Identity,
+            direction: SortDirection::Ascending,
+            null_order: NullOrder::First,
+        });
+    }
+    let sort_order = match tpch.sort_columns() {
+        [] => SortOrder::unsorted_order(),
+        _ => order
+            .build(&schema)
+            .map_err(CatalogError::iceberg(context("building the sort order of")))?,
+    };
     let creation = TableCreation::builder()
         .name(tpch.name().to_string())
         .schema(schema)
+        .sort_order(sort_order)
         .build();
     let table = catalog
         .create_table(namespace, creation)
         .await
         .map_err(CatalogError::iceberg(context("creating")))?;
-    let mut appender = TableAppender::new(&table).await?;
-    let arrow_schema = appender.arrow_schema();
+    let mut writer = SeedWriter::new(&table, tpch.sort_columns()).await?;
+    let arrow_schema = writer.arrow_schema.clone();
 
     // Generation is CPU work on a blocking thread; the writer consumes batches as they
     // come, so at most a few chunks are in memory.
@@ -172,7 +200,7 @@ async fn write_table(
     while let Some(batch) = rx.recv().await {
         rows += batch.num_rows() as u64;
         bar.set_position(rows);
-        appender.write(batch).await?;
+        writer.write(batch).await?;
     }
     producer
         .await
@@ -184,8 +212,103 @@ async fn write_table(
             context: context("generating"),
             source,
         })?;
-    appender.commit(catalog.as_ref()).await?;
+    let files = writer.close().await?;
+    commit_files(&table, catalog.as_ref(), files).await?;
     Ok(rows)
+}
+
+/// Rows of one sorted data file of a table seeded with a sort order: eight row groups,
+/// so that a date range prunes most of them, and a few files per table at SF 1.
+const SORTED_FILE_ROWS: usize = 8 * ROW_GROUP_ROWS;
+
+/// Writes a seeded table's data files: as generated, or, for a table with sort
+/// columns, in files of [`SORTED_FILE_ROWS`] rows each sorted by them (a bounded run
+/// in memory; a date range then prunes row groups in every file, so scans of it still
+/// spread over all files and cores).
+struct SeedWriter {
+    table: Table,
+    arrow_schema: SchemaRef,
+    /// The sort columns' indices; empty: write as generated.
+    sort: Vec<usize>,
+    appender: Option<TableAppender>,
+    run: Vec<RecordBatch>,
+    run_rows: usize,
+    files: Vec<DataFile>,
+}
+
+impl SeedWriter {
+    async fn new(table: &Table, sort_columns: &[&str]) -> Result<Self> {
+        let appender = TableAppender::new(table).await?;
+        let arrow_schema = appender.arrow_schema();
+        let sort = sort_columns
+            .iter()
+            .map(|c| {
+                arrow_schema.index_of(c).map_err(|e| CatalogError::Config {
+                    catalog: table.identifier().to_string(),
+                    message: format!("sort column {c}: {e}"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            table: table.clone(),
+            arrow_schema,
+            appender: sort.is_empty().then_some(appender),
+            sort,
+            run: Vec::new(),
+            run_rows: 0,
+            files: Vec::new(),
+        })
+    }
+
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if let Some(appender) = &mut self.appender {
+            return appender.write(batch).await;
+        }
+        self.run_rows += batch.num_rows();
+        self.run.push(batch);
+        if self.run_rows >= SORTED_FILE_ROWS {
+            self.write_run().await?;
+        }
+        Ok(())
+    }
+
+    /// Sorts the rows held and writes them as one data file.
+    async fn write_run(&mut self) -> Result<()> {
+        let name = self.table.identifier().to_string();
+        let arrow = |e: arrow::error::ArrowError| CatalogError::Config {
+            catalog: name.clone(),
+            message: format!("sorting seeded rows: {e}"),
+        };
+        let batch = concat_batches(&self.arrow_schema, &self.run).map_err(arrow)?;
+        self.run.clear();
+        self.run_rows = 0;
+        let columns: Vec<SortColumn> = self
+            .sort
+            .iter()
+            .map(|i| SortColumn {
+                values: batch.column(*i).clone(),
+                options: None,
+            })
+            .collect();
+        let indices = lexsort_to_indices(&columns, None).map_err(arrow)?;
+        let sorted = take_record_batch(&batch, &indices).map_err(arrow)?;
+        drop(batch);
+        let mut appender = TableAppender::new(&self.table).await?;
+        appender.write(sorted).await?;
+        self.files.extend(appender.close().await?);
+        Ok(())
+    }
+
+    /// The data files written, to commit.
+    async fn close(mut self) -> Result<Vec<DataFile>> {
+        if let Some(appender) = self.appender.take() {
+            return appender.close().await;
+        }
+        if !self.run.is_empty() {
+            self.write_run().await?;
+        }
+        Ok(self.files)
+    }
 }
 
 /// Rows per Parquet row group written by the gateway.

@@ -84,6 +84,17 @@ impl TpchTable {
         }
     }
 
+    /// The columns each data file is sorted by, the date first (so that row groups
+    /// hold narrow date ranges and date filters prune them), then a unique key (so that
+    /// seeding is deterministic); none for the tables no query filters by date.
+    pub fn sort_columns(self) -> &'static [&'static str] {
+        match self {
+            TpchTable::LineItem => &["l_shipdate", "l_orderkey", "l_linenumber"],
+            TpchTable::Orders => &["o_orderdate", "o_orderkey"],
+            _ => &[],
+        }
+    }
+
     fn columns(self) -> &'static [(&'static str, Col)] {
         use Col::*;
         match self {
