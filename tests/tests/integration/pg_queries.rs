@@ -248,10 +248,9 @@ async fn engine_options_reach_sessions_and_unknown_ones_stop_the_start() {
         .query
         .engine
         .insert("datafusion.execution.no_such_option".into(), "1".into());
-    let error = lakegate_gateway::server::Gateway::start(config, false)
-        .await
-        .err()
-        .expect("an unknown option stops the start");
+    let Err(error) = lakegate_gateway::server::Gateway::start(config, false).await else {
+        panic!("an unknown option stops the start");
+    };
     assert!(
         error
             .to_string()
