@@ -1,7 +1,8 @@
 //! TPC-H at SF 1 through the gateway against DuckDB over the very same Parquet data
 //! files: the 22 queries through (a) the gateway over Postgres wire with a binary client,
 //! (b) the gateway over Flight SQL, (c) DuckDB (the Python package, in a child process)
-//! and (d) DataFusion in-process over the data files as plain Parquet tables. One warm-up
+//! and (d) DataFusion in-process over the data files as plain Parquet tables, with the
+//! gateway's engine options (what the gateway's own layers cost). One warm-up
 //! per query and engine (every engine must return as many rows as DuckDB), then
 //! BENCH_RUNS timed runs, the engines taking turns at going first; per-query medians and
 //! totals as ratios against DuckDB. Also: the time to seed, and Q1's first run after a
@@ -149,7 +150,12 @@ async fn plain_parquet(
     batch_size: usize,
     engine: &BTreeMap<String, String>,
 ) -> anyhow::Result<SessionContext> {
+    // The gateway's engine defaults and the options under test alike, so that this
+    // column is the gateway's engine without the gateway.
     let mut config = SessionConfig::new();
+    for (name, value) in lakegate_planner::ENGINE_DEFAULTS {
+        config.options_mut().set(name, value)?;
+    }
     for (name, value) in engine {
         config.options_mut().set(name, value)?;
     }

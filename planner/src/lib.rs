@@ -59,7 +59,7 @@ pub use runtime_table::RuntimeQueriesTable;
 pub use semantic_layer::{
     LoadedModels, ModelSource, SemanticLayer, compile as compile_semantic, load as load_semantic,
 };
-pub use service::{Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
+pub use service::{ENGINE_DEFAULTS, Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
 pub use session::{ClientOrigin, Notice, Session};
 pub use settings::{SERVER_VERSION, SERVER_VERSION_NUM};
 
