@@ -102,16 +102,7 @@ fn main() -> anyhow::Result<()> {
         let mut sql_client = FlightSqlServiceClient::new(flight_channel.clone());
         sql_client.handshake("demo", "demo").await?;
         let mut raw = FlightServiceClient::new(flight_channel);
-        let (pg, connection) = tokio_postgres::connect(
-            &format!(
-                "host={} port={} user=demo password=demo dbname=lake",
-                pg_addr.ip(),
-                pg_addr.port()
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await?;
-        tokio::spawn(connection);
+        let pg = lakegate_benches::demo_client(pg_addr).await?;
 
         // Warm the page cache and catalogs.
         flight_scan(&mut sql_client, &mut raw).await?;

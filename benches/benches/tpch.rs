@@ -101,17 +101,7 @@ struct Clients {
 
 impl Clients {
     async fn connect(gateway: &Gateway) -> anyhow::Result<Self> {
-        let pg_addr = gateway.pg_addr();
-        let (pg, connection) = tokio_postgres::connect(
-            &format!(
-                "host={} port={} user=demo password=demo dbname=lake",
-                pg_addr.ip(),
-                pg_addr.port()
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await?;
-        tokio::spawn(connection);
+        let pg = lakegate_benches::demo_client(gateway.pg_addr()).await?;
         let flight_addr = gateway.flight_addr().context("Flight SQL is enabled")?;
         let flight = channel(format!("http://{flight_addr}")).await?;
         let mut sql = FlightSqlServiceClient::new(flight.clone());

@@ -54,16 +54,7 @@ fn main() -> anyhow::Result<()> {
         );
         let gateway = Gateway::start(config, false).await?;
         let addr = gateway.pg_addr();
-        let (client, connection) = tokio_postgres::connect(
-            &format!(
-                "host={} port={} user=demo password=demo dbname=lake",
-                addr.ip(),
-                addr.port()
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await?;
-        tokio::spawn(connection);
+        let client = lakegate_benches::demo_client(addr).await?;
         let service = gateway.service().clone();
         let q1 = tpch_query(1);
         let mut base_session = session(&service, "demo");

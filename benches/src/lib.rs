@@ -173,3 +173,19 @@ pub async fn channel(uri: String) -> anyhow::Result<Channel> {
         .connect()
         .await?)
 }
+
+/// A Postgres wire client of the gateway at `addr`, as the demo user; its connection
+/// runs on the current runtime.
+pub async fn demo_client(addr: std::net::SocketAddr) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user=demo password=demo dbname=lake",
+            addr.ip(),
+            addr.port()
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await?;
+    tokio::spawn(connection);
+    Ok(client)
+}

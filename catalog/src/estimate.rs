@@ -24,11 +24,10 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
 use iceberg::expr::Predicate;
 use iceberg::scan::FileScanTask;
-use iceberg::spec::{DataContentType, ManifestContentType};
 use iceberg::table::Table;
 use iceberg_datafusion::physical_plan::IcebergTableScan;
 
-use crate::iceberg::IcebergScanInfo;
+use crate::iceberg::{IcebergScanInfo, live_data_files};
 
 /// The tail of each data file iceberg's Parquet reader fetches to find the footer (its
 /// `metadata_size_hint` default, which is DataFusion's too).
@@ -263,25 +262,17 @@ async fn estimate_iceberg(
         return Ok(estimate);
     };
     // Every live data file of the snapshot, with its column chunk sizes.
-    let mut files: HashMap<String, FileSizes> = HashMap::new();
-    let manifests = table.manifest_list_reader(&snapshot).load().await?;
-    for manifest in manifests.entries() {
-        if manifest.content != ManifestContentType::Data {
-            continue;
-        }
-        for entry in manifest.load_manifest(table.file_io()).await?.entries() {
-            let file = entry.data_file();
-            if entry.is_alive() && file.content_type() == DataContentType::Data {
-                files.insert(
-                    file.file_path().to_string(),
-                    FileSizes {
-                        file: file.file_size_in_bytes(),
-                        columns: file.column_sizes().clone(),
-                    },
-                );
-            }
-        }
-    }
+    let files: HashMap<String, FileSizes> = live_data_files(table, &snapshot)
+        .await?
+        .into_iter()
+        .map(|file| {
+            let sizes = FileSizes {
+                file: file.file_size_in_bytes(),
+                columns: file.column_sizes().clone(),
+            };
+            (file.file_path().to_string(), sizes)
+        })
+        .collect();
     // The files the scan keeps, pruned as the scan itself will prune them.
     let mut builder = table.scan().snapshot_id(snapshot.snapshot_id());
     builder = match projection {

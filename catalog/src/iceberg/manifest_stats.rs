@@ -16,6 +16,7 @@ use datafusion::common::stats::Precision;
 use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
 use iceberg::spec::{
     DataContentType, DataFile, Datum, ManifestContentType, PrimitiveLiteral, PrimitiveType,
+    SnapshotRef,
 };
 use iceberg::table::Table;
 use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
@@ -43,25 +44,36 @@ pub(super) async fn file_statistics(
         .iter()
         .map(|f| f.metadata().get(PARQUET_FIELD_ID_META_KEY)?.parse().ok())
         .collect();
-    let manifests = table.manifest_list_reader(&snapshot).load().await?;
+    for file in live_data_files(table, &snapshot).await? {
+        if paths.contains(file.file_path()) {
+            found.insert(
+                file.file_path().to_string(),
+                Arc::new(statistics(&file, schema, &field_ids)),
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// Every live data file of `snapshot`, as its manifests describe it.
+pub(crate) async fn live_data_files(
+    table: &Table,
+    snapshot: &SnapshotRef,
+) -> iceberg::Result<Vec<DataFile>> {
+    let mut files = Vec::new();
+    let manifests = table.manifest_list_reader(snapshot).load().await?;
     for manifest in manifests.entries() {
         if manifest.content != ManifestContentType::Data {
             continue;
         }
         for entry in manifest.load_manifest(table.file_io()).await?.entries() {
             let file = entry.data_file();
-            if entry.is_alive()
-                && file.content_type() == DataContentType::Data
-                && paths.contains(file.file_path())
-            {
-                found.insert(
-                    file.file_path().to_string(),
-                    Arc::new(statistics(file, schema, &field_ids)),
-                );
+            if entry.is_alive() && file.content_type() == DataContentType::Data {
+                files.push(file.clone());
             }
         }
     }
-    Ok(found)
+    Ok(files)
 }
 
 /// One data file's statistics.

@@ -20,6 +20,7 @@ mod tables;
 
 pub use append_exec::IcebergAppendExec;
 pub use compact::{Compaction, compact};
+pub(crate) use manifest_stats::live_data_files;
 pub use metadata_tables::metadata_table;
 pub use metered_table::MeteredIcebergTable;
 pub(crate) use native_scan::IcebergScanInfo;

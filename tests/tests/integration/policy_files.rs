@@ -129,26 +129,6 @@ async fn policy_changes_apply_without_restart_and_bad_reloads_keep_the_last_good
     assert_eq!(names, vec!["ASIA"]);
 }
 
-/// Sends one HTTP/1.1 request and returns the status code and body.
-async fn http(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    socket.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    socket.read_to_string(&mut response).await.expect("read");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
-}
-
 fn reload_request(credentials: Option<&str>) -> String {
     use base64::Engine;
     let auth = credentials
@@ -178,7 +158,7 @@ async fn the_admin_endpoint_reloads_for_admins_only() {
     let gw = TestGateway::start_with(config).await;
     let addr = gw.gateway.admin_addr().expect("admin endpoint");
     assert_eq!(
-        http(
+        lakegate_tests::http_request(
             addr,
             "GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"
         )
@@ -192,13 +172,22 @@ async fn the_admin_endpoint_reloads_for_admins_only() {
         format!("{BASE}{admin_line}p2, role:analyst, lake.tpch.region, \"r_name = 'ASIA'\"\n"),
     )
     .expect("rewrite");
-    assert_eq!(http(addr, &reload_request(None)).await.0, 401);
     assert_eq!(
-        http(addr, &reload_request(Some("admin:wrong"))).await.0,
+        lakegate_tests::http_request(addr, &reload_request(None))
+            .await
+            .0,
         401
     );
     assert_eq!(
-        http(addr, &reload_request(Some("analyst:analyst"))).await.0,
+        lakegate_tests::http_request(addr, &reload_request(Some("admin:wrong")))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        lakegate_tests::http_request(addr, &reload_request(Some("analyst:analyst")))
+            .await
+            .0,
         403
     );
     let analyst = gw.connect_as("analyst", "analyst").await.expect("login");
@@ -209,7 +198,9 @@ async fn the_admin_endpoint_reloads_for_admins_only() {
         .get(0);
     assert_eq!(region, "EUROPE", "not reloaded yet (watcher disabled)");
     assert_eq!(
-        http(addr, &reload_request(Some("admin:admin"))).await.0,
+        lakegate_tests::http_request(addr, &reload_request(Some("admin:admin")))
+            .await
+            .0,
         200
     );
     let region: String = analyst
@@ -220,7 +211,8 @@ async fn the_admin_endpoint_reloads_for_admins_only() {
     assert_eq!(region, "ASIA");
 
     std::fs::write(&path, "p, broken\n").expect("break");
-    let (status, body) = http(addr, &reload_request(Some("admin:admin"))).await;
+    let (status, body) =
+        lakegate_tests::http_request(addr, &reload_request(Some("admin:admin"))).await;
     assert_eq!(status, 422);
     assert!(body.contains("policy.csv:1"), "{body}");
 }
