@@ -184,6 +184,21 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// One table row's cells: DuckDB's time in ms, then each other engine's and its ratio
+/// to DuckDB's, with `decimals` digits after the point.
+fn row(times: &[Duration; 4], decimals: usize) -> String {
+    let base = times[0].as_secs_f64();
+    let cells: Vec<String> = times
+        .iter()
+        .enumerate()
+        .map(|(engine, t)| match engine {
+            0 => format!("{:.decimals$}", millis(*t)),
+            _ => format!("{:.decimals$} ({:.2})", millis(*t), t.as_secs_f64() / base),
+        })
+        .collect();
+    cells.join(" | ")
+}
+
 fn main() -> anyhow::Result<()> {
     let scale_factor: f64 = env_or("BENCH_SF", 1.0);
     let runs: usize = env_or("BENCH_RUNS", 3).max(1);
@@ -286,15 +301,7 @@ fn main() -> anyhow::Result<()> {
         }
         let medians = samples.map(median);
         let base = medians[0].as_secs_f64();
-        let cells: Vec<String> = medians
-            .iter()
-            .enumerate()
-            .map(|(engine, t)| match engine {
-                0 => format!("{:.1}", millis(*t)),
-                _ => format!("{:.1} ({:.2})", millis(*t), t.as_secs_f64() / base),
-            })
-            .collect();
-        println!("| Q{n} | {} |", cells.join(" | "));
+        println!("| Q{n} | {} |", row(&medians, 1));
         let wire_ratio = medians[1].as_secs_f64() / base;
         if wire_ratio > worst.0 {
             worst = (wire_ratio, n);
@@ -303,16 +310,7 @@ fn main() -> anyhow::Result<()> {
             *total += median;
         }
     }
-    let base = totals[0].as_secs_f64();
-    let cells: Vec<String> = totals
-        .iter()
-        .enumerate()
-        .map(|(engine, t)| match engine {
-            0 => format!("{:.0}", millis(*t)),
-            _ => format!("{:.0} ({:.2})", millis(*t), t.as_secs_f64() / base),
-        })
-        .collect();
-    println!("| all 22 | {} |", cells.join(" | "));
+    println!("| all 22 | {} |", row(&totals, 0));
     println!(
         "worst query over Postgres wire: Q{} at {:.2}× DuckDB",
         worst.1, worst.0
