@@ -2,7 +2,8 @@
 //! partition of the current spec, the live data files smaller than three quarters of
 //! the target size are read and written again as files of the target size, and the
 //! change is committed as one `replace` snapshot. Readers of any snapshot see the same
-//! rows before and after; earlier snapshots keep their files for time travel.
+//! rows before and after; earlier snapshots keep their files for time travel. A table
+//! that declares a sort order gets its new files written in it (compact_sort.rs).
 //!
 //! iceberg-rust 0.10 has no replace action, so the snapshot is built here with its
 //! public writers: one new manifest holds the new files (added), the files replaced
@@ -15,7 +16,11 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use futures::TryStreamExt;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::{StreamExt, TryStreamExt};
 use iceberg::MetadataLocation;
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{
@@ -29,6 +34,7 @@ use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 
 use super::LakeCatalog;
+use super::compact_sort::{sort_ordering, sorted};
 use crate::seed::TableAppender;
 use crate::{CatalogError, Result, WriteError};
 
@@ -67,6 +73,13 @@ pub async fn compact(
     let name = format!("{}.{}", lake.name(), table.identifier());
     let unsupported = |message: String| CatalogError::Write(WriteError::Unsupported { message });
     let iceberg = |what: &str| CatalogError::iceberg(format!("{what} {name}"));
+    let rewrite_error = |e: DataFusionError| CatalogError::Iceberg {
+        context: format!("rewriting {name}"),
+        source: Box::new(iceberg::Error::new(
+            iceberg::ErrorKind::DataInvalid,
+            e.to_string(),
+        )),
+    };
     let Some(uri) = lake.sql_uri() else {
         return Err(unsupported(format!(
             "cannot compact {name}: compaction commits through an iceberg-sql catalog's \
@@ -183,7 +196,7 @@ pub async fn compact(
             let mut appender =
                 TableAppender::with_target(table, key, Some(target as usize)).await?;
             let schema = appender.arrow_schema();
-            let mut batches = table
+            let read = table
                 .reader_builder()
                 .build()
                 .read(Box::pin(futures::stream::iter(
@@ -191,22 +204,24 @@ pub async fn compact(
                 )))
                 .map_err(iceberg("reading small files of"))?
                 .stream();
+            // Iceberg's reader gives its own field metadata; rows are written with the
+            // appender's schema, in the table's sort order if it declares one.
+            let as_written = schema.clone();
+            let read = read.map(move |batch| {
+                let batch = batch.map_err(|e| DataFusionError::External(Box::new(e)))?;
+                Ok(RecordBatch::try_new(
+                    as_written.clone(),
+                    batch.columns().to_vec(),
+                )?)
+            });
+            let mut batches: SendableRecordBatchStream =
+                Box::pin(RecordBatchStreamAdapter::new(schema.clone(), read));
+            if let Some(ordering) = sort_ordering(table, &schema) {
+                batches = sorted(batches, ordering).map_err(rewrite_error)?;
+            }
             let mut rows = 0u64;
-            while let Some(batch) = batches
-                .try_next()
-                .await
-                .map_err(iceberg("reading small files of"))?
-            {
+            while let Some(batch) = batches.try_next().await.map_err(rewrite_error)? {
                 rows += batch.num_rows() as u64;
-                let batch =
-                    arrow::array::RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
-                        .map_err(|e| CatalogError::Iceberg {
-                            context: format!("rewriting {name}"),
-                            source: Box::new(iceberg::Error::new(
-                                iceberg::ErrorKind::DataInvalid,
-                                e.to_string(),
-                            )),
-                        })?;
                 appender.write(batch).await?;
             }
             let expected: u64 = files.iter().map(|f| f.entry.record_count()).sum();

@@ -408,3 +408,74 @@ async fn partitions_are_compacted_apart_and_a_lost_race_fails_cleanly() {
         Some("1".into())
     );
 }
+
+/// The (o_orderdate, o_orderkey) pairs of a data file of `orders`, in file order.
+fn date_key_pairs(path: &str) -> Vec<(i32, i64)> {
+    use datafusion::arrow::array::{Array, Date32Array};
+    let path = path.strip_prefix("file://").unwrap_or(path);
+    let file = std::fs::File::open(path).expect("data file");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let mut pairs = Vec::new();
+    for batch in reader {
+        let batch = batch.expect("batch");
+        let dates = batch
+            .column_by_name("o_orderdate")
+            .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
+            .expect("o_orderdate")
+            .clone();
+        let keys = batch
+            .column_by_name("o_orderkey")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .expect("o_orderkey")
+            .clone();
+        pairs.extend((0..batch.num_rows()).map(|i| (dates.value(i), keys.value(i))));
+    }
+    pairs
+}
+
+#[tokio::test]
+async fn optimize_writes_in_the_sort_order_the_table_declares() {
+    let gw = TestGateway::start_with(test_config(data_dir())).await;
+    let (admin, mut notices) = gw.connect_with_notices("admin", "admin").await;
+    // The seeded orders declare the order (o_orderdate, o_orderkey); these appends come
+    // newest first, as a late-arriving batch would.
+    for n in 1..4 {
+        admin
+            .simple_query(&format!(
+                "INSERT INTO lake.tpch.orders \
+                 SELECT o_orderkey + {n} * 100000000, o_custkey, o_orderstatus, o_totalprice, \
+                 o_orderdate, o_orderpriority, o_clerk, o_shippriority, o_comment \
+                 FROM lake.tpch.orders WHERE o_orderkey < 3000 ORDER BY o_orderdate DESC"
+            ))
+            .await
+            .expect("append out of order");
+    }
+    let totals = "SELECT count(*), sum(o_orderkey), sum(o_totalprice) FROM lake.tpch.orders";
+    let before = query_text(&admin, totals).await;
+    let (_, figures) = call(
+        &admin,
+        &mut notices,
+        "CALL system.optimize('lake.tpch.orders')",
+    )
+    .await;
+    assert!(figures["files_rewritten"] >= 4.0, "{figures:?}");
+    assert_eq!(query_text(&admin, totals).await, before);
+    let paths = query_text(
+        &admin,
+        "SELECT file_path FROM lake.tpch.\"orders$files\" ORDER BY file_path",
+    )
+    .await;
+    let mut rows = 0;
+    for path in paths {
+        let pairs = date_key_pairs(path[0].as_deref().expect("a path"));
+        rows += pairs.len();
+        assert!(
+            pairs.windows(2).all(|w| w[0] <= w[1]),
+            "a compacted file out of (o_orderdate, o_orderkey) order"
+        );
+    }
+    assert_eq!(before[0][0].as_deref(), Some(rows.to_string().as_str()));
+}
