@@ -27,7 +27,7 @@ use iceberg::scan::FileScanTask;
 use iceberg::table::Table;
 use iceberg_datafusion::physical_plan::IcebergTableScan;
 
-use crate::iceberg::{IcebergScanInfo, live_data_files};
+use crate::iceberg::{IcebergScanInfo, snapshot_files};
 
 /// The tail of each data file iceberg's Parquet reader fetches to find the footer (its
 /// `metadata_size_hint` default, which is DataFusion's too).
@@ -262,9 +262,10 @@ async fn estimate_iceberg(
         return Ok(estimate);
     };
     // Every live data file of the snapshot, with its column chunk sizes.
-    let files: HashMap<String, FileSizes> = live_data_files(table, &snapshot)
+    let files: HashMap<String, FileSizes> = snapshot_files(table, &snapshot)
         .await?
-        .into_iter()
+        .files
+        .iter()
         .map(|file| {
             let sizes = FileSizes {
                 file: file.file_size_in_bytes(),

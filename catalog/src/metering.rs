@@ -87,6 +87,12 @@ impl ScanMeter {
         self.snapshot_files.fetch_add(files, Ordering::Relaxed);
     }
 
+    /// Counts the bytes of table metadata (a manifest list and its manifests) a scan
+    /// was planned over, whether storage or a cache of them served it.
+    pub(crate) fn add_metadata_bytes(&self, bytes: u64) {
+        self.metadata_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// Counts rows a scan produced.
     pub fn add_rows(&self, rows: u64) {
         self.rows.fetch_add(rows, Ordering::Relaxed);

@@ -2,7 +2,7 @@
 //! counters belong to the process, so no other test may read metadata meanwhile): the
 //! first query after a start may read a table's metadata file, manifest list, manifests
 //! and Parquet footers from storage; the second, the same or another query over the same
-//! snapshot, reads none of them, and `/metrics` says so.
+//! snapshot, reads none of them nor parses its manifests again, and `/metrics` says so.
 
 use lakegate_tests::{TestGateway, metric_value, seeded_data_dir, test_config};
 
@@ -39,6 +39,7 @@ async fn the_second_query_reads_no_metadata_from_storage() {
     ];
     let mut answers = Vec::new();
     let mut figures = Vec::new();
+    let mut snapshots = Vec::new();
     for sql in queries {
         let rows = client.simple_query(sql).await.expect("query");
         answers.push(format!("{:?}", lakegate_tests::text_rows(&rows)));
@@ -46,6 +47,7 @@ async fn the_second_query_reads_no_metadata_from_storage() {
             counts(&gw, "iceberg_metadata").await,
             counts(&gw, "parquet_footers").await,
         ));
+        snapshots.push(counts(&gw, "iceberg_snapshots").await);
     }
     assert_eq!(answers[0], answers[1], "a cached read answers alike");
     let ((_, metadata_misses), (_, footer_misses)) = figures[0];
@@ -60,5 +62,12 @@ async fn the_second_query_reads_no_metadata_from_storage() {
         );
         assert!(*metadata_hits > figures[0].0.0, "{figures:?}");
         assert!(*footer_hits > figures[0].1.0, "{figures:?}");
+    }
+    // The snapshot's manifests are parsed by the first query only.
+    let (first_hits, first_misses) = snapshots[0];
+    assert!(first_misses >= 1.0, "{snapshots:?}");
+    for (i, (hits, misses)) in snapshots.iter().enumerate().skip(1) {
+        assert_eq!(*misses, first_misses, "parsed again: {snapshots:?}");
+        assert!(*hits >= first_hits + i as f64, "{snapshots:?}");
     }
 }

@@ -14,66 +14,33 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::stats::Precision;
 use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
-use iceberg::spec::{
-    DataContentType, DataFile, Datum, ManifestContentType, PrimitiveLiteral, PrimitiveType,
-    SnapshotRef,
-};
-use iceberg::table::Table;
+use iceberg::spec::{DataFile, Datum, PrimitiveLiteral, PrimitiveType};
 use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 
-/// The statistics of each of `paths` (data files of `table` at `snapshot_id`, or at its
-/// current snapshot) for the columns of `schema`, by path. Files the manifests do not
-/// list are missing from the answer.
-pub(super) async fn file_statistics(
-    table: &Table,
-    snapshot_id: Option<i64>,
+use super::snapshot_files::SnapshotFiles;
+
+/// The statistics of each of `paths` (data files of the snapshot `listed`) for the
+/// columns of `schema`, by path. Files the manifests do not list are missing from the
+/// answer.
+pub(super) fn file_statistics(
+    listed: &SnapshotFiles,
     schema: &Schema,
     paths: &HashSet<&str>,
-) -> iceberg::Result<HashMap<String, Arc<Statistics>>> {
-    let metadata = table.metadata();
-    let snapshot = match snapshot_id {
-        Some(id) => metadata.snapshot_by_id(id),
-        None => metadata.current_snapshot(),
-    };
-    let mut found = HashMap::new();
-    let Some(snapshot) = snapshot.cloned() else {
-        return Ok(found);
-    };
+) -> HashMap<String, Arc<Statistics>> {
     let field_ids: Vec<Option<i32>> = schema
         .fields()
         .iter()
         .map(|f| f.metadata().get(PARQUET_FIELD_ID_META_KEY)?.parse().ok())
         .collect();
-    for file in live_data_files(table, &snapshot).await? {
-        if paths.contains(file.file_path()) {
-            found.insert(
-                file.file_path().to_string(),
-                Arc::new(statistics(&file, schema, &field_ids)),
-            );
-        }
-    }
-    Ok(found)
-}
-
-/// Every live data file of `snapshot`, as its manifests describe it.
-pub(crate) async fn live_data_files(
-    table: &Table,
-    snapshot: &SnapshotRef,
-) -> iceberg::Result<Vec<DataFile>> {
-    let mut files = Vec::new();
-    let manifests = table.manifest_list_reader(snapshot).load().await?;
-    for manifest in manifests.entries() {
-        if manifest.content != ManifestContentType::Data {
-            continue;
-        }
-        for entry in manifest.load_manifest(table.file_io()).await?.entries() {
-            let file = entry.data_file();
-            if entry.is_alive() && file.content_type() == DataContentType::Data {
-                files.push(file.clone());
-            }
-        }
-    }
-    Ok(files)
+    listed
+        .files
+        .iter()
+        .filter(|file| paths.contains(file.file_path()))
+        .map(|file| {
+            let statistics = statistics(file, schema, &field_ids);
+            (file.file_path().to_string(), Arc::new(statistics))
+        })
+        .collect()
 }
 
 /// One data file's statistics.

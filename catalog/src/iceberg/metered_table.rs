@@ -160,14 +160,10 @@ impl TableProvider for MeteredIcebergTable {
         let native = if !native_enabled {
             None
         } else {
-            // Planned over counting storage, so that the manifests read are metered.
-            let planning = match &meter {
-                Some(meter) => metered_table(&self.table, meter.clone())
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?,
-                None => self.table.clone(),
-            };
+            // Planned over the table as loaded, whose parsed manifests are kept from one
+            // statement to the next; the metadata planned over is metered as if read.
             super::native_scan::native_scan(
-                &planning,
+                &self.table,
                 self.snapshot_id,
                 &self.schema(),
                 state,
@@ -176,6 +172,7 @@ impl TableProvider for MeteredIcebergTable {
                     filters,
                     exact,
                     limit,
+                    meter: meter.as_deref(),
                 },
             )
             .await?

@@ -8,6 +8,7 @@
 
 mod append_exec;
 mod compact;
+mod compact_sort;
 mod lake_storage;
 mod manifest_stats;
 mod metadata_tables;
@@ -16,11 +17,11 @@ pub mod names;
 mod native_scan;
 mod provider;
 mod scan_filters;
+mod snapshot_files;
 mod tables;
 
 pub use append_exec::IcebergAppendExec;
 pub use compact::{Compaction, compact};
-pub(crate) use manifest_stats::live_data_files;
 pub use metadata_tables::metadata_table;
 pub use metered_table::MeteredIcebergTable;
 pub(crate) use native_scan::IcebergScanInfo;
@@ -28,3 +29,5 @@ pub use native_scan::{NativeIcebergScan, native_scan_snapshot};
 pub use tables::iceberg_type;
 
 pub use provider::{LakeCatalog, LakeSchema};
+pub use snapshot_files::snapshot_cache_figures;
+pub(crate) use snapshot_files::snapshot_files;

@@ -35,6 +35,8 @@ use object_store::ObjectMeta;
 use object_store::path::Path;
 
 use super::manifest_stats::file_statistics;
+use super::snapshot_files;
+use crate::metering::ScanMeter;
 
 /// Whether a session's Iceberg scans are DataFusion's Parquet scans (a session config
 /// extension, set by the planner from `[query] native_iceberg_scan`, on by default).
@@ -80,6 +82,9 @@ pub(super) struct ScanRequest<'a> {
     /// The filters Iceberg evaluates exactly, which prune files.
     pub(super) exact: &'a [Expr],
     pub(super) limit: Option<usize>,
+    /// The query's meter: a native scan counts the metadata it is planned over here
+    /// (its data reads are counted where they are read).
+    pub(super) meter: Option<&'a ScanMeter>,
 }
 
 /// The scan of `table` (at `snapshot_id`, or its current snapshot; `schema` its Arrow
@@ -97,11 +102,26 @@ pub(super) async fn native_scan(
         filters,
         exact,
         limit,
+        meter,
     } = request;
     if !names_always_meant_one_field(table) {
         return Ok(None);
     }
     let external = |e: iceberg::Error| DataFusionError::External(Box::new(e));
+    let metadata = table.metadata();
+    let snapshot = match snapshot_id {
+        Some(id) => metadata.snapshot_by_id(id),
+        None => metadata.current_snapshot(),
+    };
+    // The snapshot's parsed listing (cached): its delete files, and the statistics of
+    // its data files.
+    let listed = match snapshot {
+        Some(snapshot) => Some(snapshot_files(table, snapshot).await.map_err(external)?),
+        None => None,
+    };
+    if listed.as_ref().is_some_and(|l| l.has_deletes) {
+        return Ok(None);
+    }
     let mut builder = table.scan();
     if let Some(id) = snapshot_id {
         builder = builder.snapshot_id(id);
@@ -133,9 +153,10 @@ pub(super) async fn native_scan(
         .await
         .map_err(external)?;
     let paths: HashSet<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
-    let mut statistics_of = file_statistics(table, info.snapshot_id, schema, &paths)
-        .await
-        .map_err(external)?;
+    let mut statistics_of = listed
+        .as_deref()
+        .map(|listed| file_statistics(listed, schema, &paths))
+        .unwrap_or_default();
     let mut files = Vec::with_capacity(tasks.len());
     let mut rows = Some(0usize);
     let mut bytes = 0usize;
@@ -203,6 +224,9 @@ pub(super) async fn native_scan(
         .with_projection_indices(projection.cloned())?
         .with_limit(limit)
         .build();
+    if let (Some(meter), Some(listed)) = (meter, &listed) {
+        meter.add_metadata_bytes(listed.metadata_bytes);
+    }
     Ok(Some(DataSourceExec::from_data_source(config)))
 }
 

@@ -22,6 +22,7 @@ use super::MeteredIcebergTable;
 use super::lake_storage::{LakeStorageFactory, check_s3_options};
 use super::metadata_table;
 use super::names::{TableRef, base_table, parse_table_ref};
+use super::snapshot_files::LoadedTables;
 use crate::{CatalogConfig, CatalogError, Result};
 
 /// Schema name → table names, as last listed.
@@ -37,6 +38,8 @@ pub struct LakeCatalog {
     /// action for (compaction's replace) are made there, compare-and-set.
     sql_uri: Option<String>,
     listing: RwLock<Listing>,
+    /// Tables loaded by earlier statements, reused while their metadata is current.
+    loaded: Arc<LoadedTables>,
 }
 
 impl LakeCatalog {
@@ -108,6 +111,7 @@ impl LakeCatalog {
             warehouse,
             sql_uri: Some(uri),
             listing: RwLock::new(Listing::new()),
+            loaded: Arc::default(),
         };
         lake.refresh_listing().await?;
         Ok(lake)
@@ -168,6 +172,7 @@ impl LakeCatalog {
             warehouse: config.warehouse.clone(),
             sql_uri: None,
             listing: RwLock::new(Listing::new()),
+            loaded: Arc::default(),
         };
         lake.refresh_listing().await?;
         Ok(lake)
@@ -271,6 +276,7 @@ impl CatalogProvider for LakeCatalog {
             catalog_name: self.name.clone(),
             schema: name.to_string(),
             tables: self.listed_tables(name),
+            loaded: self.loaded.clone(),
         }))
     }
 }
@@ -283,6 +289,7 @@ pub struct LakeSchema {
     schema: String,
     /// Names as last listed, for synchronous introspection only.
     tables: Vec<String>,
+    loaded: Arc<LoadedTables>,
 }
 
 #[async_trait]
@@ -304,7 +311,7 @@ impl SchemaProvider for LakeSchema {
         };
         let ident = TableIdent::new(NamespaceIdent::new(self.schema.clone()), base.to_string());
         let table = match self.catalog.load_table(&ident).await {
-            Ok(table) => table,
+            Ok(table) => self.loaded.current(table),
             Err(e)
                 if matches!(
                     e.kind(),

@@ -271,7 +271,13 @@ impl Metrics {
 
     /// Hits, misses and sizes of the caches of immutable metadata.
     fn write_metadata_caches(&self, out: &mut String) -> std::fmt::Result {
-        let mut caches = vec![("iceberg_metadata", iceberg_metadata_figures())];
+        let mut caches = vec![
+            ("iceberg_metadata", iceberg_metadata_figures()),
+            (
+                "iceberg_snapshots",
+                lakegate_catalog::iceberg::snapshot_cache_figures(),
+            ),
+        ];
         if let Some(footers) = &self.footers {
             caches.push(("parquet_footers", footers.figures()));
         }
@@ -279,13 +285,13 @@ impl Metrics {
             (
                 "lakegate_metadata_cache_hits_total",
                 "counter",
-                "Reads of immutable metadata answered from memory, by cache.",
+                "Lookups of immutable metadata answered from memory, by cache.",
                 |f| f.hits,
             ),
             (
                 "lakegate_metadata_cache_misses_total",
                 "counter",
-                "Reads of immutable metadata that went to storage, by cache.",
+                "Lookups of immutable metadata that had to read (or parse) it, by cache.",
                 |f| f.misses,
             ),
             (
@@ -297,7 +303,7 @@ impl Metrics {
             (
                 "lakegate_metadata_cache_entries",
                 "gauge",
-                "Files held by a metadata cache.",
+                "Entries held by a metadata cache: files, or for iceberg_snapshots parsed snapshots.",
                 |f| f.entries,
             ),
         ];
