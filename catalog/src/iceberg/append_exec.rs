@@ -274,8 +274,20 @@ async fn append(
                 })));
             }
         }
-        // The table's schema carries the Iceberg field ids the writer needs.
-        let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?;
+        // The table's schema carries the Iceberg field ids the writer needs, and its
+        // types: strings the plan carries as views are written as strings.
+        let columns = schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(
+                |(field, column)| match column.data_type() == field.data_type() {
+                    true => Ok(column.clone()),
+                    false => datafusion::arrow::compute::cast(column, field.data_type()),
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
         rows += batch.num_rows() as u64;
         writers.write(&table, batch).await?;
     }

@@ -17,6 +17,7 @@ use iceberg::table::Table;
 use iceberg_datafusion::IcebergStaticTableProvider;
 
 use super::IcebergAppendExec;
+use super::views::{as_string_views, with_string_views};
 use crate::WriteError;
 use crate::counting_store::count_parquet_reads;
 use crate::metering::{CountRowsExec, ScanMeter, metered_table};
@@ -31,6 +32,9 @@ pub struct MeteredIcebergTable {
     /// to; unset for an earlier snapshot, which is read-only.
     catalog: Option<Arc<dyn Catalog>>,
     provider: IcebergStaticTableProvider,
+    /// The table's columns as statements see them: Iceberg's Arrow schema with its
+    /// strings as string views (views.rs).
+    schema: SchemaRef,
     /// The table over counting storage for the statement's meter, made at the first
     /// scan and shared by the statement's other scans of this table, so that they share
     /// its manifest cache as the unmetered table's scans share the table's.
@@ -54,6 +58,7 @@ impl MeteredIcebergTable {
             table,
             snapshot_id: None,
             catalog: Some(catalog),
+            schema: with_string_views(&provider.schema()),
             provider,
             metered: Mutex::new(None),
         })
@@ -70,6 +75,7 @@ impl MeteredIcebergTable {
             table,
             snapshot_id: Some(snapshot_id),
             catalog: None,
+            schema: with_string_views(&provider.schema()),
             provider,
             metered: Mutex::new(None),
         })
@@ -122,7 +128,7 @@ impl TableProvider for MeteredIcebergTable {
     }
 
     fn schema(&self) -> SchemaRef {
-        self.provider.schema()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -186,13 +192,18 @@ impl TableProvider for MeteredIcebergTable {
                 }
             };
         }
-        let filters = exact;
+        // Iceberg's own reader: its strings become views, as the schema says.
+        let filters = &super::scan_filters::iceberg_literals(exact);
         let Some(meter) = meter else {
-            return self.provider.scan(state, projection, filters, limit).await;
+            let scan = self
+                .provider
+                .scan(state, projection, filters, limit)
+                .await?;
+            return as_string_views(scan);
         };
         let provider = self.metered_provider(&meter).await?;
         let scan = provider.scan(state, projection, filters, limit).await?;
-        Ok(Arc::new(CountRowsExec::new(scan, meter)))
+        Ok(Arc::new(CountRowsExec::new(as_string_views(scan)?, meter)))
     }
 
     fn supports_filters_pushdown(

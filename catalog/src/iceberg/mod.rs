@@ -19,6 +19,7 @@ mod provider;
 mod scan_filters;
 mod snapshot_files;
 mod tables;
+mod views;
 
 pub use append_exec::IcebergAppendExec;
 pub use compact::{Compaction, compact};

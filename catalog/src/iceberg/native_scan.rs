@@ -126,7 +126,9 @@ pub(super) async fn native_scan(
     if let Some(id) = snapshot_id {
         builder = builder.snapshot_id(id);
     }
-    let predicate = iceberg_datafusion::physical_plan::convert_filters_to_predicate(exact);
+    let predicate = iceberg_datafusion::physical_plan::convert_filters_to_predicate(
+        &super::scan_filters::iceberg_literals(exact),
+    );
     if let Some(predicate) = &predicate {
         builder = builder.with_filter(predicate.clone());
     }

@@ -15,6 +15,7 @@
 //! the date, so that such filters still prune files.
 
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::logical_expr::expr::{InList, Like};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Cast, Expr, Operator, TryCast};
@@ -33,6 +34,27 @@ pub(crate) fn scan_filters(filters: &[Expr], schema: &Schema) -> Vec<Expr> {
         }
     }
     kept
+}
+
+/// `filters` with their string-view literals as plain strings, the only strings
+/// iceberg-datafusion turns into Iceberg literals (Iceberg strings are read as views).
+pub(crate) fn iceberg_literals(filters: &[Expr]) -> Vec<Expr> {
+    filters
+        .iter()
+        .map(|filter| {
+            filter
+                .clone()
+                .transform(|e| {
+                    Ok(match e {
+                        Expr::Literal(ScalarValue::Utf8View(v), metadata) => {
+                            Transformed::yes(Expr::Literal(ScalarValue::Utf8(v), metadata))
+                        }
+                        other => Transformed::no(other),
+                    })
+                })
+                .map_or_else(|_| filter.clone(), |t| t.data)
+        })
+        .collect()
 }
 
 /// Whether Iceberg evaluates `expr` exactly as DataFusion does.
@@ -69,8 +91,9 @@ fn exact(expr: &Expr, schema: &Schema) -> bool {
         }) => {
             matches!(
                 column_type(column, schema),
-                Some(DataType::Utf8 | DataType::LargeUtf8)
-            ) && matches!(pattern.as_ref(), Expr::Literal(ScalarValue::Utf8(Some(p)), _)
+                Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            ) && matches!(pattern.as_ref(),
+                Expr::Literal(ScalarValue::Utf8(Some(p)) | ScalarValue::Utf8View(Some(p)), _)
                     if prefix_pattern(p))
         }
         Expr::Column(_) => column_type(expr, schema) == Some(&DataType::Boolean),
@@ -97,6 +120,7 @@ fn column_type<'a>(expr: &Expr, schema: &'a Schema) -> Option<&'a DataType> {
         | DataType::Int64
         | DataType::Utf8
         | DataType::LargeUtf8
+        | DataType::Utf8View
         | DataType::Binary
         | DataType::LargeBinary
         | DataType::Date32 => Some(field.data_type()),

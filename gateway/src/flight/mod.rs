@@ -12,6 +12,7 @@ mod cancel;
 mod connections;
 mod metadata;
 mod params;
+mod plain_types;
 mod prepared;
 mod service;
 mod sql_info;

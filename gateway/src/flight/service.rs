@@ -40,6 +40,7 @@ use super::auth::{Authenticator, now_seconds};
 use super::cancel::RunningQueries;
 use super::metadata::{StaticInfo, is_metadata};
 use super::params::{param_rows, parameter_schema};
+use super::plain_types::{plain_batch, plain_schema};
 use super::prepared::PreparedStatements;
 use super::status::{arrow_status, server_arrow_status, to_status};
 use super::ticket::{self, Claims, TicketBody};
@@ -246,6 +247,7 @@ impl FlightState {
         let principal = self.principal(&request)?;
         let command = decode_command(&request.get_ref().cmd)?;
         let (schema, body) = self.plan_command(&request, &principal, command).await?;
+        let schema = plain_schema(&schema);
         self.flight_info(&principal.user, &schema, request.into_inner(), body)
     }
 
@@ -274,7 +276,7 @@ impl FlightState {
         let first = execute(&self.service, &mut session, &prepared, first_params)
             .await
             .map_err(to_status)?;
-        let schema = first.schema();
+        let schema = plain_schema(&first.schema());
         let service = self.service.clone();
         let rest = stream::unfold(
             (service, session, prepared, rows),
@@ -292,7 +294,11 @@ impl FlightState {
             },
         )
         .flatten();
-        let batches = first.map_err(flight_error).chain(rest);
+        let sent = schema.clone();
+        let batches = first
+            .map_err(flight_error)
+            .chain(rest)
+            .map(move |batch| plain_batch(batch?, &sent).map_err(FlightError::Arrow));
         let encoded = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .with_dictionary_handling(DictionaryHandling::Resend)
@@ -415,6 +421,7 @@ impl FlightService for FlightSqlEndpoint {
         let principal = state.principal(&request)?;
         let command = decode_command(&request.get_ref().cmd)?;
         let (schema, _) = state.plan_command(&request, &principal, command).await?;
+        let schema = plain_schema(&schema);
         let result: SchemaResult = SchemaAsIpc::new(&schema, &IpcWriteOptions::default())
             .try_into()
             .map_err(|e| server_arrow_status("encoding the schema", e))?;
@@ -603,7 +610,7 @@ impl FlightService for FlightSqlEndpoint {
                     .open_session(principal.clone(), origin(&request));
                 let prepared = state.describe(&session, &command.query).await?;
                 let dataset_schema = match &prepared.schema {
-                    Some(schema) => ipc_schema(schema)?,
+                    Some(schema) => ipc_schema(&plain_schema(schema))?,
                     None => bytes::Bytes::new(),
                 };
                 let parameter_schema = ipc_schema(&parameter_schema(&prepared))?;
