@@ -1,9 +1,11 @@
 //! Iceberg tables across engines. PyIceberg (pinned in tests/clients/requirements.txt)
 //! writes tables into the gateway's embedded catalog — identity and day partitions,
-//! added, renamed and dropped columns, copy-on-write deletes — and the gateway reads
-//! them with both readers (DataFusion's Parquet scan, Iceberg's reader) with PyIceberg's
-//! answers; then PyIceberg reads what the gateway wrote (CREATE TABLE AS, INSERT into
-//! its own table and into PyIceberg's, compaction) with the gateway's answers.
+//! added, renamed and dropped columns, copy-on-write deletes, and merge-on-read position
+//! and equality delete files — and the gateway reads them with both readers (DataFusion's
+//! Parquet scan, Iceberg's reader) with PyIceberg's answers (the live rows where
+//! PyIceberg cannot read equality deletes); then PyIceberg reads what the gateway wrote
+//! (CREATE TABLE AS, INSERT into its own table and into PyIceberg's, compaction) with the
+//! gateway's answers.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -72,7 +74,7 @@ async fn pyiceberg_and_the_gateway_read_each_others_tables() {
     let warehouse = warehouse.to_str().expect("a UTF-8 path");
 
     let written = pyiceberg(&python, &["write", warehouse]).await;
-    assert_eq!(written.len(), 4);
+    assert_eq!(written.len(), 9);
     for native in [true, false] {
         let mut config = test_config(&dir);
         config.query.native_iceberg_scan = native;
@@ -90,6 +92,18 @@ async fn pyiceberg_and_the_gateway_read_each_others_tables() {
 
     let gw = TestGateway::start_with(test_config(&dir)).await;
     let client = gw.connect_as("admin", "admin").await.expect("admin");
+    // Compaction does not apply delete files, so it refuses a table that has them.
+    let refused = client
+        .simple_query("CALL system.optimize('lake.interop.merged')")
+        .await
+        .expect_err("a table with delete files is not compacted");
+    let refused = refused.as_db_error().expect("an error response");
+    assert_eq!(refused.code().code(), "0A000", "{}", refused.message());
+    assert!(
+        refused.message().contains("delete files"),
+        "{}",
+        refused.message()
+    );
     for statement in [
         "CREATE TABLE lake.interop.from_gateway AS \
          SELECT n_nationkey AS id, n_name AS name, n_regionkey AS region FROM lake.tpch.nation",
