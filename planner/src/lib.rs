@@ -34,6 +34,7 @@ mod runtime;
 mod runtime_table;
 mod semantic_layer;
 mod semantic_tables;
+mod semi_join_reduction;
 mod service;
 mod session;
 mod session_statements;

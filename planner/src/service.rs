@@ -422,6 +422,9 @@ impl QueryService {
             .position(|r| r.name() == "push_down_filter")
             .map_or(optimizer_rules.len(), |i| i + 1);
         optimizer_rules.insert(after, Arc::new(PushSafePredicatesThroughBarrier));
+        // Aggregates joined on their grouping key compute only the groups that can join:
+        // after DataFusion's decorrelation has made the joins.
+        optimizer_rules.push(Arc::new(crate::semi_join_reduction::SemiJoinReduction));
         // Sub-plans over a federated SQL source become one query it runs. Last, so that
         // filters and projections have been pushed down to the scans first.
         optimizer_rules.push(Arc::new(

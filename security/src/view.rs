@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session};
+use datafusion::common::Statistics;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
@@ -179,5 +180,11 @@ impl TableProvider for ColumnFilteredTable {
     ) -> Result<Vec<TableProviderFilterPushDown>> {
         // Filters only name visible columns, which keep their names in the inner table.
         self.inner.supports_filters_pushdown(filters)
+    }
+
+    /// The inner table's row count; its column figures are not carried over.
+    fn statistics(&self) -> Option<Statistics> {
+        let rows = self.inner.statistics()?.num_rows;
+        Some(Statistics::new_unknown(&self.schema).with_num_rows(rows))
     }
 }

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::Statistics;
+use datafusion::common::stats::Precision;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::dml::InsertOp;
@@ -91,6 +93,21 @@ impl MeteredIcebergTable {
         &self.table
     }
 
+    /// A total the read snapshot's summary records (`total-records`, `total-data-files`).
+    fn snapshot_total(&self, key: &str) -> Option<u64> {
+        let metadata = self.table.metadata();
+        let snapshot = match self.snapshot_id {
+            Some(id) => metadata.snapshot_by_id(id),
+            None => metadata.current_snapshot(),
+        }?;
+        snapshot
+            .summary()
+            .additional_properties
+            .get(key)?
+            .parse()
+            .ok()
+    }
+
     /// The table reading through storage that counts into `meter`: the one made for
     /// this meter before, or a new one (a plan executed again runs under a new meter).
     async fn metered_provider(
@@ -147,16 +164,7 @@ impl TableProvider for MeteredIcebergTable {
         let meter = state.config().get_extension::<ScanMeter>();
         // The snapshot's data files: the ones the scan does not open are pruned.
         if let Some(meter) = &meter {
-            let metadata = self.table.metadata();
-            let snapshot = match self.snapshot_id {
-                Some(id) => metadata.snapshot_by_id(id),
-                None => metadata.current_snapshot(),
-            };
-            let files = snapshot
-                .and_then(|s| s.summary().additional_properties.get("total-data-files"))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            meter.add_snapshot_files(files);
+            meter.add_snapshot_files(self.snapshot_total("total-data-files").unwrap_or(0));
         }
         // DataFusion's Parquet scan over the files Iceberg plans, where it reads right.
         let native_enabled = state
@@ -212,6 +220,14 @@ impl TableProvider for MeteredIcebergTable {
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
         // Every filter is evaluated again above the scan, which may use a weaker form.
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    /// The pinned snapshot's row count from its summary (before deletes, so inexact):
+    /// what logical rewrites weigh tables by (semi-join reduction in the planner).
+    fn statistics(&self) -> Option<Statistics> {
+        let rows = self.snapshot_total("total-records")?;
+        let rows = usize::try_from(rows).ok()?;
+        Some(Statistics::new_unknown(&self.schema).with_num_rows(Precision::Inexact(rows)))
     }
 
     async fn insert_into(
