@@ -286,6 +286,9 @@ pub struct QueryConfig {
     /// partitions, row-group and page pruning) where it reads them right; off: Iceberg's
     /// own reader everywhere.
     pub native_iceberg_scan: bool,
+    /// Join three or more tables in the order estimated to keep intermediate results
+    /// smallest (from the tables' row counts and filters); off: in the order written.
+    pub join_reordering: bool,
     /// Memory for each cache of immutable metadata (Iceberg metadata files, manifest
     /// lists and manifests; Parquet footers and page indexes), in MiB.
     pub metadata_cache_mb: u64,
@@ -420,6 +423,7 @@ impl Default for QueryConfig {
             target_partitions: 0,
             batch_size: 8192,
             native_iceberg_scan: true,
+            join_reordering: true,
             metadata_cache_mb: lakegate_catalog::metadata_cache::DEFAULT_METADATA_CACHE_MB,
             engine: Default::default(),
         }

@@ -19,6 +19,7 @@ mod finops_views;
 pub mod history;
 mod history_recovery;
 mod history_table;
+mod join_order;
 mod limit_pushdown;
 mod metering;
 mod optimize;
@@ -39,6 +40,8 @@ mod service;
 mod session;
 mod session_statements;
 mod settings;
+#[cfg(test)]
+mod sized_table;
 mod time_travel;
 mod transaction;
 mod writes;

@@ -1,57 +1,17 @@
 //! Tests of the semi-join reduction: where it applies, where it must not, and that the
 //! answers are those of the plan without it.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::util::pretty::pretty_format_batches;
-use async_trait::async_trait;
-use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::Statistics;
-use datafusion::common::stats::Precision;
-use datafusion::datasource::{MemTable, TableType};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::*;
-
-/// An in-memory table that knows its row count, as an Iceberg snapshot does.
-#[derive(Debug)]
-struct Sized(MemTable, usize);
-
-#[async_trait]
-impl TableProvider for Sized {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn schema(&self) -> SchemaRef {
-        self.0.schema()
-    }
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.0.scan(state, projection, filters, limit).await
-    }
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
-    }
-    fn statistics(&self) -> Option<Statistics> {
-        Some(Statistics::new_unknown(&self.schema()).with_num_rows(Precision::Inexact(self.1)))
-    }
-}
+use crate::sized_table::Sized;
 
 /// `part(p_partkey, p_brand)` of 20 rows and `lineitem(l_partkey, l_quantity)` of 400,
 /// every part with 20 lines of quantities 1..=20; `sized` says whether they know it.

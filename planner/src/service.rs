@@ -79,6 +79,9 @@ pub struct PlannerConfig {
     pub batch_size: usize,
     /// Iceberg tables read by DataFusion's Parquet scan (catalog's `NativeIcebergScan`).
     pub native_iceberg_scan: bool,
+    /// Inner joins of three or more sized tables in the order estimated cheapest
+    /// (`join_order.rs`); off: in the order written.
+    pub join_reordering: bool,
     /// Memory for the cache of Parquet footers and page indexes, in MiB.
     pub metadata_cache_mb: u64,
     /// DataFusion options (name, value) set on every session before the gateway's own.
@@ -425,6 +428,11 @@ impl QueryService {
         // Aggregates joined on their grouping key compute only the groups that can join:
         // after DataFusion's decorrelation has made the joins.
         optimizer_rules.push(Arc::new(crate::semi_join_reduction::SemiJoinReduction));
+        // Inner joins in the order that keeps intermediate results smallest, once
+        // decorrelation has made its joins and filters have reached the scans.
+        if self.config.join_reordering {
+            optimizer_rules.push(Arc::new(crate::join_order::JoinOrder));
+        }
         // Sub-plans over a federated SQL source become one query it runs. Last, so that
         // filters and projections have been pushed down to the scans first.
         optimizer_rules.push(Arc::new(
