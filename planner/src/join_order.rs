@@ -21,13 +21,13 @@ use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DataFusionError, NullEquality, Result, ScalarValue};
-use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Join, JoinConstraint, JoinType, LogicalPlan, Operator, Projection,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
-use lakegate_security::rules::PolicyBarrier;
+
+use crate::plan_nodes::{barrier_input, plain_column, scanned_rows};
 
 /// The most relations ordered by search (2^n subsets).
 const MAX_RELATIONS: usize = 12;
@@ -472,15 +472,7 @@ fn estimate(plan: &LogicalPlan, seen: &mut Vec<Expr>) -> Option<f64> {
         LogicalPlan::Limit(limit) => estimate(&limit.input, seen),
         LogicalPlan::Aggregate(aggregate) if aggregate.group_expr.is_empty() => Some(1.0),
         LogicalPlan::Aggregate(aggregate) => estimate(&aggregate.input, seen),
-        LogicalPlan::Extension(extension)
-            if extension
-                .node
-                .as_any()
-                .downcast_ref::<PolicyBarrier>()
-                .is_some() =>
-        {
-            estimate(extension.node.inputs().first()?, seen)
-        }
+        LogicalPlan::Extension(_) => estimate(barrier_input(plan)?, seen),
         LogicalPlan::Join(join) => {
             let left = estimate(&join.left, &mut Vec::new())?;
             let right = estimate(&join.right, &mut Vec::new())?;
@@ -502,31 +494,14 @@ fn table_of(plan: &LogicalPlan) -> Option<&LogicalPlan> {
         LogicalPlan::Filter(_) | LogicalPlan::Projection(_) | LogicalPlan::SubqueryAlias(_) => {
             table_of(plan.inputs()[0])
         }
-        LogicalPlan::Extension(extension)
-            if extension
-                .node
-                .as_any()
-                .downcast_ref::<PolicyBarrier>()
-                .is_some() =>
-        {
-            table_of(extension.node.inputs().first()?)
-        }
+        LogicalPlan::Extension(_) => table_of(barrier_input(plan)?),
         _ => None,
     }
 }
 
 /// The row count the table under a scan reports.
 fn provider_rows(plan: &LogicalPlan) -> Option<f64> {
-    let LogicalPlan::TableScan(scan) = plan else {
-        return None;
-    };
-    let rows = source_as_provider(&scan.source)
-        .ok()?
-        .statistics()?
-        .num_rows
-        .get_value()
-        .copied()?;
-    Some(rows as f64)
+    scanned_rows(plan).map(|rows| rows as f64)
 }
 
 /// The rows of the table `column` of `plan` is read from, following it through
@@ -546,15 +521,7 @@ fn table_rows(plan: &LogicalPlan, column: &Column) -> Option<f64> {
         LogicalPlan::Filter(_) | LogicalPlan::Sort(_) | LogicalPlan::Limit(_) => {
             table_rows(plan.inputs()[0], column)
         }
-        LogicalPlan::Extension(extension)
-            if extension
-                .node
-                .as_any()
-                .downcast_ref::<PolicyBarrier>()
-                .is_some() =>
-        {
-            table_rows(extension.node.inputs().first()?, column)
-        }
+        LogicalPlan::Extension(_) => table_rows(barrier_input(plan)?, column),
         _ => None,
     }
 }
@@ -590,15 +557,6 @@ fn selectivity(predicate: &Expr) -> f64 {
         Expr::IsNotNull(_) => 0.9,
         Expr::Not(inner) => 1.0 - selectivity(inner),
         _ => 0.5,
-    }
-}
-
-/// The column an expression is, looking through an alias.
-fn plain_column(expr: &Expr) -> Option<Column> {
-    match expr {
-        Expr::Column(column) => Some(column.clone()),
-        Expr::Alias(alias) => plain_column(&alias.expr),
-        _ => None,
     }
 }
 

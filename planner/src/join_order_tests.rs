@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::pretty::pretty_format_batches;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::*;
-use crate::sized_table::Sized;
+use crate::sized_table::{Sized, run};
 
 /// A table of integer columns (and `name` columns of text), `rows` rows, column `i` of
 /// row `r` given by `values(i, r)`.
@@ -120,21 +119,6 @@ fn context(order: bool, sized: bool) -> SessionContext {
         ctx.register_table(name, provider).expect("registers");
     }
     ctx
-}
-
-/// The optimized logical plan and the sorted rows of `sql`.
-async fn run(ctx: &SessionContext, sql: &str) -> (String, String) {
-    let frame = ctx.sql(sql).await.expect("plans");
-    let plan = frame.clone().into_optimized_plan().expect("optimizes");
-    let batches = frame.collect().await.expect("runs");
-    let mut lines: Vec<String> = pretty_format_batches(&batches)
-        .expect("prints")
-        .to_string()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    lines.sort();
-    (plan.display_indent().to_string(), lines.join("\n"))
 }
 
 /// The plan with the rule, after checking its answer is the plan as written's.

@@ -28,6 +28,7 @@ mod parse;
 mod pg_catalog;
 mod pg_functions;
 mod placeholders;
+mod plan_nodes;
 mod procedures;
 mod result_cache;
 mod result_schema;

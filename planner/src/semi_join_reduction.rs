@@ -20,13 +20,13 @@ use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, NullEquality, Result, ScalarValue};
-use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{
     Aggregate, Distinct, Expr, Join, JoinConstraint, JoinType, LogicalPlan, Projection,
     SubqueryAlias,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
-use lakegate_security::rules::PolicyBarrier;
+
+use crate::plan_nodes::{barrier_input, plain_column, scanned_rows};
 
 /// The alias of the key relation the rule adds: also how it knows an aggregate it
 /// reduced already (the optimizer runs its rules more than once).
@@ -66,22 +66,30 @@ impl OptimizerRule for SemiJoinReduction {
             .iter()
             .filter_map(|(l, r)| Some((plain_column(l)?, plain_column(r)?)))
             .collect();
-        if right_reducible {
-            let keys = pairs.iter().map(|(l, r)| (r.clone(), l.clone()));
-            if let Some(right) = reduce(&join.right, &join.left, keys)? {
-                let join = Join {
-                    right: Arc::new(right),
-                    ..join
-                };
-                return Ok(Transformed::yes(LogicalPlan::Join(join)));
+        // The right side first (where decorrelation puts the aggregate), then the left.
+        for reduce_right in [true, false] {
+            let (reducible, grouped, other) = match reduce_right {
+                true => (right_reducible, &join.right, &join.left),
+                false => (left_reducible, &join.left, &join.right),
+            };
+            let keys = pairs.iter().map(|(l, r)| match reduce_right {
+                true => (r.clone(), l.clone()),
+                false => (l.clone(), r.clone()),
+            });
+            if !reducible {
+                continue;
             }
-        }
-        if left_reducible {
-            let keys = pairs.iter().map(|(l, r)| (l.clone(), r.clone()));
-            if let Some(left) = reduce(&join.left, &join.right, keys)? {
-                let join = Join {
-                    left: Arc::new(left),
-                    ..join
+            if let Some(reduced) = reduce(grouped, other, keys)? {
+                let reduced = Arc::new(reduced);
+                let join = match reduce_right {
+                    true => Join {
+                        right: reduced,
+                        ..join
+                    },
+                    false => Join {
+                        left: reduced,
+                        ..join
+                    },
                 };
                 return Ok(Transformed::yes(LogicalPlan::Join(join)));
             }
@@ -315,26 +323,12 @@ fn chain(plan: &LogicalPlan) -> Option<Chain> {
             chain(&projection.input)
         }
         LogicalPlan::SubqueryAlias(alias) => chain(&alias.input),
-        LogicalPlan::Extension(extension)
-            if extension
-                .node
-                .as_any()
-                .downcast_ref::<PolicyBarrier>()
-                .is_some() =>
-        {
-            chain(extension.node.inputs().first()?)
-        }
+        LogicalPlan::Extension(_) => chain(barrier_input(plan)?),
         LogicalPlan::TableScan(scan)
             if scan.fetch.is_none() && scan.filters.iter().all(repeatable) =>
         {
-            let rows = source_as_provider(&scan.source)
-                .ok()?
-                .statistics()?
-                .num_rows
-                .get_value()
-                .copied()?;
             Some(Chain {
-                rows,
+                rows: scanned_rows(plan)?,
                 selective: scan.filters.iter().any(filters),
             })
         }
@@ -347,12 +341,8 @@ fn chain(plan: &LogicalPlan) -> Option<Chain> {
 fn largest_table(plan: &LogicalPlan) -> Option<usize> {
     let mut largest = Some(0);
     plan.apply(|node| {
-        if let LogicalPlan::TableScan(scan) = node {
-            let rows = source_as_provider(&scan.source)
-                .ok()
-                .and_then(|p| p.statistics())
-                .and_then(|s| s.num_rows.get_value().copied());
-            largest = largest.zip(rows).map(|(a, b)| a.max(b));
+        if let LogicalPlan::TableScan(_) = node {
+            largest = largest.zip(scanned_rows(node)).map(|(a, b)| a.max(b));
         }
         Ok(TreeNodeRecursion::Continue)
     })
@@ -376,15 +366,7 @@ fn column_below(plan: &LogicalPlan, column: &Column) -> Option<Column> {
         | LogicalPlan::Limit(_)
         | LogicalPlan::Repartition(_)
         | LogicalPlan::Distinct(Distinct::All(_)) => Some(column.clone()),
-        LogicalPlan::Extension(extension)
-            if extension
-                .node
-                .as_any()
-                .downcast_ref::<PolicyBarrier>()
-                .is_some() =>
-        {
-            Some(column.clone())
-        }
+        LogicalPlan::Extension(_) => barrier_input(plan).map(|_| column.clone()),
         _ => None,
     }
 }
@@ -409,15 +391,6 @@ fn repeatable(expr: &Expr) -> bool {
                 ))
             })
             .unwrap_or(true)
-}
-
-/// The column an expression is, looking through an alias.
-fn plain_column(expr: &Expr) -> Option<Column> {
-    match expr {
-        Expr::Column(column) => Some(column.clone()),
-        Expr::Alias(alias) => plain_column(&alias.expr),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::util::pretty::pretty_format_batches;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::*;
-use crate::sized_table::Sized;
+use crate::sized_table::{Sized, run};
 
 /// `part(p_partkey, p_brand)` of 20 rows and `lineitem(l_partkey, l_quantity)` of 400,
 /// every part with 20 lines of quantities 1..=20; `sized` says whether they know it.
@@ -68,21 +67,6 @@ fn context(reduce: bool, sized: bool) -> SessionContext {
     ctx.register_table("lineitem", table(lineitem, lineitem_batch, 401))
         .expect("test data");
     ctx
-}
-
-/// The optimized logical plan and the sorted rows of `sql`.
-async fn run(ctx: &SessionContext, sql: &str) -> (String, String) {
-    let frame = ctx.sql(sql).await.expect("plans");
-    let plan = frame.clone().into_optimized_plan().expect("optimizes");
-    let batches = frame.collect().await.expect("runs");
-    let mut lines: Vec<String> = pretty_format_batches(&batches)
-        .expect("prints")
-        .to_string()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    lines.sort();
-    (plan.display_indent().to_string(), lines.join("\n"))
 }
 
 /// Whether the rule rewrote `sql`, after checking its answer is the plain plan's.
