@@ -192,7 +192,15 @@ fn reorder(plan: &LogicalPlan, region: &Region, written: Shape) -> Result<Option
     if best.clone().normalized().1 == written.normalized().1 {
         return Ok(None);
     }
-    let joined = graph.build(&best, &region.relations)?;
+    // A tree the engine would refuse (it should not happen) leaves the joins as written
+    // rather than failing the query.
+    let joined = match graph.build(&best, &region.relations) {
+        Ok(joined) => joined,
+        Err(error) => {
+            tracing::warn!(%error, "join order: keeping the written order");
+            return Ok(None);
+        }
+    };
     let columns = plan
         .schema()
         .columns()

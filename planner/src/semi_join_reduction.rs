@@ -79,7 +79,13 @@ impl OptimizerRule for SemiJoinReduction {
             if !reducible {
                 continue;
             }
-            if let Some(reduced) = reduce(grouped, other, keys)? {
+            // A rewrite the engine would refuse (it should not happen) leaves the plan
+            // as it was rather than failing the query.
+            let reduced = reduce(grouped, other, keys).unwrap_or_else(|error| {
+                tracing::warn!(%error, "semi-join reduction: plan left as it was");
+                None
+            });
+            if let Some(reduced) = reduced {
                 let reduced = Arc::new(reduced);
                 let join = match reduce_right {
                     true => Join {
