@@ -19,6 +19,7 @@ mod finops_views;
 pub mod history;
 mod history_recovery;
 mod history_table;
+mod join_estimates;
 mod join_order;
 mod limit_pushdown;
 mod metering;
