@@ -223,7 +223,7 @@ impl TableProvider for MeteredIcebergTable {
     }
 
     /// The pinned snapshot's row count from its summary (before deletes, so inexact):
-    /// what logical rewrites weigh tables by (semi-join reduction in the planner).
+    /// what the planner's join rules weigh tables by (semi-join reduction, join order).
     fn statistics(&self) -> Option<Statistics> {
         let rows = self.snapshot_total("total-records")?;
         let rows = usize::try_from(rows).ok()?;
