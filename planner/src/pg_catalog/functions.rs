@@ -23,7 +23,7 @@ use datafusion::common::exec_err;
 
 use super::catalog_functions::{function, function_also_named};
 use super::pg_class::{CATALOG_TABLE_OIDS, relation_oid};
-use crate::settings::SERVER_VERSION;
+use crate::session::settings::SERVER_VERSION;
 
 /// `pg_table_is_visible(oid)`: whether the relation is in the current schema or in
 /// pg_catalog (the schemas an unqualified name searches).

@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn unqualified_catalog_tables_move_to_pg_catalog() {
-        let mut statements = crate::parse::split(
+        let mut statements = crate::sql::parse::split(
             "SELECT t.oid FROM pg_type t JOIN pg_namespace ns ON t.typnamespace = ns.oid \
              JOIN orders o ON true",
         )

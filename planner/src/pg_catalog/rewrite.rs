@@ -347,7 +347,7 @@ fn unique_names(body: &mut SetExpr) {
                 let SelectItem::UnnamedExpr(expr) = item else {
                     continue;
                 };
-                let name = crate::output_names::column_name(expr);
+                let name = crate::sql::output_names::column_name(expr);
                 // DataFusion names a cast by what it casts (`x::text` is `t.x`), which
                 // then collides with the column itself (an ORDER BY x adds it): a cast
                 // takes PostgreSQL's name for it as an alias.
@@ -710,7 +710,7 @@ mod tests {
     use super::{array_elements, rewrite_postgres_syntax};
 
     fn rewritten(sql: &str) -> String {
-        let mut statements = crate::parse::split(sql).expect("parse");
+        let mut statements = crate::sql::parse::split(sql).expect("parse");
         rewrite_postgres_syntax(&mut statements[0]);
         statements[0].to_string()
     }

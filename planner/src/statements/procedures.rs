@@ -6,7 +6,7 @@ use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
 };
 
-use crate::runtime::{KillRefusal, RunningQueries};
+use crate::query_registry::{KillRefusal, RunningQueries};
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
 

@@ -7,9 +7,9 @@ use std::sync::{Arc, OnceLock};
 
 use lakegate_security::audit::{AuditEvent, AuditLog};
 
-use crate::history::{HistoryRecord, HistoryStore};
+use crate::history::store::{HistoryRecord, HistoryStore};
 
-use crate::completion::Ending;
+use crate::pipeline::completion::Ending;
 use crate::service::QueryService;
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};

@@ -116,7 +116,7 @@ pub(crate) fn copy_spec(statement: &SqlStatement) -> Result<CopySpec> {
                     .join(", ")
             };
             let sql = format!("SELECT {list} FROM {table_name}");
-            let mut parsed = crate::parse::split(&sql)?;
+            let mut parsed = crate::sql::parse::split(&sql)?;
             match parsed.pop() {
                 Some(datafusion::sql::parser::Statement::Statement(s)) => *s,
                 _ => return Err(QueryError::new(ErrorKind::Internal, "COPY table source")),
@@ -322,7 +322,7 @@ fn one_byte(c: char, name: &str) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::split;
+    use crate::sql::parse::split;
     use datafusion::arrow::datatypes::{DataType, Field};
     use datafusion::sql::parser::Statement as DFStatement;
 

@@ -13,7 +13,7 @@ use futures::Stream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::runtime::KillNote;
+use crate::query_registry::KillNote;
 use crate::{ErrorKind, QueryError};
 
 /// The error a timed-out statement reports.

@@ -93,7 +93,7 @@ pub struct HistoryStore {
     /// The directory of the history's catalog.
     pub(crate) dir: std::path::PathBuf,
     /// This gateway's lease on the history (see history_recovery.rs), once claimed.
-    pub(crate) lease: Mutex<Option<crate::history_recovery::Lease>>,
+    pub(crate) lease: Mutex<Option<crate::history::recovery::Lease>>,
 }
 
 impl HistoryStore {
@@ -451,5 +451,5 @@ fn to_batch(schema: &SchemaRef, records: &[HistoryRecord]) -> crate::Result<Reco
 }
 
 #[cfg(test)]
-#[path = "history_tests.rs"]
+#[path = "tests.rs"]
 mod tests;

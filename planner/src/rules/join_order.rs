@@ -24,8 +24,8 @@ use datafusion::common::{Column, DataFusionError, NullEquality, Result};
 use datafusion::logical_expr::{Expr, Join, JoinConstraint, JoinType, LogicalPlan, Projection};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
-use crate::join_estimates::{estimate, provider_rows, table_of, table_rows};
-use crate::plan_nodes::plain_column;
+use crate::rules::join_estimates::{estimate, provider_rows, table_of, table_rows};
+use crate::rules::plan_nodes::plain_column;
 
 /// The most relations ordered by search (2^n subsets).
 const MAX_RELATIONS: usize = 12;

@@ -10,7 +10,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::*;
-use crate::sized_table::{Sized, run};
+use crate::rules::sized_table::{Sized, run};
 
 /// A table of integer columns (and `name` columns of text), `rows` rows, column `i` of
 /// row `r` given by `values(i, r)`.

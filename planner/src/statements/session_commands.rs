@@ -12,7 +12,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use crate::service::{Outcome, QueryService};
 use crate::session::Session;
-use crate::settings::Settings;
+use crate::session::settings::Settings;
 use crate::{ErrorKind, QueryError, Result};
 
 impl QueryService {
@@ -100,7 +100,7 @@ impl QueryService {
                 modes,
                 snapshot: None,
                 session: session_default,
-            } => crate::transaction::apply_modes(session, modes, *session_default),
+            } => crate::statements::transaction::apply_modes(session, modes, *session_default),
             _ => Err(not_supported()),
         }
     }

@@ -20,7 +20,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
 use futures::Stream;
 
-use crate::output_names::postgres_schema;
+use crate::sql::output_names::postgres_schema;
 use crate::{ErrorKind, QueryError, Result};
 
 /// The schema a query's rows are announced and streamed with: the optimized plan's

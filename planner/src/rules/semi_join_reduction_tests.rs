@@ -10,7 +10,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::*;
-use crate::sized_table::{Sized, run};
+use crate::rules::sized_table::{Sized, run};
 
 /// `part(p_partkey, p_brand)` of 20 rows and `lineitem(l_partkey, l_quantity)` of 400,
 /// every part with 20 lines of quantities 1..=20; `sized` says whether they know it.

@@ -7,7 +7,7 @@ use datafusion::sql::sqlparser::ast::Function;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_security::policy::PolicyStore;
 
-use crate::procedures::arguments;
+use crate::statements::procedures::arguments;
 use crate::session::Session;
 use crate::{ErrorKind, Notice, QueryError, Result};
 

@@ -14,7 +14,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
 use iceberg_datafusion::IcebergStaticTableProvider;
 
-use crate::history::HistoryStore;
+use crate::history::store::HistoryStore;
 
 /// The table behind `system.history.queries`.
 #[derive(Debug)]

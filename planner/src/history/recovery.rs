@@ -19,8 +19,8 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::prelude::SessionContext;
 use iceberg_datafusion::IcebergStaticTableProvider;
 
-use crate::audit_trail::{history_record, status_name};
-use crate::history::HistoryStore;
+use crate::pipeline::finish::{history_record, status_name};
+use crate::history::store::HistoryStore;
 use crate::{ErrorKind, QueryError, Result};
 
 /// A held lease: the locked file, removed when the lease is released.

@@ -6,7 +6,7 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, JoinType, LogicalPlan, Operator};
 
-use crate::plan_nodes::{barrier_input, plain_column, scanned_rows};
+use crate::rules::plan_nodes::{barrier_input, plain_column, scanned_rows};
 
 /// Estimated rows of a relation: its table's rows times the selectivity of each distinct
 /// filter on the way; `None` where a table does not know its size.

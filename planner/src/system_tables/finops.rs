@@ -11,7 +11,7 @@ use datafusion::datasource::ViewTable;
 use datafusion::prelude::SessionContext;
 
 use crate::HistoryTable;
-use crate::history::HistoryStore;
+use crate::history::store::HistoryStore;
 
 /// The figures every report sums.
 const SUMS: &str = "count(*) AS queries, sum(bytes_scanned) AS bytes_scanned, \

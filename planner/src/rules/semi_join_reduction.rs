@@ -26,7 +26,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
-use crate::plan_nodes::{barrier_input, plain_column, scanned_rows};
+use crate::rules::plan_nodes::{barrier_input, plain_column, scanned_rows};
 
 /// The alias of the key relation the rule adds: also how it knows an aggregate it
 /// reduced already (the optimizer runs its rules more than once).

@@ -19,7 +19,7 @@ pub(crate) fn split(sql: &str) -> Result<Vec<DFStatement>> {
         .tokenize_with_location()
         .map_err(|e| QueryError::from(ParserError::from(e)))?;
     // Time travel clauses are not PostgreSQL syntax: out of the tokens, back on the AST.
-    let (tokens, mut versions) = crate::time_travel::extract(tokens)?;
+    let (tokens, mut versions) = crate::sql::time_travel::extract(tokens)?;
     let mut parser = DFParserBuilder::new(tokens)
         .with_dialect(&dialect)
         .build()
@@ -41,7 +41,7 @@ pub(crate) fn split(sql: &str) -> Result<Vec<DFStatement>> {
                     "EXPLAIN COST takes a query (SELECT, WITH, VALUES or TABLE)",
                 ));
             }
-            crate::explain_cost::explain_cost(inner)
+            crate::pipeline::estimate::explain_cost(inner)
         } else if is_postgres_copy(&parser.parser) {
             if copies_from(&parser.parser) {
                 return Err(QueryError::new(
@@ -54,7 +54,7 @@ pub(crate) fn split(sql: &str) -> Result<Vec<DFStatement>> {
             parser.parse_statement()?
         };
         let mut statement = statement;
-        crate::time_travel::attach(&mut statement, &mut versions);
+        crate::sql::time_travel::attach(&mut statement, &mut versions);
         statements.push(statement);
         if !parser.parser.consume_token(&Token::SemiColon) {
             if parser.parser.peek_token() == Token::EOF {

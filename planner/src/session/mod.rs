@@ -1,5 +1,8 @@
 //! One client connection's state: its principal, parameters and DataFusion context.
 
+pub(crate) mod cursors;
+pub(crate) mod settings;
+
 use std::sync::{Arc, Mutex};
 
 use datafusion::prelude::SessionContext;
@@ -7,9 +10,9 @@ use lakegate_security::Principal;
 use lakegate_security::rules::{AccessReport, SecureScans};
 use tokio_util::sync::CancellationToken;
 
-use crate::cursors::Cursors;
-use crate::settings::Settings;
-use crate::transaction::TransactionBlock;
+use crate::session::cursors::Cursors;
+use crate::session::settings::Settings;
+use crate::statements::transaction::TransactionBlock;
 use crate::{QueryError, Result};
 
 /// A NOTICE for the client: a message and a machine-readable detail.
@@ -59,7 +62,7 @@ pub struct Session {
     /// cached).
     pub(crate) semantic: std::sync::atomic::AtomicBool,
     /// The table the running CREATE TABLE AS created, dropped if its rows fail.
-    pub(crate) created: Option<crate::writes::CreatedTable>,
+    pub(crate) created: Option<crate::statements::writes::CreatedTable>,
 }
 
 impl std::fmt::Debug for Session {

@@ -15,7 +15,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::runtime::{QueryState, RunningQueries};
+use crate::query_registry::{QueryState, RunningQueries};
 
 /// A running query's progress is estimated from its plan (reading manifests) only once
 /// it has run this long; shorter queries show no progress rather than pay for one.

@@ -27,24 +27,24 @@ use lakegate_security::rules::{
 use lakegate_security::view::SecuredCatalog;
 use std::sync::Mutex;
 
-use crate::audit_trail::Trail;
-use crate::audit_trail::{ending_name, finish_event};
-use crate::cancel_points::CancelPoints;
-use crate::completion::HoldingStream;
-use crate::completion::{CompletionStream, Ending, OnFinish};
-use crate::copy::{CopyOptions, copy_spec};
-use crate::cursors::{Cursors, close_spec, declare_spec, fetch_spec};
-use crate::deadline::{DeadlineStream, canceled_error, timeout_error};
-use crate::explain_cost::{cost_target, dry_run, estimate_batch, estimate_schema};
+use crate::pipeline::finish::Trail;
+use crate::pipeline::finish::{ending_name, finish_event};
+use crate::pipeline::cancel_points::CancelPoints;
+use crate::pipeline::completion::HoldingStream;
+use crate::pipeline::completion::{CompletionStream, Ending, OnFinish};
+use crate::statements::copy::{CopyOptions, copy_spec};
+use crate::session::cursors::{Cursors, close_spec, declare_spec, fetch_spec};
+use crate::pipeline::deadline::{DeadlineStream, canceled_error, timeout_error};
+use crate::pipeline::estimate::{cost_target, dry_run, estimate_batch, estimate_schema};
 use crate::metering::QueryMeter;
 use crate::pg_catalog::{
     PgCatalogContext, WithPgCatalog, qualify_catalog_tables, register_functions,
     rewrite_postgres_syntax,
 };
-use crate::result_schema::{ConformedStream, announced_schema, describe_schema};
+use crate::pipeline::result_schema::{ConformedStream, announced_schema, describe_schema};
 use crate::session::{ClientOrigin, Session};
-use crate::session_statements::{show, show_all_schema, show_target, single_text_schema};
-use crate::settings::Settings;
+use crate::statements::session_commands::{show, show_all_schema, show_target, single_text_schema};
+use crate::session::settings::Settings;
 use crate::{ErrorKind, QueryError, Result};
 
 /// DataFusion options the gateway sets unless `[query.engine]` says otherwise, each
@@ -218,7 +218,7 @@ pub struct QueryService {
     /// The queries queued and running now.
     pub(crate) running: Arc<crate::RunningQueries>,
     /// Where plans execute: threads apart from those serving connections.
-    pub(crate) executor: crate::executor::CpuExecutor,
+    pub(crate) executor: crate::pipeline::executor::CpuExecutor,
     /// Semantic models served as tables, when configured.
     pub(crate) semantic: Option<Arc<crate::SemanticLayer>>,
 }
@@ -246,7 +246,7 @@ impl QueryService {
         let footers = lakegate_catalog::metadata_cache::CountedFooterCache::new(footer_cache_mb);
         let metrics = Arc::new(crate::Metrics::with_footer_cache(footers.clone()));
         let executor =
-            crate::executor::CpuExecutor::new(config.target_partitions).map_err(|e| {
+            crate::pipeline::executor::CpuExecutor::new(config.target_partitions).map_err(|e| {
                 QueryError::new(
                     ErrorKind::Internal,
                     format!("cannot start the query execution runtime: {e}"),
@@ -262,7 +262,7 @@ impl QueryService {
                 budgets: crate::BudgetLedger::new(config.budgets.clone()),
                 metrics: metrics.clone(),
             }),
-            instance: crate::audit_trail::instance_id(),
+            instance: crate::pipeline::finish::instance_id(),
             admission: crate::metering::Admission::new(&config.limits, metrics),
             config,
             // No listing cache: files added to a files catalog are read by the next
@@ -319,7 +319,7 @@ impl QueryService {
     }
 
     /// Records every finished query in `history` from now on.
-    pub fn set_history(&self, history: Arc<crate::history::HistoryStore>) {
+    pub fn set_history(&self, history: Arc<crate::history::store::HistoryStore>) {
         let _ = self.audit.history.set(history);
     }
 
@@ -344,7 +344,7 @@ impl QueryService {
     }
 
     /// The query history, once set.
-    pub fn history(&self) -> Option<&Arc<crate::history::HistoryStore>> {
+    pub fn history(&self) -> Option<&Arc<crate::history::store::HistoryStore>> {
         self.audit.history.get()
     }
 
@@ -427,11 +427,11 @@ impl QueryService {
         optimizer_rules.insert(after, Arc::new(PushSafePredicatesThroughBarrier));
         // Aggregates joined on their grouping key compute only the groups that can join:
         // after DataFusion's decorrelation has made the joins.
-        optimizer_rules.push(Arc::new(crate::semi_join_reduction::SemiJoinReduction));
+        optimizer_rules.push(Arc::new(crate::rules::semi_join_reduction::SemiJoinReduction));
         // Inner joins in the order that keeps intermediate results smallest, once
         // decorrelation has made its joins and filters have reached the scans.
         if self.config.join_reordering {
-            optimizer_rules.push(Arc::new(crate::join_order::JoinOrder));
+            optimizer_rules.push(Arc::new(crate::rules::join_order::JoinOrder));
         }
         // Sub-plans over a federated SQL source become one query it runs. Last, so that
         // filters and projections have been pushed down to the scans first.
@@ -449,7 +449,7 @@ impl QueryService {
                         dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync,
                     > {
                         if rule.name() == "LimitPushdown" {
-                            Arc::new(crate::limit_pushdown::LimitPushdown)
+                            Arc::new(crate::rules::limit_pushdown::LimitPushdown)
                         } else {
                             rule
                         }
@@ -543,7 +543,7 @@ impl QueryService {
     /// Splits SQL text into statements (PostgreSQL dialect). Text that does not parse
     /// is audited as an error.
     pub fn parse(&self, session: &Session, sql: &str) -> Result<Vec<DFStatement>> {
-        match crate::parse::split(sql) {
+        match crate::sql::parse::split(sql) {
             Ok(statements) => Ok(statements),
             Err(error) => {
                 let query_id = self.next_query.fetch_add(1, Ordering::Relaxed);
@@ -834,24 +834,24 @@ impl QueryService {
                 _ => Err(QueryError::new(ErrorKind::Internal, "not a DEALLOCATE")),
             },
             StatementKind::Call => match sql_statement(&prepared.statement)? {
-                SqlStatement::Call(function) if crate::optimize::is_optimize(function) => {
+                SqlStatement::Call(function) if crate::statements::optimize::is_optimize(function) => {
                     let tag =
-                        crate::optimize::optimize(session, function, &self.registry, &self.policy)
+                        crate::statements::optimize::optimize(session, function, &self.registry, &self.policy)
                             .await?;
                     Ok(Outcome::Command(tag))
                 }
                 SqlStatement::Call(function) => {
                     let policy = self.policy.current();
                     let user = session.principal.user.clone();
-                    let tag = crate::procedures::call(session, function, &self.running, || {
-                        policy.allows(&user, crate::procedures::RUNTIME_QUERIES, "admin")
+                    let tag = crate::statements::procedures::call(session, function, &self.running, || {
+                        policy.allows(&user, crate::statements::procedures::RUNTIME_QUERIES, "admin")
                     })?;
                     Ok(Outcome::Command(tag))
                 }
                 _ => Err(QueryError::new(ErrorKind::Internal, "not a CALL")),
             },
             StatementKind::Write => {
-                let kind = crate::writes::WriteKind::of(&prepared.statement).ok_or_else(|| {
+                let kind = crate::statements::writes::WriteKind::of(&prepared.statement).ok_or_else(|| {
                     QueryError::new(ErrorKind::Internal, "not an INSERT or CREATE TABLE")
                 })?;
                 session.created = None;
@@ -870,7 +870,7 @@ impl QueryService {
                     }),
                     Err(error) => {
                         if let Some(created) = created {
-                            crate::writes::undo_create(&self.registry, created).await;
+                            crate::statements::writes::undo_create(&self.registry, created).await;
                         }
                         Err(error)
                     }
@@ -889,7 +889,7 @@ impl QueryService {
     }
 
     async fn plan(&self, session: &Session, statement: &DFStatement) -> Result<LogicalPlan> {
-        if let Some(name) = crate::output_names::ambiguous_order_by(statement) {
+        if let Some(name) = crate::sql::output_names::ambiguous_order_by(statement) {
             return Err(QueryError::new(
                 ErrorKind::AmbiguousColumn,
                 format!("ORDER BY \"{name}\" is ambiguous"),
@@ -910,7 +910,7 @@ impl QueryService {
         crate::pg_functions::rewrite_function_syntax(&mut statement);
         rewrite_postgres_syntax(&mut statement);
         // FOR VERSION|TIMESTAMP AS OF: each versioned table becomes its snapshot.
-        crate::time_travel::resolve(&mut statement, &session.ctx, &self.registry).await?;
+        crate::sql::time_travel::resolve(&mut statement, &session.ctx, &self.registry).await?;
         // Semantic tables become SQL over their base tables, secured like any query.
         let expanded = match &self.semantic {
             Some(layer) => layer.expand(
@@ -937,7 +937,7 @@ impl QueryService {
         };
         // INSERT … and CREATE TABLE [AS] into Iceberg, and INSERT into Delta, are the
         // writes the gateway does.
-        let writes = crate::writes::is_supported_write(&plan);
+        let writes = crate::statements::writes::is_supported_write(&plan);
         SQLOptions::new()
             .with_allow_ddl(writes)
             .with_allow_dml(writes)
@@ -1039,7 +1039,7 @@ impl QueryService {
                 meter.set_queued(queued);
             }
             entry.set_queued(queued);
-            entry.set_state(crate::runtime::QueryState::Planning);
+            entry.set_state(crate::query_registry::QueryState::Planning);
             // Planned again so that each execution reads the tables' current snapshots.
             let mut plan = self.plan(session, statement).await?;
             if !params.is_empty() {
@@ -1047,7 +1047,7 @@ impl QueryService {
             }
             // CREATE TABLE: the table is created here, its rows written as an INSERT.
             plan =
-                crate::writes::prepare(session, &self.registry, &self.policy, plan, &mut created)
+                crate::statements::writes::prepare(session, &self.registry, &self.policy, plan, &mut created)
                     .await?;
             // EXPLAIN reports analysis errors as plan text instead of failing; a denied
             // object must fail the statement, so the explained plan is checked here.
@@ -1129,7 +1129,7 @@ impl QueryService {
                 let hit = cache.get(key);
                 self.audit.metrics.semantic_cache(hit.is_some());
                 if let Some(stream) = hit {
-                    entry.set_state(crate::runtime::QueryState::Running);
+                    entry.set_state(crate::query_registry::QueryState::Running);
                     return Ok(stream);
                 }
             }
@@ -1141,7 +1141,7 @@ impl QueryService {
             }
             // The registry holds the plan that runs (its scans give progress).
             entry.set_plan(physical.clone());
-            entry.set_state(crate::runtime::QueryState::Running);
+            entry.set_state(crate::query_registry::QueryState::Running);
             let stream = self.executor.execute(physical, Arc::new(task));
             Ok::<_, QueryError>(match (cache, cache_key) {
                 (Some(cache), Some(key)) => cache.fill(key, stream),
@@ -1191,10 +1191,10 @@ impl QueryService {
         session: &Session,
         sql: &str,
         meter: Option<Arc<QueryMeter>>,
-    ) -> crate::runtime::Registration {
+    ) -> crate::query_registry::Registration {
         let mut text = AuditEvent::default();
         self.audit.audit.set_sql(&mut text, sql);
-        let who = crate::runtime::QueryIdentity {
+        let who = crate::query_registry::QueryIdentity {
             id: session.query_id.clone(),
             session_id: session.id,
             user: session.principal.user.clone(),

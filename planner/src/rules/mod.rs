@@ -1,0 +1,9 @@
+//! The gateway's optimizer rules: semi-join reduction, join ordering, limit pushdown.
+
+pub(crate) mod join_estimates;
+pub(crate) mod join_order;
+pub(crate) mod limit_pushdown;
+pub(crate) mod plan_nodes;
+pub(crate) mod semi_join_reduction;
+#[cfg(test)]
+pub(crate) mod sized_table;
