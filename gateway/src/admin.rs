@@ -107,7 +107,10 @@ impl Admin {
                     );
                     return response;
                 };
-                if !self.policy.current().allows(&user, POLICY_OBJECT, "admin") {
+                if !self.policy.permits(
+                    &user,
+                    lakegate_security::policy::Action::Administer(POLICY_OBJECT),
+                ) {
                     tracing::info!(%peer, user, "admin request refused: no admin grant");
                     return reply(
                         StatusCode::FORBIDDEN,
@@ -121,7 +124,7 @@ impl Admin {
                     }
                     Err(e) => reply(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        &format!("{{\"error\":{}}}\n", json_string(&e)),
+                        &format!("{{\"error\":{}}}\n", json_string(&e.to_string())),
                     ),
                 }
             }

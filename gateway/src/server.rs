@@ -7,18 +7,13 @@ use anyhow::Context;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_catalog::seed::{SeedOptions, seed_tpch};
 use lakegate_planner::history::{HistoryConfig, HistoryStore};
-use lakegate_planner::{HistoryTable, ModelSource, PlannerConfig, QueryService, SemanticLayer};
-use lakegate_planner::{RunningQueries, RuntimeQueriesTable};
+use lakegate_planner::{ModelSource, PlannerConfig, QueryRegistry, QueryService, SemanticLayer};
 use lakegate_security::UserStore;
 use lakegate_security::audit::{AuditConfig, AuditLog};
 use lakegate_security::policy::{PolicySource, PolicyStore, PolicyValidator};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-use datafusion::catalog::{
-    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
-};
 
 use crate::admin::Admin;
 use crate::config::Config;
@@ -78,57 +73,6 @@ pub async fn open_catalogs(config: &Config, progress: bool) -> anyhow::Result<Ca
         }
     }
     Ok(registry)
-}
-
-/// The `system` catalog: `system.runtime.queries` always, `system.history` and
-/// `system.finops` with the query history, `system.audit.events` with the audit trail.
-async fn system_catalog(
-    audit_path: Option<&std::path::Path>,
-    history: Option<Arc<HistoryStore>>,
-    running: Arc<RunningQueries>,
-) -> anyhow::Result<Arc<dyn CatalogProvider>> {
-    let catalog = MemoryCatalogProvider::new();
-    let runtime = MemorySchemaProvider::new();
-    runtime
-        .register_table(
-            "queries".into(),
-            Arc::new(RuntimeQueriesTable::new(running)),
-        )
-        .context("registering system.runtime.queries")?;
-    catalog
-        .register_schema("runtime", Arc::new(runtime))
-        .context("registering system.runtime")?;
-    if let Some(history) = history {
-        let schema = MemorySchemaProvider::new();
-        schema
-            .register_table(
-                "queries".into(),
-                Arc::new(HistoryTable::new(history.clone())),
-            )
-            .context("registering system.history.queries")?;
-        catalog
-            .register_schema("history", Arc::new(schema))
-            .context("registering system.history")?;
-        let finops = lakegate_planner::finops_schema(history)
-            .await
-            .map_err(|e| anyhow::anyhow!("planning the system.finops views: {e}"))?;
-        catalog
-            .register_schema("finops", finops)
-            .context("registering system.finops")?;
-    }
-    if let Some(path) = audit_path {
-        let audit = MemorySchemaProvider::new();
-        audit
-            .register_table(
-                "events".into(),
-                lakegate_security::audit::events_table(path)?,
-            )
-            .context("registering system.audit.events")?;
-        catalog
-            .register_schema("audit", Arc::new(audit))
-            .context("registering system.audit")?;
-    }
-    Ok(Arc::new(catalog))
 }
 
 /// A policy may only name tables that exist (wildcard patterns excepted), so that a
@@ -201,10 +145,16 @@ impl Gateway {
             }
             false => None,
         };
-        let running = Arc::new(RunningQueries::default());
+        let running = Arc::new(QueryRegistry::default());
         registry.add_internal(
             "system",
-            system_catalog(audit_path.as_deref(), history.clone(), running.clone()).await?,
+            lakegate_planner::system_catalog(
+                audit_path.as_deref(),
+                history.clone(),
+                running.clone(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("building the system catalog: {e}"))?,
         )?;
         let registry = Arc::new(registry);
         let policy = Arc::new(

@@ -4,9 +4,9 @@
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::TableType;
 
-use crate::service::QueryService;
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
+use lakegate_catalog::CatalogRegistry;
 
 /// One table of a listing.
 #[derive(Debug, Clone)]
@@ -36,7 +36,12 @@ pub struct TableFilter {
     pub table_types: Vec<String>,
 }
 
-impl QueryService {
+/// Listings of one session's catalogs, refreshed from the registry first.
+pub(crate) struct Listing<'a> {
+    pub(crate) registry: &'a CatalogRegistry,
+}
+
+impl Listing<'_> {
     /// Catalogs the session sees, sorted: those with at least one schema holding a
     /// table the principal may read (the system schemas every catalog has aside).
     pub fn list_catalogs(&self, session: &Session) -> Vec<String> {

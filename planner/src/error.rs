@@ -6,114 +6,10 @@ use datafusion::sql::sqlparser::parser::ParserError;
 use lakegate_catalog::WriteError;
 use lakegate_security::rules::{PermissionDenied, PolicyError};
 
-/// What went wrong, in terms a client can act on. Frontends match on this
-/// exhaustively to pick their protocol's code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The SQL does not parse.
-    Syntax,
-    /// A table, view or schema that does not exist.
-    UndefinedTable,
-    /// A column that does not exist.
-    UndefinedColumn,
-    /// A function that does not exist.
-    UndefinedFunction,
-    /// A setting or other named object that does not exist.
-    UndefinedObject,
-    /// A column reference that matches several columns.
-    AmbiguousColumn,
-    /// A column outside GROUP BY, or an aggregate where rows are filtered or grouped.
-    Grouping,
-    /// Values of incompatible types.
-    DatatypeMismatch,
-    /// A value that is not valid for its type or parameter.
-    InvalidParameterValue,
-    /// Division by zero.
-    DivisionByZero,
-    /// A number outside its type's range ("integer out of range").
-    NumericOutOfRange,
-    /// Text that is not a value of the type it is cast to (`'abc'::int`).
-    InvalidTextRepresentation,
-    /// Any other error in the data (casts, overflow…).
-    DataException,
-    /// Parameters that do not match the statement.
-    ProtocolViolation,
-    /// A statement the gateway does not support.
-    FeatureNotSupported,
-    /// The statement is not allowed in this read-only gateway.
-    ReadOnly,
-    /// Memory or another resource ran out.
-    ResourceExhausted,
-    /// A configured limit or budget refuses the query (53400), before it runs.
-    LimitExceeded,
-    /// The query was cancelled.
-    Canceled,
-    /// The statement ran past `statement_timeout` or the client's deadline (57014).
-    Timeout,
-    /// The policy denies the object.
-    InsufficientPrivilege,
-    /// A policy rule cannot be applied (bad expression, missing attribute).
-    PolicyMisconfigured,
-    /// A transaction-block command outside a transaction block (SAVEPOINT, DECLARE).
-    NoActiveTransaction,
-    /// A savepoint that does not exist.
-    InvalidSavepoint,
-    /// A cursor that does not exist.
-    InvalidCursorName,
-    /// A cursor name that is already in use.
-    DuplicateCursor,
-    /// An object that cannot do this in its state (a forward-only cursor asked to
-    /// scroll back).
-    ObjectNotInPrerequisiteState,
-    /// A NULL written into a required column (23502).
-    NotNullViolation,
-    /// A concurrent writer won; the statement may be retried (40001).
-    SerializationFailure,
-    /// CREATE TABLE of a name that exists (42P07).
-    DuplicateTable,
-    /// A bug or an unexpected failure of storage; details are in the server log.
-    Internal,
-}
+pub use crate::error_kind::ErrorKind;
+use crate::error_text::{Variant, kind_by_text};
 
 /// An error with its kind and a message safe to show the client.
-impl ErrorKind {
-    /// The SQLSTATE of this kind. Exhaustive: a new kind must be classified here.
-    pub fn sqlstate(self) -> &'static str {
-        match self {
-            ErrorKind::Syntax => "42601",
-            ErrorKind::UndefinedTable => "42P01",
-            ErrorKind::UndefinedColumn => "42703",
-            ErrorKind::UndefinedFunction => "42883",
-            ErrorKind::UndefinedObject => "42704",
-            ErrorKind::AmbiguousColumn => "42702",
-            ErrorKind::Grouping => "42803",
-            ErrorKind::NotNullViolation => "23502",
-            ErrorKind::SerializationFailure => "40001",
-            ErrorKind::DuplicateTable => "42P07",
-            ErrorKind::DatatypeMismatch => "42804",
-            ErrorKind::InvalidParameterValue => "22023",
-            ErrorKind::DivisionByZero => "22012",
-            ErrorKind::NumericOutOfRange => "22003",
-            ErrorKind::InvalidTextRepresentation => "22P02",
-            ErrorKind::DataException => "22000",
-            ErrorKind::ProtocolViolation => "08P01",
-            ErrorKind::FeatureNotSupported => "0A000",
-            ErrorKind::ReadOnly => "25006",
-            ErrorKind::ResourceExhausted => "53000",
-            ErrorKind::LimitExceeded => "53400",
-            ErrorKind::Canceled | ErrorKind::Timeout => "57014",
-            ErrorKind::InsufficientPrivilege => "42501",
-            ErrorKind::PolicyMisconfigured => "F0000",
-            ErrorKind::NoActiveTransaction => "25P01",
-            ErrorKind::InvalidSavepoint => "3B001",
-            ErrorKind::InvalidCursorName => "34000",
-            ErrorKind::DuplicateCursor => "42P03",
-            ErrorKind::ObjectNotInPrerequisiteState => "55000",
-            ErrorKind::Internal => "XX000",
-        }
-    }
-}
-
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct QueryError {
@@ -183,9 +79,8 @@ fn classify(e: DataFusionError) -> QueryError {
             QueryError::new(ErrorKind::ResourceExhausted, message)
         }
         DataFusionError::Execution(message) => {
-            if message.contains("Divide by zero") || message.contains("Division by zero") {
-                QueryError::new(ErrorKind::DivisionByZero, "division by zero")
-            } else if let Some(range) = message.strip_prefix(OUT_OF_RANGE) {
+            // Our own arithmetic's overflow (pg_compat), by the prefix it promises.
+            if let Some(range) = message.strip_prefix(lakegate_pg_compat::OUT_OF_RANGE) {
                 QueryError::new(ErrorKind::NumericOutOfRange, range.trim().to_string())
             } else {
                 data_error(message)
@@ -227,6 +122,12 @@ fn external(inner: Box<dyn std::error::Error + Send + Sync>) -> QueryError {
     }
 }
 
+impl From<PermissionDenied> for QueryError {
+    fn from(denied: PermissionDenied) -> Self {
+        QueryError::new(ErrorKind::InsufficientPrivilege, denied.message)
+    }
+}
+
 fn permission_or_policy(inner: Box<dyn std::error::Error + Send + Sync>) -> QueryError {
     match inner.downcast::<PermissionDenied>() {
         Ok(denied) => QueryError::new(ErrorKind::InsufficientPrivilege, denied.message),
@@ -261,21 +162,18 @@ impl From<WriteError> for QueryError {
 /// An error in the data; a NULL for a required column is DataFusion's check of an
 /// INSERT (or Arrow's, when a batch is built).
 fn data_error(message: String) -> QueryError {
-    if message.contains("is declared as non-nullable but contains null values") {
-        QueryError::new(ErrorKind::NotNullViolation, message)
-    } else if message.starts_with("Cannot cast string") {
-        QueryError::new(ErrorKind::InvalidTextRepresentation, message)
-    } else {
-        QueryError::new(ErrorKind::DataException, message)
-    }
+    let kind = kind_by_text(Variant::Data, &message).map_or(ErrorKind::DataException, |r| r.kind);
+    QueryError::new(kind, message)
 }
 
 /// What a client is told of a feature DataFusion lacks: in the user's terms where the
 /// message is DataFusion's internal one.
 fn unsupported_message(message: &str) -> String {
-    let subquery = ["ScalarSubquery", "Exists", "InSubquery"]
-        .into_iter()
-        .find(|kind| message.contains(&format!("does not support logical expression {kind}")));
+    let subquery = kind_by_text(Variant::NotImplemented, message).and_then(|_| {
+        ["ScalarSubquery", "Exists", "InSubquery"]
+            .into_iter()
+            .find(|kind| message.contains(kind))
+    });
     match subquery {
         // DataFusion decorrelates a subquery only when it is joined to the outer row by
         // equalities it can turn into a join.
@@ -288,18 +186,8 @@ fn unsupported_message(message: &str) -> String {
 }
 
 fn classify_plan(message: String) -> QueryError {
-    let kind = if message.starts_with("table '") && message.contains("' not found") {
-        ErrorKind::UndefinedTable
-    } else if message.contains("Invalid function") || message.contains("Unknown function") {
-        ErrorKind::UndefinedFunction
-    } else if message.contains("Cannot infer common argument type")
-        || message.contains("No function matches the given name and argument types")
-        || message.contains("does not support")
-    {
-        ErrorKind::DatatypeMismatch
-    } else {
-        ErrorKind::InvalidParameterValue
-    };
+    let kind = kind_by_text(Variant::Plan, &message)
+        .map_or(ErrorKind::InvalidParameterValue, |rule| rule.kind);
     let message = match kind {
         // DataFusion appends planner hints after a newline; keep the first line.
         ErrorKind::UndefinedFunction => message.lines().next().unwrap_or_default().to_string(),
@@ -307,10 +195,6 @@ fn classify_plan(message: String) -> QueryError {
     };
     QueryError::new(kind, message)
 }
-
-/// The prefix of an execution error that is PostgreSQL's 22003 ("integer out of
-/// range"), as the gateway's checked arithmetic raises it.
-pub(crate) const OUT_OF_RANGE: &str = "out of range:";
 
 /// Internal failures reach the client without detail; the detail goes to the log.
 fn internal(detail: &str) -> QueryError {
@@ -365,3 +249,7 @@ mod tests {
         assert_eq!(reference_text(7), "00000007");
     }
 }
+
+#[cfg(test)]
+#[path = "error_text_tests.rs"]
+mod error_text_tests;

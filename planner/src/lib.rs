@@ -6,11 +6,12 @@
 //! are planned by DataFusion against the registered catalogs and returned as a stream.
 
 mod catalog_listing;
+mod config;
 mod error;
+mod error_kind;
+mod error_text;
 pub mod history;
 mod metering;
-mod pg_catalog;
-mod pg_functions;
 mod pipeline;
 mod query_registry;
 mod result_cache;
@@ -24,25 +25,23 @@ mod statements;
 mod system_tables;
 
 pub use catalog_listing::{ListedTable, TableFilter, like};
-pub use statements::copy::{CopyFormat, CopyOptions};
-pub use error::{ErrorKind, QueryError, Result};
-pub use system_tables::finops::finops_schema;
+pub use config::{ENGINE_DEFAULTS, PlannerConfig};
+pub use error::{QueryError, Result};
+pub use error_kind::ErrorKind;
 pub use history::recovery::recover_from_audit;
-pub use system_tables::history::HistoryTable;
 pub use metering::{
     Budget, BudgetLedger, BudgetMode, BudgetPeriod, Metrics, PriceList, QueryFigures, QueryLimit,
 };
-pub use pg_catalog::type_map;
-pub use pg_catalog::{PG_CATALOG, PG_TYPE_METADATA, regproc_name, regtype_name, type_oid};
-pub use sql::placeholders::number_placeholders;
-pub use query_registry::RunningQueries;
-pub use system_tables::runtime::RuntimeQueriesTable;
+pub use query_registry::QueryRegistry;
 pub use semantic_layer::{
     LoadedModels, ModelSource, SemanticLayer, compile as compile_semantic, load as load_semantic,
 };
-pub use service::{ENGINE_DEFAULTS, Outcome, PlannerConfig, Prepared, QueryService, StatementKind};
+pub use service::QueryService;
 pub use session::{ClientOrigin, Notice, Session};
-pub use session::settings::{SERVER_VERSION, SERVER_VERSION_NUM};
+pub use sql::placeholders::number_placeholders;
+pub use statements::copy::{CopyFormat, CopyOptions};
+pub use statements::prepared::{Outcome, Prepared, StatementKind};
+pub use system_tables::system_catalog;
 
 /// Re-exported so frontends name parameter values and types without their own
 /// DataFusion dependency drifting.

@@ -157,14 +157,14 @@ impl RunningQuery {
 
 /// The registry of the queries running now, by query id.
 #[derive(Debug, Default)]
-pub struct RunningQueries {
+pub struct QueryRegistry {
     queries: Mutex<HashMap<String, Arc<RunningQuery>>>,
 }
 
 /// Keeps a query in the registry; it leaves when this is dropped (with its result).
 #[derive(Debug)]
 pub(crate) struct Registration {
-    registry: Arc<RunningQueries>,
+    registry: Arc<QueryRegistry>,
     pub(crate) query: Arc<RunningQuery>,
 }
 
@@ -185,7 +185,7 @@ pub(crate) enum KillRefusal {
     NotRunning,
 }
 
-impl RunningQueries {
+impl QueryRegistry {
     /// Adds a query, queued; it stays until the returned registration is dropped.
     pub(crate) fn register(
         self: &Arc<Self>,

@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::ast::{ObjectName, Statement as SqlStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use lakegate_catalog::CatalogRegistry;
-use lakegate_security::policy::PolicyStore;
+use lakegate_security::policy::{Action, PolicyStore};
 use lakegate_semantic::{QueryErrorKind, SemanticModels};
 
 use crate::error::{ErrorKind, QueryError, Result};
@@ -162,7 +162,6 @@ impl SemanticLayer {
             |name: &ObjectName| resolve_name(&self.catalog, &loaded.models, name, default_catalog);
         let expanded = lakegate_semantic::expand_statement(statement, &loaded.models, &resolve)
             .map_err(semantic_error)?;
-        let policy = policy.current();
         let any = !expanded.is_empty();
         for model in expanded {
             let name = &loaded.models.model(model).name;
@@ -173,12 +172,7 @@ impl SemanticLayer {
                     format!("semantic table {table} is not available: {reason}"),
                 ));
             }
-            if !policy.allows(user, &table, "select") {
-                return Err(QueryError::new(
-                    ErrorKind::InsufficientPrivilege,
-                    format!("permission denied for table {table}"),
-                ));
-            }
+            policy.authorize(user, Action::ReadSemanticTable(&table))?;
         }
         Ok(any)
     }

@@ -1,5 +1,5 @@
-//! The planner's modules depend on each other one way: no import cycle among its files,
-//! and none among its top-level folders.
+//! The planner's modules (and pg_compat's) depend on each other one way: no import
+//! cycle among their files, and none among their top-level folders.
 //!
 //! Reads `src/` as text, resolves every `crate::`, `super::`, `self::` and child-module
 //! path (in `use` trees and inline) to the file that defines it, following re-exports,
@@ -24,8 +24,17 @@ struct Module {
 
 #[test]
 fn planner_modules_have_no_import_cycle() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let modules = read_crate(&root);
+    check(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+}
+
+/// The PostgreSQL emulation the planner and the gateway share.
+#[test]
+fn pg_compat_modules_have_no_import_cycle() {
+    check(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../pg_compat/src"));
+}
+
+fn check(root: &Path) {
+    let modules = read_crate(root);
     let edges = resolve_edges(&modules);
     if std::env::var_os("MODULE_GRAPH").is_some() {
         for (from, tos) in &edges {
@@ -38,7 +47,8 @@ fn planner_modules_have_no_import_cycle() {
     let cycles = cycles(&edges);
     assert!(
         cycles.is_empty(),
-        "import cycles among the planner's files:\n{}",
+        "import cycles among the files of {}:\n{}",
+        root.display(),
         describe(&cycles, &edges)
     );
 
@@ -57,7 +67,8 @@ fn planner_modules_have_no_import_cycle() {
     let cycles = cycles_of(&folders);
     assert!(
         cycles.is_empty(),
-        "import cycles among the planner's top-level modules:\n{}",
+        "import cycles among the top-level modules of {}:\n{}",
+        root.display(),
         describe(&cycles, &folders)
     );
 }
@@ -128,7 +139,10 @@ fn module_path(src: &Path, file: &Path) -> ModPath {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if path.last().is_some_and(|last| last == "mod" || last == "lib") {
+    if path
+        .last()
+        .is_some_and(|last| last == "mod" || last == "lib")
+    {
         path.pop();
     }
     path
@@ -193,8 +207,7 @@ fn strip(text: &str) -> String {
                     i += 1;
                 }
             }
-        } else if c == 'r' && (next == Some('#') || next == Some('"')) && !ident_before(&chars, i)
-        {
+        } else if c == 'r' && (next == Some('#') || next == Some('"')) && !ident_before(&chars, i) {
             // Raw string: r"…" or r#"…"#.
             let mut j = i + 1;
             let mut hashes = 0;
@@ -387,14 +400,17 @@ fn use_tree(tokens: &[Token], prefix: Vec<String>, out: &mut Vec<(Vec<String>, O
                 }
                 return;
             }
-            Token::Ident(word) if word == "pub" && segments.is_empty() => {
-                // `pub(crate)`/`pub(super)`: skip the restriction.
-                if tokens.get(i + 1) == Some(&Token::Punct('(')) {
-                    while i < tokens.len() && tokens[i] != Token::Punct(')') {
-                        i += 1;
-                    }
+            // `pub(crate)`/`pub(super)`: skip the restriction.
+            Token::Ident(word)
+                if word == "pub"
+                    && segments.is_empty()
+                    && tokens.get(i + 1) == Some(&Token::Punct('(')) =>
+            {
+                while i < tokens.len() && tokens[i] != Token::Punct(')') {
+                    i += 1;
                 }
             }
+            Token::Ident(word) if word == "pub" && segments.is_empty() => {}
             Token::Ident(word) => segments.push(word.clone()),
             Token::PathSep => {}
             Token::Punct('*') => {

@@ -21,11 +21,11 @@ struct State {
 
 /// The registry of cancellable queries.
 #[derive(Debug, Default)]
-pub(crate) struct RunningQueries {
+pub(crate) struct FlightCancels {
     state: Mutex<State>,
 }
 
-impl RunningQueries {
+impl FlightCancels {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -70,7 +70,7 @@ impl RunningQueries {
 /// Removes a query from the registry when its stream ends.
 #[derive(Debug)]
 pub(crate) struct RunningGuard {
-    queries: Arc<RunningQueries>,
+    queries: Arc<FlightCancels>,
     query_id: u64,
     expires: u64,
 }

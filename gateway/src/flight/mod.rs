@@ -34,7 +34,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::config::FlightConfig;
 use auth::{Authenticator, Signer};
-use cancel::RunningQueries;
+use cancel::FlightCancels;
 use metadata::StaticInfo;
 use prepared::PreparedStatements;
 use service::{FlightSqlEndpoint, FlightState};
@@ -84,7 +84,7 @@ impl FlightFrontend {
             ),
             ticket_ttl: Duration::from_secs(config.ticket_ttl_seconds.max(1)),
             prepared: PreparedStatements::new(config.max_prepared_per_user),
-            running: Arc::new(RunningQueries::default()),
+            running: Arc::new(FlightCancels::default()),
             info: StaticInfo::new().context("building the Flight SQL info tables")?,
         };
         Ok(Self {

@@ -37,7 +37,7 @@ use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::{Authenticator, now_seconds};
-use super::cancel::RunningQueries;
+use super::cancel::FlightCancels;
 use super::metadata::{StaticInfo, is_metadata};
 use super::params::{param_rows, parameter_schema};
 use super::plain_types::{plain_batch, plain_schema};
@@ -55,7 +55,7 @@ pub(crate) struct FlightState {
     pub(crate) auth: Authenticator,
     pub(crate) ticket_ttl: Duration,
     pub(crate) prepared: PreparedStatements,
-    pub(crate) running: Arc<RunningQueries>,
+    pub(crate) running: Arc<FlightCancels>,
     pub(crate) info: StaticInfo,
 }
 

@@ -22,6 +22,7 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::NumericOutOfRange
         | ErrorKind::InvalidTextRepresentation
         | ErrorKind::DataException
+        | ErrorKind::DatetimeOverflow
         | ErrorKind::ProtocolViolation
         | ErrorKind::NotNullViolation
         // A statement using a feature the gateway refuses (0A000) is a bad argument of
@@ -31,7 +32,11 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         ErrorKind::UndefinedTable | ErrorKind::UndefinedObject | ErrorKind::InvalidCursorName => {
             Code::NotFound
         }
+        ErrorKind::InvalidAuthorization | ErrorKind::InvalidPassword => Code::Unauthenticated,
+        ErrorKind::InvalidPreparedStatement => Code::NotFound,
         ErrorKind::ReadOnly
+        | ErrorKind::ConnectionDoesNotExist
+        | ErrorKind::InFailedTransaction
         | ErrorKind::NoActiveTransaction
         | ErrorKind::InvalidSavepoint
         | ErrorKind::ObjectNotInPrerequisiteState => Code::FailedPrecondition,

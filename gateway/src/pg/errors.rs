@@ -1,6 +1,6 @@
 //! The one mapping from planner errors to SQLSTATE codes.
 
-use lakegate_planner::QueryError;
+use lakegate_planner::{ErrorKind, QueryError};
 use pgwire::error::{ErrorInfo, PgWireError};
 
 /// An ErrorResponse for a planner error.
@@ -17,11 +17,23 @@ pub(crate) fn to_pgwire(error: QueryError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(&error)))
 }
 
-/// An error of our own making with an explicit SQLSTATE.
-pub(crate) fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
+/// An error of the wire protocol's own making, with the SQLSTATE of its kind.
+pub(crate) fn user_error(kind: ErrorKind, message: impl Into<String>) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".to_string(),
-        code.to_string(),
+        kind.sqlstate().to_string(),
         message.into(),
     )))
 }
+
+/// An error that ends the connection (severity FATAL), with the SQLSTATE of its kind.
+pub(crate) fn fatal(kind: ErrorKind, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_string(),
+        kind.sqlstate().to_string(),
+        message.into(),
+    )))
+}
+
+/// The SQLSTATE of a NOTICE (successful completion).
+pub(crate) const NOTICE_SQLSTATE: &str = "00000";

@@ -28,6 +28,7 @@ use super::query::{QueryHandler, StatementParser};
 use super::startup::GatewayStartup;
 use super::tls::Tls;
 use crate::config::AuthMethod;
+use lakegate_planner::ErrorKind;
 
 /// How long shutdown waits for open connections to finish their current work.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,7 +53,7 @@ impl PgFrontend {
         tls: Option<Tls>,
     ) -> anyhow::Result<Self> {
         let mut parameters = DefaultServerParameterProvider::default();
-        parameters.server_version = lakegate_planner::SERVER_VERSION.to_string();
+        parameters.server_version = lakegate_pg_compat::SERVER_VERSION.to_string();
         parameters.is_superuser = false;
         parameters.search_path = default_schema.to_string();
         parameters.time_zone = "UTC".to_string();
@@ -152,7 +153,7 @@ impl Connection {
                 .unwrap_or_default();
             let principal = self.users.principal(&user).ok_or_else(|| {
                 user_error(
-                    "28000",
+                    ErrorKind::InvalidAuthorization,
                     format!("role \"{user}\" is not permitted to log in"),
                 )
             })?;
@@ -188,7 +189,7 @@ pub(crate) fn open<'a>(
 ) -> PgWireResult<&'a mut Session> {
     guard
         .as_mut()
-        .ok_or_else(|| user_error("08003", "session is not open"))
+        .ok_or_else(|| user_error(ErrorKind::ConnectionDoesNotExist, "session is not open"))
 }
 
 /// The handlers of one connection.
@@ -265,11 +266,10 @@ impl ErrorHandler for ConnectionErrors {
             };
             tracing::info!(user = %user, peer = %client.socket_addr(), "authentication failed");
             // PostgreSQL's own words, which drivers and their users recognise.
-            *error = PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
-                "FATAL".to_string(),
-                "28P01".to_string(),
+            *error = super::errors::fatal(
+                ErrorKind::InvalidPassword,
                 format!("password authentication failed for user \"{user}\""),
-            )));
+            );
         }
     }
 }

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 
 use super::errors::user_error;
 use super::types::arrow_type;
+use lakegate_planner::ErrorKind;
 
 /// Decodes each parameter with the type the client declared, or the type the planner
 /// inferred, then casts it to the inferred type.
@@ -23,7 +24,7 @@ pub(crate) fn decode_params(
 ) -> PgWireResult<Vec<ScalarValue>> {
     if values.len() != inferred.len() {
         return Err(user_error(
-            "08P01",
+            ErrorKind::ProtocolViolation,
             format!(
                 "bind message supplies {} parameters, but the statement requires {}",
                 values.len(),
@@ -43,12 +44,17 @@ pub(crate) fn decode_params(
                 .filter(|t| *t != Type::UNKNOWN)
                 .or_else(|| target.as_ref().map(super::types::pg_type))
                 .unwrap_or(Type::TEXT);
-            let scalar = decode_one(value.as_deref(), format.is_binary(i), &wire_type)
-                .map_err(|e| user_error("22P02", format!("parameter ${}: {e}", i + 1)))?;
+            let scalar =
+                decode_one(value.as_deref(), format.is_binary(i), &wire_type).map_err(|e| {
+                    user_error(
+                        ErrorKind::InvalidTextRepresentation,
+                        format!("parameter ${}: {e}", i + 1),
+                    )
+                })?;
             match target {
                 Some(t) if t != scalar.data_type() => scalar.cast_to(&t).map_err(|e| {
                     user_error(
-                        "22P02",
+                        ErrorKind::InvalidTextRepresentation,
                         format!("parameter ${}: cannot convert to {t}: {e}", i + 1),
                     )
                 }),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Sink, SinkExt, Stream, StreamExt};
-use lakegate_planner::{Outcome, Prepared, QueryError, Session, StatementKind};
+use lakegate_planner::{ErrorKind, Outcome, Prepared, QueryError, Session, StatementKind};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{
     ExtendedQueryHandler, SimpleQueryHandler, send_describe_response, send_execution_response,
@@ -32,7 +32,7 @@ use pgwire::messages::simplequery::Query;
 
 use super::copy::send_copy_out;
 use super::encode::{encode_batch, fields};
-use super::errors::{to_pgwire, user_error};
+use super::errors::{NOTICE_SQLSTATE, to_pgwire, user_error};
 use super::handlers::{Connection, open};
 use super::params::decode_params;
 use super::types::pg_type;
@@ -58,7 +58,7 @@ fn transaction_gate(status: TransactionStatus, kind: StatementKind) -> PgWireRes
         StatementKind::Rollback | StatementKind::RollbackTo => Ok(Gate::Run),
         StatementKind::Commit => Ok(Gate::RollBack),
         _ => Err(user_error(
-            "25P02",
+            ErrorKind::InFailedTransaction,
             "current transaction is aborted, commands ignored until end of transaction block",
         )),
     }
@@ -107,7 +107,7 @@ fn deallocate<S: PortalStore>(store: &S, outcome: &Outcome) -> PgWireResult<()> 
     if let Outcome::Deallocate(Some(name)) = outcome {
         if store.get_statement(name).is_none() {
             return Err(user_error(
-                "26000",
+                ErrorKind::InvalidPreparedStatement,
                 format!("prepared statement \"{name}\" does not exist"),
             ));
         }
@@ -146,7 +146,10 @@ fn response(outcome: Outcome, format: &Format) -> PgWireResult<Response> {
         Outcome::Deallocate(None) => Response::Execution(Tag::new("DEALLOCATE ALL")),
         Outcome::Deallocate(Some(_)) => Response::Execution(Tag::new("DEALLOCATE")),
         Outcome::Copy { .. } => {
-            return Err(user_error("XX000", "COPY outcome outside the COPY path"));
+            return Err(user_error(
+                ErrorKind::Internal,
+                "COPY outcome outside the COPY path",
+            ));
         }
     })
 }
@@ -175,7 +178,7 @@ where
 {
     for notice in notices {
         let mut info =
-            pgwire::error::ErrorInfo::new("NOTICE".into(), "00000".into(), notice.message);
+            pgwire::error::ErrorInfo::new("NOTICE".into(), NOTICE_SQLSTATE.into(), notice.message);
         info.detail = notice.detail;
         client
             .feed(PgWireBackendMessage::NoticeResponse(info.into()))
@@ -221,7 +224,7 @@ impl QueryHandler {
                     Response::Execution(tag)
                     | Response::TransactionStart(tag)
                     | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
-                    _ => return Err(user_error("XX000", "unexpected response")),
+                    _ => return Err(user_error(ErrorKind::Internal, "unexpected response")),
                 },
             }
             send_notices(client, session.take_notices()).await?;
@@ -253,7 +256,7 @@ impl QueryHandler {
             Outcome::Copy { stream, options } => {
                 send_copy_out(client, stream, &options).await?;
             }
-            _ => return Err(user_error("XX000", "COPY returned no data")),
+            _ => return Err(user_error(ErrorKind::Internal, "COPY returned no data")),
         }
         client.set_state(PgWireConnectionState::ReadyForQuery);
         Ok(())
@@ -290,7 +293,7 @@ impl SimpleQueryHandler for QueryHandler {
     {
         // `on_query` streams each statement's response itself.
         Err(user_error(
-            "XX000",
+            ErrorKind::Internal,
             "simple queries are handled by on_query",
         ))
     }
@@ -410,7 +413,7 @@ impl QueryParser for StatementParser {
             1 => {}
             _ => {
                 return Err(user_error(
-                    "42601",
+                    ErrorKind::Syntax,
                     "cannot insert multiple commands into a prepared statement",
                 ));
             }

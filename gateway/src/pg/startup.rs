@@ -2,6 +2,8 @@
 //! login where PostgreSQL does (an `md5` listener uses SCRAM for users without an MD5
 //! credential).
 
+use super::errors::fatal;
+use lakegate_planner::ErrorKind;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use pgwire::api::auth::{
     save_startup_parameters_to_metadata,
 };
 use pgwire::api::{ClientInfo, METADATA_USER};
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::auth::VerifierSource;
@@ -85,14 +87,6 @@ impl GatewayStartup {
     }
 }
 
-fn fatal(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".to_string(),
-        code.to_string(),
-        message,
-    )))
-}
-
 #[async_trait]
 impl StartupHandler for GatewayStartup {
     async fn on_startup<C>(
@@ -111,7 +105,7 @@ impl StartupHandler for GatewayStartup {
                 save_startup_parameters_to_metadata(client, startup);
                 if self.require_tls && !client.is_secure() {
                     return Err(fatal(
-                        "28000",
+                        ErrorKind::InvalidAuthorization,
                         "this server accepts only TLS connections (connect with sslmode=require)"
                             .to_string(),
                     ));

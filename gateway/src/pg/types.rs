@@ -3,7 +3,7 @@
 use arrow::datatypes::{DataType, Field, TimeUnit};
 use pgwire::api::Type;
 
-use lakegate_planner::type_map;
+use lakegate_pg_compat::catalog::type_map;
 
 /// The Postgres type a result field is sent as: its metadata's type where the planner
 /// names one (`oid` columns of pg_catalog), else the mapping of its Arrow type. The

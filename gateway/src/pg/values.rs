@@ -22,6 +22,7 @@ use super::errors::user_error;
 use super::interval::Interval;
 use super::numeric;
 use super::types::pg_type;
+use lakegate_planner::ErrorKind;
 
 /// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
 const PG_EPOCH_DAYS: i32 = 10_957;
@@ -84,7 +85,12 @@ pub(crate) enum Json {
 }
 
 fn normalise(array: &ArrayRef, to: &DataType) -> PgWireResult<ArrayRef> {
-    cast(array, to).map_err(|e| user_error("22000", format!("cannot encode column: {e}")))
+    cast(array, to).map_err(|e| {
+        user_error(
+            ErrorKind::DataException,
+            format!("cannot encode column: {e}"),
+        )
+    })
 }
 
 fn as_list(array: &ArrayRef) -> PgWireResult<ListArray> {
@@ -94,7 +100,7 @@ fn as_list(array: &ArrayRef) -> PgWireResult<ListArray> {
         | DataType::FixedSizeList(f, _)
         | DataType::ListView(f)
         | DataType::LargeListView(f) => f.clone(),
-        _ => return Err(user_error("22000", "not a list")),
+        _ => return Err(user_error(ErrorKind::DataException, "not a list")),
     };
     Ok(normalise(array, &DataType::List(field))?
         .as_list::<i32>()
@@ -292,14 +298,14 @@ impl Column {
             Column::Oid(a) => write_integer(out, i64::from(a.value(row))),
             Column::Regproc(a) => {
                 let oid = a.value(row);
-                match lakegate_planner::regproc_name(oid) {
+                match lakegate_pg_compat::catalog::regproc_name(oid) {
                     Some(name) => out.extend_from_slice(name.as_bytes()),
                     None => write_integer(out, i64::from(oid)),
                 }
             }
-            Column::Regtype(a) => {
-                out.extend_from_slice(lakegate_planner::regtype_name(a.value(row)).as_bytes())
-            }
+            Column::Regtype(a) => out.extend_from_slice(
+                lakegate_pg_compat::catalog::regtype_name(a.value(row)).as_bytes(),
+            ),
             Column::I16(a) => write_integer(out, i64::from(a.value(row))),
             Column::I32(a) => write_integer(out, i64::from(a.value(row))),
             Column::I64(a) => write_integer(out, a.value(row)),
@@ -330,7 +336,12 @@ impl Column {
             Column::Null => {}
             Column::Display(array) => {
                 let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
-                    .map_err(|e| user_error("22000", format!("cannot display value: {e}")))?;
+                    .map_err(|e| {
+                        user_error(
+                            ErrorKind::DataException,
+                            format!("cannot display value: {e}"),
+                        )
+                    })?;
                 write_display(out, formatter.value(row));
             }
         }
@@ -465,7 +476,7 @@ fn write_hex(out: &mut BytesMut, bytes: &[u8]) {
 
 fn date_of(days: i32) -> PgWireResult<NaiveDate> {
     NaiveDate::from_num_days_from_ce_opt(days + 719_163)
-        .ok_or_else(|| user_error("22008", "date out of range"))
+        .ok_or_else(|| user_error(ErrorKind::DatetimeOverflow, "date out of range"))
 }
 
 /// `2024-01-02`, or `0044-03-15 BC` before year 1 as PostgreSQL writes it.
@@ -522,7 +533,7 @@ fn write_clock(out: &mut BytesMut, micros: i64) {
 fn write_timestamp(out: &mut BytesMut, micros: i64) -> PgWireResult<()> {
     const DAY: i64 = 86_400_000_000;
     let days = i32::try_from(micros.div_euclid(DAY))
-        .map_err(|_| user_error("22008", "timestamp out of range"))?;
+        .map_err(|_| user_error(ErrorKind::DatetimeOverflow, "timestamp out of range"))?;
     let before_christ = write_day(out, days)?;
     out.put_u8(b' ');
     write_clock(out, micros.rem_euclid(DAY));
@@ -534,7 +545,7 @@ fn write_timestamp(out: &mut BytesMut, micros: i64) -> PgWireResult<()> {
 
 fn write_time(out: &mut BytesMut, micros: i64) -> PgWireResult<()> {
     if !(0..86_400_000_000).contains(&micros) {
-        return Err(user_error("22008", "time out of range"));
+        return Err(user_error(ErrorKind::DatetimeOverflow, "time out of range"));
     }
     write_clock(out, micros);
     Ok(())

@@ -19,16 +19,9 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::prelude::SessionContext;
 use iceberg_datafusion::IcebergStaticTableProvider;
 
-use crate::pipeline::finish::{history_record, status_name};
+use crate::history::record::{history_record, status_name};
 use crate::history::store::HistoryStore;
 use crate::{ErrorKind, QueryError, Result};
-
-/// A held lease: the locked file, removed when the lease is released.
-#[derive(Debug)]
-pub(crate) struct Lease {
-    path: PathBuf,
-    _file: File,
-}
 
 fn failed(e: impl std::fmt::Display) -> QueryError {
     QueryError::new(
@@ -38,32 +31,7 @@ fn failed(e: impl std::fmt::Display) -> QueryError {
 }
 
 fn leases_dir(history: &HistoryStore) -> PathBuf {
-    history.dir.join("instances")
-}
-
-impl HistoryStore {
-    /// Takes the lease of gateway `instance` (its query ids start with `instance_`).
-    pub fn claim(&self, instance: &str) -> Result<()> {
-        let dir = leases_dir(self);
-        std::fs::create_dir_all(&dir).map_err(failed)?;
-        let path = dir.join(format!("{instance}.lock"));
-        let file = File::create(&path).map_err(failed)?;
-        file.try_lock().map_err(|e| {
-            failed(format!(
-                "the lease {} is held by another process: {e}",
-                path.display()
-            ))
-        })?;
-        *self.lease.lock().unwrap_or_else(|e| e.into_inner()) = Some(Lease { path, _file: file });
-        Ok(())
-    }
-
-    /// Gives the lease up once every record is committed.
-    pub(crate) fn release(&self) {
-        if let Some(lease) = self.lease.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = std::fs::remove_file(&lease.path);
-        }
-    }
+    super::lease::leases_dir(&history.dir)
 }
 
 /// Replays from the audit trail at `audit` the records of dead gateways that their

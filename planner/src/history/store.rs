@@ -93,7 +93,7 @@ pub struct HistoryStore {
     /// The directory of the history's catalog.
     pub(crate) dir: std::path::PathBuf,
     /// This gateway's lease on the history (see history_recovery.rs), once claimed.
-    pub(crate) lease: Mutex<Option<crate::history::recovery::Lease>>,
+    pub(crate) lease: Mutex<Option<crate::history::lease::Lease>>,
 }
 
 impl HistoryStore {
@@ -266,46 +266,18 @@ impl HistoryStore {
 }
 
 impl HistoryStore {
-    /// The cost of this month's queries per user, roles and UTC day, committed and
-    /// buffered.
-    pub async fn spending_this_month(
-        self: &Arc<Self>,
-    ) -> crate::Result<Vec<(String, Vec<String>, DateTime<Utc>, f64)>> {
-        use datafusion::arrow::array::{Array, AsArray};
-        use datafusion::arrow::datatypes::{Float64Type, TimestampMicrosecondType};
-        let ctx = datafusion::prelude::SessionContext::new();
-        ctx.register_table("history", Arc::new(crate::HistoryTable::new(self.clone())))
-            .map_err(internal)?;
-        let now = Utc::now();
-        let month = format!("{}-01T00:00:00Z", now.format("%Y-%m"));
-        let batches = ctx
-            .sql(&format!(
-                "SELECT user_name, roles, date_trunc('day', ended_at) AS day, sum(cost) \
-                 FROM history WHERE ended_at >= TIMESTAMP '{month}' AND cost > 0 \
-                 GROUP BY 1, 2, 3"
-            ))
-            .await
-            .map_err(internal)?
-            .collect()
-            .await
-            .map_err(internal)?;
-        let mut out = Vec::new();
-        for batch in batches {
-            let users = batch.column(0).as_string::<i32>();
-            let roles = batch.column(1).as_string::<i32>();
-            let days = batch.column(2).as_primitive::<TimestampMicrosecondType>();
-            let costs = batch.column(3).as_primitive::<Float64Type>();
-            for i in 0..batch.num_rows() {
-                let roles = if roles.is_null(i) {
-                    Vec::new()
-                } else {
-                    roles.value(i).split(',').map(str::to_string).collect()
-                };
-                let day = DateTime::from_timestamp_micros(days.value(i)).unwrap_or(now);
-                out.push((users.value(i).to_string(), roles, day, costs.value(i)));
-            }
+    /// Takes the lease of gateway `instance` (its query ids start with `instance_`).
+    pub fn claim(&self, instance: &str) -> crate::Result<()> {
+        let lease = crate::history::lease::Lease::claim(&self.dir, instance)?;
+        *self.lease.lock().unwrap_or_else(|e| e.into_inner()) = Some(lease);
+        Ok(())
+    }
+
+    /// Gives the lease up once every record is committed.
+    pub(crate) fn release(&self) {
+        if let Some(lease) = self.lease.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            lease.release();
         }
-        Ok(out)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::QueryFigures;
+use super::figures::QueryFigures;
 
 /// Prices per unit of work, in a currency or unit the operator chooses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -109,7 +109,10 @@ impl CloneForReport for DataFusionError {
             DataFusionError::ArrowError(e, _)
                 if matches!(**e, datafusion::arrow::error::ArrowError::DivideByZero) =>
             {
-                DataFusionError::Execution("Divide by zero".into())
+                DataFusionError::ArrowError(
+                    Box::new(datafusion::arrow::error::ArrowError::DivideByZero),
+                    None,
+                )
             }
             DataFusionError::ResourcesExhausted(m) => {
                 DataFusionError::ResourcesExhausted(m.clone())

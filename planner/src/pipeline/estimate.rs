@@ -1,42 +1,24 @@
-//! `EXPLAIN COST <query>` and `SET gateway.dry_run = on`: the query is planned, its scans
+//! Stage 3, estimate: `EXPLAIN COST <query>` and `SET gateway.dry_run = on`: the query is planned, its scans
 //! are estimated from Iceberg manifests (lakegate_catalog::estimate), and the estimate
 //! is returned instead of the rows. No data file is opened.
 //!
-//! DataFusion's parser has no `EXPLAIN COST`; parse.rs reads it and marks the
-//! statement as an EXPLAIN whose format is [`COST_FORMAT`].
+//! Also the budget and scan-limit checks, which need the same estimate.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::sql::parser::{ExplainStatement, Statement as DFStatement};
 use lakegate_catalog::estimate::ScanEstimate;
 
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::memory::MemoryStream;
+
 use crate::PriceList;
+use crate::pipeline::admit::Admitted;
+use crate::pipeline::engine::Engine;
+use crate::pipeline::plan::Planned;
 use crate::session::Session;
-
-/// The EXPLAIN format that marks `EXPLAIN COST`.
-pub(crate) const COST_FORMAT: &str = "lakegate_cost";
-
-/// `EXPLAIN COST` around `statement`.
-pub(crate) fn explain_cost(statement: DFStatement) -> DFStatement {
-    DFStatement::Explain(ExplainStatement {
-        analyze: false,
-        verbose: false,
-        format: Some(COST_FORMAT.into()),
-        statement: Box::new(statement),
-    })
-}
-
-/// The query an `EXPLAIN COST` estimates.
-pub(crate) fn cost_target(statement: &DFStatement) -> Option<&DFStatement> {
-    match statement {
-        DFStatement::Explain(explain) if explain.format.as_deref() == Some(COST_FORMAT) => {
-            Some(explain.statement.as_ref())
-        }
-        _ => None,
-    }
-}
+use crate::{ErrorKind, QueryError, Result};
 
 /// Whether the session returns estimates instead of rows.
 pub(crate) fn dry_run(session: &Session) -> bool {
@@ -91,4 +73,53 @@ pub(crate) fn estimate_batch(
             Arc::new(Float64Array::from(cost)),
         ],
     )?)
+}
+
+/// Stage 3, estimate and budget: a query that asks for its estimate (EXPLAIN COST, a
+/// dry run) gets it as its result; a query over its scan limit or over a hard budget is
+/// refused. The estimate reads manifests only, so a refused query opens no data file.
+pub(crate) async fn check(
+    engine: &Engine,
+    session: &Session,
+    planned: &Planned,
+    admitted: &Admitted,
+    estimate_only: bool,
+) -> Result<Option<SendableRecordBatchStream>> {
+    if !(estimate_only || admitted.scan_limit.is_some() || admitted.hard_budget) {
+        return Ok(None);
+    }
+    let estimate = lakegate_catalog::estimate::estimate_plan(&planned.physical).await?;
+    admitted.entry().set_estimate(estimate.bytes());
+    if estimate_only {
+        let batch = estimate_batch(&estimate, &engine.config.prices)?;
+        let stream = MemoryStream::try_new(vec![batch], estimate_schema(), None)?;
+        return Ok(Some(Box::pin(stream)));
+    }
+    if let Some((limit, subject)) = &admitted.scan_limit
+        && estimate.bytes() > *limit
+    {
+        return Err(QueryError::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "query would scan an estimated {} bytes in {} files, over the limit of \
+                 {limit} bytes per query for {subject}",
+                estimate.bytes(),
+                estimate.files()
+            ),
+        ));
+    }
+    let prices = &engine.config.prices;
+    let estimated_cost = estimate.bytes() as f64 / 1e12 * prices.per_tb_scanned;
+    if let Some(refusal) = engine.recorder.budgets.refusal(
+        &session.principal.user,
+        &session.principal.roles,
+        estimated_cost,
+        chrono::Utc::now(),
+    ) {
+        return Err(QueryError::new(
+            ErrorKind::LimitExceeded,
+            crate::metering::refusal_message(&refusal, estimated_cost, &prices.unit),
+        ));
+    }
+    Ok(None)
 }

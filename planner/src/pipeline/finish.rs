@@ -1,83 +1,21 @@
-//! The audit trail of statements: building each record from the session and what the
-//! security rule applied, and writing it with the statement's log line.
+//! Stage 5, finish: each statement's audit record (from the session and what the
+//! security rule applied) with its log line, the history record, the budgets' spending,
+//! the metrics, and the cost and budget notices.
 
 use std::time::Instant;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use lakegate_security::audit::{AuditEvent, AuditLog};
+use lakegate_security::rules::AccessReport;
 
-use crate::history::store::{HistoryRecord, HistoryStore};
+use crate::history::record::{history_record, status_name};
+use crate::history::store::HistoryStore;
 
-use crate::pipeline::completion::Ending;
-use crate::service::QueryService;
+use crate::metering::QueryMeter;
+use crate::pipeline::completion::{Ending, OnFinish};
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
-
-impl QueryService {
-    /// Records a statement that failed before producing a result (including denials).
-    pub(crate) fn record_failure(
-        &self,
-        mut event: AuditEvent,
-        started: Instant,
-        error: &QueryError,
-    ) {
-        event.decision = match error.kind {
-            ErrorKind::InsufficientPrivilege => "deny".into(),
-            _ => "error".into(),
-        };
-        event.error = Some(error.message.clone());
-        // The statement already failed; a failure to audit it is logged loudly.
-        if let Err(e) = finish_event(&self.audit, event, started, "error") {
-            tracing::error!(error = %e.message, "audit record lost");
-        }
-    }
-
-    /// Records a metadata request (a Flight SQL `CommandGet*`) answered from the
-    /// session's catalog view: what was asked and how many rows it listed.
-    pub fn audit_metadata(&self, session: &Session, request: &str, rows: u64) -> Result<()> {
-        let query_id = self
-            .next_query
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        session.clear_access();
-        let mut event = self.audit_event(session, query_id, request);
-        event.decision = "allow".into();
-        event.rows = rows;
-        finish_event(&self.audit, event, Instant::now(), "ok")
-    }
-
-    /// An audit record for a statement of this session, with what the security rule
-    /// applied while planning it.
-    /// The id of the query numbered `n`: this gateway's id and the number, unique
-    /// across restarts and among gateways sharing a data directory.
-    pub(crate) fn query_name(&self, n: u64) -> String {
-        format!("{}_{n:05}", self.instance)
-    }
-
-    pub(crate) fn audit_event(&self, session: &Session, query_id: u64, sql: &str) -> AuditEvent {
-        let query_id = self.query_name(query_id);
-        let access = session.last_access();
-        let mut tables = access.tables;
-        if let Some(denied) = access.denied {
-            tables.push(denied);
-        }
-        let mut event = AuditEvent {
-            query_id,
-            session_id: session.id,
-            user: session.principal.user.clone(),
-            roles: session.principal.roles.clone(),
-            client: session.client.address.clone(),
-            protocol: session.client.protocol.to_string(),
-            tables,
-            columns: access.columns,
-            filters: access.filters,
-            masks: access.masks,
-            ..AuditEvent::default()
-        };
-        self.audit.audit.set_sql(&mut event, sql);
-        event
-    }
-}
 
 /// A gateway's id: its start time (UTC) and five random characters, so that gateways
 /// started in the same second on one data directory still differ.
@@ -105,10 +43,10 @@ pub(crate) fn ending_name(ending: Ending) -> &'static str {
     }
 }
 
-/// Where finished statements are recorded: the audit trail, and for queries the query
-/// history (once the gateway has opened it).
+/// Where finished statements are recorded: the audit trail, for queries the query
+/// history (once the gateway has opened it), the budgets' spending and the metrics.
 #[derive(Debug)]
-pub(crate) struct Trail {
+pub(crate) struct StatementRecorder {
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) history: OnceLock<Arc<HistoryStore>>,
     /// What each user and role has spent against its budgets.
@@ -117,9 +55,67 @@ pub(crate) struct Trail {
     pub(crate) metrics: Arc<crate::Metrics>,
 }
 
+impl StatementRecorder {
+    /// The statement text as the audit trail keeps it (`None` when only its hash is
+    /// kept).
+    pub(crate) fn logged_sql(&self, sql: &str) -> Option<String> {
+        let mut text = AuditEvent::default();
+        self.audit.set_sql(&mut text, sql);
+        text.sql
+    }
+
+    /// An audit record for a statement of `session` run as `run`, with what the
+    /// security rule applied while planning it.
+    pub(crate) fn event(
+        &self,
+        session: &Session,
+        query_id: &str,
+        access: AccessReport,
+        sql: &str,
+    ) -> AuditEvent {
+        let mut tables = access.tables;
+        if let Some(denied) = access.denied {
+            tables.push(denied);
+        }
+        let mut event = AuditEvent {
+            query_id: query_id.to_string(),
+            session_id: session.id,
+            user: session.principal.user.clone(),
+            roles: session.principal.roles.clone(),
+            client: session.client.address.clone(),
+            protocol: session.client.protocol.to_string(),
+            tables,
+            columns: access.columns,
+            filters: access.filters,
+            masks: access.masks,
+            ..AuditEvent::default()
+        };
+        self.audit.set_sql(&mut event, sql);
+        event
+    }
+
+    /// Records a statement that failed before producing a result (including denials).
+    pub(crate) fn record_failure(
+        &self,
+        mut event: AuditEvent,
+        started: Instant,
+        error: &QueryError,
+    ) {
+        event.decision = match error.kind {
+            ErrorKind::InsufficientPrivilege => "deny".into(),
+            _ => "error".into(),
+        };
+        event.error = Some(error.message.clone());
+        // The statement already failed; a failure to audit it is logged loudly.
+        if let Err(e) = finish_event(self, event, started, "error") {
+            tracing::error!(error = %e.message, "audit record lost");
+        }
+    }
+}
+
 /// Writes the statement's log line and audit record, and a query's history record.
 pub(crate) fn finish_event(
-    trail: &Trail,
+    trail: &StatementRecorder,
     mut event: AuditEvent,
     started: Instant,
     outcome: &'static str,
@@ -166,53 +162,101 @@ pub(crate) fn finish_event(
     })
 }
 
-/// A statement's status in the history, from how it ended and the policy's decision.
-pub(crate) fn status_name(outcome: &str, decision: &str) -> &'static str {
-    match (outcome, decision) {
-        ("ok", _) => "finished",
-        ("abandoned", _) => "abandoned",
-        (_, "deny") => "denied",
-        _ => "failed",
+/// A query's meter, with what to do with its figures when the result ends.
+pub(crate) struct Metered {
+    pub(crate) meter: Arc<QueryMeter>,
+    pub(crate) prices: crate::PriceList,
+    /// Send the cost notice (`SET gateway.show_cost = on`).
+    pub(crate) show_cost: bool,
+    /// Where the session's notices go (cost, soft budgets).
+    pub(crate) notices: Arc<Mutex<Vec<crate::Notice>>>,
+}
+
+/// Records a streamed statement's audit event when its stream ends: rows read, and
+/// whether it completed, failed or was abandoned, with the query's metered figures.
+pub(crate) fn audited_when_done(
+    audit: Arc<StatementRecorder>,
+    mut event: AuditEvent,
+    started: Instant,
+    metered: Option<Metered>,
+) -> OnFinish {
+    Box::new(move |rows, bytes, ending, error| {
+        event.rows = rows;
+        event.decision = match ending {
+            Ending::Failed => "error".into(),
+            Ending::Complete | Ending::Abandoned => "allow".into(),
+        };
+        event.error = error;
+        let (user, roles) = (event.user.clone(), event.roles.clone());
+        let mut notices = Vec::new();
+        let mut target = None;
+        if let Some(metered) = metered {
+            let figures = metered.meter.figures(rows, bytes, &metered.prices);
+            if metered.show_cost {
+                notices.push(cost_notice(&figures, &metered.prices));
+            }
+            event.cost = Some(figures.into());
+            target = Some((metered.notices, metered.prices.unit));
+        }
+        let result = finish_event(&audit, event, started, ending_name(ending));
+        // Soft budgets are checked with this query's cost counted.
+        if let Some((target, unit)) = target {
+            for (budget, spent) in audit
+                .budgets
+                .soft_overruns(&user, &roles, chrono::Utc::now())
+            {
+                notices.push(budget_notice(&budget, spent, &unit));
+            }
+            target
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(notices);
+        }
+        result
+    })
+}
+
+/// The warning a client gets while over a soft budget.
+fn budget_notice(budget: &crate::Budget, spent: f64, unit: &str) -> crate::Notice {
+    let period = match budget.period {
+        crate::BudgetPeriod::Day => "daily",
+        crate::BudgetPeriod::Month => "monthly",
+    };
+    crate::Notice {
+        message: format!(
+            "{period} budget of {} {unit} for {} is exceeded: {spent:.8} {unit} used",
+            budget.limit, budget.subject
+        ),
+        detail: None,
     }
 }
 
-/// The history record of a metered statement's audit record (`None` for statements
-/// that are not queries).
-pub(crate) fn history_record(
-    event: &AuditEvent,
-    status: &str,
-    ended_at: chrono::DateTime<chrono::Utc>,
-) -> Option<HistoryRecord> {
-    let cost = event.cost.as_ref()?;
-    let wall = chrono::Duration::microseconds((event.duration_ms * 1000.0) as i64);
-    Some(HistoryRecord {
-        query_id: event.query_id.clone(),
-        session_id: event.session_id,
-        user: event.user.clone(),
-        roles: event.roles.clone(),
-        protocol: event.protocol.clone(),
-        sql: event.sql.clone(),
-        status: status.into(),
-        error: event.error.clone(),
-        started_at: ended_at - wall,
-        ended_at,
-        tables: event.tables.clone(),
-        figures: crate::QueryFigures {
-            bytes_scanned: cost.bytes_scanned,
-            metadata_bytes: cost.metadata_bytes,
-            files_scanned: cost.files_scanned,
-            files_pruned: cost.files_pruned,
-            row_groups_scanned: cost.row_groups_scanned,
-            row_groups_pruned: cost.row_groups_pruned,
-            read_requests: cost.read_requests,
-            rows_scanned: cost.rows_scanned,
-            rows_returned: event.rows,
-            bytes_returned: cost.bytes_returned,
-            cpu_ms: cost.cpu_ms,
-            wall_ms: event.duration_ms,
-            queue_ms: cost.queue_ms,
-            peak_memory_bytes: cost.peak_memory_bytes,
-            cost: cost.cost,
-        },
-    })
+/// The NOTICE a client gets with `gateway.show_cost` on: the cost, and every figure
+/// as `name=value` pairs in DETAIL.
+fn cost_notice(figures: &crate::QueryFigures, prices: &crate::PriceList) -> crate::Notice {
+    let f = figures;
+    crate::Notice {
+        message: format!("query cost {:.8} {}", f.cost, prices.unit),
+        detail: Some(format!(
+            "bytes_scanned={} metadata_bytes={} files_scanned={} files_pruned={} \
+             row_groups_scanned={} row_groups_pruned={} read_requests={} \
+             rows_scanned={} rows_returned={} bytes_returned={} cpu_ms={:.3} wall_ms={:.3} \
+             queue_ms={:.3} peak_memory_bytes={} cost={:.10}",
+            f.bytes_scanned,
+            f.metadata_bytes,
+            f.files_scanned,
+            f.files_pruned,
+            f.row_groups_scanned,
+            f.row_groups_pruned,
+            f.read_requests,
+            f.rows_scanned,
+            f.rows_returned,
+            f.bytes_returned,
+            f.cpu_ms,
+            f.wall_ms,
+            f.queue_ms,
+            f.peak_memory_bytes,
+            f.cost,
+        )),
+    }
 }

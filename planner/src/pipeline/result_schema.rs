@@ -20,8 +20,8 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
 use futures::Stream;
 
-use crate::sql::output_names::postgres_schema;
 use crate::{ErrorKind, QueryError, Result};
+use lakegate_pg_compat::output_names::postgres_schema;
 
 /// The schema a query's rows are announced and streamed with: the optimized plan's
 /// schema with PostgreSQL's column names.

@@ -2,6 +2,7 @@
 
 pub(crate) mod cursors;
 pub(crate) mod settings;
+pub(crate) mod transaction;
 
 use std::sync::{Arc, Mutex};
 
@@ -12,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::session::cursors::Cursors;
 use crate::session::settings::Settings;
-use crate::statements::transaction::TransactionBlock;
 use crate::{QueryError, Result};
+use transaction::TransactionBlock;
 
 /// A NOTICE for the client: a message and a machine-readable detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,18 +52,9 @@ pub struct Session {
     /// Open cursors.
     pub(crate) cursors: Cursors,
     /// What this session's pg_catalog reads beyond the catalogs (its parameters).
-    pub(crate) pg_context: Arc<crate::pg_catalog::PgCatalogContext>,
-    /// The meter of the query the current statement started, if it started one.
-    pub(crate) meter: Option<Arc<crate::metering::QueryMeter>>,
+    pub(crate) pg_context: Arc<lakegate_pg_compat::catalog::PgCatalogContext>,
     /// NOTICE messages for the client, sent after the statement's result.
     pub(crate) notices: Arc<Mutex<Vec<Notice>>>,
-    /// The id of the statement being executed.
-    pub(crate) query_id: String,
-    /// Whether the statement planned last read a semantic table (its result may be
-    /// cached).
-    pub(crate) semantic: std::sync::atomic::AtomicBool,
-    /// The table the running CREATE TABLE AS created, dropped if its rows fail.
-    pub(crate) created: Option<crate::statements::writes::CreatedTable>,
 }
 
 impl std::fmt::Debug for Session {
@@ -127,5 +119,28 @@ impl Session {
             catalog.default_catalog.clone(),
             catalog.default_schema.clone(),
         )
+    }
+}
+
+impl Session {
+    /// Ends the transaction block (COMMIT, ROLLBACK, or a COMMIT of a failed block):
+    /// savepoints are forgotten, cursors without HOLD close, and the isolation level
+    /// returns to the session default.
+    pub fn end_transaction(&mut self) {
+        self.transaction = None;
+        self.cursors.close_unheld();
+        if let Ok(level) = self.settings.get("default_transaction_isolation") {
+            let _ = self.settings.set("transaction_isolation", level);
+        }
+    }
+
+    /// The result schema of an open cursor (a cursor is also a protocol portal).
+    pub fn cursor_schema(&self, name: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
+        self.cursors.get_schema(name)
+    }
+
+    /// Whether a transaction block is open.
+    pub fn in_transaction(&self) -> bool {
+        self.transaction.is_some()
     }
 }

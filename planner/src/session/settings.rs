@@ -7,10 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::{ErrorKind, QueryError, Result};
 
-/// The PostgreSQL version the gateway reports.
-pub const SERVER_VERSION: &str = "16.6";
-/// The same, as `server_version_num`.
-pub const SERVER_VERSION_NUM: &str = "160006";
+use lakegate_pg_compat::{SERVER_VERSION, SERVER_VERSION_NUM};
 
 /// One known parameter: its canonical name, default and whether clients may change it.
 struct Known {

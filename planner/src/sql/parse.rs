@@ -41,7 +41,7 @@ pub(crate) fn split(sql: &str) -> Result<Vec<DFStatement>> {
                     "EXPLAIN COST takes a query (SELECT, WITH, VALUES or TABLE)",
                 ));
             }
-            crate::pipeline::estimate::explain_cost(inner)
+            crate::sql::explain_cost::explain_cost(inner)
         } else if is_postgres_copy(&parser.parser) {
             if copies_from(&parser.parser) {
                 return Err(QueryError::new(

@@ -5,10 +5,10 @@
 
 use datafusion::sql::sqlparser::ast::Function;
 use lakegate_catalog::CatalogRegistry;
-use lakegate_security::policy::PolicyStore;
+use lakegate_security::policy::{Action, PolicyStore};
 
-use crate::statements::procedures::arguments;
 use crate::session::Session;
+use crate::statements::procedures::arguments;
 use crate::{ErrorKind, Notice, QueryError, Result};
 
 /// The procedure's names (Trino's Iceberg connector spells it `ALTER TABLE … EXECUTE
@@ -45,15 +45,7 @@ pub(crate) async fn optimize(
             format!("cannot optimize {full}: only Iceberg tables are compacted"),
         )
     })?;
-    if !policy
-        .current()
-        .allows(&session.principal.user, &full, "insert")
-    {
-        return Err(QueryError::new(
-            ErrorKind::InsufficientPrivilege,
-            format!("permission denied to optimize {full} (it needs the insert grant)"),
-        ));
-    }
+    policy.authorize(&session.principal.user, Action::Optimize(&full))?;
     let loaded = lake
         .lake
         .load_table(&schema, &name)
@@ -115,7 +107,7 @@ pub(crate) async fn optimize(
 /// (as the pg_catalog functions resolve names).
 fn resolve(session: &Session, table: &str) -> Result<(String, String, String)> {
     let state = session.ctx.state();
-    crate::pg_catalog::split_name(state.config_options(), table)
+    lakegate_pg_compat::catalog::split_name(state.config_options(), table)
         .filter(|(c, s, t)| !c.is_empty() && !s.is_empty() && !t.is_empty())
         .ok_or_else(|| {
             QueryError::new(

@@ -6,7 +6,7 @@ use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
 };
 
-use crate::query_registry::{KillRefusal, RunningQueries};
+use crate::query_registry::{KillRefusal, QueryRegistry};
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
 
@@ -17,7 +17,7 @@ pub(crate) const RUNTIME_QUERIES: &str = "system.runtime.queries";
 pub(crate) fn call(
     session: &Session,
     function: &Function,
-    running: &RunningQueries,
+    running: &QueryRegistry,
     may_administer: impl FnOnce() -> bool,
 ) -> Result<String> {
     let name = function.name.to_string().to_ascii_lowercase();
@@ -47,7 +47,7 @@ pub(crate) fn call(
 /// `system.runtime.queries`.
 fn kill(
     session: &Session,
-    running: &RunningQueries,
+    running: &QueryRegistry,
     id: &str,
     message: Option<&str>,
     may_administer: impl FnOnce() -> bool,

@@ -10,141 +10,148 @@ use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, ObjectName, Reset, Set, Statement as SqlStatement, UnaryOperator, Value,
 };
 
-use crate::service::{Outcome, QueryService};
+use lakegate_catalog::CatalogRegistry;
+
 use crate::session::Session;
 use crate::session::settings::Settings;
+use crate::statements::prepared::Outcome;
 use crate::{ErrorKind, QueryError, Result};
 
-impl QueryService {
-    pub(crate) fn session_command(
-        &self,
-        session: &mut Session,
-        statement: &DFStatement,
-    ) -> Result<Outcome> {
-        let statement = match statement {
-            DFStatement::Statement(statement) => statement,
-            DFStatement::Reset(ResetStatement::Variable(name)) => {
-                let name = object_name(name);
-                if name.eq_ignore_ascii_case("all") {
-                    session.settings.reset_all();
-                } else {
-                    session.settings.reset(&name)?;
-                }
-                self.apply_search_path(session)?;
-                return Ok(Outcome::Command("RESET".into()));
-            }
-            _ => return Err(not_supported()),
-        };
-        match statement.as_ref() {
-            SqlStatement::Set(set) => {
-                self.apply_set(session, set)?;
-                Ok(Outcome::Command("SET".into()))
-            }
-            SqlStatement::Reset(reset) => {
-                match &reset.reset {
-                    Reset::ALL => {
-                        session.settings.reset_all();
-                        self.apply_search_path(session)?;
-                    }
-                    Reset::ConfigurationParameter(name) => {
-                        let name = object_name(name);
-                        session.settings.reset(&name)?;
-                        if Settings::canonical(&name) == "search_path" {
-                            self.apply_search_path(session)?;
-                        }
-                    }
-                }
-                Ok(Outcome::Command("RESET".into()))
-            }
-            SqlStatement::Discard { .. } => {
+/// Where unqualified names resolve when `search_path` names nothing that exists, and
+/// the catalogs its entries may name.
+pub(crate) struct NameDefaults<'a> {
+    /// The catalogs.
+    pub(crate) registry: &'a CatalogRegistry,
+    /// The default catalog.
+    pub(crate) catalog: &'a str,
+    /// The default schema.
+    pub(crate) schema: &'a str,
+}
+
+/// SET, RESET and DISCARD.
+pub(crate) fn session_command(
+    names: &NameDefaults<'_>,
+    session: &mut Session,
+    statement: &DFStatement,
+) -> Result<Outcome> {
+    let statement = match statement {
+        DFStatement::Statement(statement) => statement,
+        DFStatement::Reset(ResetStatement::Variable(name)) => {
+            let name = object_name(name);
+            if name.eq_ignore_ascii_case("all") {
                 session.settings.reset_all();
-                self.apply_search_path(session)?;
-                Ok(Outcome::Command("DISCARD ALL".into()))
+            } else {
+                session.settings.reset(&name)?;
             }
-            _ => Err(not_supported()),
+            apply_search_path(names, session)?;
+            return Ok(Outcome::Command("RESET".into()));
         }
-    }
-
-    pub(crate) fn apply_set(&self, session: &mut Session, set: &Set) -> Result<()> {
-        match set {
-            Set::SingleAssignment {
-                variable, values, ..
-            } => {
-                let name = object_name(variable);
-                let value = values
-                    .iter()
-                    .map(expr_text)
-                    .collect::<Result<Vec<_>>>()?
-                    .join(", ");
-                if value.eq_ignore_ascii_case("default") {
+        _ => return Err(not_supported()),
+    };
+    match statement.as_ref() {
+        SqlStatement::Set(set) => {
+            apply_set(names, session, set)?;
+            Ok(Outcome::Command("SET".into()))
+        }
+        SqlStatement::Reset(reset) => {
+            match &reset.reset {
+                Reset::ALL => {
+                    session.settings.reset_all();
+                    apply_search_path(names, session)?;
+                }
+                Reset::ConfigurationParameter(name) => {
+                    let name = object_name(name);
                     session.settings.reset(&name)?;
-                } else {
-                    session.settings.set(&name, value)?;
+                    if Settings::canonical(&name) == "search_path" {
+                        apply_search_path(names, session)?;
+                    }
                 }
-                if Settings::canonical(&name) == "search_path" {
-                    self.apply_search_path(session)?;
-                }
-                Ok(())
             }
-            Set::SetTimeZone { value, .. } => {
-                let value = expr_text(value)?;
-                session.settings.set("TimeZone", value)
-            }
-            Set::SetNames { charset_name, .. } => session
-                .settings
-                .set("client_encoding", charset_name.value.clone()),
-            Set::SetNamesDefault {} => session.settings.reset("client_encoding"),
-            // Every statement reads committed snapshots whatever the level; the level
-            // is recorded so that SHOW reports what the client chose.
-            Set::SetTransaction {
-                modes,
-                snapshot: None,
-                session: session_default,
-            } => crate::statements::transaction::apply_modes(session, modes, *session_default),
-            _ => Err(not_supported()),
+            Ok(Outcome::Command("RESET".into()))
         }
-    }
-
-    /// Points unqualified names at the first `search_path` entry that exists:
-    /// `schema` (in the default catalog) or `catalog.schema`.
-    pub(crate) fn apply_search_path(&self, session: &mut Session) -> Result<()> {
-        let path = session.settings.get("search_path")?;
-        let mut chosen: Option<(String, String)> = None;
-        for entry in path.split(',') {
-            let entry = entry.trim().trim_matches('"');
-            if entry.is_empty() || entry == "$user" {
-                continue;
-            }
-            let (catalog, schema) = match entry.split_once('.') {
-                Some((c, s)) => (c.to_string(), s.to_string()),
-                None => (self.config.default_catalog.clone(), entry.to_string()),
-            };
-            let Some(registered) = self.registry.get(&catalog) else {
-                continue;
-            };
-            use datafusion::catalog::CatalogProvider;
-            let exists = registered.lake.schema_names().contains(&schema);
-            if exists {
-                chosen = Some((catalog, schema));
-                break;
-            }
-            chosen.get_or_insert((catalog, schema));
+        SqlStatement::Discard { .. } => {
+            session.settings.reset_all();
+            apply_search_path(names, session)?;
+            Ok(Outcome::Command("DISCARD ALL".into()))
         }
-        let (catalog, schema) = chosen.unwrap_or_else(|| {
-            (
-                self.config.default_catalog.clone(),
-                self.config.default_schema.clone(),
-            )
-        });
-        let state = session.ctx.state_ref();
-        let mut state = state.write();
-        let options = state.config_mut().options_mut();
-        options.catalog.default_catalog = catalog;
-        options.catalog.default_schema = schema;
-        Ok(())
+        _ => Err(not_supported()),
     }
 }
 
+fn apply_set(names: &NameDefaults<'_>, session: &mut Session, set: &Set) -> Result<()> {
+    match set {
+        Set::SingleAssignment {
+            variable, values, ..
+        } => {
+            let name = object_name(variable);
+            let value = values
+                .iter()
+                .map(expr_text)
+                .collect::<Result<Vec<_>>>()?
+                .join(", ");
+            if value.eq_ignore_ascii_case("default") {
+                session.settings.reset(&name)?;
+            } else {
+                session.settings.set(&name, value)?;
+            }
+            if Settings::canonical(&name) == "search_path" {
+                apply_search_path(names, session)?;
+            }
+            Ok(())
+        }
+        Set::SetTimeZone { value, .. } => {
+            let value = expr_text(value)?;
+            session.settings.set("TimeZone", value)
+        }
+        Set::SetNames { charset_name, .. } => session
+            .settings
+            .set("client_encoding", charset_name.value.clone()),
+        Set::SetNamesDefault {} => session.settings.reset("client_encoding"),
+        // Every statement reads committed snapshots whatever the level; the level
+        // is recorded so that SHOW reports what the client chose.
+        Set::SetTransaction {
+            modes,
+            snapshot: None,
+            session: session_default,
+        } => crate::statements::transaction::apply_modes(session, modes, *session_default),
+        _ => Err(not_supported()),
+    }
+}
+
+/// Points unqualified names at the first `search_path` entry that exists:
+/// `schema` (in the default catalog) or `catalog.schema`.
+fn apply_search_path(names: &NameDefaults<'_>, session: &mut Session) -> Result<()> {
+    let path = session.settings.get("search_path")?;
+    let mut chosen: Option<(String, String)> = None;
+    for entry in path.split(',') {
+        let entry = entry.trim().trim_matches('"');
+        if entry.is_empty() || entry == "$user" {
+            continue;
+        }
+        let (catalog, schema) = match entry.split_once('.') {
+            Some((c, s)) => (c.to_string(), s.to_string()),
+            None => (names.catalog.to_string(), entry.to_string()),
+        };
+        let Some(registered) = names.registry.get(&catalog) else {
+            continue;
+        };
+        use datafusion::catalog::CatalogProvider;
+        let exists = registered.lake.schema_names().contains(&schema);
+        if exists {
+            chosen = Some((catalog, schema));
+            break;
+        }
+        chosen.get_or_insert((catalog, schema));
+    }
+    let (catalog, schema) =
+        chosen.unwrap_or_else(|| (names.catalog.to_string(), names.schema.to_string()));
+    let state = session.ctx.state_ref();
+    let mut state = state.write();
+    let options = state.config_mut().options_mut();
+    options.catalog.default_catalog = catalog;
+    options.catalog.default_schema = schema;
+    Ok(())
+}
 pub(crate) fn not_supported() -> QueryError {
     QueryError::new(ErrorKind::FeatureNotSupported, "statement not supported")
 }

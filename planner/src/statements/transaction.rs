@@ -9,94 +9,61 @@ use datafusion::sql::sqlparser::ast::{
     TransactionMode,
 };
 
-use crate::service::{Outcome, QueryService};
 use crate::session::Session;
+use crate::session::transaction::TransactionBlock;
+use crate::statements::prepared::Outcome;
 use crate::{ErrorKind, QueryError, Result};
 
-/// An open transaction block.
-#[derive(Debug, Default)]
-pub(crate) struct TransactionBlock {
-    /// Savepoint names, oldest first; a name may repeat (the newest wins).
-    pub(crate) savepoints: Vec<String>,
-}
-
-impl QueryService {
-    /// BEGIN, COMMIT, ROLLBACK [TO SAVEPOINT], SAVEPOINT and RELEASE.
-    pub(crate) fn transaction_command(
-        &self,
-        session: &mut Session,
-        statement: &SqlStatement,
-    ) -> Result<Outcome> {
-        match statement {
-            SqlStatement::StartTransaction { modes, .. } => {
-                apply_modes(session, modes, false)?;
-                if session.transaction.is_none() {
-                    session.transaction = Some(TransactionBlock::default());
-                }
-                Ok(Outcome::Begin)
+/// BEGIN, COMMIT, ROLLBACK [TO SAVEPOINT], SAVEPOINT and RELEASE.
+pub(crate) fn transaction_command(
+    session: &mut Session,
+    statement: &SqlStatement,
+) -> Result<Outcome> {
+    match statement {
+        SqlStatement::StartTransaction { modes, .. } => {
+            apply_modes(session, modes, false)?;
+            if session.transaction.is_none() {
+                session.transaction = Some(TransactionBlock::default());
             }
-            SqlStatement::Commit { .. } => {
-                session.end_transaction();
-                Ok(Outcome::Commit)
-            }
-            SqlStatement::Rollback {
-                savepoint: None, ..
-            } => {
-                session.end_transaction();
-                Ok(Outcome::Rollback)
-            }
-            SqlStatement::Rollback {
-                savepoint: Some(name),
-                ..
-            } => {
-                let block = in_block(session, "ROLLBACK TO SAVEPOINT")?;
-                let at = find(block, name)?;
-                block.savepoints.truncate(at + 1);
-                session.cursors.close_declared_after(at + 1);
-                Ok(Outcome::RollbackTo)
-            }
-            SqlStatement::Savepoint { name } => {
-                let block = in_block(session, "SAVEPOINT")?;
-                block.savepoints.push(name.value.clone());
-                Ok(Outcome::Command("SAVEPOINT".into()))
-            }
-            SqlStatement::ReleaseSavepoint { name } => {
-                let block = in_block(session, "RELEASE SAVEPOINT")?;
-                let at = find(block, name)?;
-                block.savepoints.truncate(at);
-                Ok(Outcome::Command("RELEASE".into()))
-            }
-            _ => Err(QueryError::new(
-                ErrorKind::Internal,
-                "not a transaction statement",
-            )),
+            Ok(Outcome::Begin)
         }
-    }
-}
-
-impl Session {
-    /// Ends the transaction block (COMMIT, ROLLBACK, or a COMMIT of a failed block):
-    /// savepoints are forgotten, cursors without HOLD close, and the isolation level
-    /// returns to the session default.
-    pub fn end_transaction(&mut self) {
-        self.transaction = None;
-        self.cursors.close_unheld();
-        if let Ok(level) = self.settings.get("default_transaction_isolation") {
-            let _ = self.settings.set("transaction_isolation", level);
+        SqlStatement::Commit { .. } => {
+            session.end_transaction();
+            Ok(Outcome::Commit)
         }
-    }
-
-    /// The result schema of an open cursor (a cursor is also a protocol portal).
-    pub fn cursor_schema(&self, name: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
-        self.cursors.get_schema(name)
-    }
-
-    /// Whether a transaction block is open.
-    pub fn in_transaction(&self) -> bool {
-        self.transaction.is_some()
+        SqlStatement::Rollback {
+            savepoint: None, ..
+        } => {
+            session.end_transaction();
+            Ok(Outcome::Rollback)
+        }
+        SqlStatement::Rollback {
+            savepoint: Some(name),
+            ..
+        } => {
+            let block = in_block(session, "ROLLBACK TO SAVEPOINT")?;
+            let at = find(block, name)?;
+            block.savepoints.truncate(at + 1);
+            session.cursors.close_declared_after(at + 1);
+            Ok(Outcome::RollbackTo)
+        }
+        SqlStatement::Savepoint { name } => {
+            let block = in_block(session, "SAVEPOINT")?;
+            block.savepoints.push(name.value.clone());
+            Ok(Outcome::Command("SAVEPOINT".into()))
+        }
+        SqlStatement::ReleaseSavepoint { name } => {
+            let block = in_block(session, "RELEASE SAVEPOINT")?;
+            let at = find(block, name)?;
+            block.savepoints.truncate(at);
+            Ok(Outcome::Command("RELEASE".into()))
+        }
+        _ => Err(QueryError::new(
+            ErrorKind::Internal,
+            "not a transaction statement",
+        )),
     }
 }
-
 fn in_block<'a>(session: &'a mut Session, command: &str) -> Result<&'a mut TransactionBlock> {
     session.transaction.as_mut().ok_or_else(|| {
         QueryError::new(

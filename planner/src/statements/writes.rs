@@ -17,7 +17,7 @@ use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use lakegate_catalog::{CatalogError, CatalogRegistry, WriteError};
-use lakegate_security::policy::PolicyStore;
+use lakegate_security::policy::{Action, PolicyStore};
 
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
@@ -124,15 +124,7 @@ pub(crate) async fn prepare(
             ),
         )
     })?;
-    if !policy
-        .current()
-        .allows(&session.principal.user, &full, "create")
-    {
-        return Err(QueryError::new(
-            ErrorKind::InsufficientPrivilege,
-            format!("permission denied to create table {full}"),
-        ));
-    }
+    policy.authorize(&session.principal.user, Action::CreateTable(&full))?;
     // The query is secured before anything is created, so a denied source table
     // leaves nothing behind.
     session
@@ -196,4 +188,30 @@ pub(crate) async fn undo_create(registry: &CatalogRegistry, created: CreatedTabl
             "could not drop the table of a failed CREATE TABLE AS"
         );
     }
+}
+
+/// The rows a write's stream reports (`count` of each batch, bigint on the way out).
+pub(crate) async fn written_rows(
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+) -> Result<u64> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::UInt64Type;
+    use futures::StreamExt;
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if let Some(counts) = batch.columns().first() {
+            let counts = datafusion::arrow::compute::cast(
+                counts,
+                &datafusion::arrow::datatypes::DataType::UInt64,
+            )
+            .map_err(|e| datafusion::error::DataFusionError::ArrowError(Box::new(e), None))?;
+            rows += counts
+                .as_primitive::<UInt64Type>()
+                .iter()
+                .flatten()
+                .sum::<u64>();
+        }
+    }
+    Ok(rows)
 }

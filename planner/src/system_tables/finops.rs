@@ -10,8 +10,8 @@ use datafusion::catalog::{MemoryCatalogProvider, MemorySchemaProvider, TableProv
 use datafusion::datasource::ViewTable;
 use datafusion::prelude::SessionContext;
 
-use crate::HistoryTable;
 use crate::history::store::HistoryStore;
+use crate::system_tables::history::HistoryTable;
 
 /// The figures every report sums.
 const SUMS: &str = "count(*) AS queries, sum(bytes_scanned) AS bytes_scanned, \

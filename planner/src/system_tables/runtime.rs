@@ -15,7 +15,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::query_registry::{QueryState, RunningQueries};
+use crate::query_registry::{QueryRegistry, QueryState};
 
 /// A running query's progress is estimated from its plan (reading manifests) only once
 /// it has run this long; shorter queries show no progress rather than pay for one.
@@ -24,13 +24,13 @@ const ESTIMATE_PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_m
 /// The table behind `system.runtime.queries`.
 #[derive(Debug)]
 pub struct RuntimeQueriesTable {
-    running: Arc<RunningQueries>,
+    running: Arc<QueryRegistry>,
     schema: SchemaRef,
 }
 
 impl RuntimeQueriesTable {
     /// The queries of `running`, as a table.
-    pub fn new(running: Arc<RunningQueries>) -> Self {
+    pub fn new(running: Arc<QueryRegistry>) -> Self {
         let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
         let long = |name: &str, nullable| Field::new(name, DataType::Int64, nullable);
         let double = |name: &str, nullable| Field::new(name, DataType::Float64, nullable);

@@ -4,6 +4,8 @@
 //! Default deny: a table is readable only when a `p … select, allow` line matches it
 //! through the user or one of its roles, and no `deny` line does.
 
+mod actions;
+mod error;
 mod parse;
 pub mod pattern;
 mod store;
@@ -12,6 +14,8 @@ use std::collections::BTreeSet;
 
 use casbin::{CoreApi, Enforcer, RbacApi};
 
+pub use actions::Action;
+pub use error::PolicyLoadError;
 pub use store::{PolicySource, PolicyStore, PolicyValidator};
 
 /// The model every policy file is read with (documented in `config/model.conf`).
@@ -137,15 +141,19 @@ fn obj_match(name: casbin::rhai::Dynamic, pattern: casbin::rhai::Dynamic) -> cas
 
 impl Policy {
     /// Builds a policy from model and policy text; `file` names the policy in errors.
-    pub async fn from_text(model: &str, file: &str, policy: &str) -> Result<Self, String> {
-        let parsed = parse::parse(file, policy)?;
+    pub async fn from_text(model: &str, file: &str, policy: &str) -> Result<Self, PolicyLoadError> {
+        let parsed = parse::parse(file, policy).map_err(PolicyLoadError::Line)?;
         let model = casbin::DefaultModel::from_str(model)
             .await
-            .map_err(|e| format!("model: {e}"))?;
+            .map_err(|e| PolicyLoadError::Model(e.to_string()))?;
         let adapter = casbin::StringAdapter::new(parsed.casbin_lines.join("\n"));
-        let mut enforcer = Enforcer::new(model, adapter)
-            .await
-            .map_err(|e| format!("{file}: {e}"))?;
+        let mut enforcer =
+            Enforcer::new(model, adapter)
+                .await
+                .map_err(|e| PolicyLoadError::Enforcer {
+                    file: file.to_string(),
+                    message: e.to_string(),
+                })?;
         enforcer.add_function(
             "objMatch",
             casbin::function_map::OperatorFunction::Arg2(obj_match),
@@ -161,7 +169,7 @@ impl Policy {
         policy
             .enforcer
             .enforce(("", "x.y.z", "select"))
-            .map_err(|e| format!("model matcher: {e}"))?;
+            .map_err(|e| PolicyLoadError::Matcher(e.to_string()))?;
         Ok(policy)
     }
 

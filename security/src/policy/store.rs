@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use super::{DEFAULT_MODEL, DEMO_POLICY, Policy};
+use super::{DEFAULT_MODEL, DEMO_POLICY, Policy, PolicyLoadError};
 
 /// Where the policy comes from.
 #[derive(Debug, Clone, Default)]
@@ -16,17 +16,25 @@ pub struct PolicySource {
 }
 
 impl PolicySource {
-    async fn read(&self) -> Result<Policy, String> {
+    async fn read(&self) -> Result<Policy, PolicyLoadError> {
         let model = match &self.model {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("reading model {}: {e}", path.display()))?,
+            Some(path) => {
+                std::fs::read_to_string(path).map_err(|source| PolicyLoadError::Read {
+                    what: "model",
+                    path: path.clone(),
+                    source,
+                })?
+            }
             None => DEFAULT_MODEL.to_string(),
         };
         let (name, policy) = match &self.policy {
             Some(path) => (
                 path.display().to_string(),
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("reading policy {}: {e}", path.display()))?,
+                std::fs::read_to_string(path).map_err(|source| PolicyLoadError::Read {
+                    what: "policy",
+                    path: path.clone(),
+                    source,
+                })?,
             ),
             None => ("policy.csv (demo)".to_string(), DEMO_POLICY.to_string()),
         };
@@ -65,7 +73,7 @@ impl std::fmt::Debug for PolicyStore {
 
 impl PolicyStore {
     /// Loads the policy; a bad policy at start-up is an error.
-    pub async fn load(source: PolicySource) -> Result<Self, String> {
+    pub async fn load(source: PolicySource) -> Result<Self, PolicyLoadError> {
         Self::load_validated(source, None).await
     }
 
@@ -73,10 +81,10 @@ impl PolicyStore {
     pub async fn load_validated(
         source: PolicySource,
         validator: Option<PolicyValidator>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PolicyLoadError> {
         let policy = source.read().await?;
         if let Some(validate) = &validator {
-            validate(&policy)?;
+            validate(&policy).map_err(PolicyLoadError::Rejected)?;
         }
         Ok(Self {
             source,
@@ -95,13 +103,15 @@ impl PolicyStore {
 
     /// Reads the files again. On error the last good policy stays and the error is
     /// returned (and logged).
-    pub async fn reload(&self) -> Result<(), String> {
+    pub async fn reload(&self) -> Result<(), PolicyLoadError> {
         let read = self
             .source
             .read()
             .await
             .and_then(|policy| match &self.validator {
-                Some(validate) => validate(&policy).map(|()| policy),
+                Some(validate) => validate(&policy)
+                    .map(|()| policy)
+                    .map_err(PolicyLoadError::Rejected),
                 None => Ok(policy),
             });
         match read {

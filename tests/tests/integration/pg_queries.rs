@@ -93,7 +93,10 @@ async fn session_settings_are_per_connection() {
         .query_one("SHOW server_version", &[])
         .await
         .expect("version");
-    assert_eq!(version.get::<_, &str>(0), lakegate_planner::SERVER_VERSION);
+    assert_eq!(
+        version.get::<_, &str>(0),
+        lakegate_pg_compat::SERVER_VERSION
+    );
     a.batch_execute("BEGIN; SELECT 1; COMMIT")
         .await
         .expect("transaction statements");

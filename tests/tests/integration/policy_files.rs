@@ -124,6 +124,7 @@ async fn policy_changes_apply_without_restart_and_bad_reloads_keep_the_last_good
         .reload()
         .await
         .expect_err("broken policy");
+    let err = err.to_string();
     assert!(err.contains("policy.csv:1"), "{err}");
     let (_analyst, names) = regions(analyst).await;
     assert_eq!(names, vec!["ASIA"]);

@@ -1,0 +1,35 @@
+//! What every statement's run shares: the catalogs, the policy, the runtime and
+//! executor, admission gates, the registry of running queries, the semantic layer and
+//! where finished statements are recorded.
+
+use std::sync::Arc;
+
+use datafusion::execution::runtime_env::RuntimeEnv;
+use lakegate_catalog::CatalogRegistry;
+use lakegate_security::policy::PolicyStore;
+
+use crate::config::PlannerConfig;
+use crate::metering::Admission;
+use crate::pipeline::executor::CpuExecutor;
+use crate::pipeline::finish::StatementRecorder;
+use crate::query_registry::QueryRegistry;
+use crate::semantic_layer::SemanticLayer;
+
+/// The state every stage reads; one per [`crate::QueryService`].
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub(crate) registry: Arc<CatalogRegistry>,
+    pub(crate) policy: Arc<PolicyStore>,
+    /// Audit trail, history, budgets and metrics.
+    pub(crate) recorder: Arc<StatementRecorder>,
+    pub(crate) config: PlannerConfig,
+    pub(crate) runtime: Arc<RuntimeEnv>,
+    /// Slots and queues of the concurrency limits.
+    pub(crate) admission: Admission,
+    /// The queries queued and running now.
+    pub(crate) queries: Arc<QueryRegistry>,
+    /// Where plans execute: threads apart from those serving connections.
+    pub(crate) executor: CpuExecutor,
+    /// Semantic models served as tables, when configured.
+    pub(crate) semantic: Option<Arc<SemanticLayer>>,
+}

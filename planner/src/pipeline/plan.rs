@@ -1,0 +1,225 @@
+//! Stage 2, plan: rewrites, time travel and semantic expansion, DataFusion's planning
+//! with the security analyzer, then the optimized and physical plans.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::TaskContext;
+use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::parser::Statement as DFStatement;
+use lakegate_pg_compat::catalog::{qualify_catalog_tables, rewrite_postgres_syntax};
+
+use crate::pipeline::engine::Engine;
+use crate::pipeline::query_run::QueryRun;
+use crate::pipeline::result_schema::announced_schema;
+use crate::session::Session;
+use crate::{ErrorKind, QueryError, Result};
+
+/// A query planned for execution.
+pub(crate) struct Planned {
+    /// The command tag: `SELECT`, or `EXPLAIN` for EXPLAIN and EXPLAIN COST.
+    pub(crate) tag: &'static str,
+    /// Whether it is an EXPLAIN [ANALYZE] (not metered per operator, never cached).
+    pub(crate) is_explain: bool,
+    /// The physical plan, secured.
+    pub(crate) physical: Arc<dyn ExecutionPlan>,
+    /// The task context it runs with.
+    pub(crate) task: TaskContext,
+    /// The schema its rows are streamed under, the one its description announced.
+    pub(crate) announced: SchemaRef,
+}
+
+/// Plans the statement against the tables' current snapshots, binds its parameters,
+/// creates the table of a CREATE TABLE, and builds the physical plan.
+pub(crate) async fn plan_query(
+    engine: &Engine,
+    session: &Session,
+    run: &mut QueryRun,
+    statement: &DFStatement,
+    params: Vec<ScalarValue>,
+) -> Result<Planned> {
+    let (mut plan, semantic) = logical_plan(engine, session, statement).await?;
+    run.semantic = semantic;
+    if !params.is_empty() {
+        plan = plan.with_param_values(params)?;
+    }
+    // CREATE TABLE: the table is created here, its rows written as an INSERT.
+    plan = crate::statements::writes::prepare(
+        session,
+        &engine.registry,
+        &engine.policy,
+        plan,
+        &mut run.created,
+    )
+    .await?;
+    // EXPLAIN reports analysis errors as plan text instead of failing; a denied object
+    // must fail the statement, so the explained plan is checked here.
+    let explained = match &plan {
+        LogicalPlan::Explain(explain) => Some(explain.plan.as_ref()),
+        LogicalPlan::Analyze(analyze) => Some(analyze.input.as_ref()),
+        _ => None,
+    };
+    let is_explain = explained.is_some();
+    if let Some(inner) = explained {
+        let state = session.ctx.state();
+        session
+            .rule
+            .analyze(inner.clone(), state.config_options())?;
+    }
+    let frame = session.ctx.execute_logical_plan(plan).await?;
+    let task = frame.task_ctx();
+    let (state, plan) = frame.into_parts();
+    // The optimized plan gives the schema the rows are streamed under.
+    let optimized = state.optimize(&plan)?;
+    let announced = announced_schema(statement, &optimized);
+    let physical = state
+        .query_planner()
+        .create_physical_plan(&optimized, &state)
+        .await?;
+    Ok(Planned {
+        tag: if is_explain { "EXPLAIN" } else { "SELECT" },
+        is_explain,
+        physical,
+        task,
+        announced,
+    })
+}
+
+/// The statement's logical plan, rewritten and secured for the session's principal,
+/// and whether it read a semantic table: PostgreSQL's forms and catalog names
+/// rewritten, versioned tables resolved to their snapshots, semantic tables expanded
+/// into SQL over their base tables, then planned by DataFusion (whose analyzer runs
+/// the security rule). Only the writes the gateway does are allowed.
+pub(crate) async fn logical_plan(
+    engine: &Engine,
+    session: &Session,
+    statement: &DFStatement,
+) -> Result<(LogicalPlan, bool)> {
+    if let Some(name) = lakegate_pg_compat::output_names::ambiguous_order_by(statement) {
+        return Err(QueryError::new(
+            ErrorKind::AmbiguousColumn,
+            format!("ORDER BY \"{name}\" is ambiguous"),
+        ));
+    }
+    let state = session.ctx.state();
+    let mut statement = statement.clone();
+    let options = state.config_options();
+    let current = state
+        .catalog_list()
+        .catalog(&options.catalog.default_catalog)
+        .and_then(|c| c.schema(&options.catalog.default_schema));
+    qualify_catalog_tables(&mut statement, |table| {
+        current.as_ref().is_some_and(|s| s.table_exist(table))
+    });
+    // Functions first: the names of what they rewrite are then made unique with the
+    // rest of the select list.
+    lakegate_pg_compat::functions::rewrite_function_syntax(&mut statement);
+    rewrite_postgres_syntax(&mut statement);
+    // FOR VERSION|TIMESTAMP AS OF: each versioned table becomes its snapshot.
+    crate::sql::time_travel::resolve(&mut statement, &session.ctx, &engine.registry).await?;
+    // Semantic tables become SQL over their base tables, secured like any query.
+    let expanded = match &engine.semantic {
+        Some(layer) => layer.expand(
+            &mut statement,
+            &options.catalog.default_catalog,
+            &session.principal.user,
+            &engine.policy,
+        )?,
+        None => false,
+    };
+    let statement = &statement;
+    if references_catalog_views(&state, statement) {
+        // pg_settings reads the parameters as they are now; other statements skip it.
+        session.pg_context.publish_settings(session.settings.all());
+        engine
+            .registry
+            .refresh_listings()
+            .await
+            .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))?;
+    }
+    let plan = match state.statement_to_plan(statement.clone()).await {
+        Ok(plan) => plan,
+        Err(e) => return Err(denied_column(engine, session, &state, statement, e)),
+    };
+    // INSERT … and CREATE TABLE [AS] into Iceberg, and INSERT into Delta, are the
+    // writes the gateway does.
+    let writes = crate::statements::writes::is_supported_write(&plan);
+    SQLOptions::new()
+        .with_allow_ddl(writes)
+        .with_allow_dml(writes)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| {
+            QueryError::new(
+                ErrorKind::ReadOnly,
+                format!(
+                    "cannot execute this statement: the gateway writes only INSERT and \
+                     CREATE TABLE [AS] into Iceberg tables, and INSERT into Delta \
+                     tables ({e})"
+                ),
+            )
+        })?;
+    Ok((plan, expanded))
+}
+
+/// A column that is not found because the policy denies it is reported as a
+/// privilege error (42501), not as a missing column.
+fn denied_column(
+    engine: &Engine,
+    session: &Session,
+    state: &datafusion::execution::SessionState,
+    statement: &DFStatement,
+    error: datafusion::error::DataFusionError,
+) -> QueryError {
+    use datafusion::common::SchemaError;
+    let name = match error.find_root() {
+        datafusion::error::DataFusionError::SchemaError(e, _) => match e.as_ref() {
+            SchemaError::FieldNotFound { field, .. } => Some(field.name.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(name) = name else {
+        return error.into();
+    };
+    let options = state.config_options();
+    let tables = state
+        .resolve_table_references(statement)
+        .unwrap_or_default();
+    for table in tables {
+        let resolved = table.resolve(
+            &options.catalog.default_catalog,
+            &options.catalog.default_schema,
+        );
+        let full = format!(
+            "{}.{}.{}",
+            resolved.catalog, resolved.schema, resolved.table
+        );
+        if engine
+            .policy
+            .denies_column(&session.principal.user, &full, &name)
+        {
+            return QueryError::new(
+                ErrorKind::InsufficientPrivilege,
+                format!("permission denied for column {name} of table {full}"),
+            );
+        }
+    }
+    error.into()
+}
+
+fn references_catalog_views(
+    state: &datafusion::execution::SessionState,
+    statement: &DFStatement,
+) -> bool {
+    match state.resolve_table_references(statement) {
+        Ok(refs) => refs
+            .iter()
+            .any(|r| matches!(r.schema(), Some("information_schema" | "pg_catalog"))),
+        Err(_) => false,
+    }
+}

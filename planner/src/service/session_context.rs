@@ -1,0 +1,209 @@
+//! A session's DataFusion context: the engine options, the principal's view of every
+//! catalog (with pg_catalog and the semantic schema), the analyzer with the security
+//! rule and PostgreSQL's typing rules, the gateway's optimizer and physical rules, and
+//! the PostgreSQL functions.
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::optimizer::{Analyzer, Optimizer};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use lakegate_catalog::CatalogType;
+use lakegate_pg_compat::catalog::{PgCatalogContext, WithPgCatalog, register_functions};
+use lakegate_security::Principal;
+use lakegate_security::policy::Action;
+use lakegate_security::rules::{
+    AccessReport, GatewayQueryPlanner, PushSafePredicatesThroughBarrier, SecureScans,
+};
+use lakegate_security::view::SecuredCatalog;
+
+use crate::config::ENGINE_DEFAULTS;
+use crate::pipeline::cancel_points::CancelPoints;
+use crate::pipeline::engine::Engine;
+
+/// What a session's planning is wired to.
+pub(crate) struct SessionParts {
+    pub(crate) ctx: SessionContext,
+    /// The security rule of the context's analyzer.
+    pub(crate) rule: Arc<SecureScans>,
+    /// What the rule applied to the last statement.
+    pub(crate) report: Arc<Mutex<AccessReport>>,
+    /// What the session's pg_catalog reads beyond the catalogs.
+    pub(crate) pg_context: Arc<PgCatalogContext>,
+}
+
+/// The context of a session of `principal`.
+pub(crate) fn session_context(engine: &Engine, principal: &Principal) -> SessionParts {
+    let mut config = SessionConfig::new();
+    for (name, value) in ENGINE_DEFAULTS.iter().map(|(n, v)| (*n, *v)).chain(
+        engine
+            .config
+            .engine_options
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    ) {
+        // Checked when the service started.
+        if let Err(error) = config.options_mut().set(name, value) {
+            tracing::warn!(%error, name, "engine option not set");
+        }
+    }
+    let mut config = config
+        .with_information_schema(true)
+        .with_create_default_catalog_and_schema(false)
+        .with_default_catalog_and_schema(
+            &engine.config.default_catalog,
+            &engine.config.default_schema,
+        )
+        .with_target_partitions(engine.config.target_partitions.max(1))
+        .with_batch_size(engine.config.batch_size.max(1));
+    // PostgreSQL's `timestamptz` is UTC-based; sessions run in UTC.
+    config.options_mut().execution.time_zone = Some("+00:00".into());
+    // `1.5` is a `numeric` constant in PostgreSQL (exact), not a double.
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
+    let config = config.with_extension(Arc::new(lakegate_catalog::iceberg::NativeIcebergScan(
+        engine.config.native_iceberg_scan,
+    )));
+    let report = Arc::new(Mutex::new(AccessReport::default()));
+    let rule = Arc::new(SecureScans::new(
+        principal.clone(),
+        engine.policy.clone(),
+        report.clone(),
+    ));
+    // The security rule runs before type coercion, so injected filters and masks
+    // are coerced like the user's own expressions.
+    let mut rules = Analyzer::new().rules;
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "type_coercion")
+        .unwrap_or(0);
+    rules.insert(at, rule.clone());
+    // Integer literals are `integer` when they fit, as in PostgreSQL: before type
+    // coercion, which widens them where they meet wider types.
+    rules.insert(
+        at + 1,
+        Arc::new(lakegate_pg_compat::functions::IntegerLiterals),
+    );
+    // Date arithmetic typed as PostgreSQL types it (`date - date` an integer,
+    // `date + interval` a timestamp): before coercion fits the rest to it.
+    rules.insert(
+        at + 2,
+        Arc::new(lakegate_pg_compat::functions::PostgresDates),
+    );
+    // PostgreSQL's arithmetic (overflow, casts to integers and text): right
+    // after type coercion has given both sides their types, before folding.
+    let coerced = rules
+        .iter()
+        .position(|r| r.name() == "type_coercion")
+        .map_or(rules.len(), |i| i + 1);
+    rules.insert(
+        coerced,
+        Arc::new(lakegate_pg_compat::functions::PostgresArithmetic),
+    );
+    // Predicates that cannot fail may cross the policy barrier after DataFusion's
+    // own filter pushdown has brought them to it.
+    let mut optimizer_rules = Optimizer::new().rules;
+    let after = optimizer_rules
+        .iter()
+        .position(|r| r.name() == "push_down_filter")
+        .map_or(optimizer_rules.len(), |i| i + 1);
+    optimizer_rules.insert(after, Arc::new(PushSafePredicatesThroughBarrier));
+    // Aggregates joined on their grouping key compute only the groups that can join:
+    // after DataFusion's decorrelation has made the joins.
+    optimizer_rules.push(Arc::new(
+        crate::rules::semi_join_reduction::SemiJoinReduction,
+    ));
+    // Inner joins in the order that keeps intermediate results smallest, once
+    // decorrelation has made its joins and filters have reached the scans.
+    if engine.config.join_reordering {
+        optimizer_rules.push(Arc::new(crate::rules::join_order::JoinOrder));
+    }
+    // Sub-plans over a federated SQL source become one query it runs. Last, so that
+    // filters and projections have been pushed down to the scans first.
+    optimizer_rules.push(Arc::new(
+        datafusion_federation::FederationOptimizerRule::new(),
+    ));
+    // DataFusion's physical rules, with its limit pushdown replaced by ours (an OFFSET
+    // applied once), then the cancellation points.
+    let mut physical_rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new()
+        .rules
+        .into_iter()
+        .map(
+            |rule| -> Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync> {
+                if rule.name() == "LimitPushdown" {
+                    Arc::new(crate::rules::limit_pushdown::LimitPushdown)
+                } else {
+                    rule
+                }
+            },
+        )
+        .collect::<Vec<_>>();
+    physical_rules.push(Arc::new(CancelPoints));
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(engine.runtime.clone())
+        .with_default_features()
+        .with_analyzer_rules(rules)
+        .with_optimizer_rules(optimizer_rules)
+        .with_query_planner(Arc::new(GatewayQueryPlanner::with_planners(vec![
+            Arc::new(datafusion_federation::FederatedPlanner::new()),
+        ])))
+        .with_physical_optimizer_rules(physical_rules)
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    let shared = Arc::new(principal.clone());
+    let secured: Vec<(String, Arc<dyn datafusion::catalog::CatalogProvider>)> = engine
+        .registry
+        .providers()
+        .into_iter()
+        .map(|(name, provider)| {
+            let provider = match &engine.semantic {
+                Some(layer) if layer.catalog() == name => Arc::new(
+                    crate::semantic_tables::WithSemanticSchema::new(provider, layer.clone()),
+                )
+                    as Arc<dyn datafusion::catalog::CatalogProvider>,
+                _ => provider,
+            };
+            let catalog: Arc<dyn datafusion::catalog::CatalogProvider> = Arc::new(
+                SecuredCatalog::new(&name, provider, shared.clone(), engine.policy.clone()),
+            );
+            (name, catalog)
+        })
+        .collect();
+    let context = Arc::new(PgCatalogContext {
+        user: principal.user.clone(),
+        catalogs: secured.clone(),
+        settings: Default::default(),
+    });
+    for (name, catalog) in secured {
+        let with_pg_catalog = WithPgCatalog::new(&name, catalog, context.clone());
+        ctx.register_catalog(name, Arc::new(with_pg_catalog));
+    }
+    let (policy, registry, user) = (
+        engine.policy.clone(),
+        engine.registry.clone(),
+        principal.user.clone(),
+    );
+    register_functions(
+        &ctx,
+        &principal.user,
+        Arc::new(move |catalog, schema, table| {
+            let writable = matches!(
+                registry.kind(catalog),
+                Some(CatalogType::IcebergSql | CatalogType::IcebergRest | CatalogType::Delta)
+            );
+            writable
+                && policy.permits(
+                    &user,
+                    Action::Insert(&format!("{catalog}.{schema}.{table}")),
+                )
+        }),
+    );
+    // PostgreSQL's meaning for PostgreSQL's names, over DataFusion's namesakes.
+    lakegate_pg_compat::functions::register(&ctx);
+    SessionParts {
+        ctx,
+        rule,
+        report,
+        pg_context: context,
+    }
+}
