@@ -26,6 +26,7 @@ pub struct Gateway {
     flight_addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     service: Arc<QueryService>,
+    users: Arc<UserStore>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     history_stop: CancellationToken,
@@ -319,7 +320,7 @@ impl Gateway {
         }
         let frontend = PgFrontend::new(
             service.clone(),
-            users,
+            users.clone(),
             &config.default_schema,
             config.pg.auth,
             tls,
@@ -331,6 +332,7 @@ impl Gateway {
             flight_addr,
             admin_addr,
             service,
+            users,
             shutdown,
             tasks,
             history_stop,
@@ -356,6 +358,12 @@ impl Gateway {
     /// The query service (benchmarks compare against it in-process).
     pub fn service(&self) -> &Arc<QueryService> {
         &self.service
+    }
+
+    /// The users who may log in, with their roles' attributes (tests open in-process
+    /// sessions as them).
+    pub fn users(&self) -> &Arc<UserStore> {
+        &self.users
     }
 
     /// Stops accepting, lets open connections finish (bounded), and returns.

@@ -72,6 +72,20 @@ pub(crate) static TEXT_RULES: &[TextRule] = &[
         example: "SELECT substr(1, 2, 3, 4)",
     },
     TextRule {
+        variant: Variant::Plan,
+        starts_with: "Column in SELECT must be in GROUP BY or an aggregate function",
+        contains: "",
+        kind: ErrorKind::Grouping,
+        example: "SELECT b, count(*) FROM t",
+    },
+    TextRule {
+        variant: Variant::Plan,
+        starts_with: "Column in HAVING must be in GROUP BY or an aggregate function",
+        contains: "",
+        kind: ErrorKind::Grouping,
+        example: "SELECT count(*) FROM t GROUP BY a HAVING b = 'x'",
+    },
+    TextRule {
         variant: Variant::Data,
         starts_with: "",
         contains: "is declared as non-nullable but contains null values",

@@ -40,9 +40,8 @@ async fn every_text_rule_is_provoked_by_its_example() {
         let error = result.expect_err(rule.example);
         let (variant, message) = variant_of(&error)
             .unwrap_or_else(|| panic!("{}: unexpected error {error:?}", rule.example));
-        let found = kind_by_text(variant, &message).unwrap_or_else(|| {
-            panic!("{}: no rule matches {variant:?} {message:?}", rule.example)
-        });
+        let found = kind_by_text(variant, &message)
+            .unwrap_or_else(|| panic!("{}: no rule matches {variant:?} {message:?}", rule.example));
         assert!(
             std::ptr::eq(found, rule),
             "{}: matched another rule ({:?}) for {message:?}",

@@ -195,7 +195,8 @@ pub fn format_type(oid: u32, typmod: Option<i64>) -> String {
         oids::FLOAT4 => "real".into(),
         oids::FLOAT8 => "double precision".into(),
         oids::DATE => "date".into(),
-        oids::NUMERIC => match typmod {
+        // A typmod below 4 (-1) carries no precision or length, as in PostgreSQL.
+        oids::NUMERIC => match typmod.filter(|m| *m >= 4) {
             Some(m) => {
                 let m = m - 4;
                 format!("numeric({},{})", (m >> 16) & 0xffff, m & 0xffff)
@@ -216,8 +217,17 @@ pub fn format_type(oid: u32, typmod: Option<i64>) -> String {
         oids::INTERVAL => "interval".into(),
         19 => "name".into(),
         18 => "\"char\"".into(),
-        1043 => "character varying".into(),
-        1042 => "character".into(),
+        1043 | 1042 => {
+            let stem = if oid == 1043 {
+                "character varying"
+            } else {
+                "character"
+            };
+            match typmod.filter(|m| *m >= 4) {
+                Some(m) => format!("{stem}({})", m - 4),
+                None => stem.into(),
+            }
+        }
         2275 => "cstring".into(),
         2281 => "internal".into(),
         other => match super::pg_type::element_of(other) {

@@ -73,12 +73,42 @@ impl AnalyzerRule for PostgresArithmetic {
     }
 }
 
+/// The names a `regtype` or `regproc` expression's OIDs stand for, from its field.
+fn oid_kind(expr: &Expr, schema: &DFSchema) -> Option<super::oid_text::OidKind> {
+    let (_, field) = expr.to_field(schema).ok()?;
+    if field.data_type() != &DataType::UInt32 {
+        return None;
+    }
+    let kind = field.metadata().get(crate::catalog::PG_TYPE_METADATA)?;
+    super::oid_text::OidKind::of(kind)
+}
+
 fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     if let Expr::AggregateFunction(aggregate) = &expr {
         return Ok(numeric_aggregate(aggregate, schema)
             .map_or_else(|| Transformed::no(expr.clone()), Transformed::yes));
     }
     match &expr {
+        // `regtype` and `regproc` values cast to text are their names.
+        Expr::Cast(Cast {
+            expr: inner,
+            data_type,
+        }) if matches!(
+            data_type,
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+        ) && let Some(kind) = oid_kind(inner, schema) =>
+        {
+            let text = Arc::new(ScalarUDF::new_from_impl(super::oid_text::OidText::new(
+                kind,
+            )));
+            Ok(Transformed::yes(Expr::Cast(Cast::new(
+                Box::new(Expr::ScalarFunction(ScalarFunction::new_udf(
+                    text,
+                    vec![inner.as_ref().clone()],
+                ))),
+                data_type.clone(),
+            ))))
+        }
         Expr::Cast(Cast {
             expr: inner,
             data_type,

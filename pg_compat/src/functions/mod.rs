@@ -13,6 +13,7 @@ mod interval;
 mod literals;
 mod number_format;
 mod numeric_div;
+mod oid_text;
 mod percentile_disc;
 mod pg_typeof;
 mod results;

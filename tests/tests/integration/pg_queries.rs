@@ -171,46 +171,6 @@ async fn unaliased_columns_are_named_like_postgres() {
     assert_eq!(names, vec!["count", "?column?", "int4", "n_name", "top"]);
 }
 
-/// LIMIT and OFFSET nested in subqueries count rows as PostgreSQL does: DataFusion 53.1
-/// applied an outer OFFSET a second time to an inner LIMIT (15 rows instead of 20).
-#[tokio::test]
-async fn offsets_over_limited_subqueries_apply_once() {
-    let gw = TestGateway::start().await;
-    let client = gw.connect().await;
-    let cases = [
-        // 25 nations, an inner LIMIT that keeps them all, an outer OFFSET of 5.
-        (
-            "SELECT count(*) FROM (SELECT * FROM (SELECT n_nationkey FROM lake.tpch.nation LIMIT 100) t ORDER BY 1 OFFSET 5) x",
-            vec!["20"],
-        ),
-        (
-            "SELECT count(*) FROM (SELECT * FROM (SELECT n_nationkey FROM lake.tpch.nation LIMIT 10) t ORDER BY 1 OFFSET 3) x",
-            vec!["7"],
-        ),
-        (
-            "SELECT n_nationkey FROM (SELECT * FROM (SELECT n_nationkey FROM lake.tpch.nation ORDER BY 1 LIMIT 10) t ORDER BY 1 OFFSET 7) x ORDER BY 1",
-            vec!["7", "8", "9"],
-        ),
-        // An inner OFFSET below an outer sort keeps all the rows its LIMIT names.
-        (
-            "SELECT count(*) FROM (SELECT n_nationkey FROM (SELECT n_nationkey FROM lake.tpch.nation LIMIT 4 OFFSET 3) t ORDER BY 1) x",
-            vec!["4"],
-        ),
-        (
-            "SELECT n_nationkey FROM (SELECT n_nationkey FROM lake.tpch.nation ORDER BY 1 LIMIT 4 OFFSET 3) t ORDER BY 1 DESC",
-            vec!["6", "5", "4", "3"],
-        ),
-    ];
-    for (sql, expected) in cases {
-        let rows = text_rows(&client.simple_query(sql).await.expect(sql));
-        let values: Vec<_> = rows
-            .iter()
-            .map(|r| r[0].clone().expect("a value"))
-            .collect();
-        assert_eq!(values, expected, "{sql}");
-    }
-}
-
 /// `[query.engine]` sets DataFusion options on every session, and one DataFusion does
 /// not know stops the gateway at start, named.
 #[tokio::test]
