@@ -6,6 +6,8 @@
 //!   (`format_type`, `pg_get_expr`, …) and the rewrites of catalog queries clients send.
 //! - [`functions`]: PostgreSQL's meaning for function names and operators where
 //!   DataFusion's differs (`to_char`, integer and date arithmetic, …).
+//! - [`listing`]: the one principal-filtered listing of catalogs, schemas and tables
+//!   (Flight SQL's `CommandGet*` and pg_catalog read it).
 //! - [`output_names`]: PostgreSQL's names of unaliased result columns.
 //! - [`catalog::type_map`]: the Arrow → PostgreSQL type map both protocols' encoders use.
 //!
@@ -15,6 +17,7 @@
 
 pub mod catalog;
 pub mod functions;
+pub mod listing;
 pub mod output_names;
 #[cfg(test)]
 mod test_sql;

@@ -24,11 +24,11 @@ mod sql;
 mod statements;
 mod system_tables;
 
-pub use catalog_listing::{ListedTable, TableFilter, like};
 pub use config::{ENGINE_DEFAULTS, PlannerConfig};
 pub use error::{QueryError, Result};
 pub use error_kind::ErrorKind;
 pub use history::recovery::recover_from_audit;
+pub use lakegate_pg_compat::listing::{ListedTable, TableFilter, like};
 pub use metering::{
     Budget, BudgetLedger, BudgetMode, BudgetPeriod, Metrics, PriceList, QueryFigures, QueryLimit,
 };

@@ -1,6 +1,7 @@
 //! Shared test harness: a real gateway on port 0 over a TPC-H lakehouse seeded once per
 //! test binary, and real clients connected to it.
 
+pub mod clients;
 pub mod postgres_server;
 pub mod raw_client;
 pub mod s3_server;
@@ -145,18 +146,36 @@ impl TestGateway {
 }
 
 /// Sends `sql` and waits for the NOTICE it raises (with `gateway.show_cost = on`, its
-/// cost notice); the notice's figures.
+/// cost notice).
+pub async fn statement_notice(
+    client: &tokio_postgres::Client,
+    notices: &mut tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
+    sql: &str,
+) -> tokio_postgres::error::DbError {
+    client.simple_query(sql).await.expect(sql);
+    tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no notice for {sql}"))
+        .expect("connection open")
+}
+
+/// The figures of the NOTICE `sql` raises (see [`statement_notice`]).
 pub async fn statement_figures(
     client: &tokio_postgres::Client,
     notices: &mut tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
     sql: &str,
 ) -> HashMap<String, f64> {
-    client.simple_query(sql).await.expect(sql);
-    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
-        .await
-        .expect("a notice")
-        .expect("connection open");
-    notice_figures(&notice)
+    notice_figures(&statement_notice(client, notices, sql).await)
+}
+
+/// A test configuration over the shared data with one more catalog (an S3 bucket's,
+/// a PostgreSQL source's).
+pub fn config_with_catalog(catalog: lakegate_catalog::CatalogConfig) -> Config {
+    let mut config = test_config(seeded_data_dir());
+    let mut catalogs = config.effective_catalogs();
+    catalogs.push(catalog);
+    config.catalogs = catalogs;
+    config
 }
 
 /// The `name=value` pairs of a NOTICE's DETAIL (the cost notice's figures).

@@ -26,11 +26,7 @@ impl S3Server {
     pub async fn start_for_test() -> Option<Self> {
         let server = Self::start().await;
         if server.is_none() {
-            assert!(
-                std::env::var("LAKEGATE_REQUIRE_CLIENTS").as_deref() != Ok("1"),
-                "the S3 server (moto, tests/clients/requirements.txt) is required"
-            );
-            eprintln!("skipped: no S3 server (moto) in LAKEGATE_PYTHON");
+            crate::clients::missing("the S3 server (moto, tests/clients/requirements.txt)");
         }
         server
     }
@@ -89,6 +85,14 @@ impl S3Server {
             ("aws_access_key_id", "test".into()),
             ("aws_secret_access_key", "test".into()),
         ]
+    }
+
+    /// The same, as a catalog's `options`.
+    pub fn catalog_options(&self) -> std::collections::BTreeMap<String, String> {
+        self.options()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
     }
 
     /// A client of bucket `bucket` (created).

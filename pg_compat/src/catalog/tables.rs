@@ -11,7 +11,7 @@ use datafusion::catalog::CatalogProvider;
 use datafusion::error::Result;
 
 use super::oids::relation_oid;
-use super::oids::{BOOTSTRAP_SUPERUSER, PG_CATALOG, stable_oid};
+use super::oids::{BOOTSTRAP_SUPERUSER, stable_oid};
 use super::rows::{Col, V, table};
 use super::type_map::{field_type_oid, type_modifier};
 
@@ -428,35 +428,29 @@ pub(super) struct ReadableTable {
     pub(super) columns: datafusion::arrow::datatypes::SchemaRef,
 }
 
-/// The readable tables of one catalog's own schemas, sorted by schema and name: the
-/// one enumeration behind pg_class, pg_attribute, pg_tables and information_schema.
+/// The readable tables of one catalog's own schemas, sorted by schema and name, from
+/// the one listing Flight SQL's metadata commands use too (crate::listing): behind
+/// pg_class, pg_attribute, pg_tables and information_schema.
 pub(super) async fn readable_tables(
     provider: &Arc<dyn CatalogProvider>,
 ) -> Result<Vec<ReadableTable>> {
-    let mut out = Vec::new();
-    let mut schemas = provider.schema_names();
-    schemas.sort();
-    for schema_name in schemas {
-        if schema_name == PG_CATALOG || schema_name == "information_schema" {
-            continue;
-        }
-        let Some(schema) = provider.schema(&schema_name) else {
-            continue;
-        };
-        let mut tables = schema.table_names();
-        tables.sort();
-        for name in tables {
-            if let Some(table) = schema.table(&name).await? {
-                out.push(ReadableTable {
-                    schema: schema_name.clone(),
-                    name,
-                    kind: table.table_type(),
-                    columns: table.schema(),
-                });
-            }
-        }
-    }
-    Ok(out)
+    let listed = crate::listing::catalog_tables("", provider).await?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|table| {
+            let kind = match table.table_type {
+                "VIEW" => datafusion::datasource::TableType::View,
+                "LOCAL TEMPORARY" => datafusion::datasource::TableType::Temporary,
+                _ => datafusion::datasource::TableType::Base,
+            };
+            Some(ReadableTable {
+                schema: table.schema,
+                name: table.table,
+                kind,
+                columns: table.columns?,
+            })
+        })
+        .collect())
 }
 
 /// `pg_attribute`: one row per readable column (denied columns are already gone).

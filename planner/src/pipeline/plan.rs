@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::execution::TaskContext;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::{SessionState, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_plan::ExecutionPlan;
@@ -99,38 +99,8 @@ pub(crate) async fn logical_plan(
     session: &Session,
     statement: &DFStatement,
 ) -> Result<(LogicalPlan, bool)> {
-    if let Some(name) = lakegate_pg_compat::output_names::ambiguous_order_by(statement) {
-        return Err(QueryError::new(
-            ErrorKind::AmbiguousColumn,
-            format!("ORDER BY \"{name}\" is ambiguous"),
-        ));
-    }
     let state = session.ctx.state();
-    let mut statement = statement.clone();
-    let options = state.config_options();
-    let current = state
-        .catalog_list()
-        .catalog(&options.catalog.default_catalog)
-        .and_then(|c| c.schema(&options.catalog.default_schema));
-    qualify_catalog_tables(&mut statement, |table| {
-        current.as_ref().is_some_and(|s| s.table_exist(table))
-    });
-    // Functions first: the names of what they rewrite are then made unique with the
-    // rest of the select list.
-    lakegate_pg_compat::functions::rewrite_function_syntax(&mut statement);
-    rewrite_postgres_syntax(&mut statement);
-    // FOR VERSION|TIMESTAMP AS OF: each versioned table becomes its snapshot.
-    crate::sql::time_travel::resolve(&mut statement, &session.ctx, &engine.registry).await?;
-    // Semantic tables become SQL over their base tables, secured like any query.
-    let expanded = match &engine.semantic {
-        Some(layer) => layer.expand(
-            &mut statement,
-            &options.catalog.default_catalog,
-            &session.principal.user,
-            &engine.policy,
-        )?,
-        None => false,
-    };
+    let (statement, expanded) = rewritten(engine, session, &state, statement).await?;
     let statement = &statement;
     if references_catalog_views(&state, statement) {
         // pg_settings reads the parameters as they are now; other statements skip it.
@@ -164,6 +134,49 @@ pub(crate) async fn logical_plan(
             )
         })?;
     Ok((plan, expanded))
+}
+
+/// The statement as DataFusion will plan it, and whether it read a semantic table:
+/// pg_catalog names qualified, PostgreSQL's function and catalog forms rewritten,
+/// versioned tables resolved to their snapshots, semantic tables expanded into SQL over
+/// their base tables (secured like any query).
+async fn rewritten(
+    engine: &Engine,
+    session: &Session,
+    state: &SessionState,
+    statement: &DFStatement,
+) -> Result<(DFStatement, bool)> {
+    if let Some(name) = lakegate_pg_compat::output_names::ambiguous_order_by(statement) {
+        return Err(QueryError::new(
+            ErrorKind::AmbiguousColumn,
+            format!("ORDER BY \"{name}\" is ambiguous"),
+        ));
+    }
+    let mut statement = statement.clone();
+    let options = state.config_options();
+    let current = state
+        .catalog_list()
+        .catalog(&options.catalog.default_catalog)
+        .and_then(|c| c.schema(&options.catalog.default_schema));
+    qualify_catalog_tables(&mut statement, |table| {
+        current.as_ref().is_some_and(|s| s.table_exist(table))
+    });
+    // Functions first: the names of what they rewrite are then made unique with the
+    // rest of the select list.
+    lakegate_pg_compat::functions::rewrite_function_syntax(&mut statement);
+    rewrite_postgres_syntax(&mut statement);
+    // FOR VERSION|TIMESTAMP AS OF: each versioned table becomes its snapshot.
+    crate::sql::time_travel::resolve(&mut statement, &session.ctx, &engine.registry).await?;
+    let expanded = match &engine.semantic {
+        Some(layer) => layer.expand(
+            &mut statement,
+            &options.catalog.default_catalog,
+            &session.principal.user,
+            &engine.policy,
+        )?,
+        None => false,
+    };
+    Ok((statement, expanded))
 }
 
 /// A column that is not found because the policy denies it is reported as a

@@ -18,7 +18,7 @@ use lakegate_security::Principal;
 use lakegate_security::audit::AuditLog;
 use lakegate_security::policy::{Action, PolicyStore};
 
-use crate::catalog_listing::{ListedTable, Listing, TableFilter};
+use crate::catalog_listing::Listing;
 use crate::config::PlannerConfig;
 use crate::pipeline::admit::statement_timeout;
 use crate::pipeline::completion::CompletionStream;
@@ -45,8 +45,9 @@ use crate::statements::session_commands::{
     NameDefaults, session_command, show, show_all_schema, show_target, single_text_schema,
 };
 use crate::statements::transaction::transaction_command;
-use crate::statements::writes::written_rows;
+use crate::statements::writes::{WriteKind, undo_create, written_rows};
 use crate::{ErrorKind, QueryError, Result};
+use lakegate_pg_compat::listing::{ListedTable, TableFilter};
 use session_context::session_context;
 
 /// The one path every statement of every frontend takes.
@@ -387,16 +388,10 @@ impl QueryService {
             }
             Ok(Outcome::Rows { tag, stream }) => {
                 let stream = audited(stream, event, metered);
-                if prepared.kind == StatementKind::Declare {
-                    let (spec, _) = declare_spec(sql_statement(&prepared.statement)?)?;
-                    let level = session
-                        .transaction
-                        .as_ref()
-                        .map_or(0, |t| t.savepoints.len());
-                    session.cursors.declare(&spec, stream, level)?;
-                    return Ok(Outcome::Command("DECLARE CURSOR".into()));
+                match prepared.kind {
+                    StatementKind::Declare => declare_cursor(session, prepared, stream),
+                    _ => Ok(Outcome::Rows { tag, stream }),
                 }
-                Ok(Outcome::Rows { tag, stream })
             }
             Ok(Outcome::Copy { stream, options }) => Ok(Outcome::Copy {
                 stream: audited(stream, event, metered),
@@ -495,165 +490,38 @@ impl QueryService {
         params: Vec<ScalarValue>,
     ) -> Result<Outcome> {
         session.clear_access();
+        let statement = &prepared.statement;
         match prepared.kind {
-            StatementKind::Query => {
-                let (tag, mut stream) = run_query(
-                    &self.engine,
-                    session,
-                    run,
-                    prepared,
-                    &prepared.statement,
-                    params,
-                    true,
-                )
-                .await?;
-                // The rows go out under the schema the statement was described with.
-                if let Some(schema) = &prepared.schema {
-                    stream = ConformedStream::wrap(stream, schema.clone())?;
-                }
-                Ok(Outcome::Rows { tag, stream })
-            }
-            StatementKind::Show => {
-                let schema = prepared
-                    .schema
-                    .clone()
-                    .unwrap_or_else(|| single_text_schema("setting"));
-                let batch = show(session, &prepared.statement, schema.clone())?;
-                let stream = MemoryStream::try_new(vec![batch], schema, None)?;
-                Ok(Outcome::Rows {
-                    tag: "SHOW",
-                    stream: Box::pin(stream),
-                })
-            }
+            StatementKind::Query => self.run_select(session, run, prepared, params).await,
+            StatementKind::Show => show_outcome(session, prepared),
             StatementKind::Session => {
                 let names = NameDefaults {
                     registry: &self.engine.registry,
                     catalog: &self.engine.config.default_catalog,
                     schema: &self.engine.config.default_schema,
                 };
-                session_command(&names, session, &prepared.statement)
+                session_command(&names, session, statement)
             }
             StatementKind::Begin
             | StatementKind::Commit
             | StatementKind::Rollback
             | StatementKind::Savepoint
             | StatementKind::Release
-            | StatementKind::RollbackTo => {
-                transaction_command(session, sql_statement(&prepared.statement)?)
-            }
-            StatementKind::Declare => {
-                let (spec, query) = declare_spec(sql_statement(&prepared.statement)?)?;
-                if !spec.hold && session.transaction.is_none() {
-                    return Err(QueryError::new(
-                        ErrorKind::NoActiveTransaction,
-                        "DECLARE CURSOR can only be used in transaction blocks",
-                    ));
-                }
-                if session.cursors.schema(&spec.name).is_ok() {
-                    return Err(QueryError::new(
-                        ErrorKind::DuplicateCursor,
-                        format!("cursor \"{}\" already exists", spec.name),
-                    ));
-                }
-                let query = DFStatement::Statement(Box::new(query));
-                // A cursor's rows are read over many statements: the timeout applies to
-                // each FETCH, not to the cursor's lifetime.
-                let (_, stream) =
-                    run_query(&self.engine, session, run, prepared, &query, params, false).await?;
-                Ok(Outcome::Rows {
-                    tag: "DECLARE CURSOR",
-                    stream,
-                })
-            }
-            StatementKind::Fetch => {
-                let (name, count) = fetch_spec(sql_statement(&prepared.statement)?)?;
-                let rows = session.cursors.fetch(&name, count)?;
-                let limit =
-                    statement_timeout(session)?.map(|t| (tokio::time::Instant::now() + t, t));
-                Ok(Outcome::Rows {
-                    tag: "FETCH",
-                    stream: Box::pin(DeadlineStream::new(
-                        rows,
-                        limit,
-                        session.cancel.clone(),
-                        Default::default(),
-                    )),
-                })
-            }
+            | StatementKind::RollbackTo => transaction_command(session, sql_statement(statement)?),
+            StatementKind::Declare => self.run_declare(session, run, prepared, params).await,
+            StatementKind::Fetch => fetch_outcome(session, statement),
             StatementKind::Close => {
-                match close_spec(sql_statement(&prepared.statement)?) {
+                match close_spec(sql_statement(statement)?) {
                     Some(name) => session.cursors.close(&name)?,
                     None => session.cursors.close_all(),
                 }
                 Ok(Outcome::Command("CLOSE CURSOR".into()))
             }
-            StatementKind::Deallocate => match sql_statement(&prepared.statement)? {
-                SqlStatement::Deallocate { name, .. }
-                    if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") =>
-                {
-                    Ok(Outcome::Deallocate(None))
-                }
-                SqlStatement::Deallocate { name, .. } => {
-                    Ok(Outcome::Deallocate(Some(name.value.clone())))
-                }
-                _ => Err(QueryError::new(ErrorKind::Internal, "not a DEALLOCATE")),
-            },
-            StatementKind::Call => match sql_statement(&prepared.statement)? {
-                SqlStatement::Call(function) if is_optimize(function) => {
-                    let tag = optimize(
-                        session,
-                        function,
-                        &self.engine.registry,
-                        &self.engine.policy,
-                    )
-                    .await?;
-                    Ok(Outcome::Command(tag))
-                }
-                SqlStatement::Call(function) => {
-                    let (policy, user) = (&self.engine.policy, &session.principal.user);
-                    let tag = call(session, function, &self.engine.queries, || {
-                        policy.permits(user, Action::Administer(RUNTIME_QUERIES))
-                    })?;
-                    Ok(Outcome::Command(tag))
-                }
-                _ => Err(QueryError::new(ErrorKind::Internal, "not a CALL")),
-            },
-            StatementKind::Write => {
-                let kind = crate::statements::writes::WriteKind::of(&prepared.statement)
-                    .ok_or_else(|| {
-                        QueryError::new(ErrorKind::Internal, "not an INSERT or CREATE TABLE")
-                    })?;
-                let written = async {
-                    let (_, stream) = run_query(
-                        &self.engine,
-                        session,
-                        run,
-                        prepared,
-                        &prepared.statement,
-                        params,
-                        true,
-                    )
-                    .await?;
-                    written_rows(stream).await
-                }
-                .await;
-                let created = run.created.take();
-                match written {
-                    Ok(rows) => Ok(Outcome::Modified {
-                        tag: kind.tag(rows),
-                        rows,
-                    }),
-                    Err(error) => {
-                        if let Some(created) = created {
-                            crate::statements::writes::undo_create(&self.engine.registry, created)
-                                .await;
-                        }
-                        Err(error)
-                    }
-                }
-            }
+            StatementKind::Deallocate => deallocate_outcome(statement),
+            StatementKind::Call => self.run_call(session, statement).await,
+            StatementKind::Write => self.run_write(session, run, prepared, params).await,
             StatementKind::Copy => {
-                let spec = copy_spec(sql_statement(&prepared.statement)?)?;
+                let spec = copy_spec(sql_statement(statement)?)?;
                 let query = DFStatement::Statement(Box::new(spec.query.clone()));
                 let (_, stream) =
                     run_query(&self.engine, session, run, prepared, &query, params, true).await?;
@@ -662,4 +530,181 @@ impl QueryService {
             }
         }
     }
+
+    /// A query: its rows, under the schema the statement was described with.
+    async fn run_select(
+        &self,
+        session: &mut Session,
+        run: &mut QueryRun,
+        prepared: &Prepared,
+        params: Vec<ScalarValue>,
+    ) -> Result<Outcome> {
+        let statement = &prepared.statement;
+        let (tag, mut stream) = run_query(
+            &self.engine,
+            session,
+            run,
+            prepared,
+            statement,
+            params,
+            true,
+        )
+        .await?;
+        if let Some(schema) = &prepared.schema {
+            stream = ConformedStream::wrap(stream, schema.clone())?;
+        }
+        Ok(Outcome::Rows { tag, stream })
+    }
+
+    /// DECLARE name CURSOR FOR query: the query starts; its rows wait in the cursor.
+    async fn run_declare(
+        &self,
+        session: &mut Session,
+        run: &mut QueryRun,
+        prepared: &Prepared,
+        params: Vec<ScalarValue>,
+    ) -> Result<Outcome> {
+        let (spec, query) = declare_spec(sql_statement(&prepared.statement)?)?;
+        if !spec.hold && session.transaction.is_none() {
+            return Err(QueryError::new(
+                ErrorKind::NoActiveTransaction,
+                "DECLARE CURSOR can only be used in transaction blocks",
+            ));
+        }
+        if session.cursors.schema(&spec.name).is_ok() {
+            return Err(QueryError::new(
+                ErrorKind::DuplicateCursor,
+                format!("cursor \"{}\" already exists", spec.name),
+            ));
+        }
+        let query = DFStatement::Statement(Box::new(query));
+        // A cursor's rows are read over many statements: the timeout applies to each
+        // FETCH, not to the cursor's lifetime.
+        let (_, stream) =
+            run_query(&self.engine, session, run, prepared, &query, params, false).await?;
+        Ok(Outcome::Rows {
+            tag: "DECLARE CURSOR",
+            stream,
+        })
+    }
+
+    /// CALL: `system.optimize` compacts a table; the others are procedures.rs's.
+    async fn run_call(&self, session: &mut Session, statement: &DFStatement) -> Result<Outcome> {
+        let SqlStatement::Call(function) = sql_statement(statement)? else {
+            return Err(QueryError::new(ErrorKind::Internal, "not a CALL"));
+        };
+        let tag = if is_optimize(function) {
+            optimize(
+                session,
+                function,
+                &self.engine.registry,
+                &self.engine.policy,
+            )
+            .await?
+        } else {
+            let (policy, user) = (&self.engine.policy, &session.principal.user);
+            call(session, function, &self.engine.queries, || {
+                policy.permits(user, Action::Administer(RUNTIME_QUERIES))
+            })?
+        };
+        Ok(Outcome::Command(tag))
+    }
+
+    /// INSERT or CREATE TABLE [AS]: the rows written, or the created table dropped if
+    /// they fail.
+    async fn run_write(
+        &self,
+        session: &mut Session,
+        run: &mut QueryRun,
+        prepared: &Prepared,
+        params: Vec<ScalarValue>,
+    ) -> Result<Outcome> {
+        let statement = &prepared.statement;
+        let kind = WriteKind::of(statement)
+            .ok_or_else(|| QueryError::new(ErrorKind::Internal, "not an INSERT or CREATE TABLE"))?;
+        let written = async {
+            let (_, stream) = run_query(
+                &self.engine,
+                session,
+                run,
+                prepared,
+                statement,
+                params,
+                true,
+            )
+            .await?;
+            written_rows(stream).await
+        }
+        .await;
+        match written {
+            Ok(rows) => Ok(Outcome::Modified {
+                tag: kind.tag(rows),
+                rows,
+            }),
+            Err(error) => {
+                if let Some(created) = run.created.take() {
+                    undo_create(&self.engine.registry, created).await;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// SHOW: one row, under the schema described.
+fn show_outcome(session: &Session, prepared: &Prepared) -> Result<Outcome> {
+    let schema = prepared
+        .schema
+        .clone()
+        .unwrap_or_else(|| single_text_schema("setting"));
+    let batch = show(session, &prepared.statement, schema.clone())?;
+    let stream = MemoryStream::try_new(vec![batch], schema, None)?;
+    Ok(Outcome::Rows {
+        tag: "SHOW",
+        stream: Box::pin(stream),
+    })
+}
+
+/// FETCH: the next rows of a cursor, within this statement's timeout.
+fn fetch_outcome(session: &mut Session, statement: &DFStatement) -> Result<Outcome> {
+    let (name, count) = fetch_spec(sql_statement(statement)?)?;
+    let rows = session.cursors.fetch(&name, count)?;
+    let limit = statement_timeout(session)?.map(|t| (tokio::time::Instant::now() + t, t));
+    Ok(Outcome::Rows {
+        tag: "FETCH",
+        stream: Box::pin(DeadlineStream::new(
+            rows,
+            limit,
+            session.cancel.clone(),
+            Default::default(),
+        )),
+    })
+}
+
+/// DEALLOCATE [PREPARE] name | ALL: the frontend drops the statements.
+fn deallocate_outcome(statement: &DFStatement) -> Result<Outcome> {
+    match sql_statement(statement)? {
+        SqlStatement::Deallocate { name, .. }
+            if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") =>
+        {
+            Ok(Outcome::Deallocate(None))
+        }
+        SqlStatement::Deallocate { name, .. } => Ok(Outcome::Deallocate(Some(name.value.clone()))),
+        _ => Err(QueryError::new(ErrorKind::Internal, "not a DEALLOCATE")),
+    }
+}
+
+/// Keeps a DECLAREd query's (audited) rows in the session's cursor.
+fn declare_cursor(
+    session: &mut Session,
+    prepared: &Prepared,
+    stream: SendableRecordBatchStream,
+) -> Result<Outcome> {
+    let (spec, _) = declare_spec(sql_statement(&prepared.statement)?)?;
+    let level = session
+        .transaction
+        .as_ref()
+        .map_or(0, |t| t.savepoints.len());
+    session.cursors.declare(&spec, stream, level)?;
+    Ok(Outcome::Command("DECLARE CURSOR".into()))
 }

@@ -5,8 +5,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use datafusion::catalog::CatalogProvider;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::optimizer::{Analyzer, Optimizer};
+use datafusion::optimizer::{Analyzer, AnalyzerRule, Optimizer, OptimizerRule};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use lakegate_catalog::CatalogType;
 use lakegate_pg_compat::catalog::{PgCatalogContext, WithPgCatalog, register_functions};
@@ -34,6 +36,37 @@ pub(crate) struct SessionParts {
 
 /// The context of a session of `principal`.
 pub(crate) fn session_context(engine: &Engine, principal: &Principal) -> SessionParts {
+    let report = Arc::new(Mutex::new(AccessReport::default()));
+    let rule = Arc::new(SecureScans::new(
+        principal.clone(),
+        engine.policy.clone(),
+        report.clone(),
+    ));
+    let state = SessionStateBuilder::new()
+        .with_config(session_config(engine))
+        .with_runtime_env(engine.runtime.clone())
+        .with_default_features()
+        .with_analyzer_rules(analyzer_rules(rule.clone()))
+        .with_optimizer_rules(optimizer_rules(engine))
+        .with_query_planner(Arc::new(GatewayQueryPlanner::with_planners(vec![
+            Arc::new(datafusion_federation::FederatedPlanner::new()),
+        ])))
+        .with_physical_optimizer_rules(physical_rules())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    let pg_context = register_catalogs(engine, principal, &ctx);
+    register_pg_functions(engine, principal, &ctx);
+    SessionParts {
+        ctx,
+        rule,
+        report,
+        pg_context,
+    }
+}
+
+/// The engine options (the gateway's defaults, then `[query.engine]`), the default
+/// catalog and schema, and PostgreSQL's time zone and numeric literals.
+fn session_config(engine: &Engine) -> SessionConfig {
     let mut config = SessionConfig::new();
     for (name, value) in ENGINE_DEFAULTS.iter().map(|(n, v)| (*n, *v)).chain(
         engine
@@ -60,15 +93,13 @@ pub(crate) fn session_context(engine: &Engine, principal: &Principal) -> Session
     config.options_mut().execution.time_zone = Some("+00:00".into());
     // `1.5` is a `numeric` constant in PostgreSQL (exact), not a double.
     config.options_mut().sql_parser.parse_float_as_decimal = true;
-    let config = config.with_extension(Arc::new(lakegate_catalog::iceberg::NativeIcebergScan(
+    config.with_extension(Arc::new(lakegate_catalog::iceberg::NativeIcebergScan(
         engine.config.native_iceberg_scan,
-    )));
-    let report = Arc::new(Mutex::new(AccessReport::default()));
-    let rule = Arc::new(SecureScans::new(
-        principal.clone(),
-        engine.policy.clone(),
-        report.clone(),
-    ));
+    )))
+}
+
+/// DataFusion's analyzer rules with the security rule and PostgreSQL's typing rules.
+fn analyzer_rules(security: Arc<SecureScans>) -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     // The security rule runs before type coercion, so injected filters and masks
     // are coerced like the user's own expressions.
     let mut rules = Analyzer::new().rules;
@@ -76,7 +107,7 @@ pub(crate) fn session_context(engine: &Engine, principal: &Principal) -> Session
         .iter()
         .position(|r| r.name() == "type_coercion")
         .unwrap_or(0);
-    rules.insert(at, rule.clone());
+    rules.insert(at, security);
     // Integer literals are `integer` when they fit, as in PostgreSQL: before type
     // coercion, which widens them where they meet wider types.
     rules.insert(
@@ -99,59 +130,65 @@ pub(crate) fn session_context(engine: &Engine, principal: &Principal) -> Session
         coerced,
         Arc::new(lakegate_pg_compat::functions::PostgresArithmetic),
     );
+    rules
+}
+
+/// DataFusion's optimizer rules with the policy barrier's safe pushdown, the gateway's
+/// join rules and federation.
+fn optimizer_rules(engine: &Engine) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     // Predicates that cannot fail may cross the policy barrier after DataFusion's
     // own filter pushdown has brought them to it.
-    let mut optimizer_rules = Optimizer::new().rules;
-    let after = optimizer_rules
+    let mut rules = Optimizer::new().rules;
+    let after = rules
         .iter()
         .position(|r| r.name() == "push_down_filter")
-        .map_or(optimizer_rules.len(), |i| i + 1);
-    optimizer_rules.insert(after, Arc::new(PushSafePredicatesThroughBarrier));
+        .map_or(rules.len(), |i| i + 1);
+    rules.insert(after, Arc::new(PushSafePredicatesThroughBarrier));
     // Aggregates joined on their grouping key compute only the groups that can join:
     // after DataFusion's decorrelation has made the joins.
-    optimizer_rules.push(Arc::new(
+    rules.push(Arc::new(
         crate::rules::semi_join_reduction::SemiJoinReduction,
     ));
     // Inner joins in the order that keeps intermediate results smallest, once
     // decorrelation has made its joins and filters have reached the scans.
     if engine.config.join_reordering {
-        optimizer_rules.push(Arc::new(crate::rules::join_order::JoinOrder));
+        rules.push(Arc::new(crate::rules::join_order::JoinOrder));
     }
     // Sub-plans over a federated SQL source become one query it runs. Last, so that
     // filters and projections have been pushed down to the scans first.
-    optimizer_rules.push(Arc::new(
+    rules.push(Arc::new(
         datafusion_federation::FederationOptimizerRule::new(),
     ));
-    // DataFusion's physical rules, with its limit pushdown replaced by ours (an OFFSET
-    // applied once), then the cancellation points.
-    let mut physical_rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new()
+    rules
+}
+
+/// DataFusion's physical rules, with its limit pushdown replaced by ours (an OFFSET
+/// applied once), then the cancellation points.
+fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new()
         .rules
         .into_iter()
-        .map(
-            |rule| -> Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync> {
-                if rule.name() == "LimitPushdown" {
-                    Arc::new(crate::rules::limit_pushdown::LimitPushdown)
-                } else {
-                    rule
-                }
-            },
-        )
+        .map(|rule| -> Arc<dyn PhysicalOptimizerRule + Send + Sync> {
+            if rule.name() == "LimitPushdown" {
+                Arc::new(crate::rules::limit_pushdown::LimitPushdown)
+            } else {
+                rule
+            }
+        })
         .collect::<Vec<_>>();
-    physical_rules.push(Arc::new(CancelPoints));
-    let state = SessionStateBuilder::new()
-        .with_config(config)
-        .with_runtime_env(engine.runtime.clone())
-        .with_default_features()
-        .with_analyzer_rules(rules)
-        .with_optimizer_rules(optimizer_rules)
-        .with_query_planner(Arc::new(GatewayQueryPlanner::with_planners(vec![
-            Arc::new(datafusion_federation::FederatedPlanner::new()),
-        ])))
-        .with_physical_optimizer_rules(physical_rules)
-        .build();
-    let ctx = SessionContext::new_with_state(state);
+    rules.push(Arc::new(CancelPoints));
+    rules
+}
+
+/// Registers every catalog as the principal sees it (with the semantic schema where the
+/// layer serves one), each with a `pg_catalog` schema; returns what pg_catalog reads.
+fn register_catalogs(
+    engine: &Engine,
+    principal: &Principal,
+    ctx: &SessionContext,
+) -> Arc<PgCatalogContext> {
     let shared = Arc::new(principal.clone());
-    let secured: Vec<(String, Arc<dyn datafusion::catalog::CatalogProvider>)> = engine
+    let secured: Vec<(String, Arc<dyn CatalogProvider>)> = engine
         .registry
         .providers()
         .into_iter()
@@ -160,12 +197,15 @@ pub(crate) fn session_context(engine: &Engine, principal: &Principal) -> Session
                 Some(layer) if layer.catalog() == name => Arc::new(
                     crate::semantic_tables::WithSemanticSchema::new(provider, layer.clone()),
                 )
-                    as Arc<dyn datafusion::catalog::CatalogProvider>,
+                    as Arc<dyn CatalogProvider>,
                 _ => provider,
             };
-            let catalog: Arc<dyn datafusion::catalog::CatalogProvider> = Arc::new(
-                SecuredCatalog::new(&name, provider, shared.clone(), engine.policy.clone()),
-            );
+            let catalog: Arc<dyn CatalogProvider> = Arc::new(SecuredCatalog::new(
+                &name,
+                provider,
+                shared.clone(),
+                engine.policy.clone(),
+            ));
             (name, catalog)
         })
         .collect();
@@ -178,13 +218,19 @@ pub(crate) fn session_context(engine: &Engine, principal: &Principal) -> Session
         let with_pg_catalog = WithPgCatalog::new(&name, catalog, context.clone());
         ctx.register_catalog(name, Arc::new(with_pg_catalog));
     }
+    context
+}
+
+/// PostgreSQL's catalog functions (privileges asked of the policy) and PostgreSQL's
+/// meaning for PostgreSQL's names, over DataFusion's namesakes.
+fn register_pg_functions(engine: &Engine, principal: &Principal, ctx: &SessionContext) {
     let (policy, registry, user) = (
         engine.policy.clone(),
         engine.registry.clone(),
         principal.user.clone(),
     );
     register_functions(
-        &ctx,
+        ctx,
         &principal.user,
         Arc::new(move |catalog, schema, table| {
             let writable = matches!(
@@ -198,12 +244,5 @@ pub(crate) fn session_context(engine: &Engine, principal: &Principal) -> Session
                 )
         }),
     );
-    // PostgreSQL's meaning for PostgreSQL's names, over DataFusion's namesakes.
-    lakegate_pg_compat::functions::register(&ctx);
-    SessionParts {
-        ctx,
-        rule,
-        report,
-        pg_context: context,
-    }
+    lakegate_pg_compat::functions::register(ctx);
 }

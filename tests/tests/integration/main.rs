@@ -1,42 +1,11 @@
-//! The one integration-test binary: real gateways on port 0, real clients.
+//! The one integration-test binary: real gateways on port 0, real clients. Grouped by
+//! what they test; SQL whose only job is "this statement gives these rows" lives in
+//! `tests/slt/` instead.
 
-mod admin_metrics;
-mod budgets;
-mod catalog_types;
+mod answers;
+mod catalogs;
 mod clients;
-mod concurrency;
-mod delta_catalog;
-mod equivalence;
-mod federation_postgres;
-mod files_catalog;
-mod flight_metadata;
-mod flight_sql;
-mod freshness;
-mod history;
-mod iceberg_compaction;
-mod iceberg_s3;
-mod iceberg_writes;
-mod kill;
-mod metering;
-mod pg_auth;
-mod pg_catalog;
-mod pg_catalog_clients;
-mod pg_compat;
-mod pg_conformance;
-mod pg_copy;
-mod pg_cursors;
-mod pg_errors;
-mod pg_load;
-mod pg_queries;
-mod pg_robustness;
-mod pg_tls_auth;
-mod pg_type_mapping;
-mod pg_types;
-mod policy_files;
-mod psql;
-mod pyiceberg_interop;
-mod scratch;
-mod security;
-mod semantic;
-mod tpch;
-mod tpch_answers;
+mod finops;
+mod flight;
+mod governance;
+mod pg;

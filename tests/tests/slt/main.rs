@@ -56,12 +56,7 @@ fn tolerant(
 ) -> bool {
     let actual: Vec<String> = actual
         .iter()
-        .map(|row| {
-            row.iter()
-                .map(normalizer)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|row| row.iter().map(normalizer).collect::<Vec<_>>().join(" "))
         .collect();
     actual.len() == expected.len()
         && actual.iter().zip(expected).all(|(ours, theirs)| {

@@ -3,7 +3,7 @@
 
 use lakegate_tests::TestGateway;
 
-use crate::scratch::{append_events, create_events, other_writer};
+use crate::catalogs::scratch::{append_events, create_events, other_writer};
 
 #[tokio::test]
 async fn tables_created_and_appended_elsewhere_are_visible_at_once() {

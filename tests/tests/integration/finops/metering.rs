@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use lakegate_tests::{TestGateway, notice_figures, seeded_data_dir, test_config};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
-use crate::scratch::{append_events, create_events, other_writer};
+use crate::catalogs::scratch::{append_events, create_events, other_writer};
 
 /// Runs `sql` with the cost notice on and returns the notice's figures.
 async fn metered(
@@ -15,11 +15,7 @@ async fn metered(
     notices: &mut tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
     sql: &str,
 ) -> HashMap<String, f64> {
-    client.simple_query(sql).await.expect(sql);
-    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
-        .await
-        .expect("cost notice arrives")
-        .expect("connection open");
+    let notice = lakegate_tests::statement_notice(client, notices, sql).await;
     assert!(
         notice.message().starts_with("query cost "),
         "{}",

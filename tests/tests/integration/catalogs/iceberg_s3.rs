@@ -6,7 +6,7 @@ use futures::TryStreamExt;
 use iceberg::NamespaceIdent;
 use lakegate_catalog::{CatalogConfig, CatalogRegistry, CatalogType};
 use lakegate_tests::s3_server::S3Server;
-use lakegate_tests::{TestGateway, notice_figures, query_text, seeded_data_dir, test_config};
+use lakegate_tests::{TestGateway, notice_figures, query_text};
 use object_store::ObjectStore;
 
 #[tokio::test]
@@ -24,11 +24,7 @@ async fn an_iceberg_warehouse_on_s3_is_written_read_compacted_and_metered() {
             "sqlite:{}?mode=rwc",
             catalog_db.path().join("s3lake.db").display()
         )),
-        options: s3
-            .options()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+        options: s3.catalog_options(),
         ..Default::default()
     };
     // The schema, made by another catalog client (the gateway has no CREATE SCHEMA).
@@ -44,11 +40,7 @@ async fn an_iceberg_warehouse_on_s3_is_written_read_compacted_and_metered() {
         .await
         .expect("namespace");
 
-    let mut config = test_config(seeded_data_dir());
-    let mut catalogs = config.effective_catalogs();
-    catalogs.push(s3lake);
-    config.catalogs = catalogs;
-    let gw = TestGateway::start_with(config).await;
+    let gw = TestGateway::start_with(lakegate_tests::config_with_catalog(s3lake)).await;
     let (admin, mut notices) = gw.connect_with_notices("admin", "admin").await;
     let copy = |range: &str| {
         format!("SELECT o_orderkey, o_custkey, o_totalprice FROM lake.tpch.orders WHERE {range}")
@@ -131,15 +123,12 @@ async fn an_iceberg_warehouse_on_s3_is_written_read_compacted_and_metered() {
         .simple_query("SET gateway.show_cost = on")
         .await
         .expect("show cost");
-    admin
-        .simple_query("SELECT sum(o_totalprice) FROM s3lake.sales.orders")
-        .await
-        .expect("metered read");
-    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
-        .await
-        .expect("cost notice")
-        .expect("connection open");
-    let figures = notice_figures(&notice);
+    let figures = lakegate_tests::statement_figures(
+        &admin,
+        &mut notices,
+        "SELECT sum(o_totalprice) FROM s3lake.sales.orders",
+    )
+    .await;
     assert!(figures["bytes_scanned"] > 0.0, "{figures:?}");
     assert_eq!(figures["files_scanned"], 2.0, "{figures:?}");
     admin

@@ -15,7 +15,7 @@ use lakegate_gateway::config::FlightTlsConfig;
 use lakegate_tests::{TestGateway, seeded_data_dir, test_config};
 use tonic::Code;
 
-use crate::flight_sql::{fetch, raw_client};
+use crate::flight::sql::{fetch, raw_client};
 
 const SLOW: &str = "SELECT count(*) FROM lake.tpch.lineitem a, lake.tpch.lineitem b \
                     WHERE a.l_comment < b.l_comment";
@@ -129,7 +129,7 @@ async fn catalogs_schemas_and_tables_show_only_what_the_principal_reads() {
     assert!(types.contains(&"TABLE".to_string()), "{types:?}");
 
     // Metadata requests are in the audit trail, with the rows they listed.
-    let batches = crate::flight_sql::run(
+    let batches = crate::flight::sql::run(
         &mut auditor,
         "SELECT rows FROM system.audit.events WHERE protocol = 'flight-sql' \
          AND \"user\" = 'analyst' AND sql LIKE '%CommandGetTables%'",
@@ -318,7 +318,7 @@ async fn a_client_deadline_ends_the_query() {
     };
     assert_eq!(outcome.code(), Code::DeadlineExceeded, "{outcome}");
     // The gateway is fine afterwards.
-    let batches = crate::flight_sql::run(&mut client, "SELECT 1")
+    let batches = crate::flight::sql::run(&mut client, "SELECT 1")
         .await
         .expect("alive");
     assert_eq!(batches[0].num_rows(), 1);
@@ -359,7 +359,7 @@ async fn flight_sql_over_tls() {
         .handshake("demo", "demo")
         .await
         .expect("handshake over TLS");
-    let batches = crate::flight_sql::run(&mut client, "SELECT count(*) FROM lake.tpch.region")
+    let batches = crate::flight::sql::run(&mut client, "SELECT count(*) FROM lake.tpch.region")
         .await
         .expect("query over TLS");
     assert_eq!(batches[0].num_rows(), 1);

@@ -340,9 +340,9 @@ async fn cache_counts(gw: &TestGateway) -> (f64, f64) {
 #[tokio::test]
 async fn the_results_cache_hits_within_a_policy_and_misses_across_policies_and_snapshots() {
     // A model over a table this test appends to, next to the demo models.
-    let other = crate::scratch::other_writer().await;
-    crate::scratch::create_events(&other, "semantic_cache").await;
-    crate::scratch::append_events(&other, "semantic_cache", 0..10).await;
+    let other = crate::catalogs::scratch::other_writer().await;
+    crate::catalogs::scratch::create_events(&other, "semantic_cache").await;
+    crate::catalogs::scratch::append_events(&other, "semantic_cache", 0..10).await;
     let (dir, _) = demo_models_dir();
     std::fs::write(
         dir.path().join("events.yml"),
@@ -387,7 +387,7 @@ async fn the_results_cache_hits_within_a_policy_and_misses_across_policies_and_s
         vec![vec![Some("10".into()), Some("9".into())]]
     );
     assert_eq!(cache_counts(&gw).await, (3.0, 3.0));
-    crate::scratch::append_events(&other, "semantic_cache", 10..25).await;
+    crate::catalogs::scratch::append_events(&other, "semantic_cache", 10..25).await;
     assert_eq!(
         rows(&demo, count).await,
         vec![vec![Some("25".into()), Some("24".into())]]

@@ -208,21 +208,14 @@ async fn parquet_on_s3_compatible_storage_is_a_catalog_too() {
             .await
             .expect("upload");
     }
-    let mut config = test_config(seeded_data_dir());
-    let mut catalogs = config.effective_catalogs();
-    catalogs.push(CatalogConfig {
+    let gw = TestGateway::start_with(lakegate_tests::config_with_catalog(CatalogConfig {
         name: "s3files".into(),
         kind: CatalogType::Files,
         location: Some("s3://exports/lake".into()),
-        options: s3
-            .options()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+        options: s3.catalog_options(),
         ..Default::default()
-    });
-    config.catalogs = catalogs;
-    let gw = TestGateway::start_with(config).await;
+    }))
+    .await;
     let admin = gw.connect_as("admin", "admin").await.expect("admin");
     assert_eq!(
         query_text(

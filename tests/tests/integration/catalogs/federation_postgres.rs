@@ -5,21 +5,13 @@
 
 use lakegate_catalog::{CatalogConfig, CatalogType};
 use lakegate_tests::postgres_server::PostgresServer;
-use lakegate_tests::{TestGateway, notice_figures, query_text, seeded_data_dir, test_config};
+use lakegate_tests::{TestGateway, query_text, seeded_data_dir, test_config};
 use tokio_postgres::error::SqlState;
 
 /// The PostgreSQL server, or `None` (skipped) when it is not installed and the run
 /// does not require every client.
 fn postgres() -> Option<PostgresServer> {
-    let server = PostgresServer::start();
-    if server.is_none() {
-        assert!(
-            std::env::var("LAKEGATE_REQUIRE_CLIENTS").as_deref() != Ok("1"),
-            "PostgreSQL server (Debian package postgresql) is required"
-        );
-        eprintln!("skipped: no PostgreSQL server installed");
-    }
-    server
+    lakegate_tests::clients::postgres_server()
 }
 
 const ACCOUNTS: &str = "CREATE TABLE accounts (
@@ -73,12 +65,7 @@ async fn rows_transferred(
     notices: &mut tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
     sql: &str,
 ) -> f64 {
-    client.simple_query(sql).await.expect(sql);
-    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
-        .await
-        .expect("cost notice")
-        .expect("connection open");
-    notice_figures(&notice)["rows_scanned"]
+    lakegate_tests::statement_figures(client, notices, sql).await["rows_scanned"]
 }
 
 #[tokio::test]

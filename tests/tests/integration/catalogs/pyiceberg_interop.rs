@@ -17,13 +17,7 @@ type Rows = Vec<Vec<Option<String>>>;
 
 /// The Python with PyIceberg: `LAKEGATE_PYTHON`, else `python3`.
 async fn python() -> Option<String> {
-    let python = std::env::var("LAKEGATE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let probe = Command::new(&python)
-        .args(["-c", "import pyiceberg, pyiceberg_core"])
-        .output()
-        .await
-        .ok()?;
-    probe.status.success().then_some(python)
+    lakegate_tests::clients::python_with("pyiceberg, pyiceberg_core").await
 }
 
 /// Runs tests/clients/pyiceberg_interop.py; its JSON answer, name → sorted rows.
@@ -66,7 +60,9 @@ async fn sorted_rows(client: &tokio_postgres::Client, sql: &str) -> Rows {
 #[tokio::test]
 async fn pyiceberg_and_the_gateway_read_each_others_tables() {
     let Some(python) = python().await else {
-        crate::clients::missing("Python with pyiceberg[sql-sqlite,pyarrow,pyiceberg-core]");
+        lakegate_tests::clients::missing(
+            "Python with pyiceberg[sql-sqlite,pyarrow,pyiceberg-core]",
+        );
         return;
     };
     let dir = seed_new_data_dir("lakegate-pyiceberg-");

@@ -35,11 +35,7 @@ async fn call(
     notices: &mut tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
     sql: &str,
 ) -> (String, std::collections::HashMap<String, f64>) {
-    client.simple_query(sql).await.expect(sql);
-    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
-        .await
-        .expect("optimize notice")
-        .expect("connection open");
+    let notice = lakegate_tests::statement_notice(client, notices, sql).await;
     (notice.message().to_string(), notice_figures(&notice))
 }
 
@@ -180,7 +176,7 @@ async fn optimize_compacts_small_files_into_one_replace_snapshot() {
 /// region.
 async fn partitioned_table(registry: &CatalogRegistry) -> TableIdent {
     let catalog = registry.get("lake").expect("lake").lake.iceberg();
-    let ident = crate::scratch::fresh_table(registry, "compaction", "regions").await;
+    let ident = crate::catalogs::scratch::fresh_table(registry, "compaction", "regions").await;
     let namespace = ident.namespace().clone();
     let schema = Schema::builder()
         .with_fields(vec![

@@ -7,7 +7,7 @@ use std::time::Duration;
 use lakegate_planner::QueryLimit;
 use lakegate_tests::{TestGateway, query_text, seeded_data_dir, test_config};
 
-use crate::flight_sql::{run, to_status};
+use crate::flight::sql::{run, to_status};
 
 /// A query that runs for many minutes, yielding between batches, until it is killed: a
 /// hash join of nation with ten billion generated rows, none matching. A statement

@@ -298,17 +298,9 @@ async fn delta_tables_on_s3_compatible_storage() {
     let bucket = s3.bucket("deltas").await;
     upload(&bucket, &orders_dir, "lake/sales/orders").await;
 
-    let mut config = test_config(seeded_data_dir());
-    let mut catalogs = config.effective_catalogs();
     let mut catalog = delta_catalog("s3delta", "s3://deltas/lake".into());
-    catalog.options = s3
-        .options()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    catalogs.push(catalog);
-    config.catalogs = catalogs;
-    let gw = TestGateway::start_with(config).await;
+    catalog.options = s3.catalog_options();
+    let gw = TestGateway::start_with(lakegate_tests::config_with_catalog(catalog)).await;
     let admin = gw.connect_as("admin", "admin").await.expect("admin");
     assert_eq!(
         query_text(

@@ -19,24 +19,11 @@ fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
 }
 
-/// Whether a missing client is a failure (CI) or a skip (a developer's machine).
-pub(crate) fn missing(what: &str) {
-    let message = format!("client test skipped: {what} (run .ci/run to install the clients)");
-    if std::env::var("LAKEGATE_REQUIRE_CLIENTS").as_deref() == Ok("1") {
-        panic!("{message}");
-    }
-    eprintln!("{message}");
-}
+pub(crate) use lakegate_tests::clients::missing;
 
 /// The Python with the client packages: `LAKEGATE_PYTHON`, else `python3`.
 async fn python() -> Option<String> {
-    let python = std::env::var("LAKEGATE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let probe = Command::new(&python)
-        .args(["-c", "import psycopg, psycopg2, sqlalchemy, pandas, pyodbc"])
-        .output()
-        .await
-        .ok()?;
-    probe.status.success().then_some(python)
+    lakegate_tests::clients::python_with("psycopg, psycopg2, sqlalchemy, pandas, pyodbc").await
 }
 
 fn report(name: &str, output: &std::process::Output) -> String {

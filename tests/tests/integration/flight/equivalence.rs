@@ -21,7 +21,7 @@ use lakegate_tests::{TestGateway, tpch_query};
 use tokio::process::Command;
 use tonic::transport::Channel;
 
-use crate::flight_sql::{raw_client, raw_statement};
+use crate::flight::sql::{raw_client, raw_statement};
 
 type Rows = Vec<Vec<Option<String>>>;
 
@@ -249,9 +249,9 @@ async fn adbc_answers(
 
 #[tokio::test]
 async fn every_path_gives_the_same_answer() {
-    let python = crate::clients::flight_python().await;
+    let python = crate::clients::drivers::flight_python().await;
     if python.is_none() {
-        crate::clients::missing("Python with adbc-driver-flightsql and pyarrow");
+        lakegate_tests::clients::missing("Python with adbc-driver-flightsql and pyarrow");
     }
     let gw = TestGateway::start().await;
     let statements = statements();

@@ -1,0 +1,3 @@
+//! Real client programs (Python, Java, ODBC) against a test gateway.
+
+pub(crate) mod drivers;

@@ -1,0 +1,5 @@
+//! The Arrow Flight SQL front door, and its answers compared with the Postgres wire's.
+
+mod equivalence;
+mod metadata;
+pub(crate) mod sql;
