@@ -16,7 +16,8 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::counting_store::count_parquet_reads;
-use crate::metering::{CountRowsExec, ScanMeter};
+use crate::metering::ScanMeter;
+use crate::scan_counter::CountRowsExec;
 
 /// `inner`, metered.
 #[derive(Debug)]

@@ -7,7 +7,6 @@
 //! scan is added to the meter. Nothing is estimated; a query that never opens a data
 //! file shows zero data files.
 
-pub use crate::scan_counter::CountRowsExec;
 use std::fmt::Debug;
 use std::ops::Range;
 use std::sync::Arc;

@@ -14,5 +14,14 @@ pub enum SecurityError {
     InvalidUserName(String),
 }
 
+/// A denied object or action (SQLSTATE 42501): raised by the rules for reads and by
+/// the policy's `authorize` for everything else.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PermissionDenied {
+    /// Message naming the object.
+    pub message: String,
+}
+
 /// Result alias for this crate.
 pub type Result<T, E = SecurityError> = std::result::Result<T, E>;

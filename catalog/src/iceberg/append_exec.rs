@@ -26,7 +26,7 @@ use iceberg::table::Table;
 use iceberg::arrow::RecordBatchPartitionSplitter;
 use iceberg::spec::{DataFile, Struct};
 
-use crate::seed::{TableAppender, commit_files};
+use crate::iceberg::appender::{TableAppender, commit_files};
 use crate::{CatalogError, WriteError};
 
 /// Writes its input into an Iceberg table and commits one snapshot.

@@ -35,7 +35,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 
 use super::LakeCatalog;
 use super::compact_sort::{sort_ordering, sorted};
-use crate::seed::TableAppender;
+use crate::iceberg::appender::TableAppender;
 use crate::{CatalogError, Result, WriteError};
 
 /// What one compaction did.

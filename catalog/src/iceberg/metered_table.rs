@@ -22,7 +22,8 @@ use super::IcebergAppendExec;
 use super::views::{as_string_views, with_string_views};
 use crate::WriteError;
 use crate::counting_store::count_parquet_reads;
-use crate::metering::{CountRowsExec, ScanMeter, metered_table};
+use crate::metering::{ScanMeter, metered_table};
+use crate::scan_counter::CountRowsExec;
 
 /// A table of the lakehouse, as one statement reads it.
 #[derive(Debug)]

@@ -7,6 +7,7 @@
 //! process is seen by the next statement, and one statement reads one snapshot per table.
 
 mod append_exec;
+pub mod appender;
 mod compact;
 mod compact_sort;
 mod lake_storage;

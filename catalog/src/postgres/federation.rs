@@ -17,7 +17,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_federation::sql::{SQLExecutor, SQLFederationPlanner, SQLFederationProvider};
 use datafusion_federation::{FederatedPlanNode, FederationPlanner};
 
-use crate::metering::{CountRowsExec, ScanMeter};
+use crate::metering::ScanMeter;
+use crate::scan_counter::CountRowsExec;
 
 /// The federation provider of one database: its executor, and an optimizer that wraps
 /// each federated sub-plan for our planner.

@@ -20,7 +20,8 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 use datafusion_federation::sql::SQLExecutor;
 
 use super::PostgresExecutor;
-use crate::metering::{CountRowsExec, ScanMeter};
+use crate::metering::ScanMeter;
+use crate::scan_counter::CountRowsExec;
 
 /// An identifier quoted for PostgreSQL.
 fn quoted(name: &str) -> String {

@@ -7,7 +7,7 @@
 //! grant it needs.
 
 use super::{ColumnAction, PolicyStore};
-use crate::rules::PermissionDenied;
+use crate::error::PermissionDenied;
 
 /// Something a user asks to do that the policy may refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,13 +10,7 @@ pub use barrier::{GatewayQueryPlanner, PolicyBarrier};
 pub use safe_pushdown::PushSafePredicatesThroughBarrier;
 pub use secure_scan::{AccessReport, SecureScans};
 
-/// The SQLSTATE-carrying error these rules raise for a denied object.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct PermissionDenied {
-    /// Message naming the object.
-    pub message: String,
-}
+pub use crate::error::PermissionDenied;
 
 /// A policy that cannot be applied (bad expression, missing attribute): never an open
 /// door, always an error naming the rule.
