@@ -59,9 +59,9 @@ fn main() -> anyhow::Result<()> {
         let mut config = bench_config(dir.path(), scale_factor);
         config.audit.enabled = false;
         eprintln!("seeding TPC-H SF {scale_factor}");
-        let cached = Gateway::start(config.clone(), false).await?;
-        config.semantic.cache_mb = 0;
-        let uncached = Gateway::start(config, false).await?;
+        let uncached = Gateway::start(config.clone(), false).await?;
+        config.cache = lakegate_gateway::config::CacheConfig::default();
+        let cached = Gateway::start(config, false).await?;
         let mut s = session(uncached.service(), "demo");
 
         println!(

@@ -31,7 +31,9 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-/// A gateway configuration for benchmarks: data in `dir`, port 0, no admin endpoint.
+/// A gateway configuration for benchmarks: data in `dir`, port 0, no admin endpoint,
+/// and no results cache (benchmarks repeat queries to time running them; those that
+/// time the cache turn it on).
 pub fn bench_config(dir: &Path, scale_factor: f64) -> Config {
     let mut config = Config {
         data_dir: dir.display().to_string(),
@@ -41,6 +43,7 @@ pub fn bench_config(dir: &Path, scale_factor: f64) -> Config {
     config.flight.listen = "127.0.0.1:0".into();
     config.admin.enabled = false;
     config.seed.scale_factor = scale_factor;
+    config.cache.results_mb = 0;
     config
 }
 
@@ -177,9 +180,18 @@ pub async fn channel(uri: String) -> anyhow::Result<Channel> {
 /// A Postgres wire client of the gateway at `addr`, as the demo user; its connection
 /// runs on the current runtime.
 pub async fn demo_client(addr: std::net::SocketAddr) -> anyhow::Result<tokio_postgres::Client> {
+    client_as(addr, "demo").await
+}
+
+/// A Postgres wire client of the gateway at `addr`, as one of the demo users (whose
+/// password is its name); its connection runs on the current runtime.
+pub async fn client_as(
+    addr: std::net::SocketAddr,
+    user: &str,
+) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = tokio_postgres::connect(
         &format!(
-            "host={} port={} user=demo password=demo dbname=lake",
+            "host={} port={} user={user} password={user} dbname=lake",
             addr.ip(),
             addr.port()
         ),

@@ -98,6 +98,12 @@ pub struct CatalogConfig {
     /// further catalog properties (`prefix`, `oauth2-server-uri`, `scope`, …).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub options: std::collections::BTreeMap<String, String>,
+    /// postgres, files: keep query results over this catalog's tables in the results
+    /// cache for this many seconds. These sources have no snapshot to tell when their
+    /// data changed, so their results are not cached unless this is set; a result
+    /// served from the cache may then be this old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_cache_seconds: Option<u64>,
 }
 
 /// The connection string may hold a password: it is never printed.
@@ -113,6 +119,7 @@ impl std::fmt::Debug for CatalogConfig {
             .field("location", &self.location)
             .field("format", &self.format)
             .field("options", &redacted_options(&self.options))
+            .field("results_cache_seconds", &self.results_cache_seconds)
             .finish()
     }
 }

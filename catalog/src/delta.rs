@@ -213,7 +213,7 @@ impl Source for DeltaLake {
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let mut builder = DeltaTableBuilder::from_url(url.clone())
             .map_err(delta_error)?
-            .with_storage_backend(self.store.clone(), url);
+            .with_storage_backend(self.store.clone(), url.clone());
         builder = match version {
             DeltaVersion::Latest => builder,
             DeltaVersion::Version(v) => builder.with_version(v as u64),
@@ -247,9 +247,11 @@ impl Source for DeltaLake {
             )));
         }
         let files = snapshot.log_data().num_files() as u64;
+        let version = format!("delta:{url}@{}", snapshot.version());
         let provider = loaded.table_provider().build().await?;
-        Ok(Some(Arc::new(MeteredFileTable::writable(
+        Ok(Some(Arc::new(MeteredFileTable::versioned(
             Arc::new(provider),
+            version,
             files,
         ))))
     }

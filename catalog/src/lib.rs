@@ -8,6 +8,7 @@
 mod config;
 mod counting_reader;
 mod counting_store;
+pub mod data_version;
 pub mod delta;
 mod error;
 pub mod estimate;

@@ -28,6 +28,8 @@ pub(crate) struct MeteredFileTable {
     /// Whether INSERT goes through to `inner` (Delta appends a version); otherwise the
     /// table is read-only.
     writable: bool,
+    /// The version read, when the source has versions (Delta): see data_version.rs.
+    version: Option<String>,
 }
 
 impl MeteredFileTable {
@@ -37,16 +39,28 @@ impl MeteredFileTable {
             inner,
             snapshot_files: None,
             writable: false,
+            version: None,
         }
     }
 
-    /// A table `inner` appends to, whose version read has `snapshot_files` data files.
-    pub(crate) fn writable(inner: Arc<dyn TableProvider>, snapshot_files: u64) -> Self {
+    /// A table `inner` appends to, reading `version` (named as data_version.rs names
+    /// versions), which has `snapshot_files` data files.
+    pub(crate) fn versioned(
+        inner: Arc<dyn TableProvider>,
+        version: String,
+        snapshot_files: u64,
+    ) -> Self {
         Self {
             inner,
             snapshot_files: Some(snapshot_files),
             writable: true,
+            version: Some(version),
         }
+    }
+
+    /// The version read, if the source has versions.
+    pub(crate) fn version(&self) -> Option<&str> {
+        self.version.as_deref()
     }
 }
 

@@ -30,6 +30,9 @@ pub struct CatalogRegistry {
     /// The object stores files and Delta catalogs read through, by URL.
     stores: Vec<(url::Url, Arc<dyn object_store::ObjectStore>)>,
     internal: BTreeMap<String, Arc<dyn CatalogProvider>>,
+    /// How long results over a live catalog's tables may be cached, for the catalogs
+    /// whose configuration opts in.
+    result_ttls: BTreeMap<String, std::time::Duration>,
 }
 
 impl CatalogRegistry {
@@ -40,6 +43,7 @@ impl CatalogRegistry {
         let mut stores = Vec::new();
         let mut kinds = BTreeMap::new();
         let mut names = std::collections::BTreeSet::new();
+        let mut result_ttls = BTreeMap::new();
         for config in configs {
             if config.name.is_empty() || config.name.contains('.') {
                 return Err(CatalogError::Config {
@@ -54,6 +58,21 @@ impl CatalogRegistry {
                 });
             }
             kinds.insert(config.name.clone(), config.kind);
+            if let Some(seconds) = config.results_cache_seconds {
+                if matches!(
+                    config.kind,
+                    CatalogType::IcebergSql | CatalogType::IcebergRest | CatalogType::Delta
+                ) {
+                    return Err(CatalogError::Config {
+                        catalog: config.name.clone(),
+                        message: "results_cache_seconds is for postgres and files catalogs; \
+                                  results over Iceberg and Delta tables are cached by their \
+                                  snapshot"
+                            .into(),
+                    });
+                }
+                result_ttls.insert(config.name.clone(), std::time::Duration::from_secs(seconds));
+            }
             match config.kind {
                 CatalogType::IcebergSql | CatalogType::IcebergRest => {
                     let lake = match config.kind {
@@ -86,6 +105,7 @@ impl CatalogRegistry {
             kinds,
             stores,
             internal: BTreeMap::new(),
+            result_ttls,
         })
     }
 
@@ -105,6 +125,12 @@ impl CatalogRegistry {
         }
         self.internal.insert(name, provider);
         Ok(())
+    }
+
+    /// How long results over catalog `name`'s tables may be cached, when its
+    /// configuration opts in (`results_cache_seconds`).
+    pub fn results_cache_ttl(&self, name: &str) -> Option<std::time::Duration> {
+        self.result_ttls.get(name).copied()
     }
 
     /// An Iceberg catalog by name.

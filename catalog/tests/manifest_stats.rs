@@ -27,7 +27,7 @@ async fn a_native_scan_has_the_manifests_statistics() {
         pushdown: None,
         location: None,
         format: None,
-        options: Default::default(),
+        ..Default::default()
     };
     let lake = LakeCatalog::open_sql(&config).await.expect("catalog");
     let options = SeedOptions {

@@ -73,6 +73,8 @@ pub struct Config {
     pub audit: AuditSettings,
     /// Semantic layer.
     pub semantic: SemanticConfig,
+    /// Results cache.
+    pub cache: CacheConfig,
     /// Users; empty means the demo users (demo, admin, analyst, auditor; each user's
     /// password is its name).
     pub users: Vec<UserConfig>,
@@ -116,10 +118,6 @@ pub struct SemanticConfig {
     pub catalog: Option<String>,
     /// How often to check the directory for changes, in seconds (0 disables reload).
     pub reload_seconds: u64,
-    /// Memory for cached results of semantic queries, in MiB (0 disables the cache).
-    pub cache_mb: u64,
-    /// How long a cached result is kept at most, in seconds.
-    pub cache_seconds: u64,
 }
 
 impl Default for SemanticConfig {
@@ -129,8 +127,29 @@ impl Default for SemanticConfig {
             models_dir: None,
             catalog: None,
             reload_seconds: 2,
-            cache_mb: 256,
-            cache_seconds: 600,
+        }
+    }
+}
+
+/// `[cache]`: query results kept in memory and served again for the same secured plan
+/// over the same table versions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Memory for cached results, in MiB (0 turns the cache off).
+    pub results_mb: u64,
+    /// The largest result kept, in MiB.
+    pub max_result_mb: u64,
+    /// How long a result is kept at most, in seconds.
+    pub results_seconds: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            results_mb: 256,
+            max_result_mb: 32,
+            results_seconds: 600,
         }
     }
 }
@@ -390,6 +409,7 @@ impl Default for Config {
             },
             audit: AuditSettings::default(),
             semantic: SemanticConfig::default(),
+            cache: CacheConfig::default(),
             catalogs: Vec::new(),
             users: Vec::new(),
         }

@@ -193,11 +193,7 @@ impl Gateway {
                 };
                 let layer = SemanticLayer::open(&catalog, source, &registry)
                     .await
-                    .map_err(|e| anyhow::anyhow!("loading the semantic models:\n{e}"))?
-                    .with_cache(
-                        config.semantic.cache_mb * 1024 * 1024,
-                        std::time::Duration::from_secs(config.semantic.cache_seconds),
-                    );
+                    .map_err(|e| anyhow::anyhow!("loading the semantic models:\n{e}"))?;
                 let layer = Arc::new(layer);
                 if config.semantic.reload_seconds > 0 {
                     layer.watch(
@@ -230,6 +226,11 @@ impl Gateway {
                 metering: config.finops.metering,
                 limits: config.finops.limits.clone(),
                 budgets: config.finops.budgets.clone(),
+                results_cache: lakegate_planner::ResultsCacheConfig {
+                    capacity_bytes: config.cache.results_mb.saturating_mul(1 << 20),
+                    max_entry_bytes: config.cache.max_result_mb.saturating_mul(1 << 20),
+                    ttl: std::time::Duration::from_secs(config.cache.results_seconds),
+                },
             },
         )
         .map_err(|e| anyhow::anyhow!("starting the query service: {e}"))?

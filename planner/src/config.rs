@@ -49,4 +49,6 @@ pub struct PlannerConfig {
     pub limits: Vec<crate::QueryLimit>,
     /// Daily and monthly cost budgets per user and per role.
     pub budgets: Vec<crate::Budget>,
+    /// The results cache.
+    pub results_cache: crate::results_cache::ResultsCacheConfig,
 }

@@ -14,7 +14,7 @@ pub mod history;
 mod metering;
 mod pipeline;
 mod query_registry;
-mod result_cache;
+mod results_cache;
 mod rules;
 mod semantic_layer;
 mod semantic_tables;
@@ -33,6 +33,7 @@ pub use metering::{
     Budget, BudgetLedger, BudgetMode, BudgetPeriod, Metrics, PriceList, QueryFigures, QueryLimit,
 };
 pub use query_registry::QueryRegistry;
+pub use results_cache::ResultsCacheConfig;
 pub use semantic_layer::{
     LoadedModels, ModelSource, SemanticLayer, compile as compile_semantic, load as load_semantic,
 };

@@ -50,7 +50,6 @@ pub struct SemanticLayer {
     catalog: String,
     source: ModelSource,
     current: RwLock<Arc<LoadedModels>>,
-    cache: Option<Arc<crate::result_cache::ResultCache>>,
 }
 
 impl SemanticLayer {
@@ -67,21 +66,7 @@ impl SemanticLayer {
             catalog: catalog.to_string(),
             source,
             current: RwLock::new(Arc::new(loaded)),
-            cache: None,
         })
-    }
-
-    /// Caches semantic queries' results, up to `bytes` in all, each for at most `ttl`
-    /// (0 bytes: no cache).
-    pub fn with_cache(mut self, bytes: u64, ttl: Duration) -> Self {
-        self.cache =
-            (bytes > 0).then(|| Arc::new(crate::result_cache::ResultCache::new(bytes, ttl)));
-        self
-    }
-
-    /// The results cache, if any.
-    pub(crate) fn cache(&self) -> Option<Arc<crate::result_cache::ResultCache>> {
-        self.cache.clone()
     }
 
     /// The catalog whose schema `semantic` holds the models.

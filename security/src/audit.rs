@@ -68,6 +68,9 @@ pub struct AuditEvent {
     pub error: Option<String>,
     /// Wall time in milliseconds.
     pub duration_ms: f64,
+    /// Whether the result came from the results cache (written only when it did).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cache_hit: bool,
     /// What the query read and computed, and its cost (queries only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<AuditCost>,

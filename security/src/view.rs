@@ -137,6 +137,15 @@ impl SchemaProvider for SecuredSchema {
     }
 }
 
+/// The table a principal's view of it reads: `provider` itself, or the table under the
+/// columns a policy removed (what the data's version is read from).
+pub fn base_table(provider: &Arc<dyn TableProvider>) -> &Arc<dyn TableProvider> {
+    match provider.as_any().downcast_ref::<ColumnFilteredTable>() {
+        Some(filtered) => &filtered.inner,
+        None => provider,
+    }
+}
+
 /// A table with some columns removed.
 #[derive(Debug)]
 struct ColumnFilteredTable {

@@ -101,7 +101,7 @@ impl PgFrontend {
                 metrics.connection("postgres", 1);
                 tokio::select! {
                     result = AssertUnwindSafe(
-                        pgwire::tokio::process_socket(socket, tls, handlers),
+                        super::connection_loop::serve_connection(socket, tls, handlers),
                     )
                     .catch_unwind() => {
                         match result {

@@ -6,6 +6,7 @@
 
 mod auth;
 mod cancel;
+mod connection_loop;
 mod copy;
 mod encode;
 mod errors;

@@ -35,6 +35,7 @@ pub(crate) fn history_record(
         started_at: ended_at - wall,
         ended_at,
         tables: event.tables.clone(),
+        cache_hit: event.cache_hit,
         figures: crate::QueryFigures {
             bytes_scanned: cost.bytes_scanned,
             metadata_bytes: cost.metadata_bytes,

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use iceberg::spec::{NestedField, PrimitiveType, Schema, Type};
@@ -30,8 +31,14 @@ use crate::QueryFigures;
 
 const NAMESPACE: &str = "history";
 const TABLE: &str = "queries";
-/// Columns added to the history table after its first release, in order.
-const ADDED_COLUMNS: [&str; 3] = ["files_pruned", "row_groups_scanned", "row_groups_pruned"];
+/// Columns added to the history table after its first release, in order, with their
+/// types.
+const ADDED_COLUMNS: [(&str, PrimitiveType); 4] = [
+    ("files_pruned", PrimitiveType::Long),
+    ("row_groups_scanned", PrimitiveType::Long),
+    ("row_groups_pruned", PrimitiveType::Long),
+    ("cache_hit", PrimitiveType::Boolean),
+];
 
 /// One finished statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +65,8 @@ pub struct HistoryRecord {
     pub ended_at: DateTime<Utc>,
     /// Tables read (`catalog.schema.table`).
     pub tables: Vec<String>,
+    /// Whether the result came from the results cache.
+    pub cache_hit: bool,
     /// What it read, computed and cost.
     pub figures: QueryFigures,
 }
@@ -141,18 +150,18 @@ impl HistoryStore {
             .ok_or_else(|| internal("the history table vanished after creation"))?;
         // A history written by an older gateway gains the columns added since.
         let current = table.metadata().current_schema().clone();
-        let missing: Vec<&str> = ADDED_COLUMNS
+        let missing: Vec<(&str, PrimitiveType)> = ADDED_COLUMNS
             .iter()
-            .copied()
-            .filter(|name| current.field_by_name(name).is_none())
+            .filter(|(name, _)| current.field_by_name(name).is_none())
+            .cloned()
             .collect();
         if !missing.is_empty() {
             let transaction = iceberg::transaction::Transaction::new(&table);
             let mut action = transaction.update_schema();
-            for name in &missing {
+            for (name, kind) in &missing {
                 action = action.add_column(iceberg::transaction::AddColumn::optional(
                     *name,
-                    Type::Primitive(PrimitiveType::Long),
+                    Type::Primitive(kind.clone()),
                 ));
             }
             use iceberg::transaction::ApplyTransactionAction;
@@ -362,6 +371,11 @@ fn iceberg_schema() -> crate::Result<Schema> {
             added(24, "files_pruned"),
             added(25, "row_groups_scanned"),
             added(26, "row_groups_pruned"),
+            Arc::new(NestedField::optional(
+                27,
+                "cache_hit",
+                Type::Primitive(PrimitiveType::Boolean),
+            )),
         ])
         .build()
         .map_err(internal)
@@ -418,6 +432,9 @@ fn to_batch(schema: &SchemaRef, records: &[HistoryRecord]) -> crate::Result<Reco
         long(&|r| r.figures.files_pruned),
         long(&|r| r.figures.row_groups_scanned),
         long(&|r| r.figures.row_groups_pruned),
+        Arc::new(BooleanArray::from_iter(
+            records.iter().map(|r| Some(r.cache_hit)),
+        )),
     ];
     RecordBatch::try_new(schema.clone(), columns).map_err(internal)
 }

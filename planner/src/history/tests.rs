@@ -19,6 +19,7 @@ fn record(id: &str, row_groups_scanned: u64) -> HistoryRecord {
         started_at: Utc::now(),
         ended_at: Utc::now(),
         tables: Vec::new(),
+        cache_hit: true,
         figures: QueryFigures {
             row_groups_scanned,
             ..QueryFigures::default()
@@ -48,7 +49,7 @@ async fn an_older_history_table_gains_the_added_columns() {
             .as_struct()
             .fields()
             .iter()
-            .filter(|f| !ADDED_COLUMNS.contains(&f.name.as_str()))
+            .filter(|f| !ADDED_COLUMNS.iter().any(|(name, _)| *name == f.name))
             .cloned()
             .collect();
         let old = Schema::builder()
@@ -69,7 +70,7 @@ async fn an_older_history_table_gains_the_added_columns() {
     let store = HistoryStore::open(dir.path(), config.clone())
         .await
         .expect("opens the old table");
-    for name in ADDED_COLUMNS {
+    for (name, _) in ADDED_COLUMNS {
         assert!(store.schema().field_with_name(name).is_ok(), "{name}");
     }
     store.record(record("q1", 7));
@@ -93,7 +94,7 @@ async fn an_older_history_table_gains_the_added_columns() {
     )
     .expect("register");
     let batches = ctx
-        .sql("SELECT query_id, row_groups_scanned, files_pruned FROM history")
+        .sql("SELECT query_id, row_groups_scanned, files_pruned, cache_hit FROM history")
         .await
         .expect("plan")
         .collect()
@@ -103,7 +104,7 @@ async fn an_older_history_table_gains_the_added_columns() {
         .expect("format")
         .to_string();
     assert!(
-        text.contains("| q1       | 7                  | 0            |"),
+        text.contains("| q1       | 7                  | 0            | true      |"),
         "{text}"
     );
 }

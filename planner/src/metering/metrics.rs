@@ -10,6 +10,8 @@ use lakegate_catalog::metadata_cache::{
     CacheFigures, CountedFooterCache, iceberg_metadata_figures,
 };
 
+use crate::results_cache::ResultCache;
+
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -47,19 +49,25 @@ pub struct Metrics {
     queued: AtomicI64,
     /// protocol → open client connections.
     connections: Mutex<BTreeMap<String, i64>>,
-    /// Semantic queries answered from the results cache, and those that were not.
+    /// Cacheable queries answered from the results cache, and those that were run.
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     /// The runtime's cache of Parquet footers (the Iceberg metadata cache is the
     /// process's, read from the catalog crate).
     footers: Option<Arc<CountedFooterCache>>,
+    /// The results cache, for its size.
+    results: Option<Arc<ResultCache>>,
 }
 
 impl Metrics {
     /// Metrics that report `footers` beside the Iceberg metadata cache.
-    pub(crate) fn with_footer_cache(footers: Arc<CountedFooterCache>) -> Self {
+    pub(crate) fn with_caches(
+        footers: Arc<CountedFooterCache>,
+        results: Option<Arc<ResultCache>>,
+    ) -> Self {
         Self {
             footers: Some(footers),
+            results,
             ..Self::default()
         }
     }
@@ -99,8 +107,8 @@ impl Metrics {
     }
 
     /// A query entered (+1) or left (-1) the running set.
-    /// Counts a semantic query that could be cached: a hit or a miss.
-    pub(crate) fn semantic_cache(&self, hit: bool) {
+    /// Counts a query that could be cached: a hit or a miss.
+    pub(crate) fn results_cache(&self, hit: bool) {
         let counter = if hit {
             &self.cache_hits
         } else {
@@ -210,28 +218,44 @@ impl Metrics {
         )?;
         counter(
             out,
-            "lakegate_semantic_cache_hits_total",
-            "Semantic queries answered from the results cache.",
+            "lakegate_results_cache_hits_total",
+            "Queries answered from the results cache.",
             self.cache_hits.load(Ordering::Relaxed).to_string(),
         )?;
         counter(
             out,
-            "lakegate_semantic_cache_misses_total",
-            "Cacheable semantic queries that were run.",
+            "lakegate_results_cache_misses_total",
+            "Cacheable queries that were run (and their results kept if they fit).",
             self.cache_misses.load(Ordering::Relaxed).to_string(),
         )?;
         let hits = self.cache_hits.load(Ordering::Relaxed) as f64;
         let all = hits + self.cache_misses.load(Ordering::Relaxed) as f64;
         writeln!(
             out,
-            "# HELP lakegate_semantic_cache_hit_ratio Hits over cacheable semantic queries."
+            "# HELP lakegate_results_cache_hit_ratio Hits over cacheable queries."
         )?;
-        writeln!(out, "# TYPE lakegate_semantic_cache_hit_ratio gauge")?;
+        writeln!(out, "# TYPE lakegate_results_cache_hit_ratio gauge")?;
         writeln!(
             out,
-            "lakegate_semantic_cache_hit_ratio {}",
+            "lakegate_results_cache_hit_ratio {}",
             if all > 0.0 { hits / all } else { 0.0 }
         )?;
+        let (bytes, entries) = self
+            .results
+            .as_ref()
+            .map_or((0, 0), |cache| (cache.bytes(), cache.entries()));
+        writeln!(
+            out,
+            "# HELP lakegate_results_cache_bytes Memory held by cached results."
+        )?;
+        writeln!(out, "# TYPE lakegate_results_cache_bytes gauge")?;
+        writeln!(out, "lakegate_results_cache_bytes {bytes}")?;
+        writeln!(
+            out,
+            "# HELP lakegate_results_cache_entries Results in the results cache."
+        )?;
+        writeln!(out, "# TYPE lakegate_results_cache_entries gauge")?;
+        writeln!(out, "lakegate_results_cache_entries {entries}")?;
         self.write_metadata_caches(out)?;
         let gauge = |out: &mut String, name: &str, help: &str, value: i64| {
             writeln!(out, "# HELP {name} {help}")?;

@@ -1,6 +1,6 @@
 //! What every statement's run shares: the catalogs, the policy, the runtime and
-//! executor, admission gates, the registry of running queries, the semantic layer and
-//! where finished statements are recorded.
+//! executor, admission gates, the registry of running queries, the semantic layer, the
+//! results cache and where finished statements are recorded.
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use crate::metering::Admission;
 use crate::pipeline::executor::CpuExecutor;
 use crate::pipeline::finish::StatementRecorder;
 use crate::query_registry::QueryRegistry;
+use crate::results_cache::ResultCache;
 use crate::semantic_layer::SemanticLayer;
 
 /// The state every stage reads; one per [`crate::QueryService`].
@@ -32,4 +33,6 @@ pub(crate) struct Engine {
     pub(crate) executor: CpuExecutor,
     /// Semantic models served as tables, when configured.
     pub(crate) semantic: Option<Arc<SemanticLayer>>,
+    /// Results served again for the same secured plan over the same data (unless off).
+    pub(crate) results: Option<Arc<ResultCache>>,
 }

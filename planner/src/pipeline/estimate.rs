@@ -88,7 +88,12 @@ pub(crate) async fn check(
     if !(estimate_only || admitted.scan_limit.is_some() || admitted.hard_budget) {
         return Ok(None);
     }
-    let estimate = lakegate_catalog::estimate::estimate_plan(&planned.physical).await?;
+    // A result from the results cache scans nothing (and a query that asks for its
+    // estimate is never served from it).
+    let Some(physical) = planned.physical() else {
+        return Ok(None);
+    };
+    let estimate = lakegate_catalog::estimate::estimate_plan(physical).await?;
     admitted.entry().set_estimate(estimate.bytes());
     if estimate_only {
         let batch = estimate_batch(&estimate, &engine.config.prices)?;

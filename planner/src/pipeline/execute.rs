@@ -1,4 +1,4 @@
-//! Stage 4, execute: the results cache, metering of every operator, and the stream on
+//! Stage 4, execute: a result from the results cache, or metering of every operator, and the stream on
 //! the query runtime, wrapped so that the deadline, cancel and kill reach it and the
 //! query's slots and registration are held until it is dropped.
 
@@ -13,47 +13,36 @@ use crate::pipeline::admit::Admitted;
 use crate::pipeline::completion::HoldingStream;
 use crate::pipeline::deadline::DeadlineStream;
 use crate::pipeline::engine::Engine;
-use crate::pipeline::plan::Planned;
+use crate::pipeline::plan::{Planned, Rows};
 use crate::pipeline::query_run::QueryRun;
 use crate::pipeline::result_schema::ConformedStream;
 use crate::query_registry::QueryState;
-use crate::session::Session;
 
-/// Starts the planned query: from the results cache when a semantic query's result
-/// is there, else metered on the query runtime.
+/// Starts the planned query: its result from the results cache, or its plan metered
+/// on the query runtime (its result then kept in the cache when it has a key).
 pub(crate) fn start(
     engine: &Engine,
-    session: &Session,
     run: &QueryRun,
     planned: Planned,
     admitted: &Admitted,
 ) -> Result<SendableRecordBatchStream> {
     let entry = admitted.entry();
     let Planned {
-        is_explain,
-        mut physical,
-        mut task,
-        ..
+        is_explain, rows, ..
     } = planned;
-    // A semantic query's result may be served from the cache.
-    let cache = engine
-        .semantic
-        .as_ref()
-        .and_then(|layer| layer.cache())
-        .filter(|_| !is_explain && run.semantic);
-    let cache_key = cache
-        .as_ref()
-        .and_then(|_| crate::result_cache::key(&physical, &session.principal.user));
-    if let (Some(cache), Some(key)) = (&cache, &cache_key) {
-        let hit = cache.get(key);
-        engine.recorder.metrics.semantic_cache(hit.is_some());
-        if let Some(stream) = hit {
+    let (mut physical, mut task, cache_key) = match rows {
+        Rows::Cached(result) => {
             entry.set_state(QueryState::Running);
-            return Ok(stream);
+            return Ok(result.stream()?);
         }
-    }
+        Rows::Run {
+            physical,
+            task,
+            cache_key,
+        } => (physical, task, cache_key),
+    };
     if let Some(meter) = &run.meter {
-        task = task.with_runtime(meter.runtime());
+        *task = task.with_runtime(meter.runtime());
         if !is_explain {
             physical = meter.instrument(physical)?;
         }
@@ -61,8 +50,8 @@ pub(crate) fn start(
     // The registry holds the plan that runs (its scans give progress).
     entry.set_plan(physical.clone());
     entry.set_state(QueryState::Running);
-    let stream = engine.executor.execute(physical, Arc::new(task));
-    Ok(match (cache, cache_key) {
+    let stream = engine.executor.execute(physical, Arc::new(*task));
+    Ok(match (&engine.results, cache_key) {
         (Some(cache), Some(key)) => cache.fill(key, stream),
         _ => stream,
     })

@@ -50,14 +50,15 @@ pub(crate) async fn run_query(
     let (cancel, deadline) = (run.cancel.clone(), run.deadline);
     let stages = async {
         let slots = admit::wait_for_slots(engine, session, run, &admitted).await?;
-        let planned = plan::plan_query(engine, session, run, statement, params).await?;
+        let planned =
+            plan::plan_query(engine, session, run, statement, params, estimate_only).await?;
         if let Some(estimate) =
             estimate::check(engine, session, &planned, &admitted, estimate_only).await?
         {
             return Ok(("EXPLAIN", estimate, slots, None));
         }
         let (tag, announced) = (planned.tag, planned.announced.clone());
-        let stream = execute::start(engine, session, run, planned, &admitted)?;
+        let stream = execute::start(engine, run, planned, &admitted)?;
         Ok((tag, stream, slots, Some(announced)))
     };
     // Cancellable, and within statement_timeout, from the queue to the first batch.

@@ -16,6 +16,7 @@ use lakegate_pg_compat::catalog::{qualify_catalog_tables, rewrite_postgres_synta
 use crate::pipeline::engine::Engine;
 use crate::pipeline::query_run::QueryRun;
 use crate::pipeline::result_schema::announced_schema;
+use crate::results_cache::{CachedResult, PlanKey, plan_key};
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
 
@@ -25,25 +26,49 @@ pub(crate) struct Planned {
     pub(crate) tag: &'static str,
     /// Whether it is an EXPLAIN [ANALYZE] (not metered per operator, never cached).
     pub(crate) is_explain: bool,
-    /// The physical plan, secured.
-    pub(crate) physical: Arc<dyn ExecutionPlan>,
-    /// The task context it runs with.
-    pub(crate) task: TaskContext,
+    /// How its rows are made.
+    pub(crate) rows: Rows,
     /// The schema its rows are streamed under, the one its description announced.
     pub(crate) announced: SchemaRef,
 }
 
+/// Where a planned query's rows come from.
+pub(crate) enum Rows {
+    /// The secured physical plan, run with its task context; its result is kept in
+    /// the results cache under `cache_key`, when it has one.
+    Run {
+        physical: Arc<dyn ExecutionPlan>,
+        task: Box<TaskContext>,
+        cache_key: Option<PlanKey>,
+    },
+    /// The result of the same secured plan over the same data, from the results
+    /// cache: neither optimized nor physically planned.
+    Cached(Arc<CachedResult>),
+}
+
+impl Planned {
+    /// The physical plan, unless the result comes from the cache.
+    pub(crate) fn physical(&self) -> Option<&Arc<dyn ExecutionPlan>> {
+        match &self.rows {
+            Rows::Run { physical, .. } => Some(physical),
+            Rows::Cached(_) => None,
+        }
+    }
+}
+
 /// Plans the statement against the tables' current snapshots, binds its parameters,
-/// creates the table of a CREATE TABLE, and builds the physical plan.
+/// creates the table of a CREATE TABLE, and builds the physical plan — or finds the
+/// result of its secured plan in the results cache (not for `estimate_only`, which
+/// returns an estimate instead of rows).
 pub(crate) async fn plan_query(
     engine: &Engine,
     session: &Session,
     run: &mut QueryRun,
     statement: &DFStatement,
     params: Vec<ScalarValue>,
+    estimate_only: bool,
 ) -> Result<Planned> {
-    let (mut plan, semantic) = logical_plan(engine, session, statement).await?;
-    run.semantic = semantic;
+    let (mut plan, _) = logical_plan(engine, session, statement).await?;
     if !params.is_empty() {
         plan = plan.with_param_values(params)?;
     }
@@ -73,20 +98,63 @@ pub(crate) async fn plan_query(
     let frame = session.ctx.execute_logical_plan(plan).await?;
     let task = frame.task_ctx();
     let (state, plan) = frame.into_parts();
+    let tag = if is_explain { "EXPLAIN" } else { "SELECT" };
+    let (optimized, cache_key) = if is_explain {
+        (state.optimize(&plan)?, None)
+    } else {
+        // Analyzed (and so secured), the plan is what the results cache keys.
+        let analyzed =
+            state
+                .analyzer()
+                .execute_and_check(plan, state.config_options(), |_, _| {})?;
+        let cache_key = if uses_results_cache(engine, session, estimate_only) {
+            plan_key(&analyzed, &state, &engine.registry)
+        } else {
+            None
+        };
+        if let (Some(cache), Some(key)) = (&engine.results, &cache_key) {
+            let hit = cache.get(key);
+            engine.recorder.metrics.results_cache(hit.is_some());
+            if let Some(result) = hit {
+                run.cache_hit = true;
+                return Ok(Planned {
+                    tag,
+                    is_explain,
+                    rows: Rows::Cached(result),
+                    announced: announced_schema(statement, &analyzed),
+                });
+            }
+        }
+        let optimized = state.optimizer().optimize(analyzed, &state, |_, _| {})?;
+        (optimized, cache_key)
+    };
     // The optimized plan gives the schema the rows are streamed under.
-    let optimized = state.optimize(&plan)?;
     let announced = announced_schema(statement, &optimized);
     let physical = state
         .query_planner()
         .create_physical_plan(&optimized, &state)
         .await?;
     Ok(Planned {
-        tag: if is_explain { "EXPLAIN" } else { "SELECT" },
+        tag,
         is_explain,
-        physical,
-        task,
+        rows: Rows::Run {
+            physical,
+            task: Box::new(task),
+            cache_key,
+        },
         announced,
     })
+}
+
+/// Whether this statement's result may come from (and go to) the results cache: the
+/// cache is on, the session did not turn it off (`SET gateway.cache = off`), and the
+/// statement wants rows, not an estimate.
+fn uses_results_cache(engine: &Engine, session: &Session, estimate_only: bool) -> bool {
+    let off = session
+        .settings
+        .get("gateway.cache")
+        .is_ok_and(|v| v == "off");
+    engine.results.is_some() && !off && !estimate_only
 }
 
 /// The statement's logical plan, rewritten and secured for the session's principal,

@@ -24,8 +24,8 @@ pub(crate) struct QueryRun {
     pub(crate) deadline: Option<(tokio::time::Instant, Duration)>,
     /// The meter of the query the statement started, if it started one.
     pub(crate) meter: Option<Arc<QueryMeter>>,
-    /// Whether the planned statement read a semantic table (its result may be cached).
-    pub(crate) semantic: bool,
+    /// Whether its result came from the results cache.
+    pub(crate) cache_hit: bool,
     /// The table a CREATE TABLE AS created, dropped if its rows fail.
     pub(crate) created: Option<CreatedTable>,
     /// What the security rule applied while planning (the session's rule writes it).
@@ -43,7 +43,7 @@ impl QueryRun {
             cancel: session.cancel.clone(),
             deadline: None,
             meter: None,
-            semantic: false,
+            cache_hit: false,
             created: None,
             access: session.report.clone(),
             notices: session.notices.clone(),

@@ -82,7 +82,11 @@ impl QueryService {
         }
         let footer_cache_mb = config.metadata_cache_mb;
         let footers = lakegate_catalog::metadata_cache::CountedFooterCache::new(footer_cache_mb);
-        let metrics = Arc::new(crate::Metrics::with_footer_cache(footers.clone()));
+        let results = crate::results_cache::ResultCache::new(&config.results_cache).map(Arc::new);
+        let metrics = Arc::new(crate::Metrics::with_caches(
+            footers.clone(),
+            results.clone(),
+        ));
         let executor = crate::pipeline::executor::CpuExecutor::new(config.target_partitions)
             .map_err(|e| {
                 QueryError::new(
@@ -126,6 +130,7 @@ impl QueryService {
             queries: Arc::new(QueryRegistry::default()),
             executor,
             semantic: None,
+            results,
         };
         Ok(Self {
             engine,
@@ -372,6 +377,7 @@ impl QueryService {
             notices: run.notices.clone(),
         });
         let mut event = recorder.event(session, &run.id, run.access(), &prepared.sql);
+        event.cache_hit = run.cache_hit;
         let started = run.started;
         let audited = |stream, event, metered| -> SendableRecordBatchStream {
             Box::pin(CompletionStream::new(

@@ -19,6 +19,12 @@ struct Known {
 
 const KNOWN: &[Known] = &[
     Known {
+        name: "gateway.cache",
+        default: "on",
+        settable: true,
+        description: "Serves results from the results cache, and keeps them there (off: every query runs).",
+    },
+    Known {
         name: "gateway.dry_run",
         default: "off",
         settable: true,
@@ -278,12 +284,13 @@ fn validate(name: &'static str, value: String) -> Result<String> {
                 Err(invalid(name, &value, "only UTF8 is supported"))
             }
         }
-        "gateway.show_cost" | "gateway.dry_run" => match value.trim().to_ascii_lowercase().as_str()
-        {
-            "on" | "true" | "yes" | "1" => Ok("on".into()),
-            "off" | "false" | "no" | "0" => Ok("off".into()),
-            _ => Err(invalid(name, &value, "on or off")),
-        },
+        "gateway.show_cost" | "gateway.dry_run" | "gateway.cache" => {
+            match value.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" => Ok("on".into()),
+                "off" | "false" | "no" | "0" => Ok("off".into()),
+                _ => Err(invalid(name, &value, "on or off")),
+            }
+        }
         "extra_float_digits" => match value.parse::<i32>() {
             Ok(v) if (-15..=3).contains(&v) => Ok(v.to_string()),
             _ => Err(invalid(name, &value, "an integer from -15 to 3")),

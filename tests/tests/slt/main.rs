@@ -108,10 +108,26 @@ fn modes() -> [Mode; 2] {
 }
 
 /// Runs folder `name` in both modes, each on a gateway over the data `dir` gives.
+/// Over the wire the results cache is on and the folder runs twice: the second run's
+/// cacheable queries are answered from the cache, and must give the same answers.
 async fn both_modes(name: &str, config: impl Fn() -> lakegate_gateway::config::Config) {
     for mode in modes() {
-        let gateway = Arc::new(TestGateway::start_with(config()).await);
-        run_folder(name, gateway, mode).await;
+        let mut config = config();
+        if mode == Mode::Wire {
+            config.cache = lakegate_gateway::config::CacheConfig::default();
+        }
+        let gateway = Arc::new(TestGateway::start_with(config).await);
+        run_folder(name, gateway.clone(), mode).await;
+        if mode == Mode::Wire && std::env::var_os("SLT_COMPLETE").is_none() {
+            run_folder(name, gateway.clone(), mode).await;
+            // Folders of queries over tables (not catalog views) do hit.
+            if ["tpch", "security", "queries", "semantic"].contains(&name) {
+                let (_, metrics) = gateway.admin_get("/metrics").await;
+                let hits =
+                    lakegate_tests::metric_value(&metrics, "lakegate_results_cache_hits_total");
+                assert!(hits > 0.0, "{name}: the second run hit the cache");
+            }
+        }
     }
 }
 

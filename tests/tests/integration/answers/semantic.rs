@@ -332,8 +332,8 @@ async fn model_files_reload_while_serving_and_bad_ones_keep_the_last_good_models
 async fn cache_counts(gw: &TestGateway) -> (f64, f64) {
     let (_, metrics) = gw.admin_get("/metrics").await;
     (
-        lakegate_tests::metric_value(&metrics, "lakegate_semantic_cache_hits_total"),
-        lakegate_tests::metric_value(&metrics, "lakegate_semantic_cache_misses_total"),
+        lakegate_tests::metric_value(&metrics, "lakegate_results_cache_hits_total"),
+        lakegate_tests::metric_value(&metrics, "lakegate_results_cache_misses_total"),
     )
 }
 
@@ -353,6 +353,7 @@ async fn the_results_cache_hits_within_a_policy_and_misses_across_policies_and_s
     .expect("write");
     let mut config = test_config(seeded_data_dir());
     config.semantic.models_dir = Some(dir.path().display().to_string());
+    config.cache = lakegate_gateway::config::CacheConfig::default();
     let gw = TestGateway::start_with(config).await;
     let demo = gw.connect().await;
     let admin = gw.connect_as("admin", "admin").await.expect("admin");
@@ -394,7 +395,7 @@ async fn the_results_cache_hits_within_a_policy_and_misses_across_policies_and_s
     );
     assert_eq!(cache_counts(&gw).await, (3.0, 4.0), "the append misses");
     let (_, metrics) = gw.admin_get("/metrics").await;
-    let ratio = lakegate_tests::metric_value(&metrics, "lakegate_semantic_cache_hit_ratio");
+    let ratio = lakegate_tests::metric_value(&metrics, "lakegate_results_cache_hit_ratio");
     assert!((ratio - 3.0 / 7.0).abs() < 1e-9, "{ratio}");
 }
 

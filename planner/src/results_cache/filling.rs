@@ -1,0 +1,80 @@
+//! A query's result stream that keeps its batches as they pass, and caches them when
+//! the result ends without error within an entry's size.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::Result as DFResult;
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
+use futures::Stream;
+
+use super::{PlanKey, ResultCache};
+
+impl ResultCache {
+    /// `stream`, keeping its batches to cache them under `key` if it ends without
+    /// error and within an entry's size.
+    pub(crate) fn fill(
+        self: &Arc<Self>,
+        key: PlanKey,
+        stream: SendableRecordBatchStream,
+    ) -> SendableRecordBatchStream {
+        Box::pin(Filling {
+            schema: stream.schema(),
+            input: stream,
+            key,
+            cache: self.clone(),
+            kept: Some(Vec::new()),
+            bytes: 0,
+        })
+    }
+}
+
+struct Filling {
+    schema: SchemaRef,
+    input: SendableRecordBatchStream,
+    key: PlanKey,
+    cache: Arc<ResultCache>,
+    /// The batches so far; `None` once the result is too large or failed.
+    kept: Option<Vec<RecordBatch>>,
+    bytes: usize,
+}
+
+impl Stream for Filling {
+    type Item = DFResult<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let polled = this.input.as_mut().poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(batch))) => {
+                if let Some(kept) = this.kept.as_mut() {
+                    this.bytes += batch.get_array_memory_size();
+                    if this.bytes > this.cache.max_entry_bytes {
+                        this.kept = None;
+                    } else {
+                        kept.push(batch.clone());
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.kept = None,
+            Poll::Ready(None) => {
+                if let Some(batches) = this.kept.take() {
+                    // Before the end is returned: the client's next query can hit it.
+                    this.cache
+                        .insert(&this.key, this.schema.clone(), batches, this.bytes);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl RecordBatchStream for Filling {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}

@@ -1,0 +1,160 @@
+//! The results-cache key of a query: its analyzed (secured, parameter-bound) logical
+//! plan, the version of every table it reads and the session's engine settings,
+//! hashed with SHA-256 — or no key when the plan's result may change without any of
+//! those changing.
+
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::source_as_provider;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+use lakegate_catalog::CatalogRegistry;
+use lakegate_catalog::data_version::data_version;
+use lakegate_security::view::base_table;
+use sha2::{Digest, Sha256};
+
+/// A cacheable query's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PlanKey {
+    pub(crate) digest: [u8; 32],
+    /// The shortest TTL of the live catalogs it reads (those opted in to caching).
+    pub(crate) ttl: Option<Duration>,
+}
+
+/// Feeds what `Hash` writes into SHA-256: the standard library's hashing of the plan
+/// (every node, expression, literal and schema), with a digest no one can aim at.
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        // Only the SHA-256 digest is used.
+        0
+    }
+}
+
+/// What the walk over a plan found.
+#[derive(Default)]
+struct Inputs {
+    /// The version of each table scanned, in plan order.
+    versions: Vec<String>,
+    ttl: Option<Duration>,
+    /// Why the plan is not cacheable, if it is not.
+    uncacheable: Option<String>,
+}
+
+/// The key of `plan` (analyzed: secured and with its parameters bound), or `None`
+/// when its result must not be reused: it writes or is not a query, it reads a
+/// table without versions from a catalog that did not opt in, or it calls a function
+/// whose value is not fixed by its arguments (`now()`, `random()`, …).
+pub(crate) fn plan_key(
+    plan: &LogicalPlan,
+    state: &SessionState,
+    registry: &CatalogRegistry,
+) -> Option<PlanKey> {
+    let mut inputs = Inputs::default();
+    let options = state.config_options();
+    let (default_catalog, default_schema) = (
+        options.catalog.default_catalog.as_str(),
+        options.catalog.default_schema.as_str(),
+    );
+    let walked = plan.apply_with_subqueries(|node| {
+        visit(
+            node,
+            registry,
+            (default_catalog, default_schema),
+            &mut inputs,
+        );
+        Ok(if inputs.uncacheable.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    if let Some(reason) = &inputs.uncacheable {
+        tracing::debug!(reason = %reason, "results cache: not cacheable");
+        return None;
+    }
+    if walked.is_err() {
+        return None;
+    }
+    let mut hasher = Sha256Hasher(Sha256::new());
+    plan.hash(&mut hasher);
+    inputs.versions.hash(&mut hasher);
+    // Settings that change results (the time zone, the default catalog and schema
+    // names resolve against, type options of scans) are among the engine's options.
+    for entry in options.entries() {
+        entry.key.hash(&mut hasher);
+        entry.value.hash(&mut hasher);
+    }
+    Some(PlanKey {
+        digest: hasher.0.finalize().into(),
+        ttl: inputs.ttl,
+    })
+}
+
+/// Checks one node of the plan, recording the version of what it scans.
+fn visit(
+    node: &LogicalPlan,
+    registry: &CatalogRegistry,
+    defaults: (&str, &str),
+    inputs: &mut Inputs,
+) {
+    match node {
+        LogicalPlan::Dml(_)
+        | LogicalPlan::Ddl(_)
+        | LogicalPlan::Copy(_)
+        | LogicalPlan::Statement(_)
+        | LogicalPlan::Explain(_)
+        | LogicalPlan::Analyze(_)
+        | LogicalPlan::DescribeTable(_) => {
+            inputs.uncacheable = Some(format!("a {} statement", node.display()));
+            return;
+        }
+        // The security rule's barrier above a row filter keeps the plan's meaning
+        // (and hashes with it); other extensions are not known to.
+        LogicalPlan::Extension(extension) if extension.node.name() != "PolicyBarrier" => {
+            inputs.uncacheable = Some(format!("extension {}", extension.node.name()));
+            return;
+        }
+        LogicalPlan::TableScan(scan) => {
+            // Under the columns a policy removed, if it removed any.
+            let version = source_as_provider(&scan.source)
+                .ok()
+                .and_then(|provider| data_version(base_table(&provider).as_ref()));
+            match version {
+                Some(version) => inputs.versions.push(version),
+                None => {
+                    let resolved = scan.table_name.clone().resolve(defaults.0, defaults.1);
+                    match registry.results_cache_ttl(&resolved.catalog) {
+                        Some(ttl) => {
+                            inputs.versions.push(format!("live:{resolved}"));
+                            inputs.ttl = Some(inputs.ttl.map_or(ttl, |t| t.min(ttl)));
+                        }
+                        None => {
+                            inputs.uncacheable = Some(format!("{resolved} has no versions"));
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    let _ = node.apply_expressions(|expr| {
+        expr.apply(|e| {
+            if let Expr::ScalarFunction(f) = e
+                && f.func.signature().volatility != Volatility::Immutable
+            {
+                inputs.uncacheable = Some(format!("{}() is not immutable", f.func.name()));
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+    });
+}

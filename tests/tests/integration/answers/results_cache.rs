@@ -1,0 +1,162 @@
+//! The results cache over Postgres wire: a repeated query is answered from the cache
+//! with the rows it gave when it ran, for every principal whose policy makes the same
+//! plan and no other; new parameters, a new snapshot, a volatile function or
+//! `SET gateway.cache = off` run the query; the history says which results were hits.
+
+use lakegate_gateway::config::CacheConfig;
+use lakegate_tests::{TestGateway, metric_value, query_text as rows, seeded_data_dir, test_config};
+use tokio_postgres::Client;
+
+/// Hits and misses so far.
+async fn counts(gw: &TestGateway) -> (f64, f64) {
+    let (_, metrics) = gw.admin_get("/metrics").await;
+    (
+        metric_value(&metrics, "lakegate_results_cache_hits_total"),
+        metric_value(&metrics, "lakegate_results_cache_misses_total"),
+    )
+}
+
+async fn cached_gateway() -> TestGateway {
+    let mut config = test_config(seeded_data_dir());
+    config.cache = CacheConfig::default();
+    TestGateway::start_with(config).await
+}
+
+/// The `cache_hit` and `bytes_scanned` of the finished queries whose text holds
+/// `marker`, in the order they ended.
+async fn history(auditor: &Client, marker: &str) -> Vec<Vec<Option<String>>> {
+    rows(
+        auditor,
+        &format!(
+            "SELECT user_name, cache_hit, bytes_scanned > 0 FROM system.history.queries \
+             WHERE query LIKE '%{marker}%' AND query NOT LIKE '%system.history%' \
+             ORDER BY ended_at, query_id"
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_repeated_query_is_served_from_the_cache_within_its_policy() {
+    let gw = cached_gateway().await;
+    let demo = gw.connect().await;
+    let admin = gw.connect_as("admin", "admin").await.expect("admin");
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("analyst");
+    let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
+
+    // The analyst's policy filters customers to EUROPE.
+    let by_nation = "SELECT c_nationkey, count(*), max(c_custkey) FROM lake.tpch.customer \
+                     GROUP BY 1 ORDER BY 1 -- cache-policy";
+    let first = rows(&demo, by_nation).await;
+    assert_eq!(first.len(), 25, "{first:?}");
+    assert_eq!(counts(&gw).await, (0.0, 1.0), "the first run misses");
+    assert_eq!(
+        rows(&demo, by_nation).await,
+        first,
+        "the hit gives the same rows"
+    );
+    assert_eq!(counts(&gw).await, (1.0, 1.0));
+    // The admin's policy makes the same plan: it shares the entry.
+    assert_eq!(rows(&admin, by_nation).await, first);
+    assert_eq!(counts(&gw).await, (2.0, 1.0));
+    // The analyst's row filter makes another plan: a miss, and only EUROPE's rows,
+    // cached for the analyst in turn.
+    let filtered = rows(&analyst, by_nation).await;
+    assert_eq!(filtered.len(), 5, "{filtered:?}");
+    assert_eq!(rows(&analyst, by_nation).await, filtered);
+    assert_eq!(counts(&gw).await, (3.0, 2.0));
+
+    // The history tells hits (which read nothing) from runs.
+    let yes_no =
+        |user: &str, hit: &str, read: &str| [user, hit, read].map(|v| Some(v.to_string())).to_vec();
+    assert_eq!(
+        history(&auditor, "cache-policy").await,
+        vec![
+            yes_no("demo", "f", "t"),
+            yes_no("demo", "t", "f"),
+            yes_no("admin", "t", "f"),
+            yes_no("analyst", "f", "t"),
+            yes_no("analyst", "t", "f"),
+        ]
+    );
+    let (_, metrics) = gw.admin_get("/metrics").await;
+    assert!(metric_value(&metrics, "lakegate_results_cache_bytes") > 0.0);
+    assert_eq!(
+        metric_value(&metrics, "lakegate_results_cache_entries"),
+        2.0
+    );
+}
+
+#[tokio::test]
+async fn parameters_volatile_functions_and_the_session_setting_are_respected() {
+    let gw = cached_gateway().await;
+    let demo = gw.connect().await;
+    let count = "SELECT count(*) FROM lake.tpch.orders WHERE o_orderkey < $1";
+    let n = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i64>(0);
+    let ten = n(demo.query(count, &[&10i64]).await.expect("10"));
+    let hundred = n(demo.query(count, &[&100i64]).await.expect("100"));
+    assert!(ten < hundred, "{ten} < {hundred}");
+    assert_eq!(
+        counts(&gw).await,
+        (0.0, 2.0),
+        "new parameters run the query"
+    );
+    assert_eq!(n(demo.query(count, &[&10i64]).await.expect("10")), ten);
+    assert_eq!(counts(&gw).await, (1.0, 2.0), "the same parameters hit");
+
+    // Functions whose value is not fixed by their arguments are never cached.
+    for volatile in [
+        "SELECT now() AS t, count(*) FROM lake.tpch.nation",
+        "SELECT random() AS r FROM lake.tpch.region",
+    ] {
+        let first = rows(&demo, volatile).await;
+        let second = rows(&demo, volatile).await;
+        assert_eq!(counts(&gw).await, (1.0, 2.0), "{volatile}");
+        assert_ne!(first, second, "{volatile}");
+    }
+    // Tables without versions (the gateway's own) are not cached.
+    rows(&demo, "SELECT count(*) FROM system.runtime.queries").await;
+    rows(&demo, "SELECT count(*) FROM system.runtime.queries").await;
+    assert_eq!(counts(&gw).await, (1.0, 2.0));
+
+    // Off for the session: the query runs, and is not counted.
+    let nations = "SELECT n_name FROM lake.tpch.nation ORDER BY 1";
+    demo.batch_execute("SET gateway.cache = off")
+        .await
+        .expect("set");
+    let off = rows(&demo, nations).await;
+    assert_eq!(rows(&demo, nations).await, off);
+    assert_eq!(counts(&gw).await, (1.0, 2.0));
+    demo.batch_execute("RESET gateway.cache")
+        .await
+        .expect("reset");
+    assert_eq!(rows(&demo, nations).await, off);
+    assert_eq!(rows(&demo, nations).await, off);
+    assert_eq!(counts(&gw).await, (2.0, 3.0));
+    let bad = demo
+        .batch_execute("SET gateway.cache = sometimes")
+        .await
+        .expect_err("not a boolean");
+    assert_eq!(bad.code().map(|c| c.code()), Some("22023"), "{bad}");
+}
+
+#[tokio::test]
+async fn a_new_snapshot_is_a_new_key() {
+    let other = crate::catalogs::scratch::other_writer().await;
+    crate::catalogs::scratch::create_events(&other, "results_cache").await;
+    crate::catalogs::scratch::append_events(&other, "results_cache", 0..10).await;
+    let gw = cached_gateway().await;
+    let demo = gw.connect().await;
+    let count = "SELECT count(*), max(id) FROM lake.results_cache.events";
+    let ten = vec![vec![Some("10".to_string()), Some("9".to_string())]];
+    assert_eq!(rows(&demo, count).await, ten);
+    assert_eq!(rows(&demo, count).await, ten);
+    assert_eq!(counts(&gw).await, (1.0, 1.0));
+    crate::catalogs::scratch::append_events(&other, "results_cache", 10..25).await;
+    assert_eq!(
+        rows(&demo, count).await,
+        vec![vec![Some("25".to_string()), Some("24".to_string())]],
+        "the append is read at once"
+    );
+    assert_eq!(counts(&gw).await, (1.0, 2.0));
+}
