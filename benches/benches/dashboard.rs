@@ -22,7 +22,8 @@ const USERS: [&str; 3] = ["demo", "admin", "analyst"];
 
 /// The dashboard's 20 queries; `{key}` is a point lookup's key (one per client).
 fn dashboard() -> Vec<String> {
-    let mut queries: Vec<String> = [1, 3, 5, 6, 10, 12, 14]
+    // Queries every user may run (the analyst is denied c_acctbal, which Q10 reads).
+    let mut queries: Vec<String> = [1, 3, 4, 5, 6, 12, 14]
         .into_iter()
         .map(tpch_query)
         .collect();
@@ -128,6 +129,9 @@ fn main() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         // The audit trail and the history stay on, as in production.
         let mut config = bench_config(dir.path(), scale_factor);
+        // Warnings and errors to stderr (RUST_LOG overrides).
+        config.log.filter = "warn".into();
+        lakegate_gateway::logging::init(&config.log);
         eprintln!("seeding TPC-H SF {scale_factor}");
         let uncached = Gateway::start(config.clone(), false).await?;
         config.cache = CacheConfig::default();
@@ -156,7 +160,11 @@ fn main() -> anyhow::Result<()> {
                  FROM system.history.queries WHERE cache_hit",
             )
             .await?;
-        if let Some(tokio_postgres::SimpleQueryMessage::Row(row)) = rows.first() {
+        let first = rows.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        });
+        if let Some(row) = first {
             println!(
                 "server-side wall time of {} hits: p50 {} ms, p95 {} ms (goal: < 1 ms)",
                 row.get(0).unwrap_or("?"),
