@@ -147,6 +147,22 @@ impl TestGateway {
         });
         (client, receiver)
     }
+
+    /// Connects as the admin with `gateway.show_cost` on: each query's figures arrive as
+    /// a NOTICE (read them with [`statement_figures`]).
+    pub async fn connect_metered_admin(
+        &self,
+    ) -> (
+        tokio_postgres::Client,
+        tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
+    ) {
+        let (client, notices) = self.connect_with_notices("admin", "admin").await;
+        client
+            .simple_query("SET gateway.show_cost = on")
+            .await
+            .expect("show cost");
+        (client, notices)
+    }
 }
 
 /// Sends `sql` and waits for the NOTICE it raises (with `gateway.show_cost = on`, its

@@ -127,11 +127,7 @@ async fn delta_tables_are_queried_time_travelled_written_metered_and_governed() 
     // Bytes are counted where the Parquet data is read: a full scan reads at most the
     // files, a partition filter skips two regions' files.
     let sizes = parquet_bytes(&orders_dir);
-    let (client, mut notices) = gw.connect_with_notices("admin", "admin").await;
-    client
-        .simple_query("SET gateway.show_cost = on")
-        .await
-        .expect("show cost");
+    let (client, mut notices) = gw.connect_metered_admin().await;
     let all = statement_figures(&client, &mut notices, "SELECT * FROM delta.sales.orders").await;
     assert!(all["bytes_scanned"] > 0.0, "{all:?}");
     assert!(
@@ -319,11 +315,7 @@ async fn delta_tables_on_s3_compatible_storage() {
         .await,
         vec![vec![Some("1500".into())]]
     );
-    let (client, mut notices) = gw.connect_with_notices("admin", "admin").await;
-    client
-        .simple_query("SET gateway.show_cost = on")
-        .await
-        .expect("show cost");
+    let (client, mut notices) = gw.connect_metered_admin().await;
     let read = statement_figures(
         &client,
         &mut notices,

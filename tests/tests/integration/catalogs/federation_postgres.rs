@@ -182,11 +182,7 @@ async fn postgres_tables_are_queried_pushed_down_joined_and_governed() {
     );
 
     // Rows transferred: 100 with pushdown, all 2000 without.
-    let (client, mut notices) = gw.connect_with_notices("admin", "admin").await;
-    client
-        .simple_query("SET gateway.show_cost = on")
-        .await
-        .expect("show cost");
+    let (client, mut notices) = gw.connect_metered_admin().await;
     let sql = |catalog: &str| {
         format!("SELECT name FROM {catalog}.public.accounts WHERE region = 'EU' AND id <= 300")
     };

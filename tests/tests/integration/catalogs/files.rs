@@ -139,11 +139,7 @@ async fn files_are_tables_queried_joined_metered_and_governed() {
         .expect("dir")
         .map(|e| e.expect("entry").metadata().expect("meta").len())
         .sum();
-    let (client, mut notices) = gw.connect_with_notices("admin", "admin").await;
-    client
-        .simple_query("SET gateway.show_cost = on")
-        .await
-        .expect("show cost");
+    let (client, mut notices) = gw.connect_metered_admin().await;
     let all = statement_figures(&client, &mut notices, "SELECT * FROM files.sales.orders").await;
     let narrow = statement_figures(
         &client,
@@ -226,11 +222,7 @@ async fn parquet_on_s3_compatible_storage_is_a_catalog_too() {
         .await,
         vec![vec![Some("2000".into()), Some("25".into())]]
     );
-    let (client, mut notices) = gw.connect_with_notices("admin", "admin").await;
-    client
-        .simple_query("SET gateway.show_cost = on")
-        .await
-        .expect("show cost");
+    let (client, mut notices) = gw.connect_metered_admin().await;
     let read = statement_figures(
         &client,
         &mut notices,
