@@ -160,3 +160,48 @@ async fn a_new_snapshot_is_a_new_key() {
     );
     assert_eq!(counts(&gw).await, (1.0, 2.0));
 }
+
+#[tokio::test]
+async fn a_live_catalog_is_cached_only_when_it_opts_in_and_for_its_ttl() {
+    let root = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(root.path().join("sales")).expect("dirs");
+    let targets = root.path().join("sales/targets.csv");
+    std::fs::write(&targets, "nation,target\n1,100\n2,250\n").expect("csv");
+    let mut config = test_config(seeded_data_dir());
+    config.cache = CacheConfig::default();
+    let mut catalogs = config.effective_catalogs();
+    for (name, ttl) in [("live", None), ("opted", Some(2))] {
+        catalogs.push(lakegate_catalog::CatalogConfig {
+            name: name.into(),
+            kind: lakegate_catalog::CatalogType::Files,
+            location: Some(root.path().display().to_string()),
+            results_cache_seconds: ttl,
+            ..Default::default()
+        });
+    }
+    config.catalogs = catalogs;
+    let gw = TestGateway::start_with(config).await;
+    let admin = gw.connect_as("admin", "admin").await.expect("admin");
+    let count = |catalog: &str| format!("SELECT count(*) FROM {catalog}.sales.targets");
+    let n = |v: &str| vec![vec![Some(v.to_string())]];
+
+    // Without opting in, files are read by every query.
+    assert_eq!(rows(&admin, &count("live")).await, n("2"));
+    assert_eq!(rows(&admin, &count("live")).await, n("2"));
+    assert_eq!(counts(&gw).await, (0.0, 0.0));
+
+    // Opted in: the second query is a hit, and a change to the files is seen only
+    // once the entry's TTL has passed.
+    assert_eq!(rows(&admin, &count("opted")).await, n("2"));
+    std::fs::write(&targets, "nation,target\n1,100\n2,250\n3,400\n").expect("csv");
+    assert_eq!(
+        rows(&admin, &count("opted")).await,
+        n("2"),
+        "within the TTL"
+    );
+    assert_eq!(counts(&gw).await, (1.0, 1.0));
+    assert_eq!(rows(&admin, &count("live")).await, n("3"));
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(rows(&admin, &count("opted")).await, n("3"), "after the TTL");
+    assert_eq!(counts(&gw).await, (1.0, 2.0));
+}

@@ -123,4 +123,18 @@ async fn catalogs_that_cannot_open_are_named_with_the_reason() {
     })
     .await;
     assert!(twice.contains("defined twice"), "{twice}");
+
+    // Versioned tables are cached by their snapshot: a TTL there is a mistake.
+    let ttl = start_error(CatalogConfig {
+        name: "deltas".into(),
+        kind: CatalogType::Delta,
+        location: Some("/tmp".into()),
+        results_cache_seconds: Some(60),
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        ttl.contains("deltas") && ttl.contains("results_cache_seconds is for postgres and files"),
+        "{ttl}"
+    );
 }
