@@ -34,3 +34,14 @@ pub fn data_version(provider: &dyn TableProvider) -> Option<String> {
     }
     None
 }
+
+/// The metadata file an Iceberg table reading its current snapshot was loaded from:
+/// while the catalog still lists that file, the table reads the same data. `None` for
+/// other tables, and for Iceberg tables pinned to a snapshot (time travel).
+pub fn current_metadata_location(provider: &dyn TableProvider) -> Option<&str> {
+    let table = provider.as_any().downcast_ref::<MeteredIcebergTable>()?;
+    if table.snapshot_id().is_some() {
+        return None;
+    }
+    table.table().metadata_location()
+}

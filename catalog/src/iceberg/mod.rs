@@ -19,6 +19,7 @@ mod native_scan;
 mod provider;
 mod scan_filters;
 mod snapshot_files;
+mod sql_locations;
 mod tables;
 mod views;
 

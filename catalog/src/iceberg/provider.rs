@@ -23,6 +23,7 @@ use super::lake_storage::{LakeStorageFactory, check_s3_options};
 use super::metadata_table;
 use super::names::{TableRef, base_table, parse_table_ref};
 use super::snapshot_files::LoadedTables;
+use super::sql_locations::MetadataLocations;
 use crate::{CatalogConfig, CatalogError, Result};
 
 /// Schema name → table names, as last listed.
@@ -109,9 +110,12 @@ impl LakeCatalog {
             name: config.name.clone(),
             catalog: Arc::new(catalog),
             warehouse,
+            loaded: Arc::new(LoadedTables::with_locations(MetadataLocations::new(
+                &uri,
+                &config.name,
+            ))),
             sql_uri: Some(uri),
             listing: RwLock::new(Listing::new()),
-            loaded: Arc::default(),
         };
         lake.refresh_listing().await?;
         Ok(lake)
@@ -225,6 +229,24 @@ impl LakeCatalog {
         Ok(())
     }
 
+    /// Whether `schema.table`'s current metadata file is still `location`, read from
+    /// the catalog's database in one query without loading the table. `None` when
+    /// the catalog cannot answer that way (REST catalogs) or the read failed.
+    pub async fn metadata_is_current(
+        &self,
+        schema: &str,
+        table: &str,
+        location: &str,
+    ) -> Option<bool> {
+        let ident = TableIdent::new(NamespaceIdent::new(schema.to_string()), table.to_string());
+        self.loaded.location_is(&ident, location).await
+    }
+
+    /// Whether [`LakeCatalog::metadata_is_current`] can answer for this catalog.
+    pub fn reads_metadata_locations(&self) -> bool {
+        self.loaded.reads_locations()
+    }
+
     /// Loads a table's current metadata, or `None` if it does not exist.
     pub async fn load_table(&self, schema: &str, table: &str) -> Result<Option<Table>> {
         let ident = TableIdent::new(NamespaceIdent::new(schema.to_string()), table.to_string());
@@ -310,8 +332,17 @@ impl SchemaProvider for LakeSchema {
             }
         };
         let ident = TableIdent::new(NamespaceIdent::new(self.schema.clone()), base.to_string());
-        let table = match self.catalog.load_table(&ident).await {
-            Ok(table) => self.loaded.current(table),
+        let kept = self.loaded.kept_if_current(&ident).await;
+        let loaded = match kept {
+            Some(table) => Ok(table),
+            None => self
+                .catalog
+                .load_table(&ident)
+                .await
+                .map(|table| self.loaded.current(table)),
+        };
+        let table = match loaded {
+            Ok(table) => table,
             Err(e)
                 if matches!(
                     e.kind(),

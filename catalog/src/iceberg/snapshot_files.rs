@@ -16,6 +16,7 @@ use iceberg::table::Table;
 use iceberg::{Result, TableIdent};
 use moka::sync::Cache;
 
+use super::sql_locations::MetadataLocations;
 use crate::metadata_cache::CacheFigures;
 
 /// The parsed listing of one snapshot.
@@ -132,6 +133,8 @@ pub fn snapshot_cache_figures() -> CacheFigures {
 #[derive(Debug)]
 pub(crate) struct LoadedTables {
     tables: Cache<TableIdent, Table>,
+    /// Where an iceberg-sql catalog's current metadata files are read in one query.
+    locations: Option<MetadataLocations>,
 }
 
 /// Tables kept per catalog; each holds iceberg's own bounded cache of parsed manifests.
@@ -141,11 +144,54 @@ impl Default for LoadedTables {
     fn default() -> Self {
         Self {
             tables: Cache::new(LOADED_TABLES),
+            locations: None,
         }
     }
 }
 
 impl LoadedTables {
+    /// Tables of an iceberg-sql catalog, whose current metadata files `locations`
+    /// reads.
+    pub(crate) fn with_locations(locations: Option<MetadataLocations>) -> Self {
+        Self {
+            locations,
+            ..Self::default()
+        }
+    }
+
+    /// Whether this catalog's current metadata files can be read without loading.
+    pub(crate) fn reads_locations(&self) -> bool {
+        self.locations.is_some()
+    }
+
+    /// Whether `ident`'s current metadata file is `location` (`None`: cannot tell).
+    pub(crate) async fn location_is(&self, ident: &TableIdent, location: &str) -> Option<bool> {
+        match self.locations.as_ref()?.current(ident).await {
+            Ok(current) => Some(current.as_deref() == Some(location)),
+            Err(error) => {
+                tracing::debug!(%error, table = %ident, "reading the metadata location failed");
+                None
+            }
+        }
+    }
+
+    /// The table kept for `ident`, if its metadata file is still the one the catalog
+    /// lists (asked of the catalog's database, without loading the table). `None`
+    /// means it must be loaded: nothing kept, a new metadata file, or a catalog
+    /// whose locations cannot be read this way.
+    pub(crate) async fn kept_if_current(&self, ident: &TableIdent) -> Option<Table> {
+        let locations = self.locations.as_ref()?;
+        let kept = self.tables.get(ident)?;
+        match locations.current(ident).await {
+            Ok(Some(location)) if kept.metadata_location() == Some(location.as_str()) => Some(kept),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::debug!(%error, table = %ident, "reading the metadata location failed; loading the table");
+                None
+            }
+        }
+    }
+
     /// The table as just loaded from the catalog, or the one kept from an earlier
     /// statement when both were loaded from the same metadata file (then they are the
     /// same table at the same snapshots, and the kept one's parsed manifests are warm).

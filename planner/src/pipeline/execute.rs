@@ -30,7 +30,7 @@ pub(crate) fn start(
     let Planned {
         is_explain, rows, ..
     } = planned;
-    let (mut physical, mut task, cache_key) = match rows {
+    let (mut physical, mut task, cache_key, leader) = match rows {
         Rows::Cached(result) => {
             entry.set_state(QueryState::Running);
             return Ok(result.stream()?);
@@ -39,7 +39,8 @@ pub(crate) fn start(
             physical,
             task,
             cache_key,
-        } => (physical, task, cache_key),
+            leader,
+        } => (physical, task, cache_key, leader),
     };
     if let Some(meter) = &run.meter {
         *task = task.with_runtime(meter.runtime());
@@ -52,7 +53,7 @@ pub(crate) fn start(
     entry.set_state(QueryState::Running);
     let stream = engine.executor.execute(physical, Arc::new(*task));
     Ok(match (&engine.results, cache_key) {
-        (Some(cache), Some(key)) => cache.fill(key, stream),
+        (Some(cache), Some(key)) => cache.fill(key, leader, stream),
         _ => stream,
     })
 }

@@ -16,7 +16,8 @@ use lakegate_pg_compat::catalog::{qualify_catalog_tables, rewrite_postgres_synta
 use crate::pipeline::engine::Engine;
 use crate::pipeline::query_run::QueryRun;
 use crate::pipeline::result_schema::announced_schema;
-use crate::results_cache::{CachedResult, PlanKey, plan_key};
+use crate::results_cache::statements::statement_key;
+use crate::results_cache::{CachedResult, LeaderGuard, Lookup, PlanKey, plan_key};
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
 
@@ -40,6 +41,8 @@ pub(crate) enum Rows {
         physical: Arc<dyn ExecutionPlan>,
         task: Box<TaskContext>,
         cache_key: Option<PlanKey>,
+        /// Held while this session computes the key's result for others waiting.
+        leader: Option<LeaderGuard>,
     },
     /// The result of the same secured plan over the same data, from the results
     /// cache: neither optimized nor physically planned.
@@ -68,6 +71,31 @@ pub(crate) async fn plan_query(
     params: Vec<ScalarValue>,
     estimate_only: bool,
 ) -> Result<Planned> {
+    // What the statement's plan depends on besides its tables, captured before it
+    // is planned: a reload while planning makes the next run plan again.
+    let policy = engine.policy.current();
+    let models = engine.semantic.as_ref().map(|layer| layer.current());
+    let statement_key = match &engine.results {
+        Some(_) if uses_results_cache(engine, session, estimate_only) => {
+            statement_key(statement, &params, session)
+        }
+        _ => None,
+    };
+    if let (Some(cache), Some(key)) = (&engine.results, &statement_key)
+        && let Some((entry, result)) = cache
+            .statement_hit(key, &policy, models.as_ref(), &engine.registry)
+            .await
+    {
+        engine.recorder.metrics.results_cache(true);
+        *run.access.lock().unwrap_or_else(|e| e.into_inner()) = entry.access.clone();
+        run.cache_hit = true;
+        return Ok(Planned {
+            tag: "SELECT",
+            is_explain: false,
+            rows: Rows::Cached(result),
+            announced: entry.announced.clone(),
+        });
+    }
     let (mut plan, _) = logical_plan(engine, session, statement).await?;
     if !params.is_empty() {
         plan = plan.with_param_values(params)?;
@@ -99,6 +127,7 @@ pub(crate) async fn plan_query(
     let task = frame.task_ctx();
     let (state, plan) = frame.into_parts();
     let tag = if is_explain { "EXPLAIN" } else { "SELECT" };
+    let mut leader = None;
     let (optimized, cache_key) = if is_explain {
         (state.optimize(&plan)?, None)
     } else {
@@ -113,7 +142,26 @@ pub(crate) async fn plan_query(
             None
         };
         if let (Some(cache), Some(key)) = (&engine.results, &cache_key) {
-            let hit = cache.get(key);
+            if let Some(statement_key) = statement_key {
+                cache.remember_statement(
+                    statement_key,
+                    key,
+                    policy,
+                    models,
+                    run.access(),
+                    announced_schema(statement, &analyzed),
+                );
+            }
+            let hit = match cache.lookup(key) {
+                Lookup::Hit(result) => Some(result),
+                // The same query is being computed by another session: its result,
+                // once cached, is this one's.
+                Lookup::Wait(done) => cache.wait_for(key, done).await,
+                Lookup::Lead(guard) => {
+                    leader = Some(guard);
+                    None
+                }
+            };
             engine.recorder.metrics.results_cache(hit.is_some());
             if let Some(result) = hit {
                 run.cache_hit = true;
@@ -141,6 +189,7 @@ pub(crate) async fn plan_query(
             physical,
             task: Box::new(task),
             cache_key,
+            leader,
         },
         announced,
     })

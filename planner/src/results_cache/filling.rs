@@ -11,14 +11,16 @@ use datafusion::error::Result as DFResult;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use futures::Stream;
 
-use super::{PlanKey, ResultCache};
+use super::{LeaderGuard, PlanKey, ResultCache};
 
 impl ResultCache {
     /// `stream`, keeping its batches to cache them under `key` if it ends without
-    /// error and within an entry's size.
+    /// error and within an entry's size. `leader`, when this session computes the
+    /// key for others waiting, is released once the result is cached or cannot be.
     pub(crate) fn fill(
         self: &Arc<Self>,
         key: PlanKey,
+        leader: Option<LeaderGuard>,
         stream: SendableRecordBatchStream,
     ) -> SendableRecordBatchStream {
         Box::pin(Filling {
@@ -28,6 +30,7 @@ impl ResultCache {
             cache: self.clone(),
             kept: Some(Vec::new()),
             bytes: 0,
+            leader,
         })
     }
 }
@@ -40,6 +43,9 @@ struct Filling {
     /// The batches so far; `None` once the result is too large or failed.
     kept: Option<Vec<RecordBatch>>,
     bytes: usize,
+    /// Released (waking the sessions waiting for this result) once the result is
+    /// cached or will not be.
+    leader: Option<LeaderGuard>,
 }
 
 impl Stream for Filling {
@@ -54,18 +60,24 @@ impl Stream for Filling {
                     this.bytes += batch.get_array_memory_size();
                     if this.bytes > this.cache.max_entry_bytes {
                         this.kept = None;
+                        this.leader = None;
                     } else {
                         kept.push(batch.clone());
                     }
                 }
             }
-            Poll::Ready(Some(Err(_))) => this.kept = None,
+            Poll::Ready(Some(Err(_))) => {
+                this.kept = None;
+                this.leader = None;
+            }
             Poll::Ready(None) => {
                 if let Some(batches) = this.kept.take() {
                     // Before the end is returned: the client's next query can hit it.
                     this.cache
                         .insert(&this.key, this.schema.clone(), batches, this.bytes);
                 }
+                // Then the waiting sessions find it.
+                this.leader = None;
             }
             Poll::Pending => {}
         }

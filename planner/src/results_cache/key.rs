@@ -11,7 +11,7 @@ use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 use lakegate_catalog::CatalogRegistry;
-use lakegate_catalog::data_version::data_version;
+use lakegate_catalog::data_version::{current_metadata_location, data_version};
 use lakegate_security::view::base_table;
 use sha2::{Digest, Sha256};
 
@@ -21,11 +21,28 @@ pub(crate) struct PlanKey {
     pub(crate) digest: [u8; 32],
     /// The shortest TTL of the live catalogs it reads (those opted in to caching).
     pub(crate) ttl: Option<Duration>,
+    /// How to tell, without planning again, that every table still reads the data
+    /// the key names; `None` when some table cannot tell that cheaply.
+    pub(crate) checks: Option<Vec<VersionCheck>>,
+}
+
+/// What must still hold of one table for a key to name the data it reads now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VersionCheck {
+    /// An iceberg-sql table's catalog still lists this metadata file.
+    IcebergMetadata {
+        catalog: String,
+        schema: String,
+        table: String,
+        location: String,
+    },
+    /// A table of a live catalog opted in to caching: its results expire by TTL.
+    Live,
 }
 
 /// Feeds what `Hash` writes into SHA-256: the standard library's hashing of the plan
 /// (every node, expression, literal and schema), with a digest no one can aim at.
-struct Sha256Hasher(Sha256);
+pub(crate) struct Sha256Hasher(pub(crate) Sha256);
 
 impl Hasher for Sha256Hasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -46,6 +63,8 @@ struct Inputs {
     ttl: Option<Duration>,
     /// Why the plan is not cacheable, if it is not.
     uncacheable: Option<String>,
+    /// The checks of every table, while each can be checked cheaply.
+    checks: Option<Vec<VersionCheck>>,
 }
 
 /// The key of `plan` (analyzed: secured and with its parameters bound), or `None`
@@ -57,7 +76,10 @@ pub(crate) fn plan_key(
     state: &SessionState,
     registry: &CatalogRegistry,
 ) -> Option<PlanKey> {
-    let mut inputs = Inputs::default();
+    let mut inputs = Inputs {
+        checks: Some(Vec::new()),
+        ..Inputs::default()
+    };
     let options = state.config_options();
     let (default_catalog, default_schema) = (
         options.catalog.default_catalog.as_str(),
@@ -95,6 +117,7 @@ pub(crate) fn plan_key(
     Some(PlanKey {
         digest: hasher.0.finalize().into(),
         ttl: inputs.ttl,
+        checks: inputs.checks,
     })
 }
 
@@ -124,24 +147,46 @@ fn visit(
         }
         LogicalPlan::TableScan(scan) => {
             // Under the columns a policy removed, if it removed any.
-            let version = source_as_provider(&scan.source)
+            let base = source_as_provider(&scan.source)
                 .ok()
-                .and_then(|provider| data_version(base_table(&provider).as_ref()));
+                .map(|provider| base_table(&provider).clone());
+            let version = base.as_ref().and_then(|b| data_version(b.as_ref()));
+            let resolved = scan.table_name.clone().resolve(defaults.0, defaults.1);
             match version {
-                Some(version) => inputs.versions.push(version),
-                None => {
-                    let resolved = scan.table_name.clone().resolve(defaults.0, defaults.1);
-                    match registry.results_cache_ttl(&resolved.catalog) {
-                        Some(ttl) => {
-                            inputs.versions.push(format!("live:{resolved}"));
-                            inputs.ttl = Some(inputs.ttl.map_or(ttl, |t| t.min(ttl)));
-                        }
-                        None => {
-                            inputs.uncacheable = Some(format!("{resolved} has no versions"));
-                            return;
-                        }
+                Some(version) => {
+                    inputs.versions.push(version);
+                    let check = base
+                        .as_ref()
+                        .and_then(|b| current_metadata_location(b.as_ref()))
+                        .filter(|_| {
+                            registry
+                                .get(&resolved.catalog)
+                                .is_some_and(|c| c.lake.reads_metadata_locations())
+                        })
+                        .map(|location| VersionCheck::IcebergMetadata {
+                            catalog: resolved.catalog.to_string(),
+                            schema: resolved.schema.to_string(),
+                            table: resolved.table.to_string(),
+                            location: location.to_string(),
+                        });
+                    match (check, inputs.checks.as_mut()) {
+                        (Some(check), Some(checks)) => checks.push(check),
+                        _ => inputs.checks = None,
                     }
                 }
+                None => match registry.results_cache_ttl(&resolved.catalog) {
+                    Some(ttl) => {
+                        inputs.versions.push(format!("live:{resolved}"));
+                        inputs.ttl = Some(inputs.ttl.map_or(ttl, |t| t.min(ttl)));
+                        if let Some(checks) = inputs.checks.as_mut() {
+                            checks.push(VersionCheck::Live);
+                        }
+                    }
+                    None => {
+                        inputs.uncacheable = Some(format!("{resolved} has no versions"));
+                        return;
+                    }
+                },
             }
         }
         _ => {}

@@ -12,6 +12,8 @@
 
 pub(crate) mod filling;
 pub(crate) mod key;
+pub(crate) mod single_flight;
+pub(crate) mod statements;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ use moka::Expiry;
 use moka::sync::Cache;
 
 pub(crate) use key::{PlanKey, plan_key};
+pub(crate) use single_flight::{LeaderGuard, Lookup};
 
 /// The results cache's bounds.
 #[derive(Debug, Clone)]
@@ -75,6 +78,10 @@ pub(crate) struct ResultCache {
     entries: Cache<[u8; 32], Arc<CachedResult>>,
     /// The largest result one entry holds.
     max_entry_bytes: usize,
+    /// The keys whose results are being computed now.
+    in_flight: single_flight::InFlight,
+    /// The plan key each recently run statement was planned to.
+    statements: Cache<[u8; 32], Arc<statements::StatementEntry>>,
 }
 
 impl ResultCache {
@@ -93,6 +100,8 @@ impl ResultCache {
         Some(Self {
             entries,
             max_entry_bytes: usize::try_from(max_entry_bytes).unwrap_or(usize::MAX),
+            in_flight: Default::default(),
+            statements: statements::statement_map(config.ttl),
         })
     }
 

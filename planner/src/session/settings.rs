@@ -165,9 +165,24 @@ pub(crate) struct Settings {
     /// Custom two-part parameters (`myapp.x`), as PostgreSQL allows.
     custom: BTreeMap<String, String>,
     defaults: BTreeMap<&'static str, String>,
+    /// Changes with every change of any value, unique in the process: what planned
+    /// statements remember the settings they were planned under by.
+    generation: u64,
+}
+
+/// The source of settings generations.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Settings {
+    /// The generation of the current values: equal generations, equal values.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub(crate) fn new(search_path: &str) -> Self {
         let mut defaults: BTreeMap<&'static str, String> = KNOWN
             .iter()
@@ -178,6 +193,7 @@ impl Settings {
             values: defaults.clone(),
             custom: BTreeMap::new(),
             defaults,
+            generation: next_generation(),
         }
     }
 
@@ -204,6 +220,7 @@ impl Settings {
         let Some(k) = known(name) else {
             if name.contains('.') {
                 self.custom.insert(name.to_ascii_lowercase(), value);
+                self.generation = next_generation();
                 return Ok(());
             }
             return Err(unrecognized(name));
@@ -216,11 +233,13 @@ impl Settings {
         }
         let value = validate(k.name, value)?;
         self.values.insert(k.name, value);
+        self.generation = next_generation();
         Ok(())
     }
 
     /// Resets one parameter to its default.
     pub(crate) fn reset(&mut self, name: &str) -> Result<()> {
+        self.generation = next_generation();
         match known(name) {
             Some(k) => {
                 let default = self.defaults.get(k.name).cloned().unwrap_or_default();
@@ -237,6 +256,7 @@ impl Settings {
     pub(crate) fn reset_all(&mut self) {
         self.values = self.defaults.clone();
         self.custom.clear();
+        self.generation = next_generation();
     }
 
     /// Every parameter with its value and description, for SHOW ALL.

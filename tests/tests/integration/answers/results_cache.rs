@@ -205,3 +205,87 @@ async fn a_live_catalog_is_cached_only_when_it_opts_in_and_for_its_ttl() {
     assert_eq!(rows(&admin, &count("opted")).await, n("3"), "after the TTL");
     assert_eq!(counts(&gw).await, (1.0, 2.0));
 }
+
+/// A statement sent again is answered without being planned when nothing it was
+/// planned under changed; a policy reload changes that, and the next run is planned
+/// under the new policy. The audit record of a hit still names the filters applied.
+#[tokio::test]
+async fn a_reloaded_policy_is_applied_to_a_statement_answered_before() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("policy.csv");
+    let policy = |region: &str| {
+        format!(
+            "g, analyst, role:analyst\n\
+             p, role:analyst, lake.tpch.*, select, allow\n\
+             p2, role:analyst, lake.tpch.region, \"r_name = '{region}'\"\n\
+             g, auditor, role:auditor\n\
+             p, role:auditor, system.audit.*, select, allow\n"
+        )
+    };
+    std::fs::write(&path, policy("EUROPE")).expect("policy");
+    let mut config = test_config(seeded_data_dir());
+    config.cache = CacheConfig::default();
+    config.security.policy = Some(path.display().to_string());
+    let gw = TestGateway::start_with(config).await;
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("analyst");
+    let regions = "SELECT r_name FROM lake.tpch.region ORDER BY 1 -- cache-reload";
+    let europe = vec![vec![Some("EUROPE".to_string())]];
+    assert_eq!(rows(&analyst, regions).await, europe);
+    assert_eq!(rows(&analyst, regions).await, europe);
+    assert_eq!(counts(&gw).await, (1.0, 1.0));
+
+    std::fs::write(&path, policy("ASIA")).expect("rewrite");
+    gw.gateway
+        .service()
+        .policy()
+        .reload()
+        .await
+        .expect("reload");
+    let asia = vec![vec![Some("ASIA".to_string())]];
+    assert_eq!(
+        rows(&analyst, regions).await,
+        asia,
+        "the new filter applies"
+    );
+    assert_eq!(rows(&analyst, regions).await, asia);
+    assert_eq!(counts(&gw).await, (2.0, 2.0));
+
+    // Every record names the filter, hits as well as runs.
+    let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
+    let filters = rows(
+        &auditor,
+        "SELECT array_to_string(filters, ','), array_to_string(tables, ',') \
+         FROM system.audit.events WHERE sql LIKE '%cache-reload%' \
+         AND sql NOT LIKE '%system.audit%' ORDER BY query_id",
+    )
+    .await;
+    assert_eq!(filters.len(), 4, "{filters:?}");
+    for row in &filters {
+        assert!(
+            row[0].as_deref().unwrap_or_default().contains("policy.csv"),
+            "{filters:?}"
+        );
+        assert_eq!(row[1].as_deref(), Some("lake.tpch.region"), "{filters:?}");
+    }
+}
+
+/// Clients that send the same query at once share one run: the first computes it,
+/// the others wait for its result and are answered from the cache.
+#[tokio::test]
+async fn identical_queries_sent_at_once_run_once() {
+    let gw = cached_gateway().await;
+    let query = "SELECT l_returnflag, count(*), sum(l_quantity) FROM lake.tpch.lineitem \
+                 GROUP BY 1 ORDER BY 1 -- at-once";
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        clients.push(gw.connect().await);
+    }
+    let answers = futures::future::join_all(clients.iter().map(|c| rows(c, query))).await;
+    assert!(
+        answers.iter().all(|a| a == &answers[0] && a.len() == 3),
+        "{answers:?}"
+    );
+    let (hits, misses) = counts(&gw).await;
+    assert_eq!(hits + misses, 6.0);
+    assert_eq!(misses, 1.0, "one run for six clients");
+}
