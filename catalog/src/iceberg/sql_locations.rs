@@ -9,18 +9,26 @@
 //! the current one, and loaded in full only when it is not.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use iceberg::TableIdent;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use tokio::sync::Mutex;
 
-/// Connections reading locations; each query takes a few microseconds of SQLite.
-const CONNECTIONS: u32 = 4;
+/// Connections reading locations, taken in turn; each query takes a few microseconds
+/// of SQLite. Not a sqlx pool: a pool pings every connection it takes back, which
+/// cost as much as the query.
+const CONNECTIONS: usize = 4;
 
 /// Reads table locations from one iceberg-sql catalog's database.
 #[derive(Debug)]
 pub(crate) struct MetadataLocations {
-    pool: SqlitePool,
+    options: SqliteConnectOptions,
+    /// Opened on first use; dropped after a failed query and opened again.
+    connections: Vec<Mutex<Option<SqliteConnection>>>,
+    next: AtomicUsize,
     catalog: String,
 }
 
@@ -32,12 +40,10 @@ impl MetadataLocations {
             .ok()?
             .read_only(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(CONNECTIONS)
-            .test_before_acquire(false)
-            .connect_lazy_with(options);
         Some(Self {
-            pool,
+            options,
+            connections: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
             catalog: catalog.to_string(),
         })
     }
@@ -45,7 +51,13 @@ impl MetadataLocations {
     /// The metadata file the catalog lists for `ident` now, `None` when it lists no
     /// such table.
     pub(crate) async fn current(&self, ident: &TableIdent) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar(
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        let mut slot = self.connections[turn].lock().await;
+        let connection = match slot.as_mut() {
+            Some(connection) => connection,
+            None => slot.insert(self.options.connect().await?),
+        };
+        let found = sqlx::query_scalar(
             "SELECT metadata_location FROM iceberg_tables \
              WHERE catalog_name = ? AND table_namespace = ? AND table_name = ? \
              AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)",
@@ -53,7 +65,12 @@ impl MetadataLocations {
         .bind(&self.catalog)
         .bind(ident.namespace().join("."))
         .bind(ident.name())
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(&mut *connection)
+        .await;
+        if found.is_err() {
+            // Opened afresh for the next query.
+            *slot = None;
+        }
+        found
     }
 }
