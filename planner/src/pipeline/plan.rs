@@ -16,7 +16,7 @@ use lakegate_pg_compat::catalog::{qualify_catalog_tables, rewrite_postgres_synta
 use crate::pipeline::engine::Engine;
 use crate::pipeline::query_run::QueryRun;
 use crate::pipeline::result_schema::announced_schema;
-use crate::results_cache::statements::statement_key;
+use crate::results_cache::statements::{StatementEntry, statement_key};
 use crate::results_cache::{CachedResult, LeaderGuard, Lookup, PlanKey, plan_key};
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
@@ -142,15 +142,16 @@ pub(crate) async fn plan_query(
             None
         };
         if let (Some(cache), Some(key)) = (&engine.results, &cache_key) {
-            if let Some(statement_key) = statement_key {
-                cache.remember_statement(
-                    statement_key,
+            if let Some(statement_key) = statement_key
+                && let Some(entry) = StatementEntry::new(
                     key,
                     policy,
                     models,
                     run.access(),
                     announced_schema(statement, &analyzed),
-                );
+                )
+            {
+                cache.remember_statement(statement_key, entry);
             }
             let hit = match cache.lookup(key) {
                 Lookup::Hit(result) => Some(result),

@@ -11,7 +11,9 @@ use datafusion::error::Result as DFResult;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use futures::Stream;
 
-use super::{LeaderGuard, PlanKey, ResultCache};
+use super::key::PlanKey;
+use super::single_flight::LeaderGuard;
+use super::store::ResultCache;
 
 impl ResultCache {
     /// `stream`, keeping its batches to cache them under `key` if it ends without

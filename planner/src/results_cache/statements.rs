@@ -24,8 +24,8 @@ use lakegate_security::rules::AccessReport;
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
+use super::key::PlanKey;
 use super::key::{Sha256Hasher, VersionCheck};
-use super::{CachedResult, PlanKey, ResultCache};
 use crate::semantic_layer::LoadedModels;
 use crate::session::Session;
 
@@ -35,7 +35,7 @@ pub(crate) const STATEMENTS: u64 = 8192;
 /// What a statement was last planned to, and under what.
 pub(crate) struct StatementEntry {
     /// The plan key (its checks are all cheap ones).
-    key: PlanKey,
+    pub(crate) key: PlanKey,
     /// The policy it was secured under.
     policy: Arc<Policy>,
     /// The semantic models it was expanded with.
@@ -86,80 +86,95 @@ pub(crate) fn statement_key(
     Some(hasher.0.finalize().into())
 }
 
-impl ResultCache {
-    /// The cached result of the statement keyed `statement`, when what it was planned
-    /// under still holds and its result is still cached.
-    pub(crate) async fn statement_hit(
-        &self,
-        statement: &[u8; 32],
-        policy: &Arc<Policy>,
-        models: Option<&Arc<LoadedModels>>,
-        registry: &CatalogRegistry,
-    ) -> Option<(Arc<StatementEntry>, Arc<CachedResult>)> {
-        let entry = self.statements.get(statement)?;
-        if !Arc::ptr_eq(&entry.policy, policy) {
-            return None;
-        }
-        let same_models = match (&entry.models, models) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
+impl StatementEntry {
+    /// What `key`'s statement was planned to, with what the security rule applied
+    /// and the schema it announced, remembered only when every table it reads can
+    /// be checked cheaply.
+    pub(crate) fn new(
+        key: &PlanKey,
+        policy: Arc<Policy>,
+        models: Option<Arc<LoadedModels>>,
+        access: AccessReport,
+        announced: SchemaRef,
+    ) -> Option<Self> {
+        key.checks.as_ref()?;
+        Some(Self {
+            key: key.clone(),
+            policy,
+            models,
+            access,
+            announced,
+        })
+    }
+
+    /// Whether every table still reads the data the key names.
+    pub(crate) async fn tables_unchanged(&self, registry: &CatalogRegistry) -> bool {
+        let Some(checks) = self.key.checks.as_deref() else {
+            return false;
         };
-        if !same_models {
-            return None;
-        }
-        // The result first: an evicted one needs planning whatever the tables say.
-        let result = self.get(&entry.key)?;
-        for check in entry.key.checks.as_deref()? {
+        for check in checks {
             let current = match check {
                 VersionCheck::IcebergMetadata {
                     catalog,
                     schema,
                     table,
                     location,
-                } => {
-                    let lake = &registry.get(catalog)?.lake;
-                    lake.metadata_is_current(schema, table, location).await
-                }
+                } => match registry.get(catalog) {
+                    Some(registered) => {
+                        registered
+                            .lake
+                            .metadata_is_current(schema, table, location)
+                            .await
+                    }
+                    None => None,
+                },
                 // Its result expires by its TTL.
                 VersionCheck::Live => Some(true),
             };
             if current != Some(true) {
-                return None;
+                return false;
             }
         }
-        Some((entry, result))
+        true
+    }
+}
+
+/// The plan keys recently run statements were planned to.
+#[derive(Debug)]
+pub(crate) struct StatementMap {
+    entries: Cache<[u8; 32], Arc<StatementEntry>>,
+}
+
+impl StatementMap {
+    /// What the statement keyed `statement` was planned to, if it was planned under
+    /// `policy` and `models`.
+    pub(crate) fn planned_under(
+        &self,
+        statement: &[u8; 32],
+        policy: &Arc<Policy>,
+        models: Option<&Arc<LoadedModels>>,
+    ) -> Option<Arc<StatementEntry>> {
+        let entry = self.entries.get(statement)?;
+        let same_models = match (&entry.models, models) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        (Arc::ptr_eq(&entry.policy, policy) && same_models).then_some(entry)
     }
 
-    /// Remembers that the statement keyed `statement` was planned to `key` under
-    /// `policy` and `models` (unless a table of it cannot be checked cheaply).
-    pub(crate) fn remember_statement(
-        &self,
-        statement: [u8; 32],
-        key: &PlanKey,
-        policy: Arc<Policy>,
-        models: Option<Arc<LoadedModels>>,
-        access: AccessReport,
-        announced: SchemaRef,
-    ) {
-        if key.checks.is_none() {
-            return;
-        }
-        let entry = StatementEntry {
-            key: key.clone(),
-            policy,
-            models,
-            access,
-            announced,
-        };
-        self.statements.insert(statement, Arc::new(entry));
+    /// Remembers what the statement keyed `statement` was planned to.
+    pub(crate) fn remember(&self, statement: [u8; 32], entry: StatementEntry) {
+        self.entries.insert(statement, Arc::new(entry));
     }
 }
 
 /// A bounded map of statement keys to what they were planned to.
-pub(crate) fn statement_map(ttl: std::time::Duration) -> Cache<[u8; 32], Arc<StatementEntry>> {
-    Cache::builder()
-        .max_capacity(STATEMENTS)
-        .time_to_live(ttl)
-        .build()
+pub(crate) fn statement_map(ttl: std::time::Duration) -> StatementMap {
+    StatementMap {
+        entries: Cache::builder()
+            .max_capacity(STATEMENTS)
+            .time_to_live(ttl)
+            .build(),
+    }
 }
