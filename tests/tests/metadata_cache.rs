@@ -2,7 +2,8 @@
 //! counters belong to the process, so no other test may read metadata meanwhile): the
 //! first query after a start may read a table's metadata file, manifest list, manifests
 //! and Parquet footers from storage; the second, the same or another query over the same
-//! snapshot, reads none of them nor parses its manifests again, and `/metrics` says so.
+//! snapshot, reads none of them nor parses its manifests again (its metadata file is not
+//! even looked up while the catalog lists the same one), and `/metrics` says so.
 
 use lakegate_tests::{TestGateway, metric_value, seeded_data_dir, test_config};
 
@@ -60,7 +61,9 @@ async fn the_second_query_reads_no_metadata_from_storage() {
             *footers_missed, footer_misses,
             "Parquet footers read from storage again: {figures:?}"
         );
-        assert!(*metadata_hits > figures[0].0.0, "{figures:?}");
+        // The metadata file of a table whose catalog still lists it is not read at
+        // all (the table loaded before is reused): no new miss, and no new hit needed.
+        assert!(*metadata_hits >= figures[0].0.0, "{figures:?}");
         assert!(*footer_hits > figures[0].1.0, "{figures:?}");
     }
     // The snapshot's manifests are parsed by the first query only.
