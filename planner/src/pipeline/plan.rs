@@ -143,6 +143,7 @@ pub(crate) async fn plan_query(
         };
         if let (Some(cache), Some(key)) = (&engine.results, &cache_key) {
             if let Some(statement_key) = statement_key
+                && key.checks.is_some()
                 && let Some(entry) = StatementEntry::new(
                     key,
                     policy,
