@@ -52,6 +52,8 @@ pub struct Metrics {
     /// Cacheable queries answered from the results cache, and those that were run.
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    /// The hits answered without planning the statement (among `cache_hits`).
+    cache_unplanned_hits: AtomicU64,
     /// The runtime's cache of Parquet footers (the Iceberg metadata cache is the
     /// process's, read from the catalog crate).
     footers: Option<Arc<CountedFooterCache>>,
@@ -115,6 +117,12 @@ impl Metrics {
             &self.cache_misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a hit found by the statement, without planning it (also a hit).
+    pub(crate) fn results_cache_unplanned_hit(&self) {
+        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+        self.cache_unplanned_hits.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn running(&self, delta: i64) {
@@ -227,6 +235,14 @@ impl Metrics {
             "lakegate_results_cache_misses_total",
             "Cacheable queries that were run (and their results kept if they fit).",
             self.cache_misses.load(Ordering::Relaxed).to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_results_cache_unplanned_hits_total",
+            "Hits answered without planning the statement again (among the hits).",
+            self.cache_unplanned_hits
+                .load(Ordering::Relaxed)
+                .to_string(),
         )?;
         let hits = self.cache_hits.load(Ordering::Relaxed) as f64;
         let all = hits + self.cache_misses.load(Ordering::Relaxed) as f64;

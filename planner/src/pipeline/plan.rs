@@ -86,7 +86,7 @@ pub(crate) async fn plan_query(
             .statement_hit(key, &policy, models.as_ref(), &engine.registry)
             .await
     {
-        engine.recorder.metrics.results_cache(true);
+        engine.recorder.metrics.results_cache_unplanned_hit();
         *run.access.lock().unwrap_or_else(|e| e.into_inner()) = entry.access.clone();
         run.cache_hit = true;
         return Ok(Planned {

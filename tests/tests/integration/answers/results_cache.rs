@@ -7,6 +7,12 @@ use lakegate_gateway::config::CacheConfig;
 use lakegate_tests::{TestGateway, metric_value, query_text as rows, seeded_data_dir, test_config};
 use tokio_postgres::Client;
 
+/// Hits answered without planning the statement, so far.
+async fn unplanned(gw: &TestGateway) -> f64 {
+    let (_, metrics) = gw.admin_get("/metrics").await;
+    metric_value(&metrics, "lakegate_results_cache_unplanned_hits_total")
+}
+
 /// Hits and misses so far.
 async fn counts(gw: &TestGateway) -> (f64, f64) {
     let (_, metrics) = gw.admin_get("/metrics").await;
@@ -65,6 +71,9 @@ async fn a_repeated_query_is_served_from_the_cache_within_its_policy() {
     assert_eq!(filtered.len(), 5, "{filtered:?}");
     assert_eq!(rows(&analyst, by_nation).await, filtered);
     assert_eq!(counts(&gw).await, (3.0, 2.0));
+    // The same principal's repeats are found by their statement, without planning;
+    // the admin's hit needed its plan to be made (the key is the plan's).
+    assert_eq!(unplanned(&gw).await, 2.0);
 
     // The history tells hits (which read nothing) from runs.
     let yes_no =
@@ -233,6 +242,7 @@ async fn a_reloaded_policy_is_applied_to_a_statement_answered_before() {
     assert_eq!(rows(&analyst, regions).await, europe);
     assert_eq!(rows(&analyst, regions).await, europe);
     assert_eq!(counts(&gw).await, (1.0, 1.0));
+    assert_eq!(unplanned(&gw).await, 1.0, "the repeat is not planned");
 
     std::fs::write(&path, policy("ASIA")).expect("rewrite");
     gw.gateway
@@ -249,6 +259,7 @@ async fn a_reloaded_policy_is_applied_to_a_statement_answered_before() {
     );
     assert_eq!(rows(&analyst, regions).await, asia);
     assert_eq!(counts(&gw).await, (2.0, 2.0));
+    assert_eq!(unplanned(&gw).await, 2.0);
 
     // Every record names the filter, hits as well as runs.
     let auditor = gw.connect_as("auditor", "auditor").await.expect("auditor");
