@@ -130,7 +130,9 @@ async fn single_count(pg: &tokio_postgres::Client, table: &str) -> String {
 #[tokio::test]
 async fn bad_missing_and_expired_credentials_are_unauthenticated() {
     let mut config = test_config(seeded_data_dir());
-    config.flight.token_ttl_seconds = 1;
+    // Long enough for a handshake and a query on a loaded machine (1 s was not, with
+    // the whole suite running), short enough to wait out.
+    config.flight.token_ttl_seconds = 3;
     let gw = TestGateway::start_with(config).await;
 
     let error = gw
@@ -163,7 +165,7 @@ async fn bad_missing_and_expired_credentials_are_unauthenticated() {
     run(&mut client, "SELECT 1")
         .await
         .expect("fresh token works");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
     let error = client
         .execute("SELECT 1".into(), None)
         .await
