@@ -7,12 +7,14 @@
 //! Needs a PostgreSQL server (`apt-get install postgresql`) and its `postgres` OS user
 //! (the Debian package creates it). Run:
 //! `cargo bench --profile fast -p lakegate-benches --bench pg_compare`
-//! (BENCH_SF, default 0.1; BENCH_RUNS, default 3; medians are reported).
+//! (BENCH_SF, default 0.1; BENCH_RUNS, default 3; medians are reported; BENCH_CASES, a
+//! comma-separated list of words, keeps the cases whose names contain one;
+//! BENCH_DATA_DIR keeps the seeded warehouse between runs).
 
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt, TryStreamExt, pin_mut};
-use lakegate_benches::{bench_config, binary_rows, env_or, median};
+use lakegate_benches::{BenchDir, bench_config, binary_rows, env_or, median};
 use lakegate_gateway::server::Gateway;
 use lakegate_tests::postgres_server::PostgresServer;
 use lakegate_tests::raw_client::RawClient;
@@ -93,7 +95,7 @@ fn main() -> anyhow::Result<()> {
     let server_runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let dir = tempfile::tempdir()?;
+    let dir = BenchDir::new(scale_factor)?;
     eprintln!("seeding TPC-H SF {scale_factor}");
     let gateway = server_runtime.block_on(Gateway::start(
         bench_config(dir.path(), scale_factor),
@@ -129,7 +131,7 @@ fn main() -> anyhow::Result<()> {
         pg.batch_execute("VACUUM ANALYZE lineitem").await?;
         eprintln!("loaded {loaded} rows into PostgreSQL 15");
 
-        let cases: [(&str, &str, &str); 4] = [
+        let all_cases: [(&str, &str, &str); 4] = [
             (
                 "SELECT * text",
                 "SELECT * FROM lake.tpch.lineitem",
@@ -151,6 +153,12 @@ fn main() -> anyhow::Result<()> {
                 "COPY lineitem TO STDOUT (FORMAT binary)",
             ),
         ];
+        let wanted = std::env::var("BENCH_CASES").unwrap_or_default();
+        let wanted: Vec<&str> = wanted.split(',').filter(|w| !w.is_empty()).collect();
+        let cases: Vec<(&str, &str, &str)> = all_cases
+            .into_iter()
+            .filter(|(name, ..)| wanted.is_empty() || wanted.iter().any(|w| name.contains(w)))
+            .collect();
         println!(
             "lineitem at SF {scale_factor}: {loaded} rows; median of {runs} runs; \
              tokio-postgres reading every row"
@@ -159,7 +167,7 @@ fn main() -> anyhow::Result<()> {
             "{:<16} {:>14} {:>14} {:>8}",
             "", "gateway rows/s", "pg15 rows/s", "ratio"
         );
-        for (name, ours, theirs) in cases {
+        for &(name, ours, theirs) in &cases {
             // Warm both: PostgreSQL's buffer cache, the gateway's file cache and plans.
             measure(name, &lake, ours).await;
             measure(name, &pg, theirs).await;

@@ -31,6 +31,34 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// Where a benchmark keeps its warehouse: `BENCH_DATA_DIR` if set (kept between runs,
+/// so a large scale factor is seeded once; the scale factor is part of the path), else
+/// a temporary directory removed at the end.
+pub enum BenchDir {
+    Kept(std::path::PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl BenchDir {
+    pub fn new(scale_factor: f64) -> anyhow::Result<Self> {
+        Ok(match std::env::var_os("BENCH_DATA_DIR") {
+            Some(root) => {
+                let dir = Path::new(&root).join(format!("sf{scale_factor}"));
+                std::fs::create_dir_all(&dir)?;
+                BenchDir::Kept(dir)
+            }
+            None => BenchDir::Temporary(tempfile::tempdir()?),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            BenchDir::Kept(dir) => dir,
+            BenchDir::Temporary(dir) => dir.path(),
+        }
+    }
+}
+
 /// A gateway configuration for benchmarks: data in `dir`, port 0, no admin endpoint,
 /// and no results cache (benchmarks repeat queries to time running them; those that
 /// time the cache turn it on).

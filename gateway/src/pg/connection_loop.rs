@@ -1,11 +1,12 @@
 //! One Postgres wire connection, read and answered message by message: pgwire's
-//! connection loop, owned here so that the connection's write buffer is sized for
-//! result streaming.
+//! connection loop, owned here so that results reach the socket the fast way.
 //!
 //! pgwire's own loop writes to the socket whenever 8 KiB of messages are buffered; a
 //! large result then costs a `write` system call every few dozen rows. Here the
 //! buffer is flushed at [`WRITE_BUFFER`] (and at the end of every response, as
-//! pgwire does), which takes a sixteenth of the calls.
+//! pgwire does), which takes a sixteenth of the calls. Query and Execute messages go
+//! to our handler with the socket's concrete type, so that result rows are written
+//! as prebuilt frames rather than one pgwire message at a time.
 
 use std::time::Duration;
 
@@ -16,8 +17,8 @@ use pgwire::tokio::TlsAcceptor;
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use tokio::net::TcpStream;
 
-/// Messages buffered before they are written to the socket.
-const WRITE_BUFFER: usize = 128 * 1024;
+use super::handlers::ConnectionHandlers;
+use super::outbound::{PgSocket, WRITE_BUFFER};
 
 /// How long a client has to finish startup and authentication (PostgreSQL's
 /// `authentication_timeout` is a minute too).
@@ -25,10 +26,10 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves one TCP connection until the client terminates it, a FATAL error ends it,
 /// or the socket closes.
-pub(crate) async fn serve_connection<H: PgWireServerHandlers>(
+pub(crate) async fn serve_connection(
     socket: TcpStream,
     tls: Option<TlsAcceptor>,
-    handlers: H,
+    handlers: ConnectionHandlers,
 ) -> std::io::Result<()> {
     let startup_deadline = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup_deadline);
@@ -37,13 +38,14 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers>(
         negotiated = negotiate_tls(socket, tls) => negotiated?,
     };
     // A client that began TLS directly when no certificate is configured.
-    let Some(mut socket) = negotiated else {
+    let Some(mut socket): Option<PgSocket> = negotiated else {
         return Ok(());
     };
     socket.set_backpressure_boundary(WRITE_BUFFER);
     let startup = handlers.startup_handler();
-    let simple = handlers.simple_query_handler();
-    let extended = handlers.extended_query_handler();
+    // The concrete handler: its statement type is the one the socket's codec holds.
+    let simple = handlers.query.clone();
+    let extended = handlers.query.clone();
     let copy = handlers.copy_handler();
     let cancel = handlers.cancel_handler();
     let errors = handlers.error_handler();
@@ -74,16 +76,29 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers>(
         };
         // A CancelRequest comes on a connection of its own, closed once it is handled.
         let cancel_request = matches!(message, PgWireFrontendMessage::CancelRequest(_));
-        let processed = process_message(
-            message,
-            &mut socket,
-            startup.clone(),
-            simple.clone(),
-            extended.clone(),
-            copy.clone(),
-            cancel.clone(),
-        )
-        .await;
+        let processed = match message {
+            PgWireFrontendMessage::Query(query) if serving(&socket) => {
+                handlers.query.on_simple_query(&mut socket, query).await
+            }
+            PgWireFrontendMessage::Execute(execute) if serving(&socket) => {
+                handlers
+                    .query
+                    .on_execute_message(&mut socket, execute)
+                    .await
+            }
+            message => {
+                process_message(
+                    message,
+                    &mut socket,
+                    startup.clone(),
+                    simple.clone(),
+                    extended.clone(),
+                    copy.clone(),
+                    cancel.clone(),
+                )
+                .await
+            }
+        };
         if let Err(mut error) = processed {
             errors.on_error(&socket, &mut error);
             // A FATAL error ends the session, as in PostgreSQL.
@@ -98,4 +113,16 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers>(
         }
     }
     Ok(())
+}
+
+/// Whether the connection is past startup and not in COPY IN or waiting for Sync after
+/// an error: the states in which pgwire hands Query and Execute to the handlers.
+fn serving(socket: &PgSocket) -> bool {
+    !matches!(
+        socket.state(),
+        PgWireConnectionState::AwaitingStartup
+            | PgWireConnectionState::AuthenticationInProgress
+            | PgWireConnectionState::AwaitingSync
+            | PgWireConnectionState::CopyInProgress(_)
+    )
 }

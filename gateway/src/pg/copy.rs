@@ -1,22 +1,22 @@
 //! COPY … TO STDOUT: Arrow batches → CopyData messages in text, CSV or binary format.
 //!
 //! Like PostgreSQL, each row is one CopyData message (clients such as psycopg parse
-//! rows per message), the binary header travels with the first row, and the command
-//! tag counts rows, not messages.
+//! rows per message) and the command tag counts rows, not messages. The rows are
+//! framed by [`super::frames`], as result rows are.
 
-use std::fmt::Debug;
+use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
 use datafusion::execution::SendableRecordBatchStream;
-use futures::{Sink, SinkExt, StreamExt};
-use lakegate_planner::{CopyFormat, CopyOptions, QueryError};
+use futures::{SinkExt, StreamExt};
+use lakegate_planner::{CopyFormat, CopyOptions};
 use pgwire::api::results::Tag;
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::PgWireResult;
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
 
-use super::encode::write_field;
-use super::errors::to_pgwire;
+use super::frames::{FrameEncoder, RowFormat, framed};
+use super::outbound::{PgSocket, write_frames};
 use super::types::field_type;
 use super::values::Column;
 
@@ -25,22 +25,17 @@ const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
 /// Streams a COPY TO STDOUT: CopyOutResponse, one CopyData per row, CopyDone and
 /// CommandComplete. Returns the number of rows sent.
-pub(crate) async fn send_copy_out<C>(
-    client: &mut C,
-    mut stream: SendableRecordBatchStream,
+pub(crate) async fn send_copy_out(
+    socket: &mut PgSocket,
+    stream: SendableRecordBatchStream,
     options: &CopyOptions,
-) -> PgWireResult<usize>
-where
-    C: Sink<PgWireBackendMessage> + Unpin,
-    C::Error: Debug,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-{
+) -> PgWireResult<usize> {
     let schema = stream.schema();
     let columns = schema.fields().len();
     let binary = options.format == CopyFormat::Binary;
     let format = i16::from(binary);
-    client
-        .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+    socket
+        .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
             format as i8,
             columns as i16,
             vec![format; columns],
@@ -50,72 +45,58 @@ where
     if options.header {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         write_header(&names, options, &mut out);
-        client.feed(copy_data(&mut out)).await?;
+        socket.feed(copy_data(&mut out)).await?;
     }
-    if binary {
-        out.put_slice(BINARY_HEADER);
-    }
+    // The binary signature travels with the first row, as PostgreSQL sends it (psycopg
+    // expects it there), or with the trailer when there are no rows.
+    let mut signature = binary.then_some(BINARY_HEADER);
+    let encoder = Arc::new(FrameEncoder::new(
+        schema.fields().iter().map(|f| field_type(f)).collect(),
+        RowFormat::Copy(options.clone()),
+    ));
+    let frames = framed(stream, encoder);
+    futures::pin_mut!(frames);
     let mut rows = 0usize;
-    let mut scratch = BytesMut::new();
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| to_pgwire(QueryError::from(e)))?;
-        let encoders = batch
-            .columns()
-            .iter()
-            .zip(schema.fields().iter())
-            .map(|(array, field)| Column::new_as(array, &field_type(field)))
-            .collect::<PgWireResult<Vec<_>>>()?;
-        for row in 0..batch.num_rows() {
-            match options.format {
-                CopyFormat::Binary => {
-                    out.put_i16(columns as i16);
-                    for column in &encoders {
-                        write_field(column, row, false, &mut out)?;
-                    }
-                }
-                CopyFormat::Text => {
-                    for (i, column) in encoders.iter().enumerate() {
-                        if i > 0 {
-                            out.put_u8(options.delimiter);
-                        }
-                        write_text_value(column, row, options, &mut scratch, &mut out)?;
-                    }
-                    out.put_u8(b'\n');
-                }
-                CopyFormat::Csv => {
-                    for (i, column) in encoders.iter().enumerate() {
-                        if i > 0 {
-                            out.put_u8(options.delimiter);
-                        }
-                        write_csv_value(
-                            column,
-                            row,
-                            options,
-                            options.force_quote.get(i).copied().unwrap_or(false),
-                            &mut scratch,
-                            &mut out,
-                        )?;
-                    }
-                    out.put_u8(b'\n');
-                }
-            }
-            client.feed(copy_data(&mut out)).await?;
-            rows += 1;
+    while let Some(batch) = frames.next().await {
+        let mut batch = batch?;
+        rows += batch.rows;
+        if batch.rows > 0
+            && let Some(signature) = signature.take()
+        {
+            let first = prefixed_first_frame(&mut batch.bytes, signature);
+            write_frames(socket, first).await?;
         }
+        write_frames(socket, batch.bytes).await?;
     }
     if binary {
+        if let Some(signature) = signature {
+            out.put_slice(signature);
+        }
         out.put_i16(-1);
-        client.feed(copy_data(&mut out)).await?;
+        socket.feed(copy_data(&mut out)).await?;
     }
-    client
+    socket
         .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
         .await?;
-    client
+    socket
         .feed(PgWireBackendMessage::CommandComplete(
             Tag::new("COPY").with_rows(rows).into(),
         ))
         .await?;
     Ok(rows)
+}
+
+/// Takes the first CopyData frame off `frames` and returns it with `prefix` at the
+/// start of its data.
+fn prefixed_first_frame(frames: &mut BytesMut, prefix: &[u8]) -> BytesMut {
+    let len = i32::from_be_bytes([frames[1], frames[2], frames[3], frames[4]]) as usize;
+    let first = frames.split_to(1 + len);
+    let mut out = BytesMut::with_capacity(first.len() + prefix.len());
+    out.put_u8(first[0]);
+    out.put_i32((len + prefix.len()) as i32);
+    out.put_slice(prefix);
+    out.put_slice(&first[5..]);
+    out
 }
 
 fn copy_data(out: &mut BytesMut) -> PgWireBackendMessage {
@@ -136,7 +117,7 @@ fn write_header(names: &[&str], options: &CopyOptions, out: &mut BytesMut) {
 }
 
 /// A value in text format: NULL as the null string, specials backslash-escaped.
-fn write_text_value(
+pub(crate) fn write_text_value(
     column: &Column,
     row: usize,
     options: &CopyOptions,
@@ -175,7 +156,7 @@ fn escape_text(value: &[u8], delimiter: u8, out: &mut BytesMut) {
 }
 
 /// A value in CSV: NULL as the (unquoted) null string, others quoted when needed.
-fn write_csv_value(
+pub(crate) fn write_csv_value(
     column: &Column,
     row: usize,
     options: &CopyOptions,

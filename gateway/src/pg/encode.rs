@@ -1,13 +1,11 @@
-//! Arrow record batches → Postgres DataRow messages, text or binary per column.
-
-use std::sync::Arc;
+//! Result field descriptions and single fields, text or binary per column: what
+//! [`super::frames`] builds rows from, and the text of values for comparisons.
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 use bytes::{BufMut, BytesMut};
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
-use pgwire::messages::data::DataRow;
 
 use super::types::{field_type, type_modifier, type_size};
 use super::values::Column;
@@ -26,33 +24,6 @@ pub(crate) fn fields(schema: &Schema, format: impl Fn(usize) -> FieldFormat) -> 
                 .with_type_modifier(type_modifier(field.data_type()))
         })
         .collect()
-}
-
-/// Encodes every row of a batch, each column in its field's format.
-pub(crate) fn encode_batch(
-    batch: &RecordBatch,
-    fields: &Arc<Vec<FieldInfo>>,
-) -> PgWireResult<Vec<DataRow>> {
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(fields.iter())
-        .map(|(array, field)| Column::new_as(array, field.datatype()))
-        .collect::<PgWireResult<Vec<_>>>()?;
-    let text: Vec<bool> = fields
-        .iter()
-        .map(|f| f.format() == FieldFormat::Text)
-        .collect();
-    let field_count = columns.len() as i16;
-    let mut buffer = BytesMut::with_capacity(128 * batch.num_rows().max(1));
-    let mut rows = Vec::with_capacity(batch.num_rows());
-    for row in 0..batch.num_rows() {
-        for (column, text) in columns.iter().zip(&text) {
-            write_field(column, row, *text, &mut buffer)?;
-        }
-        rows.push(DataRow::new(buffer.split(), field_count));
-    }
-    Ok(rows)
 }
 
 /// A length-prefixed field (-1 for NULL), as DataRow and binary COPY carry them.

@@ -193,8 +193,8 @@ pub(crate) fn open<'a>(
 }
 
 /// The handlers of one connection.
-struct ConnectionHandlers {
-    query: Arc<QueryHandler>,
+pub(crate) struct ConnectionHandlers {
+    pub(crate) query: Arc<QueryHandler>,
     cancel: Arc<Canceller>,
     startup: Arc<GatewayStartup>,
 }

@@ -80,17 +80,80 @@ pub(crate) fn write_binary(unscaled: &str, scale: u32, out: &mut BytesMut) {
     }
 }
 
+/// Unsigned integers the digit loops run on: `u64` when the value fits, since a
+/// 128-bit division is a library call several times slower.
+trait Magnitude:
+    Copy
+    + PartialEq
+    + From<u32>
+    + std::ops::Div<Output = Self>
+    + std::ops::Rem<Output = Self>
+    + std::ops::Mul<Output = Self>
+{
+    /// The value as a small number (callers only pass values below 10 000).
+    fn small(self) -> u16;
+}
+
+impl Magnitude for u64 {
+    fn small(self) -> u16 {
+        self as u16
+    }
+}
+
+impl Magnitude for u128 {
+    fn small(self) -> u16 {
+        self as u16
+    }
+}
+
 /// The decimal digits of `value`, most significant first, in `buffer`.
-fn digits(mut value: u128, buffer: &mut [u8; 40]) -> &[u8] {
+fn digits<T: Magnitude>(mut value: T, buffer: &mut [u8; 40]) -> &[u8] {
+    let ten = T::from(10);
+    let zero = T::from(0);
     let mut at = buffer.len();
     loop {
         at -= 1;
-        buffer[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
+        buffer[at] = b'0' + (value % ten).small() as u8;
+        value = value / ten;
+        if value == zero {
             return &buffer[at..];
         }
     }
+}
+
+/// `10^exponent`.
+fn power_of_ten<T: Magnitude>(exponent: u32) -> T {
+    let mut power = T::from(1);
+    for _ in 0..exponent {
+        power = power * T::from(10);
+    }
+    power
+}
+
+/// Base-10000 groups of `magnitude × 10^-scale`, least significant first: the
+/// fraction padded to whole groups, then the integer part. Returns how many groups
+/// there are and how many of them are integer groups.
+fn base_10000<T: Magnitude>(magnitude: T, scale: u32, groups: &mut [i16; 40]) -> (usize, i32) {
+    let zero = T::from(0);
+    let group = T::from(10_000);
+    let divisor = power_of_ten::<T>(scale);
+    let (mut int, frac) = (magnitude / divisor, magnitude % divisor);
+    let pad = (4 - scale % 4) % 4;
+    let mut frac = frac * power_of_ten::<T>(pad);
+    let mut n = 0;
+    for _ in 0..(scale + pad) / 4 {
+        groups[n] = (frac % group).small() as i16;
+        frac = frac / group;
+        n += 1;
+    }
+    let mut int_groups = 0;
+    while int != zero {
+        groups[n] = (int % group).small() as i16;
+        int = int / group;
+        n += 1;
+        int_groups += 1;
+    }
+    (n, int_groups)
 }
 
 /// [`write_text`] for 128-bit decimals, without allocating.
@@ -99,7 +162,11 @@ pub(crate) fn write_text_i128(unscaled: i128, scale: u32, out: &mut BytesMut) {
         out.put_u8(b'-');
     }
     let mut buffer = [0u8; 40];
-    let digits = digits(unscaled.unsigned_abs(), &mut buffer);
+    let magnitude = unscaled.unsigned_abs();
+    let digits = match u64::try_from(magnitude) {
+        Ok(small) => digits(small, &mut buffer),
+        Err(_) => digits(magnitude, &mut buffer),
+    };
     let scale = scale as usize;
     if scale == 0 {
         out.put_slice(digits);
@@ -124,26 +191,12 @@ pub(crate) fn write_binary_i128(unscaled: i128, scale: u32, out: &mut BytesMut) 
         return write_binary(&unscaled.to_string(), scale, out);
     }
     let magnitude = unscaled.unsigned_abs();
-    let divisor = 10u128.pow(scale);
-    let (mut int, frac) = (magnitude / divisor, magnitude % divisor);
-    let pad = (4 - scale % 4) % 4;
-    let mut frac = frac * 10u128.pow(pad);
-    let frac_groups = ((scale + pad) / 4) as usize;
-    // Groups, least significant first: fraction, then integer part.
     let mut groups = [0i16; 40];
-    let mut n = 0;
-    for _ in 0..frac_groups {
-        groups[n] = (frac % 10_000) as i16;
-        frac /= 10_000;
-        n += 1;
-    }
-    let mut int_groups = 0;
-    while int > 0 {
-        groups[n] = (int % 10_000) as i16;
-        int /= 10_000;
-        n += 1;
-        int_groups += 1;
-    }
+    // The fraction times 10^3 (its padding to whole groups) must fit in u64 too.
+    let (n, int_groups) = match u64::try_from(magnitude) {
+        Ok(small) if scale <= 15 => base_10000(small, scale, &mut groups),
+        _ => base_10000(magnitude, scale, &mut groups),
+    };
     let ordered = &mut groups[..n];
     ordered.reverse();
     let leading = ordered.iter().take_while(|g| **g == 0).count();
@@ -243,6 +296,14 @@ mod tests {
             (i128::MIN + 1, 20),
             (42, 34),
             (42, 38),
+            // Around the narrower type's limits: u64::MAX, and the largest scale it takes.
+            (i128::from(u64::MAX), 0),
+            (i128::from(u64::MAX), 15),
+            (i128::from(u64::MAX) + 1, 15),
+            (-i128::from(u64::MAX), 16),
+            (999_999_999_999_999, 15),
+            (1_000_000_000_000_001, 15),
+            (-123_456_789_012_345_678, 19),
         ] {
             let (mut fast, mut general) = (BytesMut::new(), BytesMut::new());
             write_text_i128(unscaled, scale, &mut fast);

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Sink, SinkExt, Stream, StreamExt};
-use lakegate_planner::{ErrorKind, Outcome, Prepared, QueryError, Session, StatementKind};
-use pgwire::api::portal::{Format, Portal};
+use lakegate_planner::{ErrorKind, Outcome, Prepared, Session, StatementKind};
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::{
     ExtendedQueryHandler, SimpleQueryHandler, send_describe_response, send_execution_response,
-    send_query_response, send_ready_for_query,
+    send_ready_for_query,
 };
 use pgwire::api::results::{
     DescribePortalResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
@@ -31,9 +31,11 @@ use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 
 use super::copy::send_copy_out;
-use super::encode::{encode_batch, fields};
+use super::encode::fields;
 use super::errors::{NOTICE_SQLSTATE, to_pgwire, user_error};
+use super::frames::{FrameEncoder, RowFormat, data_rows, framed};
 use super::handlers::{Connection, open};
+use super::outbound::{PgSocket, send_rows};
 use super::params::decode_params;
 use super::types::pg_type;
 
@@ -154,20 +156,28 @@ fn response(outcome: Outcome, format: &Format) -> PgWireResult<Response> {
     })
 }
 
-/// Streams rows batch by batch: at most one encoded batch is held at a time.
+/// Rows for pgwire's portal machinery (portals fetched a few rows at a time): the
+/// same frames as the direct path, split back into DataRow messages without copying.
 fn rows(
     stream: SendableRecordBatchStream,
     fields: Arc<Vec<FieldInfo>>,
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send {
-    stream
-        .map(move |batch| match batch {
-            Ok(batch) => match encode_batch(&batch, &fields) {
-                Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(e) => vec![Err(e)],
-            },
-            Err(e) => vec![Err(to_pgwire(QueryError::from(e)))],
-        })
-        .flat_map(futures::stream::iter)
+    let encoder = Arc::new(FrameEncoder::new(
+        fields.iter().map(|f| f.datatype().clone()).collect(),
+        RowFormat::Data {
+            text: fields
+                .iter()
+                .map(|f| f.format() == FieldFormat::Text)
+                .collect(),
+        },
+    ));
+    framed(stream, encoder).flat_map(|frames| {
+        let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send> = match frames {
+            Ok(frames) => Box::new(data_rows(frames.bytes)),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        };
+        futures::stream::iter(rows)
+    })
 }
 
 /// Sends the statement's NOTICE messages (cost notices) after its result.
@@ -190,19 +200,13 @@ where
 impl QueryHandler {
     /// Runs each statement of a simple Query in turn, sending its response before the
     /// next one starts. An error ends the message; the caller reports it.
-    async fn run_simple<C>(&self, client: &mut C, sql: &str) -> PgWireResult<()>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
+    async fn run_simple(&self, socket: &mut PgSocket, sql: &str) -> PgWireResult<()> {
         let service = self.connection.service.clone();
-        let mut guard = self.connection.session(client).await?;
+        let mut guard = self.connection.session(socket).await?;
         let session = open(&mut guard)?;
         let statements = service.parse(session, sql).map_err(to_pgwire)?;
         if statements.is_empty() {
-            client
+            socket
                 .feed(PgWireBackendMessage::EmptyQueryResponse(
                     EmptyQueryResponse::new(),
                 ))
@@ -211,77 +215,155 @@ impl QueryHandler {
         }
         for statement in statements {
             let prepared = service.prepare_to_run(sql, statement);
-            let status = client.transaction_status();
+            let status = socket.transaction_status();
             let outcome = run(&self.connection, status, session, &prepared, Vec::new()).await?;
-            deallocate(client.portal_store(), &outcome)?;
-            client.set_transaction_status(status_after(status, &outcome));
+            deallocate(socket.portal_store(), &outcome)?;
+            socket.set_transaction_status(status_after(status, &outcome));
             match outcome {
                 Outcome::Copy { stream, options } => {
-                    send_copy_out(client, stream, &options).await?;
+                    send_copy_out(socket, stream, &options).await?;
+                }
+                Outcome::Rows { tag, stream } => {
+                    send_rows(socket, stream, tag, &Format::UnifiedText, true).await?;
                 }
                 outcome => match response(outcome, &Format::UnifiedText)? {
-                    Response::Query(rows) => send_query_response(client, rows, true).await?,
                     Response::Execution(tag)
                     | Response::TransactionStart(tag)
-                    | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+                    | Response::TransactionEnd(tag) => send_execution_response(socket, tag).await?,
                     _ => return Err(user_error(ErrorKind::Internal, "unexpected response")),
                 },
             }
-            send_notices(client, session.take_notices()).await?;
+            send_notices(socket, session.take_notices()).await?;
         }
         Ok(())
     }
 
-    /// Executes a COPY portal: the rows go out as CopyData, counted exactly.
-    async fn execute_copy<C>(
+    /// A simple Query message, as the connection loop routes it.
+    pub(crate) async fn on_simple_query(
         &self,
-        client: &mut C,
-        portal: &Portal<Arc<Prepared>>,
-    ) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+        socket: &mut PgSocket,
+        query: Query,
+    ) -> PgWireResult<()> {
+        if !matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
             return Err(PgWireError::NotReadyForQuery);
         }
-        client.set_state(PgWireConnectionState::QueryInProgress);
+        socket.set_state(PgWireConnectionState::QueryInProgress);
+        let result = self.run_simple(socket, &query.query).await;
+        // On error the connection loop sends ErrorResponse and ReadyForQuery.
+        socket.set_state(PgWireConnectionState::ReadyForQuery);
+        result?;
+        let status = socket.transaction_status();
+        send_ready_for_query(socket, status).await
+    }
+
+    /// An Execute message, as the connection loop routes it. COPY portals, and query
+    /// portals run to the end by one Execute, write their frames straight to the
+    /// socket; portals fetched a few rows at a time (and other statements) go through
+    /// pgwire's portal machinery.
+    pub(crate) async fn on_execute_message(
+        &self,
+        socket: &mut PgSocket,
+        message: Execute,
+    ) -> PgWireResult<()> {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if let Some(Entry::Value(portal)) = socket.portal_store().get_portal(name) {
+            match portal.statement.statement.kind {
+                StatementKind::Copy => return self.execute_copy(socket, &portal).await,
+                StatementKind::Query
+                    if message.max_rows == 0
+                        && matches!(
+                            *portal.state().lock().await,
+                            PortalExecutionState::Initial
+                        ) =>
+                {
+                    return self.execute_to_end(socket, &portal).await;
+                }
+                _ => {}
+            }
+        }
+        self.on_execute(socket, message).await
+    }
+
+    /// Runs a query portal and sends all its rows and its CommandComplete.
+    async fn execute_to_end(
+        &self,
+        socket: &mut PgSocket,
+        portal: &Portal<Arc<Prepared>>,
+    ) -> PgWireResult<()> {
+        if !matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        socket.set_state(PgWireConnectionState::QueryInProgress);
+        let result = self.run_portal(socket, portal).await;
+        socket.set_state(PgWireConnectionState::ReadyForQuery);
+        result
+    }
+
+    async fn run_portal(
+        &self,
+        socket: &mut PgSocket,
+        portal: &Portal<Arc<Prepared>>,
+    ) -> PgWireResult<()> {
         let prepared = &portal.statement.statement;
         let params = portal_params(portal)?;
-        let mut guard = self.connection.session(client).await?;
+        let mut guard = self.connection.session(socket).await?;
         let session = open(&mut guard)?;
-        let status = client.transaction_status();
+        let status = socket.transaction_status();
+        match run(&self.connection, status, session, prepared, params).await? {
+            Outcome::Rows { tag, stream } => {
+                send_rows(socket, stream, tag, &portal.result_column_format, false).await?;
+            }
+            outcome => match response(outcome, &portal.result_column_format)? {
+                Response::Execution(tag) => send_execution_response(socket, tag).await?,
+                _ => return Err(user_error(ErrorKind::Internal, "unexpected response")),
+            },
+        }
+        // Executed again, the portal has no more rows, as in PostgreSQL.
+        *portal.state().lock().await = PortalExecutionState::Finished;
+        send_notices(socket, session.take_notices()).await
+    }
+
+    /// Executes a COPY portal: the rows go out as CopyData, counted exactly.
+    async fn execute_copy(
+        &self,
+        socket: &mut PgSocket,
+        portal: &Portal<Arc<Prepared>>,
+    ) -> PgWireResult<()> {
+        if !matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        socket.set_state(PgWireConnectionState::QueryInProgress);
+        let prepared = &portal.statement.statement;
+        let params = portal_params(portal)?;
+        let mut guard = self.connection.session(socket).await?;
+        let session = open(&mut guard)?;
+        let status = socket.transaction_status();
         match run(&self.connection, status, session, prepared, params).await? {
             Outcome::Copy { stream, options } => {
-                send_copy_out(client, stream, &options).await?;
+                send_copy_out(socket, stream, &options).await?;
             }
             _ => return Err(user_error(ErrorKind::Internal, "COPY returned no data")),
         }
-        client.set_state(PgWireConnectionState::ReadyForQuery);
+        socket.set_state(PgWireConnectionState::ReadyForQuery);
         Ok(())
     }
 }
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
-    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    async fn on_query<C>(&self, _client: &mut C, _query: Query) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
-            return Err(PgWireError::NotReadyForQuery);
-        }
-        client.set_state(PgWireConnectionState::QueryInProgress);
-        let result = self.run_simple(client, &query.query).await;
-        // On error the connection loop sends ErrorResponse and ReadyForQuery.
-        client.set_state(PgWireConnectionState::ReadyForQuery);
-        result?;
-        let status = client.transaction_status();
-        send_ready_for_query(client, status).await
+        // Our connection loop routes Query to `on_simple_query`, which writes rows
+        // straight into the socket it knows.
+        Err(user_error(
+            ErrorKind::Internal,
+            "simple queries are handled by the connection loop",
+        ))
     }
 
     async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
@@ -291,7 +373,7 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        // `on_query` streams each statement's response itself.
+        // `on_simple_query` streams each statement's response itself.
         Err(user_error(
             ErrorKind::Internal,
             "simple queries are handled by on_query",
@@ -316,14 +398,10 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
-        let portal = match client.portal_store().get_portal(name) {
-            Some(Entry::Value(portal)) => Some(portal),
+        let kind = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal)) => Some(portal.statement.statement.kind),
             _ => None,
         };
-        let kind = portal.as_ref().map(|p| p.statement.statement.kind);
-        if let (Some(portal), Some(StatementKind::Copy)) = (&portal, kind) {
-            return self.execute_copy(client, portal).await;
-        }
         let before = client.transaction_status();
         self._on_execute(client, message).await?;
         let notices = {
