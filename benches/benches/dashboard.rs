@@ -119,6 +119,8 @@ fn report(label: &str, rounds: &[(Vec<Duration>, Duration)]) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the gateway's binary runs.
+    lakegate_gateway::backtraces::error_backtraces_off();
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
     let clients: usize = env_or("BENCH_CLIENTS", 50).max(1);
     let rounds: usize = env_or("BENCH_ROUNDS", 5).max(2);

@@ -28,6 +28,8 @@ fn postgres_catalog(name: &str, server: &PostgresServer, pushdown: bool) -> Cata
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the gateway's binary runs.
+    lakegate_gateway::backtraces::error_backtraces_off();
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
     let rows: u64 = env_or("BENCH_ROWS", 500_000);
     let runs: usize = env_or("BENCH_RUNS", 5).max(1);

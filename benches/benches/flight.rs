@@ -80,6 +80,8 @@ macro_rules! timed {
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the gateway's binary runs.
+    lakegate_gateway::backtraces::error_backtraces_off();
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
     let runs: usize = env_or("BENCH_RUNS", 5).max(1);
     // The gateway serves from runtime threads of its own; the client reads on one thread.

@@ -58,6 +58,8 @@ async fn explain_cost_bytes(
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the gateway's binary runs.
+    lakegate_gateway::backtraces::error_backtraces_off();
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
     let runs: usize = env_or("BENCH_RUNS", 5).max(1);
     let queries: Vec<usize> = std::env::var("BENCH_QUERIES")

@@ -88,6 +88,8 @@ where
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the gateway's binary runs.
+    lakegate_gateway::backtraces::error_backtraces_off();
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
     let runs: usize = env_or("BENCH_RUNS", 3).max(1);
     // The gateway serves from runtime threads of its own, as PostgreSQL serves from a

@@ -94,6 +94,8 @@ async fn run(clients: &[tokio_postgres::Client], sql: &str, keys: i64, time: Dur
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the gateway's binary runs.
+    lakegate_gateway::backtraces::error_backtraces_off();
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
     let seconds: f64 = env_or("BENCH_SECONDS", 5.0);
     let client_counts: Vec<usize> = std::env::var("BENCH_CLIENTS")

@@ -24,6 +24,8 @@ const POLICY: &str = "g, plain, role:plain\n\
     p2, role:filtered, lake.tpch.orders, \"o_orderdate >= DATE '1990-01-01'\"\n";
 
 fn main() -> anyhow::Result<()> {
+    // As the gateway's binary runs.
+    lakegate_gateway::backtraces::error_backtraces_off();
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
     let runs: usize = env_or("BENCH_RUNS", 5).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -200,6 +200,8 @@ fn row(times: &[Duration; 4], decimals: usize) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the gateway's binary runs.
+    lakegate_gateway::backtraces::error_backtraces_off();
     let scale_factor: f64 = env_or("BENCH_SF", 1.0);
     let runs: usize = env_or("BENCH_RUNS", 3).max(1);
     let kept = std::env::var("BENCH_DATA_DIR").ok().map(PathBuf::from);

@@ -40,6 +40,8 @@ async fn over_wire_text(client: &tokio_postgres::Client, sql: &str) -> (u64, Dur
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the gateway's binary runs.
+    lakegate_gateway::backtraces::error_backtraces_off();
     let scale_factor: f64 = env_or("BENCH_SF", 0.1);
     let runs: usize = env_or("BENCH_RUNS", 3).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()

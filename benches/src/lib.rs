@@ -72,6 +72,16 @@ pub fn bench_config(dir: &Path, scale_factor: f64) -> Config {
     config.admin.enabled = false;
     config.seed.scale_factor = scale_factor;
     config.cache.results_mb = 0;
+    // BENCH_ENGINE="name=value,…": DataFusion options to try, as `[query.engine]` sets.
+    if let Ok(options) = std::env::var("BENCH_ENGINE") {
+        for option in options.split(',').filter(|o| !o.is_empty()) {
+            let (name, value) = option.split_once('=').expect("BENCH_ENGINE: name=value");
+            config
+                .query
+                .engine
+                .insert(name.trim().to_string(), value.trim().to_string());
+        }
+    }
     config
 }
 

@@ -6,6 +6,7 @@
 //! SIGINT or SIGTERM. Tests and benchmarks start the same [`server::Gateway`] on port 0.
 
 pub mod admin;
+pub mod backtraces;
 pub mod config;
 pub mod flight;
 pub mod logging;

@@ -102,6 +102,7 @@ fn load(common: &Common, extra: Vec<(&str, toml::Value)>) -> anyhow::Result<Conf
 }
 
 fn main() -> anyhow::Result<()> {
+    lakegate_gateway::backtraces::error_backtraces_off();
     // Two arenas: results cross from the execution threads to the connection threads.
     lakegate_gateway::malloc::cap_arenas(2);
     let cli = Cli::parse();
