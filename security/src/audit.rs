@@ -181,12 +181,17 @@ impl AuditLog {
 
     /// Appends one record and flushes it to the operating system.
     pub fn record(&self, event: &AuditEvent) -> std::io::Result<()> {
+        if self.config.path.is_none() {
+            return Ok(());
+        }
+        // Serialized before the lock: sessions finishing at once wait only for each
+        // other's write, not for each other's encoding.
+        let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
+        line.push(b'\n');
         let mut guard = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         let Some(sink) = guard.as_mut() else {
             return Ok(());
         };
-        let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
-        line.push(b'\n');
         sink.file.write_all(&line)?;
         sink.file.flush()?;
         sink.written += line.len() as u64;

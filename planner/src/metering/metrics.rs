@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use lakegate_catalog::metadata_cache::{
     CacheFigures, CountedFooterCache, iceberg_metadata_figures,
@@ -17,11 +17,20 @@ const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// How queries end, as `lakegate_queries_total` labels them.
+const STATUSES: [&str; 4] = ["finished", "abandoned", "denied", "failed"];
+
+/// The query series of one protocol, updated without locks: the query path of every
+/// session adds to them.
 #[derive(Debug, Default)]
-struct Histogram {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+struct ProtocolSeries {
+    /// Queries by status, in the order of [`STATUSES`].
+    queries: [AtomicU64; STATUSES.len()],
+    /// Queries whose wall time was at most each bound of [`BUCKETS`].
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    /// The sum of wall times, in nanoseconds (an atomic float does not exist).
+    sum_nanos: AtomicU64,
 }
 
 /// One series of the metadata caches: name, type, help, and its figure of a cache.
@@ -35,14 +44,14 @@ type Series = (
 /// Counters and gauges of one gateway.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// (protocol, status) → finished queries.
-    queries: Mutex<BTreeMap<(String, String), u64>>,
-    /// protocol → latency.
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// protocol → its queries by status and their latency. Written under the read
+    /// lock (the series are atomic); the write lock only adds a protocol.
+    protocols: RwLock<BTreeMap<String, ProtocolSeries>>,
     bytes_scanned: AtomicU64,
     rows_returned: AtomicU64,
-    /// Cost in the price list's unit (single queries cost fractions of a cent).
-    cost: Mutex<f64>,
+    /// Cost in the price list's unit (single queries cost fractions of a cent), as
+    /// the bits of an `f64`.
+    cost: AtomicU64,
     /// Queries holding execution slots (planning or streaming).
     running: AtomicI64,
     /// Queries waiting for a slot.
@@ -84,28 +93,39 @@ impl Metrics {
         rows_returned: u64,
         cost: f64,
     ) {
-        *self
-            .queries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((protocol.to_string(), status.to_string()))
-            .or_insert(0) += 1;
-        {
-            let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-            let histogram = latency.entry(protocol.to_string()).or_default();
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                if seconds <= *bound {
-                    histogram.buckets[i] += 1;
+        let update = |series: &ProtocolSeries| {
+            let status = STATUSES
+                .iter()
+                .position(|s| *s == status)
+                .unwrap_or(STATUSES.len() - 1);
+            series.queries[status].fetch_add(1, Ordering::Relaxed);
+            for (bucket, bound) in series.buckets.iter().zip(BUCKETS) {
+                if seconds <= bound {
+                    bucket.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            histogram.count += 1;
-            histogram.sum += seconds;
+            series.count.fetch_add(1, Ordering::Relaxed);
+            series
+                .sum_nanos
+                .fetch_add((seconds.max(0.0) * 1e9) as u64, Ordering::Relaxed);
+        };
+        let known = {
+            let protocols = self.protocols.read().unwrap_or_else(|e| e.into_inner());
+            protocols.get(protocol).map(update).is_some()
+        };
+        if !known {
+            let mut protocols = self.protocols.write().unwrap_or_else(|e| e.into_inner());
+            update(protocols.entry(protocol.to_string()).or_default());
         }
         self.bytes_scanned
             .fetch_add(bytes_scanned, Ordering::Relaxed);
         self.rows_returned
             .fetch_add(rows_returned, Ordering::Relaxed);
-        *self.cost.lock().unwrap_or_else(|e| e.into_inner()) += cost.max(0.0);
+        let _ = self
+            .cost
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + cost.max(0.0)).to_bits())
+            });
     }
 
     /// A query entered (+1) or left (-1) the running set.
@@ -157,50 +177,47 @@ impl Metrics {
             "# HELP lakegate_queries_total Queries that ended, by protocol and status."
         )?;
         writeln!(out, "# TYPE lakegate_queries_total counter")?;
-        for ((protocol, status), n) in self
-            .queries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            writeln!(
-                out,
-                "lakegate_queries_total{{protocol=\"{protocol}\",status=\"{status}\"}} {n}"
-            )?;
+        let protocols = self.protocols.read().unwrap_or_else(|e| e.into_inner());
+        for (protocol, series) in protocols.iter() {
+            for (status, n) in STATUSES.iter().zip(&series.queries) {
+                let n = n.load(Ordering::Relaxed);
+                if n > 0 {
+                    writeln!(
+                        out,
+                        "lakegate_queries_total{{protocol=\"{protocol}\",status=\"{status}\"}} {n}"
+                    )?;
+                }
+            }
         }
         writeln!(
             out,
             "# HELP lakegate_query_duration_seconds Wall time of queries, planning to last row."
         )?;
         writeln!(out, "# TYPE lakegate_query_duration_seconds histogram")?;
-        for (protocol, h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            for (bound, n) in BUCKETS.iter().zip(h.buckets) {
+        for (protocol, series) in protocols.iter() {
+            for (bound, n) in BUCKETS.iter().zip(&series.buckets) {
                 writeln!(
                     out,
-                    "lakegate_query_duration_seconds_bucket{{protocol=\"{protocol}\",le=\"{bound}\"}} {n}"
+                    "lakegate_query_duration_seconds_bucket{{protocol=\"{protocol}\",le=\"{bound}\"}} {}",
+                    n.load(Ordering::Relaxed)
                 )?;
             }
+            let count = series.count.load(Ordering::Relaxed);
             writeln!(
                 out,
-                "lakegate_query_duration_seconds_bucket{{protocol=\"{protocol}\",le=\"+Inf\"}} {}",
-                h.count
+                "lakegate_query_duration_seconds_bucket{{protocol=\"{protocol}\",le=\"+Inf\"}} {count}"
             )?;
             writeln!(
                 out,
                 "lakegate_query_duration_seconds_sum{{protocol=\"{protocol}\"}} {}",
-                h.sum
+                series.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
             )?;
             writeln!(
                 out,
-                "lakegate_query_duration_seconds_count{{protocol=\"{protocol}\"}} {}",
-                h.count
+                "lakegate_query_duration_seconds_count{{protocol=\"{protocol}\"}} {count}"
             )?;
         }
+        drop(protocols);
         let counter = |out: &mut String, name: &str, help: &str, value: String| {
             writeln!(out, "# HELP {name} {help}")?;
             writeln!(out, "# TYPE {name} counter")?;
@@ -222,7 +239,7 @@ impl Metrics {
             out,
             "lakegate_cost_total",
             "Cost of queries, in the price list's unit.",
-            format!("{}", *self.cost.lock().unwrap_or_else(|e| e.into_inner())),
+            format!("{}", f64::from_bits(self.cost.load(Ordering::Relaxed))),
         )?;
         counter(
             out,
@@ -355,5 +372,54 @@ impl Metrics {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_finished_at_once_are_all_counted() {
+        let metrics = Arc::new(Metrics::default());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let metrics = metrics.clone();
+                std::thread::spawn(move || {
+                    let protocol = if t % 2 == 0 { "postgres" } else { "flight-sql" };
+                    for i in 0..1000 {
+                        let status = if i % 10 == 0 { "failed" } else { "finished" };
+                        metrics.query_finished(protocol, status, 0.02, 10, 1, 0.25);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("thread");
+        }
+        let text = metrics.render();
+        for protocol in ["postgres", "flight-sql"] {
+            for (status, n) in [("finished", 1800), ("failed", 200)] {
+                let line = format!(
+                    "lakegate_queries_total{{protocol=\"{protocol}\",status=\"{status}\"}} {n}"
+                );
+                assert!(text.contains(&line), "{line} in\n{text}");
+            }
+            // 0.02 s is above the 5 ms and 10 ms bounds, within 25 ms.
+            let within = format!(
+                "lakegate_query_duration_seconds_bucket{{protocol=\"{protocol}\",le=\"0.025\"}} 2000"
+            );
+            let above = format!(
+                "lakegate_query_duration_seconds_bucket{{protocol=\"{protocol}\",le=\"0.01\"}} 0"
+            );
+            assert!(text.contains(&within) && text.contains(&above), "{text}");
+            let sum = format!("lakegate_query_duration_seconds_sum{{protocol=\"{protocol}\"}} 40");
+            assert!(text.contains(&sum), "{sum} in\n{text}");
+        }
+        assert!(text.contains("lakegate_cost_total 1000\n"), "{text}");
+        assert!(
+            text.contains("lakegate_bytes_scanned_total 40000\n"),
+            "{text}"
+        );
     }
 }
