@@ -8,17 +8,44 @@
 //! to our handler with the socket's concrete type, so that result rows are written
 //! as prebuilt frames rather than one pgwire message at a time.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use lakegate_planner::Prepared;
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{ClientInfo, ErrorHandler, PgWireConnectionState, PgWireServerHandlers};
+use pgwire::error::PgWireResult;
 use pgwire::messages::PgWireFrontendMessage;
+use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::simplequery::Query;
 use pgwire::tokio::TlsAcceptor;
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use tokio::net::TcpStream;
 
-use super::handlers::ConnectionHandlers;
 use super::outbound::{PgSocket, WRITE_BUFFER};
+
+/// The query handler as the loop uses it: pgwire's handlers for the socket's statement
+/// type, and Query and Execute taken with the socket's concrete type, so that result
+/// rows can be written to it as prebuilt frames.
+pub(crate) trait DirectQueries:
+    SimpleQueryHandler + ExtendedQueryHandler<Statement = Arc<Prepared>>
+{
+    /// A simple Query message.
+    fn on_simple_query(
+        &self,
+        socket: &mut PgSocket,
+        query: Query,
+    ) -> impl Future<Output = PgWireResult<()>> + Send;
+
+    /// An Execute message.
+    fn on_execute_message(
+        &self,
+        socket: &mut PgSocket,
+        message: Execute,
+    ) -> impl Future<Output = PgWireResult<()>> + Send;
+}
 
 /// How long a client has to finish startup and authentication (PostgreSQL's
 /// `authentication_timeout` is a minute too).
@@ -26,10 +53,11 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves one TCP connection until the client terminates it, a FATAL error ends it,
 /// or the socket closes.
-pub(crate) async fn serve_connection(
+pub(crate) async fn serve_connection<H: PgWireServerHandlers, Q: DirectQueries>(
     socket: TcpStream,
     tls: Option<TlsAcceptor>,
-    handlers: ConnectionHandlers,
+    handlers: H,
+    query: Arc<Q>,
 ) -> std::io::Result<()> {
     let startup_deadline = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup_deadline);
@@ -43,9 +71,9 @@ pub(crate) async fn serve_connection(
     };
     socket.set_backpressure_boundary(WRITE_BUFFER);
     let startup = handlers.startup_handler();
-    // The concrete handler: its statement type is the one the socket's codec holds.
-    let simple = handlers.query.clone();
-    let extended = handlers.query.clone();
+    // The query handler itself: its statement type is the one the socket's codec holds.
+    let simple = query.clone();
+    let extended = query.clone();
     let copy = handlers.copy_handler();
     let cancel = handlers.cancel_handler();
     let errors = handlers.error_handler();
@@ -78,13 +106,10 @@ pub(crate) async fn serve_connection(
         let cancel_request = matches!(message, PgWireFrontendMessage::CancelRequest(_));
         let processed = match message {
             PgWireFrontendMessage::Query(query) if serving(&socket) => {
-                handlers.query.on_simple_query(&mut socket, query).await
+                simple.on_simple_query(&mut socket, query).await
             }
             PgWireFrontendMessage::Execute(execute) if serving(&socket) => {
-                handlers
-                    .query
-                    .on_execute_message(&mut socket, execute)
-                    .await
+                extended.on_execute_message(&mut socket, execute).await
             }
             message => {
                 process_message(

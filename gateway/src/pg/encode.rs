@@ -1,5 +1,5 @@
 //! Result field descriptions and single fields, text or binary per column: what
-//! [`super::frames`] builds rows from, and the text of values for comparisons.
+//! the frame encoder builds rows from, and the text of values for comparisons.
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;

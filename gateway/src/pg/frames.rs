@@ -14,7 +14,7 @@ use pgwire::api::Type;
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
-use super::copy::{write_csv_value, write_text_value};
+use super::copy_values::{write_csv_value, write_text_value};
 use super::encode::write_field;
 use super::errors::{to_pgwire, user_error};
 use super::values::Column;

@@ -9,21 +9,20 @@ use std::time::Duration;
 
 use futures::FutureExt;
 
-use lakegate_planner::{ClientOrigin, QueryService, Session};
+use lakegate_planner::QueryService;
 use lakegate_security::UserStore;
 use pgwire::api::auth::DefaultServerParameterProvider;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{ClientInfo, ErrorHandler, METADATA_USER, PgWireServerHandlers};
-use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::startup::SecretKey;
+use pgwire::error::PgWireError;
 use pgwire::tokio::TlsAcceptor;
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::cancel::{CancelRegistry, Canceller};
-use super::errors::user_error;
+use super::connection::Connection;
 use super::query::{QueryHandler, StatementParser};
 use super::startup::GatewayStartup;
 use super::tls::Tls;
@@ -93,6 +92,7 @@ impl PgFrontend {
             };
             let _ = socket.set_nodelay(true);
             let handlers = ConnectionHandlers::new(&self);
+            let query = handlers.query.clone();
             let tls = self.tls.clone();
             let shutdown = shutdown.clone();
             let metrics = self.service.metrics().clone();
@@ -101,7 +101,7 @@ impl PgFrontend {
                 metrics.connection("postgres", 1);
                 tokio::select! {
                     result = AssertUnwindSafe(
-                        super::connection_loop::serve_connection(socket, tls, handlers),
+                        super::connection_loop::serve_connection(socket, tls, handlers, query),
                     )
                     .catch_unwind() => {
                         match result {
@@ -128,73 +128,9 @@ impl PgFrontend {
     }
 }
 
-/// One connection's state.
-pub(crate) struct Connection {
-    pub(crate) service: Arc<QueryService>,
-    users: Arc<UserStore>,
-    cancels: Arc<CancelRegistry>,
-    /// The key the client cancels with, once known.
-    key: std::sync::Mutex<Option<(i32, SecretKey)>>,
-    /// Opened on the first statement, after authentication succeeded.
-    session: Mutex<Option<Session>>,
-}
-
-impl Connection {
-    pub(crate) async fn session<C: ClientInfo>(
-        &self,
-        client: &C,
-    ) -> PgWireResult<MutexGuard<'_, Option<Session>>> {
-        let mut guard = self.session.lock().await;
-        if guard.is_none() {
-            let user = client
-                .metadata()
-                .get(METADATA_USER)
-                .cloned()
-                .unwrap_or_default();
-            let principal = self.users.principal(&user).ok_or_else(|| {
-                user_error(
-                    ErrorKind::InvalidAuthorization,
-                    format!("role \"{user}\" is not permitted to log in"),
-                )
-            })?;
-            let origin = ClientOrigin {
-                address: client.socket_addr().to_string(),
-                protocol: "postgres",
-            };
-            *guard = Some(self.service.open_session(principal, origin));
-            *self.key.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.pid_and_secret_key());
-        }
-        Ok(guard)
-    }
-
-    /// Starts a statement on `session`: from now on a CancelRequest cancels it.
-    pub(crate) fn begin(&self, session: &mut Session) {
-        let token = session.begin_statement();
-        if let Some((pid, secret)) = self.key.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            self.cancels.set(*pid, secret, token);
-        }
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        if let Some((pid, secret)) = self.key.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            self.cancels.remove(*pid, secret);
-        }
-    }
-}
-
-pub(crate) fn open<'a>(
-    guard: &'a mut MutexGuard<'_, Option<Session>>,
-) -> PgWireResult<&'a mut Session> {
-    guard
-        .as_mut()
-        .ok_or_else(|| user_error(ErrorKind::ConnectionDoesNotExist, "session is not open"))
-}
-
 /// The handlers of one connection.
-pub(crate) struct ConnectionHandlers {
-    pub(crate) query: Arc<QueryHandler>,
+struct ConnectionHandlers {
+    query: Arc<QueryHandler>,
     cancel: Arc<Canceller>,
     startup: Arc<GatewayStartup>,
 }

@@ -6,8 +6,10 @@
 
 mod auth;
 mod cancel;
+mod connection;
 mod connection_loop;
 mod copy;
+mod copy_values;
 mod encode;
 mod errors;
 mod frames;

@@ -30,11 +30,12 @@ use pgwire::messages::extendedquery::{Describe, Execute, TARGET_TYPE_BYTE_PORTAL
 use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 
+use super::connection::{Connection, open};
+use super::connection_loop::DirectQueries;
 use super::copy::send_copy_out;
 use super::encode::fields;
 use super::errors::{NOTICE_SQLSTATE, to_pgwire, user_error};
 use super::frames::{FrameEncoder, RowFormat, data_rows, framed};
-use super::handlers::{Connection, open};
 use super::outbound::{PgSocket, send_rows};
 use super::params::decode_params;
 use super::types::pg_type;
@@ -238,52 +239,6 @@ impl QueryHandler {
         Ok(())
     }
 
-    /// A simple Query message, as the connection loop routes it.
-    pub(crate) async fn on_simple_query(
-        &self,
-        socket: &mut PgSocket,
-        query: Query,
-    ) -> PgWireResult<()> {
-        if !matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
-            return Err(PgWireError::NotReadyForQuery);
-        }
-        socket.set_state(PgWireConnectionState::QueryInProgress);
-        let result = self.run_simple(socket, &query.query).await;
-        // On error the connection loop sends ErrorResponse and ReadyForQuery.
-        socket.set_state(PgWireConnectionState::ReadyForQuery);
-        result?;
-        let status = socket.transaction_status();
-        send_ready_for_query(socket, status).await
-    }
-
-    /// An Execute message, as the connection loop routes it. COPY portals, and query
-    /// portals run to the end by one Execute, write their frames straight to the
-    /// socket; portals fetched a few rows at a time (and other statements) go through
-    /// pgwire's portal machinery.
-    pub(crate) async fn on_execute_message(
-        &self,
-        socket: &mut PgSocket,
-        message: Execute,
-    ) -> PgWireResult<()> {
-        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
-        if let Some(Entry::Value(portal)) = socket.portal_store().get_portal(name) {
-            match portal.statement.statement.kind {
-                StatementKind::Copy => return self.execute_copy(socket, &portal).await,
-                StatementKind::Query
-                    if message.max_rows == 0
-                        && matches!(
-                            *portal.state().lock().await,
-                            PortalExecutionState::Initial
-                        ) =>
-                {
-                    return self.execute_to_end(socket, &portal).await;
-                }
-                _ => {}
-            }
-        }
-        self.on_execute(socket, message).await
-    }
-
     /// Runs a query portal and sends all its rows and its CommandComplete.
     async fn execute_to_end(
         &self,
@@ -346,6 +301,50 @@ impl QueryHandler {
         }
         socket.set_state(PgWireConnectionState::ReadyForQuery);
         Ok(())
+    }
+}
+
+impl DirectQueries for QueryHandler {
+    /// A simple Query message, as the connection loop routes it.
+    async fn on_simple_query(&self, socket: &mut PgSocket, query: Query) -> PgWireResult<()> {
+        if !matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        socket.set_state(PgWireConnectionState::QueryInProgress);
+        let result = self.run_simple(socket, &query.query).await;
+        // On error the connection loop sends ErrorResponse and ReadyForQuery.
+        socket.set_state(PgWireConnectionState::ReadyForQuery);
+        result?;
+        let status = socket.transaction_status();
+        send_ready_for_query(socket, status).await
+    }
+
+    /// An Execute message, as the connection loop routes it. COPY portals, and query
+    /// portals run to the end by one Execute, write their frames straight to the
+    /// socket; portals fetched a few rows at a time (and other statements) go through
+    /// pgwire's portal machinery.
+    async fn on_execute_message(
+        &self,
+        socket: &mut PgSocket,
+        message: Execute,
+    ) -> PgWireResult<()> {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if let Some(Entry::Value(portal)) = socket.portal_store().get_portal(name) {
+            match portal.statement.statement.kind {
+                StatementKind::Copy => return self.execute_copy(socket, &portal).await,
+                StatementKind::Query
+                    if message.max_rows == 0
+                        && matches!(
+                            *portal.state().lock().await,
+                            PortalExecutionState::Initial
+                        ) =>
+                {
+                    return self.execute_to_end(socket, &portal).await;
+                }
+                _ => {}
+            }
+        }
+        self.on_execute(socket, message).await
     }
 }
 
