@@ -1,5 +1,5 @@
-//! The planner's modules (and pg_compat's) depend on each other one way: no import
-//! cycle among their files, and none among their top-level folders.
+//! The planner's modules (and pg_compat's and the gateway's) depend on each other one
+//! way: no import cycle among their files, and none among their top-level folders.
 //!
 //! Reads `src/` as text, resolves every `crate::`, `super::`, `self::` and child-module
 //! path (in `use` trees and inline) to the file that defines it, following re-exports,
@@ -31,6 +31,12 @@ fn planner_modules_have_no_import_cycle() {
 #[test]
 fn pg_compat_modules_have_no_import_cycle() {
     check(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../pg_compat/src"));
+}
+
+/// The gateway's frontends (its `pg` module's files import each other one way too).
+#[test]
+fn gateway_modules_have_no_import_cycle() {
+    check(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/src"));
 }
 
 fn check(root: &Path) {
