@@ -11,6 +11,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, StreamExt};
 use lakegate_planner::{CopyFormat, CopyOptions, ErrorKind, QueryError};
 use pgwire::api::Type;
+use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
@@ -56,6 +57,20 @@ pub(crate) struct Frames {
 impl FrameEncoder {
     pub(crate) fn new(types: Vec<Type>, format: RowFormat) -> Self {
         Self { types, format }
+    }
+
+    /// DataRow frames of a result described by `fields`, each column in its field's
+    /// type and format.
+    pub(crate) fn for_fields(fields: &[FieldInfo]) -> Self {
+        Self::new(
+            fields.iter().map(|f| f.datatype().clone()).collect(),
+            RowFormat::Data {
+                text: fields
+                    .iter()
+                    .map(|f| f.format() == FieldFormat::Text)
+                    .collect(),
+            },
+        )
     }
 
     /// The frames of every row of `batch`.

@@ -9,7 +9,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::{SinkExt, StreamExt};
 use lakegate_planner::Prepared;
 use pgwire::api::portal::Format;
-use pgwire::api::results::{FieldFormat, Tag};
+use pgwire::api::results::Tag;
 use pgwire::error::PgWireResult;
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::RowDescription;
@@ -18,7 +18,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::codec::Framed;
 
 use super::encode::fields;
-use super::frames::{FrameEncoder, RowFormat, framed};
+use super::frames::{FrameEncoder, framed};
 
 /// A Postgres wire connection's socket, as our connection loop holds it.
 pub(crate) type PgSocket = Framed<MaybeTls, PgWireMessageServerCodec<Arc<Prepared>>>;
@@ -57,15 +57,7 @@ pub(crate) async fn send_rows(
             .feed(PgWireBackendMessage::RowDescription(description))
             .await?;
     }
-    let encoder = Arc::new(FrameEncoder::new(
-        fields.iter().map(|f| f.datatype().clone()).collect(),
-        RowFormat::Data {
-            text: fields
-                .iter()
-                .map(|f| f.format() == FieldFormat::Text)
-                .collect(),
-        },
-    ));
+    let encoder = Arc::new(FrameEncoder::for_fields(&fields));
     let frames = framed(stream, encoder);
     futures::pin_mut!(frames);
     let mut rows = 0;

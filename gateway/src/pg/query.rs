@@ -35,7 +35,7 @@ use super::connection_loop::DirectQueries;
 use super::copy::send_copy_out;
 use super::encode::fields;
 use super::errors::{NOTICE_SQLSTATE, to_pgwire, user_error};
-use super::frames::{FrameEncoder, RowFormat, data_rows, framed};
+use super::frames::{FrameEncoder, data_rows, framed};
 use super::outbound::{PgSocket, send_rows};
 use super::params::decode_params;
 use super::types::pg_type;
@@ -163,15 +163,7 @@ fn rows(
     stream: SendableRecordBatchStream,
     fields: Arc<Vec<FieldInfo>>,
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send {
-    let encoder = Arc::new(FrameEncoder::new(
-        fields.iter().map(|f| f.datatype().clone()).collect(),
-        RowFormat::Data {
-            text: fields
-                .iter()
-                .map(|f| f.format() == FieldFormat::Text)
-                .collect(),
-        },
-    ));
+    let encoder = Arc::new(FrameEncoder::for_fields(&fields));
     framed(stream, encoder).flat_map(|frames| {
         let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send> = match frames {
             Ok(frames) => Box::new(data_rows(frames.bytes)),
@@ -239,7 +231,8 @@ impl QueryHandler {
         Ok(())
     }
 
-    /// Runs a query portal and sends all its rows and its CommandComplete.
+    /// Runs a portal to its end and sends its rows (DataRow or CopyData frames) and
+    /// its CommandComplete.
     async fn execute_to_end(
         &self,
         socket: &mut PgSocket,
@@ -250,6 +243,7 @@ impl QueryHandler {
         }
         socket.set_state(PgWireConnectionState::QueryInProgress);
         let result = self.run_portal(socket, portal).await;
+        // On error the connection loop sends ErrorResponse and waits for Sync.
         socket.set_state(PgWireConnectionState::ReadyForQuery);
         result
     }
@@ -268,6 +262,9 @@ impl QueryHandler {
             Outcome::Rows { tag, stream } => {
                 send_rows(socket, stream, tag, &portal.result_column_format, false).await?;
             }
+            Outcome::Copy { stream, options } => {
+                send_copy_out(socket, stream, &options).await?;
+            }
             outcome => match response(outcome, &portal.result_column_format)? {
                 Response::Execution(tag) => send_execution_response(socket, tag).await?,
                 _ => return Err(user_error(ErrorKind::Internal, "unexpected response")),
@@ -276,31 +273,6 @@ impl QueryHandler {
         // Executed again, the portal has no more rows, as in PostgreSQL.
         *portal.state().lock().await = PortalExecutionState::Finished;
         send_notices(socket, session.take_notices()).await
-    }
-
-    /// Executes a COPY portal: the rows go out as CopyData, counted exactly.
-    async fn execute_copy(
-        &self,
-        socket: &mut PgSocket,
-        portal: &Portal<Arc<Prepared>>,
-    ) -> PgWireResult<()> {
-        if !matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
-            return Err(PgWireError::NotReadyForQuery);
-        }
-        socket.set_state(PgWireConnectionState::QueryInProgress);
-        let prepared = &portal.statement.statement;
-        let params = portal_params(portal)?;
-        let mut guard = self.connection.session(socket).await?;
-        let session = open(&mut guard)?;
-        let status = socket.transaction_status();
-        match run(&self.connection, status, session, prepared, params).await? {
-            Outcome::Copy { stream, options } => {
-                send_copy_out(socket, stream, &options).await?;
-            }
-            _ => return Err(user_error(ErrorKind::Internal, "COPY returned no data")),
-        }
-        socket.set_state(PgWireConnectionState::ReadyForQuery);
-        Ok(())
     }
 }
 
@@ -331,7 +303,7 @@ impl DirectQueries for QueryHandler {
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
         if let Some(Entry::Value(portal)) = socket.portal_store().get_portal(name) {
             match portal.statement.statement.kind {
-                StatementKind::Copy => return self.execute_copy(socket, &portal).await,
+                StatementKind::Copy => return self.execute_to_end(socket, &portal).await,
                 StatementKind::Query
                     if message.max_rows == 0
                         && matches!(
