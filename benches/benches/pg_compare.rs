@@ -13,8 +13,8 @@
 
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt, TryStreamExt, pin_mut};
-use lakegate_benches::{BenchDir, bench_config, binary_rows, env_or, median};
+use futures::{StreamExt, pin_mut};
+use lakegate_benches::{BenchDir, bench_config, binary_rows, copy_into_postgres, env_or, median};
 use lakegate_gateway::server::Gateway;
 use lakegate_tests::postgres_server::PostgresServer;
 use lakegate_tests::raw_client::RawClient;
@@ -122,14 +122,13 @@ fn main() -> anyhow::Result<()> {
 
         // The same rows in PostgreSQL: the gateway's COPY text straight into COPY FROM.
         pg.batch_execute(LINEITEM).await?;
-        let source = lake.copy_out("COPY lake.tpch.lineitem TO STDOUT").await?;
-        let sink = pg.copy_in("COPY lineitem FROM STDIN").await?;
-        pin_mut!(sink);
-        pin_mut!(source);
-        while let Some(chunk) = source.try_next().await? {
-            sink.send(chunk).await?;
-        }
-        let loaded = sink.finish().await?;
+        let loaded = copy_into_postgres(
+            &lake,
+            &pg,
+            "COPY lake.tpch.lineitem TO STDOUT",
+            "COPY lineitem FROM STDIN",
+        )
+        .await?;
         pg.batch_execute("VACUUM ANALYZE lineitem").await?;
         eprintln!("loaded {loaded} rows into PostgreSQL 15");
 

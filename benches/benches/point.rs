@@ -11,8 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, TryStreamExt, pin_mut};
-use lakegate_benches::{BenchDir, bench_config, env_or};
+use lakegate_benches::{BenchDir, bench_config, copy_into_postgres, env_or};
 use lakegate_gateway::server::Gateway;
 use lakegate_tests::postgres_server::PostgresServer;
 
@@ -132,14 +131,13 @@ fn main() -> anyhow::Result<()> {
         let lake = connect_all(&lake_conn, 1, "").await.remove(0);
         let pg = postgres.connect().await;
         pg.batch_execute(CUSTOMER).await?;
-        let source = lake.copy_out("COPY lake.tpch.customer TO STDOUT").await?;
-        let sink = pg.copy_in("COPY customer FROM STDIN").await?;
-        pin_mut!(sink);
-        pin_mut!(source);
-        while let Some(chunk) = source.try_next().await? {
-            sink.send(chunk).await?;
-        }
-        let keys = sink.finish().await? as i64;
+        let keys = copy_into_postgres(
+            &lake,
+            &pg,
+            "COPY lake.tpch.customer TO STDOUT",
+            "COPY customer FROM STDIN",
+        )
+        .await? as i64;
         pg.batch_execute("VACUUM ANALYZE customer").await?;
         println!(
             "point queries on customer ({keys} rows), {seconds} s per run; \

@@ -59,6 +59,25 @@ impl BenchDir {
     }
 }
 
+/// Loads PostgreSQL with the gateway's rows: the gateway's `COPY … TO STDOUT` (text)
+/// straight into PostgreSQL's `COPY … FROM STDIN`. Returns the rows loaded.
+pub async fn copy_into_postgres(
+    lake: &tokio_postgres::Client,
+    pg: &tokio_postgres::Client,
+    copy_out: &str,
+    copy_in: &str,
+) -> anyhow::Result<u64> {
+    use futures::SinkExt;
+    let source = lake.copy_out(copy_out).await?;
+    let sink = pg.copy_in(copy_in).await?;
+    futures::pin_mut!(sink);
+    futures::pin_mut!(source);
+    while let Some(chunk) = source.try_next().await? {
+        sink.send(chunk).await?;
+    }
+    Ok(sink.finish().await?)
+}
+
 /// A gateway configuration for benchmarks: data in `dir`, port 0, no admin endpoint,
 /// and no results cache (benchmarks repeat queries to time running them; those that
 /// time the cache turn it on).
