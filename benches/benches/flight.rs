@@ -6,8 +6,9 @@
 //! ADBC's DB-API takes (create, execute, close), against the same query over Postgres wire.
 //!
 //! Run: `cargo bench --profile fast -p lakegate-benches --bench flight` (BENCH_SF sets the
-//! scale factor, default 0.1; BENCH_RUNS the repetitions, default 5; medians are
-//! reported). The ceiling needs a Python with pyarrow and adbc-driver-flightsql
+//! scale factor, default 0.1; BENCH_RUNS the rounds, default 5, in which the paths take
+//! turns at going first; medians and their spread are reported; BENCH_DATA_DIR keeps the
+//! warehouse). The ceiling needs a Python with pyarrow and adbc-driver-flightsql
 //! (`LAKEGATE_PYTHON`, else `python3`; `.ci/run` builds one in target/clients-venv).
 
 use std::process::Stdio;
@@ -88,7 +89,7 @@ fn main() -> anyhow::Result<()> {
     let server_runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let dir = tempfile::tempdir()?;
+    let dir = lakegate_benches::BenchDir::new(scale_factor)?;
     eprintln!("seeding TPC-H SF {scale_factor}");
     let mut config = bench_config(dir.path(), scale_factor);
     config.flight.listen = "127.0.0.1:0".into();
@@ -108,29 +109,68 @@ fn main() -> anyhow::Result<()> {
 
         // Warm the page cache and catalogs.
         flight_scan(&mut sql_client, &mut raw).await?;
-
-        let (flight_time, (rows, bytes)) =
-            timed!(runs, flight_scan(&mut sql_client, &mut raw).await?);
-        let (pg_time, pg_rows) = timed!(runs, binary_rows(&pg, SCAN).await);
-        // What the scan itself costs: the same query in-process, with no wire at all.
-        let service = gateway_service.clone();
-        let mut in_process = session(&service, "demo");
-        let (scan_time, _) = timed!(runs, run_in_process(&service, &mut in_process, SCAN, true).await);
-        assert_eq!(rows, pg_rows, "both doors return every row");
-
         let ceiling = start_ceiling(&flight_addr.ip().to_string(), flight_addr.port()).await?;
-        let ceiling_time = match &ceiling {
+        let mut ceiling_client = match &ceiling {
             Some(ceiling) => {
                 let mut client =
                     FlightServiceClient::new(channel(format!("http://127.0.0.1:{}", ceiling.port)).await?);
                 drain(&mut client, Ticket::new("lineitem"), None).await?;
-                let (time, (ceiling_rows, _)) =
-                    timed!(runs, drain(&mut client, Ticket::new("lineitem"), None).await?);
-                assert_eq!(ceiling_rows, rows, "the ceiling serves the same rows");
-                Some(time)
+                Some(client)
             }
             None => None,
         };
+        let service = gateway_service.clone();
+        let mut in_process = session(&service, "demo");
+
+        // Rounds of the four paths, each round starting with the next one, so that no
+        // path always runs first (or after the same neighbour).
+        let mut times: [Vec<Duration>; 4] = Default::default();
+        let (mut rows, mut bytes, mut pg_rows) = (0, 0, 0);
+        // BENCH_PATHS (flight,pg,scan,ceiling) narrows the rounds, e.g. for a profile.
+        let names = ["flight", "pg", "scan", "ceiling"];
+        let chosen = std::env::var("BENCH_PATHS").unwrap_or_else(|_| names.join(","));
+        for round in 0..runs {
+            for turn in 0..4 {
+                let path = (round + turn) % 4;
+                if !chosen.split(',').any(|name| name.trim() == names[path]) {
+                    continue;
+                }
+                let started = Instant::now();
+                match path {
+                    0 => (rows, bytes) = flight_scan(&mut sql_client, &mut raw).await?,
+                    1 => pg_rows = binary_rows(&pg, SCAN).await,
+                    // What the scan itself costs: in-process, with no wire at all.
+                    2 => {
+                        run_in_process(&service, &mut in_process, SCAN, true).await;
+                    }
+                    _ => match &mut ceiling_client {
+                        Some(client) => {
+                            let (ceiling_rows, _) =
+                                drain(client, Ticket::new("lineitem"), None).await?;
+                            assert_eq!(ceiling_rows, rows, "the ceiling serves the same rows");
+                        }
+                        None => continue,
+                    },
+                }
+                times[path].push(started.elapsed());
+            }
+        }
+        if pg_rows > 0 {
+            assert_eq!(rows, pg_rows, "both doors return every row");
+        }
+        let [flight_times, pg_times, scan_times, ceiling_times] = times;
+        let range = |times: &[Duration]| {
+            let rows_per_s = |t: &Duration| rows as f64 / t.as_secs_f64() / 1e6;
+            let low = times.iter().max().map(rows_per_s).unwrap_or_default();
+            let high = times.iter().min().map(rows_per_s).unwrap_or_default();
+            format!("{low:.2}–{high:.2} M")
+        };
+        let spreads = [&flight_times, &pg_times, &ceiling_times, &scan_times].map(|t| range(t));
+        let middle = |t: Vec<Duration>| if t.is_empty() { Duration::ZERO } else { median(t) };
+        let flight_time = middle(flight_times);
+        let pg_time = middle(pg_times);
+        let scan_time = middle(scan_times);
+        let ceiling_time = (!ceiling_times.is_empty()).then(|| median(ceiling_times));
 
         // Small-query latency: statement path, prepared path (ADBC DB-API), Postgres wire.
         let small_runs = runs * 40;
@@ -157,30 +197,34 @@ fn main() -> anyhow::Result<()> {
             "lineitem at SF {scale_factor}: {rows} rows, {:.1} MB of Arrow IPC; median of {runs} runs",
             bytes as f64 / 1e6
         );
-        println!("| path | GB/s | rows/s | Flight SQL compared |");
-        println!("|---|---|---|---|");
+        println!("| path | GB/s | rows/s | spread (rows/s) | Flight SQL compared |");
+        println!("|---|---|---|---|---|");
         println!(
-            "| Flight SQL (gateway) | {:.3} | {:.0} | 1.00 |",
+            "| Flight SQL (gateway) | {:.3} | {:.0} | {} | 1.00 |",
             gbps(flight_time),
-            rps(flight_time)
+            rps(flight_time),
+            spreads[0]
         );
         println!(
-            "| Postgres wire binary (gateway) | — | {:.0} | {:.2}× rows/s |",
+            "| Postgres wire binary (gateway) | — | {:.0} | {} | {:.2}× rows/s |",
             rps(pg_time),
+            spreads[1],
             secs(pg_time) / secs(flight_time)
         );
         match ceiling_time {
             Some(t) => println!(
-                "| pyarrow.flight from memory (ceiling) | {:.3} | {:.0} | {:.0}% of ceiling |",
+                "| pyarrow.flight from memory (ceiling) | {:.3} | {:.0} | {} | {:.0}% of ceiling |",
                 gbps(t),
                 rps(t),
+                spreads[2],
                 100.0 * secs(t) / secs(flight_time)
             ),
-            None => println!("| pyarrow.flight ceiling | skipped: no Python with pyarrow and adbc-driver-flightsql | | |"),
+            None => println!("| pyarrow.flight ceiling | skipped: no Python with pyarrow and adbc-driver-flightsql | | | |"),
         }
         println!(
-            "| in-process scan, no wire (what the gateway cannot avoid) | — | {:.0} | {:.0}% of its rows/s |",
+            "| in-process scan, no wire (what the gateway cannot avoid) | — | {:.0} | {} | {:.0}% of its rows/s |",
             rps(scan_time),
+            spreads[3],
             100.0 * secs(scan_time) / secs(flight_time)
         );
         println!();

@@ -5,11 +5,15 @@
 //! expiring bearer token (`auth`). GetFlightInfo plans a statement and returns a ticket
 //! signed for the caller (`ticket`); DoGet redeems it and streams the result without
 //! collecting it. Prepared statements (`prepared`, `params`) take parameters by DoPut.
-//! Metadata commands list the principal's own view of the catalogs (`metadata`).
+//! Metadata commands list the principal's own view of the catalogs (`metadata`). DoGet
+//! results are written as prebuilt gRPC frames around the batches' memory
+//! (`direct_get`, `ipc_frames`), optionally LZ4- or ZSTD-compressed on request.
 
 mod auth;
 mod cancel;
 mod connections;
+mod direct_get;
+mod ipc_frames;
 mod metadata;
 mod params;
 mod plain_types;
@@ -39,6 +43,7 @@ use metadata::StaticInfo;
 use prepared::PreparedStatements;
 use service::{FlightSqlEndpoint, FlightState};
 
+pub use service::COMPRESSION_KEY;
 pub use status::SQLSTATE_KEY;
 
 /// Largest message a client may send (parameter batches), in bytes.
@@ -96,9 +101,12 @@ impl FlightFrontend {
     /// Serves until `shutdown` is cancelled.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) {
         let metrics = self.state.service.metrics().clone();
-        let endpoint = FlightSqlEndpoint { state: self.state };
-        let service =
+        let endpoint = FlightSqlEndpoint {
+            state: self.state.clone(),
+        };
+        let generated =
             FlightServiceServer::new(endpoint).max_decoding_message_size(MAX_DECODING_MESSAGE);
+        let service = direct_get::DirectGet::new(generated, self.state);
         let mut builder = Server::builder()
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)));

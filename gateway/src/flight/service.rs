@@ -38,6 +38,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::{Authenticator, now_seconds};
 use super::cancel::FlightCancels;
+use super::ipc_frames::Compression;
 use super::metadata::{StaticInfo, is_metadata};
 use super::params::{param_rows, parameter_schema};
 use super::plain_types::{plain_batch, plain_schema};
@@ -259,7 +260,8 @@ impl FlightState {
         rows: Vec<Vec<ScalarValue>>,
         claims: &Claims,
         deadline: Option<Duration>,
-    ) -> Result<Stream_<FlightData>, Status> {
+        compression: Option<Compression>,
+    ) -> Result<Results, Status> {
         let token = session.begin_statement();
         if let Some(deadline) = deadline {
             let ms = deadline.as_millis().clamp(1, u128::from(u32::MAX));
@@ -294,20 +296,117 @@ impl FlightState {
             },
         )
         .flatten();
-        let sent = schema.clone();
-        let batches = first
-            .map_err(flight_error)
-            .chain(rest)
+        let batches = first.map_err(flight_error).chain(rest).map(move |batch| {
+            // The query stays cancellable while its stream lives.
+            let _ = &guard;
+            batch
+        });
+        Ok(Results {
+            schema,
+            batches: batches.boxed(),
+            compression,
+        })
+    }
+
+    /// What a DoGet answers: the ticket redeemed for its caller, then the statement,
+    /// prepared statement or metadata command it names, run.
+    pub(crate) async fn results(&self, request: Request<Ticket>) -> Result<Results, Status> {
+        let principal = self.principal(&request)?;
+        let claims = ticket::redeem(
+            &self.auth.signer,
+            &request.get_ref().ticket,
+            &principal.user,
+        )?;
+        let deadline = client_deadline(request.metadata());
+        let compression = match request.metadata().get(COMPRESSION_KEY) {
+            None => None,
+            Some(value) => {
+                let text = value.to_str().map_err(|_| {
+                    Status::invalid_argument(format!("{COMPRESSION_KEY} is not text"))
+                })?;
+                Compression::parse(text).map_err(Status::invalid_argument)?
+            }
+        };
+        let session = self
+            .service
+            .open_session(principal.clone(), origin(&request));
+        match &claims.body {
+            TicketBody::Statement(sql) => {
+                let mut statements = self.service.parse(&session, sql).map_err(to_status)?;
+                if statements.len() != 1 {
+                    return Err(Status::invalid_argument(
+                        "the ticket holds no single statement",
+                    ));
+                }
+                let prepared = self.service.prepare_to_run(sql, statements.remove(0));
+                require_query(&prepared)?;
+                self.run(
+                    session,
+                    prepared,
+                    Vec::new(),
+                    &claims,
+                    deadline,
+                    compression,
+                )
+                .await
+            }
+            TicketBody::Prepared(handle) => {
+                let entry = self.prepared.get(handle, &principal.user)?;
+                let rows = param_rows(&entry.prepared, entry.params.as_ref())?;
+                self.run(
+                    session,
+                    entry.prepared,
+                    rows,
+                    &claims,
+                    deadline,
+                    compression,
+                )
+                .await
+            }
+            TicketBody::Metadata(command) => {
+                let command = decode_command(command)?;
+                let request = format!("-- Flight SQL metadata\n{command:?}");
+                let batch = self.info.answer(&self.service, &session, command).await?;
+                self.service
+                    .audit_metadata(&session, &request, batch.num_rows() as u64)
+                    .map_err(to_status)?;
+                Ok(Results {
+                    schema: batch.schema(),
+                    batches: stream::once(async move { Ok(batch) }).boxed(),
+                    compression,
+                })
+            }
+        }
+    }
+}
+
+/// The metadata key a client sets to have result bodies compressed (`lz4_frame`, `zstd`).
+pub const COMPRESSION_KEY: &str = "x-lakegate-ipc-compression";
+
+/// A DoGet's answer before encoding: the schema announced (views as plain types), the
+/// batches as the engine produced them, and the body compression the client asked for.
+pub(crate) struct Results {
+    pub(crate) schema: SchemaRef,
+    pub(crate) batches: BoxStream<'static, Result<RecordBatch, FlightError>>,
+    pub(crate) compression: Option<Compression>,
+}
+
+impl Results {
+    /// The batches as tonic's `FlightData` messages, for the generated service's path.
+    fn flight_data(self) -> Result<Stream_<FlightData>, Status> {
+        let options = IpcWriteOptions::default()
+            .try_with_compression(self.compression.map(Compression::arrow))
+            .map_err(|e| server_arrow_status("choosing the IPC compression", e))?;
+        let sent = self.schema.clone();
+        let batches = self
+            .batches
             .map(move |batch| plain_batch(batch?, &sent).map_err(FlightError::Arrow));
         let encoded = FlightDataEncoderBuilder::new()
-            .with_schema(schema)
+            .with_schema(self.schema)
+            .with_options(options)
             .with_dictionary_handling(DictionaryHandling::Resend)
             .build(batches)
-            .map(move |item| {
-                // The query stays cancellable while its stream lives.
-                let _ = &guard;
-                item.map_err(Status::from)
-            });
+            .map_err(Status::from);
         Ok(Box::pin(encoded))
     }
 }
@@ -432,55 +531,8 @@ impl FlightService for FlightSqlEndpoint {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let state = &self.state;
-        let principal = state.principal(&request)?;
-        let claims = ticket::redeem(
-            &state.auth.signer,
-            &request.get_ref().ticket,
-            &principal.user,
-        )?;
-        let deadline = client_deadline(request.metadata());
-        let session = state
-            .service
-            .open_session(principal.clone(), origin(&request));
-        let stream = match &claims.body {
-            TicketBody::Statement(sql) => {
-                let mut statements = state.service.parse(&session, sql).map_err(to_status)?;
-                if statements.len() != 1 {
-                    return Err(Status::invalid_argument(
-                        "the ticket holds no single statement",
-                    ));
-                }
-                let prepared = state.service.prepare_to_run(sql, statements.remove(0));
-                require_query(&prepared)?;
-                state
-                    .run(session, prepared, Vec::new(), &claims, deadline)
-                    .await?
-            }
-            TicketBody::Prepared(handle) => {
-                let entry = state.prepared.get(handle, &principal.user)?;
-                let rows = param_rows(&entry.prepared, entry.params.as_ref())?;
-                state
-                    .run(session, entry.prepared, rows, &claims, deadline)
-                    .await?
-            }
-            TicketBody::Metadata(command) => {
-                let command = decode_command(command)?;
-                let request = format!("-- Flight SQL metadata\n{command:?}");
-                let batch = state.info.answer(&state.service, &session, command).await?;
-                state
-                    .service
-                    .audit_metadata(&session, &request, batch.num_rows() as u64)
-                    .map_err(to_status)?;
-                let schema = batch.schema();
-                let encoded = FlightDataEncoderBuilder::new()
-                    .with_schema(schema)
-                    .build(stream::once(async move { Ok(batch) }))
-                    .map_err(Status::from);
-                Box::pin(encoded) as Stream_<FlightData>
-            }
-        };
-        Ok(Response::new(stream))
+        let results = self.state.results(request).await?;
+        Ok(Response::new(results.flight_data()?))
     }
 
     async fn do_put(

@@ -2,4 +2,5 @@
 
 mod equivalence;
 mod metadata;
+mod results;
 pub(crate) mod sql;
