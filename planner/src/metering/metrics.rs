@@ -63,6 +63,10 @@ pub struct Metrics {
     cache_misses: AtomicU64,
     /// The hits answered without planning the statement (among `cache_hits`).
     cache_unplanned_hits: AtomicU64,
+    /// Executions of prepared statements planned from their kept secured plan, and
+    /// the secured plans kept (the first, and again after a snapshot or policy change).
+    prepared_plan_reuses: AtomicU64,
+    prepared_plans_kept: AtomicU64,
     /// The runtime's cache of Parquet footers (the Iceberg metadata cache is the
     /// process's, read from the catalog crate).
     footers: Option<Arc<CountedFooterCache>>,
@@ -143,6 +147,15 @@ impl Metrics {
     pub(crate) fn results_cache_unplanned_hit(&self) {
         self.cache_hits.fetch_add(1, Ordering::Relaxed);
         self.cache_unplanned_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An execution of a prepared statement bound its kept plan (`kept`: the plan was
+    /// built for this execution, the first reuse or after a change).
+    pub(crate) fn prepared_plan(&self, kept: bool) {
+        self.prepared_plan_reuses.fetch_add(1, Ordering::Relaxed);
+        if kept {
+            self.prepared_plans_kept.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn running(&self, delta: i64) {
@@ -260,6 +273,22 @@ impl Metrics {
             self.cache_unplanned_hits
                 .load(Ordering::Relaxed)
                 .to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_prepared_plan_reuses_total",
+            "Executions of prepared statements that bound their kept secured plan instead \
+             of planning the SQL again.",
+            self.prepared_plan_reuses
+                .load(Ordering::Relaxed)
+                .to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_prepared_plans_kept_total",
+            "Secured plans kept for prepared statements (again after a new snapshot or \
+             policy).",
+            self.prepared_plans_kept.load(Ordering::Relaxed).to_string(),
         )?;
         let hits = self.cache_hits.load(Ordering::Relaxed) as f64;
         let all = hits + self.cache_misses.load(Ordering::Relaxed) as f64;

@@ -15,6 +15,7 @@ pub(crate) mod execute;
 pub(crate) mod executor;
 pub(crate) mod finish;
 pub(crate) mod plan;
+pub(crate) mod prepared_plan;
 pub(crate) mod query_run;
 pub(crate) mod result_schema;
 
@@ -50,8 +51,11 @@ pub(crate) async fn run_query(
     let (cancel, deadline) = (run.cancel.clone(), run.deadline);
     let stages = async {
         let slots = admit::wait_for_slots(engine, session, run, &admitted).await?;
+        // The statement's kept plan, when it is the prepared statement itself (not the
+        // query inside a COPY, DECLARE or EXPLAIN COST).
+        let slot = std::ptr::eq(statement, &prepared.statement).then_some(&prepared.plans);
         let planned =
-            plan::plan_query(engine, session, run, statement, params, estimate_only).await?;
+            plan::plan_query(engine, session, run, statement, params, estimate_only, slot).await?;
         if let Some(estimate) =
             estimate::check(engine, session, &planned, &admitted, estimate_only).await?
         {

@@ -14,6 +14,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use lakegate_pg_compat::catalog::{qualify_catalog_tables, rewrite_postgres_syntax};
 
 use crate::pipeline::engine::Engine;
+use crate::pipeline::prepared_plan::PlanSlot;
 use crate::pipeline::query_run::QueryRun;
 use crate::pipeline::result_schema::announced_schema;
 use crate::results_cache::statements::{StatementEntry, statement_key};
@@ -70,6 +71,7 @@ pub(crate) async fn plan_query(
     statement: &DFStatement,
     params: Vec<ScalarValue>,
     estimate_only: bool,
+    slot: Option<&PlanSlot>,
 ) -> Result<Planned> {
     // What the statement's plan depends on besides its tables, captured before it
     // is planned: a reload while planning makes the next run plan again.
@@ -96,11 +98,128 @@ pub(crate) async fn plan_query(
             announced: entry.announced.clone(),
         });
     }
+    // A prepared statement executed before binds its kept secured plan.
+    let reused = match slot {
+        Some(slot) if !estimate_only => {
+            slot.plan(engine, session, run, statement, &policy, models.as_ref())
+                .await?
+        }
+        _ => None,
+    };
+    let (state, task, is_explain, stage) = match reused {
+        Some(reused) => {
+            engine.recorder.metrics.prepared_plan(reused.kept_now);
+            let mut analyzed = reused.plan;
+            if !params.is_empty() {
+                analyzed = analyzed.with_param_values(params)?;
+            }
+            let state = session.ctx.state();
+            let task = TaskContext::from(&state);
+            (state, task, false, Stage::Analyzed(analyzed))
+        }
+        None => {
+            let (plan, is_explain) = bound_plan(engine, session, run, statement, params).await?;
+            let frame = session.ctx.execute_logical_plan(plan).await?;
+            let task = frame.task_ctx();
+            let (state, plan) = frame.into_parts();
+            (state, task, is_explain, Stage::Logical(plan))
+        }
+    };
+    let tag = if is_explain { "EXPLAIN" } else { "SELECT" };
+    let mut leader = None;
+    let (optimized, cache_key) = match stage {
+        Stage::Logical(plan) if is_explain => (state.optimize(&plan)?, None),
+        stage => {
+            // Analyzed (and so secured), the plan is what the results cache keys.
+            let analyzed = match stage {
+                Stage::Analyzed(analyzed) => analyzed,
+                Stage::Logical(plan) => {
+                    state
+                        .analyzer()
+                        .execute_and_check(plan, state.config_options(), |_, _| {})?
+                }
+            };
+            let cache_key = if uses_results_cache(engine, session, estimate_only) {
+                plan_key(&analyzed, &state, &engine.registry)
+            } else {
+                None
+            };
+            if let (Some(cache), Some(key)) = (&engine.results, &cache_key) {
+                if let Some(statement_key) = statement_key
+                    && key.checks.is_some()
+                    && let Some(entry) = StatementEntry::new(
+                        key,
+                        policy,
+                        models,
+                        run.access(),
+                        announced_schema(statement, &analyzed),
+                    )
+                {
+                    cache.remember_statement(statement_key, entry);
+                }
+                let hit = match cache.lookup(key) {
+                    Lookup::Hit(result) => Some(result),
+                    // The same query is being computed by another session: its result,
+                    // once cached, is this one's.
+                    Lookup::Wait(done) => cache.wait_for(key, done).await,
+                    Lookup::Lead(guard) => {
+                        leader = Some(guard);
+                        None
+                    }
+                };
+                engine.recorder.metrics.results_cache(hit.is_some());
+                if let Some(result) = hit {
+                    run.cache_hit = true;
+                    return Ok(Planned {
+                        tag,
+                        is_explain,
+                        rows: Rows::Cached(result),
+                        announced: announced_schema(statement, &analyzed),
+                    });
+                }
+            }
+            let optimized = state.optimizer().optimize(analyzed, &state, |_, _| {})?;
+            (optimized, cache_key)
+        }
+    };
+    // The optimized plan gives the schema the rows are streamed under.
+    let announced = announced_schema(statement, &optimized);
+    let physical = state
+        .query_planner()
+        .create_physical_plan(&optimized, &state)
+        .await?;
+    Ok(Planned {
+        tag,
+        is_explain,
+        rows: Rows::Run {
+            physical,
+            task: Box::new(task),
+            cache_key,
+            leader,
+        },
+        announced,
+    })
+}
+
+/// A plan on its way to the optimizer: as DataFusion planned it, or analyzed already.
+enum Stage {
+    Logical(LogicalPlan),
+    Analyzed(LogicalPlan),
+}
+
+/// The statement planned with its parameters bound, and whether it is an EXPLAIN.
+/// CREATE TABLE creates its table here (its rows are written as an INSERT).
+async fn bound_plan(
+    engine: &Engine,
+    session: &Session,
+    run: &mut QueryRun,
+    statement: &DFStatement,
+    params: Vec<ScalarValue>,
+) -> Result<(LogicalPlan, bool)> {
     let (mut plan, _) = logical_plan(engine, session, statement).await?;
     if !params.is_empty() {
         plan = plan.with_param_values(params)?;
     }
-    // CREATE TABLE: the table is created here, its rows written as an INSERT.
     plan = crate::statements::writes::prepare(
         session,
         &engine.registry,
@@ -123,78 +242,7 @@ pub(crate) async fn plan_query(
             .rule
             .analyze(inner.clone(), state.config_options())?;
     }
-    let frame = session.ctx.execute_logical_plan(plan).await?;
-    let task = frame.task_ctx();
-    let (state, plan) = frame.into_parts();
-    let tag = if is_explain { "EXPLAIN" } else { "SELECT" };
-    let mut leader = None;
-    let (optimized, cache_key) = if is_explain {
-        (state.optimize(&plan)?, None)
-    } else {
-        // Analyzed (and so secured), the plan is what the results cache keys.
-        let analyzed =
-            state
-                .analyzer()
-                .execute_and_check(plan, state.config_options(), |_, _| {})?;
-        let cache_key = if uses_results_cache(engine, session, estimate_only) {
-            plan_key(&analyzed, &state, &engine.registry)
-        } else {
-            None
-        };
-        if let (Some(cache), Some(key)) = (&engine.results, &cache_key) {
-            if let Some(statement_key) = statement_key
-                && key.checks.is_some()
-                && let Some(entry) = StatementEntry::new(
-                    key,
-                    policy,
-                    models,
-                    run.access(),
-                    announced_schema(statement, &analyzed),
-                )
-            {
-                cache.remember_statement(statement_key, entry);
-            }
-            let hit = match cache.lookup(key) {
-                Lookup::Hit(result) => Some(result),
-                // The same query is being computed by another session: its result,
-                // once cached, is this one's.
-                Lookup::Wait(done) => cache.wait_for(key, done).await,
-                Lookup::Lead(guard) => {
-                    leader = Some(guard);
-                    None
-                }
-            };
-            engine.recorder.metrics.results_cache(hit.is_some());
-            if let Some(result) = hit {
-                run.cache_hit = true;
-                return Ok(Planned {
-                    tag,
-                    is_explain,
-                    rows: Rows::Cached(result),
-                    announced: announced_schema(statement, &analyzed),
-                });
-            }
-        }
-        let optimized = state.optimizer().optimize(analyzed, &state, |_, _| {})?;
-        (optimized, cache_key)
-    };
-    // The optimized plan gives the schema the rows are streamed under.
-    let announced = announced_schema(statement, &optimized);
-    let physical = state
-        .query_planner()
-        .create_physical_plan(&optimized, &state)
-        .await?;
-    Ok(Planned {
-        tag,
-        is_explain,
-        rows: Rows::Run {
-            physical,
-            task: Box::new(task),
-            cache_key,
-            leader,
-        },
-        announced,
-    })
+    Ok((plan, is_explain))
 }
 
 /// Whether this statement's result may come from (and go to) the results cache: the

@@ -203,3 +203,89 @@ fn visit(
         })
     });
 }
+
+/// The checks of every table `plan` scans, whether or not its result is cacheable, or
+/// `None` when one table cannot be checked cheaply (only iceberg-sql tables can) or
+/// the plan holds an extension other than the security rule's barrier.
+pub(crate) fn table_checks(
+    plan: &LogicalPlan,
+    state: &SessionState,
+    registry: &CatalogRegistry,
+) -> Option<Vec<VersionCheck>> {
+    let options = state.config_options();
+    let (default_catalog, default_schema) = (
+        options.catalog.default_catalog.as_str(),
+        options.catalog.default_schema.as_str(),
+    );
+    let mut checks = Some(Vec::new());
+    let walked = plan.apply_with_subqueries(|node| {
+        let check = match node {
+            LogicalPlan::Extension(extension) if extension.node.name() != "PolicyBarrier" => None,
+            LogicalPlan::TableScan(scan) => {
+                let base = source_as_provider(&scan.source)
+                    .ok()
+                    .map(|provider| base_table(&provider).clone());
+                let resolved = scan
+                    .table_name
+                    .clone()
+                    .resolve(default_catalog, default_schema);
+                base.as_ref()
+                    .filter(|b| data_version(b.as_ref()).is_some())
+                    .and_then(|b| current_metadata_location(b.as_ref()))
+                    .filter(|_| {
+                        registry
+                            .get(&resolved.catalog)
+                            .is_some_and(|c| c.lake.reads_metadata_locations())
+                    })
+                    .map(|location| VersionCheck::IcebergMetadata {
+                        catalog: resolved.catalog.to_string(),
+                        schema: resolved.schema.to_string(),
+                        table: resolved.table.to_string(),
+                        location: location.to_string(),
+                    })
+            }
+            _ => return Ok(TreeNodeRecursion::Continue),
+        };
+        match (check, checks.as_mut()) {
+            (Some(check), Some(list)) => {
+                list.push(check);
+                Ok(TreeNodeRecursion::Continue)
+            }
+            _ => {
+                checks = None;
+                Ok(TreeNodeRecursion::Stop)
+            }
+        }
+    });
+    walked.ok()?;
+    checks
+}
+
+/// Whether every table still reads the data `checks` name: one query to the
+/// catalog's database per table, no metadata parsed.
+pub(crate) async fn checks_hold(checks: &[VersionCheck], registry: &CatalogRegistry) -> bool {
+    for check in checks {
+        let current = match check {
+            VersionCheck::IcebergMetadata {
+                catalog,
+                schema,
+                table,
+                location,
+            } => match registry.get(catalog) {
+                Some(registered) => {
+                    registered
+                        .lake
+                        .metadata_is_current(schema, table, location)
+                        .await
+                }
+                None => None,
+            },
+            // Its result expires by its TTL.
+            VersionCheck::Live => Some(true),
+        };
+        if current != Some(true) {
+            return false;
+        }
+    }
+    true
+}

@@ -25,7 +25,7 @@ use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use super::key::PlanKey;
-use super::key::{Sha256Hasher, VersionCheck};
+use super::key::Sha256Hasher;
 use crate::semantic_layer::LoadedModels;
 use crate::session::Session;
 
@@ -109,33 +109,10 @@ impl StatementEntry {
 
     /// Whether every table still reads the data the key names.
     pub(crate) async fn tables_unchanged(&self, registry: &CatalogRegistry) -> bool {
-        let Some(checks) = self.key.checks.as_deref() else {
-            return false;
-        };
-        for check in checks {
-            let current = match check {
-                VersionCheck::IcebergMetadata {
-                    catalog,
-                    schema,
-                    table,
-                    location,
-                } => match registry.get(catalog) {
-                    Some(registered) => {
-                        registered
-                            .lake
-                            .metadata_is_current(schema, table, location)
-                            .await
-                    }
-                    None => None,
-                },
-                // Its result expires by its TTL.
-                VersionCheck::Live => Some(true),
-            };
-            if current != Some(true) {
-                return false;
-            }
+        match self.key.checks.as_deref() {
+            Some(checks) => super::key::checks_hold(checks, registry).await,
+            None => false,
         }
-        true
     }
 }
 

@@ -277,6 +277,7 @@ impl QueryService {
             kind,
             param_types: Vec::new(),
             schema,
+            plans: Default::default(),
         }
     }
 
@@ -340,6 +341,7 @@ impl QueryService {
             kind,
             param_types,
             schema,
+            plans: Default::default(),
         })
     }
 

@@ -60,6 +60,8 @@ pub struct Prepared {
     pub param_types: Vec<Option<DataType>>,
     /// The result's schema, or `None` when the statement returns no rows.
     pub schema: Option<SchemaRef>,
+    /// Its secured plan, kept for the next executions (shared by clones).
+    pub(crate) plans: crate::pipeline::prepared_plan::PlanSlot,
 }
 
 /// The result of executing one statement.

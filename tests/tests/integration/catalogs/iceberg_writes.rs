@@ -514,3 +514,99 @@ async fn flight_sql_updates_insert_and_report_rows() {
         2
     );
 }
+
+/// The prepared-plan counters in `/metrics`: (reuses, plans kept).
+async fn prepared_plan_counters(gw: &TestGateway) -> (f64, f64) {
+    let (_, metrics) = gw.admin_get("/metrics").await;
+    (
+        lakegate_tests::metric_value(&metrics, "lakegate_prepared_plan_reuses_total"),
+        lakegate_tests::metric_value(&metrics, "lakegate_prepared_plans_kept_total"),
+    )
+}
+
+#[tokio::test]
+async fn prepared_statements_keep_their_secured_plan_until_a_new_snapshot() {
+    let gw = start().await;
+    let client = admin(&gw).await;
+    let created = command_rows(
+        &client,
+        "CREATE TABLE lake.tpch.w_prepared AS \
+         SELECT n_nationkey, n_name, n_regionkey FROM lake.tpch.nation",
+    )
+    .await;
+    assert_eq!(created, 25);
+    // Planned every time, not answered from the results cache.
+    client
+        .batch_execute("SET gateway.cache = off")
+        .await
+        .expect("cache off");
+    let names = "SELECT n_name FROM lake.tpch.w_prepared WHERE n_regionkey = $1 ORDER BY n_name";
+    let statement = client.prepare(names).await.expect("prepare");
+    let (reuses, kept) = prepared_plan_counters(&gw).await;
+    for region in 0..5i64 {
+        let rows: Vec<String> = client
+            .query(&statement, &[&region])
+            .await
+            .expect("execute")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let expected: Vec<String> = query_text(&client, &names.replace("$1", &region.to_string()))
+            .await
+            .into_iter()
+            .map(|row| row[0].clone().expect("a name"))
+            .collect();
+        assert_eq!(rows, expected, "region {region}");
+        assert_eq!(rows.len(), 5);
+    }
+    // The first execution planned as usual; the second kept its plan; three reused it.
+    assert_eq!(
+        prepared_plan_counters(&gw).await,
+        (reuses + 4.0, kept + 1.0)
+    );
+
+    // A new snapshot: the statement is planned again and reads it.
+    command_rows(
+        &client,
+        "INSERT INTO lake.tpch.w_prepared VALUES (200, 'ATLANTIS', 1)",
+    )
+    .await;
+    let rows: Vec<String> = client
+        .query(&statement, &[&1i64])
+        .await
+        .expect("after the insert")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(rows.len(), 6);
+    assert!(rows.contains(&"ATLANTIS".to_string()), "{rows:?}");
+    assert_eq!(
+        prepared_plan_counters(&gw).await,
+        (reuses + 5.0, kept + 2.0)
+    );
+
+    // A kept plan is the secured one: the analyst's row filter (five nations) holds
+    // on every execution.
+    let analyst = gw
+        .connect_as("analyst", "analyst")
+        .await
+        .expect("analyst connects");
+    analyst
+        .batch_execute("SET gateway.cache = off")
+        .await
+        .expect("cache off");
+    let counted = analyst
+        .prepare("SELECT count(*) FROM lake.tpch.nation WHERE n_nationkey >= $1")
+        .await
+        .expect("prepare");
+    for _ in 0..4 {
+        let n: i64 = analyst
+            .query_one(&counted, &[&0i64])
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(n, 5);
+    }
+    let (reused_after, _) = prepared_plan_counters(&gw).await;
+    assert_eq!(reused_after, reuses + 8.0);
+}

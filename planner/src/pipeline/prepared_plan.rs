@@ -1,0 +1,207 @@
+//! The secured plan of a prepared statement, kept for its next executions: pgjdbc,
+//! Npgsql and ADBC execute one prepared statement again and again with new
+//! parameters, and each execution used to rewrite, plan and analyze the SQL anew.
+//!
+//! From the second execution of a query on, its analyzed logical plan (secured by
+//! the security rule, parameters still placeholders) is kept beside the statement.
+//! An execution binds its parameters into that plan and goes straight to the
+//! optimizer. The plan is used only while what it was planned under holds: the same
+//! policy and semantic models (by identity), the same principal, session settings and
+//! default schema, and every table's catalog still listing the metadata file the
+//! plan read. Otherwise it is planned again and kept anew. Plans reading tables that
+//! cannot be checked that cheaply (REST catalogs, Delta, live sources, catalog views)
+//! are not kept: they are planned every time, as before.
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use lakegate_security::policy::Policy;
+use lakegate_security::rules::AccessReport;
+
+use super::engine::Engine;
+use super::plan::logical_plan;
+use super::query_run::QueryRun;
+use crate::Result;
+use crate::results_cache::key::{VersionCheck, checks_hold, table_checks};
+use crate::results_cache::statements::statement_key;
+use crate::semantic_layer::LoadedModels;
+use crate::session::Session;
+
+/// A secured plan and what it holds under.
+struct KeptPlan {
+    /// Analyzed, parameters unbound.
+    plan: LogicalPlan,
+    policy: Arc<Policy>,
+    models: Option<Arc<LoadedModels>>,
+    /// The principal, settings generation and default catalog and schema.
+    context: [u8; 32],
+    checks: Vec<VersionCheck>,
+    /// What the security rule applied, for each execution's audit record.
+    access: AccessReport,
+}
+
+#[derive(Default)]
+enum Slot {
+    /// Not executed yet: a statement run once is planned as usual.
+    #[default]
+    Fresh,
+    /// Executed once: the next execution keeps its plan.
+    Executed,
+    Kept(Arc<KeptPlan>),
+    /// Its plan cannot be kept (see the module's text).
+    Never,
+}
+
+/// A prepared statement's kept plan; clones of the statement share it.
+#[derive(Clone, Default)]
+pub struct PlanSlot(Arc<Mutex<Slot>>);
+
+impl std::fmt::Debug for PlanSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &*self.lock() {
+            Slot::Fresh => "fresh",
+            Slot::Executed => "executed",
+            Slot::Kept(_) => "kept",
+            Slot::Never => "never",
+        };
+        f.debug_tuple("PlanSlot").field(&state).finish()
+    }
+}
+
+/// The plan an execution starts from: analyzed, its parameters still to bind.
+pub(crate) struct Reused {
+    pub(crate) plan: LogicalPlan,
+    /// Whether it was planned for this execution (the first reuse or a re-plan).
+    pub(crate) kept_now: bool,
+}
+
+impl PlanSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, slot: Slot) {
+        *self.lock() = slot;
+    }
+
+    /// The kept plan for this execution of `statement`, planned and kept now when the
+    /// statement ran before and its kept plan (if any) no longer holds; `None` when
+    /// the statement is to be planned as usual.
+    pub(crate) async fn plan(
+        &self,
+        engine: &Engine,
+        session: &Session,
+        run: &QueryRun,
+        statement: &DFStatement,
+        policy: &Arc<Policy>,
+        models: Option<&Arc<LoadedModels>>,
+    ) -> Result<Option<Reused>> {
+        let previous = {
+            let mut slot = self.lock();
+            match &*slot {
+                Slot::Fresh => {
+                    *slot = Slot::Executed;
+                    return Ok(None);
+                }
+                Slot::Never => return Ok(None),
+                Slot::Executed => None,
+                Slot::Kept(kept) => Some(kept.clone()),
+            }
+        };
+        let Some(context) = context(statement, session) else {
+            self.set(Slot::Never);
+            return Ok(None);
+        };
+        if let Some(kept) = previous
+            && kept.holds(engine, context, policy, models).await
+        {
+            *run.access.lock().unwrap_or_else(|e| e.into_inner()) = kept.access.clone();
+            return Ok(Some(Reused {
+                plan: kept.plan.clone(),
+                kept_now: false,
+            }));
+        }
+        match keep(engine, session, run, statement, policy, models, context).await {
+            Some(kept) => {
+                let plan = kept.plan.clone();
+                self.set(Slot::Kept(Arc::new(kept)));
+                Ok(Some(Reused {
+                    plan,
+                    kept_now: true,
+                }))
+            }
+            None => {
+                self.set(Slot::Never);
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// What planning a query depended on besides its tables and policy; `None` for
+/// statements other than queries.
+fn context(statement: &DFStatement, session: &Session) -> Option<[u8; 32]> {
+    match statement {
+        DFStatement::Statement(inner) if matches!(inner.as_ref(), SqlStatement::Query(_)) => {
+            statement_key(statement, &[], session)
+        }
+        _ => None,
+    }
+}
+
+impl KeptPlan {
+    async fn holds(
+        &self,
+        engine: &Engine,
+        context: [u8; 32],
+        policy: &Arc<Policy>,
+        models: Option<&Arc<LoadedModels>>,
+    ) -> bool {
+        let same_models = match (&self.models, models) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.context == context
+            && Arc::ptr_eq(&self.policy, policy)
+            && same_models
+            && checks_hold(&self.checks, &engine.registry).await
+    }
+}
+
+/// Plans `statement` with its parameters unbound and analyzes it (the security rule
+/// among the analyzer's rules), keeping the result if every table can be checked.
+/// Anything that does not plan this way is planned as usual, where its errors are
+/// reported as ever.
+async fn keep(
+    engine: &Engine,
+    session: &Session,
+    run: &QueryRun,
+    statement: &DFStatement,
+    policy: &Arc<Policy>,
+    models: Option<&Arc<LoadedModels>>,
+    context: [u8; 32],
+) -> Option<KeptPlan> {
+    let (plan, _) = logical_plan(engine, session, statement).await.ok()?;
+    let state = session.ctx.state();
+    let analyzed = state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+        .ok()?;
+    // Every placeholder must have a type for the bound values to be checked against.
+    let params = analyzed.get_parameter_types().ok()?;
+    if params.values().any(Option::is_none) {
+        return None;
+    }
+    let checks = table_checks(&analyzed, &state, &engine.registry)?;
+    Some(KeptPlan {
+        plan: analyzed,
+        policy: policy.clone(),
+        models: models.cloned(),
+        context,
+        checks,
+        access: run.access(),
+    })
+}
