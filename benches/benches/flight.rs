@@ -1,9 +1,11 @@
 //! Flight SQL throughput: `SELECT * FROM lake.tpch.lineitem` over Flight SQL, in GB/s
 //! (Arrow IPC bytes on the wire) and rows/s, against two baselines of the same run:
 //! the same query over Postgres wire (tokio-postgres, binary), and a plain
-//! pyarrow.flight server streaming the same batches from memory (the ceiling). Then the
-//! latency of a small query through the statement path and through the prepared path
-//! ADBC's DB-API takes (create, execute, close), against the same query over Postgres wire.
+//! pyarrow.flight server streaming the same batches from memory (the ceiling). The same
+//! scan with LZ4 and ZSTD IPC bodies (`x-lakegate-ipc-compression`) is measured too.
+//! Then the latency of a small query through the statement path and through the
+//! prepared path ADBC's DB-API takes (create, execute, close), against the same query
+//! over Postgres wire.
 //!
 //! Run: `cargo bench --profile fast -p lakegate-benches --bench flight` (BENCH_SF sets the
 //! scale factor, default 0.1; BENCH_RUNS the rounds, default 5, in which the paths take
@@ -18,7 +20,8 @@ use arrow_flight::Ticket;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use lakegate_benches::{
-    bench_config, binary_rows, channel, drain, env_or, median, run_in_process, session,
+    bench_config, binary_rows, channel, drain, drain_compressed, env_or, median, run_in_process,
+    session,
 };
 use lakegate_gateway::server::Gateway;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -31,11 +34,12 @@ const POINT: &str = "SELECT n_name FROM lake.tpch.nation WHERE n_nationkey = 7";
 async fn flight_scan(
     sql_client: &mut FlightSqlServiceClient<Channel>,
     raw: &mut FlightServiceClient<Channel>,
+    codec: Option<&str>,
 ) -> anyhow::Result<(u64, u64)> {
     let info = sql_client.execute(SCAN.into(), None).await?;
     let ticket = info.endpoint[0].ticket.clone().expect("ticket");
     let token = sql_client.token().cloned();
-    drain(raw, ticket, token.as_deref()).await
+    drain_compressed(raw, ticket, token.as_deref(), codec).await
 }
 
 /// The pyarrow.flight ceiling: a child process serving the same batches from memory.
@@ -108,7 +112,7 @@ fn main() -> anyhow::Result<()> {
         let pg = lakegate_benches::demo_client(pg_addr).await?;
 
         // Warm the page cache and catalogs.
-        flight_scan(&mut sql_client, &mut raw).await?;
+        flight_scan(&mut sql_client, &mut raw, None).await?;
         let ceiling = start_ceiling(&flight_addr.ip().to_string(), flight_addr.port()).await?;
         let mut ceiling_client = match &ceiling {
             Some(ceiling) => {
@@ -124,20 +128,28 @@ fn main() -> anyhow::Result<()> {
 
         // Rounds of the four paths, each round starting with the next one, so that no
         // path always runs first (or after the same neighbour).
-        let mut times: [Vec<Duration>; 4] = Default::default();
+        let mut times: [Vec<Duration>; 6] = Default::default();
+        let mut compressed_bytes = [0u64; 2];
         let (mut rows, mut bytes, mut pg_rows) = (0, 0, 0);
         // BENCH_PATHS (flight,pg,scan,ceiling) narrows the rounds, e.g. for a profile.
-        let names = ["flight", "pg", "scan", "ceiling"];
+        let names = ["flight", "pg", "scan", "ceiling", "lz4", "zstd"];
         let chosen = std::env::var("BENCH_PATHS").unwrap_or_else(|_| names.join(","));
         for round in 0..runs {
-            for turn in 0..4 {
-                let path = (round + turn) % 4;
+            for turn in 0..names.len() {
+                let path = (round + turn) % names.len();
                 if !chosen.split(',').any(|name| name.trim() == names[path]) {
                     continue;
                 }
                 let started = Instant::now();
                 match path {
-                    0 => (rows, bytes) = flight_scan(&mut sql_client, &mut raw).await?,
+                    0 => (rows, bytes) = flight_scan(&mut sql_client, &mut raw, None).await?,
+                    4 | 5 => {
+                        let codec = ["lz4_frame", "zstd"][path - 4];
+                        let (got, sent) =
+                            flight_scan(&mut sql_client, &mut raw, Some(codec)).await?;
+                        assert_eq!(got, rows, "{codec} returns every row");
+                        compressed_bytes[path - 4] = sent;
+                    }
                     1 => pg_rows = binary_rows(&pg, SCAN).await,
                     // What the scan itself costs: in-process, with no wire at all.
                     2 => {
@@ -158,18 +170,34 @@ fn main() -> anyhow::Result<()> {
         if pg_rows > 0 {
             assert_eq!(rows, pg_rows, "both doors return every row");
         }
-        let [flight_times, pg_times, scan_times, ceiling_times] = times;
+        let [
+            flight_times,
+            pg_times,
+            scan_times,
+            ceiling_times,
+            lz4_times,
+            zstd_times,
+        ] = times;
         let range = |times: &[Duration]| {
             let rows_per_s = |t: &Duration| rows as f64 / t.as_secs_f64() / 1e6;
             let low = times.iter().max().map(rows_per_s).unwrap_or_default();
             let high = times.iter().min().map(rows_per_s).unwrap_or_default();
             format!("{low:.2}–{high:.2} M")
         };
-        let spreads = [&flight_times, &pg_times, &ceiling_times, &scan_times].map(|t| range(t));
+        let spreads = [
+            &flight_times,
+            &pg_times,
+            &ceiling_times,
+            &scan_times,
+            &lz4_times,
+            &zstd_times,
+        ]
+        .map(|t| range(t));
         let middle = |t: Vec<Duration>| if t.is_empty() { Duration::ZERO } else { median(t) };
         let flight_time = middle(flight_times);
         let pg_time = middle(pg_times);
         let scan_time = middle(scan_times);
+        let compressed_times = [middle(lz4_times), middle(zstd_times)];
         let ceiling_time = (!ceiling_times.is_empty()).then(|| median(ceiling_times));
 
         // Small-query latency: statement path, prepared path (ADBC DB-API), Postgres wire.
@@ -211,6 +239,20 @@ fn main() -> anyhow::Result<()> {
             spreads[1],
             secs(pg_time) / secs(flight_time)
         );
+        for (i, codec) in ["LZ4 frame", "ZSTD"].into_iter().enumerate() {
+            let t = compressed_times[i];
+            if t.is_zero() {
+                continue;
+            }
+            println!(
+                "| Flight SQL, {codec} bodies ({:.0} MB sent) | {:.3} | {:.0} | {} | {:.2}× rows/s |",
+                compressed_bytes[i] as f64 / 1e6,
+                compressed_bytes[i] as f64 / secs(t) / 1e9,
+                rps(t),
+                spreads[4 + i],
+                secs(flight_time) / secs(t)
+            );
+        }
         match ceiling_time {
             Some(t) => println!(
                 "| pyarrow.flight from memory (ceiling) | {:.3} | {:.0} | {} | {:.0}% of ceiling |",

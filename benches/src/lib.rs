@@ -204,11 +204,27 @@ pub async fn drain(
     ticket: Ticket,
     token: Option<&str>,
 ) -> anyhow::Result<(u64, u64)> {
+    drain_compressed(client, ticket, token, None).await
+}
+
+/// [`drain`], asking the gateway for IPC bodies compressed with `codec`
+/// (`lz4_frame`, `zstd`).
+pub async fn drain_compressed(
+    client: &mut FlightServiceClient<Channel>,
+    ticket: Ticket,
+    token: Option<&str>,
+    codec: Option<&str>,
+) -> anyhow::Result<(u64, u64)> {
     let mut request = tonic::Request::new(ticket);
     if let Some(token) = token {
         request
             .metadata_mut()
             .insert("authorization", format!("Bearer {token}").parse()?);
+    }
+    if let Some(codec) = codec {
+        request
+            .metadata_mut()
+            .insert(lakegate_gateway::flight::COMPRESSION_KEY, codec.parse()?);
     }
     let stream = client.do_get(request).await?.into_inner();
     let bytes = Arc::new(AtomicU64::new(0));

@@ -1,16 +1,14 @@
 //! The audit trail: one JSON line per statement, allowed or denied, appended and flushed
-//! before the statement's result completes, rotated by size.
+//! before the statement's result completes, rotated by size. One thread writes the file
+//! (`audit_writer`); sessions wait for its acknowledgement, not for a lock.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// How many rotated files are kept (`audit.jsonl.1` … `.N`).
-const KEEP_ROTATED: usize = 5;
+pub use crate::audit_writer::AuditAck;
+use crate::audit_writer::{KEEP_ROTATED, Writer};
 
 /// Audit settings.
 #[derive(Debug, Clone)]
@@ -110,15 +108,10 @@ pub struct AuditCost {
     pub cost: f64,
 }
 
-struct Sink {
-    file: File,
-    written: u64,
-}
-
-/// The append-only audit file.
+/// The append-only audit file, written by its own thread (`audit_writer`).
 pub struct AuditLog {
     config: AuditConfig,
-    sink: Mutex<Option<Sink>>,
+    writer: Option<Writer>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -129,26 +122,14 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-fn open_append(path: &Path) -> std::io::Result<Sink> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
-    let written = file.metadata()?.len();
-    Ok(Sink { file, written })
-}
-
 impl AuditLog {
-    /// Opens (creating) the audit file.
+    /// Opens (creating) the audit file and starts its writer.
     pub fn open(config: AuditConfig) -> std::io::Result<Self> {
-        let sink = match &config.path {
-            Some(path) => Some(open_append(path)?),
+        let writer = match &config.path {
+            Some(path) => Some(Writer::start(path.clone(), config.max_bytes)?),
             None => None,
         };
-        Ok(Self {
-            config,
-            sink: Mutex::new(sink),
-        })
+        Ok(Self { config, writer })
     }
 
     /// A trail that records nothing (tests and tools).
@@ -159,7 +140,7 @@ impl AuditLog {
                 max_bytes: u64::MAX,
                 hash_sql: false,
             },
-            sink: Mutex::new(None),
+            writer: None,
         }
     }
 
@@ -179,29 +160,25 @@ impl AuditLog {
         }
     }
 
-    /// Appends one record and flushes it to the operating system.
-    pub fn record(&self, event: &AuditEvent) -> std::io::Result<()> {
-        if self.config.path.is_none() {
-            return Ok(());
-        }
-        // Serialized before the lock: sessions finishing at once wait only for each
-        // other's write, not for each other's encoding.
-        let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        let mut guard = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(sink) = guard.as_mut() else {
-            return Ok(());
+    /// Hands one record to the writer; the acknowledgement resolves once it is
+    /// written and flushed to the operating system (or could not be).
+    pub fn submit(&self, event: &AuditEvent) -> AuditAck {
+        let Some(writer) = &self.writer else {
+            return AuditAck::done();
         };
-        sink.file.write_all(&line)?;
-        sink.file.flush()?;
-        sink.written += line.len() as u64;
-        if sink.written >= self.config.max_bytes
-            && let Some(path) = &self.config.path
-        {
-            rotate(path)?;
-            *sink = open_append(path)?;
+        match serde_json::to_vec(event) {
+            Ok(mut line) => {
+                line.push(b'\n');
+                writer.submit(line)
+            }
+            Err(error) => AuditAck::failed(format!("encoding the audit record: {error}")),
         }
-        Ok(())
+    }
+
+    /// Appends one record and waits until it is flushed (for callers outside async
+    /// code; statements wait on [`AuditLog::submit`]'s acknowledgement instead).
+    pub fn record(&self, event: &AuditEvent) -> std::io::Result<()> {
+        futures::executor::block_on(self.submit(event))
     }
 }
 
@@ -231,19 +208,6 @@ pub fn read_since(path: &Path, since: std::time::SystemTime) -> std::io::Result<
         );
     }
     Ok(events)
-}
-
-/// `audit.jsonl` → `audit.jsonl.1`, shifting older files and dropping the oldest.
-fn rotate(path: &Path) -> std::io::Result<()> {
-    let numbered = |n: usize| PathBuf::from(format!("{}.{n}", path.display()));
-    let _ = std::fs::remove_file(numbered(KEEP_ROTATED));
-    for n in (1..KEEP_ROTATED).rev() {
-        let from = numbered(n);
-        if from.exists() {
-            std::fs::rename(&from, numbered(n + 1))?;
-        }
-    }
-    std::fs::rename(path, numbered(1))
 }
 
 #[cfg(test)]

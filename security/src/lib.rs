@@ -6,6 +6,7 @@
 //! [`Principal`] through [`UserStore`] and the planner applies the rules.
 
 pub mod audit;
+mod audit_writer;
 mod error;
 pub mod policy;
 mod principal;

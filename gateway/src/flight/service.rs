@@ -369,6 +369,7 @@ impl FlightState {
                 let batch = self.info.answer(&self.service, &session, command).await?;
                 self.service
                     .audit_metadata(&session, &request, batch.num_rows() as u64)
+                    .await
                     .map_err(to_status)?;
                 Ok(Results {
                     schema: batch.schema(),

@@ -1,7 +1,9 @@
 //! A result stream that reports its end exactly once (rows, outcome, error), however it
-//! ends: the query's log line and audit record are written from there, before the
-//! client sees the result complete.
+//! ends: the query's log line and audit record are written from there. A complete
+//! result ends only once its audit record is acknowledged as written, so the client
+//! never sees a complete result the trail does not hold.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -10,8 +12,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use futures::Stream;
+use lakegate_security::audit::AuditAck;
 
-use crate::QueryError;
+use crate::{ErrorKind, QueryError};
 
 /// How a stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +28,18 @@ pub(crate) enum Ending {
 }
 
 /// Called once with the rows and Arrow bytes produced, the ending and the error
-/// message, if any. An error it returns (the audit record could not be written) fails
-/// the stream.
-pub(crate) type OnFinish =
-    Box<dyn FnOnce(u64, u64, Ending, Option<String>) -> Result<(), QueryError> + Send>;
+/// message, if any. A complete stream ends when the acknowledgement it returns
+/// resolves, and fails if the record could not be written.
+pub(crate) type OnFinish = Box<dyn FnOnce(u64, u64, Ending, Option<String>) -> AuditAck + Send>;
+
+/// The error of a statement whose audit record could not be written (the writer logs
+/// why).
+pub(crate) fn withheld() -> QueryError {
+    QueryError::new(
+        ErrorKind::Internal,
+        "the audit trail cannot be written; the result is withheld",
+    )
+}
 
 /// Wraps a query's stream and calls `on_finish` once.
 pub(crate) struct CompletionStream {
@@ -36,6 +47,8 @@ pub(crate) struct CompletionStream {
     rows: u64,
     bytes: u64,
     on_finish: Option<OnFinish>,
+    /// The audit record of the complete result, on its way to the file.
+    acknowledging: Option<AuditAck>,
 }
 
 impl CompletionStream {
@@ -45,14 +58,13 @@ impl CompletionStream {
             rows: 0,
             bytes: 0,
             on_finish: Some(on_finish),
+            acknowledging: None,
         }
     }
 
-    fn finish(&mut self, ending: Ending, error: Option<String>) -> Result<(), QueryError> {
-        match self.on_finish.take() {
-            Some(f) => f(self.rows, self.bytes, ending, error),
-            None => Ok(()),
-        }
+    fn finish(&mut self, ending: Ending, error: Option<String>) -> Option<AuditAck> {
+        let f = self.on_finish.take()?;
+        Some(f(self.rows, self.bytes, ending, error))
     }
 }
 
@@ -60,6 +72,14 @@ impl Stream for CompletionStream {
     type Item = DFResult<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(ack) = self.acknowledging.as_mut() {
+            let written = std::task::ready!(Pin::new(ack).poll(cx));
+            self.acknowledging = None;
+            return Poll::Ready(match written {
+                Ok(()) => None,
+                Err(_) => Some(Err(DataFusionError::External(Box::new(withheld())))),
+            });
+        }
         let polled = self.inner.as_mut().poll_next(cx);
         match &polled {
             Poll::Ready(Some(Ok(batch))) => {
@@ -68,12 +88,14 @@ impl Stream for CompletionStream {
             }
             Poll::Ready(Some(Err(e))) => {
                 let message = QueryError::from(e.clone_for_report()).message;
-                // The execution error is what the client sees either way.
-                let _ = self.finish(Ending::Failed, Some(message));
+                // The execution error is what the client sees either way; the writer
+                // logs a record it cannot write.
+                drop(self.finish(Ending::Failed, Some(message)));
             }
             Poll::Ready(None) => {
-                if let Err(e) = self.finish(Ending::Complete, None) {
-                    return Poll::Ready(Some(Err(DataFusionError::External(Box::new(e)))));
+                if let Some(ack) = self.finish(Ending::Complete, None) {
+                    self.acknowledging = Some(ack);
+                    return self.poll_next(cx);
                 }
             }
             Poll::Pending => {}
@@ -90,7 +112,7 @@ impl RecordBatchStream for CompletionStream {
 
 impl Drop for CompletionStream {
     fn drop(&mut self) {
-        let _ = self.finish(Ending::Abandoned, None);
+        drop(self.finish(Ending::Abandoned, None));
     }
 }
 

@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use lakegate_security::audit::{AuditEvent, AuditLog};
+use lakegate_security::audit::{AuditAck, AuditEvent, AuditLog};
 use lakegate_security::rules::AccessReport;
 
 use crate::history::record::{history_record, status_name};
 use crate::history::store::HistoryStore;
 
 use crate::metering::QueryMeter;
-use crate::pipeline::completion::{Ending, OnFinish};
+use crate::pipeline::completion::{Ending, OnFinish, withheld};
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
 
@@ -106,20 +106,20 @@ impl StatementRecorder {
             _ => "error".into(),
         };
         event.error = Some(error.message.clone());
-        // The statement already failed; a failure to audit it is logged loudly.
-        if let Err(e) = finish_event(self, event, started, "error") {
-            tracing::error!(error = %e.message, "audit record lost");
-        }
+        // The statement already failed: its record is handed to the writer, which
+        // logs loudly if it cannot write it.
+        drop(finish_event(self, event, started, "error"));
     }
 }
 
-/// Writes the statement's log line and audit record, and a query's history record.
+/// Writes the statement's log line and a query's history record, and hands its audit
+/// record to the writer: the acknowledgement says when it is written.
 pub(crate) fn finish_event(
     trail: &StatementRecorder,
     mut event: AuditEvent,
     started: Instant,
     outcome: &'static str,
-) -> Result<()> {
+) -> AuditAck {
     event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     event.time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     tracing::info!(
@@ -153,13 +153,20 @@ pub(crate) fn finish_event(
     {
         history.record(record);
     }
-    trail.audit.record(&event).map_err(|e| {
-        tracing::error!(error = %e, "cannot write the audit trail");
-        QueryError::new(
-            ErrorKind::Internal,
-            "the audit trail cannot be written; the result is withheld",
-        )
-    })
+    trail.audit.submit(&event)
+}
+
+/// [`finish_event`], waiting for the record to be written: a statement whose audit
+/// record cannot be written fails, its result withheld.
+pub(crate) async fn finish_event_now(
+    trail: &StatementRecorder,
+    event: AuditEvent,
+    started: Instant,
+    outcome: &'static str,
+) -> Result<()> {
+    finish_event(trail, event, started, outcome)
+        .await
+        .map_err(|_| withheld())
 }
 
 /// A query's meter, with what to do with its figures when the result ends.

@@ -14,6 +14,7 @@ pub(crate) mod estimate;
 pub(crate) mod execute;
 pub(crate) mod executor;
 pub(crate) mod finish;
+pub(crate) mod logical;
 pub(crate) mod plan;
 pub(crate) mod prepared_plan;
 pub(crate) mod query_run;

@@ -12,63 +12,21 @@
 //! cannot be checked that cheaply (REST catalogs, Delta, live sources, catalog views)
 //! are not kept: they are planned every time, as before.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use lakegate_security::policy::Policy;
-use lakegate_security::rules::AccessReport;
 
 use super::engine::Engine;
-use super::plan::logical_plan;
+use super::logical::logical_plan;
 use super::query_run::QueryRun;
-use crate::Result;
-use crate::results_cache::key::{VersionCheck, checks_hold, table_checks};
+use crate::results_cache::key::{checks_hold, table_checks};
 use crate::results_cache::statements::statement_key;
 use crate::semantic_layer::LoadedModels;
 use crate::session::Session;
-
-/// A secured plan and what it holds under.
-struct KeptPlan {
-    /// Analyzed, parameters unbound.
-    plan: LogicalPlan,
-    policy: Arc<Policy>,
-    models: Option<Arc<LoadedModels>>,
-    /// The principal, settings generation and default catalog and schema.
-    context: [u8; 32],
-    checks: Vec<VersionCheck>,
-    /// What the security rule applied, for each execution's audit record.
-    access: AccessReport,
-}
-
-#[derive(Default)]
-enum Slot {
-    /// Not executed yet: a statement run once is planned as usual.
-    #[default]
-    Fresh,
-    /// Executed once: the next execution keeps its plan.
-    Executed,
-    Kept(Arc<KeptPlan>),
-    /// Its plan cannot be kept (see the module's text).
-    Never,
-}
-
-/// A prepared statement's kept plan; clones of the statement share it.
-#[derive(Clone, Default)]
-pub struct PlanSlot(Arc<Mutex<Slot>>);
-
-impl std::fmt::Debug for PlanSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &*self.lock() {
-            Slot::Fresh => "fresh",
-            Slot::Executed => "executed",
-            Slot::Kept(_) => "kept",
-            Slot::Never => "never",
-        };
-        f.debug_tuple("PlanSlot").field(&state).finish()
-    }
-}
+use crate::statements::plan_slot::{KeptPlan, PlanSlot, Slot};
 
 /// The plan an execution starts from: analyzed, its parameters still to bind.
 pub(crate) struct Reused {
@@ -77,65 +35,55 @@ pub(crate) struct Reused {
     pub(crate) kept_now: bool,
 }
 
-impl PlanSlot {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn set(&self, slot: Slot) {
-        *self.lock() = slot;
-    }
-
-    /// The kept plan for this execution of `statement`, planned and kept now when the
-    /// statement ran before and its kept plan (if any) no longer holds; `None` when
-    /// the statement is to be planned as usual.
-    pub(crate) async fn plan(
-        &self,
-        engine: &Engine,
-        session: &Session,
-        run: &QueryRun,
-        statement: &DFStatement,
-        policy: &Arc<Policy>,
-        models: Option<&Arc<LoadedModels>>,
-    ) -> Result<Option<Reused>> {
-        let previous = {
-            let mut slot = self.lock();
-            match &*slot {
-                Slot::Fresh => {
-                    *slot = Slot::Executed;
-                    return Ok(None);
-                }
-                Slot::Never => return Ok(None),
-                Slot::Executed => None,
-                Slot::Kept(kept) => Some(kept.clone()),
+/// The kept plan for this execution of `statement`, planned and kept now when the
+/// statement ran before and its kept plan (if any) no longer holds; `None` when
+/// the statement is to be planned as usual.
+pub(crate) async fn plan(
+    slot: &PlanSlot,
+    engine: &Engine,
+    session: &Session,
+    run: &QueryRun,
+    statement: &DFStatement,
+    policy: &Arc<Policy>,
+    models: Option<&Arc<LoadedModels>>,
+) -> Option<Reused> {
+    let previous = {
+        let mut state = slot.lock();
+        match &*state {
+            Slot::Fresh => {
+                *state = Slot::Executed;
+                return None;
             }
-        };
-        let Some(context) = context(statement, session) else {
-            self.set(Slot::Never);
-            return Ok(None);
-        };
-        if let Some(kept) = previous
-            && kept.holds(engine, context, policy, models).await
-        {
-            *run.access.lock().unwrap_or_else(|e| e.into_inner()) = kept.access.clone();
-            return Ok(Some(Reused {
-                plan: kept.plan.clone(),
-                kept_now: false,
-            }));
+            Slot::Never => return None,
+            Slot::Executed => None,
+            Slot::Kept(kept) => Some(kept.clone()),
         }
-        match keep(engine, session, run, statement, policy, models, context).await {
-            Some(kept) => {
-                let plan = kept.plan.clone();
-                self.set(Slot::Kept(Arc::new(kept)));
-                Ok(Some(Reused {
-                    plan,
-                    kept_now: true,
-                }))
-            }
-            None => {
-                self.set(Slot::Never);
-                Ok(None)
-            }
+    };
+    let Some(context) = context(statement, session) else {
+        slot.set(Slot::Never);
+        return None;
+    };
+    if let Some(kept) = previous
+        && holds(&kept, engine, context, policy, models).await
+    {
+        *run.access.lock().unwrap_or_else(|e| e.into_inner()) = kept.access.clone();
+        return Some(Reused {
+            plan: kept.plan.clone(),
+            kept_now: false,
+        });
+    }
+    match keep(engine, session, run, statement, policy, models, context).await {
+        Some(kept) => {
+            let plan = kept.plan.clone();
+            slot.set(Slot::Kept(Arc::new(kept)));
+            Some(Reused {
+                plan,
+                kept_now: true,
+            })
+        }
+        None => {
+            slot.set(Slot::Never);
+            None
         }
     }
 }
@@ -151,24 +99,23 @@ fn context(statement: &DFStatement, session: &Session) -> Option<[u8; 32]> {
     }
 }
 
-impl KeptPlan {
-    async fn holds(
-        &self,
-        engine: &Engine,
-        context: [u8; 32],
-        policy: &Arc<Policy>,
-        models: Option<&Arc<LoadedModels>>,
-    ) -> bool {
-        let same_models = match (&self.models, models) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        };
-        self.context == context
-            && Arc::ptr_eq(&self.policy, policy)
-            && same_models
-            && checks_hold(&self.checks, &engine.registry).await
-    }
+/// Whether `kept` still holds for this execution.
+async fn holds(
+    kept: &KeptPlan,
+    engine: &Engine,
+    context: [u8; 32],
+    policy: &Arc<Policy>,
+    models: Option<&Arc<LoadedModels>>,
+) -> bool {
+    let same_models = match (&kept.models, models) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    kept.context == context
+        && Arc::ptr_eq(&kept.policy, policy)
+        && same_models
+        && checks_hold(&kept.checks, &engine.registry).await
 }
 
 /// Plans `statement` with its parameters unbound and analyzes it (the security rule

@@ -25,8 +25,8 @@ use crate::pipeline::completion::CompletionStream;
 use crate::pipeline::deadline::DeadlineStream;
 use crate::pipeline::engine::Engine;
 use crate::pipeline::estimate::{dry_run, estimate_schema};
-use crate::pipeline::finish::{Metered, StatementRecorder, audited_when_done, finish_event};
-use crate::pipeline::plan::logical_plan;
+use crate::pipeline::finish::{Metered, StatementRecorder, audited_when_done, finish_event_now};
+use crate::pipeline::logical::logical_plan;
 use crate::pipeline::query_run::QueryRun;
 use crate::pipeline::result_schema::{ConformedStream, describe_schema};
 use crate::pipeline::run_query;
@@ -356,12 +356,12 @@ impl QueryService {
         let result = self
             .execute_inner(session, &mut run, prepared, params)
             .await;
-        self.finish(session, run, prepared, result)
+        self.finish(session, run, prepared, result).await
     }
 
     /// Stage 5 of a statement's run: its audit record now, or when its result stream
     /// ends, with its metered figures, history record and budget spending.
-    fn finish(
+    async fn finish(
         &self,
         session: &mut Session,
         run: QueryRun,
@@ -391,7 +391,7 @@ impl QueryService {
             // FETCH reads rows of a cursor whose DECLARE is audited with them.
             Ok(outcome @ Outcome::Rows { .. }) if prepared.kind == StatementKind::Fetch => {
                 event.decision = "allow".into();
-                finish_event(recorder, event, started, "ok")?;
+                finish_event_now(recorder, event, started, "ok").await?;
                 Ok(outcome)
             }
             Ok(Outcome::Rows { tag, stream }) => {
@@ -407,7 +407,7 @@ impl QueryService {
             }),
             Ok(outcome) => {
                 event.decision = "allow".into();
-                finish_event(recorder, event, started, "ok")?;
+                finish_event_now(recorder, event, started, "ok").await?;
                 Ok(outcome)
             }
             Err(error) => {
@@ -441,7 +441,7 @@ impl QueryService {
 
     /// Records a metadata request (a Flight SQL `CommandGet*`) answered from the
     /// session's catalog view: what was asked and how many rows it listed.
-    pub fn audit_metadata(&self, session: &Session, request: &str, rows: u64) -> Result<()> {
+    pub async fn audit_metadata(&self, session: &Session, request: &str, rows: u64) -> Result<()> {
         session.clear_access();
         let run = self.next_run(session);
         let mut event = self
@@ -450,7 +450,7 @@ impl QueryService {
             .event(session, &run.id, run.access(), request);
         event.decision = "allow".into();
         event.rows = rows;
-        finish_event(&self.engine.recorder, event, run.started, "ok")
+        finish_event_now(&self.engine.recorder, event, run.started, "ok").await
     }
 
     /// Catalogs the session sees, sorted: those with at least one schema holding a

@@ -3,6 +3,7 @@
 
 pub(crate) mod copy;
 pub(crate) mod optimize;
+pub(crate) mod plan_slot;
 pub(crate) mod prepared;
 pub(crate) mod procedures;
 pub(crate) mod session_commands;

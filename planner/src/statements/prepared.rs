@@ -61,7 +61,7 @@ pub struct Prepared {
     /// The result's schema, or `None` when the statement returns no rows.
     pub schema: Option<SchemaRef>,
     /// Its secured plan, kept for the next executions (shared by clones).
-    pub(crate) plans: crate::pipeline::prepared_plan::PlanSlot,
+    pub(crate) plans: crate::statements::plan_slot::PlanSlot,
 }
 
 /// The result of executing one statement.
