@@ -71,6 +71,8 @@ pub struct Config {
     pub security: SecurityConfig,
     /// Audit trail.
     pub audit: AuditSettings,
+    /// Login throttling after failed logins (both front doors).
+    pub login: LoginConfig,
     /// Semantic layer.
     pub semantic: SemanticConfig,
     /// Results cache.
@@ -78,6 +80,33 @@ pub struct Config {
     /// Users; empty means the demo users (demo, admin, analyst, auditor; each user's
     /// password is its name).
     pub users: Vec<UserConfig>,
+}
+
+/// `[login]`: after `max_failures` failed logins within `window_seconds` for one user,
+/// or `max_failures_per_address` from one address, logins for that user or from that
+/// address are refused for `lockout_seconds` without their password being checked.
+/// `max_failures = 0` turns throttling off. Failed and refused logins are audited
+/// either way.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    pub max_failures: u32,
+    /// Higher than the per-user limit: many users may share one address (a NAT, a
+    /// BI server).
+    pub max_failures_per_address: u32,
+    pub window_seconds: u64,
+    pub lockout_seconds: u64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            max_failures_per_address: 50,
+            window_seconds: 300,
+            lockout_seconds: 60,
+        }
+    }
 }
 
 /// `[audit]`: the audit trail.
@@ -179,6 +208,23 @@ pub struct PgConfig {
     /// TLS for this listener. Absent: plain TCP only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// The largest message an authenticated client may send, in bytes; a longer one
+    /// is refused from its header (08P01) and the connection closed. Before
+    /// authentication the limit is 64 KiB (10,000 bytes for the startup packet).
+    pub max_message_bytes: usize,
+    /// How long, in milliseconds, a message that has begun may go without another
+    /// byte arriving before the connection is closed (08P01).
+    pub message_stall_ms: u64,
+    /// Connections served at once; beyond it a client is refused with 53300 ("sorry,
+    /// too many clients already"), as by PostgreSQL.
+    pub max_connections: usize,
+    /// Connections one user may hold at once (0: no limit beyond `max_connections`).
+    pub max_connections_per_user: usize,
+    /// How long a client has to finish startup and authentication, in seconds.
+    pub authentication_timeout_seconds: u64,
+    /// Close a connection that has sent nothing for this long, in seconds, with 57P05
+    /// (0: never, PostgreSQL's default).
+    pub idle_session_timeout_seconds: u64,
 }
 
 /// Password authentication methods of a listener.
@@ -408,6 +454,7 @@ impl Default for Config {
                 ..SecurityConfig::default()
             },
             audit: AuditSettings::default(),
+            login: LoginConfig::default(),
             semantic: SemanticConfig::default(),
             cache: CacheConfig::default(),
             catalogs: Vec::new(),
@@ -422,6 +469,12 @@ impl Default for PgConfig {
             listen: "127.0.0.1:5433".into(),
             auth: AuthMethod::default(),
             tls: None,
+            max_message_bytes: 64 << 20,
+            message_stall_ms: 5_000,
+            max_connections: 200,
+            max_connections_per_user: 0,
+            authentication_timeout_seconds: 60,
+            idle_session_timeout_seconds: 0,
         }
     }
 }
@@ -558,6 +611,20 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.query.batch_size == 0 {
             return Err(ConfigError("query.batch_size must be positive".into()));
+        }
+        if !(1024..=(1 << 30)).contains(&self.pg.max_message_bytes) {
+            return Err(ConfigError(format!(
+                "pg.max_message_bytes must be between 1024 and 1073741824, got {}",
+                self.pg.max_message_bytes
+            )));
+        }
+        if self.pg.max_connections == 0 || self.pg.authentication_timeout_seconds == 0 {
+            return Err(ConfigError(
+                "pg.max_connections and pg.authentication_timeout_seconds must be positive".into(),
+            ));
+        }
+        if self.pg.message_stall_ms == 0 {
+            return Err(ConfigError("pg.message_stall_ms must be positive".into()));
         }
         if !(self.seed.scale_factor > 0.0 && self.seed.scale_factor <= 1000.0) {
             return Err(ConfigError(format!(

@@ -10,6 +10,7 @@ pub mod backtraces;
 pub mod config;
 pub mod flight;
 pub mod logging;
+pub mod login_throttle;
 pub mod malloc;
 pub mod pg;
 pub mod server;

@@ -10,6 +10,8 @@ use lakegate_planner::history::{HistoryConfig, HistoryStore};
 use lakegate_planner::{ModelSource, PlannerConfig, QueryRegistry, QueryService, SemanticLayer};
 use lakegate_security::UserStore;
 use lakegate_security::audit::{AuditConfig, AuditLog};
+
+use crate::login_throttle::LoginThrottle;
 use lakegate_security::policy::{PolicySource, PolicyStore, PolicyValidator};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -209,6 +211,7 @@ impl Gateway {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let throttle = Arc::new(LoginThrottle::new(&config.login, audit.clone()));
         let mut service = QueryService::new(
             registry,
             policy,
@@ -301,7 +304,12 @@ impl Gateway {
         };
         let mut flight_addr = None;
         if config.flight.enabled {
-            let flight = FlightFrontend::new(service.clone(), users.clone(), &config.flight)?;
+            let flight = FlightFrontend::new(
+                service.clone(),
+                users.clone(),
+                &config.flight,
+                throttle.clone(),
+            )?;
             let flight_listener = TcpListener::bind(&config.flight.listen)
                 .await
                 .with_context(|| {
@@ -323,8 +331,9 @@ impl Gateway {
             service.clone(),
             users.clone(),
             &config.default_schema,
-            config.pg.auth,
+            &config.pg,
             tls,
+            throttle.clone(),
         )?;
         tasks.push(tokio::spawn(frontend.serve(listener, shutdown.clone())));
         tracing::info!(%pg_addr, "Postgres wire listening");

@@ -75,8 +75,9 @@ fn classify(e: DataFusionError) -> QueryError {
             ErrorKind::FeatureNotSupported,
             unsupported_message(&message),
         ),
+        // DataFusion's memory pool refusing a reservation.
         DataFusionError::ResourcesExhausted(message) => {
-            QueryError::new(ErrorKind::ResourceExhausted, message)
+            QueryError::new(ErrorKind::OutOfMemory, format!("out of memory: {message}"))
         }
         DataFusionError::Execution(message) => {
             // Our own arithmetic's overflow (pg_compat), by the prefix it promises.

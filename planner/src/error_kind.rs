@@ -51,6 +51,13 @@ pub enum ErrorKind {
     ReadOnly,
     /// Memory or another resource ran out.
     ResourceExhausted,
+    /// The query needs more memory than its limit allows and cannot spill (53200).
+    OutOfMemory,
+    /// The listener serves its maximum number of connections, in total or for the
+    /// user (53300).
+    TooManyConnections,
+    /// The session sent nothing for `idle_session_timeout` (57P05).
+    IdleSessionTimeout,
     /// A configured limit or budget refuses the query (53400), before it runs.
     LimitExceeded,
     /// The query was cancelled.
@@ -112,6 +119,9 @@ impl ErrorKind {
             ErrorKind::FeatureNotSupported => "0A000",
             ErrorKind::ReadOnly => "25006",
             ErrorKind::ResourceExhausted => "53000",
+            ErrorKind::OutOfMemory => "53200",
+            ErrorKind::TooManyConnections => "53300",
+            ErrorKind::IdleSessionTimeout => "57P05",
             ErrorKind::LimitExceeded => "53400",
             ErrorKind::Canceled | ErrorKind::Timeout => "57014",
             ErrorKind::InsufficientPrivilege => "42501",

@@ -69,6 +69,9 @@ pub fn test_config(data_dir: &Path) -> Config {
     // the results cache is tested where it is turned on (answers/results_cache.rs and
     // the .slt files, each run a second time from the cache).
     config.cache.results_mb = 0;
+    // Tests log in with wrong passwords on purpose, many times over one gateway; login
+    // throttling is tested where it is turned on (integration/pg/limits.rs).
+    config.login.max_failures = 0;
     config
 }
 

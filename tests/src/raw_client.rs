@@ -39,6 +39,18 @@ pub fn complete_message(buffer: &[u8]) -> Option<(u8, usize)> {
     (buffer.len() > len).then_some((header[0], len + 1))
 }
 
+/// A protocol 3.0 startup packet for `user` and `database`.
+pub fn startup_packet(user: &str, database: &str) -> Vec<u8> {
+    let mut startup = 196_608i32.to_be_bytes().to_vec();
+    for part in ["user", user, "database", database] {
+        cstr(&mut startup, part);
+    }
+    startup.push(0);
+    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&startup);
+    packet
+}
+
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("hmac key");
     mac.update(data);
@@ -59,14 +71,10 @@ impl RawClient {
             socket,
             buffer: BytesMut::with_capacity(1 << 20),
         };
-        let mut startup = 196_608i32.to_be_bytes().to_vec();
-        for part in ["user", user, "database", database] {
-            cstr(&mut startup, part);
-        }
-        startup.push(0);
-        let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
-        packet.extend_from_slice(&startup);
-        client.socket.write_all(&packet).await?;
+        client
+            .socket
+            .write_all(&startup_packet(user, database))
+            .await?;
         let nonce = "benchclientnonce0123456789ab";
         let first_bare = format!("n=,r={nonce}");
         loop {

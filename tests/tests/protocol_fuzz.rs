@@ -1,29 +1,61 @@
-//! A property test over random frontend message sequences: whatever an authenticated
-//! client sends — valid messages in any order, wrong formats, unknown portals, garbage
-//! types and lengths — no connection task panics, the server keeps answering, and a
-//! connection that survives is still in sync (Sync + Query get their answers).
+//! Property tests over random frontend messages: whatever a client sends — valid
+//! messages in any order, wrong formats, unknown portals, garbage types, truncated,
+//! oversized and stalled messages, before or after authenticating — nothing panics,
+//! malformed input is answered with a FATAL 08P01 and a closed connection within a
+//! second, the server keeps answering, and a connection that survives is still in sync
+//! (Sync + Query get their answers).
 //!
-//! Bounded: a fixed number of sequences from a seeded generator, printed on failure so
-//! a run can be replayed (`LAKEGATE_FUZZ_SEED`, `LAKEGATE_FUZZ_CASES`).
+//! Bounded: a fixed number of cases from a seeded generator, printed on failure so a
+//! run can be replayed (`LAKEGATE_FUZZ_SEED`, `LAKEGATE_FUZZ_CASES`).
 
+use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use lakegate_tests::TestGateway;
-use lakegate_tests::raw_client::{RawClient, complete_message, cstr, message};
+use lakegate_tests::raw_client::{RawClient, complete_message, cstr, message, startup_packet};
+use lakegate_tests::{TestGateway, seeded_data_dir, test_config};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Panics anywhere but pgwire's message decoders.
+/// Panics anywhere in the process but on the tests' own threads (the gateway runs in
+/// the test's runtime).
 static PANICS: AtomicUsize = AtomicUsize::new(0);
-/// Panics in pgwire 0.42's message decoders: a body shorter than its fields (a Bind
-/// whose parameter length overruns the message) makes `bytes` panic while decoding.
-/// Tokio contains the panic to that one connection, which closes; the server and every
-/// other connection carry on. Counted and reported, not hidden: see the README.
-static DECODER_PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts every panic (no backtrace: symbolising one stalls a runtime worker).
+fn count_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // A failed assertion of one of these tests is not the server's panic.
+            let thread = std::thread::current();
+            let test_thread = thread.name().is_some_and(|name| {
+                name.starts_with("random_message") || name.starts_with("unauthenticated")
+            });
+            if !test_thread {
+                PANICS.fetch_add(1, Ordering::SeqCst);
+            }
+            default_hook(info);
+        }));
+    });
+}
+
+fn seed() -> u64 {
+    std::env::var("LAKEGATE_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x1a6e_6a7e)
+}
+
+fn cases(default: usize) -> usize {
+    std::env::var("LAKEGATE_FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
 
 const QUERIES: &[&str] = &[
     "SELECT 1",
@@ -167,16 +199,28 @@ fn build_message(rng: &mut StdRng, kind: u32) -> Vec<u8> {
 enum Answer {
     /// The message types up to and including ReadyForQuery.
     Ready(Vec<u8>),
-    Closed,
+    /// The connection closed; the SQLSTATE of the last ErrorResponse before it.
+    Closed(Option<String>),
     /// Nothing more within the wait; the message types so far.
     Silent(Vec<u8>),
+}
+
+/// The SQLSTATE (`C` field) of an ErrorResponse body.
+fn sqlstate(body: &[u8]) -> Option<String> {
+    body.split(|&b| b == 0)
+        .find_map(|field| field.strip_prefix(b"C"))
+        .map(|code| String::from_utf8_lossy(code).into_owned())
 }
 
 /// Reads backend messages until ReadyForQuery, for at most `wait`.
 async fn read_answer(socket: &mut TcpStream, buffer: &mut BytesMut, wait: Duration) -> Answer {
     let mut kinds = Vec::new();
+    let mut error = None;
     loop {
         while let Some((kind, size)) = complete_message(buffer) {
+            if kind == b'E' {
+                error = sqlstate(&buffer[5..size]);
+            }
             buffer.advance(size);
             kinds.push(kind);
             if kind == b'Z' {
@@ -184,7 +228,7 @@ async fn read_answer(socket: &mut TcpStream, buffer: &mut BytesMut, wait: Durati
             }
         }
         match tokio::time::timeout(wait, socket.read_buf(buffer)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return Answer::Closed,
+            Ok(Ok(0)) | Ok(Err(_)) => return Answer::Closed(error),
             Ok(Ok(_)) => {}
             Err(_) => return Answer::Silent(kinds),
         }
@@ -195,7 +239,7 @@ async fn read_answer(socket: &mut TcpStream, buffer: &mut BytesMut, wait: Durati
 async fn read_until_ready(socket: &mut TcpStream, buffer: &mut BytesMut) -> Option<Vec<u8>> {
     match read_answer(socket, buffer, Duration::from_secs(30)).await {
         Answer::Ready(kinds) => Some(kinds),
-        Answer::Closed => None,
+        Answer::Closed(_) => None,
         Answer::Silent(kinds) => panic!("no answer within 30 s; answers so far: {kinds:?}"),
     }
 }
@@ -210,32 +254,13 @@ async fn authenticated(addr: std::net::SocketAddr) -> (TcpStream, BytesMut) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_message_sequences_never_break_the_server() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        // Our own code never calls the panicking getters of `bytes`; pgwire's message
-        // decoders do. (No backtrace here: symbolising one stalls a runtime worker.)
-        let in_pgwire_decoder = info
-            .location()
-            .is_some_and(|l| l.file().contains("/bytes-"));
-        if in_pgwire_decoder {
-            DECODER_PANICS.fetch_add(1, Ordering::SeqCst);
-        } else {
-            PANICS.fetch_add(1, Ordering::SeqCst);
-            default_hook(info);
-        }
-    }));
-    let seed: u64 = std::env::var("LAKEGATE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x1a6e_6a7e);
-    let cases: usize = std::env::var("LAKEGATE_FUZZ_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(150);
+    count_panics();
+    let seed = seed();
+    let cases = cases(150);
     let gw = TestGateway::start().await;
     let addr = gw.gateway.pg_addr();
     let mut rng = StdRng::seed_from_u64(seed);
-    let (mut survived, mut closed, mut desynced) = (0, 0, 0);
+    let (mut survived, mut closed) = (0, 0);
     for case in 0..cases {
         let (mut socket, mut buffer) = authenticated(addr).await;
         let count = rng.random_range(1..16);
@@ -267,10 +292,9 @@ async fn random_message_sequences_never_break_the_server() {
         probe.extend_from_slice(&message(b'Q', &rollback_then_select));
         let _ = socket.write_all(&probe).await;
         let mut answered = false;
-        let mut silent = false;
-        // Well-formed input must always be answered; malformed input may leave the
-        // connection waiting (pgwire 0.42 decodes a body past its declared length and
-        // loses the message framing) — that client's loss only, checked below.
+        let mut closed_with = None;
+        // Every message is whole, so even a malformed one is answered at once: with
+        // the probe's rows, or with a FATAL 08P01 and a closed connection.
         let wait = Duration::from_secs(if well_formed { 30 } else { 3 });
         // Drain until the probe's answer: a DataRow followed by ReadyForQuery.
         for _ in 0..(count + 4) {
@@ -280,21 +304,18 @@ async fn random_message_sequences_never_break_the_server() {
                     break;
                 }
                 Answer::Ready(_) => continue,
-                Answer::Closed => break,
-                Answer::Silent(kinds) => {
-                    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-                    assert!(
-                        !well_formed,
-                        "case {case} (seed {seed}): no answer to well-formed messages \
-                         {sent:?} (bytes {hex}); answers so far {kinds:?}"
-                    );
-                    silent = true;
+                Answer::Closed(sqlstate) => {
+                    closed_with = sqlstate;
                     break;
                 }
+                Answer::Silent(kinds) => {
+                    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+                    panic!(
+                        "case {case} (seed {seed}): no answer to messages {sent:?} \
+                         (bytes {hex}); answers so far {kinds:?}"
+                    );
+                }
             }
-        }
-        if silent {
-            desynced += 1;
         }
         if answered {
             survived += 1;
@@ -304,7 +325,12 @@ async fn random_message_sequences_never_break_the_server() {
                 !well_formed,
                 "case {case} (seed {seed}): well-formed messages {sent:?} lost the connection"
             );
-            // A fatal protocol error may close the connection; the server stays up.
+            // A malformed message closes the connection with 08P01; the server stays up.
+            assert_eq!(
+                closed_with.as_deref(),
+                Some("08P01"),
+                "case {case} (seed {seed}): {sent:?} closed without a protocol violation"
+            );
             closed += 1;
             let (mut fresh, mut fresh_buffer) = authenticated(addr).await;
             fresh
@@ -323,9 +349,193 @@ async fn random_message_sequences_never_break_the_server() {
         );
     }
     eprintln!(
-        "{cases} sequences: {survived} connections stayed in sync, {closed} were closed or \
-         lost ({} by pgwire decoder panics, {desynced} left waiting by malformed bodies)",
-        DECODER_PANICS.load(Ordering::SeqCst)
+        "{cases} sequences: {survived} connections stayed in sync, {closed} were closed \
+         with 08P01"
     );
     assert!(survived > 0, "no sequence left its connection usable");
+}
+
+/// One piece of garbage a client sends after its startup packet, or instead of it.
+struct Garbage {
+    bytes: Vec<u8>,
+    /// Cut short and left hanging: only the stall timeout ends it.
+    truncated: bool,
+    /// Sent in place of the startup packet.
+    instead_of_startup: bool,
+    /// Whether the server must name it a protocol violation (08P01).
+    violation: bool,
+}
+
+fn garbage(rng: &mut StdRng) -> Garbage {
+    let after_startup = |bytes, truncated, violation| Garbage {
+        bytes,
+        truncated,
+        instead_of_startup: false,
+        violation,
+    };
+    let mut sasl_start = Vec::new();
+    cstr(&mut sasl_start, "SCRAM-SHA-256");
+    match rng.random_range(0..9) {
+        // A SASLInitialResponse whose response length overruns the message: pgwire's
+        // decoder panicked on this before our frame check.
+        0 => {
+            sasl_start.extend_from_slice(&rng.random_range(8..100_000i32).to_be_bytes());
+            sasl_start.extend_from_slice(&random_bytes(rng, 6));
+            after_startup(message(b'p', &sasl_start), false, true)
+        }
+        // A SASLInitialResponse without its length.
+        1 => {
+            sasl_start.extend_from_slice(&random_bytes(rng, 3));
+            after_startup(message(b'p', &sasl_start), false, true)
+        }
+        // Any type byte, any body.
+        2 => after_startup(message(rng.random(), &random_bytes(rng, 64)), false, false),
+        // A length far beyond any limit, negative, or shorter than the length field.
+        3 => {
+            let len = pick(rng, &[i32::MAX, 1 << 20, -1, -70_000, 0, 3]);
+            let mut bytes = vec![pick(rng, b"pQBP")];
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(&random_bytes(rng, 16));
+            after_startup(bytes, false, true)
+        }
+        // A message cut short: its header promises more than ever comes.
+        4 => {
+            let mut whole = message(b'p', &random_bytes(rng, 200));
+            whole.truncate(rng.random_range(1..100));
+            after_startup(whole, true, true)
+        }
+        // Random bytes (at least one).
+        5 => {
+            let mut bytes = random_bytes(rng, 300);
+            bytes.push(rng.random());
+            after_startup(bytes, false, false)
+        }
+        // A startup packet with a bad length, an unknown protocol, or unterminated.
+        6 => {
+            let len = pick(rng, &[-5i32, 4, 7, 20_000, i32::MAX]);
+            let mut bytes = len.to_be_bytes().to_vec();
+            bytes.extend_from_slice(&random_bytes(rng, 12));
+            // Short of the 8-byte header, nothing is answered (see below).
+            let whole = bytes.len() >= 8;
+            Garbage {
+                bytes,
+                truncated: !whole,
+                instead_of_startup: true,
+                violation: whole,
+            }
+        }
+        7 => {
+            let protocol = pick(rng, &[196_608i32, 131_072, 1_234_567]);
+            let mut body = protocol.to_be_bytes().to_vec();
+            body.extend_from_slice(b"user\0demo");
+            let mut bytes = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+            bytes.extend_from_slice(&body);
+            Garbage {
+                bytes,
+                truncated: false,
+                instead_of_startup: true,
+                violation: true,
+            }
+        }
+        // A startup packet cut short.
+        _ => {
+            let mut bytes = startup_packet("demo", "lake");
+            bytes.truncate(rng.random_range(1..bytes.len() - 1));
+            // Short of the 8-byte header the connection closes without a word, as
+            // PostgreSQL's does on an incomplete startup packet.
+            let violation = bytes.len() >= 8;
+            Garbage {
+                bytes,
+                truncated: true,
+                instead_of_startup: true,
+                violation,
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_garbage_is_refused_at_once_without_panics() {
+    count_panics();
+    let seed = seed();
+    let cases = cases(200);
+    let mut config = test_config(seeded_data_dir());
+    config.pg.message_stall_ms = 300;
+    config.pg.max_message_bytes = 1 << 20;
+    let gw = TestGateway::start_with(config).await;
+    let addr = gw.gateway.pg_addr();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut refused, mut stalled) = (0, 0);
+    for case in 0..cases {
+        let mut socket = TcpStream::connect(addr).await.expect("connect");
+        let garbage = garbage(&mut rng);
+        // Now and then a message meant for after startup comes instead of it: its type
+        // byte and length then read as a startup packet's length.
+        let mut sent = if garbage.instead_of_startup || rng.random_bool(0.1) {
+            Vec::new()
+        } else {
+            startup_packet("demo", "lake")
+        };
+        sent.extend_from_slice(&garbage.bytes);
+        // Fewer than 8 bytes in all never make a startup packet's header: the server
+        // closes without a word once they stall, as PostgreSQL does.
+        let violation = garbage.violation && sent.len() >= 8;
+        let hex: String = sent.iter().map(|b| format!("{b:02x}")).collect();
+        let started = Instant::now();
+        if socket.write_all(&sent).await.is_err() {
+            refused += 1;
+            continue;
+        }
+        // Read until the server closes; everything must end within a second.
+        let mut buffer = BytesMut::new();
+        let mut error = None;
+        let closed = loop {
+            while let Some((kind, size)) = complete_message(&buffer) {
+                if kind == b'E' {
+                    error = sqlstate(&buffer[5..size]);
+                }
+                buffer.advance(size);
+            }
+            match tokio::time::timeout(Duration::from_secs(2), socket.read_buf(&mut buffer)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break true,
+                Ok(Ok(_)) => {}
+                Err(_) => break false,
+            }
+        };
+        let took = started.elapsed();
+        assert!(
+            closed && took < Duration::from_secs(1),
+            "case {case} (seed {seed}): bytes {hex} left the connection open for {took:?}"
+        );
+        if violation {
+            assert_eq!(
+                error.as_deref(),
+                Some("08P01"),
+                "case {case} (seed {seed}): bytes {hex} were not named a protocol violation"
+            );
+        }
+        if garbage.truncated {
+            stalled += 1;
+        } else {
+            refused += 1;
+        }
+        assert_eq!(
+            PANICS.load(Ordering::SeqCst),
+            0,
+            "case {case} (seed {seed}): bytes {hex} caused a panic"
+        );
+    }
+    // The server still serves.
+    let (mut socket, mut buffer) = authenticated(addr).await;
+    let mut query = Vec::new();
+    cstr(&mut query, "SELECT 1");
+    socket
+        .write_all(&message(b'Q', &query))
+        .await
+        .expect("query");
+    let kinds = read_until_ready(&mut socket, &mut buffer)
+        .await
+        .expect("server still answering");
+    assert!(kinds.contains(&b'D'), "{kinds:?}");
+    eprintln!("{cases} garbage cases: {refused} refused, {stalled} stalled messages closed");
 }

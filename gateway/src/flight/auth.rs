@@ -6,6 +6,7 @@
 //! Nothing is stored server-side: any gateway holding the key accepts the token, and a
 //! token names a user that must still exist when it is used.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -16,7 +17,20 @@ use sha2::Sha256;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
+use crate::login_throttle::LoginThrottle;
+
 const TOKEN_VERSION: u8 = 1;
+
+/// The protocol name failed logins are audited under.
+const PROTOCOL: &str = "flight-sql";
+
+/// The address a call came from, for login throttling (unspecified when the transport
+/// does not say).
+pub(crate) fn peer_ip<T>(request: &tonic::Request<T>) -> IpAddr {
+    request
+        .remote_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
+}
 /// Bytes of an HMAC-SHA256 tag.
 pub(crate) const TAG_LEN: usize = 32;
 
@@ -89,11 +103,23 @@ pub(crate) struct Authenticator {
     pub(crate) signer: Signer,
     users: std::sync::Arc<UserStore>,
     ttl: Duration,
+    /// Failed logins, shared with the Postgres wire listener.
+    throttle: std::sync::Arc<LoginThrottle>,
 }
 
 impl Authenticator {
-    pub(crate) fn new(signer: Signer, users: std::sync::Arc<UserStore>, ttl: Duration) -> Self {
-        Self { signer, users, ttl }
+    pub(crate) fn new(
+        signer: Signer,
+        users: std::sync::Arc<UserStore>,
+        ttl: Duration,
+        throttle: std::sync::Arc<LoginThrottle>,
+    ) -> Self {
+        Self {
+            signer,
+            users,
+            ttl,
+            throttle,
+        }
     }
 
     /// A new token for `user`.
@@ -139,7 +165,7 @@ impl Authenticator {
     }
 
     /// Checks Basic credentials (`user:password`, base64 with or without padding).
-    pub(crate) fn check_basic(&self, encoded: &str) -> Result<Principal, Status> {
+    pub(crate) fn check_basic(&self, encoded: &str, peer: IpAddr) -> Result<Principal, Status> {
         let encoded = encoded.trim();
         let decoded = STANDARD
             .decode(encoded)
@@ -150,22 +176,40 @@ impl Authenticator {
         let (user, password) = text
             .split_once(':')
             .ok_or_else(|| Status::unauthenticated("Basic credentials must be user:password"))?;
-        self.check_password(user, password)
+        self.check_password(user, password, peer)
     }
 
-    /// Checks a user's password.
-    pub(crate) fn check_password(&self, user: &str, password: &str) -> Result<Principal, Status> {
-        self.users.verify_password(user, password).ok_or_else(|| {
-            tracing::info!(user, "Flight SQL authentication failed");
-            Status::unauthenticated(format!(
-                "password authentication failed for user \"{user}\""
-            ))
-        })
+    /// Checks a user's password from `peer`: refused without a check while the user
+    /// or the address is locked out by failed logins; a failure is counted and audited.
+    pub(crate) fn check_password(
+        &self,
+        user: &str,
+        password: &str,
+        peer: IpAddr,
+    ) -> Result<Principal, Status> {
+        self.throttle
+            .check(user, peer, PROTOCOL)
+            .map_err(Status::unauthenticated)?;
+        match self.users.verify_password(user, password) {
+            Some(principal) => {
+                self.throttle.succeeded(user, peer);
+                Ok(principal)
+            }
+            None => {
+                let reason = format!("password authentication failed for user \"{user}\"");
+                self.throttle.failed(user, peer, PROTOCOL, &reason);
+                Err(Status::unauthenticated(reason))
+            }
+        }
     }
 
     /// The principal of a call, from its `authorization` header: a bearer token, or
     /// Basic credentials (clients that skip the handshake).
-    pub(crate) fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, Status> {
+    pub(crate) fn authenticate(
+        &self,
+        metadata: &MetadataMap,
+        peer: IpAddr,
+    ) -> Result<Principal, Status> {
         let header = metadata
             .get("authorization")
             .ok_or_else(|| {
@@ -182,7 +226,7 @@ impl Authenticator {
                 .principal(&user)
                 .ok_or_else(|| Status::unauthenticated(format!("user \"{user}\" no longer exists")))
         } else if scheme.eq_ignore_ascii_case("basic") {
-            self.check_basic(value)
+            self.check_basic(value, peer)
         } else {
             Err(Status::unauthenticated(format!(
                 "unsupported authorization scheme \"{scheme}\"; use Basic or Bearer"
@@ -204,8 +248,19 @@ mod tests {
             attributes: Default::default(),
         }])
         .expect("users");
-        Authenticator::new(Signer::random(), std::sync::Arc::new(users), ttl)
+        let throttle = LoginThrottle::new(
+            &crate::config::LoginConfig::default(),
+            std::sync::Arc::new(lakegate_security::audit::AuditLog::disabled()),
+        );
+        Authenticator::new(
+            Signer::random(),
+            std::sync::Arc::new(users),
+            ttl,
+            std::sync::Arc::new(throttle),
+        )
     }
+
+    const HERE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     fn bearer(token: &str) -> MetadataMap {
         let mut map = MetadataMap::new();
@@ -220,16 +275,24 @@ mod tests {
     fn tokens_round_trip_and_reject_tampering() {
         let auth = authenticator(Duration::from_secs(60));
         let token = auth.issue("ann");
-        let principal = auth.authenticate(&bearer(&token)).expect("valid token");
+        let principal = auth
+            .authenticate(&bearer(&token), HERE)
+            .expect("valid token");
         assert_eq!(principal.user, "ann");
         let mut forged = token.into_bytes();
         let at = forged.len() / 3;
         forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
         let forged = String::from_utf8(forged).expect("ascii");
-        let error = auth.authenticate(&bearer(&forged)).expect_err("forged");
+        let error = auth
+            .authenticate(&bearer(&forged), HERE)
+            .expect_err("forged");
         assert_eq!(error.code(), tonic::Code::Unauthenticated);
         let other = authenticator(Duration::from_secs(60));
-        assert!(other.authenticate(&bearer(&auth.issue("ann"))).is_err());
+        assert!(
+            other
+                .authenticate(&bearer(&auth.issue("ann")), HERE)
+                .is_err()
+        );
     }
 
     #[test]
@@ -239,11 +302,31 @@ mod tests {
             STANDARD.encode("ann:secret"),
             STANDARD_NO_PAD.encode("ann:secret"),
         ] {
-            assert_eq!(auth.check_basic(&encoded).expect("valid").user, "ann");
+            assert_eq!(auth.check_basic(&encoded, HERE).expect("valid").user, "ann");
         }
         let error = auth
-            .check_basic(&STANDARD.encode("ann:wrong"))
+            .check_basic(&STANDARD.encode("ann:wrong"), HERE)
             .expect_err("bad password");
         assert!(error.message().contains("password authentication failed"));
+    }
+
+    #[test]
+    fn repeated_failures_lock_the_user_out() {
+        let auth = authenticator(Duration::from_secs(60));
+        for _ in 0..5 {
+            let error = auth
+                .check_password("ann", "wrong", HERE)
+                .expect_err("wrong");
+            assert!(error.message().contains("password authentication failed"));
+        }
+        // Locked: even the right password is refused, without being checked.
+        let error = auth
+            .check_password("ann", "secret", HERE)
+            .expect_err("locked");
+        assert_eq!(error.code(), tonic::Code::Unauthenticated);
+        assert!(
+            error.message().contains("too many failed logins"),
+            "{error}"
+        );
     }
 }

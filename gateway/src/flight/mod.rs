@@ -64,6 +64,7 @@ impl FlightFrontend {
         service: Arc<QueryService>,
         users: Arc<UserStore>,
         config: &FlightConfig,
+        throttle: Arc<crate::login_throttle::LoginThrottle>,
     ) -> anyhow::Result<Self> {
         let signer = match &config.secret_file {
             Some(path) => {
@@ -86,6 +87,7 @@ impl FlightFrontend {
                 signer,
                 users,
                 Duration::from_secs(config.token_ttl_seconds.max(1)),
+                throttle,
             ),
             ticket_ttl: Duration::from_secs(config.ticket_ttl_seconds.max(1)),
             prepared: PreparedStatements::new(config.max_prepared_per_user),

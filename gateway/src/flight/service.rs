@@ -145,7 +145,8 @@ fn require_query(prepared: &Prepared) -> Result<(), Status> {
 
 impl FlightState {
     fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        self.auth.authenticate(request.metadata())
+        self.auth
+            .authenticate(request.metadata(), super::auth::peer_ip(request))
     }
 
     /// Parses one statement (with `?` markers numbered) and describes it.
@@ -451,6 +452,7 @@ impl FlightService for FlightSqlEndpoint {
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
         let state = &self.state;
+        let peer = super::auth::peer_ip(&request);
         let principal = if request.metadata().contains_key("authorization") {
             state.principal(&request)?
         } else {
@@ -467,7 +469,7 @@ impl FlightService for FlightSqlEndpoint {
             })?;
             state
                 .auth
-                .check_password(&basic.username, &basic.password)?
+                .check_password(&basic.username, &basic.password, peer)?
         };
         let token = state.auth.issue(&principal.user);
         tracing::info!(user = %principal.user, "Flight SQL handshake");

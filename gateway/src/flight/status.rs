@@ -42,7 +42,11 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::ObjectNotInPrerequisiteState => Code::FailedPrecondition,
         ErrorKind::DuplicateCursor | ErrorKind::DuplicateTable => Code::AlreadyExists,
         ErrorKind::SerializationFailure => Code::Aborted,
-        ErrorKind::ResourceExhausted | ErrorKind::LimitExceeded => Code::ResourceExhausted,
+        ErrorKind::ResourceExhausted
+        | ErrorKind::OutOfMemory
+        | ErrorKind::TooManyConnections
+        | ErrorKind::LimitExceeded => Code::ResourceExhausted,
+        ErrorKind::IdleSessionTimeout => Code::Unavailable,
         ErrorKind::Canceled => Code::Cancelled,
         ErrorKind::Timeout => Code::DeadlineExceeded,
         ErrorKind::InsufficientPrivilege => Code::PermissionDenied,

@@ -21,12 +21,15 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::admission::Admission;
 use super::cancel::{CancelRegistry, Canceller};
 use super::connection::Connection;
+use super::inbound::MessageLimits;
 use super::query::{QueryHandler, StatementParser};
 use super::startup::GatewayStartup;
 use super::tls::Tls;
-use crate::config::AuthMethod;
+use crate::config::PgConfig;
+use crate::login_throttle::LoginThrottle;
 use lakegate_planner::ErrorKind;
 
 /// How long shutdown waits for open connections to finish their current work.
@@ -39,18 +42,22 @@ pub struct PgFrontend {
     cancels: Arc<CancelRegistry>,
     startup: Arc<GatewayStartup>,
     tls: Option<TlsAcceptor>,
+    limits: MessageLimits,
+    admission: Arc<Admission>,
 }
 
 impl PgFrontend {
-    /// A frontend over a query service and a user store, authenticating with `auth`
-    /// and, with `tls`, offering TLS (and SCRAM-SHA-256-PLUS).
+    /// A frontend over a query service and a user store, authenticating and limiting
+    /// messages as `pg` says and, with `tls`, offering TLS (and SCRAM-SHA-256-PLUS).
     pub fn new(
         service: Arc<QueryService>,
         users: Arc<UserStore>,
         default_schema: &str,
-        auth: AuthMethod,
+        pg: &PgConfig,
         tls: Option<Tls>,
+        throttle: Arc<LoginThrottle>,
     ) -> anyhow::Result<Self> {
+        let auth = pg.auth;
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.server_version = lakegate_pg_compat::SERVER_VERSION.to_string();
         parameters.is_superuser = false;
@@ -65,12 +72,18 @@ impl PgFrontend {
             tls.as_ref().is_some_and(|t| t.require),
         )
         .map_err(|e| anyhow::anyhow!("configuring SCRAM channel binding: {e}"))?;
+        let admission = Arc::new(Admission::new(pg, throttle, users.clone()));
         Ok(Self {
             service,
             users,
             cancels: Arc::new(CancelRegistry::default()),
             startup: Arc::new(startup),
             tls: tls.map(|t| t.acceptor),
+            limits: MessageLimits {
+                max_message_bytes: pg.max_message_bytes,
+                stall_timeout: Duration::from_millis(pg.message_stall_ms),
+            },
+            admission,
         })
     }
 
@@ -96,12 +109,16 @@ impl PgFrontend {
             let tls = self.tls.clone();
             let shutdown = shutdown.clone();
             let metrics = self.service.metrics().clone();
+            let limits = self.limits;
+            let place = self.admission.arrive();
             tracker.spawn(async move {
                 tracing::debug!(%peer, "connection opened");
                 metrics.connection("postgres", 1);
                 tokio::select! {
                     result = AssertUnwindSafe(
-                        super::connection_loop::serve_connection(socket, tls, handlers, query),
+                        super::connection_loop::serve_connection(
+                            socket, tls, handlers, query, limits, place,
+                        ),
                     )
                     .catch_unwind() => {
                         match result {
@@ -109,9 +126,9 @@ impl PgFrontend {
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "connection ended with an error");
                             }
-                            // pgwire's decoders panic on some truncated messages; only
-                            // this connection ends.
-                            Err(_) => tracing::warn!(%peer, "connection closed: malformed message"),
+                            // Messages reach pgwire checked (inbound.rs); should any
+                            // code still panic, only this connection ends.
+                            Err(_) => tracing::error!(%peer, "connection task panicked"),
                         }
                     }
                     _ = shutdown.cancelled() => {
@@ -133,6 +150,7 @@ struct ConnectionHandlers {
     query: Arc<QueryHandler>,
     cancel: Arc<Canceller>,
     startup: Arc<GatewayStartup>,
+    throttle: Arc<LoginThrottle>,
 }
 
 impl ConnectionHandlers {
@@ -155,6 +173,7 @@ impl ConnectionHandlers {
             cancel: Arc::new(Canceller {
                 registry: frontend.cancels.clone(),
             }),
+            throttle: frontend.admission.throttle.clone(),
         }
     }
 }
@@ -177,12 +196,16 @@ impl PgWireServerHandlers for ConnectionHandlers {
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
-        Arc::new(ConnectionErrors)
+        Arc::new(ConnectionErrors {
+            throttle: self.throttle.clone(),
+        })
     }
 }
 
-/// Completes and logs errors before they reach the client.
-struct ConnectionErrors;
+/// Completes and logs errors before they reach the client; counts failed logins.
+struct ConnectionErrors {
+    throttle: Arc<LoginThrottle>,
+}
 
 impl ErrorHandler for ConnectionErrors {
     fn on_error<C>(&self, client: &C, error: &mut PgWireError)
@@ -200,12 +223,11 @@ impl ErrorHandler for ConnectionErrors {
             } else {
                 user.clone()
             };
-            tracing::info!(user = %user, peer = %client.socket_addr(), "authentication failed");
+            let reason = format!("password authentication failed for user \"{user}\"");
+            self.throttle
+                .failed(&user, client.socket_addr().ip(), "postgres", &reason);
             // PostgreSQL's own words, which drivers and their users recognise.
-            *error = super::errors::fatal(
-                ErrorKind::InvalidPassword,
-                format!("password authentication failed for user \"{user}\""),
-            );
+            *error = super::errors::fatal(ErrorKind::InvalidPassword, reason);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! No SQL meaning lives here: statements are parsed, planned and executed by the
 //! planner; this module only speaks the protocol.
 
+mod admission;
 mod auth;
 mod cancel;
 mod connection;
@@ -14,7 +15,9 @@ mod encode;
 mod errors;
 mod frames;
 mod handlers;
+mod inbound;
 mod interval;
+mod message_check;
 mod numeric;
 mod outbound;
 mod params;

@@ -24,6 +24,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::auth::VerifierSource;
+use super::message_check::FirstPassword;
 use crate::config::AuthMethod;
 
 /// The start-up handler shared by every connection of a listener.
@@ -78,12 +79,23 @@ impl GatewayStartup {
             Some(plus) if secure => plus,
             _ => &self.scram,
         };
-        match self.method {
-            AuthMethod::ScramSha256 => scram,
-            AuthMethod::Md5 if self.users.md5_hash(user).is_some() => &self.md5,
-            AuthMethod::Md5 => scram,
-            AuthMethod::Password => &self.cleartext,
+        match (first_password(self.method, &self.users, user), self.method) {
+            (FirstPassword::SaslStart, _) => scram,
+            (FirstPassword::Password, AuthMethod::Md5) => &self.md5,
+            (FirstPassword::Password, _) => &self.cleartext,
         }
+    }
+}
+
+/// What `user`'s first password message holds under the listener's `method`: SCRAM
+/// (a SASL start) unless the listener takes cleartext passwords, or MD5 and the user
+/// has an MD5 credential.
+pub(crate) fn first_password(method: AuthMethod, users: &UserStore, user: &str) -> FirstPassword {
+    match method {
+        AuthMethod::ScramSha256 => FirstPassword::SaslStart,
+        AuthMethod::Md5 if users.md5_hash(user).is_some() => FirstPassword::Password,
+        AuthMethod::Md5 => FirstPassword::SaslStart,
+        AuthMethod::Password => FirstPassword::Password,
     }
 }
 

@@ -4,8 +4,11 @@
 //! those changing.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::catalog::TableProvider;
+use datafusion::common::ResolvedTableReference;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
@@ -155,20 +158,7 @@ fn visit(
             match version {
                 Some(version) => {
                     inputs.versions.push(version);
-                    let check = base
-                        .as_ref()
-                        .and_then(|b| current_metadata_location(b.as_ref()))
-                        .filter(|_| {
-                            registry
-                                .get(&resolved.catalog)
-                                .is_some_and(|c| c.lake.reads_metadata_locations())
-                        })
-                        .map(|location| VersionCheck::IcebergMetadata {
-                            catalog: resolved.catalog.to_string(),
-                            schema: resolved.schema.to_string(),
-                            table: resolved.table.to_string(),
-                            location: location.to_string(),
-                        });
+                    let check = metadata_check(base.as_ref(), &resolved, registry);
                     match (check, inputs.checks.as_mut()) {
                         (Some(check), Some(checks)) => checks.push(check),
                         _ => inputs.checks = None,
@@ -204,6 +194,25 @@ fn visit(
     });
 }
 
+/// The cheap check of a scanned table: its iceberg-sql catalog still lists the
+/// metadata file it was read from. `None` for any other table.
+fn metadata_check(
+    base: Option<&Arc<dyn TableProvider>>,
+    resolved: &ResolvedTableReference,
+    registry: &CatalogRegistry,
+) -> Option<VersionCheck> {
+    let location = current_metadata_location(base?.as_ref())?;
+    registry
+        .get(&resolved.catalog)
+        .is_some_and(|c| c.lake.reads_metadata_locations())
+        .then(|| VersionCheck::IcebergMetadata {
+            catalog: resolved.catalog.to_string(),
+            schema: resolved.schema.to_string(),
+            table: resolved.table.to_string(),
+            location: location.to_string(),
+        })
+}
+
 /// The checks of every table `plan` scans, whether or not its result is cacheable, or
 /// `None` when one table cannot be checked cheaply (only iceberg-sql tables can) or
 /// the plan holds an extension other than the security rule's barrier.
@@ -229,20 +238,8 @@ pub(crate) fn table_checks(
                     .table_name
                     .clone()
                     .resolve(default_catalog, default_schema);
-                base.as_ref()
-                    .filter(|b| data_version(b.as_ref()).is_some())
-                    .and_then(|b| current_metadata_location(b.as_ref()))
-                    .filter(|_| {
-                        registry
-                            .get(&resolved.catalog)
-                            .is_some_and(|c| c.lake.reads_metadata_locations())
-                    })
-                    .map(|location| VersionCheck::IcebergMetadata {
-                        catalog: resolved.catalog.to_string(),
-                        schema: resolved.schema.to_string(),
-                        table: resolved.table.to_string(),
-                        location: location.to_string(),
-                    })
+                let versioned = base.filter(|b| data_version(b.as_ref()).is_some());
+                metadata_check(versioned.as_ref(), &resolved, registry)
             }
             _ => return Ok(TreeNodeRecursion::Continue),
         };

@@ -8,6 +8,7 @@ mod conformance;
 mod copy;
 mod cursors;
 mod errors;
+mod limits;
 mod load;
 mod psql;
 mod queries;
