@@ -357,6 +357,16 @@ pub struct QueryConfig {
     /// Memory for each cache of immutable metadata (Iceberg metadata files, manifest
     /// lists and manifests; Parquet footers and page indexes), in MiB.
     pub metadata_cache_mb: u64,
+    /// Memory all running queries' operators may reserve together (bytes, `"8GiB"`, or
+    /// a share of the machine's memory such as `"50%"`).
+    pub memory_limit: crate::byte_size::ByteSize,
+    /// Memory one query may reserve; beyond it sorts and aggregations spill, and other
+    /// operators fail the query with 53200. Unset: a quarter of `memory_limit`.
+    pub per_query_memory_limit: Option<crate::byte_size::ByteSize>,
+    /// Directory for spill files; unset means `<data_dir>/spill`.
+    pub spill_dir: Option<String>,
+    /// Bytes all spill files may hold together.
+    pub spill_max_bytes: crate::byte_size::ByteSize,
     /// `[query.engine]`: DataFusion options by name (`"datafusion.execution.parquet.
     /// pushdown_filters" = "true"`), set on every session; checked at start. Options the
     /// gateway owns (partitions, batch size, time zone, decimal literals) keep its values.
@@ -498,7 +508,34 @@ impl Default for QueryConfig {
             native_iceberg_scan: true,
             join_reordering: true,
             metadata_cache_mb: lakegate_catalog::metadata_cache::DEFAULT_METADATA_CACHE_MB,
+            memory_limit: crate::byte_size::ByteSize::PercentOfMemory(50.0),
+            per_query_memory_limit: None,
+            spill_dir: None,
+            spill_max_bytes: crate::byte_size::ByteSize::Bytes(20 << 30),
             engine: Default::default(),
+        }
+    }
+}
+
+impl QueryConfig {
+    /// The planner's memory limits: sizes in bytes (shares taken of this machine's
+    /// memory), the spill directory under `data_dir` unless set.
+    pub fn memory_limits(&self, data_dir: &str) -> lakegate_planner::MemoryLimits {
+        let machine = crate::byte_size::machine_memory();
+        let limit = self.memory_limit.bytes(machine);
+        let per_query = self
+            .per_query_memory_limit
+            .map_or(limit / 4, |size| size.bytes(machine));
+        let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        lakegate_planner::MemoryLimits {
+            memory_limit: as_usize(limit),
+            per_query_memory_limit: as_usize(per_query),
+            spill_dir: Some(
+                self.spill_dir
+                    .as_ref()
+                    .map_or_else(|| Path::new(data_dir).join("spill"), Into::into),
+            ),
+            spill_max_bytes: self.spill_max_bytes.bytes(machine),
         }
     }
 }
@@ -625,6 +662,19 @@ impl Config {
         }
         if self.pg.message_stall_ms == 0 {
             return Err(ConfigError("pg.message_stall_ms must be positive".into()));
+        }
+        let memory = self.query.memory_limits(&self.data_dir);
+        if memory.memory_limit < (16 << 20) || memory.per_query_memory_limit < (1 << 20) {
+            return Err(ConfigError(format!(
+                "query.memory_limit must be at least 16 MiB and query.per_query_memory_limit                  at least 1 MiB, got {} and {} bytes",
+                memory.memory_limit, memory.per_query_memory_limit
+            )));
+        }
+        if memory.per_query_memory_limit > memory.memory_limit {
+            return Err(ConfigError(format!(
+                "query.per_query_memory_limit ({} bytes) exceeds query.memory_limit ({} bytes)",
+                memory.per_query_memory_limit, memory.memory_limit
+            )));
         }
         if !(self.seed.scale_factor > 0.0 && self.seed.scale_factor <= 1000.0) {
             return Err(ConfigError(format!(

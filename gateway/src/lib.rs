@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod backtraces;
+pub mod byte_size;
 pub mod config;
 pub mod flight;
 pub mod logging;

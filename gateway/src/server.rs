@@ -234,6 +234,7 @@ impl Gateway {
                     max_entry_bytes: config.cache.max_result_mb.saturating_mul(1 << 20),
                     ttl: std::time::Duration::from_secs(config.cache.results_seconds),
                 },
+                memory: config.query.memory_limits(&config.data_dir),
             },
         )
         .map_err(|e| anyhow::anyhow!("starting the query service: {e}"))?

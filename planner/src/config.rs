@@ -51,4 +51,51 @@ pub struct PlannerConfig {
     pub budgets: Vec<crate::Budget>,
     /// The results cache.
     pub results_cache: crate::results_cache::ResultsCacheConfig,
+    /// Memory all queries and each query may reserve, and where operators spill.
+    pub memory: MemoryLimits,
+}
+
+/// What queries' operators may hold in memory, and where they spill beyond it.
+///
+/// Every query's reservations (hash tables, sort buffers, aggregation state) come from
+/// one fair spilling pool of `memory_limit` bytes; each query may hold at most
+/// `per_query_memory_limit` of it. An operator that can spill (sort, hash aggregation)
+/// writes to `spill_dir` when it reaches either limit; one that cannot (a hash join's
+/// build side) fails its query with 53200, and other queries keep running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryLimits {
+    /// Bytes all running queries may reserve together.
+    pub memory_limit: usize,
+    /// Bytes one query may reserve.
+    pub per_query_memory_limit: usize,
+    /// Directory of spill files; `None`: the system's temporary directory.
+    pub spill_dir: Option<std::path::PathBuf>,
+    /// Bytes all spill files may hold together; a query that would spill more fails
+    /// with 53200.
+    pub spill_max_bytes: u64,
+}
+
+impl MemoryLimits {
+    /// No limits (tests and tools that embed the planner).
+    pub fn unlimited() -> Self {
+        Self {
+            memory_limit: usize::MAX,
+            per_query_memory_limit: usize::MAX,
+            spill_dir: None,
+            spill_max_bytes: 100 << 30,
+        }
+    }
+
+    /// The free memory a query needs in the pool before it starts (its share): its own
+    /// limit, or a quarter of the pool if that is less, so that a pool whose queries are
+    /// all small never queues.
+    pub fn admission_share(&self) -> usize {
+        self.per_query_memory_limit.min(self.memory_limit / 4)
+    }
+
+    /// The memory a sort sets aside for merging its spill files, per partition: a small
+    /// part of the query's limit (DataFusion's default, 10 MiB, at most).
+    pub fn sort_merge_reservation(&self, partitions: usize) -> usize {
+        (self.per_query_memory_limit / (8 * partitions.max(1))).min(10 << 20)
+    }
 }

@@ -57,7 +57,12 @@ fn classify(e: DataFusionError) -> QueryError {
         DataFusionError::Diagnostic(_, inner) => classify(*inner),
         DataFusionError::Shared(inner) => match std::sync::Arc::try_unwrap(inner) {
             Ok(inner) => classify(inner),
-            Err(shared) => internal(&shared.to_string()),
+            // Still shared (a hash join's build side fails every partition that
+            // waits for it): classified by a copy of what it says.
+            Err(shared) => match unshared(&shared) {
+                Some(copy) => classify(copy),
+                None => internal(&shared.to_string()),
+            },
         },
         DataFusionError::Collection(mut errors) if !errors.is_empty() => classify(errors.remove(0)),
         DataFusionError::SQL(parser, _) => QueryError::from(*parser),
@@ -104,6 +109,31 @@ fn classify(e: DataFusionError) -> QueryError {
             QueryError::new(ErrorKind::InvalidParameterValue, message)
         }
         other => internal(&other.to_string()),
+    }
+}
+
+/// A copy of a shared error that says what it says, for the kinds classified by their
+/// message alone.
+fn unshared(shared: &DataFusionError) -> Option<DataFusionError> {
+    match shared {
+        DataFusionError::ResourcesExhausted(m) => {
+            Some(DataFusionError::ResourcesExhausted(m.clone()))
+        }
+        DataFusionError::Execution(m) => Some(DataFusionError::Execution(m.clone())),
+        DataFusionError::Plan(m) => Some(DataFusionError::Plan(m.clone())),
+        DataFusionError::NotImplemented(m) => Some(DataFusionError::NotImplemented(m.clone())),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            unshared(inner)
+        }
+        DataFusionError::Shared(inner) => unshared(inner),
+        DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
+            datafusion::arrow::error::ArrowError::ExternalError(e) => {
+                e.downcast_ref::<DataFusionError>().and_then(unshared)
+            }
+            _ => None,
+        },
+        DataFusionError::External(e) => e.downcast_ref::<DataFusionError>().and_then(unshared),
+        _ => None,
     }
 }
 

@@ -24,7 +24,7 @@ mod sql;
 mod statements;
 mod system_tables;
 
-pub use config::{ENGINE_DEFAULTS, PlannerConfig};
+pub use config::{ENGINE_DEFAULTS, MemoryLimits, PlannerConfig};
 pub use error::{QueryError, Result};
 pub use error_kind::ErrorKind;
 pub use history::recovery::recover_from_audit;

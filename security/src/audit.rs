@@ -104,6 +104,12 @@ pub struct AuditCost {
     pub queue_ms: f64,
     /// Peak reserved memory.
     pub peak_memory_bytes: u64,
+    /// Bytes written to spill files.
+    #[serde(default)]
+    pub spilled_bytes: u64,
+    /// Spill files written.
+    #[serde(default)]
+    pub spill_files: u64,
     /// Cost in the price list's unit.
     pub cost: f64,
 }

@@ -51,6 +51,8 @@ pub(crate) fn history_record(
             wall_ms: event.duration_ms,
             queue_ms: cost.queue_ms,
             peak_memory_bytes: cost.peak_memory_bytes,
+            spilled_bytes: cost.spilled_bytes,
+            spill_files: cost.spill_files,
             cost: cost.cost,
         },
     })

@@ -33,11 +33,13 @@ const NAMESPACE: &str = "history";
 const TABLE: &str = "queries";
 /// Columns added to the history table after its first release, in order, with their
 /// types.
-const ADDED_COLUMNS: [(&str, PrimitiveType); 4] = [
+const ADDED_COLUMNS: [(&str, PrimitiveType); 6] = [
     ("files_pruned", PrimitiveType::Long),
     ("row_groups_scanned", PrimitiveType::Long),
     ("row_groups_pruned", PrimitiveType::Long),
     ("cache_hit", PrimitiveType::Boolean),
+    ("spilled_bytes", PrimitiveType::Long),
+    ("spill_files", PrimitiveType::Long),
 ];
 
 /// One finished statement.
@@ -376,6 +378,8 @@ fn iceberg_schema() -> crate::Result<Schema> {
                 "cache_hit",
                 Type::Primitive(PrimitiveType::Boolean),
             )),
+            added(28, "spilled_bytes"),
+            added(29, "spill_files"),
         ])
         .build()
         .map_err(internal)
@@ -435,6 +439,8 @@ fn to_batch(schema: &SchemaRef, records: &[HistoryRecord]) -> crate::Result<Reco
         Arc::new(BooleanArray::from_iter(
             records.iter().map(|r| Some(r.cache_hit)),
         )),
+        long(&|r| r.figures.spilled_bytes),
+        long(&|r| r.figures.spill_files),
     ];
     RecordBatch::try_new(schema.clone(), columns).map_err(internal)
 }

@@ -5,7 +5,8 @@
 //! takes a slot at every gate that applies, in configuration order, and holds them
 //! until its result stream ends. While the gate is full it waits in the gate's queue;
 //! when `max_queued` queries already wait it is refused with 53400. The wait is the
-//! query's queue time.
+//! query's queue time. Then it waits for memory ([`MemoryGate`]) when the gateway's
+//! pool is short of its share.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Metrics;
+use super::memory_gate::MemoryGate;
 use crate::{ErrorKind, QueryError, QueryLimit, Result};
 
 /// How many queries may wait at a gate when `max_queued` is not set.
@@ -32,6 +34,7 @@ struct Gate {
 #[derive(Debug)]
 pub(crate) struct Admission {
     gates: Vec<Gate>,
+    memory: Option<Arc<MemoryGate>>,
     metrics: Arc<Metrics>,
 }
 
@@ -40,12 +43,16 @@ pub(crate) struct Admission {
 #[derive(Debug)]
 pub(crate) struct Slots {
     _permits: Vec<OwnedSemaphorePermit>,
+    memory: Option<Arc<MemoryGate>>,
     metrics: Arc<Metrics>,
 }
 
 impl Drop for Slots {
     fn drop(&mut self) {
         self.metrics.running(-1);
+        if let Some(memory) = &self.memory {
+            memory.query_ended();
+        }
     }
 }
 
@@ -75,7 +82,23 @@ impl Admission {
                 })
             })
             .collect();
-        Self { gates, metrics }
+        Self {
+            gates,
+            memory: None,
+            metrics,
+        }
+    }
+
+    /// Queries also wait for `share` bytes free in `pool` (of `limit` bytes) before
+    /// they start.
+    pub(crate) fn with_memory(
+        mut self,
+        pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool>,
+        limit: usize,
+        share: usize,
+    ) -> Self {
+        self.memory = Some(Arc::new(MemoryGate::new(pool, limit, share)));
+        self
     }
 
     /// Takes a slot at every gate that applies, waiting for them; returns the slots and
@@ -114,10 +137,14 @@ impl Admission {
             drop(waiting);
             permits.push(permit);
         }
+        if let Some(memory) = &self.memory {
+            memory.wait(&self.metrics).await?;
+        }
         self.metrics.running(1);
         Ok((
             Slots {
                 _permits: permits,
+                memory: self.memory.clone(),
                 metrics: self.metrics.clone(),
             },
             started.elapsed(),

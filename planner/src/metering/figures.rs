@@ -32,6 +32,11 @@ pub struct QueryFigures {
     pub queue_ms: f64,
     /// Peak memory reserved by the query's operators.
     pub peak_memory_bytes: u64,
+    /// Bytes the query's operators wrote to spill files (sorts and aggregations past
+    /// the memory limit).
+    pub spilled_bytes: u64,
+    /// Spill files the query's operators wrote.
+    pub spill_files: u64,
     /// Cost in the price list's unit.
     pub cost: f64,
 }
@@ -51,6 +56,8 @@ impl From<QueryFigures> for lakegate_security::audit::AuditCost {
             cpu_ms: f.cpu_ms,
             queue_ms: f.queue_ms,
             peak_memory_bytes: f.peak_memory_bytes,
+            spilled_bytes: f.spilled_bytes,
+            spill_files: f.spill_files,
             cost: f.cost,
         }
     }

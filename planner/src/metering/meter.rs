@@ -21,7 +21,9 @@ use crate::Result;
 pub(crate) struct QueryMeter {
     scan: Arc<ScanMeter>,
     cpu: Arc<cpu::CpuClock>,
-    memory: Arc<memory::PeakPool>,
+    memory: Arc<memory::QueryPool>,
+    /// The plan that runs, whose operators count what they spilled.
+    plan: std::sync::OnceLock<Arc<dyn ExecutionPlan>>,
     runtime: Arc<RuntimeEnv>,
     started: Instant,
     /// Nanoseconds waited for an execution slot.
@@ -29,13 +31,18 @@ pub(crate) struct QueryMeter {
 }
 
 impl QueryMeter {
-    /// A meter whose memory pool sits in front of `runtime`'s, and whose runtime reads
-    /// `stores` (the files catalogs') through counters.
+    /// A meter whose memory pool sits in front of `runtime`'s, holding the query to
+    /// `memory_limit` bytes, and whose runtime reads `stores` (the files catalogs')
+    /// through counters.
     pub(crate) fn new(
         runtime: &RuntimeEnv,
         stores: &[(url::Url, Arc<dyn object_store::ObjectStore>)],
+        memory_limit: usize,
     ) -> Result<Self> {
-        let memory = Arc::new(memory::PeakPool::new(runtime.memory_pool.clone()));
+        let memory = Arc::new(memory::QueryPool::new(
+            runtime.memory_pool.clone(),
+            memory_limit,
+        ));
         let scan = Arc::new(ScanMeter::default());
         let mut builder =
             RuntimeEnvBuilder::from_runtime_env(runtime).with_memory_pool(memory.clone());
@@ -54,6 +61,7 @@ impl QueryMeter {
             scan,
             cpu: Arc::new(cpu::CpuClock::default()),
             memory,
+            plan: std::sync::OnceLock::new(),
             runtime,
             started: Instant::now(),
             queued: Default::default(),
@@ -83,7 +91,26 @@ impl QueryMeter {
         &self,
         plan: Arc<dyn ExecutionPlan>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let _ = self.plan.set(plan.clone());
         Ok(cpu::instrument(plan, &self.cpu)?)
+    }
+
+    /// Bytes and files the query's operators spilled to disk so far.
+    fn spills(&self) -> (u64, u64) {
+        fn add(plan: &Arc<dyn ExecutionPlan>, totals: &mut (u64, u64)) {
+            if let Some(metrics) = plan.metrics() {
+                totals.0 += metrics.spilled_bytes().unwrap_or(0) as u64;
+                totals.1 += metrics.spill_count().unwrap_or(0) as u64;
+            }
+            for child in plan.children() {
+                add(child, totals);
+            }
+        }
+        let mut totals = (0, 0);
+        if let Some(plan) = self.plan.get() {
+            add(plan, &mut totals);
+        }
+        totals
     }
 
     /// Bytes read from data files so far.
@@ -106,6 +133,7 @@ impl QueryMeter {
         prices: &PriceList,
     ) -> QueryFigures {
         let scan = self.scan.figures();
+        let (spilled_bytes, spill_files) = self.spills();
         let mut figures = QueryFigures {
             bytes_scanned: scan.data_bytes,
             metadata_bytes: scan.metadata_bytes,
@@ -121,6 +149,8 @@ impl QueryMeter {
             wall_ms: self.started.elapsed().as_secs_f64() * 1000.0,
             queue_ms: self.queued.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
             peak_memory_bytes: self.memory.peak() as u64,
+            spilled_bytes,
+            spill_files,
             cost: 0.0,
         };
         figures.cost = prices.cost(&figures);

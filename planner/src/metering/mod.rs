@@ -13,6 +13,7 @@ pub(crate) use cpu::install_spawn_hook;
 mod figures;
 mod limits;
 mod memory;
+mod memory_gate;
 mod meter;
 mod metrics;
 mod price;

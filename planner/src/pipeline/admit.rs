@@ -64,6 +64,7 @@ pub(crate) fn register(
         true => Some(Arc::new(QueryMeter::new(
             &engine.runtime,
             &engine.registry.object_stores(),
+            engine.config.memory.per_query_memory_limit,
         )?)),
         false => None,
     };

@@ -248,7 +248,7 @@ fn cost_notice(figures: &crate::QueryFigures, prices: &crate::PriceList) -> crat
             "bytes_scanned={} metadata_bytes={} files_scanned={} files_pruned={} \
              row_groups_scanned={} row_groups_pruned={} read_requests={} \
              rows_scanned={} rows_returned={} bytes_returned={} cpu_ms={:.3} wall_ms={:.3} \
-             queue_ms={:.3} peak_memory_bytes={} cost={:.10}",
+             queue_ms={:.3} peak_memory_bytes={} spilled_bytes={} spill_files={} cost={:.10}",
             f.bytes_scanned,
             f.metadata_bytes,
             f.files_scanned,
@@ -263,6 +263,8 @@ fn cost_notice(figures: &crate::QueryFigures, prices: &crate::PriceList) -> crat
             f.wall_ms,
             f.queue_ms,
             f.peak_memory_bytes,
+            f.spilled_bytes,
+            f.spill_files,
             f.cost,
         )),
     }

@@ -2,6 +2,7 @@
 //! `impl` is here alone: parse, describe, execute (routing each statement kind), and
 //! the finish of each statement's run; queries run through [`crate::pipeline`].
 
+mod runtime;
 mod session_context;
 
 use std::sync::Arc;
@@ -94,7 +95,7 @@ impl QueryService {
                     format!("cannot start the query execution runtime: {e}"),
                 )
             })?;
-        let stores = registry.object_stores();
+        let runtime = runtime::shared_runtime(&config, footers, registry.object_stores())?;
         let engine = Engine {
             registry,
             policy,
@@ -104,29 +105,13 @@ impl QueryService {
                 budgets: crate::BudgetLedger::new(config.budgets.clone()),
                 metrics: metrics.clone(),
             }),
-            admission: crate::metering::Admission::new(&config.limits, metrics),
+            admission: crate::metering::Admission::new(&config.limits, metrics).with_memory(
+                runtime.memory_pool.clone(),
+                config.memory.memory_limit,
+                config.memory.admission_share(),
+            ),
             config,
-            // No listing cache: files added to a files catalog are read by the next
-            // statement, as Iceberg snapshots are.
-            runtime: datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-                .with_cache_manager(
-                    datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
-                        .with_list_files_cache_limit(0)
-                        .with_file_metadata_cache(Some(footers))
-                        .with_metadata_cache_limit(
-                            usize::try_from(footer_cache_mb.saturating_mul(1 << 20))
-                                .unwrap_or(usize::MAX),
-                        ),
-                )
-                .build_arc()
-                .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))
-                .inspect(|runtime| {
-                    // The files catalogs' stores (S3 buckets), for planning and for
-                    // queries run without metering.
-                    for (url, store) in stores {
-                        runtime.register_object_store(&url, store);
-                    }
-                })?,
+            runtime,
             queries: Arc::new(QueryRegistry::default()),
             executor,
             semantic: None,

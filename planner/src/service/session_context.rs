@@ -80,6 +80,21 @@ fn session_config(engine: &Engine) -> SessionConfig {
             tracing::warn!(%error, name, "engine option not set");
         }
     }
+    // A sort that spills sets this much aside per partition to merge its files; with a
+    // per-query limit, a small part of it (unless `[query.engine]` says otherwise).
+    const SORT_MERGE: &str = "datafusion.execution.sort_spill_reservation_bytes";
+    if !engine
+        .config
+        .engine_options
+        .iter()
+        .any(|(n, _)| n == SORT_MERGE)
+    {
+        let reservation = engine
+            .config
+            .memory
+            .sort_merge_reservation(engine.config.target_partitions);
+        config.options_mut().execution.sort_spill_reservation_bytes = reservation;
+    }
     let mut config = config
         .with_information_schema(true)
         .with_create_default_catalog_and_schema(false)

@@ -5,4 +5,5 @@ mod budgets;
 mod concurrency;
 mod history;
 mod kill;
+mod memory;
 mod metering;
