@@ -225,6 +225,10 @@ pub struct PgConfig {
     /// Close a connection that has sent nothing for this long, in seconds, with 57P05
     /// (0: never, PostgreSQL's default).
     pub idle_session_timeout_seconds: u64,
+    /// While a statement runs, check this often, in milliseconds, whether its client is
+    /// still connected; a client gone has its query cancelled (0: only notice when a row
+    /// is written). PostgreSQL's `client_connection_check_interval`.
+    pub client_connection_check_ms: u64,
 }
 
 /// Password authentication methods of a listener.
@@ -485,6 +489,7 @@ impl Default for PgConfig {
             max_connections_per_user: 0,
             authentication_timeout_seconds: 60,
             idle_session_timeout_seconds: 0,
+            client_connection_check_ms: 1_000,
         }
     }
 }

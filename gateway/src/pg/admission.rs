@@ -31,6 +31,8 @@ pub(crate) struct Admission {
     users: Arc<UserStore>,
     pub(crate) authentication_timeout: Duration,
     pub(crate) idle_timeout: Option<Duration>,
+    /// How often a running statement checks that its client is still there.
+    pub(crate) client_check: Option<Duration>,
 }
 
 impl Admission {
@@ -46,6 +48,8 @@ impl Admission {
             authentication_timeout: Duration::from_secs(pg.authentication_timeout_seconds),
             idle_timeout: (pg.idle_session_timeout_seconds > 0)
                 .then(|| Duration::from_secs(pg.idle_session_timeout_seconds)),
+            client_check: (pg.client_connection_check_ms > 0)
+                .then(|| Duration::from_millis(pg.client_connection_check_ms)),
         }
     }
 

@@ -31,6 +31,7 @@ use tokio::net::TcpStream;
 use super::admission::Place;
 use super::inbound::{Inbound, MessageLimits, Received};
 use super::outbound::{PgSocket, WRITE_BUFFER};
+use super::peer_watch::PeerWatch;
 
 /// The query handler as the loop uses it: pgwire's handlers for the socket's statement
 /// type, and Query and Execute taken with the socket's concrete type, so that result
@@ -75,6 +76,7 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers, Q: DirectQueries>(
     if !whole {
         return Ok(());
     }
+    let watch = PeerWatch::new(&socket, admission.client_check);
     let negotiated = tokio::select! {
         _ = &mut startup_deadline => return Ok(()),
         negotiated = negotiate_tls(socket, tls) => negotiated?,
@@ -147,10 +149,24 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers, Q: DirectQueries>(
         let cancel_request = matches!(message, PgWireFrontendMessage::CancelRequest(_));
         let processed = match message {
             PgWireFrontendMessage::Query(query) if serving(&socket) => {
-                simple.on_simple_query(&mut socket, query).await
+                let statement = simple.on_simple_query(&mut socket, query);
+                match watch.while_connected(statement).await {
+                    Some(processed) => processed,
+                    None => {
+                        client_gone(&socket);
+                        return Ok(());
+                    }
+                }
             }
             PgWireFrontendMessage::Execute(execute) if serving(&socket) => {
-                extended.on_execute_message(&mut socket, execute).await
+                let statement = extended.on_execute_message(&mut socket, execute);
+                match watch.while_connected(statement).await {
+                    Some(processed) => processed,
+                    None => {
+                        client_gone(&socket);
+                        return Ok(());
+                    }
+                }
             }
             message => {
                 process_message(
@@ -190,6 +206,12 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers, Q: DirectQueries>(
         }
     }
     Ok(())
+}
+
+/// Logs a client that went away while its statement ran (the statement is dropped).
+fn client_gone(socket: &PgSocket) {
+    let peer = socket.socket_addr();
+    tracing::info!(%peer, "the client is gone; its statement was cancelled");
 }
 
 /// How long a connection closed by the server keeps reading (and dropping) what its

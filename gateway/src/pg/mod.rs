@@ -21,6 +21,7 @@ mod message_check;
 mod numeric;
 mod outbound;
 mod params;
+mod peer_watch;
 mod query;
 mod startup;
 pub mod tls;

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use datafusion::execution::memory_pool::{MemoryLimit, MemoryPool};
 use lakegate_catalog::metadata_cache::{
     CacheFigures, CountedFooterCache, iceberg_metadata_figures,
 };
@@ -72,17 +73,22 @@ pub struct Metrics {
     footers: Option<Arc<CountedFooterCache>>,
     /// The results cache, for its size.
     results: Option<Arc<ResultCache>>,
+    /// The memory pool every query reserves from, for what is reserved now.
+    memory: Option<Arc<dyn MemoryPool>>,
 }
 
 impl Metrics {
-    /// Metrics that report `footers` beside the Iceberg metadata cache.
+    /// Metrics that report `footers` beside the Iceberg metadata cache, and what the
+    /// queries hold of `memory`.
     pub(crate) fn with_caches(
         footers: Arc<CountedFooterCache>,
         results: Option<Arc<ResultCache>>,
+        memory: Arc<dyn MemoryPool>,
     ) -> Self {
         Self {
             footers: Some(footers),
             results,
+            memory: Some(memory),
             ..Self::default()
         }
     }
@@ -336,6 +342,23 @@ impl Metrics {
             "Queries waiting for an execution slot.",
             self.queued.load(Ordering::Relaxed),
         )?;
+        if let Some(pool) = &self.memory {
+            gauge(
+                out,
+                "lakegate_memory_reserved_bytes",
+                "Memory the running queries' operators hold reserved (hash tables, sorts, \
+                 aggregation state).",
+                pool.reserved() as i64,
+            )?;
+            if let MemoryLimit::Finite(limit) = pool.memory_limit() {
+                gauge(
+                    out,
+                    "lakegate_memory_limit_bytes",
+                    "The memory all queries may reserve together ([query] memory_limit).",
+                    limit as i64,
+                )?;
+            }
+        }
         writeln!(
             out,
             "# HELP lakegate_active_connections Open client connections, by protocol."

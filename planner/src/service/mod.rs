@@ -84,9 +84,11 @@ impl QueryService {
         let footer_cache_mb = config.metadata_cache_mb;
         let footers = lakegate_catalog::metadata_cache::CountedFooterCache::new(footer_cache_mb);
         let results = crate::results_cache::ResultCache::new(&config.results_cache).map(Arc::new);
+        let runtime = runtime::shared_runtime(&config, footers.clone(), registry.object_stores())?;
         let metrics = Arc::new(crate::Metrics::with_caches(
-            footers.clone(),
+            footers,
             results.clone(),
+            runtime.memory_pool.clone(),
         ));
         let executor = crate::pipeline::executor::CpuExecutor::new(config.target_partitions)
             .map_err(|e| {
@@ -95,7 +97,6 @@ impl QueryService {
                     format!("cannot start the query execution runtime: {e}"),
                 )
             })?;
-        let runtime = runtime::shared_runtime(&config, footers, registry.object_stores())?;
         let engine = Engine {
             registry,
             policy,
