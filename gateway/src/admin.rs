@@ -1,7 +1,8 @@
 //! The admin HTTP endpoint: health, and policy reload for principals the policy grants
 //! the `admin` action on `system.admin.policy`.
 //!
-//! `GET /healthz` → 200. `GET /readyz` → 200, or 503 once shutting down. `GET /metrics`
+//! `GET /healthz` → 200. `GET /readyz` → 200, or 503 once shutting down or while the
+//! audit trail cannot be written (no statement runs then). `GET /metrics`
 //! → the query metrics in Prometheus' text format. `POST /policy/reload` with HTTP Basic credentials → 200 when
 //! the new policy is in force, 422 with the error when it does not load (the last good
 //! policy stays), 401 without valid credentials, 403 without the grant.
@@ -19,6 +20,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use lakegate_security::UserStore;
+use lakegate_security::audit::AuditLog;
 use lakegate_security::policy::PolicyStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +33,8 @@ pub struct Admin {
     users: Arc<UserStore>,
     policy: Arc<PolicyStore>,
     metrics: Arc<lakegate_planner::Metrics>,
+    /// The audit trail, whose health readiness follows.
+    audit: Arc<AuditLog>,
     /// Cancelled when the gateway starts shutting down: no longer ready.
     stopping: CancellationToken,
 }
@@ -41,12 +45,14 @@ impl Admin {
         users: Arc<UserStore>,
         policy: Arc<PolicyStore>,
         metrics: Arc<lakegate_planner::Metrics>,
+        audit: Arc<AuditLog>,
         stopping: CancellationToken,
     ) -> Self {
         Self {
             users,
             policy,
             metrics,
+            audit,
             stopping,
         }
     }
@@ -85,7 +91,10 @@ impl Admin {
             (&Method::GET, "/readyz") if self.stopping.is_cancelled() => {
                 reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
             }
-            (&Method::GET, "/readyz") => reply(StatusCode::OK, "ready\n"),
+            (&Method::GET, "/readyz") => match self.audit.health() {
+                Ok(()) => reply(StatusCode::OK, "ready\n"),
+                Err(why) => reply(StatusCode::SERVICE_UNAVAILABLE, &format!("{why}\n")),
+            },
             (&Method::GET, "/metrics") => {
                 let mut response = reply(StatusCode::OK, &self.metrics.render());
                 response.headers_mut().insert(

@@ -212,6 +212,7 @@ impl Gateway {
             n => n,
         };
         let throttle = Arc::new(LoginThrottle::new(&config.login, audit.clone()));
+        let trail = audit.clone();
         let mut service = QueryService::new(
             registry,
             policy,
@@ -293,6 +294,7 @@ impl Gateway {
                 users.clone(),
                 service.policy().clone(),
                 service.metrics().clone(),
+                trail.clone(),
                 shutdown.clone(),
             ));
             tasks.push(tokio::spawn(admin.serve(admin_listener, shutdown.clone())));

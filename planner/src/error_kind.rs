@@ -58,6 +58,8 @@ pub enum ErrorKind {
     TooManyConnections,
     /// The session sent nothing for `idle_session_timeout` (57P05).
     IdleSessionTimeout,
+    /// Storage the gateway must write cannot be written: the audit trail (58030).
+    IoError,
     /// A configured limit or budget refuses the query (53400), before it runs.
     LimitExceeded,
     /// The query was cancelled.
@@ -122,6 +124,7 @@ impl ErrorKind {
             ErrorKind::OutOfMemory => "53200",
             ErrorKind::TooManyConnections => "53300",
             ErrorKind::IdleSessionTimeout => "57P05",
+            ErrorKind::IoError => "58030",
             ErrorKind::LimitExceeded => "53400",
             ErrorKind::Canceled | ErrorKind::Timeout => "57014",
             ErrorKind::InsufficientPrivilege => "42501",

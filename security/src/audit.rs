@@ -150,6 +150,21 @@ impl AuditLog {
         }
     }
 
+    /// `Err` naming the trail, since when and why, while it cannot be written: no
+    /// statement may run then (fail closed), and the gateway is not ready.
+    pub fn health(&self) -> Result<(), String> {
+        let Some(failing) = self.writer.as_ref().and_then(|w| w.health.failing()) else {
+            return Ok(());
+        };
+        Err(format!(
+            "the audit trail {} cannot be written (since {}: {})",
+            self.path()
+                .map_or_else(String::new, |p| p.display().to_string()),
+            failing.since,
+            failing.error
+        ))
+    }
+
     /// Where records go.
     pub fn path(&self) -> Option<&Path> {
         self.config.path.as_deref()

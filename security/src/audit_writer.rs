@@ -3,14 +3,20 @@
 //! record waiting at once and flushes them together (group commit), then acknowledges
 //! each with how the write went. A statement's result completes only on a good
 //! acknowledgement, so a trail that cannot be written withholds results (fail closed).
+//!
+//! While writes fail the trail is unhealthy ([`Health`]: statements are refused and the
+//! gateway is not ready); the writer tries again every second, and the first write that
+//! succeeds begins with a `trail_resumed` record saying since when it could not write.
 
 use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::channel::oneshot;
 
@@ -19,6 +25,61 @@ const MAX_BATCH: usize = 1024;
 
 /// How many rotated files are kept (`audit.jsonl.1` … `.N`).
 pub(crate) const KEEP_ROTATED: usize = 5;
+
+/// How often a trail that cannot be written is tried again with no records waiting.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether the trail can be written, as its last write found.
+#[derive(Debug, Default)]
+pub(crate) struct Health(Mutex<Option<Failing>>);
+
+/// Since when the trail could not be written, and the last error.
+#[derive(Debug, Clone)]
+pub(crate) struct Failing {
+    pub(crate) since: String,
+    pub(crate) error: String,
+}
+
+impl Health {
+    /// `Some` while the trail cannot be written.
+    pub(crate) fn failing(&self) -> Option<Failing> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn failed(&self, error: &std::io::Error) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let since = state.take().map_or_else(now, |failing| failing.since);
+        *state = Some(Failing {
+            since,
+            error: error.to_string(),
+        });
+    }
+
+    fn succeeded(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The record that opens the first write after a failure.
+fn resumed_line(failing: &Failing) -> Vec<u8> {
+    let mut line = serde_json::json!({
+        "time": now(),
+        "decision": "",
+        "outcome": "trail_resumed",
+        "error": format!(
+            "the audit trail could not be written from {} on: {}",
+            failing.since, failing.error
+        ),
+    })
+    .to_string()
+    .into_bytes();
+    line.push(b'\n');
+    line
+}
 
 /// One record on its way to the file, with whom to tell how it went.
 struct Pending {
@@ -30,6 +91,7 @@ struct Pending {
 /// it was handed.
 pub(crate) struct Writer {
     queue: mpsc::Sender<Pending>,
+    pub(crate) health: Arc<Health>,
 }
 
 /// Whether a record reached the file (written and flushed to the operating system).
@@ -72,10 +134,12 @@ impl Writer {
     pub(crate) fn start(path: PathBuf, max_bytes: u64) -> std::io::Result<Self> {
         let sink = Sink::open(&path)?;
         let (queue, records) = mpsc::channel();
+        let health = Arc::new(Health::default());
+        let writing = health.clone();
         std::thread::Builder::new()
             .name("lakegate-audit".into())
-            .spawn(move || write_loop(records, path, max_bytes, Some(sink)))?;
-        Ok(Self { queue })
+            .spawn(move || write_loop(records, path, max_bytes, Some(sink), &writing))?;
+        Ok(Self { queue, health })
     }
 
     /// Hands `line` (one JSON record and its newline) to the writer.
@@ -105,31 +169,61 @@ impl Sink {
 }
 
 /// The writer thread: waits for a record, takes every other one waiting, writes and
-/// flushes them in one go, acknowledges each, rotates when the file is full.
-fn write_loop(records: mpsc::Receiver<Pending>, path: PathBuf, max_bytes: u64, sink: Option<Sink>) {
+/// flushes them in one go, acknowledges each, rotates when the file is full. While the
+/// trail cannot be written it tries again every [`RETRY_EVERY`] even with nothing to
+/// write.
+fn write_loop(
+    records: mpsc::Receiver<Pending>,
+    path: PathBuf,
+    max_bytes: u64,
+    sink: Option<Sink>,
+    health: &Health,
+) {
     let mut sink = sink;
     let mut batch = Vec::new();
     let mut bytes = Vec::new();
-    while let Ok(first) = records.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
+    loop {
+        let failing = health.failing();
+        let first = match &failing {
+            None => records.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(_) => records.recv_timeout(RETRY_EVERY),
+        };
+        match first {
+            Ok(first) => batch.push(first),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        while !batch.is_empty() && batch.len() < MAX_BATCH {
             match records.try_recv() {
                 Ok(next) => batch.push(next),
                 Err(_) => break,
             }
         }
         bytes.clear();
+        if let Some(failing) = &failing {
+            bytes.extend_from_slice(&resumed_line(failing));
+        }
         for pending in &batch {
             bytes.extend_from_slice(&pending.line);
         }
         let result = write_batch(&mut sink, &path, max_bytes, &bytes);
-        if let Err(error) = &result {
-            tracing::error!(
-                %error,
-                path = %path.display(),
-                records = batch.len(),
-                "cannot write the audit trail; the statements' results are withheld"
-            );
+        match &result {
+            Ok(()) if failing.is_some() => {
+                tracing::warn!(path = %path.display(), "the audit trail can be written again");
+                health.succeeded();
+            }
+            Ok(()) => {}
+            Err(error) => {
+                if failing.is_none() {
+                    tracing::error!(
+                        %error,
+                        path = %path.display(),
+                        records = batch.len(),
+                        "cannot write the audit trail; statements are refused until it can"
+                    );
+                }
+                health.failed(error);
+            }
         }
         for pending in batch.drain(..) {
             let _ = pending

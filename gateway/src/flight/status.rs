@@ -46,7 +46,7 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::OutOfMemory
         | ErrorKind::TooManyConnections
         | ErrorKind::LimitExceeded => Code::ResourceExhausted,
-        ErrorKind::IdleSessionTimeout => Code::Unavailable,
+        ErrorKind::IdleSessionTimeout | ErrorKind::IoError => Code::Unavailable,
         ErrorKind::Canceled => Code::Cancelled,
         ErrorKind::Timeout => Code::DeadlineExceeded,
         ErrorKind::InsufficientPrivilege => Code::PermissionDenied,

@@ -484,6 +484,14 @@ impl QueryService {
         params: Vec<ScalarValue>,
     ) -> Result<Outcome> {
         session.clear_access();
+        // Nothing runs unaudited: while the trail cannot be written every statement is
+        // refused (its own record is one more attempt to write it).
+        self.engine.recorder.audit.health().map_err(|why| {
+            QueryError::new(
+                ErrorKind::IoError,
+                format!("{why}; statements are refused until it can be written"),
+            )
+        })?;
         let statement = &prepared.statement;
         match prepared.kind {
             StatementKind::Query => self.run_select(session, run, prepared, params).await,

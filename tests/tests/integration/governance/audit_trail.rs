@@ -39,3 +39,90 @@ async fn results_are_withheld_when_the_audit_trail_cannot_be_written() {
         .expect_err("still withheld");
     assert!(message(&error).contains("audit trail"), "{error:?}");
 }
+
+/// Waits until `/readyz` answers `status`; returns its body.
+async fn until_ready_is(gw: &TestGateway, status: u16) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let (code, body) = gw.admin_get("/readyz").await;
+        if code == status {
+            return body;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "/readyz still {code} ({body}), not {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_trail_that_becomes_unwritable_refuses_statements_until_it_recovers() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("audit");
+    let path = dir.join("audit.jsonl");
+    let mut config = test_config(seeded_data_dir());
+    config.audit.path = Some(path.display().to_string());
+    // Rotated every few records, so the trail is reopened soon after it is lost.
+    config.audit.max_bytes = 1024;
+    config.finops.history.enabled = false;
+    let gw = TestGateway::start_with(config).await;
+    let client = gw.connect().await;
+    let count = "SELECT count(*) FROM lake.tpch.region";
+    client.simple_query(count).await.expect("audited");
+    assert_eq!(gw.admin_get("/readyz").await.0, 200);
+
+    // The trail's directory is lost: a file stands where it was (root ignores modes).
+    std::fs::rename(&dir, root.path().join("moved")).expect("move the trail away");
+    std::fs::write(&dir, b"not a directory").expect("block the trail");
+    let mut failed = None;
+    for _ in 0..20 {
+        if let Err(error) = client.simple_query(count).await {
+            failed = Some(error);
+            break;
+        }
+    }
+    let error = failed.expect("a statement fails once the trail cannot be written");
+    assert!(message(&error).contains("audit trail"), "{error:?}");
+    let body = until_ready_is(&gw, 503).await;
+    assert!(body.contains("audit trail"), "{body}");
+    // Refused before running, with 58030, on both protocols.
+    let error = client.simple_query(count).await.expect_err("refused");
+    assert_eq!(error.code().map(|c| c.code()), Some("58030"), "{error:?}");
+    assert!(
+        message(&error).contains("refused until it can be written"),
+        "{error:?}"
+    );
+    let mut flight = gw.flight().await;
+    let refused = match flight.execute(count.to_string(), None).await {
+        Err(error) => error.to_string(),
+        Ok(info) => {
+            let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+            match flight.do_get(ticket).await {
+                Err(error) => error.to_string(),
+                Ok(mut stream) => {
+                    use futures::StreamExt;
+                    let item = stream.next().await.expect("an item");
+                    item.expect_err("Flight SQL refused too").to_string()
+                }
+            }
+        }
+    };
+    assert!(
+        refused.contains("unavailable") && refused.contains("audit trail"),
+        "{refused}"
+    );
+
+    // Storage comes back: ready again within seconds without a statement, and the
+    // trail says since when it could not be written.
+    std::fs::remove_file(&dir).expect("unblock the trail");
+    until_ready_is(&gw, 200).await;
+    let rows = client.simple_query(count).await.expect("served again");
+    assert!(!rows.is_empty());
+    let text = std::fs::read_to_string(&path).expect("the new trail");
+    let resumed = text
+        .lines()
+        .find(|line| line.contains("trail_resumed"))
+        .expect("a trail_resumed record");
+    assert!(resumed.contains("could not be written from"), "{resumed}");
+}
