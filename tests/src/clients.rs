@@ -29,7 +29,12 @@ pub async fn python_with(modules: &str) -> Option<String> {
 /// A PostgreSQL server of the test's own, or `None` (reported by [`missing`]) when
 /// none is installed.
 pub fn postgres_server() -> Option<PostgresServer> {
-    let server = PostgresServer::start();
+    postgres_server_with(&[])
+}
+
+/// [`postgres_server`] with extra server settings (`name=value`).
+pub fn postgres_server_with(settings: &[&str]) -> Option<PostgresServer> {
+    let server = PostgresServer::start_with(settings);
     if server.is_none() {
         missing("PostgreSQL server (Debian package postgresql)");
     }

@@ -5,6 +5,7 @@ pub mod clients;
 pub mod postgres_server;
 pub mod raw_client;
 pub mod s3_server;
+pub mod sqlgen;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

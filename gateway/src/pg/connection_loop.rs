@@ -149,7 +149,9 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers, Q: DirectQueries>(
         let cancel_request = matches!(message, PgWireFrontendMessage::CancelRequest(_));
         let processed = match message {
             PgWireFrontendMessage::Query(query) if serving(&socket) => {
-                let statement = simple.on_simple_query(&mut socket, query);
+                // Boxed: the statement's future is large, and debug builds move it
+                // through the thread's stack, which the parser's recursion needs.
+                let statement = Box::pin(simple.on_simple_query(&mut socket, query));
                 match watch.while_connected(statement).await {
                     Some(processed) => processed,
                     None => {
@@ -159,7 +161,7 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers, Q: DirectQueries>(
                 }
             }
             PgWireFrontendMessage::Execute(execute) if serving(&socket) => {
-                let statement = extended.on_execute_message(&mut socket, execute);
+                let statement = Box::pin(extended.on_execute_message(&mut socket, execute));
                 match watch.while_connected(statement).await {
                     Some(processed) => processed,
                     None => {

@@ -1,5 +1,6 @@
 //! The gateway's optimizer rules: semi-join reduction, join ordering, limit pushdown.
 
+pub(crate) mod group_by_constant;
 pub(crate) mod join_estimates;
 pub(crate) mod join_order;
 pub(crate) mod limit_pushdown;

@@ -145,6 +145,15 @@ fn analyzer_rules(security: Arc<SecureScans>) -> Vec<Arc<dyn AnalyzerRule + Send
         coerced,
         Arc::new(lakegate_pg_compat::functions::PostgresArithmetic),
     );
+    // Those rewrites give some expressions PostgreSQL's type (a numeric quotient's
+    // scale, `avg` of a numeric, `sum` of bigints), which the expressions around them
+    // were coerced to before: coerce again, so that `price > (SELECT avg(p) / 2 …)`
+    // compares like types instead of failing at execution (found by the differential
+    // test against PostgreSQL).
+    rules.insert(
+        coerced + 1,
+        Arc::new(datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new()),
+    );
     rules
 }
 
@@ -153,7 +162,18 @@ fn analyzer_rules(security: Arc<SecureScans>) -> Vec<Arc<dyn AnalyzerRule + Send
 fn optimizer_rules(engine: &Engine) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     // Predicates that cannot fail may cross the policy barrier after DataFusion's
     // own filter pushdown has brought them to it.
-    let mut rules = Optimizer::new().rules;
+    let mut rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = Optimizer::new()
+        .rules
+        .into_iter()
+        .map(|rule| -> Arc<dyn OptimizerRule + Send + Sync> {
+            match rule.name() {
+                crate::rules::group_by_constant::NAME => {
+                    Arc::new(crate::rules::group_by_constant::KeepLastGroupKey(rule))
+                }
+                _ => rule,
+            }
+        })
+        .collect();
     let after = rules
         .iter()
         .position(|r| r.name() == "push_down_filter")
