@@ -690,10 +690,7 @@ impl QueryGen {
             )
         };
         let (a, b) = (side(self), side(self));
-        // Not UNION (distinct) yet: over two Iceberg tables it can fail with XX000 where
-        // DataFusion 53 finds the columns' field ids (field metadata) differ between
-        // the logical and the physical plan (apache/datafusion#18337).
-        let op = *self.pick(&["UNION ALL", "INTERSECT", "EXCEPT"]);
+        let op = *self.pick(&["UNION", "UNION ALL", "INTERSECT", "EXCEPT"]);
         Generated {
             sql: format!("{a} {op} {b}"),
             ordered: false,

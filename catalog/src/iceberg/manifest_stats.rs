@@ -15,29 +15,25 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::stats::Precision;
 use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
 use iceberg::spec::{DataFile, Datum, PrimitiveLiteral, PrimitiveType};
-use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 
 use super::snapshot_files::SnapshotFiles;
 
 /// The statistics of each of `paths` (data files of the snapshot `listed`) for the
-/// columns of `schema`, by path. Files the manifests do not list are missing from the
+/// columns of `schema`, whose Iceberg field ids are `field_ids` (the read schema carries
+/// none, read_schema.rs), by path. Files the manifests do not list are missing from the
 /// answer.
 pub(super) fn file_statistics(
     listed: &SnapshotFiles,
     schema: &Schema,
+    field_ids: &[Option<i32>],
     paths: &HashSet<&str>,
 ) -> HashMap<String, Arc<Statistics>> {
-    let field_ids: Vec<Option<i32>> = schema
-        .fields()
-        .iter()
-        .map(|f| f.metadata().get(PARQUET_FIELD_ID_META_KEY)?.parse().ok())
-        .collect();
     listed
         .files
         .iter()
         .filter(|file| paths.contains(file.file_path()))
         .map(|file| {
-            let statistics = statistics(file, schema, &field_ids);
+            let statistics = statistics(file, schema, field_ids);
             (file.file_path().to_string(), Arc::new(statistics))
         })
         .collect()

@@ -19,7 +19,8 @@ use iceberg::table::Table;
 use iceberg_datafusion::IcebergStaticTableProvider;
 
 use super::IcebergAppendExec;
-use super::views::{as_string_views, with_string_views};
+use super::read_schema::{read_schema, without_scan_metadata};
+use super::views::as_string_views;
 use crate::WriteError;
 use crate::counting_store::count_parquet_reads;
 use crate::metering::{ScanMeter, metered_table};
@@ -36,7 +37,7 @@ pub struct MeteredIcebergTable {
     catalog: Option<Arc<dyn Catalog>>,
     provider: IcebergStaticTableProvider,
     /// The table's columns as statements see them: Iceberg's Arrow schema with its
-    /// strings as string views (views.rs).
+    /// strings as string views and no field metadata (read_schema.rs).
     schema: SchemaRef,
     /// The table over counting storage for the statement's meter, made at the first
     /// scan and shared by the statement's other scans of this table, so that they share
@@ -61,7 +62,7 @@ impl MeteredIcebergTable {
             table,
             snapshot_id: None,
             catalog: Some(catalog),
-            schema: with_string_views(&provider.schema()),
+            schema: read_schema(&provider.schema()),
             provider,
             metered: Mutex::new(None),
         })
@@ -78,7 +79,7 @@ impl MeteredIcebergTable {
             table,
             snapshot_id: Some(snapshot_id),
             catalog: None,
-            schema: with_string_views(&provider.schema()),
+            schema: read_schema(&provider.schema()),
             provider,
             metered: Mutex::new(None),
         })
@@ -208,11 +209,12 @@ impl TableProvider for MeteredIcebergTable {
                 .provider
                 .scan(state, projection, filters, limit)
                 .await?;
-            return as_string_views(scan);
+            return without_scan_metadata(as_string_views(scan)?);
         };
         let provider = self.metered_provider(&meter).await?;
         let scan = provider.scan(state, projection, filters, limit).await?;
-        Ok(Arc::new(CountRowsExec::new(as_string_views(scan)?, meter)))
+        let scan = without_scan_metadata(as_string_views(scan)?)?;
+        Ok(Arc::new(CountRowsExec::new(scan, meter)))
     }
 
     fn supports_filters_pushdown(

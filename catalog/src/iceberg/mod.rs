@@ -17,6 +17,7 @@ mod metered_table;
 pub mod names;
 mod native_scan;
 mod provider;
+mod read_schema;
 mod scan_filters;
 mod snapshot_files;
 mod sql_locations;

@@ -155,9 +155,17 @@ pub(super) async fn native_scan(
         .await
         .map_err(external)?;
     let paths: HashSet<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
+    // Names meant one field in every schema of the table (checked above): the current
+    // schema gives each column its field id.
+    let iceberg_schema = metadata.current_schema();
+    let field_ids: Vec<Option<i32>> = schema
+        .fields()
+        .iter()
+        .map(|f| iceberg_schema.field_by_name(f.name()).map(|field| field.id))
+        .collect();
     let mut statistics_of = listed
         .as_deref()
-        .map(|listed| file_statistics(listed, schema, &paths))
+        .map(|listed| file_statistics(listed, schema, &field_ids, &paths))
         .unwrap_or_default();
     let mut files = Vec::with_capacity(tasks.len());
     let mut rows = Some(0usize);

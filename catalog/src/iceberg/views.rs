@@ -16,7 +16,7 @@ use datafusion::physical_plan::expressions::{CastExpr, Column};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 
 /// `schema` with its top-level `Utf8` and `LargeUtf8` columns as `Utf8View` (field
-/// metadata, the Iceberg field ids, kept).
+/// metadata kept; read_schema.rs drops it).
 pub(super) fn with_string_views(schema: &SchemaRef) -> SchemaRef {
     if !schema.fields().iter().any(|f| is_plain_string(f)) {
         return schema.clone();
