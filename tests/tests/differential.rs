@@ -12,8 +12,7 @@
 use std::time::Instant;
 
 use lakegate_tests::sqlgen::{QueryGen, TABLES};
-use lakegate_tests::{TestGateway, query_text};
-use tokio_postgres::SimpleQueryMessage;
+use lakegate_tests::{TestGateway, query_text, text_rows};
 
 type Rows = Vec<Vec<Option<String>>>;
 
@@ -92,17 +91,7 @@ async fn load_postgres(lake: &tokio_postgres::Client, pg: &tokio_postgres::Clien
 /// Runs `sql` with the simple protocol: its rows as text, or the error's message.
 async fn run(client: &tokio_postgres::Client, sql: &str) -> Result<Rows, String> {
     match client.simple_query(sql).await {
-        Ok(messages) => Ok(messages
-            .into_iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_string))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect()),
+        Ok(messages) => Ok(text_rows(&messages)),
         Err(error) => Err(error.as_db_error().map_or_else(
             || error.to_string(),
             |e| format!("{}: {}", e.code().code(), e.message()),

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use lakegate_gateway::byte_size::ByteSize;
-use lakegate_tests::{TestGateway, notice_figures, seeded_data_dir, test_config};
-use tokio_postgres::SimpleQueryMessage;
+use lakegate_tests::{TestGateway, notice_figures, seeded_data_dir, test_config, text_rows};
+
+use super::metering::with_cost_notices;
 
 type Notices = tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>;
 
@@ -16,20 +17,11 @@ async fn run(
     notices: &mut Notices,
     sql: &str,
 ) -> (Vec<Vec<Option<String>>>, HashMap<String, f64>) {
-    let rows = client
+    let messages = client
         .simple_query(sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", db_message(&e)))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect();
+        .unwrap_or_else(|e| panic!("{sql}: {}", db_message(&e)));
+    let rows = text_rows(&messages);
     let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
         .await
         .expect("a cost notice")
@@ -41,15 +33,6 @@ fn db_message(error: &tokio_postgres::Error) -> String {
     error
         .as_db_error()
         .map_or_else(|| error.to_string(), |e| e.message().to_string())
-}
-
-async fn with_cost(gw: &TestGateway) -> (tokio_postgres::Client, Notices) {
-    let (client, notices) = gw.connect_with_notices("demo", "demo").await;
-    client
-        .simple_query("SET gateway.show_cost = on")
-        .await
-        .expect("set");
-    (client, notices)
 }
 
 /// A sort of every line item by its comment, and an aggregation with a group per
@@ -69,7 +52,7 @@ const AGGREGATE: &str = "SELECT l_orderkey, l_partkey, count(*), sum(l_quantity)
 /// rows (compared in order when `ordered`).
 async fn spills_and_answers_the_same(data: &std::path::Path, sql: &str, ordered: bool) {
     let unlimited = TestGateway::start_with(test_config(data)).await;
-    let (client, mut notices) = with_cost(&unlimited).await;
+    let (client, mut notices) = with_cost_notices(&unlimited).await;
     let (mut expected, figures) = run(&client, &mut notices, sql).await;
     assert_eq!(figures["spilled_bytes"], 0.0, "{figures:?}");
     let unlimited_peak = figures["peak_memory_bytes"];
@@ -81,7 +64,7 @@ async fn spills_and_answers_the_same(data: &std::path::Path, sql: &str, ordered:
     config.query.memory_limit = ByteSize::Bytes(4 * limit);
     config.query.per_query_memory_limit = Some(ByteSize::Bytes(limit));
     let limited = TestGateway::start_with(config).await;
-    let (client, mut notices) = with_cost(&limited).await;
+    let (client, mut notices) = with_cost_notices(&limited).await;
     let (mut spilled, figures) = run(&client, &mut notices, sql).await;
     assert!(
         figures["spilled_bytes"] > 0.0 && figures["spill_files"] > 0.0,

@@ -25,7 +25,7 @@ async fn metered(
 }
 
 /// The demo user's connection with `gateway.show_cost` on, and its notices.
-async fn with_cost_notices(
+pub(super) async fn with_cost_notices(
     gw: &TestGateway,
 ) -> (
     tokio_postgres::Client,
