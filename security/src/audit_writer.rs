@@ -13,6 +13,7 @@ use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -29,9 +30,13 @@ pub(crate) const KEEP_ROTATED: usize = 5;
 /// How often a trail that cannot be written is tried again with no records waiting.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
-/// Whether the trail can be written, as its last write found.
+/// Whether the trail can be written, as its last write found. Every statement asks:
+/// the flag answers without a lock while the trail is healthy.
 #[derive(Debug, Default)]
-pub(crate) struct Health(Mutex<Option<Failing>>);
+pub(crate) struct Health {
+    failing: AtomicBool,
+    detail: Mutex<Option<Failing>>,
+}
 
 /// Since when the trail could not be written, and the last error.
 #[derive(Debug, Clone)]
@@ -43,20 +48,29 @@ pub(crate) struct Failing {
 impl Health {
     /// `Some` while the trail cannot be written.
     pub(crate) fn failing(&self) -> Option<Failing> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        if !self.failing.load(Ordering::Acquire) {
+            return None;
+        }
+        self.detail
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn failed(&self, error: &std::io::Error) {
-        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.detail.lock().unwrap_or_else(|e| e.into_inner());
         let since = state.take().map_or_else(now, |failing| failing.since);
         *state = Some(Failing {
             since,
             error: error.to_string(),
         });
+        self.failing.store(true, Ordering::Release);
     }
 
     fn succeeded(&self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let mut state = self.detail.lock().unwrap_or_else(|e| e.into_inner());
+        self.failing.store(false, Ordering::Release);
+        *state = None;
     }
 }
 

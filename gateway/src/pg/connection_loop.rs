@@ -147,30 +147,19 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers, Q: DirectQueries>(
         };
         // A CancelRequest comes on a connection of its own, closed once it is handled.
         let cancel_request = matches!(message, PgWireFrontendMessage::CancelRequest(_));
+        // Statements run under the peer watch (`None`: the client went away and the
+        // statement was dropped). Boxed: a statement's future is large, and debug builds
+        // move it through the thread's stack, which the parser's recursion needs.
         let processed = match message {
             PgWireFrontendMessage::Query(query) if serving(&socket) => {
-                // Boxed: the statement's future is large, and debug builds move it
-                // through the thread's stack, which the parser's recursion needs.
                 let statement = Box::pin(simple.on_simple_query(&mut socket, query));
-                match watch.while_connected(statement).await {
-                    Some(processed) => processed,
-                    None => {
-                        client_gone(&socket);
-                        return Ok(());
-                    }
-                }
+                watch.while_connected(statement).await
             }
             PgWireFrontendMessage::Execute(execute) if serving(&socket) => {
                 let statement = Box::pin(extended.on_execute_message(&mut socket, execute));
-                match watch.while_connected(statement).await {
-                    Some(processed) => processed,
-                    None => {
-                        client_gone(&socket);
-                        return Ok(());
-                    }
-                }
+                watch.while_connected(statement).await
             }
-            message => {
+            message => Some(
                 process_message(
                     message,
                     &mut socket,
@@ -180,8 +169,12 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers, Q: DirectQueries>(
                     copy.clone(),
                     cancel.clone(),
                 )
-                .await
-            }
+                .await,
+            ),
+        };
+        let Some(processed) = processed else {
+            client_gone(&socket);
+            return Ok(());
         };
         if starting && matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
             let user = socket
