@@ -281,6 +281,13 @@ pub struct FlightConfig {
     pub secret_file: Option<String>,
     /// Prepared statements kept per user; the least recently used is dropped beyond it.
     pub max_prepared_per_user: usize,
+    /// Result streams (DoGet) one user may hold open at once; beyond it a DoGet is
+    /// refused with RESOURCE_EXHAUSTED (SQLSTATE 53300). 0: no limit.
+    pub max_streams_per_user: usize,
+    /// TCP connections served at once; a connection beyond it is closed at accept.
+    pub max_connections: usize,
+    /// Largest gRPC message a client may send (parameter batches, tickets), in bytes.
+    pub max_message_bytes: usize,
     /// TLS for this listener. Absent: plain HTTP/2.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<FlightTlsConfig>,
@@ -305,6 +312,9 @@ impl Default for FlightConfig {
             ticket_ttl_seconds: 600,
             secret_file: None,
             max_prepared_per_user: 256,
+            max_streams_per_user: 32,
+            max_connections: 200,
+            max_message_bytes: 64 << 20,
             tls: None,
         }
     }
@@ -665,13 +675,25 @@ impl Config {
                 "pg.max_connections and pg.authentication_timeout_seconds must be positive".into(),
             ));
         }
+        if !(1024..=(1 << 30)).contains(&self.flight.max_message_bytes) {
+            return Err(ConfigError(format!(
+                "flight.max_message_bytes must be between 1024 and 1073741824, got {}",
+                self.flight.max_message_bytes
+            )));
+        }
+        if self.flight.max_connections == 0 {
+            return Err(ConfigError(
+                "flight.max_connections must be positive".into(),
+            ));
+        }
         if self.pg.message_stall_ms == 0 {
             return Err(ConfigError("pg.message_stall_ms must be positive".into()));
         }
         let memory = self.query.memory_limits(&self.data_dir);
         if memory.memory_limit < (16 << 20) || memory.per_query_memory_limit < (1 << 20) {
             return Err(ConfigError(format!(
-                "query.memory_limit must be at least 16 MiB and query.per_query_memory_limit                  at least 1 MiB, got {} and {} bytes",
+                "query.memory_limit must be at least 16 MiB and query.per_query_memory_limit \
+                 at least 1 MiB, got {} and {} bytes",
                 memory.memory_limit, memory.per_query_memory_limit
             )));
         }

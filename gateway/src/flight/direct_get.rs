@@ -1,5 +1,6 @@
 //! DoGet served beside tonic's generated Flight service, so that results reach h2 as
-//! prebuilt frames (`ipc_frames`) instead of through tonic's prost codec.
+//! prebuilt frames (`ipc_frames`) instead of through tonic's prost codec; and every call
+//! of a connection beyond `[flight] max_connections` refused (`connections`).
 //!
 //! [`DirectGet`] wraps the generated server: a DoGet call whose request is not
 //! compressed is answered here; every other call, and a DoGet with a `grpc-encoding`,
@@ -31,7 +32,7 @@ use tonic::server::NamedService;
 use tonic::{Request, Status};
 use tower_service::Service;
 
-use super::MAX_DECODING_MESSAGE;
+use super::connections::ConnectionLimit;
 use super::ipc_frames::FrameEncoder;
 use super::service::{FlightSqlEndpoint, FlightState};
 
@@ -43,14 +44,20 @@ const DO_GET_PATH: &str = "/arrow.flight.protocol.FlightService/DoGet";
 pub(crate) struct DirectGet {
     inner: FlightServiceServer<FlightSqlEndpoint>,
     state: Arc<FlightState>,
+    connections: Arc<ConnectionLimit>,
 }
 
 impl DirectGet {
     pub(crate) fn new(
         inner: FlightServiceServer<FlightSqlEndpoint>,
         state: Arc<FlightState>,
+        connections: Arc<ConnectionLimit>,
     ) -> Self {
-        Self { inner, state }
+        Self {
+            inner,
+            state,
+            connections,
+        }
     }
 }
 
@@ -75,6 +82,9 @@ impl Service<http::Request<Body>> for DirectGet {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if let Some(refusal) = self.connections.refusal(request.extensions()) {
+            return std::future::ready(Ok(refusal.into_http())).boxed();
+        }
         if request.uri().path() == DO_GET_PATH && identity_encoded(request.headers()) {
             let state = self.state.clone();
             async move {
@@ -91,8 +101,8 @@ impl Service<http::Request<Body>> for DirectGet {
 }
 
 /// Decodes the one `Ticket` of a unary gRPC request body.
-async fn ticket(body: Body) -> Result<Ticket, Status> {
-    let mut bytes = Limited::new(body, MAX_DECODING_MESSAGE + 5)
+async fn ticket(body: Body, max_message_bytes: usize) -> Result<Ticket, Status> {
+    let mut bytes = Limited::new(body, max_message_bytes + 5)
         .collect()
         .await
         .map_err(|e| Status::invalid_argument(format!("reading the DoGet request: {e}")))?
@@ -124,7 +134,7 @@ async fn do_get(
     request: http::Request<Body>,
 ) -> Result<http::Response<Body>, Status> {
     let (parts, body) = request.into_parts();
-    let ticket = ticket(body).await?;
+    let ticket = ticket(body, state.max_message_bytes).await?;
     let request = Request::from_parts(
         MetadataMap::from_headers(parts.headers),
         parts.extensions,

@@ -21,6 +21,7 @@ mod prepared;
 mod service;
 mod sql_info;
 mod status;
+mod stream_slots;
 mod ticket;
 
 use std::sync::Arc;
@@ -46,15 +47,13 @@ use service::{FlightSqlEndpoint, FlightState};
 pub use service::COMPRESSION_KEY;
 pub use status::SQLSTATE_KEY;
 
-/// Largest message a client may send (parameter batches), in bytes.
-const MAX_DECODING_MESSAGE: usize = 64 * 1024 * 1024;
-
 /// A configured Flight SQL frontend, ready to serve.
 #[derive(Debug)]
 pub struct FlightFrontend {
     state: Arc<FlightState>,
     /// Certificate chain and key (PEM), checked at construction.
     tls: Option<(Vec<u8>, Vec<u8>)>,
+    max_connections: usize,
 }
 
 impl FlightFrontend {
@@ -93,22 +92,28 @@ impl FlightFrontend {
             prepared: PreparedStatements::new(config.max_prepared_per_user),
             running: Arc::new(FlightCancels::default()),
             info: StaticInfo::new().context("building the Flight SQL info tables")?,
+            streams: stream_slots::StreamSlots::new(config.max_streams_per_user),
+            max_message_bytes: config.max_message_bytes,
         };
         Ok(Self {
             state: Arc::new(state),
             tls,
+            max_connections: config.max_connections,
         })
     }
 
     /// Serves until `shutdown` is cancelled.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) {
-        let metrics = self.state.service.metrics().clone();
+        let limit = connections::ConnectionLimit::new(
+            self.max_connections,
+            self.state.service.metrics().clone(),
+        );
         let endpoint = FlightSqlEndpoint {
             state: self.state.clone(),
         };
-        let generated =
-            FlightServiceServer::new(endpoint).max_decoding_message_size(MAX_DECODING_MESSAGE);
-        let service = direct_get::DirectGet::new(generated, self.state);
+        let generated = FlightServiceServer::new(endpoint)
+            .max_decoding_message_size(self.state.max_message_bytes);
+        let service = direct_get::DirectGet::new(generated, self.state, limit.clone());
         let mut builder = Server::builder()
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)));
@@ -125,8 +130,11 @@ impl FlightFrontend {
         }
         let incoming = TcpIncoming::from(listener)
             .with_nodelay(Some(true))
-            .map(move |accepted| {
-                accepted.map(|tcp| connections::CountedConnection::new(tcp, metrics.clone()))
+            .filter_map(move |accepted| {
+                std::future::ready(match accepted {
+                    Ok(tcp) => limit.admit(tcp).map(Ok),
+                    Err(error) => Some(Err(error)),
+                })
             });
         if let Err(error) = builder
             .add_service(service)

@@ -44,6 +44,7 @@ use super::params::{param_rows, parameter_schema};
 use super::plain_types::{plain_batch, plain_schema};
 use super::prepared::PreparedStatements;
 use super::status::{arrow_status, server_arrow_status, to_status};
+use super::stream_slots::StreamSlots;
 use super::ticket::{self, Claims, TicketBody};
 
 /// Largest parameter binding a DoPut may send, in bytes of Arrow memory.
@@ -58,6 +59,9 @@ pub(crate) struct FlightState {
     pub(crate) prepared: PreparedStatements,
     pub(crate) running: Arc<FlightCancels>,
     pub(crate) info: StaticInfo,
+    pub(crate) streams: Arc<StreamSlots>,
+    /// Largest gRPC message a client may send (`[flight] max_message_bytes`).
+    pub(crate) max_message_bytes: usize,
 }
 
 /// The tonic service.
@@ -328,9 +332,31 @@ impl FlightState {
                 Compression::parse(text).map_err(Status::invalid_argument)?
             }
         };
+        // Held by the result stream until the body is dropped, however it ends.
+        let slot = self.streams.acquire(&principal.user)?;
         let session = self
             .service
             .open_session(principal.clone(), origin(&request));
+        let mut results = self.answer(session, &claims, deadline, compression).await?;
+        results.batches = results
+            .batches
+            .map(move |batch| {
+                let _held = &slot;
+                batch
+            })
+            .boxed();
+        Ok(results)
+    }
+
+    /// Runs what a redeemed ticket names.
+    async fn answer(
+        &self,
+        session: Session,
+        claims: &Claims,
+        deadline: Option<Duration>,
+        compression: Option<Compression>,
+    ) -> Result<Results, Status> {
+        let principal = session.principal().clone();
         match &claims.body {
             TicketBody::Statement(sql) => {
                 let mut statements = self.service.parse(&session, sql).map_err(to_status)?;
@@ -341,28 +367,14 @@ impl FlightState {
                 }
                 let prepared = self.service.prepare_to_run(sql, statements.remove(0));
                 require_query(&prepared)?;
-                self.run(
-                    session,
-                    prepared,
-                    Vec::new(),
-                    &claims,
-                    deadline,
-                    compression,
-                )
-                .await
+                self.run(session, prepared, Vec::new(), claims, deadline, compression)
+                    .await
             }
             TicketBody::Prepared(handle) => {
                 let entry = self.prepared.get(handle, &principal.user)?;
                 let rows = param_rows(&entry.prepared, entry.params.as_ref())?;
-                self.run(
-                    session,
-                    entry.prepared,
-                    rows,
-                    &claims,
-                    deadline,
-                    compression,
-                )
-                .await
+                self.run(session, entry.prepared, rows, claims, deadline, compression)
+                    .await
             }
             TicketBody::Metadata(command) => {
                 let command = decode_command(command)?;
