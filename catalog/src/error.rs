@@ -50,6 +50,27 @@ impl CatalogError {
 /// Result alias for this crate.
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
 
+/// A source that failed in a way the client should be told plainly: a database that
+/// cannot be reached or whose connection was lost mid-query, or object storage that still
+/// fails after its retries. The message names the source and what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub fault: SourceFault,
+    pub message: String,
+}
+
+/// What kind of source failure a [`SourceError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFault {
+    /// No connection could be made (PostgreSQL's 08001, as postgres_fdw reports it).
+    Unreachable,
+    /// The connection broke while in use (08006).
+    ConnectionLost,
+    /// Reading or writing storage failed after retries (58030).
+    Storage,
+}
+
 /// Why a write to a table was refused or failed, for the client.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {

@@ -26,6 +26,6 @@ pub mod tpch;
 
 pub use config::{CatalogConfig, CatalogType};
 pub use counting_store::CountingObjectStore;
-pub use error::{CatalogError, Result, WriteError};
+pub use error::{CatalogError, Result, SourceError, SourceFault, WriteError};
 pub use listed::ListedCatalog;
 pub use registry::{CatalogRegistry, RegisteredCatalog};

@@ -132,7 +132,15 @@ fn unshared(shared: &DataFusionError) -> Option<DataFusionError> {
             }
             _ => None,
         },
-        DataFusionError::External(e) => e.downcast_ref::<DataFusionError>().and_then(unshared),
+        DataFusionError::External(e) => match e.downcast_ref::<lakegate_catalog::SourceError>() {
+            Some(source) => Some(DataFusionError::External(Box::new(
+                lakegate_catalog::SourceError {
+                    fault: source.fault,
+                    message: source.message.clone(),
+                },
+            ))),
+            None => e.downcast_ref::<DataFusionError>().and_then(unshared),
+        },
         _ => None,
     }
 }
@@ -146,7 +154,10 @@ fn external(inner: Box<dyn std::error::Error + Send + Sync>) -> QueryError {
                 Ok(write) => (*write).into(),
                 Err(inner) => match inner.downcast::<lakegate_catalog::CatalogError>() {
                     Ok(catalog) => (*catalog).into(),
-                    Err(inner) => permission_or_policy(inner),
+                    Err(inner) => match inner.downcast::<lakegate_catalog::SourceError>() {
+                        Ok(source) => (*source).into(),
+                        Err(inner) => permission_or_policy(inner),
+                    },
                 },
             },
         },
@@ -175,6 +186,18 @@ impl From<lakegate_catalog::CatalogError> for QueryError {
             lakegate_catalog::CatalogError::Write(write) => write.into(),
             other => internal(&other.to_string()),
         }
+    }
+}
+
+impl From<lakegate_catalog::SourceError> for QueryError {
+    fn from(e: lakegate_catalog::SourceError) -> Self {
+        use lakegate_catalog::SourceFault;
+        let kind = match e.fault {
+            SourceFault::Unreachable => ErrorKind::UnableToConnect,
+            SourceFault::ConnectionLost => ErrorKind::ConnectionFailure,
+            SourceFault::Storage => ErrorKind::IoError,
+        };
+        QueryError::new(kind, e.message)
     }
 }
 

@@ -58,8 +58,13 @@ pub enum ErrorKind {
     TooManyConnections,
     /// The session sent nothing for `idle_session_timeout` (57P05).
     IdleSessionTimeout,
-    /// Storage the gateway must write cannot be written: the audit trail (58030).
+    /// Storage cannot be read or written: the audit trail, or object storage that still
+    /// fails after its retries (58030).
     IoError,
+    /// A source database cannot be reached (08001, as postgres_fdw reports it).
+    UnableToConnect,
+    /// A source database's connection broke while the query used it (08006).
+    ConnectionFailure,
     /// A configured limit or budget refuses the query (53400), before it runs.
     LimitExceeded,
     /// The query was cancelled.
@@ -125,6 +130,8 @@ impl ErrorKind {
             ErrorKind::TooManyConnections => "53300",
             ErrorKind::IdleSessionTimeout => "57P05",
             ErrorKind::IoError => "58030",
+            ErrorKind::UnableToConnect => "08001",
+            ErrorKind::ConnectionFailure => "08006",
             ErrorKind::LimitExceeded => "53400",
             ErrorKind::Canceled | ErrorKind::Timeout => "57014",
             ErrorKind::InsufficientPrivilege => "42501",

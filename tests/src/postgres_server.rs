@@ -1,6 +1,8 @@
 //! A throw-away PostgreSQL cluster from the Debian package (`postgresql`), started for a
 //! test or benchmark on a free port and stopped on drop. It logs every statement it
-//! receives, so a test can check the SQL the gateway pushed down.
+//! receives, so a test can check the SQL the gateway pushed down. A test of source
+//! faults stops it (as an administrator's fast shutdown does) and starts it again on the
+//! same port and data.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -8,17 +10,21 @@ use std::time::Duration;
 
 /// A running cluster; `postgres` (trust authentication) owns it.
 pub struct PostgresServer {
-    child: Child,
+    child: Option<Child>,
     /// The TCP port on 127.0.0.1.
     pub port: u16,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    settings: Vec<String>,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for PostgresServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -76,12 +82,30 @@ impl PostgresServer {
             .expect("free port")
             .port();
         let log = dir.path().join("postgres.log");
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let child = as_postgres(&bin.join("postgres"))
+        let mut server = Self {
+            child: None,
+            port,
+            log,
+            bin,
+            settings: settings.iter().map(|s| s.to_string()).collect(),
+            dir,
+        };
+        server.launch();
+        Some(server)
+    }
+
+    /// Starts the postmaster on the cluster's data and port.
+    fn launch(&mut self) {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = as_postgres(&self.bin.join("postgres"))
             .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(dir.path())
+            .arg(self.dir.path().join("data"))
+            .args(["-p", &self.port.to_string(), "-k"])
+            .arg(self.dir.path())
             .args([
                 "-c",
                 "listen_addresses=127.0.0.1",
@@ -92,17 +116,37 @@ impl PostgresServer {
                 "-c",
                 "max_parallel_workers_per_gather=0",
             ])
-            .args(settings.iter().flat_map(|s| ["-c", s]))
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
             .expect("postgres starts");
-        Some(Self {
-            child,
-            port,
-            log,
-            _dir: dir,
-        })
+        self.child = Some(child);
+    }
+
+    /// Stops the server as an administrator's fast shutdown does (SIGINT): sessions are
+    /// terminated, running queries fail, and the port stops accepting connections.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // The postmaster's own PID (the child may be `runuser` around it).
+        let pid = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next().map(str::to_string))
+            .unwrap_or_else(|| child.id().to_string());
+        let signalled = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(signalled.success(), "signalling PostgreSQL failed");
+        let _ = child.wait();
+    }
+
+    /// Starts a stopped server again on the same port and data.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the server is running");
+        self.launch();
     }
 
     /// A libpq connection string for the `postgres` superuser.

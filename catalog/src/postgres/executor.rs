@@ -25,6 +25,8 @@ use datafusion_federation::sql::SQLExecutor;
 use futures::StreamExt;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
+use crate::{SourceError, SourceFault};
+
 /// Rows per Arrow batch read from PostgreSQL.
 const BATCH_ROWS: usize = 8192;
 
@@ -44,7 +46,9 @@ pub struct PostgresExecutor {
 }
 
 /// A failure of the source. Errors in the data (SQLSTATE class 22, such as a division by
-/// zero pushed down) are the query's; anything else is the gateway's or the source's.
+/// zero pushed down) are the query's; a connection that cannot be made or breaks (the
+/// server down, restarted, or terminating sessions) is a [`SourceError`] the client sees
+/// as PostgreSQL's postgres_fdw reports it; anything else is the gateway's or the source's.
 fn remote_query(catalog: &str, what: &str, e: tokio_postgres::Error) -> DataFusionError {
     match e.as_db_error() {
         Some(db) if db.code().code().starts_with("22") => {
@@ -54,9 +58,53 @@ fn remote_query(catalog: &str, what: &str, e: tokio_postgres::Error) -> DataFusi
     }
 }
 
-fn remote(catalog: &str, what: &str, e: impl std::fmt::Display) -> DataFusionError {
-    DataFusionError::External(format!("PostgreSQL source {catalog}: {what}: {e}").into())
+fn remote(catalog: &str, what: &str, e: tokio_postgres::Error) -> DataFusionError {
+    let message = match e.as_db_error() {
+        Some(db) => format!(
+            "PostgreSQL source {catalog}: {what}: {} (SQLSTATE {})",
+            db.message(),
+            db.code().code()
+        ),
+        None => {
+            let mut text = format!("PostgreSQL source {catalog}: {what}: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(inner) = cause {
+                text.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            text
+        }
+    };
+    match connection_fault(what, &e) {
+        Some(fault) => DataFusionError::External(Box::new(SourceError { fault, message })),
+        None => DataFusionError::External(message.into()),
+    }
 }
+
+/// Whether `e` is the connection failing rather than the statement: no server to connect
+/// to, a session the server terminated (57P01 admin shutdown, 57P02 crash, 57P03 not yet
+/// accepting connections, class 08), or a socket that closed.
+fn connection_fault(what: &str, e: &tokio_postgres::Error) -> Option<SourceFault> {
+    let connecting = what == CONNECTING;
+    let broken = match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+        None => {
+            e.is_closed()
+                || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+                || connecting
+        }
+    };
+    match (broken, connecting) {
+        (false, _) => None,
+        (true, true) => Some(SourceFault::Unreachable),
+        (true, false) => Some(SourceFault::ConnectionLost),
+    }
+}
+
+const CONNECTING: &str = "connecting";
 
 impl PostgresExecutor {
     /// An executor for the database at `uri` (libpq key=value or a postgres:// URL);
@@ -66,6 +114,11 @@ impl PostgresExecutor {
             .map_err(|e| format!("bad connection string: {e}"))?;
         if let Some(password) = password {
             config.password(password);
+        }
+        // A source that does not answer is an error within seconds, not a hung scan
+        // (libpq waits forever by default; the URI's connect_timeout wins).
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
         }
         let hosts: Vec<String> = config
             .get_hosts()
@@ -115,7 +168,7 @@ impl PostgresExecutor {
             .config
             .connect(NoTls)
             .await
-            .map_err(|e| remote(&self.catalog, "connecting", e))?;
+            .map_err(|e| remote(&self.catalog, CONNECTING, e))?;
         let catalog = self.catalog.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {

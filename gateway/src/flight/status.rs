@@ -46,7 +46,10 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::OutOfMemory
         | ErrorKind::TooManyConnections
         | ErrorKind::LimitExceeded => Code::ResourceExhausted,
-        ErrorKind::IdleSessionTimeout | ErrorKind::IoError => Code::Unavailable,
+        ErrorKind::IdleSessionTimeout
+        | ErrorKind::IoError
+        | ErrorKind::UnableToConnect
+        | ErrorKind::ConnectionFailure => Code::Unavailable,
         ErrorKind::Canceled => Code::Cancelled,
         ErrorKind::Timeout => Code::DeadlineExceeded,
         ErrorKind::InsufficientPrivilege => Code::PermissionDenied,

@@ -9,4 +9,5 @@ mod iceberg_s3;
 mod iceberg_writes;
 mod pyiceberg_interop;
 pub(crate) mod scratch;
+mod source_faults;
 mod types;
