@@ -20,6 +20,7 @@ mod metered_files;
 pub mod metering;
 mod postgres;
 mod registry;
+mod s3;
 mod scan_counter;
 pub mod seed;
 pub mod tpch;

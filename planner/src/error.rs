@@ -105,10 +105,11 @@ fn classify(e: DataFusionError) -> QueryError {
             other => internal(&other.to_string()),
         },
         DataFusionError::External(inner) => external(inner),
+        DataFusionError::ObjectStore(store) => object_store_error(&store),
         DataFusionError::Configuration(message) => {
             QueryError::new(ErrorKind::InvalidParameterValue, message)
         }
-        other => internal(&other.to_string()),
+        other => storage_fault(&other).unwrap_or_else(|| internal(&other.to_string())),
     }
 }
 
@@ -175,9 +176,33 @@ fn permission_or_policy(inner: Box<dyn std::error::Error + Send + Sync>) -> Quer
         Ok(denied) => QueryError::new(ErrorKind::InsufficientPrivilege, denied.message),
         Err(inner) => match inner.downcast::<PolicyError>() {
             Ok(policy) => QueryError::new(ErrorKind::PolicyMisconfigured, policy.message),
-            Err(other) => internal(&other.to_string()),
+            Err(other) => match storage_fault(other.as_ref()) {
+                Some(fault) => fault,
+                None => internal(&other.to_string()),
+            },
         },
     }
+}
+
+/// Object storage failing under a library that wraps its error (Iceberg's FileIO reading
+/// a manifest, Parquet reading a file): the object_store error anywhere in the chain of
+/// causes, after its retries, as 58030 with what it says.
+fn storage_fault(error: &(dyn std::error::Error + 'static)) -> Option<QueryError> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(store) = current.downcast_ref::<object_store::Error>() {
+            return Some(object_store_error(store));
+        }
+        cause = current.source();
+    }
+    None
+}
+
+fn object_store_error(error: &object_store::Error) -> QueryError {
+    QueryError::new(
+        ErrorKind::IoError,
+        format!("could not read from object storage: {error}"),
+    )
 }
 
 impl From<lakegate_catalog::CatalogError> for QueryError {

@@ -2,6 +2,7 @@
 //! test binary, and real clients connected to it.
 
 pub mod clients;
+pub mod fault_proxy;
 pub mod postgres_server;
 pub mod raw_client;
 pub mod s3_server;

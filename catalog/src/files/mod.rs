@@ -236,7 +236,7 @@ pub(crate) fn open_location(
         if bucket.is_empty() {
             return Err(format!("location {location}: no bucket"));
         }
-        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let mut builder = crate::s3::builder(bucket);
         for (key, value) in options {
             let key = key
                 .parse::<object_store::aws::AmazonS3ConfigKey>()

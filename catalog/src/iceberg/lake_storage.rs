@@ -22,7 +22,7 @@ use iceberg::io::{
     StorageConfig, StorageFactory,
 };
 use iceberg::{Error, ErrorKind, Result};
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::AmazonS3ConfigKey;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -194,7 +194,7 @@ impl LakeStorage {
         if let Some(store) = buckets.get(bucket) {
             return Ok(Some((store.clone(), key)));
         }
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let mut builder = crate::s3::builder(bucket);
         for (name, value) in &self.options {
             let name = name.parse::<AmazonS3ConfigKey>().map_err(|e| {
                 Error::new(ErrorKind::DataInvalid, format!("S3 option {name}: {e}"))

@@ -1,11 +1,15 @@
 //! Source faults: a PostgreSQL source stopped while a query runs on it gives that query
 //! a clean error (08006), queries while it is down get 08001 at once, and the first query
-//! after it comes back works without restarting the gateway; the gateway's own session
-//! keeps serving throughout.
+//! after it comes back works without restarting the gateway. Object storage (S3 through
+//! a fault-injecting proxy) answering 503 is retried, then reported as 58030; storage
+//! that stalls ends at the statement timeout. The sessions keep serving throughout.
 
 use std::time::{Duration, Instant};
 
-use lakegate_catalog::{CatalogConfig, CatalogType};
+use iceberg::NamespaceIdent;
+use lakegate_catalog::{CatalogConfig, CatalogRegistry, CatalogType};
+use lakegate_tests::fault_proxy::{Fault, FaultProxy};
+use lakegate_tests::s3_server::S3Server;
 use lakegate_tests::{TestGateway, query_text, seeded_data_dir, test_config};
 
 fn sqlstate(error: &tokio_postgres::Error) -> String {
@@ -129,4 +133,128 @@ async fn a_postgres_source_that_goes_down_fails_its_query_cleanly_and_is_used_ag
             Err(e) => panic!("the source is still unusable 15 s after it restarted: {e}"),
         }
     }
+}
+
+/// An Iceberg warehouse on S3 (moto) reached through a [`FaultProxy`]: a table of 20,000
+/// orders made while storage is healthy. Returns the proxy, the gateway and the servers
+/// and directories that must outlive them.
+async fn lake_behind_a_faulty_proxy() -> Option<(
+    FaultProxy,
+    TestGateway,
+    S3Server,
+    tempfile::TempDir,
+    tokio_postgres::Client,
+)> {
+    let s3 = S3Server::start_for_test().await?;
+    s3.bucket("faulty").await;
+    let proxy = FaultProxy::start(&s3.endpoint).await;
+    let catalog_db = tempfile::tempdir().expect("dir");
+    let mut options = s3.catalog_options();
+    options.insert("aws_endpoint".into(), proxy.endpoint.clone());
+    let faulty = CatalogConfig {
+        name: "faulty".into(),
+        kind: CatalogType::IcebergSql,
+        warehouse: "s3://faulty/wh".into(),
+        uri: Some(format!(
+            "sqlite:{}?mode=rwc",
+            catalog_db.path().join("faulty.db").display()
+        )),
+        options,
+        ..Default::default()
+    };
+    let registry = CatalogRegistry::open(std::slice::from_ref(&faulty))
+        .await
+        .expect("catalog on S3");
+    registry
+        .get("faulty")
+        .expect("faulty")
+        .lake
+        .iceberg()
+        .create_namespace(&NamespaceIdent::new("sales".into()), Default::default())
+        .await
+        .expect("namespace");
+    let gw = TestGateway::start_with(lakegate_tests::config_with_catalog(faulty)).await;
+    let admin = gw.connect_as("admin", "admin").await.expect("admin");
+    admin
+        .simple_query(
+            "CREATE TABLE faulty.sales.orders AS SELECT o_orderkey, o_totalprice \
+             FROM lake.tpch.orders WHERE o_orderkey < 20000",
+        )
+        .await
+        .expect("create table as, on S3");
+    Some((proxy, gw, s3, catalog_db, admin))
+}
+
+/// A query reading every data file of the table; `salt` makes each run's SQL its own.
+fn read_all(salt: u32) -> String {
+    format!("SELECT count(*), sum(o_totalprice) > {salt} FROM faulty.sales.orders")
+}
+
+#[tokio::test]
+async fn object_storage_errors_are_retried_then_reported_and_stalls_end_at_the_statement_timeout() {
+    let Some((proxy, _gw, _s3, _dir, admin)) = lake_behind_a_faulty_proxy().await else {
+        return;
+    };
+    let healthy = query_text(&admin, &read_all(0)).await;
+    assert_eq!(
+        healthy,
+        query_text(
+            &admin,
+            "SELECT count(*), sum(o_totalprice) > 0 FROM lake.tpch.orders WHERE o_orderkey < 20000"
+        )
+        .await
+    );
+
+    // A few 503s (S3's "Slow Down") are retried with backoff: the answer is the same.
+    proxy.set(Fault::FailNext(2));
+    let before = proxy.failed_requests();
+    assert_eq!(query_text(&admin, &read_all(1)).await, healthy);
+    assert!(
+        proxy.failed_requests() > before,
+        "the proxy failed no request: the read did not reach storage"
+    );
+
+    // Storage that keeps failing: an error naming it (58030) after the retries, in
+    // seconds, and the session still serves.
+    proxy.set(Fault::SlowDown);
+    let started = Instant::now();
+    let error = admin
+        .simple_query(&read_all(2))
+        .await
+        .expect_err("storage fails");
+    let took = started.elapsed();
+    assert_eq!(sqlstate(&error), "58030", "{}", message(&error));
+    eprintln!(
+        "failing storage reported after {took:?}: {}",
+        message(&error)
+    );
+    assert!(took < Duration::from_secs(40), "took {took:?}");
+    assert_eq!(
+        query_text(&admin, "SELECT count(*) FROM lake.tpch.nation").await,
+        vec![vec![Some("25".to_string())]]
+    );
+
+    // Storage that accepts requests and never answers: the statement timeout ends the
+    // statement, and the session still serves.
+    proxy.set(Fault::Stall);
+    admin
+        .simple_query("SET statement_timeout = 2000")
+        .await
+        .expect("set");
+    let started = Instant::now();
+    let error = admin
+        .simple_query(&read_all(3))
+        .await
+        .expect_err("storage stalls");
+    let took = started.elapsed();
+    assert_eq!(sqlstate(&error), "57014", "{}", message(&error));
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    admin
+        .simple_query("SET statement_timeout = 0")
+        .await
+        .expect("reset");
+
+    // Healthy again: the next query answers.
+    proxy.set(Fault::None);
+    assert_eq!(query_text(&admin, &read_all(4)).await, healthy);
 }
