@@ -196,6 +196,7 @@ fn semantic(command: SemanticCommand) -> anyhow::Result<()> {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(lakegate_planner::THREAD_STACK_BYTES)
         .enable_all()
         .build()
         .context("starting the async runtime")

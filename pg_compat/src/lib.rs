@@ -30,3 +30,7 @@ pub const SERVER_VERSION_NUM: &str = "160006";
 /// The prefix of an execution error that is PostgreSQL's 22003 ("integer out of
 /// range"), as the checked arithmetic here raises it.
 pub const OUT_OF_RANGE: &str = "out of range:";
+
+/// The prefix of an execution error that is PostgreSQL's 54000 ("requested length too
+/// large"), as the guarded string functions raise it.
+pub const LIMIT_EXCEEDED: &str = "program limit exceeded:";

@@ -88,6 +88,8 @@ fn classify(e: DataFusionError) -> QueryError {
             // Our own arithmetic's overflow (pg_compat), by the prefix it promises.
             if let Some(range) = message.strip_prefix(lakegate_pg_compat::OUT_OF_RANGE) {
                 QueryError::new(ErrorKind::NumericOutOfRange, range.trim().to_string())
+            } else if let Some(limit) = message.strip_prefix(lakegate_pg_compat::LIMIT_EXCEEDED) {
+                QueryError::new(ErrorKind::ProgramLimitExceeded, limit.trim().to_string())
             } else {
                 data_error(message)
             }
@@ -106,6 +108,15 @@ fn classify(e: DataFusionError) -> QueryError {
         },
         DataFusionError::External(inner) => external(inner),
         DataFusionError::ObjectStore(store) => object_store_error(&store),
+        // DataFusion's own checks that user input reaches: the first line says what is
+        // wrong; the rest asks for a bug report.
+        DataFusionError::Internal(message) => match kind_by_text(Variant::Internal, &message) {
+            Some(rule) => QueryError::new(
+                rule.kind,
+                message.lines().next().unwrap_or_default().to_string(),
+            ),
+            None => internal(&message),
+        },
         DataFusionError::Configuration(message) => {
             QueryError::new(ErrorKind::InvalidParameterValue, message)
         }
@@ -178,7 +189,13 @@ fn permission_or_policy(inner: Box<dyn std::error::Error + Send + Sync>) -> Quer
             Ok(policy) => QueryError::new(ErrorKind::PolicyMisconfigured, policy.message),
             Err(other) => match storage_fault(other.as_ref()) {
                 Some(fault) => fault,
-                None => internal(&other.to_string()),
+                None => {
+                    let text = other.to_string();
+                    match kind_by_text(Variant::External, &text) {
+                        Some(rule) => QueryError::new(rule.kind, text),
+                        None => internal(&text),
+                    }
+                }
             },
         },
     }
@@ -276,6 +293,12 @@ fn classify_plan(message: String) -> QueryError {
 }
 
 /// Internal failures reach the client without detail; the detail goes to the log.
+/// An internal error: the detail goes to the log with a reference, the client gets the
+/// reference.
+pub(crate) fn internal_error(detail: &str) -> QueryError {
+    internal(detail)
+}
+
 fn internal(detail: &str) -> QueryError {
     let reference = reference_text(rand_reference());
     // The same text in the log and in the message, so an operator can grep for what

@@ -61,6 +61,10 @@ pub enum ErrorKind {
     /// Storage cannot be read or written: the audit trail, or object storage that still
     /// fails after its retries (58030).
     IoError,
+    /// A regular expression that does not compile (2201B).
+    InvalidRegularExpression,
+    /// A value larger than PostgreSQL allows ("requested length too large", 54000).
+    ProgramLimitExceeded,
     /// A source database cannot be reached (08001, as postgres_fdw reports it).
     UnableToConnect,
     /// A source database's connection broke while the query used it (08006).
@@ -130,6 +134,8 @@ impl ErrorKind {
             ErrorKind::TooManyConnections => "53300",
             ErrorKind::IdleSessionTimeout => "57P05",
             ErrorKind::IoError => "58030",
+            ErrorKind::ProgramLimitExceeded => "54000",
+            ErrorKind::InvalidRegularExpression => "2201B",
             ErrorKind::UnableToConnect => "08001",
             ErrorKind::ConnectionFailure => "08006",
             ErrorKind::LimitExceeded => "53400",

@@ -14,6 +14,11 @@ pub(crate) enum Variant {
     NotImplemented,
     /// `DataFusionError::Execution`, or Arrow's cast, parse and argument errors.
     Data,
+    /// `DataFusionError::Internal`: DataFusion's own checks that a planner rule
+    /// should have made earlier, some of which user input reaches.
+    Internal,
+    /// An error of another library passed through (`DataFusionError::External`).
+    External,
 }
 
 /// One text match.
@@ -98,6 +103,20 @@ pub(crate) static TEXT_RULES: &[TextRule] = &[
         contains: "",
         kind: ErrorKind::InvalidTextRepresentation,
         example: "SELECT CAST(b AS INT) FROM (VALUES ('abc')) v(b)",
+    },
+    TextRule {
+        variant: Variant::Internal,
+        starts_with: "Failed to coerce types",
+        contains: "",
+        kind: ErrorKind::UndefinedFunction,
+        example: "SELECT * FROM (VALUES (true)) t(x) WHERE x BETWEEN 1 AND x",
+    },
+    TextRule {
+        variant: Variant::External,
+        starts_with: "regex parse error",
+        contains: "",
+        kind: ErrorKind::InvalidRegularExpression,
+        example: "SELECT regexp_replace(b, '%_\\', 'x') FROM (VALUES ('a')) v(b)",
     },
     TextRule {
         variant: Variant::NotImplemented,

@@ -13,6 +13,8 @@ fn variant_of(error: &DataFusionError) -> Option<(Variant, String)> {
         DataFusionError::Plan(m) => Some((Variant::Plan, m.clone())),
         DataFusionError::NotImplemented(m) => Some((Variant::NotImplemented, m.clone())),
         DataFusionError::Execution(m) => Some((Variant::Data, m.clone())),
+        DataFusionError::Internal(m) => Some((Variant::Internal, m.clone())),
+        DataFusionError::External(e) => Some((Variant::External, e.to_string())),
         DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
             ArrowError::CastError(m)
             | ArrowError::ParseError(m)

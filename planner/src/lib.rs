@@ -12,6 +12,7 @@ mod error_kind;
 mod error_text;
 pub mod history;
 mod metering;
+mod panic_guard;
 mod pipeline;
 mod query_registry;
 mod results_cache;
@@ -38,6 +39,13 @@ pub use semantic_layer::{
     LoadedModels, ModelSource, SemanticLayer, compile as compile_semantic, load as load_semantic,
 };
 pub use service::QueryService;
+
+/// The stack of every thread that plans or runs queries. DataFusion's SQL planner,
+/// analyzer and optimizer recurse over the plan and its expressions; tokio's 2 MiB
+/// default overflowed (aborting the process) on a statement of four nested function
+/// calls in a debug build, found by the SQL fuzz test. sqlparser bounds the nesting
+/// (recursion limit 50), so a fixed stack suffices.
+pub const THREAD_STACK_BYTES: usize = 16 << 20;
 pub use session::{ClientOrigin, Notice, Session};
 pub use sql::placeholders::number_placeholders;
 pub use statements::copy::{CopyFormat, CopyOptions};

@@ -3,9 +3,11 @@
 
 pub mod clients;
 pub mod fault_proxy;
+pub mod panics;
 pub mod postgres_server;
 pub mod raw_client;
 pub mod s3_server;
+pub mod sqlfuzz;
 pub mod sqlgen;
 
 use std::collections::HashMap;

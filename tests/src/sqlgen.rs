@@ -2,7 +2,7 @@
 //! testing against PostgreSQL and for metamorphic checks: joins along the schema's keys
 //! (inner and left, so NULLs appear), typed expressions (arithmetic, CASE, COALESCE,
 //! NULLIF, string functions, casts), NULL-heavy predicates, aggregates with GROUP BY,
-//! ROLLUP and GROUPING SETS, window functions, IN/EXISTS/scalar subqueries, set
+//! ROLLUP, CUBE and GROUPING SETS, window functions, IN/EXISTS/scalar subqueries, set
 //! operations, and LIMIT/OFFSET inside subqueries.
 //!
 //! Every query it writes has one answer in both engines: ORDER BY covers every output
@@ -515,9 +515,10 @@ impl QueryGen {
         );
         if !keys.is_empty() {
             let positions: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
-            // GROUPING SETS of plain columns without the empty set: DataFusion 53
-            // answers no grand-total row over an empty input (apache/datafusion#21570,
-            // #22040), and refuses a set whose key is a parenthesized expression.
+            // GROUPING SETS, ROLLUP and CUBE of plain columns, with and without the
+            // empty set (over an empty input its grand-total row comes from the
+            // gateway's own fix of apache/datafusion#21570); DataFusion refuses a set
+            // whose key is a parenthesized expression.
             match (
                 self.column_of(&source.cols, Int),
                 self.column_of(&source.cols, Text),
@@ -525,9 +526,13 @@ impl QueryGen {
                 (Some(a), Some(b)) if keys.len() == 2 && self.chance(0.3) => {
                     sql = sql.replacen(&format!("{} AS g0", keys[0]), &format!("{a} AS g0"), 1);
                     sql = sql.replacen(&format!("{} AS g1", keys[1]), &format!("{b} AS g1"), 1);
-                    sql.push_str(&format!(
-                        " GROUP BY GROUPING SETS (({a}), ({b}), ({a}, {b}))"
-                    ));
+                    let sets = match self.rng.random_range(0..4) {
+                        0 => format!("GROUPING SETS (({a}), ({b}), ({a}, {b}))"),
+                        1 => format!("ROLLUP ({a}, {b})"),
+                        2 => format!("CUBE ({a}, {b})"),
+                        _ => format!("GROUPING SETS (({a}, {b}), ())"),
+                    };
+                    sql.push_str(&format!(" GROUP BY {sets}"));
                 }
                 _ => sql.push_str(&format!(" GROUP BY {}", positions.join(", "))),
             }

@@ -8,11 +8,10 @@
 //! Bounded: a fixed number of cases from a seeded generator, printed on failure so a
 //! run can be replayed (`LAKEGATE_FUZZ_SEED`, `LAKEGATE_FUZZ_CASES`).
 
-use std::sync::Once;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
+use lakegate_tests::panics::{count_panics, panics};
 use lakegate_tests::raw_client::{RawClient, complete_message, cstr, message, startup_packet};
 use lakegate_tests::{TestGateway, seeded_data_dir, test_config};
 use rand::rngs::StdRng;
@@ -20,28 +19,8 @@ use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Panics anywhere in the process but on the tests' own threads (the gateway runs in
-/// the test's runtime).
-static PANICS: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts every panic (no backtrace: symbolising one stalls a runtime worker).
-fn count_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let default_hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            // A failed assertion of one of these tests is not the server's panic.
-            let thread = std::thread::current();
-            let test_thread = thread.name().is_some_and(|name| {
-                name.starts_with("random_message") || name.starts_with("unauthenticated")
-            });
-            if !test_thread {
-                PANICS.fetch_add(1, Ordering::SeqCst);
-            }
-            default_hook(info);
-        }));
-    });
-}
+/// The tests' own threads, whose failed assertions are not the server's panics.
+const TEST_THREADS: &[&str] = &["random_message", "unauthenticated"];
 
 fn seed() -> u64 {
     std::env::var("LAKEGATE_FUZZ_SEED")
@@ -254,7 +233,7 @@ async fn authenticated(addr: std::net::SocketAddr) -> (TcpStream, BytesMut) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_message_sequences_never_break_the_server() {
-    count_panics();
+    count_panics(TEST_THREADS);
     let seed = seed();
     let cases = cases(150);
     let gw = TestGateway::start().await;
@@ -343,7 +322,7 @@ async fn random_message_sequences_never_break_the_server() {
             assert!(kinds.contains(&b'D'), "case {case}: {kinds:?}");
         }
         assert_eq!(
-            PANICS.load(Ordering::SeqCst),
+            panics(),
             0,
             "case {case} (seed {seed}) panicked; messages {sent:?}"
         );
@@ -456,7 +435,7 @@ fn garbage(rng: &mut StdRng) -> Garbage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_garbage_is_refused_at_once_without_panics() {
-    count_panics();
+    count_panics(TEST_THREADS);
     let seed = seed();
     let cases = cases(200);
     let mut config = test_config(seeded_data_dir());
@@ -520,7 +499,7 @@ async fn unauthenticated_garbage_is_refused_at_once_without_panics() {
             refused += 1;
         }
         assert_eq!(
-            PANICS.load(Ordering::SeqCst),
+            panics(),
             0,
             "case {case} (seed {seed}): bytes {hex} caused a panic"
         );

@@ -25,6 +25,8 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::DatetimeOverflow
         | ErrorKind::ProtocolViolation
         | ErrorKind::NotNullViolation
+        | ErrorKind::ProgramLimitExceeded
+        | ErrorKind::InvalidRegularExpression
         // A statement using a feature the gateway refuses (0A000) is a bad argument of
         // a call that exists: UNIMPLEMENTED tells clients the RPC itself is missing, and
         // ADBC then stops using prepared statements for the connection.

@@ -1,6 +1,6 @@
 //! PostgreSQL's meaning for PostgreSQL's function names, where DataFusion's namesake
 //! answers differently or is missing: `to_char` and `to_date` with PostgreSQL patterns,
-//! `pg_typeof`, `sign`, `variance`, `percentile_disc`, integer series, integer literals
+//! `pg_typeof`, `sign`, `variance`, `repeat`/`lpad`/`rpad` within PostgreSQL's length limit, `percentile_disc`, integer series, integer literals
 //! typed `integer`, PostgreSQL's date and integer arithmetic, and the statement
 //! rewrites that give set-returning functions and timestamp literals their PostgreSQL
 //! meaning.
@@ -10,6 +10,7 @@ mod avg;
 mod dates;
 mod datetime_format;
 mod interval;
+mod length_guard;
 mod literals;
 mod number_format;
 mod numeric_div;
@@ -35,6 +36,9 @@ pub use syntax::rewrite_function_syntax;
 
 /// Registers the functions, replacing DataFusion's namesakes.
 pub fn register(ctx: &SessionContext) {
+    for guarded in length_guard::guarded() {
+        ctx.register_udf(guarded.as_ref().clone());
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(to_char::ToChar::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(to_date::ToDate::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(pg_typeof::PgTypeof::new()));

@@ -32,6 +32,7 @@ impl CpuExecutor {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("lakegate-cpu")
+            .thread_stack_size(crate::THREAD_STACK_BYTES)
             .enable_all()
             .build()?;
         let handle = runtime.handle().clone();

@@ -34,7 +34,11 @@ pub(crate) async fn logical_plan(
             .await
             .map_err(|e| QueryError::new(ErrorKind::Internal, e.to_string()))?;
     }
-    let plan = match state.statement_to_plan(statement.clone()).await {
+    let planned = crate::panic_guard::unpanicked("planning the statement", async {
+        Ok(state.statement_to_plan(statement.clone()).await)
+    })
+    .await?;
+    let plan = match planned {
         Ok(plan) => plan,
         Err(e) => return Err(denied_column(engine, session, &state, statement, e)),
     };
@@ -73,6 +77,12 @@ async fn rewritten(
         return Err(QueryError::new(
             ErrorKind::AmbiguousColumn,
             format!("ORDER BY \"{name}\" is ambiguous"),
+        ));
+    }
+    if let Some(value) = typed_literal_without_text(statement) {
+        return Err(QueryError::new(
+            ErrorKind::Syntax,
+            format!("syntax error at or near \"{value}\""),
         ));
     }
     let mut statement = statement.clone();
@@ -158,4 +168,24 @@ fn references_catalog_views(
             .any(|r| matches!(r.schema(), Some("information_schema" | "pg_catalog"))),
         Err(_) => false,
     }
+}
+
+/// The value of a typed literal that is not text (`DATE 4`): PostgreSQL's syntax error,
+/// and a panic in DataFusion 53's SQL planner (found by the SQL fuzz test).
+fn typed_literal_without_text(statement: &DFStatement) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{Expr, TypedString, visit_expressions};
+    let DFStatement::Statement(statement) = statement else {
+        return None;
+    };
+    let mut found = None;
+    let _ = visit_expressions(statement.as_ref(), |expr: &Expr| {
+        if let Expr::TypedString(TypedString { value, .. }) = expr
+            && value.value.clone().into_string().is_none()
+        {
+            found = Some(value.to_string());
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    found
 }

@@ -55,8 +55,11 @@ pub(crate) async fn run_query(
         // The statement's kept plan, when it is the prepared statement itself (not the
         // query inside a COPY, DECLARE or EXPLAIN COST).
         let slot = std::ptr::eq(statement, &prepared.statement).then_some(&prepared.plans);
-        let planned =
-            plan::plan_query(engine, session, run, statement, params, estimate_only, slot).await?;
+        let planned = crate::panic_guard::unpanicked(
+            "planning the statement",
+            plan::plan_query(engine, session, run, statement, params, estimate_only, slot),
+        )
+        .await?;
         if let Some(estimate) =
             estimate::check(engine, session, &planned, &admitted, estimate_only).await?
         {

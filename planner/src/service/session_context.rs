@@ -170,6 +170,9 @@ fn optimizer_rules(engine: &Engine) -> Vec<Arc<dyn OptimizerRule + Send + Sync>>
                 crate::rules::group_by_constant::NAME => {
                     Arc::new(crate::rules::group_by_constant::KeepLastGroupKey(rule))
                 }
+                crate::rules::grand_total::PROPAGATE_EMPTY => {
+                    Arc::new(crate::rules::grand_total::KeepEmptyGroupingSets(rule))
+                }
                 _ => rule,
             }
         })
@@ -211,6 +214,15 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
             }
         })
         .collect::<Vec<_>>();
+    // Before distribution is enforced: the grand-total exec asks for one input partition.
+    let distribution = rules
+        .iter()
+        .position(|r| r.name() == "EnforceDistribution")
+        .unwrap_or(0);
+    rules.insert(
+        distribution,
+        Arc::new(crate::rules::grand_total::GrandTotalOnEmptyInput),
+    );
     rules.push(Arc::new(CancelPoints));
     rules
 }

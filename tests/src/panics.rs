@@ -1,0 +1,32 @@
+//! Counts the panics of a test process (the gateway runs in the test's runtime), but not
+//! those of the test's own threads, whose failed assertions are not the server's panics.
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs the counting hook once; threads whose name starts with one of
+/// `test_threads` (the tests' own) are not counted.
+pub fn count_panics(test_threads: &'static [&'static str]) {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            let test_thread = thread
+                .name()
+                .is_some_and(|name| test_threads.iter().any(|t| name.starts_with(t)));
+            if !test_thread {
+                PANICS.fetch_add(1, Ordering::SeqCst);
+            }
+            // No backtrace: symbolising one stalls a runtime worker.
+            default_hook(info);
+        }));
+    });
+}
+
+/// Panics counted so far.
+pub fn panics() -> usize {
+    PANICS.load(Ordering::SeqCst)
+}
