@@ -13,9 +13,11 @@ use futures::FutureExt;
 
 use crate::{QueryError, Result};
 
-/// Runs `stage`; a panic inside it becomes an internal error naming `what`.
+/// Runs `stage`; a panic inside it becomes an internal error naming `what`. The stage
+/// is boxed: planning futures are large, and a copy of one more on the stack overflowed
+/// 2 MiB threads.
 pub(crate) async fn unpanicked<T>(what: &str, stage: impl Future<Output = Result<T>>) -> Result<T> {
-    match AssertUnwindSafe(stage).catch_unwind().await {
+    match AssertUnwindSafe(Box::pin(stage)).catch_unwind().await {
         Ok(result) => result,
         Err(payload) => Err(panicked(what, payload.as_ref())),
     }
