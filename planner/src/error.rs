@@ -212,8 +212,21 @@ fn storage_fault(error: &(dyn std::error::Error + 'static)) -> Option<QueryError
         }
         cause = current.source();
     }
-    None
+    // Iceberg's metadata cache hands a failed load to every waiter as text ("Failed to
+    // load manifest list in cache, source: … Generic S3 error: …"): the store's error
+    // is then found by its words.
+    let text = error.to_string();
+    OBJECT_STORES.iter().find_map(|store| {
+        let at = text.find(&format!("Generic {store} error: "))?;
+        Some(QueryError::new(
+            ErrorKind::IoError,
+            format!("could not read from object storage: {}", &text[at..]),
+        ))
+    })
 }
+
+/// How object_store names its stores in a `Generic` error.
+const OBJECT_STORES: [&str; 5] = ["S3", "GCS", "MicrosoftAzure", "HTTP", "LocalFileSystem"];
 
 fn object_store_error(error: &object_store::Error) -> QueryError {
     QueryError::new(
@@ -326,6 +339,29 @@ fn rand_reference() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_storage_errors_are_io_errors_even_as_text() {
+        let typed = DataFusionError::ObjectStore(Box::new(object_store::Error::Generic {
+            store: "S3",
+            source: "503 Service Unavailable".into(),
+        }));
+        assert_eq!(QueryError::from(typed).kind, ErrorKind::IoError);
+        let text = DataFusionError::External(
+            "Unexpected => Failed to load manifest list in cache, source: Generic S3 error: \
+             Error performing HEAD http://x/a.avro after 4 retries"
+                .into(),
+        );
+        let error = QueryError::from(text);
+        assert_eq!(error.kind, ErrorKind::IoError);
+        assert!(
+            error
+                .message
+                .starts_with("could not read from object storage: Generic S3 error"),
+            "{}",
+            error.message
+        );
+    }
 
     #[test]
     fn classifies_common_errors() {
