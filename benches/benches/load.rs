@@ -70,7 +70,8 @@ fn statement(i: usize, key: i64) -> (String, Expect) {
             Expect::Cancelled,
         ),
         _ => (
-            "SELECT c_mktsegment, avg(c_acctbal) FROM lake.tpch.customer GROUP BY 1".into(),
+            "SELECT c_mktsegment, count(*), max(c_custkey) FROM lake.tpch.customer GROUP BY 1"
+                .into(),
             Expect::Rows,
         ),
     }
