@@ -13,7 +13,7 @@
 //! per empty grouping set — NULL keys, the grouping id of the empty set, and each
 //! aggregate's value over no rows, from a fresh accumulator. It needs all of the
 //! aggregation's partitions, so it asks for a single input partition (the rule runs
-//! before distribution is enforced). And [`KeepEmptyGroupingSets`] keeps DataFusion's
+//! before distribution is enforced). And [`has_empty_grouping_set`] keeps DataFusion's
 //! `propagate_empty_relation` from replacing such an aggregation over a known-empty input
 //! with an empty relation, which would leave nothing for the exec to stand on. Once
 //! DataFusion answers the row itself, the exec sees it and adds nothing.
@@ -31,9 +31,7 @@ use datafusion::common::{ScalarValue, internal_err};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{Aggregate, Expr, GroupingSet, LogicalPlan};
-use datafusion::optimizer::optimizer::ApplyOrder;
-use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use datafusion::logical_expr::{Aggregate, Expr, GroupingSet};
 use datafusion::physical_expr::{Distribution, EquivalenceProperties, Partitioning};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -41,7 +39,7 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{Stream, StreamExt};
 
-/// The name of DataFusion's rule that [`KeepEmptyGroupingSets`] wraps.
+/// The name of DataFusion's rule that must leave these aggregations alone.
 pub(crate) const PROPAGATE_EMPTY: &str = "propagate_empty_relation";
 
 /// How many empty grouping sets a logical aggregation has (ROLLUP and CUBE have one).
@@ -59,36 +57,10 @@ fn logical_empty_sets(aggregate: &Aggregate) -> usize {
         .sum()
 }
 
-/// DataFusion's `propagate_empty_relation`, leaving aggregations with an empty grouping
-/// set in place (see the module documentation).
-#[derive(Debug)]
-pub(crate) struct KeepEmptyGroupingSets(pub(crate) Arc<dyn OptimizerRule + Send + Sync>);
-
-impl OptimizerRule for KeepEmptyGroupingSets {
-    fn name(&self) -> &str {
-        PROPAGATE_EMPTY
-    }
-
-    fn apply_order(&self) -> Option<ApplyOrder> {
-        self.0.apply_order()
-    }
-
-    fn supports_rewrite(&self) -> bool {
-        true
-    }
-
-    fn rewrite(
-        &self,
-        plan: LogicalPlan,
-        config: &dyn OptimizerConfig,
-    ) -> Result<Transformed<LogicalPlan>> {
-        if let LogicalPlan::Aggregate(aggregate) = &plan
-            && logical_empty_sets(aggregate) > 0
-        {
-            return Ok(Transformed::no(plan));
-        }
-        self.0.rewrite(plan, config)
-    }
+/// Aggregations DataFusion's `propagate_empty_relation` must leave alone: those with an
+/// empty grouping set (see the module documentation).
+pub(crate) fn has_empty_grouping_set(aggregate: &Aggregate) -> bool {
+    logical_empty_sets(aggregate) > 0
 }
 
 /// Puts a [`GrandTotalExec`] above every final aggregation with empty grouping sets.

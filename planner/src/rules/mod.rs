@@ -5,6 +5,7 @@ pub(crate) mod grand_total;
 pub(crate) mod group_by_constant;
 pub(crate) mod join_estimates;
 pub(crate) mod join_order;
+pub(crate) mod leave_aggregates;
 pub(crate) mod limit_pushdown;
 pub(crate) mod plan_nodes;
 pub(crate) mod semi_join_reduction;

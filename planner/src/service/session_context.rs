@@ -22,6 +22,7 @@ use lakegate_security::view::SecuredCatalog;
 use crate::config::ENGINE_DEFAULTS;
 use crate::pipeline::cancel_points::CancelPoints;
 use crate::pipeline::engine::Engine;
+use crate::rules::leave_aggregates::LeaveAggregates;
 
 /// What a session's planning is wired to.
 pub(crate) struct SessionParts {
@@ -167,12 +168,14 @@ fn optimizer_rules(engine: &Engine) -> Vec<Arc<dyn OptimizerRule + Send + Sync>>
         .into_iter()
         .map(|rule| -> Arc<dyn OptimizerRule + Send + Sync> {
             match rule.name() {
-                crate::rules::group_by_constant::NAME => {
-                    Arc::new(crate::rules::group_by_constant::KeepLastGroupKey(rule))
-                }
-                crate::rules::grand_total::PROPAGATE_EMPTY => {
-                    Arc::new(crate::rules::grand_total::KeepEmptyGroupingSets(rule))
-                }
+                crate::rules::group_by_constant::NAME => Arc::new(LeaveAggregates::new(
+                    rule,
+                    crate::rules::group_by_constant::all_keys_constant,
+                )),
+                crate::rules::grand_total::PROPAGATE_EMPTY => Arc::new(LeaveAggregates::new(
+                    rule,
+                    crate::rules::grand_total::has_empty_grouping_set,
+                )),
                 _ => rule,
             }
         })
