@@ -61,7 +61,9 @@ fn classify(e: DataFusionError) -> QueryError {
             // waits for it): classified by a copy of what it says.
             Err(shared) => match unshared(&shared) {
                 Some(copy) => classify(copy),
-                None => internal(&shared.to_string()),
+                None => {
+                    storage_fault(shared.as_ref()).unwrap_or_else(|| internal(&shared.to_string()))
+                }
             },
         },
         DataFusionError::Collection(mut errors) if !errors.is_empty() => classify(errors.remove(0)),
@@ -360,6 +362,15 @@ mod tests {
                 .starts_with("could not read from object storage: Generic S3 error"),
             "{}",
             error.message
+        );
+        // Every partition waiting for a failed scan holds the same shared error.
+        let shared = std::sync::Arc::new(DataFusionError::External(
+            "Unexpected => object storage, s3://b/a.avro, source: Generic S3 error: 503".into(),
+        ));
+        let _waiter = shared.clone();
+        assert_eq!(
+            QueryError::from(DataFusionError::Shared(shared)).kind,
+            ErrorKind::IoError
         );
     }
 
