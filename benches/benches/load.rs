@@ -107,7 +107,9 @@ async fn pg_connection(addr: SocketAddr, n: usize, statements: usize) -> Tally {
                 let token = client.cancel_token();
                 let canceller = tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    let _ = token.cancel_query(tokio_postgres::NoTls).await;
+                    // As libpq does: wait until the server handled it, so that
+                    // it cannot reach the next statement.
+                    let _ = lakegate_tests::cancel::cancel_and_wait(&token, addr).await;
                 });
                 let result = client.simple_query(&sql).await.map(|_| ());
                 let _ = canceller.await;

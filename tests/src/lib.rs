@@ -1,6 +1,7 @@
 //! Shared test harness: a real gateway on port 0 over a TPC-H lakehouse seeded once per
 //! test binary, and real clients connected to it.
 
+pub mod cancel;
 pub mod clients;
 pub mod fault_proxy;
 pub mod panics;
