@@ -54,8 +54,8 @@ pub(crate) struct RunningQuery {
     pub(crate) started_at: DateTime<Utc>,
     started: Instant,
     state: AtomicU8,
-    /// Set once the query has a slot: the time it waited.
-    queued_for: OnceLock<std::time::Duration>,
+    /// The time it waited for a slot and a memory grant.
+    queue: Mutex<QueueTime>,
     pub(crate) meter: Option<Arc<QueryMeter>>,
     /// Bytes the query is estimated to read, once estimated: the measure of progress.
     estimated_bytes: OnceLock<u64>,
@@ -64,6 +64,13 @@ pub(crate) struct RunningQuery {
     plan: Mutex<Option<Arc<dyn ExecutionPlan>>>,
     cancel: CancellationToken,
     pub(crate) killed: KillNote,
+}
+
+/// The time a query waited in queues, and since when it waits now.
+#[derive(Debug)]
+struct QueueTime {
+    total: std::time::Duration,
+    since: Option<Instant>,
 }
 
 /// What identifies a query in the registry.
@@ -92,8 +99,17 @@ impl RunningQuery {
         }
     }
 
-    pub(crate) fn set_queued(&self, waited: std::time::Duration) {
-        let _ = self.queued_for.set(waited);
+    /// A wait (for a slot, then for memory) ended after `waited`.
+    pub(crate) fn add_queued(&self, waited: std::time::Duration) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.total += waited;
+        queue.since = None;
+    }
+
+    /// The query waits again (for its memory grant, once planned).
+    pub(crate) fn queue_again(&self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).since = Some(Instant::now());
+        self.set_state(QueryState::Queued);
     }
 
     pub(crate) fn set_estimate(&self, bytes: u64) {
@@ -129,12 +145,13 @@ impl RunningQuery {
         self.started.elapsed()
     }
 
-    /// Time waited for a slot: so far while queued, in total once admitted.
+    /// Time waited for a slot and for memory: so far while queued, in total once
+    /// admitted.
     pub(crate) fn queued(&self) -> std::time::Duration {
-        match self.queued_for.get() {
-            Some(waited) => *waited,
-            None if self.state() == QueryState::Queued => self.started.elapsed(),
-            None => std::time::Duration::ZERO,
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        match queue.since {
+            Some(since) if self.state() == QueryState::Queued => queue.total + since.elapsed(),
+            _ => queue.total,
         }
     }
 
@@ -198,7 +215,10 @@ impl QueryRegistry {
             started_at: Utc::now(),
             started: Instant::now(),
             state: AtomicU8::new(QueryState::Queued as u8),
-            queued_for: OnceLock::new(),
+            queue: Mutex::new(QueueTime {
+                total: std::time::Duration::ZERO,
+                since: Some(Instant::now()),
+            }),
             meter,
             estimated_bytes: OnceLock::new(),
             plan: Mutex::new(None),

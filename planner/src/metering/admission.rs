@@ -5,8 +5,8 @@
 //! takes a slot at every gate that applies, in configuration order, and holds them
 //! until its result stream ends. While the gate is full it waits in the gate's queue;
 //! when `max_queued` queries already wait it is refused with 53400. The wait is the
-//! query's queue time. Then it waits for memory ([`MemoryGate`]) when the gateway's
-//! pool is short of its share.
+//! query's queue time. Once planned, a query whose plan reserves memory waits for its
+//! memory grant ([`MemoryGate`]) when the gateway's pool is short of its share.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Metrics;
-use super::memory_gate::MemoryGate;
+use super::memory_gate::{Grant, MemoryGate};
 use crate::{ErrorKind, QueryError, QueryLimit, Result};
 
 /// How many queries may wait at a gate when `max_queued` is not set.
@@ -43,16 +43,21 @@ pub(crate) struct Admission {
 #[derive(Debug)]
 pub(crate) struct Slots {
     _permits: Vec<OwnedSemaphorePermit>,
-    memory: Option<Arc<MemoryGate>>,
+    /// The query's memory grant, once it has one.
+    memory: Option<Grant>,
     metrics: Arc<Metrics>,
+}
+
+impl Slots {
+    /// Holds the query's memory grant until the query ends.
+    pub(crate) fn hold(&mut self, grant: Option<Grant>) {
+        self.memory = grant;
+    }
 }
 
 impl Drop for Slots {
     fn drop(&mut self) {
         self.metrics.running(-1);
-        if let Some(memory) = &self.memory {
-            memory.query_ended();
-        }
     }
 }
 
@@ -137,17 +142,30 @@ impl Admission {
             drop(waiting);
             permits.push(permit);
         }
-        if let Some(memory) = &self.memory {
-            memory.wait(&self.metrics).await?;
-        }
         self.metrics.running(1);
         Ok((
             Slots {
                 _permits: permits,
-                memory: self.memory.clone(),
+                memory: None,
                 metrics: self.metrics.clone(),
             },
             started.elapsed(),
         ))
+    }
+
+    /// Waits for the memory grant of a planned query (`reserves`: whether its plan
+    /// reserves memory; `held`: what it holds reserved, as its pool counts it); returns
+    /// the grant and the time waited.
+    pub(crate) async fn grant_memory(
+        &self,
+        reserves: bool,
+        held: &Arc<AtomicUsize>,
+    ) -> Result<(Option<Grant>, Duration)> {
+        let started = Instant::now();
+        let grant = match &self.memory {
+            Some(memory) if reserves => memory.wait(memory.share(), held, &self.metrics).await?,
+            _ => None,
+        };
+        Ok((grant, started.elapsed()))
     }
 }

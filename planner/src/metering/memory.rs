@@ -24,7 +24,8 @@ pub(crate) struct QueryPool {
     /// starve another's merge. `None` without a per-query limit.
     own: Option<FairSpillPool>,
     limit: usize,
-    current: AtomicUsize,
+    /// What the query holds reserved now (its memory grant reads it).
+    current: Arc<AtomicUsize>,
     peak: AtomicUsize,
 }
 
@@ -34,7 +35,7 @@ impl QueryPool {
             inner,
             own: (limit < usize::MAX).then(|| FairSpillPool::new(limit)),
             limit,
-            current: AtomicUsize::new(0),
+            current: Arc::new(AtomicUsize::new(0)),
             peak: AtomicUsize::new(0),
         }
     }
@@ -42,6 +43,11 @@ impl QueryPool {
     /// The most this query held reserved at once, in bytes.
     pub(crate) fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
+    }
+
+    /// What the query holds reserved now, as a counter that follows it.
+    pub(crate) fn held(&self) -> Arc<AtomicUsize> {
+        self.current.clone()
     }
 
     fn added(&self, bytes: usize) {

@@ -1,12 +1,20 @@
-//! Admission by memory: a query starts only while the gateway's memory pool has its
-//! share free ([`crate::MemoryLimits::admission_share`]); otherwise it waits, first come
-//! first served, and its wait is queue time like a wait for a concurrency slot.
+//! Admission by memory, as memory grants: a query whose plan reserves memory (a sort, a
+//! grouped aggregation, a join's build side, a window) starts only once the gateway's
+//! pool can grant it its share ([`crate::MemoryLimits::admission_share`]); otherwise it
+//! waits, first come first served, and its wait is queue time like a wait for a
+//! concurrency slot. A plan that reserves nothing (a point lookup, a filter, a
+//! projection) needs no grant and never waits here.
+//!
+//! A grant counts as held from admission until the query ends: the query is counted at
+//! what it reserves, or its share while it reserves less. Queries that arrive together
+//! are therefore admitted against the grants of those admitted just before them, not
+//! only against what the pool holds at that moment (when none has reserved yet).
 //!
 //! The pool itself is the hard bound (reservations beyond it spill or fail); the gate
 //! keeps a busy gateway from starting queries that could only fail or spill at once.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use datafusion::common::human_readable_size;
@@ -27,11 +35,46 @@ pub(crate) struct MemoryGate {
     pool: Arc<dyn MemoryPool>,
     limit: usize,
     share: usize,
+    /// The grants of the running queries.
+    grants: SyncMutex<Vec<GrantEntry>>,
+    next_grant: AtomicU64,
     /// Held by the first waiting query: waiters enter in arrival order.
     line: Mutex<()>,
     /// Told when a query ends.
     ended: Notify,
     waiting: AtomicUsize,
+}
+
+/// A running query's grant: `need` bytes, of which it holds `held` now.
+#[derive(Debug)]
+struct GrantEntry {
+    id: u64,
+    need: usize,
+    held: Arc<AtomicUsize>,
+}
+
+impl GrantEntry {
+    /// What the pool does not hold yet of what was granted.
+    fn outstanding(&self) -> usize {
+        self.need.saturating_sub(self.held.load(Ordering::Relaxed))
+    }
+}
+
+/// A query's memory grant; dropping it (the query ended) lets waiting queries look
+/// at the pool again.
+#[derive(Debug)]
+pub(crate) struct Grant {
+    gate: Arc<MemoryGate>,
+    id: u64,
+}
+
+impl Drop for Grant {
+    fn drop(&mut self) {
+        let mut grants = self.gate.grants.lock().unwrap_or_else(|e| e.into_inner());
+        grants.retain(|g| g.id != self.id);
+        drop(grants);
+        self.gate.ended.notify_waiters();
+    }
 }
 
 impl MemoryGate {
@@ -40,25 +83,57 @@ impl MemoryGate {
             pool,
             limit,
             share,
+            grants: SyncMutex::new(Vec::new()),
+            next_grant: AtomicU64::new(1),
             line: Mutex::new(()),
             ended: Notify::new(),
             waiting: AtomicUsize::new(0),
         }
     }
 
-    fn has_room(&self) -> bool {
-        self.pool.reserved().saturating_add(self.share) <= self.limit
+    /// What a query whose plan reserves memory is granted.
+    pub(crate) fn share(&self) -> usize {
+        self.share
     }
 
-    /// A query ended: waiters look at the pool again.
-    pub(crate) fn query_ended(&self) {
-        self.ended.notify_waiters();
+    /// Grants `need` bytes if the pool, with every running grant counted in full, has
+    /// them free; checked and recorded at once, so two arrivals cannot both take the
+    /// last share.
+    fn try_grant(self: &Arc<Self>, need: usize, held: &Arc<AtomicUsize>) -> Option<Grant> {
+        let mut grants = self.grants.lock().unwrap_or_else(|e| e.into_inner());
+        let promised: usize = grants.iter().map(GrantEntry::outstanding).sum();
+        let in_use = self.pool.reserved().saturating_add(promised);
+        if in_use.saturating_add(need) > self.limit {
+            return None;
+        }
+        let id = self.next_grant.fetch_add(1, Ordering::Relaxed);
+        grants.push(GrantEntry {
+            id,
+            need,
+            held: held.clone(),
+        });
+        Some(Grant {
+            gate: self.clone(),
+            id,
+        })
     }
 
-    /// Returns once the pool has the query's share free.
-    pub(crate) async fn wait(&self, metrics: &Metrics) -> Result<()> {
-        if self.waiting.load(Ordering::Relaxed) == 0 && self.has_room() {
-            return Ok(());
+    /// Returns once the pool can grant `need` bytes (`held`: what the query holds
+    /// reserved, as its pool counts it); a query that needs nothing gets no grant and
+    /// does not wait.
+    pub(crate) async fn wait(
+        self: &Arc<Self>,
+        need: usize,
+        held: &Arc<AtomicUsize>,
+        metrics: &Metrics,
+    ) -> Result<Option<Grant>> {
+        if need == 0 {
+            return Ok(None);
+        }
+        if self.waiting.load(Ordering::Relaxed) == 0
+            && let Some(grant) = self.try_grant(need, held)
+        {
+            return Ok(Some(grant));
         }
         let ahead = self.waiting.fetch_add(1, Ordering::Relaxed);
         metrics.queued(1);
@@ -76,8 +151,8 @@ impl MemoryGate {
         let _first = self.line.lock().await;
         loop {
             let ended = self.ended.notified();
-            if self.has_room() {
-                return Ok(());
+            if let Some(grant) = self.try_grant(need, held) {
+                return Ok(Some(grant));
             }
             let _ = tokio::time::timeout(RECHECK, ended).await;
         }
@@ -100,17 +175,27 @@ mod tests {
     use super::*;
     use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer};
 
+    fn gate(limit: usize, share: usize) -> (Arc<dyn MemoryPool>, Arc<MemoryGate>) {
+        let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(limit));
+        let gate = Arc::new(MemoryGate::new(pool.clone(), limit, share));
+        (pool, gate)
+    }
+
     #[tokio::test]
     async fn a_query_waits_until_the_pool_has_its_share() {
-        let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(1000));
-        let gate = Arc::new(MemoryGate::new(pool.clone(), 1000, 250));
+        let (pool, gate) = gate(1000, 250);
         let metrics = Arc::new(Metrics::default());
-        gate.wait(&metrics).await.expect("an empty pool admits");
+        let nothing = Arc::new(AtomicUsize::new(0));
+        drop(
+            gate.wait(250, &nothing, &metrics)
+                .await
+                .expect("an empty pool admits"),
+        );
         let held = MemoryConsumer::new("big").register(&pool);
         held.try_grow(800).expect("reserve");
         let waiter = {
-            let (gate, metrics) = (gate.clone(), metrics.clone());
-            tokio::spawn(async move { gate.wait(&metrics).await })
+            let (gate, metrics, nothing) = (gate.clone(), metrics.clone(), nothing.clone());
+            tokio::spawn(async move { gate.wait(250, &nothing, &metrics).await })
         };
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(
@@ -118,10 +203,73 @@ mod tests {
             "200 bytes free is less than the share"
         );
         held.shrink(100);
-        gate.query_ended();
         tokio::time::timeout(Duration::from_secs(2), waiter)
             .await
             .expect("admitted once 300 bytes are free")
+            .expect("join")
+            .expect("admitted");
+    }
+
+    #[tokio::test]
+    async fn queries_arriving_together_count_each_others_grants() {
+        let (_pool, gate) = gate(1000, 250);
+        let metrics = Arc::new(Metrics::default());
+        // Four admitted queries that have not reserved anything yet hold the pool.
+        let mut admitted = Vec::new();
+        for _ in 0..4 {
+            let held = Arc::new(AtomicUsize::new(0));
+            admitted.push(gate.wait(250, &held, &metrics).await.expect("room"));
+        }
+        let fifth = {
+            let (gate, metrics) = (gate.clone(), metrics.clone());
+            tokio::spawn(async move {
+                let held = Arc::new(AtomicUsize::new(0));
+                gate.wait(250, &held, &metrics).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!fifth.is_finished(), "four grants of 250 fill 1000 bytes");
+        // A query that needs nothing is never held up.
+        let light = Arc::new(AtomicUsize::new(0));
+        let none = gate
+            .wait(0, &light, &metrics)
+            .await
+            .expect("no need, no wait");
+        assert!(none.is_none());
+        // One query ends: the fifth takes its grant.
+        admitted.pop();
+        tokio::time::timeout(Duration::from_secs(2), fifth)
+            .await
+            .expect("admitted once a grant is returned")
+            .expect("join")
+            .expect("admitted");
+    }
+
+    #[tokio::test]
+    async fn a_grant_counts_what_its_query_holds_beyond_it() {
+        let (pool, gate) = gate(1000, 250);
+        let metrics = Arc::new(Metrics::default());
+        let held = Arc::new(AtomicUsize::new(0));
+        let _grant = gate.wait(250, &held, &metrics).await.expect("room");
+        // The query reserves 700: counted once, at what it holds.
+        let reservation = MemoryConsumer::new("sort").register(&pool);
+        reservation.try_grow(700).expect("reserve");
+        held.store(700, Ordering::Relaxed);
+        let other = Arc::new(AtomicUsize::new(0));
+        let second = gate.wait(250, &other, &metrics).await.expect("300 free");
+        let waiter = {
+            let (gate, metrics) = (gate.clone(), metrics.clone());
+            tokio::spawn(async move {
+                let held = Arc::new(AtomicUsize::new(0));
+                gate.wait(250, &held, &metrics).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiter.is_finished(), "700 held and 250 granted leave 50");
+        drop(second);
+        tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .expect("admitted")
             .expect("join")
             .expect("admitted");
     }

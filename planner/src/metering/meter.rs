@@ -26,7 +26,7 @@ pub(crate) struct QueryMeter {
     plan: std::sync::OnceLock<Arc<dyn ExecutionPlan>>,
     runtime: Arc<RuntimeEnv>,
     started: Instant,
-    /// Nanoseconds waited for an execution slot.
+    /// Nanoseconds waited for an execution slot and a memory grant.
     queued: std::sync::atomic::AtomicU64,
 }
 
@@ -69,11 +69,17 @@ impl QueryMeter {
     }
 
     /// Records the time the query waited for an execution slot.
-    pub(crate) fn set_queued(&self, queued: Duration) {
-        self.queued.store(
+    /// Adds a wait (for a slot, then for memory) to the query's queue time.
+    pub(crate) fn add_queued(&self, queued: Duration) {
+        self.queued.fetch_add(
             queued.as_nanos() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
+    }
+
+    /// What the query holds reserved in memory now, as a counter that follows it.
+    pub(crate) fn memory_held(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.memory.held()
     }
 
     /// The storage counters, for the query's session config.

@@ -14,6 +14,8 @@ mod figures;
 mod limits;
 mod memory;
 mod memory_gate;
+mod memory_need;
+pub(crate) use memory_need::reserves_memory;
 mod meter;
 mod metrics;
 mod price;

@@ -9,6 +9,7 @@ use datafusion::scalar::ScalarValue;
 
 use crate::metering::{QueryMeter, Slots};
 use crate::pipeline::engine::Engine;
+use crate::pipeline::plan::{Planned, Rows};
 use crate::pipeline::query_run::QueryRun;
 use crate::query_registry::{QueryIdentity, QueryState, Registration, RunningQuery};
 use crate::session::Session;
@@ -99,11 +100,44 @@ pub(crate) async fn wait_for_slots(
         .admit(&session.principal.user, &session.principal.roles)
         .await?;
     if let Some(meter) = &run.meter {
-        meter.set_queued(queued);
+        meter.add_queued(queued);
     }
-    admitted.entry().set_queued(queued);
+    admitted.entry().add_queued(queued);
     admitted.entry().set_state(QueryState::Planning);
     Ok(held)
+}
+
+/// Waits for the memory grant of a planned query whose plan reserves memory, in the
+/// gateway's memory queue (the caller bounds the wait by the deadline and the cancel
+/// token); the grant is held with the query's slots until it ends.
+pub(crate) async fn wait_for_memory(
+    engine: &Engine,
+    run: &QueryRun,
+    planned: &Planned,
+    admitted: &Admitted,
+    slots: &mut Slots,
+) -> Result<()> {
+    let reserves = match &planned.rows {
+        Rows::Run { physical, .. } => crate::metering::reserves_memory(physical),
+        Rows::Cached(_) => false,
+    };
+    if !reserves {
+        return Ok(());
+    }
+    let held = run
+        .meter
+        .as_ref()
+        .map(|meter| meter.memory_held())
+        .unwrap_or_default();
+    admitted.entry().queue_again();
+    let (grant, waited) = engine.admission.grant_memory(reserves, &held).await?;
+    if let Some(meter) = &run.meter {
+        meter.add_queued(waited);
+    }
+    admitted.entry().add_queued(waited);
+    admitted.entry().set_state(QueryState::Planning);
+    slots.hold(grant);
+    Ok(())
 }
 
 /// Lists the run in the registry of running queries.

@@ -65,6 +65,8 @@ pub(crate) async fn run_query(
         {
             return Ok(("EXPLAIN", estimate, slots, None));
         }
+        let mut slots = slots;
+        admit::wait_for_memory(engine, run, &planned, &admitted, &mut slots).await?;
         let (tag, announced) = (planned.tag, planned.announced.clone());
         let stream = execute::start(engine, run, planned, &admitted)?;
         Ok((tag, stream, slots, Some(announced)))
