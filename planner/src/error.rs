@@ -140,12 +140,22 @@ fn unshared(shared: &DataFusionError) -> Option<DataFusionError> {
             unshared(inner)
         }
         DataFusionError::Shared(inner) => unshared(inner),
-        DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
-            datafusion::arrow::error::ArrowError::ExternalError(e) => {
-                e.downcast_ref::<DataFusionError>().and_then(unshared)
-            }
-            _ => None,
-        },
+        DataFusionError::ArrowError(arrow, _) => {
+            use datafusion::arrow::error::ArrowError;
+            let copy = match arrow.as_ref() {
+                ArrowError::ExternalError(e) => {
+                    return e.downcast_ref::<DataFusionError>().and_then(unshared);
+                }
+                ArrowError::DivideByZero => ArrowError::DivideByZero,
+                ArrowError::CastError(m) => ArrowError::CastError(m.clone()),
+                ArrowError::ParseError(m) => ArrowError::ParseError(m.clone()),
+                ArrowError::InvalidArgumentError(m) => ArrowError::InvalidArgumentError(m.clone()),
+                ArrowError::ComputeError(m) => ArrowError::ComputeError(m.clone()),
+                ArrowError::ArithmeticOverflow(m) => ArrowError::ArithmeticOverflow(m.clone()),
+                _ => return None,
+            };
+            Some(DataFusionError::ArrowError(Box::new(copy), None))
+        }
         DataFusionError::External(e) => match e.downcast_ref::<lakegate_catalog::SourceError>() {
             Some(source) => Some(DataFusionError::External(Box::new(
                 lakegate_catalog::SourceError {
@@ -372,6 +382,25 @@ mod tests {
             QueryError::from(DataFusionError::Shared(shared)).kind,
             ErrorKind::IoError
         );
+    }
+
+    #[test]
+    fn a_shared_arrow_error_is_classified_as_its_own() {
+        use datafusion::arrow::error::ArrowError;
+        let parse = |m: &str| ArrowError::ParseError(m.to_string());
+        let alone = QueryError::from(DataFusionError::ArrowError(
+            Box::new(parse("Invalid input syntax for type interval: \"ALGERIA\"")),
+            None,
+        ));
+        // A scalar subquery's failure, held by every partition that waits for it.
+        let shared = std::sync::Arc::new(DataFusionError::ArrowError(
+            Box::new(parse("Invalid input syntax for type interval: \"ALGERIA\"")),
+            None,
+        ));
+        let _waiter = shared.clone();
+        let error = QueryError::from(DataFusionError::Shared(shared));
+        assert_ne!(error.kind, ErrorKind::Internal);
+        assert_eq!(error.kind, alone.kind);
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum ErrorKind {
     NumericOutOfRange,
     /// Text that is not a value of the type it is cast to (`'abc'::int`).
     InvalidTextRepresentation,
+    /// Text that is not a date, time or interval of the type it is cast to
+    /// (`'ALGERIA'::interval`, 22007).
+    InvalidDatetimeFormat,
     /// Any other error in the data (casts, overflow…).
     DataException,
     /// A date, time or timestamp outside what the protocol can carry (22008).
@@ -119,6 +122,7 @@ impl ErrorKind {
             ErrorKind::DivisionByZero => "22012",
             ErrorKind::NumericOutOfRange => "22003",
             ErrorKind::InvalidTextRepresentation => "22P02",
+            ErrorKind::InvalidDatetimeFormat => "22007",
             ErrorKind::DataException => "22000",
             ErrorKind::DatetimeOverflow => "22008",
             ErrorKind::InvalidAuthorization => "28000",

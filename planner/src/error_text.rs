@@ -105,11 +105,29 @@ pub(crate) static TEXT_RULES: &[TextRule] = &[
         example: "SELECT CAST(b AS INT) FROM (VALUES ('abc')) v(b)",
     },
     TextRule {
+        variant: Variant::Data,
+        starts_with: "Invalid input syntax for type interval",
+        contains: "",
+        kind: ErrorKind::InvalidDatetimeFormat,
+        example: "SELECT CAST(b AS INTERVAL) FROM (VALUES ('ALGERIA')) v(b)",
+    },
+    TextRule {
         variant: Variant::Internal,
         starts_with: "Failed to coerce types",
         contains: "",
         kind: ErrorKind::UndefinedFunction,
         example: "SELECT * FROM (VALUES (true)) t(x) WHERE x BETWEEN 1 AND x",
+    },
+    TextRule {
+        // A call with no matching signature inside a join's condition or its filter,
+        // found when the rewritten plan is coerced again (PostgreSQL: "function
+        // round(integer, unknown, unknown) does not exist").
+        variant: Variant::Internal,
+        starts_with: "",
+        contains: "failed to match any signature",
+        kind: ErrorKind::UndefinedFunction,
+        example: "SELECT count(*) FROM t x FULL JOIN t y ON x.a = y.a \
+                  WHERE x.a IS NOT NULL AND round(y.a, '-infinity', 'x') IS NULL",
     },
     TextRule {
         variant: Variant::External,

@@ -21,6 +21,7 @@ pub(crate) fn code(kind: ErrorKind) -> Code {
         | ErrorKind::DivisionByZero
         | ErrorKind::NumericOutOfRange
         | ErrorKind::InvalidTextRepresentation
+        | ErrorKind::InvalidDatetimeFormat
         | ErrorKind::DataException
         | ErrorKind::DatetimeOverflow
         | ErrorKind::ProtocolViolation
