@@ -1,21 +1,21 @@
 //! Notices a client that is gone while its statement runs. The connection is not read
 //! while a query computes or streams, so a client that disconnects before its first
 //! row would otherwise be noticed only when the first row is written, seconds or
-//! minutes later. Like PostgreSQL's `client_connection_check_interval`, the watch peeks
-//! at the socket every interval: end of stream or a reset means the client is gone,
-//! and the statement is dropped (its query cancelled, its memory released).
+//! minutes later. Like PostgreSQL's `client_connection_check_interval`, the watch polls
+//! the socket every interval: the peer's shutdown (`POLLRDHUP`), a hang-up or an error
+//! means the client is gone, and the statement is dropped (its query cancelled, its
+//! memory released).
 //!
-//! The watch holds a duplicate of the socket's descriptor, so that it can peek while
-//! the statement holds the socket; peeking consumes nothing. A client that sent more
-//! messages before closing still shows data and is noticed at its next write.
+//! The watch holds a duplicate of the socket's descriptor, so that it can poll while
+//! the statement holds the socket; polling consumes nothing. `POLLRDHUP` reports the
+//! shutdown also when unread bytes come before it: messages a client pipelined, or the
+//! close_notify alert a TLS client sends as it closes. Other systems than Linux peek
+//! instead, and see such a client gone only at its next write.
 
 use std::future::Future;
-use std::io::ErrorKind;
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
-use socket2::SockRef;
 use tokio::net::TcpStream;
 
 /// The watch over one connection's socket.
@@ -62,9 +62,31 @@ async fn gone(fd: &OwnedFd, interval: Duration) {
     }
 }
 
+/// Whether the peer may still be there: it has not shut its side down, and the socket
+/// has no error.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn connected(fd: &OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: `poll` is one valid pollfd for a descriptor this watch owns, and a zero
+    // timeout returns at once.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    // A failed poll (interrupted) says nothing: look again at the next tick.
+    ready <= 0 || poll.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) == 0
+}
+
 /// Whether the peer may still be there: data waiting, or nothing yet (the descriptor is
 /// non-blocking, as tokio set it, so an empty socket answers `WouldBlock`).
+#[cfg(not(target_os = "linux"))]
 fn connected(fd: &OwnedFd) -> bool {
+    use socket2::SockRef;
+    use std::io::ErrorKind;
+    use std::mem::MaybeUninit;
     let mut byte = [MaybeUninit::<u8>::uninit(); 1];
     match SockRef::from(fd).peek(&mut byte) {
         Ok(0) => false,
@@ -93,13 +115,36 @@ mod tests {
             .while_connected(tokio::time::sleep(Duration::from_millis(100)))
             .await;
         assert!(done.is_some());
-        // Gone (the waiting byte read first, as the connection loop would).
+        // Gone.
         let mut byte = [0u8; 1];
         server.try_read(&mut byte).expect("the byte");
         drop(client);
         let done = watch
             .while_connected(tokio::time::sleep(Duration::from_secs(30)))
             .await;
+        assert!(done.is_none());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_peer_gone_behind_unread_bytes_is_noticed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let watch = PeerWatch::new(&server, Some(Duration::from_millis(20)));
+        // A last message (or a TLS close_notify alert), then the close: the bytes are
+        // never read while the statement runs.
+        client.write_all(b"X\0\0\0\x04").await.expect("write");
+        drop(client);
+        let done = tokio::time::timeout(
+            Duration::from_secs(5),
+            watch.while_connected(tokio::time::sleep(Duration::from_secs(30))),
+        )
+        .await
+        .expect("noticed within seconds");
         assert!(done.is_none());
     }
 }
