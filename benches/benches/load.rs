@@ -238,6 +238,9 @@ async fn load(gateway: &Gateway, connections: usize, statements: usize, label: &
             }
         })
     };
+    let before = queued_and_spilled(gateway.pg_addr())
+        .await
+        .unwrap_or((0, 0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
         .map(|n| {
@@ -277,6 +280,32 @@ async fn load(gateway: &Gateway, connections: usize, statements: usize, label: &
     for line in unexpected.iter().take(10) {
         println!("  unexpected: {line}");
     }
+    match queued_and_spilled(gateway.pg_addr()).await {
+        Ok((queued, spilled)) => println!(
+            "  in the history: {} statements waited over 10 ms for a slot or memory, {} \
+             spilled",
+            queued - before.0,
+            spilled - before.1
+        ),
+        Err(e) => println!("  history not read: {e}"),
+    }
+}
+
+/// Statements of this gateway's history that waited in a queue, and that spilled.
+async fn queued_and_spilled(addr: SocketAddr) -> anyhow::Result<(i64, i64)> {
+    let admin = client_as(addr, "admin").await?;
+    let row = admin
+        .query_one(
+            "SELECT CAST(sum(CASE WHEN queue_ms > 10 THEN 1 ELSE 0 END) AS BIGINT), \
+                    CAST(sum(CASE WHEN spilled_bytes > 0 THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM system.history.queries",
+            &[],
+        )
+        .await?;
+    Ok((
+        row.get::<_, Option<i64>>(0).unwrap_or(0),
+        row.get::<_, Option<i64>>(1).unwrap_or(0),
+    ))
 }
 
 fn main() -> anyhow::Result<()> {

@@ -153,18 +153,22 @@ impl Admission {
         ))
     }
 
-    /// Waits for the memory grant of a planned query (`reserves`: whether its plan
-    /// reserves memory; `held`: what it holds reserved, as its pool counts it); returns
-    /// the grant and the time waited.
+    /// The bytes a query whose plan reserves memory is granted at most.
+    pub(crate) fn memory_share(&self) -> Option<usize> {
+        self.memory.as_ref().map(|memory| memory.share())
+    }
+
+    /// Waits for a memory grant of `need` bytes (`held`: what the query holds
+    /// reserved, as its pool counts it); returns the grant and the time waited.
     pub(crate) async fn grant_memory(
         &self,
-        reserves: bool,
+        need: usize,
         held: &Arc<AtomicUsize>,
     ) -> Result<(Option<Grant>, Duration)> {
         let started = Instant::now();
         let grant = match &self.memory {
-            Some(memory) if reserves => memory.wait(memory.share(), held, &self.metrics).await?,
-            _ => None,
+            Some(memory) => memory.wait(need, held, &self.metrics).await?,
+            None => None,
         };
         Ok((grant, started.elapsed()))
     }

@@ -1,12 +1,13 @@
 //! Admission by memory, as memory grants: a query whose plan reserves memory (a sort, a
 //! grouped aggregation, a join's build side, a window) starts only once the gateway's
-//! pool can grant it its share ([`crate::MemoryLimits::admission_share`]); otherwise it
-//! waits, first come first served, and its wait is queue time like a wait for a
-//! concurrency slot. A plan that reserves nothing (a point lookup, a filter, a
-//! projection) needs no grant and never waits here.
+//! pool can grant it what it needs (memory_need.rs: what its scans decode, at most its
+//! share, [`crate::MemoryLimits::admission_share`]); otherwise it waits, first come
+//! first served, and its wait is queue time like a wait for a concurrency slot. A plan
+//! that reserves nothing (a point lookup, a filter, a projection) needs no grant and
+//! never waits here.
 //!
 //! A grant counts as held from admission until the query ends: the query is counted at
-//! what it reserves, or its share while it reserves less. Queries that arrive together
+//! what it reserves, or its grant while it reserves less. Queries that arrive together
 //! are therefore admitted against the grants of those admitted just before them, not
 //! only against what the pool holds at that moment (when none has reserved yet).
 //!
@@ -91,7 +92,7 @@ impl MemoryGate {
         }
     }
 
-    /// What a query whose plan reserves memory is granted.
+    /// What a query whose plan reserves memory is granted at most.
     pub(crate) fn share(&self) -> usize {
         self.share
     }

@@ -15,7 +15,7 @@ mod limits;
 mod memory;
 mod memory_gate;
 mod memory_need;
-pub(crate) use memory_need::reserves_memory;
+pub(crate) use memory_need::memory_need;
 mod meter;
 mod metrics;
 mod price;

@@ -117,11 +117,17 @@ pub(crate) async fn wait_for_memory(
     admitted: &Admitted,
     slots: &mut Slots,
 ) -> Result<()> {
-    let reserves = match &planned.rows {
-        Rows::Run { physical, .. } => crate::metering::reserves_memory(physical),
-        Rows::Cached(_) => false,
+    let (Rows::Run { physical, .. }, Some(share)) =
+        (&planned.rows, engine.admission.memory_share())
+    else {
+        return Ok(());
     };
-    if !reserves {
+    let entry = admitted.entry();
+    let (need, read) = crate::metering::memory_need(physical, share, entry.estimated_bytes()).await;
+    if let Some(read) = read {
+        entry.set_estimate(read);
+    }
+    if need == 0 {
         return Ok(());
     }
     let held = run
@@ -130,7 +136,7 @@ pub(crate) async fn wait_for_memory(
         .map(|meter| meter.memory_held())
         .unwrap_or_default();
     admitted.entry().queue_again();
-    let (grant, waited) = engine.admission.grant_memory(reserves, &held).await?;
+    let (grant, waited) = engine.admission.grant_memory(need, &held).await?;
     if let Some(meter) = &run.meter {
         meter.add_queued(waited);
     }
