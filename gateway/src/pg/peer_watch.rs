@@ -100,14 +100,20 @@ mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
 
-    #[tokio::test]
-    async fn a_closed_peer_ends_the_statement_a_present_one_does_not() {
+    /// A client socket and the server's end of it.
+    async fn connected_pair() -> (TcpStream, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let mut client = TcpStream::connect(addr).await.expect("connect");
+        let client = TcpStream::connect(addr).await.expect("connect");
         let (server, _) = listener.accept().await.expect("accept");
+        (client, server)
+    }
+
+    #[tokio::test]
+    async fn a_closed_peer_ends_the_statement_a_present_one_does_not() {
+        let (mut client, server) = connected_pair().await;
         let watch = PeerWatch::new(&server, Some(Duration::from_millis(20)));
         // Present, with a message waiting: the statement finishes.
         client.write_all(b"x").await.expect("write");
@@ -128,12 +134,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_peer_gone_behind_unread_bytes_is_noticed() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let mut client = TcpStream::connect(addr).await.expect("connect");
-        let (server, _) = listener.accept().await.expect("accept");
+        let (mut client, server) = connected_pair().await;
         let watch = PeerWatch::new(&server, Some(Duration::from_millis(20)));
         // A last message (or a TLS close_notify alert), then the close: the bytes are
         // never read while the statement runs.

@@ -109,32 +109,44 @@ async fn statement_timeout_cancels_with_57014() {
     assert_eq!(row.get::<_, i64>(0), 5);
 }
 
-#[tokio::test]
-async fn cancel_request_stops_the_running_query_with_57014() {
-    let gw = TestGateway::start().await;
-    let client = std::sync::Arc::new(gw.connect().await);
-    let token = client.cancel_token();
+/// Runs a query that takes minutes and sends `cancel` until it ends (bounded): the
+/// request may arrive before the statement starts, so it is repeated, as a user pressing
+/// Ctrl-C again would. Returns the query's error.
+async fn slow_query_cancelled_by(
+    client: &std::sync::Arc<tokio_postgres::Client>,
+    cancel: impl AsyncFn(),
+) -> tokio_postgres::Error {
     let slow = "SELECT count(*) FROM lake.tpch.lineitem a, lake.tpch.lineitem b \
                 WHERE a.l_comment < b.l_comment";
     let running = {
         let client = client.clone();
         tokio::spawn(async move { client.simple_query(slow).await })
     };
-    // The request may arrive before the statement starts; repeat it until the query
-    // ends (bounded), as a user pressing Ctrl-C again would.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !running.is_finished() {
         assert!(
             std::time::Instant::now() < deadline,
             "query was not cancelled"
         );
+        cancel().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    running.await.expect("task").expect_err("cancelled")
+}
+
+#[tokio::test]
+async fn cancel_request_stops_the_running_query_with_57014() {
+    let gw = TestGateway::start().await;
+    let client = std::sync::Arc::new(gw.connect().await);
+    let token = client.cancel_token();
+    // tokio-postgres' own cancel (returns once the request is written).
+    let err = slow_query_cancelled_by(&client, async || {
         token
             .cancel_query(tokio_postgres::NoTls)
             .await
             .expect("send cancel request");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let err = running.await.expect("task").expect_err("cancelled");
+    })
+    .await;
     assert_eq!(code(&err), SqlState::QUERY_CANCELED.code(), "{err:?}");
     // The connection stays usable, and a cancel with no statement running is harmless:
     // once the server has handled it (closed its connection, which libpq waits for),
@@ -153,22 +165,12 @@ async fn cancel_request_stops_the_running_query_with_57014() {
     // A statement cancelled and the next one run at once, libpq-style: the cancel
     // reaches the one it was meant for and never the next.
     for _ in 0..5 {
-        let running = {
-            let client = client.clone();
-            tokio::spawn(async move { client.simple_query(slow).await })
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !running.is_finished() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "query was not cancelled"
-            );
+        let err = slow_query_cancelled_by(&client, async || {
             lakegate_tests::cancel::cancel_and_wait(&token, addr)
                 .await
                 .expect("cancel");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let err = running.await.expect("task").expect_err("cancelled");
+        })
+        .await;
         assert_eq!(code(&err), SqlState::QUERY_CANCELED.code(), "{err:?}");
         let row = client
             .query_one("SELECT count(*) FROM lake.tpch.region", &[])
