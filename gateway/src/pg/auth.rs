@@ -1,5 +1,11 @@
 //! Password checks against the user store: SCRAM-SHA-256 verifiers, MD5 credentials,
 //! and cleartext passwords checked against the verifiers.
+//!
+//! An unknown user goes through the whole SCRAM exchange with a mock verifier, as in
+//! PostgreSQL: its salt is derived from the name and a key of this process, so the
+//! same name always gets the same salt, and the exchange fails at the client's proof
+//! exactly as a wrong password does. Nothing in the answers tells an unknown user from
+//! a known one.
 
 use std::sync::Arc;
 
@@ -10,9 +16,43 @@ use pgwire::api::auth::{AuthSource, LoginInfo, Password};
 use pgwire::error::{PgWireError, PgWireResult};
 
 /// Looks users up in the store; the password itself is never held.
-#[derive(Debug)]
 pub(crate) struct VerifierSource {
     pub(crate) users: Arc<UserStore>,
+    /// The key unknown users' mock salts are derived with (random per process).
+    pub(crate) mock_key: [u8; 32],
+}
+
+impl std::fmt::Debug for VerifierSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifierSource").finish_non_exhaustive()
+    }
+}
+
+impl VerifierSource {
+    pub(crate) fn new(users: Arc<UserStore>) -> Self {
+        Self {
+            users,
+            mock_key: rand::random(),
+        }
+    }
+
+    /// A verifier no password matches, with a salt that depends only on `user`.
+    fn mock_verifier(&self, user: &str) -> ScramSecret {
+        use hmac::{Hmac, Mac};
+        let mac = |label: &[u8]| {
+            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.mock_key)
+                .expect("HMAC takes a key of any length");
+            mac.update(label);
+            mac.update(user.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        };
+        ScramSecret::Verifier {
+            salt: mac(b"salt")[..16].to_vec(),
+            iterations: lakegate_security::DEFAULT_ITERATIONS as usize,
+            stored_key: mac(b"stored key"),
+            server_key: mac(b"server key"),
+        }
+    }
 }
 
 fn failed(login: &LoginInfo) -> PgWireError {
@@ -52,8 +92,11 @@ impl AuthSource for VerifierSource {
     async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
         let user = login.user().unwrap_or_default();
         let Some((verifier, _)) = self.users.scram_credentials(user) else {
-            tracing::info!(user, "login refused: unknown user");
-            return Err(failed(login));
+            tracing::info!(
+                user,
+                "unknown user: the SCRAM exchange runs on a mock verifier"
+            );
+            return Ok((self.mock_verifier(user), None));
         };
         Ok((
             ScramSecret::Verifier {

@@ -50,9 +50,7 @@ impl GatewayStartup {
         cert_pem: Option<&[u8]>,
         require_tls: bool,
     ) -> PgWireResult<Self> {
-        let source = Arc::new(VerifierSource {
-            users: users.clone(),
-        });
+        let source = Arc::new(VerifierSource::new(users.clone()));
         let scram = ScramAuth::new(source.clone());
         let scram_plus = match cert_pem {
             Some(pem) => {

@@ -183,3 +183,94 @@ async fn scram_is_the_default_method() {
     let gw = TestGateway::start().await;
     assert_eq!(auth_request(&gw, "demo").await, 10, "SASL");
 }
+
+/// Reads one backend message: its type and body.
+async fn read_message(socket: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut header = [0u8; 5];
+    socket
+        .read_exact(&mut header)
+        .await
+        .expect("message header");
+    let length = i32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    let mut body = vec![0u8; length - 4];
+    socket.read_exact(&mut body).await.expect("message body");
+    (header[0], body)
+}
+
+/// The server-first message of a SCRAM exchange started as `user` (`r=…,s=…,i=…`).
+async fn scram_server_first(gw: &TestGateway, user: &str) -> String {
+    let mut socket = TcpStream::connect(gw.gateway.pg_addr())
+        .await
+        .expect("connect");
+    let mut body = 196_608i32.to_be_bytes().to_vec();
+    for part in ["user", user, "database", "lake"] {
+        body.extend_from_slice(part.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    socket.write_all(&packet).await.expect("startup");
+    let (kind, body) = read_message(&mut socket).await;
+    assert_eq!((kind, &body[..4]), (b'R', &10i32.to_be_bytes()[..]), "SASL");
+    let client_first = b"n,,n=,r=clientnonce0123456789";
+    let mut initial = b"SCRAM-SHA-256\0".to_vec();
+    initial.extend_from_slice(&(client_first.len() as i32).to_be_bytes());
+    initial.extend_from_slice(client_first);
+    let mut message = vec![b'p'];
+    message.extend_from_slice(&((initial.len() + 4) as i32).to_be_bytes());
+    message.extend_from_slice(&initial);
+    socket
+        .write_all(&message)
+        .await
+        .expect("SASLInitialResponse");
+    let (kind, body) = read_message(&mut socket).await;
+    assert_eq!(
+        (kind, &body[..4]),
+        (b'R', &11i32.to_be_bytes()[..]),
+        "SASLContinue"
+    );
+    String::from_utf8(body[4..].to_vec()).expect("server-first is text")
+}
+
+fn salt_of(server_first: &str) -> &str {
+    server_first
+        .split(',')
+        .find_map(|part| part.strip_prefix("s="))
+        .expect("a salt")
+}
+
+#[tokio::test]
+async fn scram_does_not_tell_unknown_users_from_known_ones() {
+    let gw = TestGateway::start().await;
+    // An unknown user is challenged like a known one, with a salt that is the same at
+    // every attempt (a random one would tell it apart) and its own.
+    let known = scram_server_first(&gw, "demo").await;
+    let first = scram_server_first(&gw, "nobody").await;
+    let again = scram_server_first(&gw, "nobody").await;
+    assert!(first.contains(",i=4096"), "{first}");
+    assert_eq!(known.contains(",i=4096"), first.contains(",i=4096"));
+    assert_eq!(salt_of(&first), salt_of(&again));
+    assert_ne!(
+        salt_of(&first),
+        salt_of(&scram_server_first(&gw, "somebody").await)
+    );
+    // And refused the same way as a wrong password, at the end of the exchange.
+    let Err(wrong) = gw.connect_as("demo", "wrong").await else {
+        panic!("a wrong password must be refused");
+    };
+    let Err(unknown) = gw.connect_as("nobody", "wrong").await else {
+        panic!("an unknown user must be refused");
+    };
+    assert_eq!(wrong.code().map(|c| c.code()), Some("28P01"), "{wrong}");
+    assert_eq!(
+        unknown.code().map(|c| c.code()),
+        wrong.code().map(|c| c.code())
+    );
+    let text = |e: &tokio_postgres::Error| {
+        e.as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(text(&unknown), text(&wrong).replace("demo", "nobody"));
+}
