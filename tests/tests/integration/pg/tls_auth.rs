@@ -37,7 +37,8 @@ async fn psql(conn: &str, sql: &str) -> (bool, String, String) {
 
 /// The authentication request code the server answers a startup with
 /// (3 cleartext, 5 MD5, 10 SASL).
-async fn auth_request(gw: &TestGateway, user: &str) -> i32 {
+/// A connection that has sent its startup packet as `user`.
+async fn started_as(gw: &TestGateway, user: &str) -> TcpStream {
     let mut socket = TcpStream::connect(gw.gateway.pg_addr())
         .await
         .expect("connect");
@@ -50,6 +51,11 @@ async fn auth_request(gw: &TestGateway, user: &str) -> i32 {
     let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
     packet.extend_from_slice(&body);
     socket.write_all(&packet).await.expect("startup");
+    socket
+}
+
+async fn auth_request(gw: &TestGateway, user: &str) -> i32 {
+    let mut socket = started_as(gw, user).await;
     let mut header = [0u8; 9];
     socket.read_exact(&mut header).await.expect("answer");
     assert_eq!(header[0], b'R', "an authentication request");
@@ -199,18 +205,7 @@ async fn read_message(socket: &mut TcpStream) -> (u8, Vec<u8>) {
 
 /// The server-first message of a SCRAM exchange started as `user` (`r=…,s=…,i=…`).
 async fn scram_server_first(gw: &TestGateway, user: &str) -> String {
-    let mut socket = TcpStream::connect(gw.gateway.pg_addr())
-        .await
-        .expect("connect");
-    let mut body = 196_608i32.to_be_bytes().to_vec();
-    for part in ["user", user, "database", "lake"] {
-        body.extend_from_slice(part.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&body);
-    socket.write_all(&packet).await.expect("startup");
+    let mut socket = started_as(gw, user).await;
     let (kind, body) = read_message(&mut socket).await;
     assert_eq!((kind, &body[..4]), (b'R', &10i32.to_be_bytes()[..]), "SASL");
     let client_first = b"n,,n=,r=clientnonce0123456789";
