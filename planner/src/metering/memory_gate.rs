@@ -176,6 +176,31 @@ mod tests {
     use super::*;
     use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer};
 
+    /// A query that asks for 250 bytes and holds nothing, waiting in its own task.
+    fn waiter(gate: &Arc<MemoryGate>) -> tokio::task::JoinHandle<Result<Option<Grant>>> {
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            let held = Arc::new(AtomicUsize::new(0));
+            gate.wait(250, &held, &Metrics::default()).await
+        })
+    }
+
+    /// Asserts that `waiter` still waits after 200 ms.
+    async fn still_waits(waiter: &tokio::task::JoinHandle<Result<Option<Grant>>>, why: &str) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiter.is_finished(), "{why}");
+    }
+
+    /// Asserts that `waiter` gets its grant within 2 s.
+    async fn admitted(waiter: tokio::task::JoinHandle<Result<Option<Grant>>>) {
+        let grant = tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .expect("admitted within 2 s")
+            .expect("join")
+            .expect("admitted");
+        assert!(grant.is_some());
+    }
+
     fn gate(limit: usize, share: usize) -> (Arc<dyn MemoryPool>, Arc<MemoryGate>) {
         let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(limit));
         let gate = Arc::new(MemoryGate::new(pool.clone(), limit, share));
@@ -194,21 +219,10 @@ mod tests {
         );
         let held = MemoryConsumer::new("big").register(&pool);
         held.try_grow(800).expect("reserve");
-        let waiter = {
-            let (gate, metrics, nothing) = (gate.clone(), metrics.clone(), nothing.clone());
-            tokio::spawn(async move { gate.wait(250, &nothing, &metrics).await })
-        };
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(
-            !waiter.is_finished(),
-            "200 bytes free is less than the share"
-        );
+        let waiter = waiter(&gate);
+        still_waits(&waiter, "200 bytes free is less than the share").await;
         held.shrink(100);
-        tokio::time::timeout(Duration::from_secs(2), waiter)
-            .await
-            .expect("admitted once 300 bytes are free")
-            .expect("join")
-            .expect("admitted");
+        admitted(waiter).await;
     }
 
     #[tokio::test]
@@ -216,20 +230,13 @@ mod tests {
         let (_pool, gate) = gate(1000, 250);
         let metrics = Arc::new(Metrics::default());
         // Four admitted queries that have not reserved anything yet hold the pool.
-        let mut admitted = Vec::new();
+        let mut running = Vec::new();
         for _ in 0..4 {
             let held = Arc::new(AtomicUsize::new(0));
-            admitted.push(gate.wait(250, &held, &metrics).await.expect("room"));
+            running.push(gate.wait(250, &held, &metrics).await.expect("room"));
         }
-        let fifth = {
-            let (gate, metrics) = (gate.clone(), metrics.clone());
-            tokio::spawn(async move {
-                let held = Arc::new(AtomicUsize::new(0));
-                gate.wait(250, &held, &metrics).await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(!fifth.is_finished(), "four grants of 250 fill 1000 bytes");
+        let fifth = waiter(&gate);
+        still_waits(&fifth, "four grants of 250 fill 1000 bytes").await;
         // A query that needs nothing is never held up.
         let light = Arc::new(AtomicUsize::new(0));
         let none = gate
@@ -238,12 +245,8 @@ mod tests {
             .expect("no need, no wait");
         assert!(none.is_none());
         // One query ends: the fifth takes its grant.
-        admitted.pop();
-        tokio::time::timeout(Duration::from_secs(2), fifth)
-            .await
-            .expect("admitted once a grant is returned")
-            .expect("join")
-            .expect("admitted");
+        running.pop();
+        admitted(fifth).await;
     }
 
     #[tokio::test]
@@ -258,20 +261,9 @@ mod tests {
         held.store(700, Ordering::Relaxed);
         let other = Arc::new(AtomicUsize::new(0));
         let second = gate.wait(250, &other, &metrics).await.expect("300 free");
-        let waiter = {
-            let (gate, metrics) = (gate.clone(), metrics.clone());
-            tokio::spawn(async move {
-                let held = Arc::new(AtomicUsize::new(0));
-                gate.wait(250, &held, &metrics).await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(!waiter.is_finished(), "700 held and 250 granted leave 50");
+        let waiter = waiter(&gate);
+        still_waits(&waiter, "700 held and 250 granted leave 50").await;
         drop(second);
-        tokio::time::timeout(Duration::from_secs(2), waiter)
-            .await
-            .expect("admitted")
-            .expect("join")
-            .expect("admitted");
+        admitted(waiter).await;
     }
 }
