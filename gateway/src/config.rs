@@ -73,6 +73,8 @@ pub struct Config {
     pub audit: AuditSettings,
     /// Login throttling after failed logins (both front doors).
     pub login: LoginConfig,
+    /// What may be exposed beyond this machine.
+    pub auth: AuthConfig,
     /// Semantic layer.
     pub semantic: SemanticConfig,
     /// Results cache.
@@ -107,6 +109,20 @@ impl Default for LoginConfig {
             lockout_seconds: 60,
         }
     }
+}
+
+/// `[auth]`: what the gateway may expose on a listener that is not a loopback address.
+/// Refused by default, each with a start-up error that names the listener:
+/// the demo accounts (no `[[users]]` configured; their passwords are their names), and
+/// a listener that carries passwords without TLS (Postgres wire without a required
+/// `[pg.tls]`, Flight SQL without `[flight.tls]`, the admin endpoint, which has none).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Serve the demo accounts on a non-loopback listener.
+    pub allow_demo_users: bool,
+    /// Serve a non-loopback listener without TLS (e.g. behind a TLS-terminating proxy).
+    pub allow_insecure_listeners: bool,
 }
 
 /// `[audit]`: the audit trail.
@@ -479,6 +495,7 @@ impl Default for Config {
             },
             audit: AuditSettings::default(),
             login: LoginConfig::default(),
+            auth: AuthConfig::default(),
             semantic: SemanticConfig::default(),
             cache: CacheConfig::default(),
             catalogs: Vec::new(),

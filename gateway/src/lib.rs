@@ -9,6 +9,7 @@ pub mod admin;
 pub mod backtraces;
 pub mod byte_size;
 pub mod config;
+pub mod exposure;
 pub mod flight;
 pub mod logging;
 pub mod login_throttle;

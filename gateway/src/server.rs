@@ -113,6 +113,7 @@ impl Gateway {
         // aws-lc-rs for every TLS user in the process (listeners, S3, REST catalogs);
         // an error only means a provider is installed already.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        crate::exposure::check(&config).map_err(|e| anyhow::anyhow!(e))?;
         let users =
             Arc::new(UserStore::from_config(&config.effective_users()).context("loading users")?);
         let audit_path = config.audit_path();

@@ -275,3 +275,52 @@ async fn a_writer_killed_mid_insert_leaves_the_table_readable_at_a_committed_sna
     }
     assert!(unchanged >= 1, "no kill landed before the commit");
 }
+
+#[test]
+fn demo_accounts_are_announced_and_kept_off_the_network() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let serve = |pg_listen: &str, extra: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
+        command
+            .args(["serve", "--pg-listen", pg_listen])
+            .args(["--flight-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("GATEWAY_SEED__SCALE_FACTOR", "0.01")
+            .env("GATEWAY_ADMIN__LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        command.spawn().expect("spawn gateway")
+    };
+    // On every interface with the demo accounts: refused before anything binds.
+    let refused = serve("0.0.0.0:0", &[]).wait_with_output().expect("exit");
+    assert!(!refused.status.success(), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("pg.listen") && stderr.contains("allow_demo_users"),
+        "{stderr}"
+    );
+    // Allowing the demo accounts still leaves passwords in clear: refused too.
+    let plain = serve("0.0.0.0:0", &[("GATEWAY_AUTH__ALLOW_DEMO_USERS", "true")])
+        .wait_with_output()
+        .expect("exit");
+    assert!(!plain.status.success(), "{plain:?}");
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(stderr.contains("allow_insecure_listeners"), "{stderr}");
+    // On loopback: serves, with a warning that the demo accounts are live.
+    let mut child = serve("127.0.0.1:0", &[]);
+    let stderr = child.stderr.take().expect("stderr");
+    let mut warned = false;
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        warned |= line.contains("WARN") && line.contains("demo accounts");
+        if line.contains("pg_addr=") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(warned, "no warning about the demo accounts before the listener");
+}
