@@ -170,7 +170,45 @@ impl Policy {
             .enforcer
             .enforce(("", "x.y.z", "select"))
             .map_err(|e| PolicyLoadError::Matcher(e.to_string()))?;
+        policy.check_rules_apply().map_err(PolicyLoadError::Line)?;
         Ok(policy)
+    }
+
+    /// Refuses row filters and column rules that can never apply: a row filter applies
+    /// through the select grant its own subject holds (not one inherited from a role),
+    /// and a column rule needs its subject to read the table at all (a grant of its
+    /// own or of one of its roles).
+    fn check_rules_apply(&self) -> Result<(), String> {
+        let granted = |subject: &str, table: &str| {
+            self.grants.iter().any(|(sub, pattern, act, allow)| {
+                *allow && sub == subject && act == "select" && pattern::overlaps(table, pattern)
+            })
+        };
+        for filter in &self.filters {
+            if !granted(&filter.subject, &filter.table) {
+                return Err(format!(
+                    "{}: the row filter for {} on {} never applies: {} has no select grant \
+                     of its own on it (a filter applies through its subject's own `p` \
+                     line; roles it inherits from are judged by their own filters)",
+                    filter.id, filter.subject, filter.table, filter.subject
+                ));
+            }
+        }
+        for rule in &self.columns {
+            let table = rule.column.rsplit_once('.').map_or("", |(t, _)| t);
+            if !self
+                .subjects(&rule.subject)
+                .iter()
+                .any(|subject| granted(subject, table))
+            {
+                return Err(format!(
+                    "{}: the column rule for {} on {} never applies: neither {} nor its \
+                     roles have a select grant on {table}",
+                    rule.id, rule.subject, rule.column, rule.subject
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The tables the policy names without wildcards, with the id of the line naming

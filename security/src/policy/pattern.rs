@@ -24,6 +24,33 @@ fn segment_matches(name: &[u8], pattern: &[u8]) -> bool {
     }
 }
 
+/// Whether some name matches both patterns (each may hold wildcards).
+pub fn overlaps(a: &str, b: &str) -> bool {
+    let left: Vec<&str> = a.split('.').collect();
+    let right: Vec<&str> = b.split('.').collect();
+    left.len() == right.len()
+        && left
+            .iter()
+            .zip(&right)
+            .all(|(l, r)| segments_overlap(l.as_bytes(), r.as_bytes()))
+}
+
+fn segments_overlap(a: &[u8], b: &[u8]) -> bool {
+    match (a.split_first(), b.split_first()) {
+        (None, None) => true,
+        (Some((b'*', rest)), _) => {
+            segments_overlap(rest, b) || (!b.is_empty() && segments_overlap(a, &b[1..]))
+        }
+        (_, Some((b'*', rest))) => {
+            segments_overlap(a, rest) || (!a.is_empty() && segments_overlap(&a[1..], b))
+        }
+        (None, _) | (_, None) => false,
+        (Some((x, a_rest)), Some((y, b_rest))) => {
+            (*x == b'?' || *y == b'?' || x == y) && segments_overlap(a_rest, b_rest)
+        }
+    }
+}
+
 /// Checks a pattern's form: non-empty segments of identifier characters and wildcards.
 pub fn validate(pattern: &str, segments: usize) -> Result<(), String> {
     let parts: Vec<&str> = pattern.split('.').collect();
@@ -61,6 +88,17 @@ mod tests {
         assert!(!matches("lake.tpch", "lake.tpch.*"));
         assert!(!matches("lake.tpch.orders", "lake.tpch.customer"));
         assert!(matches("lake.tpch.nation", "lake.tpch.n?tion"));
+    }
+
+    #[test]
+    fn overlapping_patterns_share_a_name() {
+        assert!(overlaps("lake.tpch.region", "lake.tpch.*"));
+        assert!(overlaps("lake.*.orders", "lake.tpch.*"));
+        assert!(overlaps("lake.tpch.cust*", "lake.tpch.*mer"));
+        assert!(overlaps("lake.tpch.n?tion", "lake.tpch.nation"));
+        assert!(!overlaps("lake.tpch.region", "system.*.*"));
+        assert!(!overlaps("lake.tpch.cust*", "lake.tpch.ord*"));
+        assert!(!overlaps("lake.tpch", "lake.tpch.*"));
     }
 
     #[test]
