@@ -12,6 +12,8 @@ use std::ops::ControlFlow;
 
 use datafusion::arrow::array::{Array, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
@@ -302,6 +304,19 @@ fn snapshot_id(expr: &Expr) -> Result<i64> {
     })
 }
 
+/// Whether `plan`, or any subquery in it, scans a table.
+fn reads_a_table(plan: &LogicalPlan) -> bool {
+    let mut reads = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        reads |= matches!(node, LogicalPlan::TableScan(_));
+        Ok(match reads {
+            true => TreeNodeRecursion::Stop,
+            false => TreeNodeRecursion::Continue,
+        })
+    });
+    reads
+}
+
 /// Evaluates a constant timestamp expression (`TIMESTAMP '…'`, `now() - INTERVAL '1'
 /// HOUR`, a string) to Unix epoch milliseconds; zoneless values are UTC.
 async fn evaluate_timestamp(ctx: &SessionContext, expr: &Expr) -> Result<i64> {
@@ -311,8 +326,24 @@ async fn evaluate_timestamp(ctx: &SessionContext, expr: &Expr) -> Result<i64> {
             format!("FOR TIMESTAMP AS OF {expr}: {detail}"),
         )
     };
+    let plan = ctx
+        .state()
+        .create_logical_plan(&format!("SELECT CAST(({expr}) AS TIMESTAMP)"))
+        .await
+        .map_err(|e| bad(QueryError::from(e).message))?;
+    // Evaluated here, during planning, outside admission, limits, budgets and the
+    // audit record's table list: only a constant may be, never a read of a table.
+    if reads_a_table(&plan) {
+        return Err(QueryError::new(
+            ErrorKind::FeatureNotSupported,
+            format!(
+                "FOR TIMESTAMP AS OF {expr}: the point in time must be a constant expression \
+                 (a literal, now(), interval arithmetic); a subquery is not allowed"
+            ),
+        ));
+    }
     let frame = ctx
-        .sql(&format!("SELECT CAST(({expr}) AS TIMESTAMP)"))
+        .execute_logical_plan(plan)
         .await
         .map_err(|e| bad(QueryError::from(e).message))?;
     let batches = frame
