@@ -109,7 +109,8 @@ impl SchemaProvider for SecuredSchema {
         let Some(inner) = self.inner.table(name).await? else {
             return Ok(None);
         };
-        let table = format!("{}.{name}", self.prefix);
+        // A pinned version of a table hides the columns the table does.
+        let table = format!("{}.{}", self.prefix, crate::policy::governed_table(name).0);
         let policy = self.policy.current();
         let schema = inner.schema();
         let subjects = policy.subjects(&self.principal.user);

@@ -42,6 +42,10 @@ pub(crate) async fn logical_plan(
         Ok(plan) => plan,
         Err(e) => return Err(denied_column(engine, session, &state, statement, e)),
     };
+    if matches!(plan, LogicalPlan::DescribeTable(_)) {
+        // DESCRIBE reads no rows, so the scan rule never sees its table.
+        check_describe(engine, session, &state, statement)?;
+    }
     // INSERT … and CREATE TABLE [AS] into Iceberg, and INSERT into Delta, are the
     // writes the gateway does.
     let writes = crate::statements::writes::is_supported_write(&plan);
@@ -112,6 +116,44 @@ async fn rewritten(
     Ok((statement, expanded))
 }
 
+/// DESCRIBE answers for a table the principal may read (`select`) or is granted
+/// `describe` on; for any other it is 42501, as reading it would be. Catalog views
+/// (information_schema, pg_catalog) are built for the principal and always describable.
+fn check_describe(
+    engine: &Engine,
+    session: &Session,
+    state: &SessionState,
+    statement: &DFStatement,
+) -> Result<()> {
+    let options = state.config_options();
+    let tables = state
+        .resolve_table_references(statement)
+        .map_err(QueryError::from)?;
+    let policy = engine.policy.current();
+    for table in tables {
+        let resolved = table.resolve(
+            &options.catalog.default_catalog,
+            &options.catalog.default_schema,
+        );
+        if matches!(
+            resolved.schema.as_ref(),
+            "information_schema" | "pg_catalog"
+        ) {
+            continue;
+        }
+        let (base, _) = lakegate_security::policy::governed_table(&resolved.table);
+        let full = format!("{}.{}.{base}", resolved.catalog, resolved.schema);
+        let user = &session.principal.user;
+        if !policy.allows(user, &full, "select") && !policy.allows(user, &full, "describe") {
+            return Err(QueryError::new(
+                ErrorKind::InsufficientPrivilege,
+                format!("permission denied for table {full}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A column that is not found because the policy denies it is reported as a
 /// privilege error (42501), not as a missing column.
 fn denied_column(
@@ -141,10 +183,8 @@ fn denied_column(
             &options.catalog.default_catalog,
             &options.catalog.default_schema,
         );
-        let full = format!(
-            "{}.{}.{}",
-            resolved.catalog, resolved.schema, resolved.table
-        );
+        let (base, _) = lakegate_security::policy::governed_table(&resolved.table);
+        let full = format!("{}.{}.{base}", resolved.catalog, resolved.schema);
         if engine
             .policy
             .denies_column(&session.principal.user, &full, &name)

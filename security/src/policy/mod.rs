@@ -9,6 +9,7 @@ mod error;
 mod parse;
 pub mod pattern;
 mod store;
+mod table_name;
 
 use std::collections::BTreeSet;
 
@@ -17,6 +18,7 @@ use casbin::{CoreApi, Enforcer, RbacApi};
 pub use actions::Action;
 pub use error::PolicyLoadError;
 pub use store::{PolicySource, PolicyStore, PolicyValidator};
+pub use table_name::governed_table;
 
 /// The model every policy file is read with (documented in `config/model.conf`).
 pub const DEFAULT_MODEL: &str = include_str!("../../../config/model.conf");

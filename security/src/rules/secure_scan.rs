@@ -85,7 +85,7 @@ impl SecureScans {
         }
         // `orders$snapshot=…` (time travel) and `orders$files` (metadata) are
         // governed as `orders`.
-        let (base, metadata) = split_suffix(&resolved.table);
+        let (base, metadata) = crate::policy::governed_table(&resolved.table);
         let table = format!("{}.{}.{base}", resolved.catalog, resolved.schema);
         let policy = self.policy.current();
         let user = &self.principal.user;
@@ -232,16 +232,6 @@ impl SecureScans {
         Err(DataFusionError::External(Box::new(PermissionDenied {
             message: format!("permission denied for table {table} ({action})"),
         })))
-    }
-}
-
-/// A table name without its `$suffix`, and whether the suffix names a metadata table
-/// rather than a snapshot (`$snapshot=ID`). The naming is the catalog's
-/// (`lakegate_catalog::iceberg::names`).
-fn split_suffix(name: &str) -> (&str, bool) {
-    match name.split_once('$') {
-        Some((base, suffix)) => (base, !suffix.starts_with("snapshot=")),
-        None => (name, false),
     }
 }
 
