@@ -209,6 +209,10 @@ pub struct SecurityConfig {
     pub policy: Option<String>,
     /// How often to check the files for changes, in seconds (0 disables hot reload).
     pub reload_seconds: u64,
+    /// What figures a principal with a row filter sees: `protected` (none that depend
+    /// on hidden rows) or `performance` (user predicates prune filtered tables; every
+    /// figure shown). See `lakegate_security::policy::StatisticsMode`.
+    pub statistics: lakegate_security::policy::StatisticsMode,
 }
 
 /// `[pg]`: the Postgres wire listener.

@@ -121,7 +121,10 @@ mod tests {
         let Err(e) = check(&exposed) else {
             panic!("demo users on 0.0.0.0 accepted")
         };
-        assert!(e.contains("pg.listen") && e.contains("allow_demo_users"), "{e}");
+        assert!(
+            e.contains("pg.listen") && e.contains("allow_demo_users"),
+            "{e}"
+        );
         exposed.auth.allow_demo_users = true;
         let Err(e) = check(&exposed) else {
             panic!("a plain listener on 0.0.0.0 accepted")
@@ -144,7 +147,10 @@ mod tests {
         let Err(e) = check(&exposed) else {
             panic!("plain Flight on 0.0.0.0 accepted")
         };
-        assert!(e.contains("flight.listen") && e.contains("[flight.tls]"), "{e}");
+        assert!(
+            e.contains("flight.listen") && e.contains("[flight.tls]"),
+            "{e}"
+        );
         exposed.flight.tls = Some(FlightTlsConfig {
             cert: "c".into(),
             key: "k".into(),

@@ -225,6 +225,7 @@ impl Gateway {
                 batch_size: config.query.batch_size,
                 native_iceberg_scan: config.query.native_iceberg_scan,
                 join_reordering: config.query.join_reordering,
+                statistics: config.security.statistics,
                 metadata_cache_mb: config.query.metadata_cache_mb,
                 engine_options: config.query.engine.clone().into_iter().collect(),
                 prices: config.finops.prices.clone(),

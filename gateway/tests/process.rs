@@ -322,5 +322,8 @@ fn demo_accounts_are_announced_and_kept_off_the_network() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(warned, "no warning about the demo accounts before the listener");
+    assert!(
+        warned,
+        "no warning about the demo accounts before the listener"
+    );
 }

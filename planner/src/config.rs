@@ -58,6 +58,9 @@ pub struct PlannerConfig {
     pub results_cache: crate::results_cache::ResultsCacheConfig,
     /// Memory all queries and each query may reserve, and where operators spill.
     pub memory: MemoryLimits,
+    /// What figures a principal with a row filter sees, and whether its predicates
+    /// prune filtered tables.
+    pub statistics: lakegate_security::policy::StatisticsMode,
 }
 
 /// What queries' operators may hold in memory, and where they spill beyond it.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use lakegate_catalog::estimate::ScanEstimate;
+use lakegate_security::policy::StatisticsMode;
 
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
@@ -35,15 +36,18 @@ pub(crate) fn estimate_schema() -> SchemaRef {
         Field::new("files", DataType::Int64, false),
         Field::new("files_pruned", DataType::Int64, false),
         Field::new("bytes", DataType::Int64, false),
-        Field::new("rows", DataType::Int64, false),
+        Field::new("rows", DataType::Int64, true),
         Field::new("cost", DataType::Float64, false),
     ]))
 }
 
 /// The estimate as rows, priced for the bytes to scan (CPU is not known before).
+/// `withhold_rows`: the row counts are NULL (they would count a row filter's hidden
+/// rows).
 pub(crate) fn estimate_batch(
     estimate: &ScanEstimate,
     prices: &PriceList,
+    withhold_rows: bool,
 ) -> datafusion::error::Result<RecordBatch> {
     let price = |bytes: u64| bytes as f64 / 1e12 * prices.per_tb_scanned;
     let mut names: Vec<String> = estimate.tables.iter().map(|t| t.table.clone()).collect();
@@ -54,13 +58,17 @@ pub(crate) fn estimate_batch(
         .map(|t| t.files_pruned as i64)
         .collect();
     let mut bytes: Vec<i64> = estimate.tables.iter().map(|t| t.bytes as i64).collect();
-    let mut rows: Vec<i64> = estimate.tables.iter().map(|t| t.rows as i64).collect();
+    let mut rows: Vec<Option<i64>> = estimate
+        .tables
+        .iter()
+        .map(|t| (!withhold_rows).then_some(t.rows as i64))
+        .collect();
     let mut cost: Vec<f64> = estimate.tables.iter().map(|t| price(t.bytes)).collect();
     names.push("(total)".into());
     files.push(estimate.files() as i64);
     pruned.push(estimate.files_pruned() as i64);
     bytes.push(estimate.bytes() as i64);
-    rows.push(estimate.rows() as i64);
+    rows.push((!withhold_rows).then_some(estimate.rows() as i64));
     cost.push(price(estimate.bytes()));
     Ok(RecordBatch::try_new(
         estimate_schema(),
@@ -78,12 +86,14 @@ pub(crate) fn estimate_batch(
 /// Stage 3, estimate and budget: a query that asks for its estimate (EXPLAIN COST, a
 /// dry run) gets it as its result; a query over its scan limit or over a hard budget is
 /// refused. The estimate reads manifests only, so a refused query opens no data file.
+/// `row_filtered`: a row filter applied to one of its scans.
 pub(crate) async fn check(
     engine: &Engine,
     session: &Session,
     planned: &Planned,
     admitted: &Admitted,
     estimate_only: bool,
+    row_filtered: bool,
 ) -> Result<Option<SendableRecordBatchStream>> {
     if !(estimate_only || admitted.scan_limit.is_some() || admitted.hard_budget) {
         return Ok(None);
@@ -96,7 +106,9 @@ pub(crate) async fn check(
     let estimate = lakegate_catalog::estimate::estimate_plan(physical).await?;
     admitted.entry().set_estimate(estimate.bytes());
     if estimate_only {
-        let batch = estimate_batch(&estimate, &engine.config.prices)?;
+        // A row filter's hidden rows are counted in the manifests' row counts.
+        let withhold_rows = engine.config.statistics == StatisticsMode::Protected && row_filtered;
+        let batch = estimate_batch(&estimate, &engine.config.prices, withhold_rows)?;
         let stream = MemoryStream::try_new(vec![batch], estimate_schema(), None)?;
         return Ok(Some(Box::pin(stream)));
     }

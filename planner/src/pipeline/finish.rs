@@ -177,6 +177,8 @@ pub(crate) struct Metered {
     pub(crate) show_cost: bool,
     /// Where the session's notices go (cost, soft budgets).
     pub(crate) notices: Arc<Mutex<Vec<crate::Notice>>>,
+    /// Whether figures that count hidden rows are withheld from row-filtered readers.
+    pub(crate) statistics: lakegate_security::policy::StatisticsMode,
 }
 
 /// Records a streamed statement's audit event when its stream ends: rows read, and
@@ -200,7 +202,10 @@ pub(crate) fn audited_when_done(
         if let Some(metered) = metered {
             let figures = metered.meter.figures(rows, bytes, &metered.prices);
             if metered.show_cost {
-                notices.push(cost_notice(&figures, &metered.prices));
+                // Rows scanned count the hidden rows of a row-filtered table.
+                let withhold_rows = !event.filters.is_empty()
+                    && metered.statistics == lakegate_security::policy::StatisticsMode::Protected;
+                notices.push(cost_notice(&figures, &metered.prices, withhold_rows));
             }
             event.cost = Some(figures.into());
             target = Some((metered.notices, metered.prices.unit));
@@ -240,8 +245,16 @@ fn budget_notice(budget: &crate::Budget, spent: f64, unit: &str) -> crate::Notic
 
 /// The NOTICE a client gets with `gateway.show_cost` on: the cost, and every figure
 /// as `name=value` pairs in DETAIL.
-fn cost_notice(figures: &crate::QueryFigures, prices: &crate::PriceList) -> crate::Notice {
+fn cost_notice(
+    figures: &crate::QueryFigures,
+    prices: &crate::PriceList,
+    withhold_rows: bool,
+) -> crate::Notice {
     let f = figures;
+    let rows_scanned = match withhold_rows {
+        true => "withheld".to_string(),
+        false => f.rows_scanned.to_string(),
+    };
     crate::Notice {
         message: format!("query cost {:.8} {}", f.cost, prices.unit),
         detail: Some(format!(
@@ -256,7 +269,7 @@ fn cost_notice(figures: &crate::QueryFigures, prices: &crate::PriceList) -> crat
             f.row_groups_scanned,
             f.row_groups_pruned,
             f.read_requests,
-            f.rows_scanned,
+            rows_scanned,
             f.rows_returned,
             f.bytes_returned,
             f.cpu_ms,

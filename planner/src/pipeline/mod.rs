@@ -60,8 +60,16 @@ pub(crate) async fn run_query(
             plan::plan_query(engine, session, run, statement, params, estimate_only, slot),
         )
         .await?;
-        if let Some(estimate) =
-            estimate::check(engine, session, &planned, &admitted, estimate_only).await?
+        let row_filtered = !run.access().filters.is_empty();
+        if let Some(estimate) = estimate::check(
+            engine,
+            session,
+            &planned,
+            &admitted,
+            estimate_only,
+            row_filtered,
+        )
+        .await?
         {
             return Ok(("EXPLAIN", estimate, slots, None));
         }

@@ -363,6 +363,7 @@ impl QueryService {
                 .get("gateway.show_cost")
                 .is_ok_and(|v| v == "on"),
             notices: run.notices.clone(),
+            statistics: self.engine.config.statistics,
         });
         let mut event = recorder.event(session, &run.id, run.access(), &prepared.sql);
         event.cache_hit = run.cache_hit;

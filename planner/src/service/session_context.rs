@@ -14,6 +14,7 @@ use lakegate_catalog::CatalogType;
 use lakegate_pg_compat::catalog::{PgCatalogContext, WithPgCatalog, register_functions};
 use lakegate_security::Principal;
 use lakegate_security::policy::Action;
+use lakegate_security::policy::StatisticsMode;
 use lakegate_security::rules::{
     AccessReport, GatewayQueryPlanner, PushSafePredicatesThroughBarrier, SecureScans,
 };
@@ -184,7 +185,11 @@ fn optimizer_rules(engine: &Engine) -> Vec<Arc<dyn OptimizerRule + Send + Sync>>
         .iter()
         .position(|r| r.name() == "push_down_filter")
         .map_or(rules.len(), |i| i + 1);
-    rules.insert(after, Arc::new(PushSafePredicatesThroughBarrier));
+    if engine.config.statistics == StatisticsMode::Performance {
+        // Pruning a filtered table by the user's predicates reads statistics of its
+        // hidden rows; only the performance mode allows it.
+        rules.insert(after, Arc::new(PushSafePredicatesThroughBarrier));
+    }
     // Aggregates joined on their grouping key compute only the groups that can join:
     // after DataFusion's decorrelation has made the joins.
     rules.push(Arc::new(

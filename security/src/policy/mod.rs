@@ -8,6 +8,7 @@ mod actions;
 mod error;
 mod parse;
 pub mod pattern;
+mod statistics;
 mod store;
 mod table_name;
 
@@ -17,6 +18,7 @@ use casbin::{CoreApi, Enforcer, RbacApi};
 
 pub use actions::Action;
 pub use error::PolicyLoadError;
+pub use statistics::StatisticsMode;
 pub use store::{PolicySource, PolicyStore, PolicyValidator};
 pub use table_name::governed_table;
 

@@ -23,7 +23,10 @@ mod tests {
     fn versions_are_rows_and_other_suffixes_metadata() {
         assert_eq!(governed_table("orders"), ("orders", false));
         assert_eq!(governed_table("orders$snapshot=42"), ("orders", false));
-        assert_eq!(governed_table("orders$timestamp=1700000000000"), ("orders", false));
+        assert_eq!(
+            governed_table("orders$timestamp=1700000000000"),
+            ("orders", false)
+        );
         assert_eq!(governed_table("orders$files"), ("orders", true));
         assert_eq!(governed_table("orders$snapshots"), ("orders", true));
     }

@@ -384,12 +384,11 @@ async fn the_audit_trail_records_allowed_and_denied_statements() {
     );
 }
 
-#[tokio::test]
-async fn predicates_that_cannot_fail_still_reach_the_scan() {
-    let gw = TestGateway::start().await;
-    let (_admin, analyst) = users(&gw).await;
+/// The analyst's plan for a customer query whose conjuncts are one that cannot fail
+/// and one that can: the scan line, and what runs above the policy barrier.
+async fn scan_and_above_barrier(analyst: &Client) -> (String, String) {
     let plan: String = rows(
-        &analyst,
+        analyst,
         "EXPLAIN SELECT c_name FROM customer WHERE c_nationkey = 7 AND CAST(c_name AS INT) = 1",
     )
     .await
@@ -401,14 +400,70 @@ async fn predicates_that_cannot_fail_still_reach_the_scan() {
     let scan = plan
         .lines()
         .find(|l| l.contains("IcebergTableScan") || l.contains("DataSourceExec"))
-        .unwrap_or_default();
-    assert!(
-        scan.contains("c_nationkey = 7") || scan.contains("c_nationkey@3 = 7"),
-        "{plan}"
+        .unwrap_or_default()
+        .to_string();
+    let above = plan
+        .split("PolicyBarrierExec")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    (scan, above)
+}
+
+fn performance_mode() -> lakegate_gateway::config::Config {
+    let mut config = lakegate_tests::test_config(lakegate_tests::seeded_data_dir());
+    config.security.statistics = lakegate_security::policy::StatisticsMode::Performance;
+    config
+}
+
+#[tokio::test]
+async fn user_predicates_prune_a_filtered_table_only_in_performance_mode() {
+    let pushed =
+        |scan: &str| scan.contains("c_nationkey = 7") || scan.contains("c_nationkey@3 = 7");
+    // Protected (the default): the scan prunes by the row filter alone.
+    let gw = TestGateway::start().await;
+    let (_admin, analyst) = users(&gw).await;
+    let (scan, _) = scan_and_above_barrier(&analyst).await;
+    assert!(!pushed(&scan), "{scan}");
+    // Performance: the conjunct that cannot fail reaches the scan; the cast, which can
+    // fail, stays above the barrier.
+    let gw = TestGateway::start_with(performance_mode()).await;
+    let (_admin, analyst) = users(&gw).await;
+    let (scan, above) = scan_and_above_barrier(&analyst).await;
+    assert!(pushed(&scan), "{scan}");
+    assert!(above.contains("CAST(c_name"), "{above}");
+}
+
+/// `EXPLAIN COST` as (table, files, files_pruned, rows) of its total row.
+async fn estimate(client: &Client, sql: &str) -> Vec<Option<String>> {
+    let all = rows(client, &format!("EXPLAIN COST {sql}")).await;
+    let total = all.last().cloned().unwrap_or_default();
+    vec![total[1].clone(), total[2].clone(), total[4].clone()]
+}
+
+#[tokio::test]
+async fn figures_shown_to_a_filtered_reader_do_not_depend_on_hidden_rows() {
+    // The largest nation name is hidden from the analyst (VIETNAM is in ASIA).
+    let probe = |bound: &str| format!("SELECT n_name FROM nation WHERE n_name > '{bound}'");
+    let gw = TestGateway::start().await;
+    let (admin, analyst) = users(&gw).await;
+    let below = estimate(&analyst, &probe("VIETNAL")).await;
+    let above = estimate(&analyst, &probe("VIETNAM")).await;
+    assert_eq!(
+        below, above,
+        "pruning by the user's bound reveals hidden values"
     );
-    // The cast can fail, so it stays above the barrier.
-    let above = plan.split("PolicyBarrierExec").next().unwrap_or_default();
-    assert!(above.contains("CAST(c_name"), "{plan}");
+    // Row estimates count hidden rows: withheld from the analyst, shown to the admin.
+    let customers = estimate(&analyst, "SELECT * FROM customer").await;
+    assert_eq!(customers[2], None, "{customers:?}");
+    let all = estimate(&admin, "SELECT * FROM lake.tpch.customer").await;
+    assert!(all[2].is_some(), "{all:?}");
+    // The same probe in performance mode answers the question (the documented cost).
+    let gw = TestGateway::start_with(performance_mode()).await;
+    let (_admin, analyst) = users(&gw).await;
+    let below = estimate(&analyst, &probe("VIETNAL")).await;
+    let above = estimate(&analyst, &probe("VIETNAM")).await;
+    assert_ne!(below, above);
 }
 
 /// The semi-join reduction reads the filtered side of a join a second time for its keys:
