@@ -137,6 +137,14 @@ pub struct AuditSettings {
     pub max_bytes: u64,
     /// Record the SHA-256 of each statement instead of its text.
     pub hash_sql: bool,
+    /// SQL text and error message kept per record, in bytes; longer ones are cut (the
+    /// full SQL's SHA-256 is recorded beside it).
+    pub max_sql_bytes: usize,
+    /// Rotated files are removed this many days after their last write, whatever
+    /// their number (0: never).
+    pub retention_days: u64,
+    /// Sync each write to the disk before the statements it records complete.
+    pub fsync: bool,
 }
 
 impl Default for AuditSettings {
@@ -146,6 +154,9 @@ impl Default for AuditSettings {
             path: None,
             max_bytes: 64 * 1024 * 1024,
             hash_sql: false,
+            max_sql_bytes: 16 * 1024,
+            retention_days: 90,
+            fsync: true,
         }
     }
 }

@@ -67,6 +67,24 @@ enum Command {
         #[command(subcommand)]
         command: SemanticCommand,
     },
+    /// Work with the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the trail's hash chain over every file kept (exit status 1 where it
+    /// breaks, naming the file and line); prints the records checked and the head.
+    Verify {
+        /// The trail's current file; the configured `audit.path` (or
+        /// `<data_dir>/audit/audit.jsonl`) when omitted.
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -115,6 +133,40 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Semantic { command } => semantic(command),
+        Command::Audit {
+            command: AuditCommand::Verify { path, common },
+        } => {
+            let path = match path {
+                Some(path) => path,
+                None => load(&common, Vec::new())?
+                    .audit_path()
+                    .ok_or_else(|| anyhow::anyhow!("the audit trail is disabled"))?,
+            };
+            match lakegate_security::audit::verify(&path) {
+                Ok(verified) => {
+                    println!(
+                        "{}: {} records in {} files verified{}{}; head {}",
+                        path.display(),
+                        verified.records,
+                        verified.files,
+                        match verified.from_genesis {
+                            true => " from the first record",
+                            false => " from the oldest record kept (older ones expired)",
+                        },
+                        match verified.unchained {
+                            0 => String::new(),
+                            n => format!(", {n} older records written before chaining"),
+                        },
+                        verified.head
+                    );
+                    Ok(())
+                }
+                Err(broken) => {
+                    eprintln!("{broken}");
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Serve {
             common,
             pg_listen,

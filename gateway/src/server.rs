@@ -122,6 +122,9 @@ impl Gateway {
                 path: audit_path.clone(),
                 max_bytes: config.audit.max_bytes.max(1024),
                 hash_sql: config.audit.hash_sql,
+                max_sql_bytes: config.audit.max_sql_bytes.max(64),
+                retention_days: config.audit.retention_days,
+                fsync: config.audit.fsync,
             })
             .context("opening the audit trail")?,
         );

@@ -1,5 +1,6 @@
-//! The audit trail: one JSON line per statement, allowed or denied, appended and flushed
-//! before the statement's result completes, rotated by size. One thread writes the file
+//! The audit trail: one JSON line per statement, allowed or denied, appended, flushed and
+//! synced before the statement's result completes, hash-chained (`audit_chain`), rotated
+//! by size and kept for a number of days (`audit_files`). One thread writes the file
 //! (`audit_writer`); sessions wait for its acknowledgement, not for a lock.
 
 use std::path::{Path, PathBuf};
@@ -7,8 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use crate::audit_chain::{Verified, verify};
 pub use crate::audit_writer::AuditAck;
-use crate::audit_writer::{KEEP_ROTATED, Writer};
+use crate::audit_writer::{Keeping, Writer};
 
 /// Audit settings.
 #[derive(Debug, Clone)]
@@ -19,6 +21,13 @@ pub struct AuditConfig {
     pub max_bytes: u64,
     /// Record the SHA-256 of the SQL text instead of the text.
     pub hash_sql: bool,
+    /// SQL text and error messages kept per record, in bytes; a longer text is cut
+    /// (and the full SQL's SHA-256 recorded), so one client cannot flood the trail.
+    pub max_sql_bytes: usize,
+    /// Rotated files are removed this many days after their last write (0: never).
+    pub retention_days: u64,
+    /// Sync each write to the disk before the statements it records complete.
+    pub fsync: bool,
 }
 
 /// One statement's audit record.
@@ -43,9 +52,12 @@ pub struct AuditEvent {
     /// The SQL text (absent when hashed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
-    /// SHA-256 of the SQL text (when configured).
+    /// SHA-256 of the SQL text (when configured, or when the text was cut).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sql_sha256: Option<String>,
+    /// The SQL text was longer than `max_sql_bytes` and is cut (written only then).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sql_truncated: bool,
     /// Tables read.
     pub tables: Vec<String>,
     /// Columns read.
@@ -132,7 +144,14 @@ impl AuditLog {
     /// Opens (creating) the audit file and starts its writer.
     pub fn open(config: AuditConfig) -> std::io::Result<Self> {
         let writer = match &config.path {
-            Some(path) => Some(Writer::start(path.clone(), config.max_bytes)?),
+            Some(path) => Some(Writer::start(
+                path.clone(),
+                Keeping {
+                    max_bytes: config.max_bytes,
+                    retention_days: config.retention_days,
+                    fsync: config.fsync,
+                },
+            )?),
             None => None,
         };
         Ok(Self { config, writer })
@@ -145,6 +164,9 @@ impl AuditLog {
                 path: None,
                 max_bytes: u64::MAX,
                 hash_sql: false,
+                max_sql_bytes: usize::MAX,
+                retention_days: 0,
+                fsync: false,
             },
             writer: None,
         }
@@ -170,15 +192,37 @@ impl AuditLog {
         self.config.path.as_deref()
     }
 
-    /// Fills in the SQL (or its hash) as configured.
+    /// Fills in the SQL (or its hash) as configured; a text over `max_sql_bytes` is
+    /// cut, with the full text's hash beside it.
     pub fn set_sql(&self, event: &mut AuditEvent, sql: &str) {
-        if self.config.hash_sql {
+        let digest = || {
             let digest = Sha256::digest(sql.as_bytes());
-            event.sql_sha256 = Some(digest.iter().map(|b| format!("{b:02x}")).collect());
+            Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+        };
+        if self.config.hash_sql {
+            event.sql_sha256 = digest();
             event.sql = None;
+        } else if sql.len() > self.config.max_sql_bytes {
+            event.sql = Some(cut(sql, self.config.max_sql_bytes));
+            event.sql_sha256 = digest();
+            event.sql_truncated = true;
         } else {
             event.sql = Some(sql.to_string());
+            event.sql_sha256 = None;
+            event.sql_truncated = false;
         }
+    }
+
+    /// Caps the record's error message as its SQL is capped (a message may quote the
+    /// statement).
+    fn capped(&self, event: &AuditEvent) -> Option<AuditEvent> {
+        let error = event.error.as_ref()?;
+        if error.len() <= self.config.max_sql_bytes {
+            return None;
+        }
+        let mut capped = event.clone();
+        capped.error = Some(cut(error, self.config.max_sql_bytes));
+        Some(capped)
     }
 
     /// Hands one record to the writer; the acknowledgement resolves once it is
@@ -187,11 +231,9 @@ impl AuditLog {
         let Some(writer) = &self.writer else {
             return AuditAck::done();
         };
-        match serde_json::to_vec(event) {
-            Ok(mut line) => {
-                line.push(b'\n');
-                writer.submit(line)
-            }
+        let capped = self.capped(event);
+        match serde_json::to_vec(capped.as_ref().unwrap_or(event)) {
+            Ok(line) => writer.submit(line),
             Err(error) => AuditAck::failed(format!("encoding the audit record: {error}")),
         }
     }
@@ -207,11 +249,7 @@ impl AuditLog {
 /// file was written to at or after `since`, in the order they were written. A line
 /// that does not parse (a crash mid-write) is skipped.
 pub fn read_since(path: &Path, since: std::time::SystemTime) -> std::io::Result<Vec<AuditEvent>> {
-    let numbered = |n: usize| PathBuf::from(format!("{}.{n}", path.display()));
-    let files = (1..=KEEP_ROTATED)
-        .rev()
-        .map(numbered)
-        .chain(std::iter::once(path.to_path_buf()));
+    let files = crate::audit_files::trail_files(path)?;
     let mut events = Vec::new();
     for file in files {
         let modified = match std::fs::metadata(&file).and_then(|m| m.modified()) {
@@ -231,6 +269,15 @@ pub fn read_since(path: &Path, since: std::time::SystemTime) -> std::io::Result<
     Ok(events)
 }
 
+/// `text` cut to at most `max` bytes at a character boundary, marked as cut.
+fn cut(text: &str, max: usize) -> String {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +291,9 @@ mod tests {
             path: Some(path.clone()),
             max_bytes: 400,
             hash_sql: true,
+            max_sql_bytes: 1024,
+            retention_days: 30,
+            fsync: true,
         })
         .expect("open");
         let mut event = AuditEvent {
@@ -258,12 +308,43 @@ mod tests {
             log.record(&event).expect("record");
         }
         let current = std::fs::read_to_string(&path).expect("current");
-        let rotated = std::fs::read_to_string(format!("{}.1", path.display())).expect("rotated");
+        let oldest = crate::audit_files::rotated_files(&path).expect("list");
+        let rotated = std::fs::read_to_string(&oldest[0]).expect("rotated");
         let lines = current.lines().count() + rotated.lines().count();
         assert!(lines >= 2, "{lines}");
         let parsed: serde_json::Value =
             serde_json::from_str(rotated.lines().next().expect("a line")).expect("json");
         assert_eq!(parsed["user"], "ann");
+        let verified = verify(&path).expect("the chain holds across rotations");
+        assert_eq!(verified.records, 6);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn long_sql_and_errors_are_cut_with_the_full_text_hashed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = AuditLog::open(AuditConfig {
+            path: Some(dir.path().join("audit.jsonl")),
+            max_bytes: 1 << 20,
+            hash_sql: false,
+            max_sql_bytes: 100,
+            retention_days: 0,
+            fsync: false,
+        })
+        .expect("open");
+        let long = format!("SELECT '{}'", "é".repeat(1000));
+        let mut event = AuditEvent::default();
+        log.set_sql(&mut event, &long);
+        let sql = event.sql.clone().unwrap_or_default();
+        assert!(
+            sql.len() <= 100 + '…'.len_utf8() && sql.ends_with('…'),
+            "{sql}"
+        );
+        assert!(event.sql_truncated && event.sql_sha256.is_some());
+        event.error = Some(long.clone());
+        let capped = log.capped(&event).expect("capped");
+        assert!(capped.error.unwrap_or_default().len() < 110);
+        log.set_sql(&mut event, "SELECT 1");
+        assert_eq!(event.sql.as_deref(), Some("SELECT 1"));
     }
 }

@@ -24,9 +24,6 @@ use futures::channel::oneshot;
 /// Records written in one batch at most.
 const MAX_BATCH: usize = 1024;
 
-/// How many rotated files are kept (`audit.jsonl.1` … `.N`).
-pub(crate) const KEEP_ROTATED: usize = 5;
-
 /// How often a trail that cannot be written is tried again with no records waiting.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
@@ -79,8 +76,8 @@ fn now() -> String {
 }
 
 /// The record that opens the first write after a failure.
-fn resumed_line(failing: &Failing) -> Vec<u8> {
-    let mut line = serde_json::json!({
+fn resumed_record(failing: &Failing) -> Vec<u8> {
+    serde_json::json!({
         "time": now(),
         "decision": "",
         "outcome": "trail_resumed",
@@ -90,9 +87,7 @@ fn resumed_line(failing: &Failing) -> Vec<u8> {
         ),
     })
     .to_string()
-    .into_bytes();
-    line.push(b'\n');
-    line
+    .into_bytes()
 }
 
 /// One record on its way to the file, with whom to tell how it went.
@@ -143,20 +138,42 @@ impl Future for AuditAck {
     }
 }
 
+/// How the writer keeps the file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keeping {
+    /// Rotate when the file grows past this many bytes.
+    pub(crate) max_bytes: u64,
+    /// Remove rotated files last written longer ago than this (0: never).
+    pub(crate) retention_days: u64,
+    /// Sync each batch to the disk before acknowledging it.
+    pub(crate) fsync: bool,
+}
+
 impl Writer {
-    /// Opens (creating) the file at `path` and starts its writer thread.
-    pub(crate) fn start(path: PathBuf, max_bytes: u64) -> std::io::Result<Self> {
+    /// Opens (creating) the file at `path`, removes rotated files past their retention,
+    /// and starts its writer thread, continuing the file's hash chain.
+    pub(crate) fn start(path: PathBuf, keeping: Keeping) -> std::io::Result<Self> {
         let sink = Sink::open(&path)?;
+        crate::audit_files::expire(&path, keeping.retention_days)?;
+        let head = crate::audit_chain::head(&path)?;
         let (queue, records) = mpsc::channel();
         let health = Arc::new(Health::default());
         let writing = health.clone();
         std::thread::Builder::new()
             .name("lakegate-audit".into())
-            .spawn(move || write_loop(records, path, max_bytes, Some(sink), &writing))?;
+            .spawn(move || {
+                let mut state = State {
+                    path,
+                    keeping,
+                    sink: Some(sink),
+                    head,
+                };
+                write_loop(records, &mut state, &writing)
+            })?;
         Ok(Self { queue, health })
     }
 
-    /// Hands `line` (one JSON record and its newline) to the writer.
+    /// Hands `line` (one JSON object, without a newline) to the writer.
     pub(crate) fn submit(&self, line: Vec<u8>) -> AuditAck {
         let (done, receiver) = oneshot::channel();
         match self.queue.send(Pending { line, done }) {
@@ -182,18 +199,20 @@ impl Sink {
     }
 }
 
-/// The writer thread: waits for a record, takes every other one waiting, writes and
-/// flushes them in one go, acknowledges each, rotates when the file is full. While the
-/// trail cannot be written it tries again every [`RETRY_EVERY`] even with nothing to
-/// write.
-fn write_loop(
-    records: mpsc::Receiver<Pending>,
+/// What the writer thread owns.
+struct State {
     path: PathBuf,
-    max_bytes: u64,
+    keeping: Keeping,
     sink: Option<Sink>,
-    health: &Health,
-) {
-    let mut sink = sink;
+    /// The chain's head: the link of the last record written.
+    head: [u8; 32],
+}
+
+/// The writer thread: waits for a record, takes every other one waiting, chains,
+/// writes and flushes (and syncs) them in one go, acknowledges each, rotates when the
+/// file is full. While the trail cannot be written it tries again every
+/// [`RETRY_EVERY`] even with nothing to write.
+fn write_loop(records: mpsc::Receiver<Pending>, state: &mut State, health: &Health) {
     let mut batch = Vec::new();
     let mut bytes = Vec::new();
     loop {
@@ -214,24 +233,30 @@ fn write_loop(
             }
         }
         bytes.clear();
-        if let Some(failing) = &failing {
-            bytes.extend_from_slice(&resumed_line(failing));
+        let mut head = state.head;
+        let resumed = failing.as_ref().map(resumed_record);
+        for record in resumed.iter().chain(batch.iter().map(|p| &p.line)) {
+            let (line, next) = crate::audit_chain::chained(&head, record);
+            bytes.extend_from_slice(&line);
+            head = next;
         }
-        for pending in &batch {
-            bytes.extend_from_slice(&pending.line);
-        }
-        let result = write_batch(&mut sink, &path, max_bytes, &bytes);
+        let result = write_batch(state, &bytes);
         match &result {
-            Ok(()) if failing.is_some() => {
-                tracing::warn!(path = %path.display(), "the audit trail can be written again");
-                health.succeeded();
+            Ok(()) => {
+                state.head = head;
+                if failing.is_some() {
+                    tracing::warn!(path = %state.path.display(), "the audit trail can be written again");
+                    health.succeeded();
+                }
             }
-            Ok(()) => {}
             Err(error) => {
+                // Part of the batch may be in the file: continue the chain from what
+                // is there (a partial line then shows where the write failed).
+                state.head = crate::audit_chain::head(&state.path).unwrap_or(state.head);
                 if failing.is_none() {
                     tracing::error!(
                         %error,
-                        path = %path.display(),
+                        path = %state.path.display(),
                         records = batch.len(),
                         "cannot write the audit trail; statements are refused until it can"
                     );
@@ -247,48 +272,44 @@ fn write_loop(
     }
 }
 
-fn write_batch(
-    sink: &mut Option<Sink>,
-    path: &Path,
-    max_bytes: u64,
-    bytes: &[u8],
-) -> std::io::Result<()> {
+fn write_batch(state: &mut State, bytes: &[u8]) -> std::io::Result<()> {
+    let path = &state.path;
     // A file lost to a failed rotation is opened again for the next records.
-    if sink.is_none() {
-        *sink = Some(Sink::open(path)?);
+    if state.sink.is_none() {
+        state.sink = Some(Sink::open(path)?);
     }
-    let Some(open) = sink.as_mut() else {
+    let Some(open) = state.sink.as_mut() else {
         return Err(std::io::Error::other("the audit file is not open"));
     };
-    if let Err(error) = open.file.write_all(bytes).and_then(|()| open.file.flush()) {
+    let written = open.file.write_all(bytes).and_then(|()| open.file.flush());
+    let synced = match (written, state.keeping.fsync) {
+        (Ok(()), true) => open.file.sync_data(),
+        (result, _) => result,
+    };
+    if let Err(error) = synced {
         // Whatever part was written stays; the file is reopened for the next batch.
-        *sink = None;
+        state.sink = None;
         return Err(error);
     }
     open.written += bytes.len() as u64;
-    if open.written >= max_bytes {
+    if open.written >= state.keeping.max_bytes {
         // The records are in the file either way: a failed rotation or reopening is
         // logged, and the next batch opens the file again.
-        *sink = None;
+        state.sink = None;
         match rotate(path).and_then(|()| Sink::open(path)) {
-            Ok(fresh) => *sink = Some(fresh),
+            Ok(fresh) => state.sink = Some(fresh),
             Err(error) => {
                 tracing::error!(%error, path = %path.display(), "cannot rotate the audit trail");
             }
+        }
+        if let Err(error) = crate::audit_files::expire(path, state.keeping.retention_days) {
+            tracing::error!(%error, path = %path.display(), "cannot remove expired audit files");
         }
     }
     Ok(())
 }
 
-/// `audit.jsonl` → `audit.jsonl.1`, shifting older files and dropping the oldest.
+/// `audit.jsonl` → `audit.jsonl.<UTC time of the rotation>`.
 fn rotate(path: &Path) -> std::io::Result<()> {
-    let numbered = |n: usize| PathBuf::from(format!("{}.{n}", path.display()));
-    let _ = std::fs::remove_file(numbered(KEEP_ROTATED));
-    for n in (1..KEEP_ROTATED).rev() {
-        let from = numbered(n);
-        if from.exists() {
-            std::fs::rename(&from, numbered(n + 1))?;
-        }
-    }
-    std::fs::rename(path, numbered(1))
+    std::fs::rename(path, crate::audit_files::rotated_name(path))
 }

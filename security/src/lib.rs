@@ -6,6 +6,8 @@
 //! [`Principal`] through [`UserStore`] and the planner applies the rules.
 
 pub mod audit;
+mod audit_chain;
+mod audit_files;
 mod audit_writer;
 mod error;
 pub mod policy;
