@@ -274,16 +274,19 @@ async fn estimate_rows(
         .collect()
 }
 
-/// The audit record of the statement whose text contains `marker`.
+/// The audit record of the statement whose text contains `marker`. A refused
+/// statement's record is handed to the writer as its error is sent, and the writer
+/// syncs each batch to disk: wait for it a while.
 fn audit_record(marker: &str) -> serde_json::Value {
     let path = seeded_data_dir().join("audit/audit.jsonl");
-    let text = std::fs::read_to_string(&path).expect("audit trail");
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.contains(marker))
-        .unwrap_or_else(|| panic!("no audit record for {marker}"));
-    serde_json::from_str(line).expect("audit JSON")
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&path).expect("audit trail");
+        if let Some(line) = text.lines().rev().find(|l| l.contains(marker)) {
+            return serde_json::from_str(line).expect("audit JSON");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no audit record for {marker}")
 }
 
 #[tokio::test]
