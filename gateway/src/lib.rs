@@ -15,4 +15,5 @@ pub mod logging;
 pub mod login_throttle;
 pub mod malloc;
 pub mod pg;
+pub mod policy_cli;
 pub mod server;

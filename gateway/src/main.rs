@@ -67,10 +67,29 @@ enum Command {
         #[command(subcommand)]
         command: SemanticCommand,
     },
+    /// Work with policy directories.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Work with the audit trail.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Check a policy directory (policy.csv, optional model.conf) or file: syntax, rules
+    /// that can never apply, and against the configured catalogs when they open,
+    /// unknown tables and columns and filters or masks that do not type-check. Exit
+    /// status 1 on any problem, each printed as file:line: problem.
+    Check {
+        /// The directory or policy file.
+        path: PathBuf,
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -133,6 +152,24 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Semantic { command } => semantic(command),
+        Command::Policy {
+            command: PolicyCommand::Check { path, common },
+        } => {
+            let config = load(&common, Vec::new())?;
+            let report =
+                runtime()?.block_on(lakegate_gateway::policy_cli::check(&path, &config))?;
+            if let Err(why) = &report.against_catalogs {
+                eprintln!("catalogs not opened, tables and columns not checked: {why}");
+            }
+            if !report.problems.is_empty() {
+                for problem in &report.problems {
+                    eprintln!("{problem}");
+                }
+                std::process::exit(1);
+            }
+            println!("{}: {} rules valid", path.display(), report.rules);
+            Ok(())
+        }
         Command::Audit {
             command: AuditCommand::Verify { path, common },
         } => {

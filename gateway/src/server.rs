@@ -81,7 +81,7 @@ pub async fn open_catalogs(config: &Config, progress: bool) -> anyhow::Result<Ca
 /// A policy may only name tables that exist (wildcard patterns excepted), so that a
 /// typo in a grant or a filter is an error rather than a rule that never applies.
 /// Catalogs the gateway does not serve (such as future system catalogs) are skipped.
-fn tables_exist(registry: Arc<CatalogRegistry>) -> PolicyValidator {
+pub(crate) fn tables_exist(registry: Arc<CatalogRegistry>) -> PolicyValidator {
     Arc::new(move |policy| {
         use datafusion::catalog::CatalogProvider;
         for (id, table) in policy.literal_tables() {

@@ -215,6 +215,21 @@ impl Policy {
         Ok(())
     }
 
+    /// The number of grants (`p` lines).
+    pub fn grant_count(&self) -> usize {
+        self.grants.len()
+    }
+
+    /// The row filters (`p2` lines), in file order.
+    pub fn row_filters(&self) -> &[RowFilterRule] {
+        &self.filters
+    }
+
+    /// The column rules (`p3` lines), in file order.
+    pub fn column_rules(&self) -> &[ColumnRule] {
+        &self.columns
+    }
+
     /// The tables the policy names without wildcards, with the id of the line naming
     /// them: a deployment checks they exist.
     pub fn literal_tables(&self) -> impl Iterator<Item = (&str, &str)> {

@@ -1,12 +1,14 @@
 //! Analyzer rules that rewrite resolved plans so that policies hold: one rule per file.
 
 mod barrier;
+mod check;
 mod expressions;
 mod masks;
 mod safe_pushdown;
 mod secure_scan;
 
 pub use barrier::{GatewayQueryPlanner, PolicyBarrier};
+pub use check::check_rules;
 pub use safe_pushdown::PushSafePredicatesThroughBarrier;
 pub use secure_scan::{AccessReport, SecureScans};
 
