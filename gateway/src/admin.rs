@@ -6,6 +6,9 @@
 //! → the query metrics in Prometheus' text format. `POST /policy/reload` with HTTP Basic credentials → 200 when
 //! the new policy is in force, 422 with the error when it does not load (the last good
 //! policy stays), 401 without valid credentials, 403 without the grant.
+//! `POST /policy/rollback?version=N` (same credentials and grant) puts a version listed
+//! in `system.security.policy_versions` back in force → 200 with the new version's
+//! number, 422 when there is no such version or it no longer loads.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -104,29 +107,11 @@ impl Admin {
                 response
             }
             (&Method::POST, "/policy/reload") => {
-                let Some(user) = self.authenticate(&request) else {
-                    tracing::info!(%peer, "admin request refused: bad credentials");
-                    let mut response = reply(
-                        StatusCode::UNAUTHORIZED,
-                        "{\"error\":\"valid credentials required\"}\n",
-                    );
-                    response.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        header::HeaderValue::from_static("Basic realm=\"gateway admin\""),
-                    );
-                    return response;
+                let user = match self.policy_admin(&request, peer) {
+                    Ok(user) => user,
+                    Err(refused) => return *refused,
                 };
-                if !self.policy.permits(
-                    &user,
-                    lakegate_security::policy::Action::Administer(POLICY_OBJECT),
-                ) {
-                    tracing::info!(%peer, user, "admin request refused: no admin grant");
-                    return reply(
-                        StatusCode::FORBIDDEN,
-                        &format!("{{\"error\":\"{user} may not administer the policy\"}}\n"),
-                    );
-                }
-                match self.policy.reload().await {
+                match self.policy.reload_by(&format!("reload by {user}")).await {
                     Ok(()) => {
                         tracing::info!(%peer, user, "policy reloaded through the admin endpoint");
                         reply(StatusCode::OK, "{\"status\":\"reloaded\"}\n")
@@ -137,8 +122,72 @@ impl Admin {
                     ),
                 }
             }
+            (&Method::POST, "/policy/rollback") => {
+                let user = match self.policy_admin(&request, peer) {
+                    Ok(user) => user,
+                    Err(refused) => return *refused,
+                };
+                let version = request.uri().query().and_then(|query| {
+                    query
+                        .split('&')
+                        .find_map(|pair| pair.strip_prefix("version="))
+                        .and_then(|v| v.parse::<u64>().ok())
+                });
+                let Some(version) = version else {
+                    return reply(
+                        StatusCode::BAD_REQUEST,
+                        "{\"error\":\"name the version: POST /policy/rollback?version=N \
+                         (see system.security.policy_versions)\"}\n",
+                    );
+                };
+                match self.policy.rollback(version, &user).await {
+                    Ok(new) => {
+                        tracing::info!(%peer, user, version, new, "policy rolled back through the admin endpoint");
+                        reply(
+                            StatusCode::OK,
+                            &format!("{{\"status\":\"rolled back\",\"version\":{new}}}\n"),
+                        )
+                    }
+                    Err(e) => reply(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &format!("{{\"error\":{}}}\n", json_string(&e.to_string())),
+                    ),
+                }
+            }
             _ => reply(StatusCode::NOT_FOUND, "not found\n"),
         }
+    }
+
+    /// The user of a policy request, or the response refusing it (401 without valid
+    /// credentials, 403 without the admin grant on [`POLICY_OBJECT`]).
+    fn policy_admin(
+        &self,
+        request: &Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<String, Box<Response<Full<Bytes>>>> {
+        let Some(user) = self.authenticate(request) else {
+            tracing::info!(%peer, "admin request refused: bad credentials");
+            let mut response = reply(
+                StatusCode::UNAUTHORIZED,
+                "{\"error\":\"valid credentials required\"}\n",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"gateway admin\""),
+            );
+            return Err(Box::new(response));
+        };
+        if !self.policy.permits(
+            &user,
+            lakegate_security::policy::Action::Administer(POLICY_OBJECT),
+        ) {
+            tracing::info!(%peer, user, "admin request refused: no admin grant");
+            return Err(Box::new(reply(
+                StatusCode::FORBIDDEN,
+                &format!("{{\"error\":\"{user} may not administer the policy\"}}\n"),
+            )));
+        }
+        Ok(user)
     }
 
     fn authenticate(&self, request: &Request<Incoming>) -> Option<String> {

@@ -153,16 +153,14 @@ impl Gateway {
             false => None,
         };
         let running = Arc::new(QueryRegistry::default());
-        registry.add_internal(
-            "system",
-            lakegate_planner::system_catalog(
-                audit_path.as_deref(),
-                history.clone(),
-                running.clone(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("building the system catalog: {e}"))?,
-        )?;
+        let system = lakegate_planner::system_catalog(
+            audit_path.as_deref(),
+            history.clone(),
+            running.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("building the system catalog: {e}"))?;
+        registry.add_internal("system", system.clone())?;
         let registry = Arc::new(registry);
         let policy = Arc::new(
             PolicyStore::load_validated(
@@ -175,6 +173,8 @@ impl Gateway {
             .await
             .map_err(|e| anyhow::anyhow!("loading the security policy: {e}"))?,
         );
+        lakegate_planner::register_policy_versions(&system, policy.clone())
+            .map_err(|e| anyhow::anyhow!("building the system catalog: {e}"))?;
         if config.security.reload_seconds > 0 {
             policy.watch(std::time::Duration::from_secs(
                 config.security.reload_seconds,

@@ -50,7 +50,7 @@ pub use session::{ClientOrigin, Notice, Session};
 pub use sql::placeholders::number_placeholders;
 pub use statements::copy::{CopyFormat, CopyOptions};
 pub use statements::prepared::{Outcome, Prepared, StatementKind};
-pub use system_tables::system_catalog;
+pub use system_tables::{register_policy_versions, system_catalog};
 
 /// Re-exported so frontends name parameter values and types without their own
 /// DataFusion dependency drifting.

@@ -1,11 +1,13 @@
 //! The `system` catalog's tables, registered here and nowhere else: queries running
 //! now (`system.runtime.queries`), the query history (`system.history.queries`), the
-//! FinOps views over it (`system.finops.*`) and the audit trail (`system.audit.events`).
+//! FinOps views over it (`system.finops.*`), the audit trail (`system.audit.events`) and
+//! the policy versions loaded (`system.security.policy_versions`).
 //! A new system table is a file in this folder and one registration below.
 
 pub(crate) mod audit;
 pub(crate) mod finops;
 pub(crate) mod history;
+pub(crate) mod policy_versions;
 pub(crate) mod runtime;
 
 use std::sync::Arc;
@@ -20,6 +22,25 @@ use crate::{ErrorKind, QueryError};
 
 fn failed(what: &str, e: impl std::fmt::Display) -> QueryError {
     QueryError::new(ErrorKind::Internal, format!("{what}: {e}"))
+}
+
+/// Adds `system.security.policy_versions` to the `system` catalog, once the policy
+/// store exists (the store is checked against the catalogs, `system` among them).
+pub fn register_policy_versions(
+    system: &Arc<dyn CatalogProvider>,
+    store: Arc<lakegate_security::policy::PolicyStore>,
+) -> crate::Result<()> {
+    let schema = MemorySchemaProvider::new();
+    schema
+        .register_table(
+            "policy_versions".into(),
+            Arc::new(policy_versions::PolicyVersionsTable::new(store)),
+        )
+        .map_err(|e| failed("registering system.security.policy_versions", e))?;
+    system
+        .register_schema("security", Arc::new(schema))
+        .map_err(|e| failed("registering system.security", e))?;
+    Ok(())
 }
 
 /// The `system` catalog: `system.runtime.queries` always, `system.history` and

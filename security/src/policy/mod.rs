@@ -19,7 +19,7 @@ use casbin::{CoreApi, Enforcer, RbacApi};
 pub use actions::Action;
 pub use error::PolicyLoadError;
 pub use statistics::StatisticsMode;
-pub use store::{PolicySource, PolicyStore, PolicyValidator};
+pub use store::{PolicySource, PolicyStore, PolicyValidator, PolicyVersion};
 pub use table_name::governed_table;
 
 /// The model every policy file is read with (documented in `config/model.conf`).

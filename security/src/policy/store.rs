@@ -1,10 +1,42 @@
-//! The current policy, reloaded when its files change (last good one kept on error).
+//! The current policy, reloaded when its files change (last good one kept on error),
+//! and every version loaded since the start, so that an admin can see what was in force
+//! when and roll back to an earlier one.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use sha2::{Digest, Sha256};
+
 use super::{DEFAULT_MODEL, DEMO_POLICY, Policy, PolicyLoadError};
+
+/// The texts one policy was built from.
+#[derive(Debug, Clone)]
+struct Texts {
+    model: String,
+    /// The policy file's name, as errors name it.
+    name: String,
+    policy: String,
+}
+
+/// One policy the gateway loaded.
+#[derive(Debug, Clone)]
+pub struct PolicyVersion {
+    /// 1 for the policy loaded at start, then one more per load.
+    pub version: u64,
+    /// Hex SHA-256 of the model and the policy text.
+    pub sha256: String,
+    /// When it came into force.
+    pub loaded_at: chrono::DateTime<chrono::Utc>,
+    /// What loaded it: `start`, `file change`, `reload by USER`, `rollback to N by USER`.
+    pub loaded_by: String,
+    /// The policy file (or the demo policy).
+    pub source: String,
+    texts: Texts,
+}
+
+/// Versions kept for rollback; the oldest beyond it are dropped.
+const KEEP_VERSIONS: usize = 100;
 
 /// Where the policy comes from.
 #[derive(Debug, Clone, Default)]
@@ -16,7 +48,7 @@ pub struct PolicySource {
 }
 
 impl PolicySource {
-    async fn read(&self) -> Result<Policy, PolicyLoadError> {
+    async fn read(&self) -> Result<(Policy, Texts), PolicyLoadError> {
         let model = match &self.model {
             Some(path) => {
                 std::fs::read_to_string(path).map_err(|source| PolicyLoadError::Read {
@@ -38,7 +70,15 @@ impl PolicySource {
             ),
             None => ("policy.csv (demo)".to_string(), DEMO_POLICY.to_string()),
         };
-        Policy::from_text(&model, &name, &policy).await
+        let built = Policy::from_text(&model, &name, &policy).await?;
+        Ok((
+            built,
+            Texts {
+                model,
+                name,
+                policy,
+            },
+        ))
     }
 
     fn modified(&self) -> Vec<Option<SystemTime>> {
@@ -61,6 +101,7 @@ pub struct PolicyStore {
     source: PolicySource,
     validator: Option<PolicyValidator>,
     current: RwLock<Arc<Policy>>,
+    versions: RwLock<Vec<Arc<PolicyVersion>>>,
 }
 
 impl std::fmt::Debug for PolicyStore {
@@ -82,15 +123,71 @@ impl PolicyStore {
         source: PolicySource,
         validator: Option<PolicyValidator>,
     ) -> Result<Self, PolicyLoadError> {
-        let policy = source.read().await?;
+        let (policy, texts) = source.read().await?;
         if let Some(validate) = &validator {
             validate(&policy).map_err(PolicyLoadError::Rejected)?;
         }
-        Ok(Self {
+        let store = Self {
             source,
             validator,
             current: RwLock::new(Arc::new(policy)),
-        })
+            versions: RwLock::new(Vec::new()),
+        };
+        store.record(texts, "start".into());
+        Ok(store)
+    }
+
+    /// Adds a version to the history; returns its number.
+    fn record(&self, texts: Texts, loaded_by: String) -> u64 {
+        let mut versions = self.versions.write().unwrap_or_else(|e| e.into_inner());
+        let version = versions.last().map_or(1, |v| v.version + 1);
+        let digest = Sha256::new()
+            .chain_update(texts.model.as_bytes())
+            .chain_update([0u8])
+            .chain_update(texts.policy.as_bytes())
+            .finalize();
+        versions.push(Arc::new(PolicyVersion {
+            version,
+            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            loaded_at: chrono::Utc::now(),
+            loaded_by,
+            source: texts.name.clone(),
+            texts,
+        }));
+        if versions.len() > KEEP_VERSIONS {
+            versions.remove(0);
+        }
+        version
+    }
+
+    /// Every version loaded since the start (the last [`KEEP_VERSIONS`]), oldest first.
+    pub fn versions(&self) -> Vec<Arc<PolicyVersion>> {
+        self.versions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Puts version `version` back in force (checked as any load), recorded as a new
+    /// version; returns its number. It stays in force until the next reload or change
+    /// of the files.
+    pub async fn rollback(&self, version: u64, by: &str) -> Result<u64, PolicyLoadError> {
+        let target = self
+            .versions()
+            .into_iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| {
+                PolicyLoadError::Rejected(format!("there is no policy version {version}"))
+            })?;
+        let texts = target.texts.clone();
+        let policy = Policy::from_text(&texts.model, &texts.name, &texts.policy).await?;
+        if let Some(validate) = &self.validator {
+            validate(&policy).map_err(PolicyLoadError::Rejected)?;
+        }
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+        let new = self.record(texts, format!("rollback to {version} by {by}"));
+        tracing::warn!(version, new, by, "policy rolled back");
+        Ok(new)
     }
 
     /// The policy in force now.
@@ -104,19 +201,25 @@ impl PolicyStore {
     /// Reads the files again. On error the last good policy stays and the error is
     /// returned (and logged).
     pub async fn reload(&self) -> Result<(), PolicyLoadError> {
+        self.reload_by("reload").await
+    }
+
+    /// [`PolicyStore::reload`], recording `loaded_by` in the version history.
+    pub async fn reload_by(&self, loaded_by: &str) -> Result<(), PolicyLoadError> {
         let read = self
             .source
             .read()
             .await
-            .and_then(|policy| match &self.validator {
+            .and_then(|(policy, texts)| match &self.validator {
                 Some(validate) => validate(&policy)
-                    .map(|()| policy)
+                    .map(|()| (policy, texts))
                     .map_err(PolicyLoadError::Rejected),
-                None => Ok(policy),
+                None => Ok((policy, texts)),
             });
         match read {
-            Ok(policy) => {
+            Ok((policy, texts)) => {
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+                self.record(texts, loaded_by.to_string());
                 tracing::info!("policy reloaded");
                 Ok(())
             }
@@ -142,7 +245,7 @@ impl PolicyStore {
                 let now = store.source.modified();
                 if now != seen {
                     seen = now;
-                    let _ = store.reload().await;
+                    let _ = store.reload_by("file change").await;
                 }
             }
         });

@@ -166,6 +166,10 @@ async fn policy_changes_apply_without_restart_and_bad_reloads_keep_the_last_good
 }
 
 fn reload_request(credentials: Option<&str>) -> String {
+    policy_request("/policy/reload", credentials)
+}
+
+fn policy_request(target: &str, credentials: Option<&str>) -> String {
     use base64::Engine;
     let auth = credentials
         .map(|c| {
@@ -176,7 +180,7 @@ fn reload_request(credentials: Option<&str>) -> String {
         })
         .unwrap_or_default();
     format!(
-        "POST /policy/reload HTTP/1.1\r\nHost: gw\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST {target} HTTP/1.1\r\nHost: gw\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
 }
 
@@ -251,4 +255,82 @@ async fn the_admin_endpoint_reloads_for_admins_only() {
         lakegate_tests::http_request(addr, &reload_request(Some("admin:admin"))).await;
     assert_eq!(status, 422);
     assert!(body.contains("policy.csv:1"), "{body}");
+}
+
+/// A bad but valid policy goes live through a reload; the versions table shows both,
+/// and a rollback restores the first, with queries before and after.
+#[tokio::test]
+async fn a_bad_policy_is_rolled_back_to_an_earlier_version() {
+    let dir = tempfile::tempdir().expect("dir");
+    let admin_line = "g, admin, role:admin\np, role:admin, *.*.*, admin, allow\n\
+                      p, role:admin, *.*.*, select, allow\n";
+    let good =
+        format!("{BASE}{admin_line}p2, role:analyst, lake.tpch.region, \"r_name = 'EUROPE'\"\n");
+    let path = write_policy(dir.path(), &good);
+    let mut config = test_config(seeded_data_dir());
+    config.security.policy = Some(path.clone());
+    config.security.reload_seconds = 0;
+    let gw = TestGateway::start_with(config).await;
+    let addr = gw.gateway.admin_addr().expect("admin endpoint");
+    let analyst = gw.connect_as("analyst", "analyst").await.expect("login");
+    let admin = gw.connect_as("admin", "admin").await.expect("login");
+    let count = "SELECT count(*) FROM region";
+    let visible = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i64>(0);
+    assert_eq!(visible(analyst.query(count, &[]).await.expect("before")), 1);
+
+    // The bad policy: the analyst's filter dropped by mistake.
+    std::fs::write(&path, format!("{BASE}{admin_line}")).expect("rewrite");
+    let (status, _) =
+        lakegate_tests::http_request(addr, &reload_request(Some("admin:admin"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(visible(analyst.query(count, &[]).await.expect("bad")), 5);
+    let versions = admin
+        .query(
+            "SELECT version, loaded_by, current, length(sha256) FROM system.security.policy_versions ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("versions");
+    let listed: Vec<(i64, String, bool, i32)> = versions
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (1, "start".to_string(), false, 64),
+            (2, "reload by admin".to_string(), true, 64)
+        ]
+    );
+
+    // Only admins roll back, to a version that exists.
+    let rollback = |version: &str, who: Option<&'static str>| {
+        policy_request(&format!("/policy/rollback?version={version}"), who)
+    };
+    assert_eq!(
+        lakegate_tests::http_request(addr, &rollback("1", Some("analyst:analyst")))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        lakegate_tests::http_request(addr, &rollback("9", Some("admin:admin")))
+            .await
+            .0,
+        422
+    );
+    let (status, body) =
+        lakegate_tests::http_request(addr, &rollback("1", Some("admin:admin"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"version\":3"), "{body}");
+    assert_eq!(visible(analyst.query(count, &[]).await.expect("after")), 1);
+    let current: String = admin
+        .query_one(
+            "SELECT loaded_by FROM system.security.policy_versions WHERE current",
+            &[],
+        )
+        .await
+        .expect("current")
+        .get(0);
+    assert_eq!(current, "rollback to 1 by admin");
 }
