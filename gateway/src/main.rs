@@ -91,6 +91,32 @@ enum PolicyCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Run a cases file (TOML `[[case]]`: user, sql, expect = allowed | denied | a
+    /// SQLSTATE, rows, row_count, masked, unmasked, hidden, filtered, unfiltered) against
+    /// an in-process gateway holding the policy of PATH over the configured catalogs
+    /// (seeded with the demo data). Exit status 1 when a case fails.
+    Test {
+        /// The directory or policy file.
+        path: PathBuf,
+        /// The cases file.
+        cases: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print, per user and role, the tables, row filters, masks and denied columns
+    /// gained and lost from OLD to NEW (over the configured catalogs' tables; over the
+    /// rules when the catalogs cannot be opened).
+    Diff {
+        /// The policy in force (directory or policy file).
+        old: PathBuf,
+        /// The policy to deploy.
+        new: PathBuf,
+        /// Exit with status 1 when the policies differ (as `git diff --exit-code`).
+        #[arg(long)]
+        exit_code: bool,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -113,6 +139,17 @@ enum SemanticCommand {
     Check {
         /// The directory of `*.yml` / `*.yaml` model files.
         dir: PathBuf,
+    },
+    /// Print the models, dimensions, measures, segments and joins added, removed or
+    /// changed from OLD to NEW (directories of model files). Both must be valid.
+    Diff {
+        /// The models in force.
+        old: PathBuf,
+        /// The models to deploy.
+        new: PathBuf,
+        /// Exit with status 1 when the models differ (as `git diff --exit-code`).
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Print the SQL over the base tables that a query over semantic tables expands to.
     Compile {
@@ -152,24 +189,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Semantic { command } => semantic(command),
-        Command::Policy {
-            command: PolicyCommand::Check { path, common },
-        } => {
-            let config = load(&common, Vec::new())?;
-            let report =
-                runtime()?.block_on(lakegate_gateway::policy_cli::check(&path, &config))?;
-            if let Err(why) = &report.against_catalogs {
-                eprintln!("catalogs not opened, tables and columns not checked: {why}");
-            }
-            if !report.problems.is_empty() {
-                for problem in &report.problems {
-                    eprintln!("{problem}");
-                }
-                std::process::exit(1);
-            }
-            println!("{}: {} rules valid", path.display(), report.rules);
-            Ok(())
-        }
+        Command::Policy { command } => policy(command),
         Command::Audit {
             command: AuditCommand::Verify { path, common },
         } => {
@@ -234,9 +254,95 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+fn policy(command: PolicyCommand) -> anyhow::Result<()> {
+    use lakegate_gateway::policy_cli;
+    match command {
+        PolicyCommand::Check { path, common } => {
+            let config = load(&common, Vec::new())?;
+            let report = runtime()?.block_on(policy_cli::check(&path, &config))?;
+            if let Err(why) = &report.against_catalogs {
+                eprintln!("catalogs not opened, tables and columns not checked: {why}");
+            }
+            if !report.problems.is_empty() {
+                for problem in &report.problems {
+                    eprintln!("{problem}");
+                }
+                std::process::exit(1);
+            }
+            println!("{}: {} rules valid", path.display(), report.rules);
+            Ok(())
+        }
+        PolicyCommand::Test {
+            path,
+            cases,
+            common,
+        } => {
+            let config = load(&common, Vec::new())?;
+            let report = runtime()?.block_on(policy_cli::cases::run(&path, &cases, config))?;
+            for line in &report.lines {
+                println!("{line}");
+            }
+            println!(
+                "{} cases: {} passed, {} failed",
+                report.lines.len(),
+                report.lines.len() - report.failed,
+                report.failed
+            );
+            if report.failed > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        PolicyCommand::Diff {
+            old,
+            new,
+            exit_code,
+            common,
+        } => {
+            let config = load(&common, Vec::new())?;
+            let report = runtime()?.block_on(policy_cli::diff::diff(&old, &new, &config))?;
+            if let Some(why) = &report.without_catalogs {
+                eprintln!("catalogs not opened, compared rule by rule: {why}");
+            }
+            if !report.changed {
+                println!("no principal gains or loses anything");
+            }
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if exit_code && report.changed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}
+
 fn semantic(command: SemanticCommand) -> anyhow::Result<()> {
     use lakegate_planner::ModelSource;
     match command {
+        SemanticCommand::Diff {
+            old,
+            new,
+            exit_code,
+        } => {
+            let load = |dir: &PathBuf| {
+                lakegate_planner::load_semantic(&ModelSource::Dir(dir.clone())).map_err(
+                    |problems| anyhow::anyhow!("{}: models not valid:\n{problems}", dir.display()),
+                )
+            };
+            let lines = lakegate_planner::diff_semantic(&load(&old)?, &load(&new)?);
+            if lines.is_empty() {
+                println!("the models are the same");
+            }
+            for line in &lines {
+                println!("{line}");
+            }
+            if exit_code && !lines.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         SemanticCommand::Check { dir } => {
             let models = match lakegate_planner::load_semantic(&ModelSource::Dir(dir.clone())) {
                 Ok(models) => models,

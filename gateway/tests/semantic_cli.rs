@@ -1,4 +1,4 @@
-//! `gateway semantic check` and `gateway semantic compile`, run as the real binary.
+//! `gateway semantic check`, `diff` and `compile`, run as the real binary.
 
 use std::process::Command;
 
@@ -49,4 +49,52 @@ fn compile_prints_the_sql_over_the_base_tables() {
     let wrong = gateway(&["semantic", "compile", "SELECT nope FROM semantic.orders"]);
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("column nope does not exist"));
+}
+
+#[test]
+fn diff_names_the_members_a_change_adds_removes_and_changes() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/semantic");
+    let same = gateway(&["semantic", "diff", demo, demo, "--exit-code"]);
+    assert!(same.status.success(), "{same:?}");
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("the models are the same"),
+        "{same:?}"
+    );
+
+    let text = std::fs::read_to_string(format!("{demo}/tpch.yml")).expect("demo models");
+    let edited = text
+        .replacen(
+            "      - name: priority\n        sql: o_orderpriority\n",
+            "",
+            1,
+        )
+        .replacen(
+            "        type: sum\n        sql: o_totalprice\n        description: Total price",
+            "        type: avg\n        sql: o_totalprice\n        description: Total price",
+            1,
+        );
+    assert_ne!(edited, text, "the demo models changed: update this test");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("tpch.yml"), edited).expect("write");
+    let new = dir.path().display().to_string();
+    let run = gateway(&["semantic", "diff", demo, &new, "--exit-code"]);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        [
+            "- orders.priority: dimension string = orders.o_orderpriority",
+            "~ orders.revenue: measure avg of orders.o_totalprice (was measure sum of orders.o_totalprice)",
+        ]
+    );
+
+    // Models that do not validate are an error, not a difference.
+    std::fs::write(dir.path().join("tpch.yml"), "models: [").expect("write");
+    let bad = gateway(&["semantic", "diff", demo, &new]);
+    assert!(!bad.status.success(), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("models not valid"),
+        "{bad:?}"
+    );
 }

@@ -30,6 +30,8 @@ pub use error::{QueryError, Result};
 pub use error_kind::ErrorKind;
 pub use history::recovery::recover_from_audit;
 pub use lakegate_pg_compat::listing::{ListedTable, TableFilter, like};
+/// What changed between two sets of semantic models (`gateway semantic diff`).
+pub use lakegate_semantic::diff as diff_semantic;
 pub use metering::{
     Budget, BudgetLedger, BudgetMode, BudgetPeriod, Metrics, PriceList, QueryFigures, QueryLimit,
 };

@@ -7,6 +7,7 @@
 //! any query.
 
 mod compile;
+mod diff;
 mod error;
 mod expr;
 mod files;
@@ -16,6 +17,7 @@ mod sql_text;
 mod validate;
 
 pub use compile::{Resolve, expand_statement};
+pub use diff::diff;
 pub use error::{Diagnostic, Diagnostics, QueryError, QueryErrorKind};
 pub use files::{DimensionType, Granularity, JoinKind, MeasureType, Relationship};
 pub use model::{Column, Dimension, Edge, Measure, Member, Model, Segment, SemanticModels, Step};

@@ -106,6 +106,22 @@ impl MaskKind {
     }
 }
 
+impl std::fmt::Display for MaskKind {
+    /// The name [`MaskKind::parse`] reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaskKind::Redact => f.write_str("redact"),
+            MaskKind::Null => f.write_str("null"),
+            MaskKind::Hash => f.write_str("hash"),
+            MaskKind::ShowLast4 => f.write_str("show-last-4"),
+            MaskKind::ShowFirst4 => f.write_str("show-first-4"),
+            MaskKind::Email => f.write_str("email"),
+            MaskKind::DateToYear => f.write_str("date-to-year"),
+            MaskKind::Sql(sql) => write!(f, "sql:{sql}"),
+        }
+    }
+}
+
 /// How a principal may read one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableAccess {
@@ -126,6 +142,8 @@ pub struct Policy {
     objects: Vec<(String, String)>,
     filters: Vec<RowFilterRule>,
     columns: Vec<ColumnRule>,
+    /// `g` lines: (member, role).
+    memberships: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -168,6 +186,7 @@ impl Policy {
             objects: parsed.objects,
             filters: parsed.filters,
             columns: parsed.columns,
+            memberships: parsed.memberships,
         };
         // Evaluate once so a model whose matcher cannot run fails now, not per query.
         policy
@@ -237,6 +256,60 @@ impl Policy {
             .iter()
             .filter(|(_, table)| !table.contains(['*', '?']))
             .map(|(id, table)| (id.as_str(), table.as_str()))
+    }
+
+    /// Every user and role the policy names: subjects of its rules, and both sides of
+    /// its role memberships.
+    pub fn principals(&self) -> BTreeSet<String> {
+        let mut names: BTreeSet<String> = self.grants.iter().map(|g| g.0.clone()).collect();
+        names.extend(self.filters.iter().map(|f| f.subject.clone()));
+        names.extend(self.columns.iter().map(|c| c.subject.clone()));
+        for (member, role) in &self.memberships {
+            names.insert(member.clone());
+            names.insert(role.clone());
+        }
+        names
+    }
+
+    /// The rules `principal` is subject to, its own and its roles', each as a line of
+    /// text without its file position (so that two policies compare by meaning, not
+    /// by layout): `member of R`, `ACTION on PATTERN (allow|deny)`, `row filter on
+    /// PATTERN: EXPR`, `COLUMN: deny|mask KIND`.
+    pub fn effective_rules(&self, principal: &str) -> BTreeSet<String> {
+        let subjects = self.subjects(principal);
+        let mut rules: BTreeSet<String> = subjects
+            .iter()
+            .skip(1)
+            .map(|role| format!("member of {role}"))
+            .collect();
+        for (subject, object, action, allow) in &self.grants {
+            if subjects.contains(subject) {
+                let effect = if *allow { "allow" } else { "deny" };
+                rules.insert(format!("{action} on {object} ({effect})"));
+            }
+        }
+        for filter in self
+            .filters
+            .iter()
+            .filter(|f| subjects.contains(&f.subject))
+        {
+            rules.insert(format!(
+                "row filter on {} (through {}): {}",
+                filter.table, filter.subject, filter.expression
+            ));
+        }
+        for rule in self
+            .columns
+            .iter()
+            .filter(|r| subjects.contains(&r.subject))
+        {
+            let action = match &rule.action {
+                ColumnAction::Deny => "deny".to_string(),
+                ColumnAction::Mask(kind) => format!("mask {kind}"),
+            };
+            rules.insert(format!("{}: {action}", rule.column));
+        }
+        rules
     }
 
     /// The user and every role it holds, directly or through other roles.

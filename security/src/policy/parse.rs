@@ -14,6 +14,8 @@ pub(crate) struct Parsed {
     pub(crate) objects: Vec<(String, String)>,
     pub(crate) filters: Vec<RowFilterRule>,
     pub(crate) columns: Vec<ColumnRule>,
+    /// `g` lines: (member, role).
+    pub(crate) memberships: Vec<(String, String)>,
 }
 
 /// Splits a CSV line; fields may be double-quoted to hold commas (`""` escapes `"`).
@@ -111,6 +113,9 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
             "g" => {
                 need(3)?;
                 parsed.casbin_lines.push(csv(&fields));
+                parsed
+                    .memberships
+                    .push((fields[1].clone(), fields[2].clone()));
             }
             "p2" => {
                 need(4)?;

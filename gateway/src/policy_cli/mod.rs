@@ -2,7 +2,10 @@
 //! deployed, with every problem named by `file:line`: syntax, rules that can never
 //! apply, and, when the configured catalogs can be opened, tables that do not exist,
 //! columns a rule names that its table lacks, and filters and masks that do not
-//! type-check.
+//! type-check. `test` and `diff` live in their own modules.
+
+pub mod cases;
+pub mod diff;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,8 +40,8 @@ fn files(path: &Path) -> (Option<PathBuf>, PathBuf) {
     }
 }
 
-/// Checks the policy at `path` against the catalogs `config` names.
-pub async fn check(path: &Path, config: &Config) -> anyhow::Result<CheckReport> {
+/// The model and policy texts at `path`, and the name errors give the policy file.
+fn read(path: &Path) -> anyhow::Result<(String, String, String)> {
     let (model_file, policy_file) = files(path);
     let model = match &model_file {
         Some(file) => std::fs::read_to_string(file)
@@ -47,7 +50,21 @@ pub async fn check(path: &Path, config: &Config) -> anyhow::Result<CheckReport> 
     };
     let text = std::fs::read_to_string(&policy_file)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", policy_file.display()))?;
-    let name = policy_file.display().to_string();
+    Ok((model, policy_file.display().to_string(), text))
+}
+
+/// Loads the policy at `path` (a directory or a policy file); an error names the file
+/// and line.
+pub async fn load(path: &Path) -> anyhow::Result<Policy> {
+    let (model, name, text) = read(path)?;
+    Policy::from_text(&model, &name, &text)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Checks the policy at `path` against the catalogs `config` names.
+pub async fn check(path: &Path, config: &Config) -> anyhow::Result<CheckReport> {
+    let (model, name, text) = read(path)?;
     let policy = match Policy::from_text(&model, &name, &text).await {
         Ok(policy) => policy,
         Err(e) => {
