@@ -123,6 +123,8 @@ pub struct AuthConfig {
     pub allow_demo_users: bool,
     /// Serve a non-loopback listener without TLS (e.g. behind a TLS-terminating proxy).
     pub allow_insecure_listeners: bool,
+    /// `[auth.jwt]`: logins with tokens of an OIDC identity provider.
+    pub jwt: Option<lakegate_security::jwt::JwtConfig>,
 }
 
 /// `[audit]`: the audit trail.

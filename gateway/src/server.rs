@@ -116,6 +116,14 @@ impl Gateway {
         crate::exposure::check(&config).map_err(|e| anyhow::anyhow!(e))?;
         let users =
             Arc::new(UserStore::from_config(&config.effective_users()).context("loading users")?);
+        let jwt = match &config.auth.jwt {
+            Some(settings) => Some(Arc::new(
+                lakegate_security::jwt::JwtVerifier::new(settings.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("[auth.jwt]: {e}"))?,
+            )),
+            None => None,
+        };
         let audit_path = config.audit_path();
         let audit = Arc::new(
             AuditLog::open(AuditConfig {
@@ -317,6 +325,7 @@ impl Gateway {
                 users.clone(),
                 &config.flight,
                 throttle.clone(),
+                jwt.clone(),
             )?;
             let flight_listener = TcpListener::bind(&config.flight.listen)
                 .await
@@ -342,6 +351,7 @@ impl Gateway {
             &config.pg,
             tls,
             throttle.clone(),
+            jwt.clone(),
         )?;
         tasks.push(tokio::spawn(frontend.serve(listener, shutdown.clone())));
         tracing::info!(%pg_addr, "Postgres wire listening");

@@ -132,7 +132,7 @@ impl SemanticLayer {
         &self,
         statement: &mut DFStatement,
         default_catalog: &str,
-        user: &str,
+        user: &lakegate_security::Principal,
         policy: &PolicyStore,
     ) -> Result<bool> {
         let statement = match statement {

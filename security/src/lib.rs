@@ -10,6 +10,7 @@ mod audit_chain;
 mod audit_files;
 mod audit_writer;
 mod error;
+pub mod jwt;
 pub mod policy;
 mod principal;
 pub mod rules;
@@ -18,6 +19,6 @@ mod users;
 pub mod view;
 
 pub use error::{Result, SecurityError};
-pub use principal::Principal;
+pub use principal::{Principal, Subject};
 pub use scram::{DEFAULT_ITERATIONS, ScramVerifier};
 pub use users::{UserConfig, UserStore, md5_credential};

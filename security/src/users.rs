@@ -57,6 +57,7 @@ impl UserStore {
                 user: user.name.clone(),
                 roles: Vec::new(),
                 attributes: user.attributes.clone(),
+                identity_roles: Vec::new(),
             };
             if map
                 .insert(

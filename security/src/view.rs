@@ -95,13 +95,7 @@ impl SchemaProvider for SecuredSchema {
         self.inner
             .table_names()
             .into_iter()
-            .filter(|t| {
-                policy.allows(
-                    &self.principal.user,
-                    &format!("{}.{t}", self.prefix),
-                    "select",
-                )
-            })
+            .filter(|t| policy.allows(&*self.principal, &format!("{}.{t}", self.prefix), "select"))
             .collect()
     }
 
@@ -113,7 +107,7 @@ impl SchemaProvider for SecuredSchema {
         let table = format!("{}.{}", self.prefix, crate::policy::governed_table(name).0);
         let policy = self.policy.current();
         let schema = inner.schema();
-        let subjects = policy.subjects(&self.principal.user);
+        let subjects = policy.subjects(&*self.principal);
         let visible: Vec<usize> = (0..schema.fields().len())
             .filter(|&i| {
                 !matches!(

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
+use lakegate_security::jwt::JwtVerifier;
 use lakegate_security::{Principal, UserStore};
 use sha2::Sha256;
 use tonic::Status;
@@ -105,6 +106,29 @@ pub(crate) struct Authenticator {
     ttl: Duration,
     /// Failed logins, shared with the Postgres wire listener.
     throttle: std::sync::Arc<LoginThrottle>,
+    /// Tokens of the identity provider (`[auth.jwt]`), when configured.
+    jwt: Option<std::sync::Arc<JwtVerifier>>,
+}
+
+/// The JWT an `authorization` header presents, if any: a bearer token shaped as a
+/// JWT, or the password of Basic credentials shaped as one.
+pub(crate) fn jwt_in(metadata: &MetadataMap) -> Option<String> {
+    let header = metadata.get("authorization")?.to_str().ok()?.trim();
+    let (scheme, value) = header.split_once(' ')?;
+    let value = value.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return JwtVerifier::looks_like_token(value).then(|| value.to_string());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = STANDARD
+            .decode(value)
+            .or_else(|_| STANDARD_NO_PAD.decode(value))
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (_, password) = text.split_once(':')?;
+        return JwtVerifier::looks_like_token(password).then(|| password.to_string());
+    }
+    None
 }
 
 impl Authenticator {
@@ -119,6 +143,57 @@ impl Authenticator {
             users,
             ttl,
             throttle,
+            jwt: None,
+        }
+    }
+
+    /// Takes tokens of the identity provider too.
+    pub(crate) fn with_jwt(mut self, jwt: Option<std::sync::Arc<JwtVerifier>>) -> Self {
+        self.jwt = jwt;
+        self
+    }
+
+    /// The JWT a handshake presented (see [`jwt_in`]), when token logins are on: the
+    /// handshake answers with it as the session's bearer token.
+    pub(crate) fn presented_jwt(&self, presented: Option<&str>) -> Option<String> {
+        self.jwt.as_ref().and(presented.map(str::to_string))
+    }
+
+    /// Verifies an identity provider's token from `peer`; a refusal is counted and
+    /// audited as a failed login of `claimed` (the user it was presented for, if any).
+    async fn check_jwt(
+        &self,
+        verifier: &JwtVerifier,
+        token: &str,
+        claimed: Option<&str>,
+        peer: IpAddr,
+    ) -> Result<Principal, Status> {
+        let label = claimed.unwrap_or("(bearer token)");
+        self.throttle
+            .check(label, peer, PROTOCOL)
+            .map_err(Status::unauthenticated)?;
+        let verified = verifier
+            .verify(token)
+            .await
+            .and_then(|principal| match claimed {
+                Some(user) if user != principal.user => {
+                    Err(lakegate_security::jwt::JwtError(format!(
+                        "the token is for user \"{}\", not \"{user}\"",
+                        principal.user
+                    )))
+                }
+                _ => Ok(principal),
+            });
+        match verified {
+            Ok(principal) => {
+                self.throttle.succeeded(&principal.user, peer);
+                Ok(principal)
+            }
+            Err(e) => {
+                let reason = format!("token authentication failed for {label}: {e}");
+                self.throttle.failed(label, peer, PROTOCOL, &reason);
+                Err(Status::unauthenticated(reason))
+            }
         }
     }
 
@@ -165,7 +240,11 @@ impl Authenticator {
     }
 
     /// Checks Basic credentials (`user:password`, base64 with or without padding).
-    pub(crate) fn check_basic(&self, encoded: &str, peer: IpAddr) -> Result<Principal, Status> {
+    pub(crate) async fn check_basic(
+        &self,
+        encoded: &str,
+        peer: IpAddr,
+    ) -> Result<Principal, Status> {
         let encoded = encoded.trim();
         let decoded = STANDARD
             .decode(encoded)
@@ -176,17 +255,25 @@ impl Authenticator {
         let (user, password) = text
             .split_once(':')
             .ok_or_else(|| Status::unauthenticated("Basic credentials must be user:password"))?;
-        self.check_password(user, password, peer)
+        self.check_password(user, password, peer).await
     }
 
     /// Checks a user's password from `peer`: refused without a check while the user
     /// or the address is locked out by failed logins; a failure is counted and audited.
-    pub(crate) fn check_password(
+    /// A user the configuration does not hold signs in with a token of the identity
+    /// provider as its password, when token logins are on.
+    pub(crate) async fn check_password(
         &self,
         user: &str,
         password: &str,
         peer: IpAddr,
     ) -> Result<Principal, Status> {
+        if let Some(verifier) = &self.jwt
+            && self.users.principal(user).is_none()
+            && JwtVerifier::looks_like_token(password)
+        {
+            return self.check_jwt(verifier, password, Some(user), peer).await;
+        }
         self.throttle
             .check(user, peer, PROTOCOL)
             .map_err(Status::unauthenticated)?;
@@ -205,7 +292,7 @@ impl Authenticator {
 
     /// The principal of a call, from its `authorization` header: a bearer token, or
     /// Basic credentials (clients that skip the handshake).
-    pub(crate) fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         metadata: &MetadataMap,
         peer: IpAddr,
@@ -221,12 +308,17 @@ impl Authenticator {
             .map_err(|_| Status::unauthenticated("the authorization header is not text"))?;
         let (scheme, value) = header.trim().split_once(' ').unwrap_or((header, ""));
         if scheme.eq_ignore_ascii_case("bearer") {
+            if let Some(verifier) = &self.jwt
+                && JwtVerifier::looks_like_token(value.trim())
+            {
+                return self.check_jwt(verifier, value.trim(), None, peer).await;
+            }
             let user = self.check_token(value)?;
             self.users
                 .principal(&user)
                 .ok_or_else(|| Status::unauthenticated(format!("user \"{user}\" no longer exists")))
         } else if scheme.eq_ignore_ascii_case("basic") {
-            self.check_basic(value, peer)
+            self.check_basic(value, peer).await
         } else {
             Err(Status::unauthenticated(format!(
                 "unsupported authorization scheme \"{scheme}\"; use Basic or Bearer"
@@ -271,12 +363,13 @@ mod tests {
         map
     }
 
-    #[test]
-    fn tokens_round_trip_and_reject_tampering() {
+    #[tokio::test]
+    async fn tokens_round_trip_and_reject_tampering() {
         let auth = authenticator(Duration::from_secs(60));
         let token = auth.issue("ann");
         let principal = auth
             .authenticate(&bearer(&token), HERE)
+            .await
             .expect("valid token");
         assert_eq!(principal.user, "ann");
         let mut forged = token.into_bytes();
@@ -285,43 +378,51 @@ mod tests {
         let forged = String::from_utf8(forged).expect("ascii");
         let error = auth
             .authenticate(&bearer(&forged), HERE)
+            .await
             .expect_err("forged");
         assert_eq!(error.code(), tonic::Code::Unauthenticated);
         let other = authenticator(Duration::from_secs(60));
         assert!(
             other
                 .authenticate(&bearer(&auth.issue("ann")), HERE)
+                .await
                 .is_err()
         );
     }
 
-    #[test]
-    fn basic_accepts_padding_or_none() {
+    #[tokio::test]
+    async fn basic_accepts_padding_or_none() {
         let auth = authenticator(Duration::from_secs(60));
         for encoded in [
             STANDARD.encode("ann:secret"),
             STANDARD_NO_PAD.encode("ann:secret"),
         ] {
-            assert_eq!(auth.check_basic(&encoded, HERE).expect("valid").user, "ann");
+            assert_eq!(
+                auth.check_basic(&encoded, HERE).await.expect("valid").user,
+                "ann"
+            );
         }
         let error = auth
             .check_basic(&STANDARD.encode("ann:wrong"), HERE)
+            .await
             .expect_err("bad password");
         assert!(error.message().contains("password authentication failed"));
     }
 
-    #[test]
-    fn repeated_failures_lock_the_user_out() {
+    #[tokio::test]
+    async fn repeated_failures_lock_the_user_out() {
         let auth = authenticator(Duration::from_secs(60));
         for _ in 0..5 {
             let error = auth
                 .check_password("ann", "wrong", HERE)
+                .await
                 .expect_err("wrong");
             assert!(error.message().contains("password authentication failed"));
         }
         // Locked: even the right password is refused, without being checked.
         let error = auth
             .check_password("ann", "secret", HERE)
+            .await
             .expect_err("locked");
         assert_eq!(error.code(), tonic::Code::Unauthenticated);
         assert!(

@@ -64,6 +64,7 @@ impl FlightFrontend {
         users: Arc<UserStore>,
         config: &FlightConfig,
         throttle: Arc<crate::login_throttle::LoginThrottle>,
+        jwt: Option<Arc<lakegate_security::jwt::JwtVerifier>>,
     ) -> anyhow::Result<Self> {
         let signer = match &config.secret_file {
             Some(path) => {
@@ -87,7 +88,8 @@ impl FlightFrontend {
                 users,
                 Duration::from_secs(config.token_ttl_seconds.max(1)),
                 throttle,
-            ),
+            )
+            .with_jwt(jwt),
             ticket_ttl: Duration::from_secs(config.ticket_ttl_seconds.max(1)),
             prepared: PreparedStatements::new(config.max_prepared_per_user),
             running: Arc::new(FlightCancels::default()),

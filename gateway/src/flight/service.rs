@@ -148,9 +148,10 @@ fn require_query(prepared: &Prepared) -> Result<(), Status> {
 }
 
 impl FlightState {
-    fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+    async fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
         self.auth
             .authenticate(request.metadata(), super::auth::peer_ip(request))
+            .await
     }
 
     /// Parses one statement (with `?` markers numbered) and describes it.
@@ -250,7 +251,7 @@ impl FlightState {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<FlightInfo, Status> {
-        let principal = self.principal(&request)?;
+        let principal = self.principal(&request).await?;
         let command = decode_command(&request.get_ref().cmd)?;
         let (schema, body) = self.plan_command(&request, &principal, command).await?;
         let schema = plain_schema(&schema);
@@ -316,7 +317,7 @@ impl FlightState {
     /// What a DoGet answers: the ticket redeemed for its caller, then the statement,
     /// prepared statement or metadata command it names, run.
     pub(crate) async fn results(&self, request: Request<Ticket>) -> Result<Results, Status> {
-        let principal = self.principal(&request)?;
+        let principal = self.principal(&request).await?;
         let claims = ticket::redeem(
             &self.auth.signer,
             &request.get_ref().ticket,
@@ -465,8 +466,9 @@ impl FlightService for FlightSqlEndpoint {
     ) -> Result<Response<Self::HandshakeStream>, Status> {
         let state = &self.state;
         let peer = super::auth::peer_ip(&request);
+        let request_jwt = super::auth::jwt_in(request.metadata());
         let principal = if request.metadata().contains_key("authorization") {
-            state.principal(&request)?
+            state.principal(&request).await?
         } else {
             // Older clients send BasicAuth in the first handshake message instead.
             let first = request.into_inner().message().await?.ok_or_else(|| {
@@ -481,9 +483,16 @@ impl FlightService for FlightSqlEndpoint {
             })?;
             state
                 .auth
-                .check_password(&basic.username, &basic.password, peer)?
+                .check_password(&basic.username, &basic.password, peer)
+                .await?
         };
-        let token = state.auth.issue(&principal.user);
+        // A token of the identity provider is the session's bearer token itself (it
+        // carries the principal and expires when the provider said); otherwise one of
+        // the gateway's own.
+        let token = match state.auth.presented_jwt(request_jwt.as_deref()) {
+            Some(jwt) => jwt,
+            None => state.auth.issue(&principal.user),
+        };
         tracing::info!(user = %principal.user, "Flight SQL handshake");
         let mut response = Response::new(one(HandshakeResponse {
             protocol_version: 0,
@@ -500,7 +509,7 @@ impl FlightService for FlightSqlEndpoint {
         &self,
         request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
-        self.state.principal(&request)?;
+        self.state.principal(&request).await?;
         Err(Status::unimplemented(
             "ListFlights is not part of Flight SQL: list tables with CommandGetTables",
         ))
@@ -532,7 +541,7 @@ impl FlightService for FlightSqlEndpoint {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
         let state = &self.state;
-        let principal = state.principal(&request)?;
+        let principal = state.principal(&request).await?;
         let command = decode_command(&request.get_ref().cmd)?;
         let (schema, _) = state.plan_command(&request, &principal, command).await?;
         let schema = plain_schema(&schema);
@@ -555,7 +564,7 @@ impl FlightService for FlightSqlEndpoint {
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
         let state = &self.state;
-        let principal = state.principal(&request)?;
+        let principal = state.principal(&request).await?;
         let session = state
             .service
             .open_session(principal.clone(), origin(&request));
@@ -629,7 +638,7 @@ impl FlightService for FlightSqlEndpoint {
         &self,
         request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
-        self.state.principal(&request)?;
+        self.state.principal(&request).await?;
         let actions = [
             ("CreatePreparedStatement", "Prepares a SQL statement: ActionCreatePreparedStatementRequest → ActionCreatePreparedStatementResult"),
             ("ClosePreparedStatement", "Closes a prepared statement: ActionClosePreparedStatementRequest"),
@@ -650,7 +659,7 @@ impl FlightService for FlightSqlEndpoint {
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
         let state = &self.state;
-        let principal = state.principal(&request)?;
+        let principal = state.principal(&request).await?;
         let kind = request.get_ref().r#type.clone();
         let body = request.get_ref().body.clone();
         let unpack = |what: &str| -> Result<Any, Status> {
@@ -742,7 +751,7 @@ impl FlightService for FlightSqlEndpoint {
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
-        self.state.principal(&request)?;
+        self.state.principal(&request).await?;
         Err(Status::unimplemented(
             "DoExchange is not part of Flight SQL",
         ))

@@ -29,6 +29,8 @@ pub(crate) struct Admission {
     /// The listener's password method and users: which exchange a login starts.
     method: AuthMethod,
     users: Arc<UserStore>,
+    /// JWT logins on: users not in the configuration send a token as their password.
+    tokens: bool,
     pub(crate) authentication_timeout: Duration,
     pub(crate) idle_timeout: Option<Duration>,
     /// How often a running statement checks that its client is still there.
@@ -36,7 +38,12 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    pub(crate) fn new(pg: &PgConfig, throttle: Arc<LoginThrottle>, users: Arc<UserStore>) -> Self {
+    pub(crate) fn new(
+        pg: &PgConfig,
+        throttle: Arc<LoginThrottle>,
+        users: Arc<UserStore>,
+        tokens: bool,
+    ) -> Self {
         Self {
             max_connections: pg.max_connections,
             max_per_user: pg.max_connections_per_user,
@@ -45,6 +52,7 @@ impl Admission {
             throttle,
             method: pg.auth,
             users,
+            tokens,
             authentication_timeout: Duration::from_secs(pg.authentication_timeout_seconds),
             idle_timeout: (pg.idle_session_timeout_seconds > 0)
                 .then(|| Duration::from_secs(pg.idle_session_timeout_seconds)),
@@ -114,7 +122,12 @@ impl Place {
             *open += 1;
             self.user = Some(user.to_string());
         }
-        Ok(first_password(admission.method, &admission.users, user))
+        Ok(first_password(
+            admission.method,
+            &admission.users,
+            user,
+            admission.tokens,
+        ))
     }
 }
 

@@ -10,10 +10,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use lakegate_security::UserStore;
+use lakegate_security::jwt::JwtVerifier;
+use lakegate_security::{Principal, UserStore};
+use pgwire::api::ClientInfo;
+use pgwire::api::auth::mechanism::{AuthMechanism, AuthMechanismFactory, AuthState};
 use pgwire::api::auth::sasl::scram::ScramSecret;
 use pgwire::api::auth::{AuthSource, LoginInfo, Password};
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::startup::PasswordMessageFamily;
 
 /// Looks users up in the store; the password itself is never held.
 pub(crate) struct VerifierSource {
@@ -107,5 +111,104 @@ impl AuthSource for VerifierSource {
             },
             None,
         ))
+    }
+}
+
+/// The start of the error a refused token gets; the error handler counts and audits
+/// these as failed logins.
+pub(crate) const TOKEN_REFUSED: &str = "token authentication failed for user";
+
+/// Logins of users the configuration does not hold: the cleartext password is a JWT,
+/// verified against the identity provider's keys; the principal is the token's.
+pub(crate) struct JwtSource {
+    pub(crate) verifier: Arc<JwtVerifier>,
+}
+
+impl std::fmt::Debug for JwtSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtSource").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl AuthSource<Principal> for JwtSource {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        Err(failed(login))
+    }
+
+    async fn verify_password(
+        &self,
+        login: &LoginInfo,
+        presented_password: &[u8],
+    ) -> PgWireResult<Option<Principal>> {
+        let user = login.user().unwrap_or_default();
+        let refused = |why: String| {
+            super::errors::fatal(
+                lakegate_planner::ErrorKind::InvalidAuthorization,
+                format!("{TOKEN_REFUSED} \"{user}\": {why}"),
+            )
+        };
+        let token = std::str::from_utf8(presented_password)
+            .map_err(|_| refused("the password is not a token".into()))?;
+        if !JwtVerifier::looks_like_token(token) {
+            return Err(refused(
+                "the password is not a JWT (this user is not in the configuration; \
+                 sign in with a token from the identity provider)"
+                    .into(),
+            ));
+        }
+        let principal = self
+            .verifier
+            .verify(token)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        if principal.user != user {
+            return Err(refused(format!(
+                "the token is for user \"{}\"; connect as that user",
+                principal.user
+            )));
+        }
+        Ok(Some(principal))
+    }
+}
+
+/// A password mechanism of the configuration's users, which report no identity (the
+/// session takes the configured principal), for the driver whose token logins do.
+pub(crate) struct WithoutIdentity<F>(pub(crate) F);
+
+impl<F: AuthMechanismFactory> AuthMechanismFactory<Principal> for WithoutIdentity<F> {
+    fn create(&self) -> Box<dyn AuthMechanism<Principal>> {
+        Box::new(NoIdentity(self.0.create()))
+    }
+}
+
+struct NoIdentity(Box<dyn AuthMechanism>);
+
+fn no_identity(state: AuthState) -> AuthState<Principal> {
+    match state {
+        AuthState::InProgress(message) => AuthState::InProgress(message),
+        AuthState::Ok { final_message, .. } => AuthState::Ok {
+            final_message,
+            identity: None,
+        },
+        AuthState::Failed(error) => AuthState::Failed(error),
+    }
+}
+
+#[async_trait]
+impl AuthMechanism<Principal> for NoIdentity {
+    async fn begin(
+        &mut self,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> PgWireResult<AuthState<Principal>> {
+        Ok(no_identity(self.0.begin(client).await?))
+    }
+
+    async fn next(
+        &mut self,
+        client: &(dyn ClientInfo + Send + Sync),
+        message: PasswordMessageFamily,
+    ) -> PgWireResult<AuthState<Principal>> {
+        Ok(no_identity(self.0.next(client, message).await?))
     }
 }

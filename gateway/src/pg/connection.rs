@@ -36,12 +36,19 @@ impl Connection {
                 .get(METADATA_USER)
                 .cloned()
                 .unwrap_or_default();
-            let principal = self.users.principal(&user).ok_or_else(|| {
-                user_error(
-                    ErrorKind::InvalidAuthorization,
-                    format!("role \"{user}\" is not permitted to log in"),
-                )
-            })?;
+            // A token login's principal is the token's; otherwise the configuration's.
+            let from_token = client
+                .metadata()
+                .get(super::startup::METADATA_PRINCIPAL)
+                .and_then(|json| serde_json::from_str(json).ok());
+            let principal = from_token
+                .or_else(|| self.users.principal(&user))
+                .ok_or_else(|| {
+                    user_error(
+                        ErrorKind::InvalidAuthorization,
+                        format!("role \"{user}\" is not permitted to log in"),
+                    )
+                })?;
             let origin = ClientOrigin {
                 address: client.socket_addr().to_string(),
                 protocol: "postgres",

@@ -56,6 +56,7 @@ impl PgFrontend {
         pg: &PgConfig,
         tls: Option<Tls>,
         throttle: Arc<LoginThrottle>,
+        jwt: Option<Arc<lakegate_security::jwt::JwtVerifier>>,
     ) -> anyhow::Result<Self> {
         let auth = pg.auth;
         let mut parameters = DefaultServerParameterProvider::default();
@@ -70,9 +71,10 @@ impl PgFrontend {
             auth,
             tls.as_ref().map(|t| t.cert_pem.as_slice()),
             tls.as_ref().is_some_and(|t| t.require),
+            jwt.clone(),
         )
         .map_err(|e| anyhow::anyhow!("configuring SCRAM channel binding: {e}"))?;
-        let admission = Arc::new(Admission::new(pg, throttle, users.clone()));
+        let admission = Arc::new(Admission::new(pg, throttle, users.clone(), jwt.is_some()));
         Ok(Self {
             service,
             users,
@@ -212,6 +214,18 @@ impl ErrorHandler for ConnectionErrors {
     where
         C: ClientInfo,
     {
+        if let PgWireError::UserError(info) = error
+            && info.message.starts_with(super::auth::TOKEN_REFUSED)
+        {
+            let user = client
+                .metadata()
+                .get(METADATA_USER)
+                .cloned()
+                .unwrap_or_default();
+            self.throttle
+                .failed(&user, client.socket_addr().ip(), "postgres", &info.message);
+            tracing::info!(user, reason = %info.message, "token refused");
+        }
         if let PgWireError::InvalidPassword(user) = error {
             // A failed SCRAM proof is reported without the user; name the login.
             let user = if user.is_empty() {

@@ -1,6 +1,7 @@
 //! Connection start-up: TLS policy, then the listener's password method, chosen per
 //! login where PostgreSQL does (an `md5` listener uses SCRAM for users without an MD5
-//! credential).
+//! credential); with `[auth.jwt]`, users the configuration does not hold sign in with a
+//! token as their cleartext password (over TLS unless allowed otherwise).
 
 use super::errors::fatal;
 use lakegate_planner::ErrorKind;
@@ -9,7 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::Sink;
-use lakegate_security::UserStore;
+use lakegate_security::jwt::JwtVerifier;
+use lakegate_security::{Principal, UserStore};
 use pgwire::api::auth::cleartext::CleartextPasswordAuth;
 use pgwire::api::auth::driver::{AuthDriver, AuthOutcome};
 use pgwire::api::auth::md5pass::Md5PasswordAuth;
@@ -23,23 +25,29 @@ use pgwire::api::{ClientInfo, METADATA_USER};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
-use super::auth::VerifierSource;
+use super::auth::{JwtSource, VerifierSource, WithoutIdentity};
 use super::message_check::FirstPassword;
 use crate::config::AuthMethod;
 
 /// The start-up handler shared by every connection of a listener.
 pub(crate) struct GatewayStartup {
-    driver: AuthDriver<DefaultServerParameterProvider>,
+    driver: AuthDriver<DefaultServerParameterProvider, Principal>,
     method: AuthMethod,
     require_tls: bool,
     users: Arc<UserStore>,
-    scram: ScramAuth,
+    scram: WithoutIdentity<ScramAuth>,
     /// SCRAM that also offers SCRAM-SHA-256-PLUS: only on TLS connections (libpq
     /// rightly refuses a server that offers channel binding without TLS).
-    scram_plus: Option<ScramAuth>,
-    md5: Md5PasswordAuth<VerifierSource>,
-    cleartext: CleartextPasswordAuth<VerifierSource>,
+    scram_plus: Option<WithoutIdentity<ScramAuth>>,
+    md5: WithoutIdentity<Md5PasswordAuth<VerifierSource>>,
+    cleartext: WithoutIdentity<CleartextPasswordAuth<VerifierSource>>,
+    /// Token logins, and whether they are taken without TLS.
+    jwt: Option<(CleartextPasswordAuth<JwtSource>, bool)>,
 }
+
+/// The client metadata key the principal of a token login is kept under (JSON), for
+/// the session the connection opens.
+pub(crate) const METADATA_PRINCIPAL: &str = "lakegate.principal";
 
 impl GatewayStartup {
     /// `cert_pem`: the TLS certificate chain, which enables SCRAM-SHA-256-PLUS.
@@ -49,6 +57,7 @@ impl GatewayStartup {
         method: AuthMethod,
         cert_pem: Option<&[u8]>,
         require_tls: bool,
+        jwt: Option<Arc<JwtVerifier>>,
     ) -> PgWireResult<Self> {
         let source = Arc::new(VerifierSource::new(users.clone()));
         let scram = ScramAuth::new(source.clone());
@@ -56,7 +65,7 @@ impl GatewayStartup {
             Some(pem) => {
                 let mut plus = ScramAuth::new(source.clone());
                 plus.configure_certificate(pem)?;
-                Some(plus)
+                Some(WithoutIdentity(plus))
             }
             None => None,
         };
@@ -65,30 +74,69 @@ impl GatewayStartup {
             method,
             require_tls,
             users,
-            scram,
+            scram: WithoutIdentity(scram),
             scram_plus,
-            md5: Md5PasswordAuth::new(source.clone()),
-            cleartext: CleartextPasswordAuth::new(source),
+            md5: WithoutIdentity(Md5PasswordAuth::new(source.clone())),
+            cleartext: WithoutIdentity(CleartextPasswordAuth::new(source)),
+            jwt: jwt.map(|verifier| {
+                let without_tls = verifier.config().allow_without_tls;
+                (
+                    CleartextPasswordAuth::new(Arc::new(JwtSource { verifier })),
+                    without_tls,
+                )
+            }),
         })
     }
 
-    fn mechanism_for(&self, user: &str, secure: bool) -> &dyn AuthMechanismFactory {
+    fn mechanism_for(
+        &self,
+        user: &str,
+        secure: bool,
+    ) -> PgWireResult<&dyn AuthMechanismFactory<Principal>> {
+        if let Some((tokens, without_tls)) = &self.jwt
+            && self.users.principal(user).is_none()
+        {
+            if !secure && !without_tls {
+                return Err(fatal(
+                    ErrorKind::InvalidAuthorization,
+                    format!(
+                        "\"{user}\" signs in with a token, which is taken only over TLS \
+                         (connect with sslmode=require)"
+                    ),
+                ));
+            }
+            return Ok(tokens);
+        }
         let scram = match &self.scram_plus {
             Some(plus) if secure => plus,
             _ => &self.scram,
         };
-        match (first_password(self.method, &self.users, user), self.method) {
-            (FirstPassword::SaslStart, _) => scram,
-            (FirstPassword::Password, AuthMethod::Md5) => &self.md5,
-            (FirstPassword::Password, _) => &self.cleartext,
-        }
+        Ok(
+            match (
+                first_password(self.method, &self.users, user, false),
+                self.method,
+            ) {
+                (FirstPassword::SaslStart, _) => scram,
+                (FirstPassword::Password, AuthMethod::Md5) => &self.md5,
+                (FirstPassword::Password, _) => &self.cleartext,
+            },
+        )
     }
 }
 
 /// What `user`'s first password message holds under the listener's `method`: SCRAM
 /// (a SASL start) unless the listener takes cleartext passwords, or MD5 and the user
-/// has an MD5 credential.
-pub(crate) fn first_password(method: AuthMethod, users: &UserStore, user: &str) -> FirstPassword {
+/// has an MD5 credential; with `tokens` (JWT logins on), a user the configuration does
+/// not hold sends its token as a password.
+pub(crate) fn first_password(
+    method: AuthMethod,
+    users: &UserStore,
+    user: &str,
+    tokens: bool,
+) -> FirstPassword {
+    if tokens && users.principal(user).is_none() {
+        return FirstPassword::Password;
+    }
     match method {
         AuthMethod::ScramSha256 => FirstPassword::SaslStart,
         AuthMethod::Md5 if users.md5_hash(user).is_some() => FirstPassword::Password,
@@ -125,13 +173,24 @@ impl StartupHandler for GatewayStartup {
                     .get(METADATA_USER)
                     .cloned()
                     .unwrap_or_default();
-                let mechanism = self.mechanism_for(&user, client.is_secure()).create();
+                let mechanism = self.mechanism_for(&user, client.is_secure())?.create();
                 self.driver.begin_authentication(client, mechanism).await?;
                 Ok(())
             }
             PgWireFrontendMessage::PasswordMessageFamily(message) => {
                 match self.driver.advance_authentication(client, message).await? {
-                    AuthOutcome::Authenticated { final_message, .. } => {
+                    AuthOutcome::Authenticated {
+                        final_message,
+                        identity,
+                    } => {
+                        if let Some(principal) = identity {
+                            let json = serde_json::to_string(&principal).map_err(|e| {
+                                fatal(ErrorKind::Internal, format!("keeping the principal: {e}"))
+                            })?;
+                            client
+                                .metadata_mut()
+                                .insert(METADATA_PRINCIPAL.to_string(), json);
+                        }
                         self.driver
                             .complete_authentication(client, final_message)
                             .await

@@ -108,7 +108,7 @@ async fn rewritten(
         Some(layer) => layer.expand(
             &mut statement,
             &options.catalog.default_catalog,
-            &session.principal.user,
+            &session.principal,
             &engine.policy,
         )?,
         None => false,
@@ -143,7 +143,7 @@ fn check_describe(
         }
         let (base, _) = lakegate_security::policy::governed_table(&resolved.table);
         let full = format!("{}.{}.{base}", resolved.catalog, resolved.schema);
-        let user = &session.principal.user;
+        let user = &session.principal;
         if !policy.allows(user, &full, "select") && !policy.allows(user, &full, "describe") {
             return Err(QueryError::new(
                 ErrorKind::InsufficientPrivilege,
@@ -187,7 +187,7 @@ fn denied_column(
         let full = format!("{}.{}.{base}", resolved.catalog, resolved.schema);
         if engine
             .policy
-            .denies_column(&session.principal.user, &full, &name)
+            .denies_column(&session.principal, &full, &name)
         {
             return QueryError::new(
                 ErrorKind::InsufficientPrivilege,

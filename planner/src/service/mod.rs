@@ -195,7 +195,7 @@ impl QueryService {
     /// Opens a session for an authenticated principal: its catalogs are the principal's
     /// view, and its analyzer secures every scan for the principal.
     pub fn open_session(&self, mut principal: Principal, client: ClientOrigin) -> Session {
-        principal.roles = self.engine.policy.roles_of(&principal.user);
+        principal.roles = self.engine.policy.roles_of(&principal);
         let parts = session_context(&self.engine, &principal);
         Session {
             cancel: tokio_util::sync::CancellationToken::new(),
@@ -605,7 +605,7 @@ impl QueryService {
             )
             .await?
         } else {
-            let (policy, user) = (&self.engine.policy, &session.principal.user);
+            let (policy, user) = (&self.engine.policy, &session.principal);
             call(session, function, &self.engine.queries, || {
                 policy.permits(user, Action::Administer(RUNTIME_QUERIES))
             })?

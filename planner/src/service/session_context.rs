@@ -282,7 +282,7 @@ fn register_pg_functions(engine: &Engine, principal: &Principal, ctx: &SessionCo
     let (policy, registry, user) = (
         engine.policy.clone(),
         engine.registry.clone(),
-        principal.user.clone(),
+        principal.clone(),
     );
     register_functions(
         ctx,

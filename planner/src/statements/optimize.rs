@@ -45,7 +45,7 @@ pub(crate) async fn optimize(
             format!("cannot optimize {full}: only Iceberg tables are compacted"),
         )
     })?;
-    policy.authorize(&session.principal.user, Action::Optimize(&full))?;
+    policy.authorize(&session.principal, Action::Optimize(&full))?;
     let loaded = lake
         .lake
         .load_table(&schema, &name)

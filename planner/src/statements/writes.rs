@@ -124,7 +124,7 @@ pub(crate) async fn prepare(
             ),
         )
     })?;
-    policy.authorize(&session.principal.user, Action::CreateTable(&full))?;
+    policy.authorize(&session.principal, Action::CreateTable(&full))?;
     // The query is secured before anything is created, so a denied source table
     // leaves nothing behind.
     session

@@ -7,6 +7,7 @@
 //! grant it needs.
 
 use super::{ColumnAction, PolicyStore};
+use crate::Subject;
 use crate::error::PermissionDenied;
 
 /// Something a user asks to do that the policy may refuse.
@@ -54,15 +55,19 @@ impl Action<'_> {
 
 impl PolicyStore {
     /// Whether `user` may do `action` under the policy in force.
-    pub fn permits(&self, user: &str, action: Action<'_>) -> bool {
+    pub fn permits<'a>(&self, who: impl Into<Subject<'a>>, action: Action<'_>) -> bool {
         let (object, grant) = action.grant();
-        self.current().allows(user, object, grant)
+        self.current().allows(who, object, grant)
     }
 
     /// `Ok` when `user` may do `action`; otherwise the permission error naming it
     /// (SQLSTATE 42501 on Postgres wire, PERMISSION_DENIED on Flight SQL).
-    pub fn authorize(&self, user: &str, action: Action<'_>) -> Result<(), PermissionDenied> {
-        if self.permits(user, action) {
+    pub fn authorize<'a>(
+        &self,
+        who: impl Into<Subject<'a>>,
+        action: Action<'_>,
+    ) -> Result<(), PermissionDenied> {
+        if self.permits(who, action) {
             Ok(())
         } else {
             Err(PermissionDenied {
@@ -72,15 +77,20 @@ impl PolicyStore {
     }
 
     /// The roles `user` holds under the policy in force.
-    pub fn roles_of(&self, user: &str) -> Vec<String> {
-        self.current().roles(user)
+    pub fn roles_of<'a>(&self, who: impl Into<Subject<'a>>) -> Vec<String> {
+        self.current().roles(who)
     }
 
     /// Whether a column rule denies `user` the column `column` of `table` (a column a
     /// query cannot find is then reported as denied, not as missing).
-    pub fn denies_column(&self, user: &str, table: &str, column: &str) -> bool {
+    pub fn denies_column<'a>(
+        &self,
+        who: impl Into<Subject<'a>>,
+        table: &str,
+        column: &str,
+    ) -> bool {
         self.current()
-            .column_rule(user, table, column)
+            .column_rule(who, table, column)
             .is_some_and(|rule| rule.action == ColumnAction::Deny)
     }
 }

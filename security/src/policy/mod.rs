@@ -16,6 +16,8 @@ use std::collections::BTreeSet;
 
 use casbin::{CoreApi, Enforcer, RbacApi};
 
+use crate::Subject;
+
 pub use actions::Action;
 pub use error::PolicyLoadError;
 pub use statistics::StatisticsMode;
@@ -312,26 +314,49 @@ impl Policy {
         rules
     }
 
-    /// The user and every role it holds, directly or through other roles.
-    pub fn subjects(&self, user: &str) -> Vec<String> {
-        let mut subjects = vec![user.to_string()];
+    /// The user and every role it holds, directly or through other roles: the `g`
+    /// lines' roles, and those its identity provider asserted with theirs.
+    pub fn subjects<'a>(&self, who: impl Into<Subject<'a>>) -> Vec<String> {
+        let who = who.into();
+        let mut subjects = vec![who.user.to_string()];
         let mut roles: BTreeSet<String> = self
             .enforcer
-            .get_implicit_roles_for_user(user, None)
+            .get_implicit_roles_for_user(who.user, None)
             .into_iter()
             .collect();
-        roles.remove(user);
+        for role in who.roles {
+            roles.insert(role.clone());
+            roles.extend(self.enforcer.get_implicit_roles_for_user(role, None));
+        }
+        roles.remove(who.user);
         subjects.extend(roles);
         subjects
     }
 
     /// The roles a user holds (without the user itself).
-    pub fn roles(&self, user: &str) -> Vec<String> {
-        self.subjects(user).into_iter().skip(1).collect()
+    pub fn roles<'a>(&self, who: impl Into<Subject<'a>>) -> Vec<String> {
+        self.subjects(who).into_iter().skip(1).collect()
     }
 
-    /// Whether `subject` may perform `action` on `object` (Casbin enforce; deny wins).
-    pub fn allows(&self, subject: &str, object: &str, action: &str) -> bool {
+    /// Whether `who` may perform `action` on `object` (Casbin enforce; deny wins). With
+    /// roles asserted at login, each of them is asked too, and an explicit deny for any
+    /// of the subjects refuses.
+    pub fn allows<'a>(&self, who: impl Into<Subject<'a>>, object: &str, action: &str) -> bool {
+        let who = who.into();
+        if who.roles.is_empty() {
+            return self.enforce(who.user, object, action);
+        }
+        let subjects = self.subjects(who);
+        let denied = self.grants.iter().any(|(sub, pattern, act, allow)| {
+            !*allow && act == action && subjects.contains(sub) && pattern::matches(object, pattern)
+        });
+        !denied
+            && std::iter::once(who.user)
+                .chain(who.roles.iter().map(String::as_str))
+                .any(|subject| self.enforce(subject, object, action))
+    }
+
+    fn enforce(&self, subject: &str, object: &str, action: &str) -> bool {
         self.enforcer
             .enforce((subject, object, action))
             .unwrap_or_else(|e| {
@@ -341,17 +366,18 @@ impl Policy {
             })
     }
 
-    /// How `user` may read `table` (`catalog.schema.table`).
+    /// How `who` may read `table` (`catalog.schema.table`).
     ///
     /// Combination rule: if any of the user's subjects that is granted the table has no
     /// row filter on it, all rows are visible; otherwise the rows of the OR of the
     /// filters of the granted subjects.
-    pub fn table_access(&self, user: &str, table: &str) -> TableAccess {
-        if !self.allows(user, table, "select") {
+    pub fn table_access<'a>(&self, who: impl Into<Subject<'a>>, table: &str) -> TableAccess {
+        let who = who.into();
+        if !self.allows(who, table, "select") {
             return TableAccess::Denied;
         }
         let mut filters = Vec::new();
-        for subject in self.subjects(user) {
+        for subject in self.subjects(who) {
             // Only a subject's own grant counts here: roles it inherits from are
             // subjects of their own in this loop.
             if !self.grants_directly(&subject, table, "select") {
@@ -383,8 +409,13 @@ impl Policy {
 
     /// The rule for one column, if any: deny beats mask; among masks the first in the
     /// file applies.
-    pub fn column_rule(&self, user: &str, table: &str, column: &str) -> Option<&ColumnRule> {
-        self.column_rule_for(&self.subjects(user), table, column)
+    pub fn column_rule<'a>(
+        &self,
+        who: impl Into<Subject<'a>>,
+        table: &str,
+        column: &str,
+    ) -> Option<&ColumnRule> {
+        self.column_rule_for(&self.subjects(who), table, column)
     }
 
     /// Whether any column of `table` has a mask or a denial for one of `subjects`.

@@ -89,7 +89,7 @@ impl SecureScans {
         let table = format!("{}.{}.{base}", resolved.catalog, resolved.schema);
         let policy = self.policy.current();
         let user = &self.principal.user;
-        let access = policy.table_access(user, &table);
+        let access = policy.table_access(&self.principal, &table);
         let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
         if access == TableAccess::Denied {
             report.denied = Some(table.clone());
@@ -101,7 +101,7 @@ impl SecureScans {
             // File statistics carry column bounds and row counts: whoever may see only
             // some rows or columns must not read them.
             if access != TableAccess::AllRows
-                || policy.has_column_rules(&policy.subjects(user), &table)
+                || policy.has_column_rules(&policy.subjects(&self.principal), &table)
             {
                 report.denied = Some(resolved.table.to_string());
                 return Err(DataFusionError::External(Box::new(PermissionDenied {
@@ -155,7 +155,7 @@ impl SecureScans {
         }
 
         let mut masked_columns = Vec::new();
-        let subjects = policy.subjects(user);
+        let subjects = policy.subjects(&self.principal);
         let mut exprs = Vec::with_capacity(schema.fields().len());
         for (qualifier, field) in schema.iter() {
             let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
@@ -224,7 +224,7 @@ impl SecureScans {
         if self
             .policy
             .current()
-            .allows(&self.principal.user, &table, action)
+            .allows(&self.principal, &table, action)
         {
             return Ok(());
         }
@@ -353,6 +353,7 @@ mod tests {
             user: user.into(),
             roles: vec![],
             attributes: BTreeMap::from([("region".into(), "EU".into())]),
+            identity_roles: vec![],
         };
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),

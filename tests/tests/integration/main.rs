@@ -8,4 +8,5 @@ mod clients;
 mod finops;
 mod flight;
 mod governance;
+mod identity;
 mod pg;

@@ -1,0 +1,3 @@
+//! Corporate identity: logins with tokens of an OIDC identity provider.
+
+mod jwt;
