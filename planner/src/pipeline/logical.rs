@@ -42,6 +42,7 @@ pub(crate) async fn logical_plan(
         Ok(plan) => plan,
         Err(e) => return Err(denied_column(engine, session, &state, statement, e)),
     };
+    super::lookups::prepare(session, &state, &plan).await?;
     if matches!(plan, LogicalPlan::DescribeTable(_)) {
         // DESCRIBE reads no rows, so the scan rule never sees its table.
         check_describe(engine, session, &state, statement)?;

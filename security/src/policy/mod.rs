@@ -6,6 +6,7 @@
 
 mod actions;
 mod error;
+pub mod lookups;
 mod parse;
 pub mod pattern;
 mod statistics;
@@ -196,6 +197,7 @@ impl Policy {
             .enforce(("", "x.y.z", "select"))
             .map_err(|e| PolicyLoadError::Matcher(e.to_string()))?;
         policy.check_rules_apply().map_err(PolicyLoadError::Line)?;
+        lookups::check_no_cycles(&policy.filters).map_err(PolicyLoadError::Line)?;
         Ok(policy)
     }
 

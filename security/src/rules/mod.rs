@@ -3,6 +3,7 @@
 mod barrier;
 mod check;
 mod expressions;
+mod lookup_filters;
 mod masks;
 mod safe_pushdown;
 mod secure_scan;

@@ -20,7 +20,7 @@ use datafusion::prelude::SessionContext;
 
 use super::PermissionDenied;
 use super::barrier::PolicyBarrier;
-use super::expressions::{parse, parser, policy_error};
+use super::expressions::{parser, policy_error};
 use super::masks::mask_expr;
 use crate::Principal;
 use crate::policy::{ColumnAction, PolicyStore, TableAccess};
@@ -42,10 +42,13 @@ pub struct AccessReport {
 
 /// Secures every `TableScan` for one principal.
 pub struct SecureScans {
-    principal: Principal,
-    policy: Arc<PolicyStore>,
-    parser: Arc<SessionContext>,
+    pub(super) principal: Principal,
+    pub(super) policy: Arc<PolicyStore>,
+    pub(super) parser: Arc<SessionContext>,
     report: Arc<Mutex<AccessReport>>,
+    /// Row filters that look other tables up, planned for the current statement, by
+    /// rule id (see `lookup_filters.rs`).
+    pub(super) lookups: Mutex<std::collections::HashMap<String, Expr>>,
 }
 
 impl std::fmt::Debug for SecureScans {
@@ -68,6 +71,7 @@ impl SecureScans {
             policy,
             parser: parser(),
             report,
+            lookups: Mutex::new(Default::default()),
         }
     }
 
@@ -119,6 +123,7 @@ impl SecureScans {
         }
         report.tables.push(table.clone());
         let schema = scan.projected_schema.clone();
+        let qualifier = scan.table_name.clone();
         for field in schema.fields() {
             report.columns.push(format!("{table}.{}", field.name()));
         }
@@ -128,13 +133,7 @@ impl SecureScans {
         if let TableAccess::Filtered(rules) = &access {
             let mut predicate: Option<Expr> = None;
             for rule in rules {
-                let expr = parse(
-                    &self.parser,
-                    &rule.expression,
-                    &schema,
-                    &bound_attributes(&self.principal),
-                    &rule.id,
-                )?;
+                let expr = self.rule_expr(rule, &table, &qualifier, &schema, &mut report, 0)?;
                 predicate = Some(match predicate {
                     Some(p) => p.or(expr),
                     None => expr,
@@ -257,7 +256,9 @@ impl AnalyzerRule for SecureScans {
 /// The attributes policy expressions may bind: the user's configured ones, and `name`,
 /// the login name (unless configured otherwise), so that `user_name = ${user.name}`
 /// limits a table to the user's own rows.
-fn bound_attributes(principal: &crate::Principal) -> std::collections::BTreeMap<String, String> {
+pub(super) fn bound_attributes(
+    principal: &crate::Principal,
+) -> std::collections::BTreeMap<String, String> {
     let mut attributes = principal.attributes.clone();
     attributes
         .entry("name".into())
