@@ -20,7 +20,9 @@ use lakegate_security::policy::PolicyStore;
 /// The table behind `system.security.policy_versions`.
 #[derive(Debug)]
 pub struct PolicyVersionsTable {
-    store: Arc<PolicyStore>,
+    /// Weak: the store's validator holds the catalog registry, which holds this table;
+    /// a strong reference would keep the whole gateway (and its history lease) alive.
+    store: std::sync::Weak<PolicyStore>,
     schema: SchemaRef,
 }
 
@@ -39,11 +41,18 @@ impl PolicyVersionsTable {
             Field::new("source", DataType::Utf8, false),
             Field::new("current", DataType::Boolean, false),
         ]));
-        Self { store, schema }
+        Self {
+            store: Arc::downgrade(&store),
+            schema,
+        }
     }
 
     fn batch(&self) -> Result<RecordBatch> {
-        let versions = self.store.versions();
+        let versions = self
+            .store
+            .upgrade()
+            .map(|store| store.versions())
+            .unwrap_or_default();
         let last = versions.last().map(|v| v.version);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(
