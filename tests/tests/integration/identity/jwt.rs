@@ -31,6 +31,18 @@ fn certificate(dir: &Path) -> (String, String) {
     (cert.display().to_string(), key.display().to_string())
 }
 
+/// A gateway taking tokens of `issuer` only over TLS (optional), and its certificate.
+async fn with_tls(dir: &Path, issuer: &TestIssuer) -> (TestGateway, String) {
+    let (cert, key) = certificate(dir);
+    let mut config = config(dir, issuer, false);
+    config.pg.tls = Some(TlsConfig {
+        cert: cert.clone(),
+        key,
+        require: false,
+    });
+    (TestGateway::start_with(config).await, cert)
+}
+
 fn jwt_config(jwks_file: &Path) -> JwtConfig {
     JwtConfig {
         issuer: ISSUER.into(),
@@ -249,14 +261,7 @@ async fn every_bad_token_is_refused_with_28000_and_audited() {
 async fn tokens_need_tls_unless_allowed_and_psql_signs_in_over_tls() {
     let dir = tempfile::tempdir().expect("dir");
     let issuer = TestIssuer::new("a");
-    let (cert, key) = certificate(dir.path());
-    let mut config = config(dir.path(), &issuer, false);
-    config.pg.tls = Some(TlsConfig {
-        cert: cert.clone(),
-        key,
-        require: false,
-    });
-    let gw = TestGateway::start_with(config).await;
+    let (gw, cert) = with_tls(dir.path(), &issuer).await;
     let token = issuer.rs256(&erin(json!({})));
     // Without TLS the token is never asked for.
     let error = pg_as(&gw, "erin", &token).await.expect_err("no TLS");
@@ -480,14 +485,7 @@ async fn python_and_adbc_sign_in_with_tokens() {
     };
     let dir = tempfile::tempdir().expect("dir");
     let issuer = TestIssuer::new("a");
-    let (cert, key) = certificate(dir.path());
-    let mut config = config(dir.path(), &issuer, false);
-    config.pg.tls = Some(TlsConfig {
-        cert: cert.clone(),
-        key,
-        require: false,
-    });
-    let gw = TestGateway::start_with(config).await;
+    let (gw, cert) = with_tls(dir.path(), &issuer).await;
     let now = chrono::Utc::now().timestamp();
     let expired = issuer.rs256(&erin(
         json!({"exp": now - 3600, "iat": now - 7200, "nbf": now - 7200}),
