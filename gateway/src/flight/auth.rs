@@ -120,15 +120,24 @@ pub(crate) fn jwt_in(metadata: &MetadataMap) -> Option<String> {
         return JwtVerifier::looks_like_token(value).then(|| value.to_string());
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = STANDARD
-            .decode(value)
-            .or_else(|_| STANDARD_NO_PAD.decode(value))
-            .ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        let (_, password) = text.split_once(':')?;
-        return JwtVerifier::looks_like_token(password).then(|| password.to_string());
+        let (_, password) = decode_basic(value).ok()?;
+        return JwtVerifier::looks_like_token(&password).then_some(password);
     }
     None
+}
+
+/// Basic credentials (`user:password`, base64 with or without padding).
+fn decode_basic(encoded: &str) -> Result<(String, String), &'static str> {
+    let encoded = encoded.trim();
+    let decoded = STANDARD
+        .decode(encoded)
+        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+        .map_err(|_| "Basic credentials are not valid base64")?;
+    let text = String::from_utf8(decoded).map_err(|_| "Basic credentials are not UTF-8")?;
+    let (user, password) = text
+        .split_once(':')
+        .ok_or("Basic credentials must be user:password")?;
+    Ok((user.to_string(), password.to_string()))
 }
 
 impl Authenticator {
@@ -245,17 +254,8 @@ impl Authenticator {
         encoded: &str,
         peer: IpAddr,
     ) -> Result<Principal, Status> {
-        let encoded = encoded.trim();
-        let decoded = STANDARD
-            .decode(encoded)
-            .or_else(|_| STANDARD_NO_PAD.decode(encoded))
-            .map_err(|_| Status::unauthenticated("Basic credentials are not valid base64"))?;
-        let text = String::from_utf8(decoded)
-            .map_err(|_| Status::unauthenticated("Basic credentials are not UTF-8"))?;
-        let (user, password) = text
-            .split_once(':')
-            .ok_or_else(|| Status::unauthenticated("Basic credentials must be user:password"))?;
-        self.check_password(user, password, peer).await
+        let (user, password) = decode_basic(encoded).map_err(Status::unauthenticated)?;
+        self.check_password(&user, &password, peer).await
     }
 
     /// Checks a user's password from `peer`: refused without a check while the user
