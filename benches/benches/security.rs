@@ -1,7 +1,10 @@
 //! Cost of governance: planning overhead of the security rewrite per query (µs), and
 //! TPC-H Q1, Q3 and Q6 run with a row filter (plus its barrier) against the same
-//! queries without one, as ratios. Everything runs in-process through the QueryService;
-//! the filters keep every row, so the difference is the rewrite's own cost.
+//! queries without one, as ratios; then Q3 and Q10 with row filters that look other
+//! tables up (customers by an entitlement-style subquery, orders following their
+//! customer, line items their order: the demo analyst's shape). Everything runs
+//! in-process through the QueryService; the filters keep every row, so the difference
+//! is the rewrite's and the lookups' own cost.
 //!
 //! Run: `cargo bench --profile fast -p lakegate-benches --bench security`
 //! (BENCH_SF, default 0.1; BENCH_RUNS, default 5).
@@ -17,6 +20,11 @@ use lakegate_security::{ScramVerifier, UserConfig};
 
 const POLICY: &str = "g, plain, role:plain\n\
     g, filtered, role:filtered\n\
+    g, lookup, role:lookup\n\
+    p, role:lookup, lake.tpch.*, select, allow\n\
+    p2, role:lookup, lake.tpch.customer, \"c_nationkey IN (SELECT n_nationkey FROM lake.tpch.nation WHERE n_name <> ${user.name})\"\n\
+    p2, role:lookup, lake.tpch.orders, \"o_custkey IN (SELECT c_custkey FROM lake.tpch.customer)\"\n\
+    p2, role:lookup, lake.tpch.lineitem, \"l_orderkey IN (SELECT o_orderkey FROM lake.tpch.orders)\"\n\
     p, role:plain, lake.tpch.*, select, allow\n\
     p, role:filtered, lake.tpch.*, select, allow\n\
     p2, role:filtered, lake.tpch.lineitem, \"l_shipdate >= DATE '1990-01-01'\"\n\
@@ -38,7 +46,7 @@ fn main() -> anyhow::Result<()> {
         let mut config = bench_config(dir.path(), scale_factor);
         config.security.policy = Some(policy.display().to_string());
         config.audit.enabled = false;
-        config.users = ["plain", "filtered"]
+        config.users = ["plain", "filtered", "lookup"]
             .iter()
             .map(|name| UserConfig {
                 md5: None,
@@ -83,6 +91,34 @@ fn main() -> anyhow::Result<()> {
             .await;
             println!(
                 "  Q{n}: without {:>8.1} ms, with {:>8.1} ms, ratio {:.2}",
+                a.as_secs_f64() * 1000.0,
+                b.as_secs_f64() * 1000.0,
+                b.as_secs_f64() / a.as_secs_f64()
+            );
+        }
+
+        let mut lookup = session(&service, "lookup");
+        let lookups: Vec<(usize, String)> = [3usize, 10].iter().map(|n| (*n, tpch_query(*n))).collect();
+        println!("row filters that look tables up (customer → nation, orders → customer, lineitem → orders), median of {runs}:");
+        for (n, sql) in &lookups {
+            let (rows_a, _) = run_in_process(&service, &mut plain, sql, true).await;
+            let (rows_b, _) = run_in_process(&service, &mut lookup, sql, true).await;
+            assert_eq!(rows_a, rows_b, "the lookups keep every row");
+            let (plan_a, plan_b) = alternated_medians(runs, async |with_lookups| match with_lookups {
+                true => run_in_process(&service, &mut lookup, sql, false).await.1,
+                false => run_in_process(&service, &mut plain, sql, false).await.1,
+            })
+            .await;
+            let (a, b) = alternated_medians(runs, async |with_lookups| match with_lookups {
+                true => run_in_process(&service, &mut lookup, sql, true).await.1,
+                false => run_in_process(&service, &mut plain, sql, true).await.1,
+            })
+            .await;
+            println!(
+                "  Q{n}: planning {:>6.0} µs → {:>6.0} µs (lookup overhead {:+.0} µs); execution without {:>8.1} ms, with {:>8.1} ms, ratio {:.2}",
+                plan_a.as_secs_f64() * 1e6,
+                plan_b.as_secs_f64() * 1e6,
+                (plan_b.as_secs_f64() - plan_a.as_secs_f64()) * 1e6,
                 a.as_secs_f64() * 1000.0,
                 b.as_secs_f64() * 1000.0,
                 b.as_secs_f64() / a.as_secs_f64()

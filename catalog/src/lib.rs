@@ -23,6 +23,7 @@ mod registry;
 mod s3;
 mod scan_counter;
 pub mod seed;
+pub mod seed_entitlements;
 pub mod tpch;
 
 pub use config::{CatalogConfig, CatalogType};

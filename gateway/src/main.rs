@@ -428,6 +428,15 @@ async fn seed(config: Config, force: bool) -> anyhow::Result<()> {
             config.seed.catalog, config.seed.schema
         );
     }
+    let entitlements = lakegate_catalog::seed_entitlements::seed_entitlements(&lake.lake).await?;
+    if entitlements > 0 {
+        println!(
+            "{}.{}.{}: {entitlements} rows",
+            config.seed.catalog,
+            lakegate_catalog::seed_entitlements::ENTITLEMENTS_SCHEMA,
+            lakegate_catalog::seed_entitlements::ENTITLEMENTS_TABLE
+        );
+    }
     println!("done in {:.1} s", report.elapsed.as_secs_f64());
     Ok(())
 }

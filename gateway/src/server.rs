@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_catalog::seed::{SeedOptions, seed_tpch};
+use lakegate_catalog::seed_entitlements::seed_entitlements;
 use lakegate_planner::history::{HistoryConfig, HistoryStore};
 use lakegate_planner::{ModelSource, PlannerConfig, QueryRegistry, QueryService, SemanticLayer};
 use lakegate_security::UserStore;
@@ -66,6 +67,12 @@ pub async fn open_catalogs(config: &Config, progress: bool) -> anyhow::Result<Ca
         )
         .await
         .context("seeding TPC-H demo data")?;
+        let entitlements = seed_entitlements(&lake.lake)
+            .await
+            .context("seeding the demo entitlements table")?;
+        if entitlements > 0 {
+            tracing::info!(rows = entitlements, "seeded the demo entitlements table");
+        }
         if !report.written.is_empty() {
             tracing::info!(
                 tables = report.written.len(),

@@ -204,7 +204,7 @@ fn diff_names_what_each_principal_gains_and_loses() {
             "  ~ lake.tpch.customer.c_phone: mask hash (was mask show-last-4)",
             "  - lake.tpch.customer.c_acctbal: deny removed (the column is shown as stored)",
             "  - lake.tpch.nation: no longer readable (was rows where (n_regionkey = ${user.region_key}))",
-            "  ~ lake.tpch.supplier: every row (was rows where (s_nationkey IN (6, 7, 19, 22, 23)))",
+            "  ~ lake.tpch.supplier: every row (was rows where (s_nationkey IN (SELECT nationkey FROM lake.security.entitlements WHERE user_name = ${user.name})))",
         ],
         "{stdout}"
     );

@@ -91,9 +91,9 @@ pub async fn check(path: &Path, config: &Config) -> anyhow::Result<CheckReport> 
         problems.push(missing);
     }
     let schemas = schemas(&registry, &policy).await;
-    problems.extend(lakegate_security::rules::check_rules(&policy, &|table| {
-        schemas.get(table).cloned()
-    }));
+    problems.extend(
+        lakegate_security::rules::check_rules(&policy, &|table| schemas.get(table).cloned()).await,
+    );
     Ok(CheckReport {
         problems,
         against_catalogs: Ok(()),

@@ -330,6 +330,20 @@ fn chain(plan: &LogicalPlan) -> Option<Chain> {
         }
         LogicalPlan::SubqueryAlias(alias) => chain(&alias.input),
         LogicalPlan::Extension(_) => chain(barrier_input(plan)?),
+        // A row filter that looks another table up (customers by their entitlements):
+        // the chain's rows kept where the lookup, itself repeatable, has a match.
+        LogicalPlan::Join(join)
+            if join.join_type == JoinType::LeftSemi
+                && join.null_equality == NullEquality::NullEqualsNothing
+                && repeatable_plan(&join.right)
+                && join.filter.as_ref().is_none_or(repeatable)
+                && join.on.iter().all(|(l, r)| repeatable(l) && repeatable(r)) =>
+        {
+            chain(&join.left).map(|c| Chain {
+                selective: true,
+                ..c
+            })
+        }
         LogicalPlan::TableScan(scan)
             if scan.fetch.is_none() && scan.filters.iter().all(repeatable) =>
         {
@@ -340,6 +354,26 @@ fn chain(plan: &LogicalPlan) -> Option<Chain> {
         }
         _ => None,
     }
+}
+
+/// Whether `plan` reads the same rows each time it runs: every scan of a table that
+/// knows its size, no limit, nothing volatile.
+fn repeatable_plan(plan: &LogicalPlan) -> bool {
+    let mut repeats = true;
+    let _ = plan.apply(|node| {
+        let node_repeats = match node {
+            LogicalPlan::Limit(_) => false,
+            LogicalPlan::TableScan(scan) => scan.fetch.is_none() && scanned_rows(node).is_some(),
+            _ => true,
+        } && node.expressions().iter().all(repeatable);
+        if node_repeats {
+            Ok(TreeNodeRecursion::Continue)
+        } else {
+            repeats = false;
+            Ok(TreeNodeRecursion::Stop)
+        }
+    });
+    repeats
 }
 
 /// The row count of the largest table `plan` scans, if every table it scans knows its

@@ -124,6 +124,10 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
                     return Err(error("a row filter needs an expression".into()));
                 }
                 parsed.objects.push((id.clone(), fields[2].clone()));
+                // The tables the filter looks up must exist too.
+                for looked_up in super::lookups::lookup_tables(&fields[3]).map_err(error)? {
+                    parsed.objects.push((id.clone(), looked_up));
+                }
                 parsed.filters.push(RowFilterRule {
                     id: id.clone(),
                     subject: fields[1].clone(),

@@ -12,14 +12,24 @@ use datafusion::logical_expr::{EmptyRelation, ExprSchemable, Filter, LogicalPlan
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
+};
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::prelude::SessionContext;
+
 use super::expressions::{parse, parser};
 use super::masks::mask_expr;
+use crate::policy::lookups::lookup_tables;
 use crate::policy::{ColumnAction, Policy};
 
 /// Every problem found, each starting with its rule's `file:line`. `schema_of` gives
 /// a table's schema (`catalog.schema.table`), or `None` when it cannot be read (the
 /// rule is then not checked).
-pub fn check_rules(policy: &Policy, schema_of: &dyn Fn(&str) -> Option<SchemaRef>) -> Vec<String> {
+pub async fn check_rules(
+    policy: &Policy,
+    schema_of: &dyn Fn(&str) -> Option<SchemaRef>,
+) -> Vec<String> {
     let parser = parser();
     let config = ConfigOptions::default();
     let mut problems = Vec::new();
@@ -30,6 +40,25 @@ pub fn check_rules(policy: &Policy, schema_of: &dyn Fn(&str) -> Option<SchemaRef
         let Some(schema) = schema_of(&rule.table) else {
             continue;
         };
+        // A filter that looks tables up is planned as a query over those tables (empty).
+        let looked_up = lookup_tables(&rule.expression).unwrap_or_default();
+        if !looked_up.is_empty() {
+            let mut tables = looked_up.clone();
+            tables.push(rule.table.clone());
+            // A table it looks up that cannot be read is reported as unknown elsewhere.
+            let Some(context) = lookup_context(&tables, schema_of) else {
+                continue;
+            };
+            if let Err(e) = plan_lookup(&context, &rule.table, &rule.expression).await {
+                problems.push(format!(
+                    "{}: the row filter on {} does not type-check: {}",
+                    rule.id,
+                    rule.table,
+                    clean(&e)
+                ));
+            }
+            continue;
+        }
         let result = relation(&rule.table, &schema).and_then(|(input, df_schema)| {
             let attributes = placeholders(&rule.expression);
             let expr = parse(&parser, &rule.expression, &df_schema, &attributes, &rule.id)?;
@@ -96,6 +125,68 @@ pub fn check_rules(policy: &Policy, schema_of: &dyn Fn(&str) -> Option<SchemaRef
     problems
 }
 
+/// A context that knows `tables` (`catalog.schema.table`) as empty tables with their
+/// schemas, or `None` when one of them cannot be read.
+fn lookup_context(
+    tables: &[String],
+    schema_of: &dyn Fn(&str) -> Option<SchemaRef>,
+) -> Option<SessionContext> {
+    let context = SessionContext::new();
+    for table in tables {
+        let schema = schema_of(table)?;
+        let mut parts = table.splitn(3, '.');
+        let (catalog, namespace, name) = (parts.next()?, parts.next()?, parts.next()?);
+        let catalog = match context.catalog(catalog) {
+            Some(existing) => existing,
+            None => {
+                let created: Arc<dyn CatalogProvider> = Arc::new(MemoryCatalogProvider::new());
+                context.register_catalog(catalog, created.clone());
+                created
+            }
+        };
+        let namespace = match catalog.schema(namespace) {
+            Some(existing) => existing,
+            None => {
+                let created: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+                catalog.register_schema(namespace, created.clone()).ok()?;
+                created
+            }
+        };
+        namespace
+            .register_table(name.to_string(), Arc::new(EmptyTable::new(schema)))
+            .ok()?;
+    }
+    Some(context)
+}
+
+/// Plans `SELECT * FROM table WHERE (filter)` with each `${user.ATTR}` a text value,
+/// as the pipeline plans the filter at query time.
+async fn plan_lookup(
+    context: &SessionContext,
+    table: &str,
+    filter: &str,
+) -> datafusion::error::Result<()> {
+    let mut text = String::with_capacity(filter.len());
+    let mut rest = filter;
+    while let Some(start) = rest.find("${") {
+        text.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            return Err(datafusion::error::DataFusionError::Plan(
+                "unterminated ${ in the row filter".into(),
+            ));
+        };
+        text.push_str("'0'");
+        rest = &rest[start + end + 1..];
+    }
+    text.push_str(rest);
+    let quoted: Vec<String> = table
+        .splitn(3, '.')
+        .map(|part| format!("\"{}\"", part.replace('"', "\"\"")))
+        .collect();
+    let sql = format!("SELECT * FROM {} WHERE ({text})", quoted.join("."));
+    context.state().create_logical_plan(&sql).await.map(|_| ())
+}
+
 /// An empty relation with the table's columns, qualified by its name.
 fn relation(
     table: &str,
@@ -158,7 +249,7 @@ mod tests {
             Field::new("phone", DataType::Utf8, true),
             Field::new("amount", DataType::Int64, true),
         ]));
-        let problems = check_rules(&policy, &|_| Some(schema.clone()));
+        let problems = check_rules(&policy, &|_| Some(schema.clone())).await;
         let joined = problems.join("\n");
         assert_eq!(problems.len(), 4, "{joined}");
         assert!(problems[0].starts_with("policy.csv:3:"), "{joined}");
@@ -171,5 +262,35 @@ mod tests {
             "{joined}"
         );
         assert!(problems[3].starts_with("policy.csv:7:"), "{joined}");
+    }
+
+    #[tokio::test]
+    async fn lookups_are_checked_against_the_tables_they_read() {
+        let policy = Policy::from_text(
+            crate::policy::DEFAULT_MODEL,
+            "policy.csv",
+            "p, role:a, lake.s.*, select, allow\n\
+             p2, role:a, lake.s.t, \"region IN (SELECT region FROM lake.s.u WHERE phone = ${user.name})\"\n\
+             p2, role:a, lake.s.v, \"region IN (SELECT nope FROM lake.s.u)\"\n\
+             p2, role:a, lake.s.w, \"amount IN (SELECT amount FROM lake.other.gone)\"\n",
+        )
+        .await
+        .expect("loads");
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("region", DataType::Utf8, true),
+            Field::new("phone", DataType::Utf8, true),
+            Field::new("amount", DataType::Int64, true),
+        ]));
+        let problems = check_rules(&policy, &|table| {
+            (!table.starts_with("lake.other.")).then(|| schema.clone())
+        })
+        .await;
+        let joined = problems.join("\n");
+        // The unreadable lookup (line 4) is left to the unknown-table check.
+        assert_eq!(problems.len(), 1, "{joined}");
+        assert!(
+            problems[0].starts_with("policy.csv:3:") && problems[0].contains("nope"),
+            "{joined}"
+        );
     }
 }

@@ -200,6 +200,24 @@ async fn a_row_filtered_analyst_sees_the_metrics_of_their_region_only() {
     )
     .await;
     assert_eq!(customers, expected);
+    // Orders follow their customer (a row filter that looks customers up): a model
+    // over orders alone, with no join, counts EUROPE's orders only.
+    let orders = rows(
+        &analyst,
+        "SELECT priority, MEASURE(order_count), MEASURE(active_customers) \
+         FROM semantic.orders GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    let expected = rows(
+        &admin,
+        &format!(
+            "SELECT o_orderpriority, count(*), count(DISTINCT o_custkey) FROM lake.tpch.orders \
+             WHERE o_custkey IN (SELECT c_custkey FROM lake.tpch.customer \
+             WHERE c_nationkey IN {EUROPE}) GROUP BY 1 ORDER BY 1"
+        ),
+    )
+    .await;
+    assert_eq!(orders, expected);
 }
 
 #[tokio::test]

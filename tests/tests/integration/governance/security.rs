@@ -399,7 +399,10 @@ async fn scan_and_above_barrier(analyst: &Client) -> (String, String) {
     // Iceberg's scan, or DataFusion's Parquet scan over Iceberg's files.
     let scan = plan
         .lines()
-        .find(|l| l.contains("IcebergTableScan") || l.contains("DataSourceExec"))
+        .find(|l| {
+            (l.contains("IcebergTableScan") || l.contains("DataSourceExec"))
+                && l.contains("customer")
+        })
         .unwrap_or_default()
         .to_string();
     let above = plan
