@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use iceberg::spec::{NestedField, PrimitiveType, Schema, Type};
-use iceberg::{Catalog, NamespaceIdent, TableCreation};
+use iceberg::{NamespaceIdent, TableCreation};
 
 use crate::iceberg::LakeCatalog;
 use crate::seed::TableAppender;

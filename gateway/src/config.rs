@@ -125,6 +125,8 @@ pub struct AuthConfig {
     pub allow_insecure_listeners: bool,
     /// `[auth.jwt]`: logins with tokens of an OIDC identity provider.
     pub jwt: Option<lakegate_security::jwt::JwtConfig>,
+    /// `[auth.ldap]`: logins with directory passwords.
+    pub ldap: Option<lakegate_security::ldap::LdapConfig>,
 }
 
 /// `[audit]`: the audit trail.

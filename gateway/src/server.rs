@@ -131,6 +131,14 @@ impl Gateway {
             )),
             None => None,
         };
+        let ldap = match &config.auth.ldap {
+            Some(settings) => Some(Arc::new(
+                lakegate_security::ldap::LdapAuthenticator::new(settings.clone())
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            None => None,
+        };
+        let external = Arc::new(lakegate_security::external::ExternalLogins { jwt, ldap });
         let audit_path = config.audit_path();
         let audit = Arc::new(
             AuditLog::open(AuditConfig {
@@ -332,7 +340,7 @@ impl Gateway {
                 users.clone(),
                 &config.flight,
                 throttle.clone(),
-                jwt.clone(),
+                &external,
             )?;
             let flight_listener = TcpListener::bind(&config.flight.listen)
                 .await
@@ -358,7 +366,7 @@ impl Gateway {
             &config.pg,
             tls,
             throttle.clone(),
-            jwt.clone(),
+            external.any().then(|| external.clone()),
         )?;
         tasks.push(tokio::spawn(frontend.serve(listener, shutdown.clone())));
         tracing::info!(%pg_addr, "Postgres wire listening");

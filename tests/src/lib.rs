@@ -5,6 +5,7 @@ pub mod cancel;
 pub mod clients;
 pub mod fault_proxy;
 pub mod jwt;
+pub mod ldap_server;
 pub mod panics;
 pub mod postgres_server;
 pub mod raw_client;

@@ -6,13 +6,17 @@
 //! Nothing is stored server-side: any gateway holding the key accepts the token, and a
 //! token names a user that must still exist when it is used.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
+use lakegate_security::external::ExternalLogins;
 use lakegate_security::jwt::JwtVerifier;
+use lakegate_security::ldap::{LdapAuthenticator, LdapLoginError};
 use lakegate_security::{Principal, UserStore};
 use sha2::Sha256;
 use tonic::Status;
@@ -108,6 +112,11 @@ pub(crate) struct Authenticator {
     throttle: std::sync::Arc<LoginThrottle>,
     /// Tokens of the identity provider (`[auth.jwt]`), when configured.
     jwt: Option<std::sync::Arc<JwtVerifier>>,
+    /// Directory passwords (`[auth.ldap]`), when configured.
+    ldap: Option<std::sync::Arc<LdapAuthenticator>>,
+    /// The principals of directory logins, by user, until the bearer tokens issued to
+    /// them expire (a bearer token names only its user).
+    directory_principals: Mutex<HashMap<String, (Principal, u64)>>,
 }
 
 /// The JWT an `authorization` header presents, if any: a bearer token shaped as a
@@ -153,13 +162,67 @@ impl Authenticator {
             ttl,
             throttle,
             jwt: None,
+            ldap: None,
+            directory_principals: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Takes tokens of the identity provider too.
-    pub(crate) fn with_jwt(mut self, jwt: Option<std::sync::Arc<JwtVerifier>>) -> Self {
-        self.jwt = jwt;
+    /// Takes tokens of the identity provider and directory passwords too.
+    pub(crate) fn with_external(mut self, logins: &ExternalLogins) -> Self {
+        self.jwt = logins.jwt.clone();
+        self.ldap = logins.ldap.clone();
         self
+    }
+
+    /// Checks a directory password of `user` from `peer`; a refusal is counted and
+    /// audited as a failed login, an unreachable directory is UNAVAILABLE.
+    async fn check_ldap(
+        &self,
+        ldap: &LdapAuthenticator,
+        user: &str,
+        password: &str,
+        peer: IpAddr,
+    ) -> Result<Principal, Status> {
+        self.throttle
+            .check(user, peer, PROTOCOL)
+            .map_err(Status::unauthenticated)?;
+        match ldap.login(user, password).await {
+            Ok(principal) => {
+                self.throttle.succeeded(user, peer);
+                let expires = now_seconds().saturating_add(self.ttl.as_secs().max(1));
+                let mut remembered = self
+                    .directory_principals
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let now = now_seconds();
+                remembered.retain(|_, (_, until)| *until > now);
+                remembered.insert(user.to_string(), (principal.clone(), expires));
+                Ok(principal)
+            }
+            Err(LdapLoginError::Refused(why)) => {
+                let reason = format!("LDAP authentication failed for user \"{user}\": {why}");
+                self.throttle.failed(user, peer, PROTOCOL, &reason);
+                Err(Status::unauthenticated(reason))
+            }
+            Err(unavailable) => {
+                tracing::warn!(user, reason = %unavailable, "LDAP directory unavailable");
+                Err(Status::unavailable(format!(
+                    "LDAP authentication is unavailable for user \"{user}\": {unavailable}"
+                )))
+            }
+        }
+    }
+
+    /// The principal of a directory login that a bearer token of `user` stands for.
+    fn directory_principal(&self, user: &str) -> Option<Principal> {
+        let remembered = self
+            .directory_principals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        remembered
+            .get(user)
+            .filter(|(_, until)| *until > now_seconds())
+            .map(|(principal, _)| principal.clone())
     }
 
     /// The JWT a handshake presented (see [`jwt_in`]), when token logins are on: the
@@ -274,6 +337,11 @@ impl Authenticator {
         {
             return self.check_jwt(verifier, password, Some(user), peer).await;
         }
+        if let Some(ldap) = &self.ldap
+            && self.users.principal(user).is_none()
+        {
+            return self.check_ldap(ldap, user, password, peer).await;
+        }
         self.throttle
             .check(user, peer, PROTOCOL)
             .map_err(Status::unauthenticated)?;
@@ -316,6 +384,7 @@ impl Authenticator {
             let user = self.check_token(value)?;
             self.users
                 .principal(&user)
+                .or_else(|| self.directory_principal(&user))
                 .ok_or_else(|| Status::unauthenticated(format!("user \"{user}\" no longer exists")))
         } else if scheme.eq_ignore_ascii_case("basic") {
             self.check_basic(value, peer).await

@@ -64,7 +64,7 @@ impl FlightFrontend {
         users: Arc<UserStore>,
         config: &FlightConfig,
         throttle: Arc<crate::login_throttle::LoginThrottle>,
-        jwt: Option<Arc<lakegate_security::jwt::JwtVerifier>>,
+        external: &lakegate_security::external::ExternalLogins,
     ) -> anyhow::Result<Self> {
         let signer = match &config.secret_file {
             Some(path) => {
@@ -89,7 +89,7 @@ impl FlightFrontend {
                 Duration::from_secs(config.token_ttl_seconds.max(1)),
                 throttle,
             )
-            .with_jwt(jwt),
+            .with_external(external),
             ticket_ttl: Duration::from_secs(config.ticket_ttl_seconds.max(1)),
             prepared: PreparedStatements::new(config.max_prepared_per_user),
             running: Arc::new(FlightCancels::default()),

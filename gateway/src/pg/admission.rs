@@ -29,7 +29,8 @@ pub(crate) struct Admission {
     /// The listener's password method and users: which exchange a login starts.
     method: AuthMethod,
     users: Arc<UserStore>,
-    /// JWT logins on: users not in the configuration send a token as their password.
+    /// External logins on (`[auth.jwt]`, `[auth.ldap]`): users not in the configuration
+    /// send a token or their directory password as a cleartext password.
     tokens: bool,
     pub(crate) authentication_timeout: Duration,
     pub(crate) idle_timeout: Option<Duration>,

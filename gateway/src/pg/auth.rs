@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use lakegate_security::external::{ExternalLoginError, ExternalLogins};
 use lakegate_security::jwt::JwtVerifier;
 use lakegate_security::{Principal, UserStore};
 use pgwire::api::ClientInfo;
@@ -117,21 +118,24 @@ impl AuthSource for VerifierSource {
 /// The start of the error a refused token gets; the error handler counts and audits
 /// these as failed logins.
 pub(crate) const TOKEN_REFUSED: &str = "token authentication failed for user";
+/// The same for a directory password refused.
+pub(crate) const LDAP_REFUSED: &str = "LDAP authentication failed for user";
 
 /// Logins of users the configuration does not hold: the cleartext password is a JWT,
-/// verified against the identity provider's keys; the principal is the token's.
-pub(crate) struct JwtSource {
-    pub(crate) verifier: Arc<JwtVerifier>,
+/// verified against the identity provider's keys, or a directory password, checked by
+/// an LDAP bind; the principal is the token's or the directory's.
+pub(crate) struct ExternalSource {
+    pub(crate) logins: Arc<ExternalLogins>,
 }
 
-impl std::fmt::Debug for JwtSource {
+impl std::fmt::Debug for ExternalSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtSource").finish_non_exhaustive()
+        f.debug_struct("ExternalSource").finish_non_exhaustive()
     }
 }
 
 #[async_trait]
-impl AuthSource<Principal> for JwtSource {
+impl AuthSource<Principal> for ExternalSource {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         Err(failed(login))
     }
@@ -142,33 +146,28 @@ impl AuthSource<Principal> for JwtSource {
         presented_password: &[u8],
     ) -> PgWireResult<Option<Principal>> {
         let user = login.user().unwrap_or_default();
-        let refused = |why: String| {
-            super::errors::fatal(
-                lakegate_planner::ErrorKind::InvalidAuthorization,
-                format!("{TOKEN_REFUSED} \"{user}\": {why}"),
-            )
+        let password = std::str::from_utf8(presented_password).unwrap_or_default();
+        let by_token = self.logins.jwt.is_some()
+            && (JwtVerifier::looks_like_token(password) || self.logins.ldap.is_none());
+        let prefix = if by_token {
+            TOKEN_REFUSED
+        } else {
+            LDAP_REFUSED
         };
-        let token = std::str::from_utf8(presented_password)
-            .map_err(|_| refused("the password is not a token".into()))?;
-        if !JwtVerifier::looks_like_token(token) {
-            return Err(refused(
-                "the password is not a JWT (this user is not in the configuration; \
-                 sign in with a token from the identity provider)"
-                    .into(),
-            ));
+        match self.logins.login(user, password).await {
+            Ok(principal) => Ok(Some(principal)),
+            Err(ExternalLoginError::Refused(why)) => Err(super::errors::fatal(
+                lakegate_planner::ErrorKind::InvalidAuthorization,
+                format!("{prefix} \"{user}\": {why}"),
+            )),
+            Err(ExternalLoginError::Unavailable(why)) => {
+                tracing::warn!(user, reason = %why, "LDAP directory unavailable");
+                Err(super::errors::fatal(
+                    lakegate_planner::ErrorKind::InvalidAuthorization,
+                    format!("LDAP authentication is unavailable for user \"{user}\": {why}"),
+                ))
+            }
         }
-        let principal = self
-            .verifier
-            .verify(token)
-            .await
-            .map_err(|e| refused(e.to_string()))?;
-        if principal.user != user {
-            return Err(refused(format!(
-                "the token is for user \"{}\"; connect as that user",
-                principal.user
-            )));
-        }
-        Ok(Some(principal))
     }
 }
 

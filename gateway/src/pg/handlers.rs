@@ -56,7 +56,7 @@ impl PgFrontend {
         pg: &PgConfig,
         tls: Option<Tls>,
         throttle: Arc<LoginThrottle>,
-        jwt: Option<Arc<lakegate_security::jwt::JwtVerifier>>,
+        external: Option<Arc<lakegate_security::external::ExternalLogins>>,
     ) -> anyhow::Result<Self> {
         let auth = pg.auth;
         let mut parameters = DefaultServerParameterProvider::default();
@@ -71,10 +71,15 @@ impl PgFrontend {
             auth,
             tls.as_ref().map(|t| t.cert_pem.as_slice()),
             tls.as_ref().is_some_and(|t| t.require),
-            jwt.clone(),
+            external.clone(),
         )
         .map_err(|e| anyhow::anyhow!("configuring SCRAM channel binding: {e}"))?;
-        let admission = Arc::new(Admission::new(pg, throttle, users.clone(), jwt.is_some()));
+        let admission = Arc::new(Admission::new(
+            pg,
+            throttle,
+            users.clone(),
+            external.is_some(),
+        ));
         Ok(Self {
             service,
             users,
@@ -215,7 +220,8 @@ impl ErrorHandler for ConnectionErrors {
         C: ClientInfo,
     {
         if let PgWireError::UserError(info) = error
-            && info.message.starts_with(super::auth::TOKEN_REFUSED)
+            && (info.message.starts_with(super::auth::TOKEN_REFUSED)
+                || info.message.starts_with(super::auth::LDAP_REFUSED))
         {
             let user = client
                 .metadata()
@@ -224,7 +230,7 @@ impl ErrorHandler for ConnectionErrors {
                 .unwrap_or_default();
             self.throttle
                 .failed(&user, client.socket_addr().ip(), "postgres", &info.message);
-            tracing::info!(user, reason = %info.message, "token refused");
+            tracing::info!(user, reason = %info.message, "external login refused");
         }
         if let PgWireError::InvalidPassword(user) = error {
             // A failed SCRAM proof is reported without the user; name the login.

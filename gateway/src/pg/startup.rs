@@ -1,7 +1,8 @@
 //! Connection start-up: TLS policy, then the listener's password method, chosen per
 //! login where PostgreSQL does (an `md5` listener uses SCRAM for users without an MD5
-//! credential); with `[auth.jwt]`, users the configuration does not hold sign in with a
-//! token as their cleartext password (over TLS unless allowed otherwise).
+//! credential); with `[auth.jwt]` or `[auth.ldap]`, users the configuration does not hold
+//! sign in with a token or their directory password as a cleartext password (over TLS
+//! unless allowed otherwise).
 
 use super::errors::fatal;
 use lakegate_planner::ErrorKind;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::Sink;
-use lakegate_security::jwt::JwtVerifier;
+use lakegate_security::external::ExternalLogins;
 use lakegate_security::{Principal, UserStore};
 use pgwire::api::auth::cleartext::CleartextPasswordAuth;
 use pgwire::api::auth::driver::{AuthDriver, AuthOutcome};
@@ -25,7 +26,7 @@ use pgwire::api::{ClientInfo, METADATA_USER};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
-use super::auth::{JwtSource, VerifierSource, WithoutIdentity};
+use super::auth::{ExternalSource, VerifierSource, WithoutIdentity};
 use super::message_check::FirstPassword;
 use crate::config::AuthMethod;
 
@@ -41,8 +42,9 @@ pub(crate) struct GatewayStartup {
     scram_plus: Option<WithoutIdentity<ScramAuth>>,
     md5: WithoutIdentity<Md5PasswordAuth<VerifierSource>>,
     cleartext: WithoutIdentity<CleartextPasswordAuth<VerifierSource>>,
-    /// Token logins, and whether they are taken without TLS.
-    jwt: Option<(CleartextPasswordAuth<JwtSource>, bool)>,
+    /// Logins of users outside the configuration (tokens, directory passwords), what
+    /// they present, and whether they are taken without TLS.
+    external: Option<(CleartextPasswordAuth<ExternalSource>, &'static str, bool)>,
 }
 
 /// The client metadata key the principal of a token login is kept under (JSON), for
@@ -57,7 +59,7 @@ impl GatewayStartup {
         method: AuthMethod,
         cert_pem: Option<&[u8]>,
         require_tls: bool,
-        jwt: Option<Arc<JwtVerifier>>,
+        external: Option<Arc<ExternalLogins>>,
     ) -> PgWireResult<Self> {
         let source = Arc::new(VerifierSource::new(users.clone()));
         let scram = ScramAuth::new(source.clone());
@@ -78,10 +80,12 @@ impl GatewayStartup {
             scram_plus,
             md5: WithoutIdentity(Md5PasswordAuth::new(source.clone())),
             cleartext: WithoutIdentity(CleartextPasswordAuth::new(source)),
-            jwt: jwt.map(|verifier| {
-                let without_tls = verifier.config().allow_without_tls;
+            external: external.map(|logins| {
+                let present = logins.what_to_present();
+                let without_tls = logins.allow_without_tls();
                 (
-                    CleartextPasswordAuth::new(Arc::new(JwtSource { verifier })),
+                    CleartextPasswordAuth::new(Arc::new(ExternalSource { logins })),
+                    present,
                     without_tls,
                 )
             }),
@@ -93,19 +97,19 @@ impl GatewayStartup {
         user: &str,
         secure: bool,
     ) -> PgWireResult<&dyn AuthMechanismFactory<Principal>> {
-        if let Some((tokens, without_tls)) = &self.jwt
+        if let Some((external, present, without_tls)) = &self.external
             && self.users.principal(user).is_none()
         {
             if !secure && !without_tls {
                 return Err(fatal(
                     ErrorKind::InvalidAuthorization,
                     format!(
-                        "\"{user}\" signs in with a token, which is taken only over TLS \
+                        "\"{user}\" signs in with {present}, which is taken only over TLS \
                          (connect with sslmode=require)"
                     ),
                 ));
             }
-            return Ok(tokens);
+            return Ok(external);
         }
         let scram = match &self.scram_plus {
             Some(plus) if secure => plus,
