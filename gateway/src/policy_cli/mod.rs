@@ -40,8 +40,27 @@ fn files(path: &Path) -> (Option<PathBuf>, PathBuf) {
     }
 }
 
-/// The model and policy texts at `path`, and the name errors give the policy file.
-fn read(path: &Path) -> anyhow::Result<(String, String, String)> {
+/// The texts of a policy: model, the policy file's name (as errors give it), the
+/// policy, and the tags file beside it (name and text), if any.
+struct Texts {
+    model: String,
+    name: String,
+    policy: String,
+    tags: Option<(String, String)>,
+}
+
+impl Texts {
+    async fn build(&self) -> Result<Policy, lakegate_security::policy::PolicyLoadError> {
+        let tags = self
+            .tags
+            .as_ref()
+            .map(|(name, text)| (name.as_str(), text.as_str()));
+        Policy::from_texts(&self.model, &self.name, &self.policy, tags).await
+    }
+}
+
+/// The model, policy and tags texts at `path`.
+fn read(path: &Path) -> anyhow::Result<Texts> {
     let (model_file, policy_file) = files(path);
     let model = match &model_file {
         Some(file) => std::fs::read_to_string(file)
@@ -50,22 +69,32 @@ fn read(path: &Path) -> anyhow::Result<(String, String, String)> {
     };
     let text = std::fs::read_to_string(&policy_file)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", policy_file.display()))?;
-    Ok((model, policy_file.display().to_string(), text))
+    let tags_file = lakegate_security::policy::tags_file_beside(&policy_file);
+    let tags = match std::fs::read_to_string(&tags_file) {
+        Ok(tags) => Some((tags_file.display().to_string(), tags)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => anyhow::bail!("reading {}: {e}", tags_file.display()),
+    };
+    Ok(Texts {
+        model,
+        name: policy_file.display().to_string(),
+        policy: text,
+        tags,
+    })
 }
 
 /// Loads the policy at `path` (a directory or a policy file); an error names the file
 /// and line.
 pub async fn load(path: &Path) -> anyhow::Result<Policy> {
-    let (model, name, text) = read(path)?;
-    Policy::from_text(&model, &name, &text)
+    read(path)?
+        .build()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Checks the policy at `path` against the catalogs `config` names.
 pub async fn check(path: &Path, config: &Config) -> anyhow::Result<CheckReport> {
-    let (model, name, text) = read(path)?;
-    let policy = match Policy::from_text(&model, &name, &text).await {
+    let policy = match read(path)?.build().await {
         Ok(policy) => policy,
         Err(e) => {
             return Ok(CheckReport {

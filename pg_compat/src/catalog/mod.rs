@@ -24,4 +24,4 @@ pub use functions::register_functions;
 pub use oids::{PG_CATALOG, PG_TYPE_METADATA};
 pub use pg_type::{regproc_name, type_oid};
 pub use rewrite::{qualify_catalog_tables, rewrite_postgres_syntax};
-pub use session_catalog::{PgCatalogContext, WithPgCatalog};
+pub use session_catalog::{ColumnTags, PgCatalogContext, WithPgCatalog};

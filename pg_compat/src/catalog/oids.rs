@@ -13,6 +13,8 @@ pub const PG_TYPE_METADATA: &str = "lakegate.pg_type";
 
 /// pg_catalog's own OID, as in PostgreSQL.
 pub const PG_CATALOG_OID: u32 = 11;
+/// pg_class's own OID: the `classoid` of descriptions of relations and their columns.
+pub const PG_CLASS_OID: u32 = 1259;
 /// information_schema's OID (PostgreSQL assigns one at initdb; this is stable here).
 pub const INFORMATION_SCHEMA_OID: u32 = 13_000;
 /// First OID of user objects in PostgreSQL.

@@ -24,6 +24,18 @@ pub struct PgCatalogContext {
     /// The session's parameters (name, value, description), published before each
     /// statement is planned, for pg_settings.
     pub settings: std::sync::Mutex<Vec<(String, String, String)>>,
+    /// The classification tags of a column, shown as its description (pg_description).
+    pub column_tags: Option<ColumnTags>,
+}
+
+/// The tags of a column: `(catalog.schema.table, column) -> tags`.
+#[derive(Clone)]
+pub struct ColumnTags(pub Arc<dyn Fn(&str, &str) -> Vec<String> + Send + Sync>);
+
+impl std::fmt::Debug for ColumnTags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ColumnTags")
+    }
 }
 
 impl PgCatalogContext {
@@ -143,6 +155,14 @@ impl SchemaProvider for PgCatalogSchema {
             "pg_proc" => tables::procedures(&pg_type::io_functions())?,
             "pg_settings" => tables::settings(&self.context.settings())?,
             "pg_stat_user_tables" => tables::table_statistics(&self.catalog, &self.inner).await?,
+            "pg_description" => {
+                tables::descriptions(
+                    &self.catalog,
+                    &self.inner,
+                    self.context.column_tags.as_ref(),
+                )
+                .await?
+            }
             hidden if information_schema::view_of(hidden).is_some() => {
                 let view = information_schema::view_of(hidden).unwrap_or_default();
                 information_schema::build(view, &self.catalog, &self.inner).await?

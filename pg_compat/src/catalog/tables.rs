@@ -453,6 +453,35 @@ pub(super) async fn readable_tables(
         .collect())
 }
 
+/// `pg_description`: each readable column with classification tags is described by
+/// them (`tags: PII, FINANCIAL`), as column comments are, so BI tools show them.
+pub(super) async fn descriptions(
+    catalog: &str,
+    provider: &Arc<dyn CatalogProvider>,
+    tags: Option<&super::session_catalog::ColumnTags>,
+) -> Result<RecordBatch> {
+    let mut rows = Vec::new();
+    if let Some(tags) = tags {
+        for table in readable_tables(provider).await? {
+            let relation = relation_oid(catalog, &table.schema, &table.name);
+            let full = format!("{catalog}.{}.{}", table.schema, table.name);
+            for (i, field) in table.columns.fields().iter().enumerate() {
+                let column_tags = (tags.0)(&full, field.name());
+                if column_tags.is_empty() {
+                    continue;
+                }
+                rows.push(vec![
+                    V::Oid(relation),
+                    V::Oid(super::oids::PG_CLASS_OID),
+                    V::I32(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+                    format!("tags: {}", column_tags.join(", ")).into(),
+                ]);
+            }
+        }
+    }
+    table(columns("pg_description").unwrap_or(&[]), &rows)
+}
+
 /// `pg_attribute`: one row per readable column (denied columns are already gone).
 pub(super) async fn attributes(
     catalog: &str,

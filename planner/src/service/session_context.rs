@@ -264,10 +264,20 @@ fn register_catalogs(
             (name, catalog)
         })
         .collect();
+    let policy = engine.policy.clone();
     let context = Arc::new(PgCatalogContext {
         user: principal.user.clone(),
         catalogs: secured.clone(),
         settings: Default::default(),
+        column_tags: Some(lakegate_pg_compat::catalog::ColumnTags(Arc::new(
+            move |table, column| {
+                policy
+                    .current()
+                    .column_tags(table, column)
+                    .into_iter()
+                    .collect()
+            },
+        ))),
     });
     for (name, catalog) in secured {
         let with_pg_catalog = WithPgCatalog::new(&name, catalog, context.clone());

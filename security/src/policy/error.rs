@@ -9,7 +9,7 @@ pub enum PolicyLoadError {
     /// A file could not be read.
     #[error("reading {what} {}: {source}", path.display())]
     Read {
-        /// `model` or `policy`.
+        /// `model`, `policy` or `tags`.
         what: &'static str,
         /// The file.
         path: PathBuf,

@@ -12,6 +12,7 @@ pub mod pattern;
 mod statistics;
 mod store;
 mod table_name;
+pub mod tags;
 
 use std::collections::BTreeSet;
 
@@ -22,11 +23,13 @@ use crate::Subject;
 pub use actions::Action;
 pub use error::PolicyLoadError;
 pub use statistics::StatisticsMode;
-pub use store::{PolicySource, PolicyStore, PolicyValidator, PolicyVersion};
+pub use store::{PolicySource, PolicyStore, PolicyValidator, PolicyVersion, tags_file_beside};
 pub use table_name::governed_table;
 
 /// The model every policy file is read with (documented in `config/model.conf`).
 pub const DEFAULT_MODEL: &str = include_str!("../../../config/model.conf");
+/// The demo tags file, beside the demo policy.
+pub const DEMO_TAGS: &str = include_str!("../../../config/tags.csv");
 /// The demo policy used when the configuration names no policy file.
 pub const DEMO_POLICY: &str = include_str!("../../../config/policy.csv");
 
@@ -147,6 +150,8 @@ pub struct Policy {
     columns: Vec<ColumnRule>,
     /// `g` lines: (member, role).
     memberships: Vec<(String, String)>,
+    /// Column tags, from the tags file beside the policy.
+    tags: Vec<tags::ColumnTag>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -167,6 +172,20 @@ fn obj_match(name: casbin::rhai::Dynamic, pattern: casbin::rhai::Dynamic) -> cas
 impl Policy {
     /// Builds a policy from model and policy text; `file` names the policy in errors.
     pub async fn from_text(model: &str, file: &str, policy: &str) -> Result<Self, PolicyLoadError> {
+        Self::from_texts(model, file, policy, None).await
+    }
+
+    /// [`Policy::from_text`] with a tags file (its name, for errors, and its text).
+    pub async fn from_texts(
+        model: &str,
+        file: &str,
+        policy: &str,
+        tags: Option<(&str, &str)>,
+    ) -> Result<Self, PolicyLoadError> {
+        let tags = match tags {
+            Some((name, text)) => tags::parse_tags(name, text).map_err(PolicyLoadError::Line)?,
+            None => Vec::new(),
+        };
         let parsed = parse::parse(file, policy).map_err(PolicyLoadError::Line)?;
         let model = casbin::DefaultModel::from_str(model)
             .await
@@ -190,6 +209,7 @@ impl Policy {
             filters: parsed.filters,
             columns: parsed.columns,
             memberships: parsed.memberships,
+            tags,
         };
         // Evaluate once so a model whose matcher cannot run fails now, not per query.
         policy
@@ -222,6 +242,16 @@ impl Policy {
             }
         }
         for rule in &self.columns {
+            if let Some(tag) = tags::rule_tag(&rule.column) {
+                if !self.tags.iter().any(|t| t.tags.iter().any(|x| x == tag)) {
+                    return Err(format!(
+                        "{}: the column rule for {} on {} never applies: no column is \
+                         tagged {tag} (tags.csv beside the policy)",
+                        rule.id, rule.subject, rule.column
+                    ));
+                }
+                continue;
+            }
             let table = rule.column.rsplit_once('.').map_or("", |(t, _)| t);
             if !self
                 .subjects(&rule.subject)
@@ -424,10 +454,24 @@ impl Policy {
     pub fn has_column_rules(&self, subjects: &[String], table: &str) -> bool {
         self.columns.iter().any(|r| {
             subjects.contains(&r.subject)
-                && r.column
-                    .rsplit_once('.')
-                    .is_some_and(|(table_pattern, _)| pattern::matches(table, table_pattern))
+                && match tags::rule_tag(&r.column) {
+                    Some(tag) => tags::table_may_carry(&self.tags, table, tag),
+                    None => r
+                        .column
+                        .rsplit_once('.')
+                        .is_some_and(|(table_pattern, _)| pattern::matches(table, table_pattern)),
+                }
         })
+    }
+
+    /// The tags of a column (`catalog.schema.table`, `column`).
+    pub fn column_tags(&self, table: &str, column: &str) -> BTreeSet<String> {
+        tags::tags_of(&self.tags, &format!("{table}.{column}"))
+    }
+
+    /// The tags file's lines.
+    pub fn tags(&self) -> &[tags::ColumnTag] {
+        &self.tags
     }
 
     /// [`Policy::column_rule`] for subjects already resolved with [`Policy::subjects`]
@@ -439,14 +483,29 @@ impl Policy {
         column: &str,
     ) -> Option<&ColumnRule> {
         let name = format!("{table}.{column}");
-        let mut rules = self
+        let mine = |r: &&ColumnRule| subjects.contains(&r.subject);
+        // Rules naming the column (or a pattern of it) first, then rules by its tags.
+        let named =
+            self.columns.iter().filter(mine).filter(|r| {
+                tags::rule_tag(&r.column).is_none() && pattern::matches(&name, &r.column)
+            });
+        let column_tags = if self.tags.is_empty() {
+            BTreeSet::new()
+        } else {
+            tags::tags_of(&self.tags, &name)
+        };
+        let tagged = self
             .columns
             .iter()
-            .filter(|r| subjects.contains(&r.subject) && pattern::matches(&name, &r.column));
+            .filter(mine)
+            .filter(|r| tags::rule_tag(&r.column).is_some_and(|tag| column_tags.contains(tag)));
+        let mut rules = named.chain(tagged);
         let first = rules.next()?;
         if first.action == ColumnAction::Deny {
             return Some(first);
         }
+        // A denial, named or by tag, beats any mask; among masks the named one, else
+        // the first by tag in the file.
         Some(
             rules
                 .find(|r| r.action == ColumnAction::Deny)

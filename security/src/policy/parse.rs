@@ -142,7 +142,16 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
                         fields.len() - 1
                     )));
                 }
-                pattern::validate(&fields[2], 4).map_err(error)?;
+                let by_tag = super::tags::rule_tag(&fields[2]);
+                match by_tag {
+                    Some(tag) if !super::tags::valid_tag(tag) => {
+                        return Err(error(format!(
+                            "{tag:?} is not a tag name (letters, digits, _ and -)"
+                        )));
+                    }
+                    Some(_) => {}
+                    None => pattern::validate(&fields[2], 4).map_err(error)?,
+                }
                 let action = match (fields[3].as_str(), fields.get(4).map(String::as_str)) {
                     ("deny", None | Some("")) => ColumnAction::Deny,
                     ("mask", Some(kind)) if !kind.is_empty() => {
@@ -154,8 +163,10 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
                         )));
                     }
                 };
-                let table = fields[2].rsplit_once('.').map(|(t, _)| t.to_string());
-                parsed.objects.push((id.clone(), table.unwrap_or_default()));
+                if by_tag.is_none() {
+                    let table = fields[2].rsplit_once('.').map(|(t, _)| t.to_string());
+                    parsed.objects.push((id.clone(), table.unwrap_or_default()));
+                }
                 parsed.columns.push(ColumnRule {
                     id: id.clone(),
                     subject: fields[1].clone(),

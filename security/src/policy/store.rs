@@ -17,6 +17,26 @@ struct Texts {
     /// The policy file's name, as errors name it.
     name: String,
     policy: String,
+    /// The tags file beside the policy, if there is one: its name and text.
+    tags: Option<(String, String)>,
+}
+
+impl Texts {
+    async fn build(&self) -> Result<Policy, PolicyLoadError> {
+        let tags = self
+            .tags
+            .as_ref()
+            .map(|(name, text)| (name.as_str(), text.as_str()));
+        Policy::from_texts(&self.model, &self.name, &self.policy, tags).await
+    }
+}
+
+/// The tags file that goes with a policy file: `tags.csv` in its directory.
+pub fn tags_file_beside(policy: &std::path::Path) -> PathBuf {
+    policy
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join("tags.csv")
 }
 
 /// One policy the gateway loaded.
@@ -24,7 +44,7 @@ struct Texts {
 pub struct PolicyVersion {
     /// 1 for the policy loaded at start, then one more per load.
     pub version: u64,
-    /// Hex SHA-256 of the model and the policy text.
+    /// Hex SHA-256 of the model, the policy and the tags text.
     pub sha256: String,
     /// When it came into force.
     pub loaded_at: chrono::DateTime<chrono::Utc>,
@@ -70,19 +90,35 @@ impl PolicySource {
             ),
             None => ("policy.csv (demo)".to_string(), DEMO_POLICY.to_string()),
         };
-        let built = Policy::from_text(&model, &name, &policy).await?;
-        Ok((
-            built,
-            Texts {
-                model,
-                name,
-                policy,
-            },
-        ))
+        let tags = match &self.policy {
+            Some(path) => {
+                let file = tags_file_beside(path);
+                match std::fs::read_to_string(&file) {
+                    Ok(text) => Some((file.display().to_string(), text)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(source) => {
+                        return Err(PolicyLoadError::Read {
+                            what: "tags",
+                            path: file,
+                            source,
+                        });
+                    }
+                }
+            }
+            None => Some(("tags.csv (demo)".to_string(), super::DEMO_TAGS.to_string())),
+        };
+        let texts = Texts {
+            model,
+            name,
+            policy,
+            tags,
+        };
+        Ok((texts.build().await?, texts))
     }
 
     fn modified(&self) -> Vec<Option<SystemTime>> {
-        [&self.model, &self.policy]
+        let tags = self.policy.as_deref().map(tags_file_beside);
+        [&self.model, &self.policy, &tags]
             .iter()
             .map(|p| {
                 p.as_ref()
@@ -145,6 +181,8 @@ impl PolicyStore {
             .chain_update(texts.model.as_bytes())
             .chain_update([0u8])
             .chain_update(texts.policy.as_bytes())
+            .chain_update([0u8])
+            .chain_update(texts.tags.as_ref().map_or(&b""[..], |(_, t)| t.as_bytes()))
             .finalize();
         versions.push(Arc::new(PolicyVersion {
             version,
@@ -180,7 +218,7 @@ impl PolicyStore {
                 PolicyLoadError::Rejected(format!("there is no policy version {version}"))
             })?;
         let texts = target.texts.clone();
-        let policy = Policy::from_text(&texts.model, &texts.name, &texts.policy).await?;
+        let policy = texts.build().await?;
         if let Some(validate) = &self.validator {
             validate(&policy).map_err(PolicyLoadError::Rejected)?;
         }

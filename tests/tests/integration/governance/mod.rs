@@ -4,3 +4,4 @@ mod audit_trail;
 mod lookup_filters;
 mod policy_files;
 mod security;
+mod tags;
