@@ -4,7 +4,9 @@
 //! tables up (customers by an entitlement-style subquery, orders following their
 //! customer, line items their order: the demo analyst's shape). Everything runs
 //! in-process through the QueryService; the filters keep every row, so the difference
-//! is the rewrite's and the lookups' own cost.
+//! is the rewrite's and the lookups' own cost. Last, what the audit trail's fsync costs
+//! a statement: records written and acknowledged one at a time, and by 16 sessions at
+//! once, with and without the sync (BENCH_AUDIT_RECORDS, default 400).
 //!
 //! Run: `cargo bench --profile fast -p lakegate-benches --bench security`
 //! (BENCH_SF, default 0.1; BENCH_RUNS, default 5).
@@ -125,6 +127,69 @@ fn main() -> anyhow::Result<()> {
             );
         }
         gateway.shutdown().await;
+        audit_fsync(runs).await?;
         Ok(())
     })
+}
+
+/// The audit trail's cost per record with and without fsync, acknowledged one at a time
+/// (a lone session) and 16 at a time (busy sessions share each sync).
+async fn audit_fsync(runs: usize) -> anyhow::Result<()> {
+    use lakegate_security::audit::{AuditConfig, AuditEvent, AuditLog};
+    let records: usize = env_or("BENCH_AUDIT_RECORDS", 400).max(16);
+    let dir = tempfile::tempdir()?;
+    let open = |fsync: bool| {
+        AuditLog::open(AuditConfig {
+            path: Some(dir.path().join(format!("audit-{fsync}.jsonl"))),
+            max_bytes: 64 << 20,
+            hash_sql: false,
+            max_sql_bytes: 4096,
+            retention_days: 0,
+            fsync,
+        })
+    };
+    let logs = [
+        std::sync::Arc::new(open(false)?),
+        std::sync::Arc::new(open(true)?),
+    ];
+    let event = AuditEvent {
+        user: "analyst".into(),
+        sql: Some("SELECT count(*) FROM lake.tpch.orders".into()),
+        decision: "allow".into(),
+        outcome: "ok".into(),
+        tables: vec!["lake.tpch.orders".into()],
+        ..AuditEvent::default()
+    };
+    println!(
+        "audit trail per statement, {records} records, median of {runs} (on {}):",
+        dir.path().display()
+    );
+    for concurrency in [1usize, 16] {
+        let (without, with) = alternated_medians(runs, async |fsync| {
+            let log = logs[usize::from(fsync)].clone();
+            let started = std::time::Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..concurrency {
+                let (log, event) = (log.clone(), event.clone());
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..records / concurrency {
+                        log.submit(&event).await.expect("audit write");
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.expect("writer task");
+            }
+            started.elapsed()
+        })
+        .await;
+        let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / records as f64;
+        println!(
+            "  {concurrency:>2} at a time: without fsync {:>7.1} µs/record, with fsync {:>7.1} µs/record (+{:.1} µs)",
+            per(without),
+            per(with),
+            per(with) - per(without)
+        );
+    }
+    Ok(())
 }

@@ -28,9 +28,12 @@ pub struct PgCatalogContext {
     pub column_tags: Option<ColumnTags>,
 }
 
-/// The tags of a column: `(catalog.schema.table, column) -> tags`.
+/// `(catalog.schema.table, column) -> tags`.
+pub type ColumnTagsFn = dyn Fn(&str, &str) -> Vec<String> + Send + Sync;
+
+/// The tags of a column.
 #[derive(Clone)]
-pub struct ColumnTags(pub Arc<dyn Fn(&str, &str) -> Vec<String> + Send + Sync>);
+pub struct ColumnTags(pub Arc<ColumnTagsFn>);
 
 impl std::fmt::Debug for ColumnTags {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
