@@ -50,6 +50,7 @@ fn edited_demo_policy() -> tempfile::TempDir {
         + "p, role:analyst, lake.tpch.nation, select, deny\n";
     let dir = tempfile::tempdir().expect("policy dir");
     std::fs::write(dir.path().join("policy.csv"), edited).expect("write");
+    std::fs::copy(format!("{DEMO}/tags.csv"), dir.path().join("tags.csv")).expect("tags");
     dir
 }
 
@@ -117,7 +118,7 @@ fn test_runs_the_demo_cases_and_reports_each_broken_expectation() {
     let ok = gateway(&["policy", "test", DEMO, &cases], seeded());
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "{ok:?}");
-    assert!(stdout.contains("9 cases: 9 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("11 cases: 11 passed, 0 failed"), "{stdout}");
 
     // The same cases against an edited policy: exactly the cases it breaks fail, each
     // saying why.
@@ -144,7 +145,7 @@ fn test_runs_the_demo_cases_and_reports_each_broken_expectation() {
         "{stdout}"
     );
     assert!(failures[2].contains("allowed, expected denied"), "{stdout}");
-    assert!(stdout.contains("9 cases: 6 passed, 3 failed"), "{stdout}");
+    assert!(stdout.contains("11 cases: 8 passed, 3 failed"), "{stdout}");
 
     // A case whose rows differ names what came back.
     let dir = tempfile::tempdir().expect("cases dir");

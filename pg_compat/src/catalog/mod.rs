@@ -6,6 +6,7 @@
 //! pg_catalog is implicitly at the front of every search_path.
 
 mod catalog_functions;
+mod column_tags;
 mod empty_joins;
 mod functions;
 mod information_schema;
@@ -20,8 +21,9 @@ mod tables;
 pub mod type_map;
 
 pub use catalog_functions::{regtype_name, split_name};
+pub use column_tags::ColumnTags;
 pub use functions::register_functions;
 pub use oids::{PG_CATALOG, PG_TYPE_METADATA};
 pub use pg_type::{regproc_name, type_oid};
 pub use rewrite::{qualify_catalog_tables, rewrite_postgres_syntax};
-pub use session_catalog::{ColumnTags, PgCatalogContext, WithPgCatalog};
+pub use session_catalog::{PgCatalogContext, WithPgCatalog};

@@ -9,6 +9,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use datafusion::catalog::{CatalogProvider, MemTable, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 
+use super::column_tags::ColumnTags;
 use super::oids::{INFORMATION_SCHEMA_OID, PG_CATALOG, PG_CATALOG_OID, stable_oid};
 use super::tables::{catalog_table_names, is_catalog_table, namespace_schema};
 use super::{information_schema, pg_class, pg_type, tables};
@@ -26,19 +27,6 @@ pub struct PgCatalogContext {
     pub settings: std::sync::Mutex<Vec<(String, String, String)>>,
     /// The classification tags of a column, shown as its description (pg_description).
     pub column_tags: Option<ColumnTags>,
-}
-
-/// `(catalog.schema.table, column) -> tags`.
-pub type ColumnTagsFn = dyn Fn(&str, &str) -> Vec<String> + Send + Sync;
-
-/// The tags of a column.
-#[derive(Clone)]
-pub struct ColumnTags(pub Arc<ColumnTagsFn>);
-
-impl std::fmt::Debug for ColumnTags {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ColumnTags")
-    }
 }
 
 impl PgCatalogContext {

@@ -458,7 +458,7 @@ pub(super) async fn readable_tables(
 pub(super) async fn descriptions(
     catalog: &str,
     provider: &Arc<dyn CatalogProvider>,
-    tags: Option<&super::session_catalog::ColumnTags>,
+    tags: Option<&super::column_tags::ColumnTags>,
 ) -> Result<RecordBatch> {
     let mut rows = Vec::new();
     if let Some(tags) = tags {

@@ -40,8 +40,14 @@ pub(super) fn tls_config(ca_file: Option<&str>) -> Result<Arc<ClientConfig>, Str
             return Err(format!("[auth.ldap] ca_file {file} holds no certificate"));
         }
     }
+    // The process's provider (the gateway installs aws-lc-rs), else aws-lc-rs itself.
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
     Ok(Arc::new(
-        ClientConfig::builder()
+        ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("[auth.ldap] TLS settings: {e}"))?
             .with_root_certificates(roots)
             .with_no_client_auth(),
     ))

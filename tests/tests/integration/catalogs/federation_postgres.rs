@@ -44,6 +44,12 @@ async fn start(server: &PostgresServer) -> (TestGateway, tempfile::TempDir) {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/policy.csv"))
             .expect("demo policy");
     let policy = dir.path().join("policy.csv");
+    // The demo policy's tag rules need the demo tags beside it.
+    std::fs::write(
+        dir.path().join("tags.csv"),
+        lakegate_security::policy::DEMO_TAGS,
+    )
+    .expect("tags");
     std::fs::write(
         &policy,
         format!(

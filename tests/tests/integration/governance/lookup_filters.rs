@@ -207,6 +207,11 @@ async fn an_entitlement_granted_or_revoked_applies_from_the_next_statement() {
     let dir2 = tempfile::tempdir().expect("dir");
     let policy = dir2.path().join("policy.csv");
     std::fs::write(
+        dir2.path().join("tags.csv"),
+        lakegate_security::policy::DEMO_TAGS,
+    )
+    .expect("tags");
+    std::fs::write(
         &policy,
         lakegate_security::policy::DEMO_POLICY.replace(
             "g, analyst, role:analyst",
