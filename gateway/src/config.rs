@@ -309,9 +309,11 @@ pub struct FlightConfig {
     pub token_ttl_seconds: u64,
     /// How long a ticket from GetFlightInfo may be redeemed, in seconds.
     pub ticket_ttl_seconds: u64,
-    /// A file holding the key that signs tokens and tickets (at least 32 bytes), so that
-    /// several gateways behind one address accept each other's tokens. Unset: a random
-    /// key per start (tokens end with the process).
+    /// A file holding the secrets that sign tokens and tickets (one per line, at least
+    /// 32 bytes each; the first signs, all verify, read again when the file changes),
+    /// so that several gateways behind one address accept each other's tokens and
+    /// tickets, and keys rotate without a restart. Unset: a random key per start (tokens
+    /// end with the process).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<String>,
     /// Prepared statements kept per user; the least recently used is dropped beyond it.

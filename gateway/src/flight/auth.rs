@@ -13,16 +13,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
 use lakegate_security::external::ExternalLogins;
 use lakegate_security::jwt::JwtVerifier;
 use lakegate_security::ldap::{LdapAuthenticator, LdapLoginError};
 use lakegate_security::{Principal, UserStore};
-use sha2::Sha256;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use crate::login_throttle::LoginThrottle;
+
+pub(crate) use super::signer::{Signer, TAG_LEN};
 
 const TOKEN_VERSION: u8 = 1;
 
@@ -36,65 +36,6 @@ pub(crate) fn peer_ip<T>(request: &tonic::Request<T>) -> IpAddr {
         .remote_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
 }
-/// Bytes of an HMAC-SHA256 tag.
-pub(crate) const TAG_LEN: usize = 32;
-
-/// Signs and checks tokens and tickets with one key; each use has its own domain, so a
-/// ticket can never pass as a token.
-#[derive(Clone)]
-pub(crate) struct Signer {
-    key: [u8; 32],
-}
-
-impl std::fmt::Debug for Signer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Signer(..)")
-    }
-}
-
-impl Signer {
-    /// A signer with a fresh random key.
-    pub(crate) fn random() -> Self {
-        Self {
-            key: rand::random(),
-        }
-    }
-
-    /// A signer whose key is derived from a secret of at least 32 bytes.
-    pub(crate) fn from_secret(secret: &[u8]) -> anyhow::Result<Self> {
-        let secret = secret.trim_ascii();
-        if secret.len() < 32 {
-            anyhow::bail!(
-                "the Flight SQL secret must be at least 32 bytes, found {}",
-                secret.len()
-            );
-        }
-        use sha2::Digest;
-        Ok(Self {
-            key: Sha256::digest(secret).into(),
-        })
-    }
-
-    fn mac(&self, domain: &[u8], payload: &[u8]) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(domain);
-        mac.update(&[0]);
-        mac.update(payload);
-        mac
-    }
-
-    /// The tag of `payload` in `domain`.
-    pub(crate) fn sign(&self, domain: &[u8], payload: &[u8]) -> [u8; TAG_LEN] {
-        self.mac(domain, payload).finalize().into_bytes().into()
-    }
-
-    /// Whether `tag` is the tag of `payload` in `domain` (in constant time).
-    pub(crate) fn verify(&self, domain: &[u8], payload: &[u8], tag: &[u8]) -> bool {
-        self.mac(domain, payload).verify_slice(tag).is_ok()
-    }
-}
-
 /// Seconds since the Unix epoch.
 pub(crate) fn now_seconds() -> u64 {
     SystemTime::now()

@@ -19,6 +19,7 @@ mod params;
 mod plain_types;
 mod prepared;
 mod service;
+mod signer;
 mod sql_info;
 mod status;
 mod stream_slots;
@@ -67,11 +68,8 @@ impl FlightFrontend {
         external: &lakegate_security::external::ExternalLogins,
     ) -> anyhow::Result<Self> {
         let signer = match &config.secret_file {
-            Some(path) => {
-                let secret = std::fs::read(path)
-                    .with_context(|| format!("reading the Flight SQL secret file {path}"))?;
-                Signer::from_secret(&secret).with_context(|| format!("in {path}"))?
-            }
+            Some(path) => Signer::from_file(path)
+                .with_context(|| format!("the Flight SQL secret file {path}"))?,
             None => Signer::random(),
         };
         let tls = match &config.tls {

@@ -10,3 +10,4 @@ mod flight;
 mod governance;
 mod identity;
 mod pg;
+mod scale_out;

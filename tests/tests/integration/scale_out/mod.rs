@@ -1,0 +1,4 @@
+//! Several gateways behind one address: replicas that share a configuration, a data
+//! directory and signing keys.
+
+mod replicas;

@@ -1,0 +1,110 @@
+//! Two replicas over one data directory with one Flight SQL secret file: a bearer
+//! token and a ticket issued by one are redeemed by the other, as a load balancer that
+//! sends each call anywhere needs; a replica with another secret refuses them; keys
+//! rotate through the file without a restart.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use arrow::array::RecordBatch;
+use lakegate_tests::{TestGateway, seeded_data_dir, test_config};
+use tonic::Code;
+
+use crate::flight::sql::{fetch, to_status};
+
+const FIRST: &str = "the first shared secret of this deployment, long enough";
+const SECOND: &str = "the second shared secret of this deployment, long enough";
+
+fn write_secret(path: &Path, text: &str, age: u64) {
+    std::fs::write(path, text).expect("secret");
+    // Each rewrite gets a later modification time, however fast the test runs.
+    let when = SystemTime::now() + Duration::from_secs(age);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(when))
+        .expect("mtime");
+}
+
+async fn replica(secret: &Path) -> TestGateway {
+    let mut config = test_config(seeded_data_dir());
+    config.flight.secret_file = Some(secret.display().to_string());
+    TestGateway::start_with(config).await
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+#[tokio::test]
+async fn tokens_and_tickets_of_one_replica_are_redeemed_at_another_and_keys_rotate() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = dir.path().join("flight.secret");
+    write_secret(&secret, &format!("{FIRST}\n"), 0);
+    let a = replica(&secret).await;
+    let b = replica(&secret).await;
+
+    // Handshake at A; its bearer token and a ticket for a statement, both used at B.
+    let mut at_a = a.flight_as("demo", "demo").await.expect("handshake at A");
+    let token = at_a.token().cloned().expect("a bearer token");
+    let info = at_a
+        .execute("SELECT n_name FROM lake.tpch.nation".to_string(), None)
+        .await
+        .map_err(to_status)
+        .expect("GetFlightInfo at A");
+    let mut at_b = arrow_flight::sql::client::FlightSqlServiceClient::new(b.flight_channel().await);
+    at_b.set_token(token.clone());
+    let batches = fetch(&mut at_b, &info)
+        .await
+        .expect("A's ticket redeemed at B");
+    assert_eq!(rows(&batches), 25);
+
+    // A replica with another secret refuses both.
+    let other_secret = dir.path().join("other.secret");
+    write_secret(&other_secret, &format!("{SECOND}\n"), 0);
+    let c = replica(&other_secret).await;
+    let mut at_c = arrow_flight::sql::client::FlightSqlServiceClient::new(c.flight_channel().await);
+    at_c.set_token(token.clone());
+    let refused = fetch(&mut at_c, &info)
+        .await
+        .expect_err("another deployment's token");
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused}");
+
+    // Rotation: the second secret first on both replicas (they now sign with it), the
+    // first kept: A's old token and ticket still work at B.
+    write_secret(&secret, &format!("{SECOND}\n{FIRST}\n"), 5);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let batches = fetch(&mut at_b, &info)
+        .await
+        .expect("old ticket during the overlap");
+    assert_eq!(rows(&batches), 25);
+    let fresh = a
+        .flight_as("demo", "demo")
+        .await
+        .expect("a new handshake at A");
+    let new_token = fresh.token().cloned().expect("token");
+    // The new token is signed by the second secret: replica C (second secret only)
+    // takes it.
+    at_c.set_token(new_token.clone());
+    let info_c = at_c
+        .execute("SELECT count(*) FROM lake.tpch.region".to_string(), None)
+        .await
+        .map_err(to_status)
+        .expect("C accepts a token signed by the second secret");
+    assert_eq!(rows(&fetch(&mut at_c, &info_c).await.expect("rows")), 1);
+
+    // The first secret removed: the old token is refused, the new one is not.
+    write_secret(&secret, &format!("{SECOND}\n"), 10);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let refused = fetch(&mut at_b, &info)
+        .await
+        .expect_err("the first secret is gone");
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused}");
+    at_b.set_token(new_token);
+    let info_b = at_b
+        .execute("SELECT count(*) FROM lake.tpch.region".to_string(), None)
+        .await
+        .map_err(to_status)
+        .expect("the new token at B");
+    assert_eq!(rows(&fetch(&mut at_b, &info_b).await.expect("rows")), 1);
+}
