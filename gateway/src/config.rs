@@ -438,6 +438,11 @@ pub struct FinopsConfig {
     pub history: HistorySettings,
     /// `[[finops.budgets]]`: daily and monthly cost budgets per user and per role.
     pub budgets: Vec<lakegate_planner::Budget>,
+    /// Where replicas behind one address share budget spending: `sqlite:PATH`
+    /// (`<data_dir>` is replaced by the data directory), e.g.
+    /// `sqlite:<data_dir>/system/coordination.db`. Unset: each gateway counts its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_store: Option<String>,
 }
 
 impl Default for FinopsConfig {
@@ -448,6 +453,7 @@ impl Default for FinopsConfig {
             limits: Vec::new(),
             history: HistorySettings::default(),
             budgets: Vec::new(),
+            shared_store: None,
         }
     }
 }

@@ -303,6 +303,14 @@ impl Gateway {
             .load_budgets()
             .await
             .map_err(|e| anyhow::anyhow!("loading budget consumption from the history: {e}"))?;
+        if let Some(url) = &config.finops.shared_store {
+            let url = url.replace("<data_dir>", &config.data_dir);
+            let store = lakegate_planner::SharedSpend::open(&url)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            service.share_budgets(store);
+            tracing::info!(%url, "budget spending shared with the other replicas");
+        }
         let listener = TcpListener::bind(&config.pg.listen)
             .await
             .with_context(|| format!("binding the Postgres listener to {}", config.pg.listen))?;

@@ -12,6 +12,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::SharedSpend;
+
 /// The period a budget covers, in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -59,6 +61,8 @@ fn period_key(period: BudgetPeriod, at: DateTime<Utc>) -> String {
 pub struct BudgetLedger {
     budgets: Vec<Budget>,
     spent: Mutex<HashMap<(String, String), f64>>,
+    /// The spending of every replica, when replicas share a store.
+    shared: std::sync::OnceLock<SharedSpend>,
 }
 
 /// A budget that refuses a query.
@@ -74,6 +78,39 @@ impl BudgetLedger {
         Self {
             budgets,
             spent: Mutex::new(HashMap::new()),
+            shared: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Shares spending with the other replicas through `store`.
+    pub fn share(&self, store: SharedSpend) {
+        let _ = self.shared.set(store);
+    }
+
+    /// Brings the totals of the budgets that apply to this user up to what every
+    /// replica has spent (a no-op without a shared store); a store that cannot be read
+    /// leaves this replica's own figures, with a warning.
+    pub(crate) async fn refresh(&self, user: &str, roles: &[String], at: DateTime<Utc>) {
+        let Some(shared) = self.shared.get() else {
+            return;
+        };
+        let keys: Vec<(String, String)> = self
+            .applying(user, roles)
+            .map(|b| (b.subject.clone(), period_key(b.period, at)))
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        match shared.spent(&keys).await {
+            Ok(totals) => {
+                let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
+                for (key, total) in keys.into_iter().zip(totals) {
+                    let local = spent.entry(key).or_insert(0.0);
+                    // This replica's latest costs may not be written yet.
+                    *local = local.max(total);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the shared budget store cannot be read"),
         }
     }
 
@@ -142,8 +179,9 @@ impl BudgetLedger {
             .collect()
     }
 
-    /// Adds a finished query's cost to its user and each of its roles.
-    pub fn add(&self, user: &str, roles: &[String], cost: f64, at: DateTime<Utc>) {
+    /// Adds a cost read back from the query history at start (already counted in the
+    /// shared store, if there is one, when it was spent).
+    pub fn add_recovered(&self, user: &str, roles: &[String], cost: f64, at: DateTime<Utc>) {
         if cost <= 0.0 {
             return;
         }
@@ -153,6 +191,41 @@ impl BudgetLedger {
                 *spent
                     .entry((subject.to_string(), period_key(period, at)))
                     .or_insert(0.0) += cost;
+            }
+        }
+    }
+
+    /// Adds a finished query's cost to its user and each of its roles (and to the
+    /// shared store).
+    pub fn add(&self, user: &str, roles: &[String], cost: f64, at: DateTime<Utc>) {
+        if cost <= 0.0 {
+            return;
+        }
+        let mut keys = Vec::new();
+        {
+            let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
+            for subject in std::iter::once(user).chain(roles.iter().map(String::as_str)) {
+                for period in [BudgetPeriod::Day, BudgetPeriod::Month] {
+                    let key = (subject.to_string(), period_key(period, at));
+                    *spent.entry(key.clone()).or_insert(0.0) += cost;
+                    // Only subjects some budget names are shared.
+                    if self.budgets.iter().any(|b| b.subject == subject) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        if let (Some(shared), false) = (self.shared.get(), keys.is_empty()) {
+            let shared = shared.clone();
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        if let Err(e) = shared.add(&keys, cost).await {
+                            tracing::warn!(error = %e, "a cost could not be added to the shared budget store");
+                        }
+                    });
+                }
+                Err(_) => tracing::warn!("no runtime to write the shared budget store"),
             }
         }
     }

@@ -127,6 +127,15 @@ pub(crate) async fn check(
     }
     let prices = &engine.config.prices;
     let estimated_cost = estimate.bytes() as f64 / 1e12 * prices.per_tb_scanned;
+    engine
+        .recorder
+        .budgets
+        .refresh(
+            &session.principal.user,
+            &session.principal.roles,
+            chrono::Utc::now(),
+        )
+        .await;
     if let Some(refusal) = engine.recorder.budgets.refusal(
         &session.principal.user,
         &session.principal.roles,

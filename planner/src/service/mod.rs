@@ -167,9 +167,17 @@ impl QueryService {
         for (user, roles, day, cost) in
             crate::system_tables::history::spending_this_month(history).await?
         {
-            self.engine.recorder.budgets.add(&user, &roles, cost, day);
+            self.engine
+                .recorder
+                .budgets
+                .add_recovered(&user, &roles, cost, day);
         }
         Ok(())
+    }
+
+    /// Shares budget spending with the other replicas of a deployment through `store`.
+    pub fn share_budgets(&self, store: crate::SharedSpend) {
+        self.engine.recorder.budgets.share(store);
     }
 
     /// The Prometheus metrics of the query path.

@@ -108,3 +108,75 @@ async fn tokens_and_tickets_of_one_replica_are_redeemed_at_another_and_keys_rota
         .expect("the new token at B");
     assert_eq!(rows(&fetch(&mut at_b, &info_b).await.expect("rows")), 1);
 }
+
+#[tokio::test]
+async fn a_budget_spent_through_one_replica_refuses_at_another() {
+    use lakegate_planner::{Budget, BudgetMode, BudgetPeriod, PriceList};
+    let dir = tempfile::tempdir().expect("dir");
+    let store = format!("sqlite:{}", dir.path().join("coordination.db").display());
+    let replica_config = |name: &str| {
+        let mut config = test_config(seeded_data_dir());
+        config.finops.history.dir = Some(dir.path().join(name).display().to_string());
+        config.finops.prices = PriceList {
+            unit: "bytes".into(),
+            per_tb_scanned: 1e12,
+            per_cpu_hour: 0.0,
+        };
+        // One read of nation (3.4 kB and its manifests) spends it.
+        config.finops.budgets = vec![Budget {
+            subject: "role:analyst".into(),
+            period: BudgetPeriod::Day,
+            limit: 3500.0,
+            mode: BudgetMode::Hard,
+        }];
+        config.finops.shared_store = Some(store.clone());
+        config
+    };
+    let a = TestGateway::start_with(replica_config("a")).await;
+    let b = TestGateway::start_with(replica_config("b")).await;
+    let sql = "SELECT count(*) FROM lake.tpch.nation";
+    let at_a = a
+        .connect_as("analyst", "analyst")
+        .await
+        .expect("analyst at A");
+    at_a.simple_query(sql).await.expect("within the budget");
+    // B never ran a query for the analyst, but refuses: A's spend is shared (written a
+    // few milliseconds after the query ends).
+    let at_b = b
+        .connect_as("analyst", "analyst")
+        .await
+        .expect("analyst at B");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let error = loop {
+        match at_b.simple_query(sql).await {
+            Err(error) => break error,
+            Ok(_) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "B never saw A's spending"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let db = error.as_db_error().expect("server error");
+    assert_eq!(db.code().code(), "53400");
+    assert!(
+        db.message()
+            .contains("budget of 3500 bytes for role:analyst is spent"),
+        "{}",
+        db.message()
+    );
+    // Without the shared store each replica would count alone: a third replica on its
+    // own still admits the analyst.
+    let mut alone = replica_config("c");
+    alone.finops.shared_store = None;
+    let c = TestGateway::start_with(alone).await;
+    let at_c = c
+        .connect_as("analyst", "analyst")
+        .await
+        .expect("analyst at C");
+    at_c.simple_query(sql)
+        .await
+        .expect("C counts only its own spending");
+}
