@@ -305,10 +305,10 @@ impl Gateway {
             .map_err(|e| anyhow::anyhow!("loading budget consumption from the history: {e}"))?;
         if let Some(url) = &config.finops.shared_store {
             let url = url.replace("<data_dir>", &config.data_dir);
-            let store = lakegate_planner::SharedSpend::open(&url)
+            let store = lakegate_planner::SharedStore::open(&url)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
-            service.share_budgets(store);
+            service.share_with_replicas(store);
             tracing::info!(%url, "budget spending shared with the other replicas");
         }
         let listener = TcpListener::bind(&config.pg.listen)

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::Metrics;
 use super::memory_gate::{Grant, MemoryGate};
+use super::{Metrics, SharedStore};
 use crate::{ErrorKind, QueryError, QueryLimit, Result};
 
 /// How many queries may wait at a gate when `max_queued` is not set.
@@ -36,6 +36,56 @@ pub(crate) struct Admission {
     gates: Vec<Gate>,
     memory: Option<Arc<MemoryGate>>,
     metrics: Arc<Metrics>,
+    /// The slots of every replica, when replicas share a store.
+    shared: std::sync::OnceLock<SharedStore>,
+}
+
+/// How often a query waiting for a slot another replica holds looks again.
+const SHARED_POLL: Duration = Duration::from_millis(50);
+
+/// Slots a query holds in the shared store: renewed while held, given back on drop
+/// (also when the wait for a later slot is cancelled).
+#[derive(Debug)]
+struct SharedHold {
+    store: SharedStore,
+    holders: Vec<String>,
+    renew: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SharedHold {
+    fn renew_while_held(&mut self) {
+        if self.holders.is_empty() {
+            return;
+        }
+        let (store, holders) = (self.store.clone(), self.holders.clone());
+        self.renew = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(super::shared_store::SLOT_LEASE / 3).await;
+                if let Err(e) = store.renew_slots(&holders).await {
+                    tracing::warn!(error = %e, "shared query slots could not be renewed");
+                }
+            }
+        }));
+    }
+}
+
+impl Drop for SharedHold {
+    fn drop(&mut self) {
+        if let Some(renew) = self.renew.take() {
+            renew.abort();
+        }
+        if self.holders.is_empty() {
+            return;
+        }
+        let (store, holders) = (self.store.clone(), std::mem::take(&mut self.holders));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = store.release_slots(&holders).await {
+                    tracing::warn!(error = %e, "shared query slots could not be given back; they expire");
+                }
+            });
+        }
+    }
 }
 
 /// The slots a running query holds; dropping them lets the next query in and counts
@@ -43,6 +93,7 @@ pub(crate) struct Admission {
 #[derive(Debug)]
 pub(crate) struct Slots {
     _permits: Vec<OwnedSemaphorePermit>,
+    _shared: Option<SharedHold>,
     /// The query's memory grant, once it has one.
     memory: Option<Grant>,
     metrics: Arc<Metrics>,
@@ -91,6 +142,36 @@ impl Admission {
             gates,
             memory: None,
             metrics,
+            shared: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Counts `max_concurrent` slots across the replicas that share `store`.
+    pub(crate) fn share(&self, store: SharedStore) {
+        let _ = self.shared.set(store);
+    }
+
+    /// Takes a slot of `gate` in the shared store, waiting while every replica's slots
+    /// are taken. A store that cannot be reached leaves the replica's own limit, with a
+    /// warning (limits protect resources; they do not guard data).
+    async fn take_shared(&self, gate: &Gate, hold: &mut SharedHold) {
+        let holder = format!("{:032x}", rand::random::<u128>());
+        loop {
+            match hold
+                .store
+                .try_take_slot(&gate.subject, gate.slots, &holder)
+                .await
+            {
+                Ok(true) => {
+                    hold.holders.push(holder);
+                    return;
+                }
+                Ok(false) => tokio::time::sleep(SHARED_POLL).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, subject = %gate.subject, "the shared slots cannot be read; counting this replica's only");
+                    return;
+                }
+            }
         }
     }
 
@@ -111,6 +192,11 @@ impl Admission {
     pub(crate) async fn admit(&self, user: &str, roles: &[String]) -> Result<(Slots, Duration)> {
         let started = Instant::now();
         let mut permits = Vec::new();
+        let mut shared = self.shared.get().map(|store| SharedHold {
+            store: store.clone(),
+            holders: Vec::new(),
+            renew: None,
+        });
         for gate in self
             .gates
             .iter()
@@ -118,6 +204,9 @@ impl Admission {
         {
             if let Ok(permit) = gate.semaphore.clone().try_acquire_owned() {
                 permits.push(permit);
+                if let Some(hold) = &mut shared {
+                    self.take_shared(gate, hold).await;
+                }
                 continue;
             }
             let queued = gate.waiting.fetch_add(1, Ordering::Relaxed);
@@ -141,11 +230,18 @@ impl Admission {
                 .map_err(|_| QueryError::new(ErrorKind::Internal, "admission gate closed"))?;
             drop(waiting);
             permits.push(permit);
+            if let Some(hold) = &mut shared {
+                self.take_shared(gate, hold).await;
+            }
+        }
+        if let Some(hold) = &mut shared {
+            hold.renew_while_held();
         }
         self.metrics.running(1);
         Ok((
             Slots {
                 _permits: permits,
+                _shared: shared,
                 memory: None,
                 metrics: self.metrics.clone(),
             },

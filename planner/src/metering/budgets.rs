@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::SharedSpend;
+use super::SharedStore;
 
 /// The period a budget covers, in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub struct BudgetLedger {
     budgets: Vec<Budget>,
     spent: Mutex<HashMap<(String, String), f64>>,
     /// The spending of every replica, when replicas share a store.
-    shared: std::sync::OnceLock<SharedSpend>,
+    shared: std::sync::OnceLock<SharedStore>,
 }
 
 /// A budget that refuses a query.
@@ -83,7 +83,7 @@ impl BudgetLedger {
     }
 
     /// Shares spending with the other replicas through `store`.
-    pub fn share(&self, store: SharedSpend) {
+    pub fn share(&self, store: SharedStore) {
         let _ = self.shared.set(store);
     }
 

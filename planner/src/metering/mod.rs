@@ -19,7 +19,7 @@ pub(crate) use memory_need::memory_need;
 mod meter;
 mod metrics;
 mod price;
-mod shared_spend;
+mod shared_store;
 
 pub(crate) use admission::{Admission, Slots};
 pub(crate) use budgets::refusal_message;
@@ -30,4 +30,4 @@ pub(crate) use limits::{max_scan_bytes, statement_timeout_ms};
 pub(crate) use meter::QueryMeter;
 pub use metrics::Metrics;
 pub use price::PriceList;
-pub use shared_spend::SharedSpend;
+pub use shared_store::SharedStore;

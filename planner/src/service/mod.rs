@@ -175,9 +175,11 @@ impl QueryService {
         Ok(())
     }
 
-    /// Shares budget spending with the other replicas of a deployment through `store`.
-    pub fn share_budgets(&self, store: crate::SharedSpend) {
-        self.engine.recorder.budgets.share(store);
+    /// Shares budget spending and `max_concurrent` slots with the other replicas of a
+    /// deployment through `store`.
+    pub fn share_with_replicas(&self, store: crate::SharedStore) {
+        self.engine.recorder.budgets.share(store.clone());
+        self.engine.admission.share(store);
     }
 
     /// The Prometheus metrics of the query path.

@@ -180,3 +180,67 @@ async fn a_budget_spent_through_one_replica_refuses_at_another() {
         .await
         .expect("C counts only its own spending");
 }
+
+#[tokio::test]
+async fn a_role_limit_of_one_query_holds_across_replicas() {
+    use lakegate_planner::QueryLimit;
+    let dir = tempfile::tempdir().expect("dir");
+    let store = format!("sqlite:{}", dir.path().join("coordination.db").display());
+    let replica_config = || {
+        let mut config = test_config(seeded_data_dir());
+        config.finops.limits = vec![QueryLimit {
+            subject: "role:analyst".into(),
+            max_concurrent: Some(1),
+            ..QueryLimit::default()
+        }];
+        config.finops.shared_store = Some(store.clone());
+        config
+    };
+    let a = TestGateway::start_with(replica_config()).await;
+    let b = TestGateway::start_with(replica_config()).await;
+    let at_a = a
+        .connect_as("analyst", "analyst")
+        .await
+        .expect("analyst at A");
+    let at_b = b
+        .connect_as("analyst", "analyst")
+        .await
+        .expect("analyst at B");
+    // A slow query holds the role's one slot at A …
+    let slow = tokio::spawn(async move {
+        at_a.simple_query("SELECT count(*) FROM generate_series(1, 40000000)")
+            .await
+            .expect("slow query at A");
+        std::time::Instant::now()
+    });
+    let admin = a.connect_as("admin", "admin").await.expect("admin");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let running = lakegate_tests::query_text(
+            &admin,
+            "SELECT count(*) FROM system.runtime.queries WHERE user_name = 'analyst' \
+             AND query LIKE '%generate_series%'",
+        )
+        .await;
+        if running[0][0].as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow query never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // … so a quick one at B waits for it, and ends after it.
+    at_b.simple_query("SELECT 1")
+        .await
+        .expect("quick query at B");
+    let quick_done = std::time::Instant::now();
+    let slow_done = slow.await.expect("slow task");
+    assert!(
+        quick_done >= slow_done,
+        "B's query ran while A's held the role's only slot"
+    );
+    // The slot is given back: B runs at once now.
+    at_b.simple_query("SELECT 2").await.expect("slot free");
+}
