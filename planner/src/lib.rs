@@ -15,6 +15,7 @@ mod metering;
 mod panic_guard;
 mod pipeline;
 mod query_registry;
+mod query_registry_shared;
 mod results_cache;
 mod rules;
 mod semantic_layer;

@@ -176,6 +176,9 @@ impl RunningQuery {
 #[derive(Debug, Default)]
 pub struct QueryRegistry {
     queries: Mutex<HashMap<String, Arc<RunningQuery>>>,
+    /// The store the replicas share, and this replica's instance id (see
+    /// query_registry_shared.rs).
+    pub(crate) shared: OnceLock<(crate::metering::SharedStore, String)>,
 }
 
 /// Keeps a query in the registry; it leaves when this is dropped (with its result).

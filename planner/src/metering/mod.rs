@@ -19,6 +19,7 @@ pub(crate) use memory_need::memory_need;
 mod meter;
 mod metrics;
 mod price;
+mod shared_runtime;
 mod shared_store;
 
 pub(crate) use admission::{Admission, Slots};
@@ -30,4 +31,5 @@ pub(crate) use limits::{max_scan_bytes, statement_timeout_ms};
 pub(crate) use meter::QueryMeter;
 pub use metrics::Metrics;
 pub use price::PriceList;
+pub(crate) use shared_runtime::{PUBLISH_EVERY, SharedQuery};
 pub use shared_store::SharedStore;

@@ -24,14 +24,14 @@ const SLOTS: &str = "lakegate_query_slots";
 /// How long a slot outlives its last renewal (a dead replica's slots free after it).
 pub(crate) const SLOT_LEASE: Duration = Duration::from_secs(30);
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// The shared store.
 #[derive(Debug, Clone)]
 pub struct SharedStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SharedStore {
@@ -70,6 +70,9 @@ impl SharedStore {
         .execute(&pool)
         .await
         .map_err(|e| format!("[finops] shared_store {url}: {e}"))?;
+        super::shared_runtime::create_tables(&pool)
+            .await
+            .map_err(|e| format!("[finops] shared_store {url}: {e}"))?;
         Ok(Self { pool })
     }
 

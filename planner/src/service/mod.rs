@@ -175,11 +175,15 @@ impl QueryService {
         Ok(())
     }
 
-    /// Shares budget spending and `max_concurrent` slots with the other replicas of a
-    /// deployment through `store`.
+    /// Shares budget spending, `max_concurrent` slots and the running queries (listed
+    /// and killed from any replica) with the other replicas of a deployment through
+    /// `store`.
     pub fn share_with_replicas(&self, store: crate::SharedStore) {
         self.engine.recorder.budgets.share(store.clone());
-        self.engine.admission.share(store);
+        self.engine.admission.share(store.clone());
+        self.engine
+            .queries
+            .share(store, self.instance().to_string());
     }
 
     /// The Prometheus metrics of the query path.
@@ -618,7 +622,8 @@ impl QueryService {
             let (policy, user) = (&self.engine.policy, &session.principal);
             call(session, function, &self.engine.queries, || {
                 policy.permits(user, Action::Administer(RUNTIME_QUERIES))
-            })?
+            })
+            .await?
         };
         Ok(Outcome::Command(tag))
     }

@@ -14,7 +14,7 @@ use crate::{ErrorKind, QueryError, Result};
 pub(crate) const RUNTIME_QUERIES: &str = "system.runtime.queries";
 
 /// Runs `CALL name(args)` for `session`; returns the command tag.
-pub(crate) fn call(
+pub(crate) async fn call(
     session: &Session,
     function: &Function,
     running: &QueryRegistry,
@@ -30,7 +30,7 @@ pub(crate) fn call(
                     format!("{name} needs a query_id: CALL {name}('<query id>')"),
                 )
             })?;
-            kill(session, running, &id, args[1].as_deref(), may_administer)?;
+            kill(session, running, &id, args[1].as_deref(), may_administer).await?;
             Ok("CALL".into())
         }
         _ => Err(QueryError::new(
@@ -45,7 +45,7 @@ pub(crate) fn call(
 
 /// Kills query `id` when `session`'s user owns it or holds `admin` on
 /// `system.runtime.queries`.
-fn kill(
+async fn kill(
     session: &Session,
     running: &QueryRegistry,
     id: &str,
@@ -58,12 +58,22 @@ fn kill(
         None => format!("query {id} was killed by {user}"),
     };
     let mut administer = Some(may_administer);
-    let killed = running.kill(id, note, |query| {
+    let killed = match running.kill(id, note.clone(), |query| {
         &query.who.user == user || administer.take().is_some_and(|allowed| allowed())
-    });
+    }) {
+        Ok(query) => Ok(query.who.user.clone()),
+        // Another replica's query, when replicas share a store: it stops there.
+        Err(KillRefusal::NotRunning) => {
+            running
+                .kill_elsewhere(id, &note, |owner| {
+                    owner == user || administer.take().is_some_and(|allowed| allowed())
+                })
+                .await
+        }
+    };
     match killed {
-        Ok(query) => {
-            tracing::info!(query_id = id, by = %user, owner = %query.who.user, "query killed");
+        Ok(owner) => {
+            tracing::info!(query_id = id, by = %user, owner = %owner, "query killed");
             Ok(())
         }
         Err(KillRefusal::NotRunning) => Err(QueryError::new(

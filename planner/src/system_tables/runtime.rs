@@ -120,6 +120,29 @@ impl RuntimeQueriesTable {
             estimated.append_option(query.estimated_bytes().map(|b| b as i64));
             progress.append_option(query.progress());
         }
+        // The other replicas' queries (replicas sharing a store): what they published,
+        // without live figures.
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for other in self.running.others().await {
+            query_id.append_value(&other.query_id);
+            state.append_value(&other.state);
+            user.append_value(&other.user);
+            roles.append_option(other.roles.as_deref());
+            protocol.append_value(&other.protocol);
+            session.append_value(other.session_id);
+            client.append_value(&other.client);
+            sql.append_option(other.sql.as_deref());
+            started.append_value(other.started_ms * 1000);
+            elapsed.append_value((now_ms - other.started_ms).max(0) as f64);
+            queued.append_value(0.0);
+            bytes.append_null();
+            files.append_null();
+            rows.append_null();
+            cpu.append_null();
+            memory.append_null();
+            estimated.append_null();
+            progress.append_null();
+        }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(query_id.finish()),
             Arc::new(state.finish()),

@@ -244,3 +244,76 @@ async fn a_role_limit_of_one_query_holds_across_replicas() {
     // The slot is given back: B runs at once now.
     at_b.simple_query("SELECT 2").await.expect("slot free");
 }
+
+#[tokio::test]
+async fn every_replica_lists_every_replicas_queries_and_kills_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = format!("sqlite:{}", dir.path().join("coordination.db").display());
+    let replica_config = || {
+        let mut config = test_config(seeded_data_dir());
+        config.finops.shared_store = Some(store.clone());
+        config
+    };
+    let a = TestGateway::start_with(replica_config()).await;
+    let b = TestGateway::start_with(replica_config()).await;
+    let at_a = a
+        .connect_as("analyst", "analyst")
+        .await
+        .expect("analyst at A");
+    let slow = tokio::spawn(async move {
+        at_a.simple_query("SELECT count(*) FROM generate_series(1, 4000000000) /* replicas */")
+            .await
+    });
+    // B's admin lists A's query (published within a quarter of a second).
+    let admin_b = b.connect_as("admin", "admin").await.expect("admin at B");
+    let listed = "SELECT query_id, user_name, state FROM system.runtime.queries \
+                  WHERE query LIKE '%/* replicas */%' AND query NOT LIKE '%runtime%'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        let rows = lakegate_tests::query_text(&admin_b, listed).await;
+        if let Some(row) = rows.first() {
+            assert_eq!(row[1].as_deref(), Some("analyst"));
+            break row[0].clone().expect("query id");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never listed A's query"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The row filter of the runtime table holds for other replicas' queries too: the
+    // demo user at B does not see the analyst's query; the analyst at B does.
+    let demo_b = b.connect_as("demo", "demo").await.expect("demo at B");
+    assert!(lakegate_tests::query_text(&demo_b, listed).await.is_empty());
+    let analyst_b = b
+        .connect_as("analyst", "analyst")
+        .await
+        .expect("analyst at B");
+    assert_eq!(
+        lakegate_tests::query_text(&analyst_b, listed).await.len(),
+        1
+    );
+    // Nobody else may kill it: the demo user is told it is not running.
+    let refused = demo_b
+        .simple_query(&format!("CALL system.kill_query('{id}')"))
+        .await
+        .expect_err("not demo's query");
+    assert_eq!(refused.code().map(|c| c.code()), Some("42704"), "{refused}");
+    // The owner kills it from B; it stops at A with the kill's message.
+    analyst_b
+        .simple_query(&format!("CALL system.kill_query('{id}', 'from replica B')"))
+        .await
+        .expect("kill from B");
+    let error = tokio::time::timeout(Duration::from_secs(20), slow)
+        .await
+        .expect("the query stopped")
+        .expect("task")
+        .expect_err("killed");
+    assert_eq!(error.code().map(|c| c.code()), Some("57014"), "{error}");
+    assert!(
+        error.as_db_error().is_some_and(
+            |e| e.message() == format!("query {id} was killed by analyst: from replica B")
+        ),
+        "{error}"
+    );
+}
