@@ -1,6 +1,7 @@
 //! The real `gateway` binary as a separate process: bounded memory while streaming a
 //! large result, cancelled queries that stop working, graceful shutdown on SIGTERM, and
-//! a writer killed in the middle of an INSERT.
+//! a writer killed in the middle of an INSERT, and a second process refused the audit
+//! trail the first one writes.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -326,4 +327,52 @@ fn demo_accounts_are_announced_and_kept_off_the_network() {
         warned,
         "no warning about the demo accounts before the listener"
     );
+}
+
+#[test]
+fn a_second_gateway_process_is_refused_the_audit_trail_the_first_writes() {
+    let server = start("0.001");
+    let dir = server._dir.as_ref().expect("data dir").path().to_path_buf();
+    let serve = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
+        command
+            .args([
+                "serve",
+                "--pg-listen",
+                "127.0.0.1:0",
+                "--flight-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .env("GATEWAY_SEED__SCALE_FACTOR", "0.001")
+            .env("GATEWAY_ADMIN__LISTEN", "127.0.0.1:0");
+        command
+    };
+    let second = serve().output().expect("second gateway runs");
+    assert!(!second.status.success(), "{second:?}");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("give each replica its own [audit] path"),
+        "{stderr}"
+    );
+    // With its own trail it starts beside the first.
+    let mut third = serve()
+        .env(
+            "GATEWAY_AUDIT__PATH",
+            dir.join("audit").join("replica-b.jsonl"),
+        )
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("third gateway");
+    let stderr = third.stderr.take().expect("stderr");
+    let listening = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("pg_addr="));
+    let _ = third.kill();
+    let _ = third.wait();
+    assert!(listening, "a replica with its own trail starts");
+    drop(server);
 }

@@ -153,6 +153,7 @@ impl Writer {
     /// Opens (creating) the file at `path`, removes rotated files past their retention,
     /// and starts its writer thread, continuing the file's hash chain.
     pub(crate) fn start(path: PathBuf, keeping: Keeping) -> std::io::Result<Self> {
+        let lock = exclusive(&path)?;
         let sink = Sink::open(&path)?;
         crate::audit_files::expire(&path, keeping.retention_days)?;
         let head = crate::audit_chain::head(&path)?;
@@ -167,6 +168,7 @@ impl Writer {
                     keeping,
                     sink: Some(sink),
                     head,
+                    _lock: lock,
                 };
                 write_loop(records, &mut state, &writing)
             })?;
@@ -206,6 +208,46 @@ struct State {
     sink: Option<Sink>,
     /// The chain's head: the link of the last record written.
     head: [u8; 32],
+    /// This writer's hold on the trail (see [`exclusive`]).
+    _lock: std::fs::File,
+}
+
+/// Locks the trail at `path` for this process (`<path>.lock`): two gateways appending
+/// to one trail would interleave records and break its hash chain, so a second gateway
+/// process (a replica sharing the data directory) is refused with a message saying
+/// what to do. A POSIX record lock belongs to the process: a gateway restarted in the
+/// same process (tests, embedding) takes it again at once, while the old writer
+/// finishes its last records.
+#[allow(unsafe_code)]
+fn exclusive(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    // SAFETY: an all-zero `flock` is a valid value of this plain C struct.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    // SAFETY: `file` is an open descriptor and `lock` a valid `flock` for F_SETLK.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } != 0 {
+        let error = std::io::Error::last_os_error();
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!(
+                "the audit trail {} is written by another gateway process (it holds {}: \
+                 {error}); give each replica its own [audit] path",
+                path.display(),
+                lock_path.display()
+            ),
+        ));
+    }
+    Ok(file)
 }
 
 /// The writer thread: waits for a record, takes every other one waiting, chains,

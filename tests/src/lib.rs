@@ -79,6 +79,17 @@ pub fn test_config(data_dir: &Path) -> Config {
     // Tests log in with wrong passwords on purpose, many times over one gateway; login
     // throttling is tested where it is turned on (integration/pg/limits.rs).
     config.login.max_failures = 0;
+    // One audit trail per gateway (one trail has one writer): many test gateways share
+    // a data directory, as replicas do.
+    static TRAILS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = TRAILS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    config.audit.path = Some(
+        data_dir
+            .join("audit")
+            .join(format!("gateway-{}-{n}.jsonl", std::process::id()))
+            .display()
+            .to_string(),
+    );
     config
 }
 

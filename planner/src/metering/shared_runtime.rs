@@ -7,36 +7,15 @@
 
 use std::time::Duration;
 
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 
 use super::SharedStore;
-use super::shared_store::now_ms;
+use super::shared_store::{KILLS, RUNNING, now_ms};
 
 /// How often a replica publishes its running queries and looks for kill requests.
 pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// Rows not refreshed for this long belong to a replica that is gone.
 const STALE_AFTER: Duration = Duration::from_secs(5);
-
-const RUNNING: &str = "lakegate_running_queries";
-const KILLS: &str = "lakegate_kill_requests";
-
-pub(super) async fn create_tables(pool: &SqlitePool) -> sqlx::Result<()> {
-    sqlx::query(&format!(
-        "CREATE TABLE IF NOT EXISTS {RUNNING} (query_id TEXT PRIMARY KEY, replica TEXT NOT NULL, \
-         user_name TEXT NOT NULL, roles TEXT, protocol TEXT NOT NULL, session_id INTEGER NOT NULL, \
-         client_addr TEXT NOT NULL, query TEXT, started_ms INTEGER NOT NULL, state TEXT NOT NULL, \
-         updated_ms INTEGER NOT NULL)"
-    ))
-    .execute(pool)
-    .await?;
-    sqlx::query(&format!(
-        "CREATE TABLE IF NOT EXISTS {KILLS} (query_id TEXT PRIMARY KEY, message TEXT NOT NULL, \
-         requested_ms INTEGER NOT NULL)"
-    ))
-    .execute(pool)
-    .await?;
-    Ok(())
-}
 
 /// A query as another replica published it.
 #[derive(Debug, Clone, PartialEq)]

@@ -24,6 +24,29 @@ const SLOTS: &str = "lakegate_query_slots";
 /// How long a slot outlives its last renewal (a dead replica's slots free after it).
 pub(crate) const SLOT_LEASE: Duration = Duration::from_secs(30);
 
+/// The running queries every replica publishes (see shared_runtime.rs).
+pub(super) const RUNNING: &str = "lakegate_running_queries";
+/// Kill requests for queries another replica runs.
+pub(super) const KILLS: &str = "lakegate_kill_requests";
+
+async fn create_runtime_tables(pool: &SqlitePool) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {RUNNING} (query_id TEXT PRIMARY KEY, replica TEXT NOT NULL, \
+         user_name TEXT NOT NULL, roles TEXT, protocol TEXT NOT NULL, session_id INTEGER NOT NULL, \
+         client_addr TEXT NOT NULL, query TEXT, started_ms INTEGER NOT NULL, state TEXT NOT NULL, \
+         updated_ms INTEGER NOT NULL)"
+    ))
+    .execute(pool)
+    .await?;
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {KILLS} (query_id TEXT PRIMARY KEY, message TEXT NOT NULL, \
+         requested_ms INTEGER NOT NULL)"
+    ))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 pub(super) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -70,7 +93,7 @@ impl SharedStore {
         .execute(&pool)
         .await
         .map_err(|e| format!("[finops] shared_store {url}: {e}"))?;
-        super::shared_runtime::create_tables(&pool)
+        create_runtime_tables(&pool)
             .await
             .map_err(|e| format!("[finops] shared_store {url}: {e}"))?;
         Ok(Self { pool })

@@ -47,7 +47,7 @@ const AGGREGATE: &str = "SELECT l_orderkey, l_partkey, count(*), sum(l_quantity)
                          avg(l_extendedprice) FROM lake.tpch.lineitem \
                          GROUP BY l_orderkey, l_partkey";
 
-/// Runs `sql` without a memory limit, then under a per-query limit of a quarter of the
+/// Runs `sql` without a memory limit, then under a per-query limit of a third of the
 /// peak it needed: the limited run must spill, stay under its limit and answer the same
 /// rows (compared in order when `ordered`).
 async fn spills_and_answers_the_same(data: &std::path::Path, sql: &str, ordered: bool) {
@@ -56,7 +56,9 @@ async fn spills_and_answers_the_same(data: &std::path::Path, sql: &str, ordered:
     let (mut expected, figures) = run(&client, &mut notices, sql).await;
     assert_eq!(figures["spilled_bytes"], 0.0, "{figures:?}");
     let unlimited_peak = figures["peak_memory_bytes"];
-    let limit = (unlimited_peak / 4.0) as u64;
+    // A third: a quarter left the sort's merge of its spilled runs (which reserves
+    // without spilling) too little headroom on a loaded machine, now and then.
+    let limit = (unlimited_peak / 3.0) as u64;
     assert!(limit >= 1 << 20, "the test data is too small: {figures:?}");
     drop(client);
 

@@ -278,11 +278,17 @@ async fn estimate_rows(
 /// statement's record is handed to the writer as its error is sent, and the writer
 /// syncs each batch to disk: wait for it a while.
 fn audit_record(marker: &str) -> serde_json::Value {
-    let path = seeded_data_dir().join("audit/audit.jsonl");
+    // Each test gateway has its own trail in the shared data directory.
+    let dir = seeded_data_dir().join("audit");
     for _ in 0..100 {
-        let text = std::fs::read_to_string(&path).expect("audit trail");
-        if let Some(line) = text.lines().rev().find(|l| l.contains(marker)) {
-            return serde_json::from_str(line).expect("audit JSON");
+        for entry in std::fs::read_dir(&dir).expect("audit dir").flatten() {
+            if entry.path().extension().is_none_or(|e| e != "jsonl") {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            if let Some(line) = text.lines().rev().find(|l| l.contains(marker)) {
+                return serde_json::from_str(line).expect("audit JSON");
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }

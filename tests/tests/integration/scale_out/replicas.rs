@@ -317,3 +317,53 @@ async fn every_replica_lists_every_replicas_queries_and_kills_them() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn the_history_of_two_live_replicas_holds_each_query_exactly_once() {
+    let data = lakegate_tests::seed_new_data_dir("lakegate-replicas-");
+    let replica_config = |audit: &str| {
+        let mut config = test_config(&data);
+        // Each replica its own audit trail (one trail, one writer).
+        config.audit.path = Some(data.join("audit").join(audit).display().to_string());
+        // Small batches: the replicas commit to the one history table many times, at
+        // the same moments.
+        config.finops.history.flush_rows = 3;
+        config.finops.history.flush_seconds = 1;
+        config
+    };
+    // (A second gateway process on one trail is refused: gateway/tests/process.rs.)
+    let a = TestGateway::start_with(replica_config("a.jsonl")).await;
+    let b = TestGateway::start_with(replica_config("b.jsonl")).await;
+    let marker = format!("replicas-history-{}", std::process::id());
+    let (at_a, at_b) = (a.connect().await, b.connect().await);
+    let run = |client: tokio_postgres::Client, replica: &'static str| {
+        let marker = marker.clone();
+        async move {
+            for i in 0..20 {
+                client
+                    .simple_query(&format!("SELECT {i} /* {marker} {replica} {i} */"))
+                    .await
+                    .expect("query");
+            }
+        }
+    };
+    tokio::join!(run(at_a, "a"), run(at_b, "b"));
+    a.gateway.shutdown().await;
+    b.gateway.shutdown().await;
+    // A third gateway reads the history both wrote.
+    let c = TestGateway::start_with(replica_config("c.jsonl")).await;
+    let admin = c.connect_as("admin", "admin").await.expect("admin");
+    let rows = lakegate_tests::query_text(
+        &admin,
+        &format!(
+            "SELECT count(*), count(DISTINCT query_id), count(DISTINCT query) \
+             FROM system.history.queries WHERE query LIKE '%/* {marker} %'"
+        ),
+    )
+    .await;
+    assert_eq!(
+        rows[0],
+        vec![Some("40".into()), Some("40".into()), Some("40".into())],
+        "each of the 40 queries exactly once"
+    );
+}
