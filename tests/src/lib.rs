@@ -363,3 +363,21 @@ pub fn metric_value(metrics: &str, series: &str) -> f64 {
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
 }
+
+/// The `login_failed` records of the audit trail at `audit`, once there are at least
+/// `at_least` of them (or after ten seconds: the writer flushes shortly after a refusal).
+pub async fn login_failures(audit: &Path, at_least: usize) -> Vec<serde_json::Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(audit).unwrap_or_default();
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|e: &serde_json::Value| e["outcome"] == "login_failed")
+            .collect();
+        if events.len() >= at_least || started.elapsed() > std::time::Duration::from_secs(10) {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

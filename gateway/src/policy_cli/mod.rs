@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use lakegate_catalog::CatalogRegistry;
-use lakegate_security::policy::{DEFAULT_MODEL, Policy};
+use lakegate_security::policy::{Policy, PolicyTexts};
 
 use crate::config::Config;
 
@@ -40,47 +40,10 @@ fn files(path: &Path) -> (Option<PathBuf>, PathBuf) {
     }
 }
 
-/// The texts of a policy: model, the policy file's name (as errors give it), the
-/// policy, and the tags file beside it (name and text), if any.
-struct Texts {
-    model: String,
-    name: String,
-    policy: String,
-    tags: Option<(String, String)>,
-}
-
-impl Texts {
-    async fn build(&self) -> Result<Policy, lakegate_security::policy::PolicyLoadError> {
-        let tags = self
-            .tags
-            .as_ref()
-            .map(|(name, text)| (name.as_str(), text.as_str()));
-        Policy::from_texts(&self.model, &self.name, &self.policy, tags).await
-    }
-}
-
 /// The model, policy and tags texts at `path`.
-fn read(path: &Path) -> anyhow::Result<Texts> {
+fn read(path: &Path) -> anyhow::Result<PolicyTexts> {
     let (model_file, policy_file) = files(path);
-    let model = match &model_file {
-        Some(file) => std::fs::read_to_string(file)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?,
-        None => DEFAULT_MODEL.to_string(),
-    };
-    let text = std::fs::read_to_string(&policy_file)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", policy_file.display()))?;
-    let tags_file = lakegate_security::policy::tags_file_beside(&policy_file);
-    let tags = match std::fs::read_to_string(&tags_file) {
-        Ok(tags) => Some((tags_file.display().to_string(), tags)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => anyhow::bail!("reading {}: {e}", tags_file.display()),
-    };
-    Ok(Texts {
-        model,
-        name: policy_file.display().to_string(),
-        policy: text,
-        tags,
-    })
+    PolicyTexts::read(model_file.as_deref(), &policy_file).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Loads the policy at `path` (a directory or a policy file); an error names the file

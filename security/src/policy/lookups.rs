@@ -55,6 +55,36 @@ pub fn lookup_tables(expression: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// The query that plans row filter `expression` over `table` (`catalog.schema.table`):
+/// `SELECT * FROM "c"."s"."t" WHERE (expression)`, each `${user.ATTR}` replaced by
+/// what `bind` gives for `ATTR` (a parameter, or a value to type-check with).
+pub fn lookup_sql(
+    table: &str,
+    expression: &str,
+    mut bind: impl FnMut(&str) -> Result<String, String>,
+) -> Result<String, String> {
+    let mut text = String::with_capacity(expression.len());
+    let mut rest = expression;
+    while let Some(start) = rest.find("${") {
+        text.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| "unterminated ${ in the row filter".to_string())?;
+        let name = after[..end]
+            .strip_prefix("user.")
+            .ok_or_else(|| "only ${user.ATTRIBUTE} is allowed".to_string())?;
+        text.push_str(&bind(name)?);
+        rest = &after[end + 1..];
+    }
+    text.push_str(rest);
+    let quoted: Vec<String> = table
+        .splitn(3, '.')
+        .map(|part| format!("\"{}\"", part.replace('"', "\"\"")))
+        .collect();
+    Ok(format!("SELECT * FROM {} WHERE ({text})", quoted.join(".")))
+}
+
 /// `${user.ATTR}` references replaced by NULL, so the text parses as SQL.
 fn without_attributes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

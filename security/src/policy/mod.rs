@@ -23,7 +23,9 @@ use crate::Subject;
 pub use actions::Action;
 pub use error::PolicyLoadError;
 pub use statistics::StatisticsMode;
-pub use store::{PolicySource, PolicyStore, PolicyValidator, PolicyVersion, tags_file_beside};
+pub use store::{
+    PolicySource, PolicyStore, PolicyTexts, PolicyValidator, PolicyVersion, tags_file_beside,
+};
 pub use table_name::governed_table;
 
 /// The model every policy file is read with (documented in `config/model.conf`).

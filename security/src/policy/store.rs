@@ -2,7 +2,7 @@
 //! and every version loaded since the start, so that an admin can see what was in force
 //! when and roll back to an earlier one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -10,9 +10,10 @@ use sha2::{Digest, Sha256};
 
 use super::{DEFAULT_MODEL, DEMO_POLICY, Policy, PolicyLoadError};
 
-/// The texts one policy was built from.
+/// The texts one policy is built from: its model, its policy file and the tags file
+/// beside it.
 #[derive(Debug, Clone)]
-struct Texts {
+pub struct PolicyTexts {
     model: String,
     /// The policy file's name, as errors name it.
     name: String,
@@ -21,8 +22,42 @@ struct Texts {
     tags: Option<(String, String)>,
 }
 
-impl Texts {
-    async fn build(&self) -> Result<Policy, PolicyLoadError> {
+impl PolicyTexts {
+    /// Reads the model (the shipped one when `model` is `None`), the policy file and
+    /// the `tags.csv` beside it, if there is one.
+    pub fn read(model: Option<&Path>, policy: &Path) -> Result<Self, PolicyLoadError> {
+        let tags_file = tags_file_beside(policy);
+        let tags = match std::fs::read_to_string(&tags_file) {
+            Ok(text) => Some((tags_file.display().to_string(), text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(PolicyLoadError::Read {
+                    what: "tags",
+                    path: tags_file,
+                    source,
+                });
+            }
+        };
+        Ok(Self {
+            model: read_model(model)?,
+            name: policy.display().to_string(),
+            policy: read_file("policy", policy)?,
+            tags,
+        })
+    }
+
+    /// The demo policy and tags, with the shipped model or `model`.
+    fn demo(model: Option<&Path>) -> Result<Self, PolicyLoadError> {
+        Ok(Self {
+            model: read_model(model)?,
+            name: "policy.csv (demo)".to_string(),
+            policy: DEMO_POLICY.to_string(),
+            tags: Some(("tags.csv (demo)".to_string(), super::DEMO_TAGS.to_string())),
+        })
+    }
+
+    /// The policy these texts describe.
+    pub async fn build(&self) -> Result<Policy, PolicyLoadError> {
         let tags = self
             .tags
             .as_ref()
@@ -31,11 +66,27 @@ impl Texts {
     }
 }
 
+fn read_file(what: &'static str, path: &Path) -> Result<String, PolicyLoadError> {
+    std::fs::read_to_string(path).map_err(|source| PolicyLoadError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The model file's text, or the shipped model.
+fn read_model(model: Option<&Path>) -> Result<String, PolicyLoadError> {
+    match model {
+        Some(path) => read_file("model", path),
+        None => Ok(DEFAULT_MODEL.to_string()),
+    }
+}
+
 /// The tags file that goes with a policy file: `tags.csv` in its directory.
-pub fn tags_file_beside(policy: &std::path::Path) -> PathBuf {
+pub fn tags_file_beside(policy: &Path) -> PathBuf {
     policy
         .parent()
-        .unwrap_or_else(|| std::path::Path::new("."))
+        .unwrap_or_else(|| Path::new("."))
         .join("tags.csv")
 }
 
@@ -52,7 +103,7 @@ pub struct PolicyVersion {
     pub loaded_by: String,
     /// The policy file (or the demo policy).
     pub source: String,
-    texts: Texts,
+    texts: PolicyTexts,
 }
 
 /// Versions kept for rollback; the oldest beyond it are dropped.
@@ -68,50 +119,10 @@ pub struct PolicySource {
 }
 
 impl PolicySource {
-    async fn read(&self) -> Result<(Policy, Texts), PolicyLoadError> {
-        let model = match &self.model {
-            Some(path) => {
-                std::fs::read_to_string(path).map_err(|source| PolicyLoadError::Read {
-                    what: "model",
-                    path: path.clone(),
-                    source,
-                })?
-            }
-            None => DEFAULT_MODEL.to_string(),
-        };
-        let (name, policy) = match &self.policy {
-            Some(path) => (
-                path.display().to_string(),
-                std::fs::read_to_string(path).map_err(|source| PolicyLoadError::Read {
-                    what: "policy",
-                    path: path.clone(),
-                    source,
-                })?,
-            ),
-            None => ("policy.csv (demo)".to_string(), DEMO_POLICY.to_string()),
-        };
-        let tags = match &self.policy {
-            Some(path) => {
-                let file = tags_file_beside(path);
-                match std::fs::read_to_string(&file) {
-                    Ok(text) => Some((file.display().to_string(), text)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(source) => {
-                        return Err(PolicyLoadError::Read {
-                            what: "tags",
-                            path: file,
-                            source,
-                        });
-                    }
-                }
-            }
-            None => Some(("tags.csv (demo)".to_string(), super::DEMO_TAGS.to_string())),
-        };
-        let texts = Texts {
-            model,
-            name,
-            policy,
-            tags,
+    async fn read(&self) -> Result<(Policy, PolicyTexts), PolicyLoadError> {
+        let texts = match &self.policy {
+            Some(path) => PolicyTexts::read(self.model.as_deref(), path)?,
+            None => PolicyTexts::demo(self.model.as_deref())?,
         };
         Ok((texts.build().await?, texts))
     }
@@ -174,7 +185,7 @@ impl PolicyStore {
     }
 
     /// Adds a version to the history; returns its number.
-    fn record(&self, texts: Texts, loaded_by: String) -> u64 {
+    fn record(&self, texts: PolicyTexts, loaded_by: String) -> u64 {
         let mut versions = self.versions.write().unwrap_or_else(|e| e.into_inner());
         let version = versions.last().map_or(1, |v| v.version + 1);
         let digest = Sha256::new()

@@ -20,7 +20,7 @@ use datafusion::prelude::SessionContext;
 
 use super::expressions::{parse, parser};
 use super::masks::mask_expr;
-use crate::policy::lookups::lookup_tables;
+use crate::policy::lookups::{lookup_sql, lookup_tables};
 use crate::policy::{ColumnAction, Policy};
 
 /// Every problem found, each starting with its rule's `file:line`. `schema_of` gives
@@ -166,24 +166,8 @@ async fn plan_lookup(
     table: &str,
     filter: &str,
 ) -> datafusion::error::Result<()> {
-    let mut text = String::with_capacity(filter.len());
-    let mut rest = filter;
-    while let Some(start) = rest.find("${") {
-        text.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find('}') else {
-            return Err(datafusion::error::DataFusionError::Plan(
-                "unterminated ${ in the row filter".into(),
-            ));
-        };
-        text.push_str("'0'");
-        rest = &rest[start + end + 1..];
-    }
-    text.push_str(rest);
-    let quoted: Vec<String> = table
-        .splitn(3, '.')
-        .map(|part| format!("\"{}\"", part.replace('"', "\"\"")))
-        .collect();
-    let sql = format!("SELECT * FROM {} WHERE ({text})", quoted.join("."));
+    let sql = lookup_sql(table, filter, |_| Ok("'0'".to_string()))
+        .map_err(datafusion::error::DataFusionError::Plan)?;
     context.state().create_logical_plan(&sql).await.map(|_| ())
 }
 

@@ -22,7 +22,7 @@ use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 
 use super::expressions::{parse, policy_error};
 use super::secure_scan::{AccessReport, SecureScans, bound_attributes};
-use crate::policy::lookups::lookup_tables;
+use crate::policy::lookups::{lookup_sql, lookup_tables};
 use crate::policy::{RowFilterRule, TableAccess};
 
 /// Lookups inside lookups deeper than this are refused (circles are refused at load;
@@ -50,37 +50,16 @@ impl SecureScans {
         table: &str,
     ) -> Result<(String, Vec<ScalarValue>)> {
         let attributes = bound_attributes(&self.principal);
-        let mut text = String::with_capacity(rule.expression.len());
         let mut values = Vec::new();
-        let mut rest = rule.expression.as_str();
-        while let Some(start) = rest.find("${") {
-            text.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let end = after.find('}').ok_or_else(|| {
-                policy_error(format!("{}: unterminated ${{ in the row filter", rule.id))
-            })?;
-            let name = after[..end].strip_prefix("user.").ok_or_else(|| {
-                policy_error(format!("{}: only ${{user.ATTRIBUTE}} is allowed", rule.id))
-            })?;
+        let sql = lookup_sql(table, &rule.expression, |name| {
             let value = attributes.get(name).ok_or_else(|| {
-                policy_error(format!(
-                    "{}: the user has no attribute {name:?}, which the policy needs",
-                    rule.id
-                ))
+                format!("the user has no attribute {name:?}, which the policy needs")
             })?;
             values.push(ScalarValue::Utf8(Some(value.clone())));
-            text.push_str(&format!("${}", values.len()));
-            rest = &after[end + 1..];
-        }
-        text.push_str(rest);
-        let quoted: Vec<String> = table
-            .splitn(3, '.')
-            .map(|part| format!("\"{}\"", part.replace('"', "\"\"")))
-            .collect();
-        Ok((
-            format!("SELECT * FROM {} WHERE ({text})", quoted.join(".")),
-            values,
-        ))
+            Ok(format!("${}", values.len()))
+        })
+        .map_err(|e| policy_error(format!("{}: {e}", rule.id)))?;
+        Ok((sql, values))
     }
 
     /// Hands over the predicate of `rule_id` planned by [`SecureScans::lookup_query`]:

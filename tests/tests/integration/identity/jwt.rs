@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
@@ -14,7 +13,7 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use lakegate_gateway::config::{Config, TlsConfig};
 use lakegate_security::jwt::JwtConfig;
 use lakegate_tests::jwt::{AUDIENCE, ISSUER, TestIssuer};
-use lakegate_tests::{TestGateway, seeded_data_dir, test_config};
+use lakegate_tests::{TestGateway, login_failures, seeded_data_dir, test_config};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -91,22 +90,6 @@ fn sqlstate(error: &tokio_postgres::Error) -> String {
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect(sql).get(0)
-}
-
-async fn login_failures(audit: &Path, at_least: usize) -> Vec<serde_json::Value> {
-    let started = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(audit).unwrap_or_default();
-        let events: Vec<serde_json::Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .filter(|e: &serde_json::Value| e["outcome"] == "login_failed")
-            .collect();
-        if events.len() >= at_least || started.elapsed() > Duration::from_secs(10) {
-            return events;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use lakegate_gateway::config::{Config, TlsConfig};
 use lakegate_security::ldap::LdapConfig;
 use lakegate_tests::ldap_server::{BASE, LdapServer, SEARCH_DN, SEARCH_PASSWORD};
-use lakegate_tests::{TestGateway, seeded_data_dir, test_config};
+use lakegate_tests::{TestGateway, login_failures, seeded_data_dir, test_config};
 
 use crate::flight::sql::run;
 
@@ -111,22 +111,6 @@ async fn psql(
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
     } else {
         Err(String::from_utf8_lossy(&output.stderr).to_string())
-    }
-}
-
-async fn login_failures(audit: &Path, at_least: usize) -> Vec<serde_json::Value> {
-    let started = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(audit).unwrap_or_default();
-        let events: Vec<serde_json::Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .filter(|e: &serde_json::Value| e["outcome"] == "login_failed")
-            .collect();
-        if events.len() >= at_least || started.elapsed() > Duration::from_secs(10) {
-            return events;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
