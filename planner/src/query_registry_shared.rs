@@ -7,6 +7,9 @@ use std::sync::{Arc, Weak};
 use crate::metering::{PUBLISH_EVERY, SharedQuery, SharedStore};
 use crate::query_registry::{KillRefusal, QueryRegistry};
 
+/// How often an unchanged list of running queries is published again.
+const REPUBLISH_UNCHANGED: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl QueryRegistry {
     /// Publishes this replica's queries to `store` as `instance`, and carries out the
     /// kill requests left for them, every round while the registry lives.
@@ -16,6 +19,9 @@ impl QueryRegistry {
         }
         let registry: Weak<QueryRegistry> = Arc::downgrade(self);
         tokio::spawn(async move {
+            // What was published last, and when: an unchanged list is published again
+            // only often enough to stay fresh (others drop rows older than 5 s).
+            let mut last: Option<(Vec<SharedQuery>, std::time::Instant)> = None;
             loop {
                 tokio::time::sleep(PUBLISH_EVERY).await;
                 let Some(registry) = registry.upgrade() else {
@@ -37,8 +43,18 @@ impl QueryRegistry {
                         state: q.state().name().to_string(),
                     })
                     .collect();
-                if let Err(e) = store.publish(&instance, &queries).await {
-                    tracing::warn!(error = %e, "running queries could not be shared");
+                let fresh = last.as_ref().is_some_and(|(published, at)| {
+                    *published == queries && at.elapsed() < REPUBLISH_UNCHANGED
+                });
+                if !fresh {
+                    if let Err(e) = store.publish(&instance, &queries).await {
+                        tracing::warn!(error = %e, "running queries could not be shared");
+                        continue;
+                    }
+                    last = Some((queries.clone(), std::time::Instant::now()));
+                }
+                // Kill requests can only be for queries this replica runs.
+                if queries.is_empty() {
                     continue;
                 }
                 match store.take_kills(&instance).await {
