@@ -31,10 +31,10 @@ fn start(scale_factor: &str) -> Server {
     server
 }
 
-/// Starts the binary on port 0 over `dir` and waits for the line that reports the
-/// bound address.
-fn start_in(dir: &std::path::Path, scale_factor: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+/// `gateway serve` on ports 0 over `dir`, seeding at `scale_factor` when empty.
+fn serve(dir: &std::path::Path, scale_factor: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
+    command
         .args([
             "serve",
             "--pg-listen",
@@ -45,8 +45,15 @@ fn start_in(dir: &std::path::Path, scale_factor: &str) -> Server {
         ])
         .arg(dir)
         .env("GATEWAY_SEED__SCALE_FACTOR", scale_factor)
+        .env("GATEWAY_ADMIN__LISTEN", "127.0.0.1:0");
+    command
+}
+
+/// Starts the binary on port 0 over `dir` and waits for the line that reports the
+/// bound address.
+fn start_in(dir: &std::path::Path, scale_factor: &str) -> Server {
+    let mut child = serve(dir, scale_factor)
         .env("GATEWAY_QUERY__TARGET_PARTITIONS", "2")
-        .env("GATEWAY_ADMIN__LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -333,23 +340,7 @@ fn demo_accounts_are_announced_and_kept_off_the_network() {
 fn a_second_gateway_process_is_refused_the_audit_trail_the_first_writes() {
     let server = start("0.001");
     let dir = server._dir.as_ref().expect("data dir").path().to_path_buf();
-    let serve = || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
-        command
-            .args([
-                "serve",
-                "--pg-listen",
-                "127.0.0.1:0",
-                "--flight-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(&dir)
-            .env("GATEWAY_SEED__SCALE_FACTOR", "0.001")
-            .env("GATEWAY_ADMIN__LISTEN", "127.0.0.1:0");
-        command
-    };
-    let second = serve().output().expect("second gateway runs");
+    let second = serve(&dir, "0.001").output().expect("second gateway runs");
     assert!(!second.status.success(), "{second:?}");
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
@@ -357,7 +348,7 @@ fn a_second_gateway_process_is_refused_the_audit_trail_the_first_writes() {
         "{stderr}"
     );
     // With its own trail it starts beside the first.
-    let mut third = serve()
+    let mut third = serve(&dir, "0.001")
         .env(
             "GATEWAY_AUDIT__PATH",
             dir.join("audit").join("replica-b.jsonl"),
