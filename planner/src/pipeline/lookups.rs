@@ -3,6 +3,8 @@
 //! the statement reads, and every table those lookups read in turn, each such filter of
 //! the principal is planned as `SELECT * FROM table WHERE (filter)` with the user's
 //! attributes as parameters, and its predicate handed to the session's security rule.
+//! Lookups are planned over the providers the statement resolved (see
+//! [`LookupTables`]): the same snapshots, and no table resolved twice.
 
 use std::collections::HashSet;
 
@@ -10,6 +12,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
+use super::lookup_tables::LookupTables;
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
 
@@ -24,6 +27,9 @@ pub(crate) async fn prepare(
 ) -> Result<()> {
     let rule = &session.rule;
     rule.clear_lookups();
+    if !rule.has_lookups() {
+        return Ok(());
+    }
     let catalog = &state.config_options().catalog;
     let (default_catalog, default_schema) = (&catalog.default_catalog, &catalog.default_schema);
     let mut pending: Vec<(String, usize)> = tables_read(plan, default_catalog, default_schema)
@@ -31,6 +37,7 @@ pub(crate) async fn prepare(
         .map(|t| (t, 0))
         .collect();
     let mut planned = HashSet::new();
+    let mut sources = LookupTables::of_statement(state, plan, &session.lookup_plans);
     while let Some((table, depth)) = pending.pop() {
         for filter in rule.lookups_needed(&table) {
             if !planned.insert(filter.id.clone()) {
@@ -57,8 +64,8 @@ pub(crate) async fn prepare(
             let (sql, values) = rule
                 .lookup_query(&filter, &table)
                 .map_err(QueryError::from)?;
-            let plan = state
-                .create_logical_plan(&sql)
+            let plan = sources
+                .plan(&sql)
                 .await
                 .map_err(|e| failed(e.to_string()))?
                 .with_param_values(values)

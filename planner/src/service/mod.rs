@@ -224,6 +224,7 @@ impl QueryService {
             cursors: Cursors::default(),
             pg_context: parts.pg_context,
             notices: Default::default(),
+            lookup_plans: Default::default(),
         }
     }
 

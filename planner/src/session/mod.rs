@@ -55,6 +55,8 @@ pub struct Session {
     pub(crate) pg_context: Arc<lakegate_pg_compat::catalog::PgCatalogContext>,
     /// NOTICE messages for the client, sent after the statement's result.
     pub(crate) notices: Arc<Mutex<Vec<Notice>>>,
+    /// The plans of the row-filter lookups this session's statements needed.
+    pub(crate) lookup_plans: crate::pipeline::lookup_tables::LookupPlans,
 }
 
 impl std::fmt::Debug for Session {

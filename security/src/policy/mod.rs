@@ -46,6 +46,9 @@ pub struct RowFilterRule {
     pub table: String,
     /// SQL boolean expression over the table's columns; `${user.ATTR}` binds an attribute.
     pub expression: String,
+    /// The tables the expression's subqueries look up (`catalog.schema.table`), told
+    /// once at load: empty for a filter over the table's own columns.
+    pub looks_up: Vec<String>,
 }
 
 /// A column rule: deny or mask matching columns for `subject`.
@@ -273,6 +276,17 @@ impl Policy {
     /// The number of grants (`p` lines).
     pub fn grant_count(&self) -> usize {
         self.grants.len()
+    }
+
+    /// Whether some row filter of `who` (its own or a role's) looks other tables up.
+    pub fn has_lookups<'a>(&self, who: impl Into<Subject<'a>>) -> bool {
+        if self.filters.iter().all(|f| f.looks_up.is_empty()) {
+            return false;
+        }
+        let subjects = self.subjects(who);
+        self.filters
+            .iter()
+            .any(|f| !f.looks_up.is_empty() && subjects.contains(&f.subject))
     }
 
     /// The row filters (`p2` lines), in file order.

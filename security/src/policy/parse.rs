@@ -125,14 +125,16 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Parsed, String> {
                 }
                 parsed.objects.push((id.clone(), fields[2].clone()));
                 // The tables the filter looks up must exist too.
-                for looked_up in super::lookups::lookup_tables(&fields[3]).map_err(error)? {
-                    parsed.objects.push((id.clone(), looked_up));
+                let looks_up = super::lookups::lookup_tables(&fields[3]).map_err(error)?;
+                for looked_up in &looks_up {
+                    parsed.objects.push((id.clone(), looked_up.clone()));
                 }
                 parsed.filters.push(RowFilterRule {
                     id: id.clone(),
                     subject: fields[1].clone(),
                     table: fields[2].clone(),
                     expression: fields[3].clone(),
+                    looks_up,
                 });
             }
             "p3" => {

@@ -20,7 +20,7 @@ use datafusion::prelude::SessionContext;
 
 use super::expressions::{parse, parser};
 use super::masks::mask_expr;
-use crate::policy::lookups::{lookup_sql, lookup_tables};
+use crate::policy::lookups::lookup_sql;
 use crate::policy::{ColumnAction, Policy};
 
 /// Every problem found, each starting with its rule's `file:line`. `schema_of` gives
@@ -41,7 +41,7 @@ pub async fn check_rules(
             continue;
         };
         // A filter that looks tables up is planned as a query over those tables (empty).
-        let looked_up = lookup_tables(&rule.expression).unwrap_or_default();
+        let looked_up = rule.looks_up.clone();
         if !looked_up.is_empty() {
             let mut tables = looked_up.clone();
             tables.push(rule.table.clone());

@@ -22,7 +22,7 @@ use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 
 use super::expressions::{parse, policy_error};
 use super::secure_scan::{AccessReport, SecureScans, bound_attributes};
-use crate::policy::lookups::{lookup_sql, lookup_tables};
+use crate::policy::lookups::lookup_sql;
 use crate::policy::{RowFilterRule, TableAccess};
 
 /// Lookups inside lookups deeper than this are refused (circles are refused at load;
@@ -30,13 +30,19 @@ use crate::policy::{RowFilterRule, TableAccess};
 const MAX_DEPTH: usize = 8;
 
 impl SecureScans {
+    /// Whether any row filter of the principal looks other tables up: when none does,
+    /// a statement has no lookups to plan.
+    pub fn has_lookups(&self) -> bool {
+        self.policy.current().has_lookups(&self.principal)
+    }
+
     /// The principal's row filters on `table` that look other tables up, which the
     /// pipeline must plan for this statement.
     pub fn lookups_needed(&self, table: &str) -> Vec<RowFilterRule> {
         match self.policy.current().table_access(&self.principal, table) {
             TableAccess::Filtered(rules) => rules
                 .into_iter()
-                .filter(|rule| lookup_tables(&rule.expression).is_ok_and(|t| !t.is_empty()))
+                .filter(|rule| !rule.looks_up.is_empty())
                 .collect(),
             _ => Vec::new(),
         }
@@ -89,8 +95,7 @@ impl SecureScans {
         report: &mut AccessReport,
         depth: usize,
     ) -> Result<Expr> {
-        let looked_up = lookup_tables(&rule.expression)
-            .map_err(|e| policy_error(format!("{}: {e}", rule.id)))?;
+        let looked_up = &rule.looks_up;
         if looked_up.is_empty() {
             return parse(
                 &self.parser,
