@@ -9,7 +9,7 @@
 //! schemas are unchanged), instead of parsing and planning the SQL again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
@@ -23,31 +23,7 @@ use datafusion::logical_expr::planner::{ContextProvider, ExprPlanner, RelationPl
 use datafusion::logical_expr::{AggregateUDF, LogicalPlan, ScalarUDF, TableSource, WindowUDF};
 use datafusion::sql::planner::{ParserOptions, SqlToRel};
 
-/// Lookups this session planned, by SQL, with their parameters unbound.
-#[derive(Debug, Default)]
-pub(crate) struct LookupPlans(Mutex<HashMap<String, LogicalPlan>>);
-
-/// Lookups kept per session at most (a principal has a few lookup filters; a policy
-/// reload that rewrites them leaves old entries, dropped all at once past this).
-const MAX_KEPT: usize = 64;
-
-impl LookupPlans {
-    fn get(&self, sql: &str) -> Option<LogicalPlan> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(sql)
-            .cloned()
-    }
-
-    fn keep(&self, sql: &str, plan: &LogicalPlan) {
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() >= MAX_KEPT {
-            kept.clear();
-        }
-        kept.insert(sql.to_string(), plan.clone());
-    }
-}
+use crate::session::lookup_plans::LookupPlans;
 
 /// Table sources by resolved name, for one statement.
 pub(crate) struct LookupTables<'a> {

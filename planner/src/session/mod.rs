@@ -1,6 +1,7 @@
 //! One client connection's state: its principal, parameters and DataFusion context.
 
 pub(crate) mod cursors;
+pub(crate) mod lookup_plans;
 pub(crate) mod settings;
 pub(crate) mod transaction;
 
@@ -56,7 +57,7 @@ pub struct Session {
     /// NOTICE messages for the client, sent after the statement's result.
     pub(crate) notices: Arc<Mutex<Vec<Notice>>>,
     /// The plans of the row-filter lookups this session's statements needed.
-    pub(crate) lookup_plans: crate::pipeline::lookup_tables::LookupPlans,
+    pub(crate) lookup_plans: lookup_plans::LookupPlans,
 }
 
 impl std::fmt::Debug for Session {
