@@ -32,6 +32,24 @@ async fn replica(secret: &Path) -> TestGateway {
     TestGateway::start_with(config).await
 }
 
+/// Two replicas over the seeded data directory sharing a coordination store in `dir`,
+/// each configured further by `tweak`.
+async fn two_replicas(
+    dir: &Path,
+    tweak: impl Fn(&mut lakegate_gateway::config::Config),
+) -> (TestGateway, TestGateway) {
+    let store = format!("sqlite:{}", dir.join("coordination.db").display());
+    let config = || {
+        let mut config = test_config(seeded_data_dir());
+        config.finops.shared_store = Some(store.clone());
+        tweak(&mut config);
+        config
+    };
+    let a = TestGateway::start_with(config()).await;
+    let b = TestGateway::start_with(config()).await;
+    (a, b)
+}
+
 fn rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
 }
@@ -185,19 +203,14 @@ async fn a_budget_spent_through_one_replica_refuses_at_another() {
 async fn a_role_limit_of_one_query_holds_across_replicas() {
     use lakegate_planner::QueryLimit;
     let dir = tempfile::tempdir().expect("dir");
-    let store = format!("sqlite:{}", dir.path().join("coordination.db").display());
-    let replica_config = || {
-        let mut config = test_config(seeded_data_dir());
+    let (a, b) = two_replicas(dir.path(), |config| {
         config.finops.limits = vec![QueryLimit {
             subject: "role:analyst".into(),
             max_concurrent: Some(1),
             ..QueryLimit::default()
         }];
-        config.finops.shared_store = Some(store.clone());
-        config
-    };
-    let a = TestGateway::start_with(replica_config()).await;
-    let b = TestGateway::start_with(replica_config()).await;
+    })
+    .await;
     let at_a = a
         .connect_as("analyst", "analyst")
         .await
@@ -248,14 +261,7 @@ async fn a_role_limit_of_one_query_holds_across_replicas() {
 #[tokio::test]
 async fn every_replica_lists_every_replicas_queries_and_kills_them() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = format!("sqlite:{}", dir.path().join("coordination.db").display());
-    let replica_config = || {
-        let mut config = test_config(seeded_data_dir());
-        config.finops.shared_store = Some(store.clone());
-        config
-    };
-    let a = TestGateway::start_with(replica_config()).await;
-    let b = TestGateway::start_with(replica_config()).await;
+    let (a, b) = two_replicas(dir.path(), |_| {}).await;
     let at_a = a
         .connect_as("analyst", "analyst")
         .await
