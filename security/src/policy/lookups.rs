@@ -12,7 +12,7 @@ use super::{RowFilterRule, pattern};
 /// why they cannot be told: a lookup must name its table in full, since the filter
 /// applies in every session whatever its search path.
 pub fn lookup_tables(expression: &str) -> Result<Vec<String>, String> {
-    let text = without_attributes(expression);
+    let text = substitute_attributes(expression, |_| Ok("NULL".into()))?;
     let parsed = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(&text)
         .and_then(|mut parser| parser.parse_expr())
@@ -63,21 +63,7 @@ pub fn lookup_sql(
     expression: &str,
     mut bind: impl FnMut(&str) -> Result<String, String>,
 ) -> Result<String, String> {
-    let mut text = String::with_capacity(expression.len());
-    let mut rest = expression;
-    while let Some(start) = rest.find("${") {
-        text.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| "unterminated ${ in the row filter".to_string())?;
-        let name = after[..end]
-            .strip_prefix("user.")
-            .ok_or_else(|| "only ${user.ATTRIBUTE} is allowed".to_string())?;
-        text.push_str(&bind(name)?);
-        rest = &after[end + 1..];
-    }
-    text.push_str(rest);
+    let text = substitute_attributes(expression, &mut bind)?;
     let quoted: Vec<String> = table
         .splitn(3, '.')
         .map(|part| format!("\"{}\"", part.replace('"', "\"\"")))
@@ -85,25 +71,34 @@ pub fn lookup_sql(
     Ok(format!("SELECT * FROM {} WHERE ({text})", quoted.join(".")))
 }
 
-/// `${user.ATTR}` references replaced by NULL, so the text parses as SQL.
-fn without_attributes(text: &str) -> String {
+/// `text` with each `${user.ATTR}` replaced by what `bind` gives for `ATTR`: the one
+/// reader of attribute references, for lookups and for filters over a table's own
+/// columns. A reference that is unterminated, not `user.`, or not a plain name is
+/// refused, naming it.
+pub fn substitute_attributes(
+    text: &str,
+    mut bind: impl FnMut(&str) -> Result<String, String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
-        match rest[start..].find('}') {
-            Some(end) => {
-                out.push_str("NULL");
-                rest = &rest[start + end + 1..];
-            }
-            None => {
-                rest = &rest[start..];
-                break;
-            }
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated ${{ in {text:?}"))?;
+        let reference = &after[..end];
+        let name = reference.strip_prefix("user.").ok_or_else(|| {
+            format!("only ${{user.ATTRIBUTE}} references are allowed, found ${{{reference}}}")
+        })?;
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("invalid attribute name {name:?}"));
         }
+        out.push_str(&bind(name)?);
+        rest = &after[end + 1..];
     }
     out.push_str(rest);
-    out
+    Ok(out)
 }
 
 /// Refuses filters whose lookups lead back to themselves (`orders` looks up
@@ -158,6 +153,29 @@ mod tests {
             table: table.into(),
             expression: expression.into(),
             looks_up: lookup_tables(expression).expect("lookups"),
+        }
+    }
+
+    #[test]
+    fn attribute_references_are_read_one_way_for_lookups() {
+        let bound = lookup_sql(
+            "lake.s.t",
+            "a IN (SELECT b FROM lake.s.u WHERE c = ${user.team})",
+            |n| Ok(format!("<{n}>")),
+        );
+        assert_eq!(
+            bound.as_deref(),
+            Ok(
+                "SELECT * FROM \"lake\".\"s\".\"t\" WHERE (a IN (SELECT b FROM lake.s.u WHERE c = <team>))"
+            )
+        );
+        for bad in ["${env.HOME}", "${user.}", "${user.a-b}", "${user.team"] {
+            let text = format!("a IN (SELECT b FROM lake.s.u WHERE c = {bad})");
+            assert!(lookup_tables(&text).is_err(), "{bad}");
+            assert!(
+                lookup_sql("lake.s.t", &text, |_| Ok("x".into())).is_err(),
+                "{bad}"
+            );
         }
     }
 

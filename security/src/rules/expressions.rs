@@ -65,32 +65,12 @@ pub(crate) fn policy_error(message: String) -> datafusion::error::DataFusionErro
 
 /// Replaces `${user.NAME}` with an identifier; returns the names used.
 fn replace_attributes(text: &str, rule: &str) -> Result<(String, Vec<String>)> {
-    let mut out = String::with_capacity(text.len());
     let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| policy_error(format!("{rule}: unterminated ${{ in {text:?}")))?;
-        let reference = &after[..end];
-        let name = reference.strip_prefix("user.").ok_or_else(|| {
-            policy_error(format!(
-                "{rule}: only ${{user.ATTRIBUTE}} references are allowed, found ${{{reference}}}"
-            ))
-        })?;
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(policy_error(format!(
-                "{rule}: invalid attribute name {name:?}"
-            )));
-        }
-        out.push_str(ATTR_PREFIX);
-        out.push_str(name);
+    let out = crate::policy::lookups::substitute_attributes(text, |name| {
         names.push(name.to_string());
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
+        Ok(format!("{ATTR_PREFIX}{name}"))
+    })
+    .map_err(|e| policy_error(format!("{rule}: {e}")))?;
     Ok((out, names))
 }
 
