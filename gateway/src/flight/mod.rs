@@ -81,6 +81,7 @@ impl FlightFrontend {
         };
         let state = FlightState {
             service,
+            prepared: PreparedStatements::new(signer.clone(), config.max_prepared_per_user),
             auth: Authenticator::new(
                 signer,
                 users,
@@ -89,7 +90,6 @@ impl FlightFrontend {
             )
             .with_external(external),
             ticket_ttl: Duration::from_secs(config.ticket_ttl_seconds.max(1)),
-            prepared: PreparedStatements::new(config.max_prepared_per_user),
             running: Arc::new(FlightCancels::default()),
             info: StaticInfo::new().context("building the Flight SQL info tables")?,
             streams: stream_slots::StreamSlots::new(config.max_streams_per_user),

@@ -42,7 +42,7 @@ use super::ipc_frames::Compression;
 use super::metadata::{StaticInfo, is_metadata};
 use super::params::{param_rows, parameter_schema};
 use super::plain_types::{plain_batch, plain_schema};
-use super::prepared::PreparedStatements;
+use super::prepared::{Entry, Lookup, PreparedStatements};
 use super::status::{arrow_status, server_arrow_status, to_status};
 use super::stream_slots::StreamSlots;
 use super::ticket::{self, Claims, TicketBody};
@@ -171,6 +171,19 @@ impl FlightState {
             .map_err(to_status)
     }
 
+    /// The prepared statement behind a handle, described here when another replica
+    /// prepared it.
+    async fn prepared_entry(&self, session: &Session, handle: &[u8]) -> Result<Entry, Status> {
+        let user = &session.principal().user;
+        match self.prepared.get(handle, user)? {
+            Lookup::Known(entry) => Ok(entry),
+            Lookup::Unknown { sql, params } => {
+                let prepared = self.describe(session, &sql).await?;
+                Ok(self.prepared.adopt(handle, user, prepared, sql, params))
+            }
+        }
+    }
+
     fn flight_info(
         &self,
         user: &str,
@@ -224,10 +237,13 @@ impl FlightState {
             }
             Command::CommandPreparedStatementQuery(command) => {
                 let handle = command.prepared_statement_handle.to_vec();
-                let entry = self.prepared.get(&handle, &principal.user)?;
+                let session = self
+                    .service
+                    .open_session(principal.clone(), origin(request));
+                let entry = self.prepared_entry(&session, &handle).await?;
                 require_query(&entry.prepared)?;
                 // A missing or ill-fitting binding is reported here, before any DoGet.
-                param_rows(&entry.prepared, entry.params.as_ref())?;
+                param_rows(&entry.prepared, entry.params.as_deref())?;
                 Ok((result_schema(&entry.prepared), TicketBody::Prepared(handle)))
             }
             command if is_metadata(&command) => {
@@ -357,7 +373,6 @@ impl FlightState {
         deadline: Option<Duration>,
         compression: Option<Compression>,
     ) -> Result<Results, Status> {
-        let principal = session.principal().clone();
         match &claims.body {
             TicketBody::Statement(sql) => {
                 let mut statements = self.service.parse(&session, sql).map_err(to_status)?;
@@ -372,8 +387,8 @@ impl FlightState {
                     .await
             }
             TicketBody::Prepared(handle) => {
-                let entry = self.prepared.get(handle, &principal.user)?;
-                let rows = param_rows(&entry.prepared, entry.params.as_ref())?;
+                let entry = self.prepared_entry(&session, handle).await?;
+                let rows = param_rows(&entry.prepared, entry.params.as_deref())?;
                 self.run(session, entry.prepared, rows, claims, deadline, compression)
                     .await
             }
@@ -578,14 +593,17 @@ impl FlightService for FlightSqlEndpoint {
         match decode_command(&descriptor.cmd)? {
             Command::CommandPreparedStatementQuery(command) => {
                 let handle = command.prepared_statement_handle.to_vec();
-                let entry = state.prepared.get(&handle, &principal.user)?;
+                let entry = state.prepared_entry(&session, &handle).await?;
                 let data = stream::once(async move { Ok(first) })
                     .chain(input)
                     .map_err(|status| FlightError::Tonic(Box::new(status)));
                 let bound = decode_parameters(data).await?;
                 // Refuse a binding that does not fit now, not at execution.
                 param_rows(&entry.prepared, Some(&bound))?;
-                state.prepared.bind(&handle, &principal.user, bound)?;
+                // The binding travels in a new handle, which any replica executes.
+                let handle = state
+                    .prepared
+                    .bind(&handle, &principal.user, &entry, bound)?;
                 let result = DoPutPreparedStatementResult {
                     prepared_statement_handle: Some(handle.into()),
                 };
@@ -607,17 +625,17 @@ impl FlightService for FlightSqlEndpoint {
             }
             Command::CommandPreparedStatementUpdate(command) => {
                 let handle = command.prepared_statement_handle.to_vec();
-                let entry = state.prepared.get(&handle, &principal.user)?;
+                let entry = state.prepared_entry(&session, &handle).await?;
                 // Parameter rows come with the update, or were bound before.
                 let data = stream::once(async move { Ok(first) })
                     .chain(input)
                     .map_err(|status| FlightError::Tonic(Box::new(status)));
                 let sent = decode_parameters(data).await?;
-                let bound = match (sent.num_columns(), entry.params) {
-                    (0, Some(bound)) => Some(bound),
-                    _ => Some(sent),
+                let bound = match (sent.num_columns(), &entry.params) {
+                    (0, Some(bound)) => bound.as_ref(),
+                    _ => &sent,
                 };
-                let rows = run_update(state, session, &entry.prepared, bound.as_ref()).await?;
+                let rows = run_update(state, session, &entry.prepared, Some(bound)).await?;
                 let result = arrow_flight::sql::DoPutUpdateResult { record_count: rows };
                 Ok(Response::new(one(PutResult {
                     app_metadata: result.encode_to_vec().into(),
@@ -690,7 +708,9 @@ impl FlightService for FlightSqlEndpoint {
                     None => bytes::Bytes::new(),
                 };
                 let parameter_schema = ipc_schema(&parameter_schema(&prepared))?;
-                let handle = state.prepared.insert(&principal.user, prepared);
+                let handle = state
+                    .prepared
+                    .insert(&principal.user, &command.query, prepared)?;
                 let answer = ActionCreatePreparedStatementResult {
                     prepared_statement_handle: handle.into(),
                     dataset_schema,

@@ -1,7 +1,8 @@
 //! Two replicas over one data directory with one Flight SQL secret file: a bearer
 //! token and a ticket issued by one are redeemed by the other, as a load balancer that
 //! sends each call anywhere needs; a replica with another secret refuses them; keys
-//! rotate through the file without a restart.
+//! rotate through the file without a restart; a prepared statement bound at one replica
+//! runs at another.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -125,6 +126,91 @@ async fn tokens_and_tickets_of_one_replica_are_redeemed_at_another_and_keys_rota
         .map_err(to_status)
         .expect("the new token at B");
     assert_eq!(rows(&fetch(&mut at_b, &info_b).await.expect("rows")), 1);
+}
+
+#[tokio::test]
+async fn a_prepared_statement_bound_at_one_replica_runs_at_another() {
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = dir.path().join("flight.secret");
+    write_secret(&secret, &format!("{FIRST}\n"), 0);
+    let a = replica(&secret).await;
+    let b = replica(&secret).await;
+
+    // Prepared and bound at A: the binding comes back in a new handle.
+    let mut at_a = a.flight_as("demo", "demo").await.expect("handshake at A");
+    let mut statement = at_a
+        .prepare(
+            "SELECT n_name FROM lake.tpch.nation WHERE n_regionkey = ? ORDER BY n_name".into(),
+            None,
+        )
+        .await
+        .map_err(to_status)
+        .expect("prepare at A");
+    let schema = Arc::new(Schema::new(vec![Field::new("r", DataType::Int64, true)]));
+    let binding =
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1]))]).expect("binding");
+    statement.set_parameters(binding).expect("bind");
+    let info = statement
+        .execute()
+        .await
+        .map_err(to_status)
+        .expect("bound and described at A");
+
+    // A's ticket is redeemed at B, which never saw the statement.
+    let token = at_a.token().cloned().expect("token");
+    let mut at_b = arrow_flight::sql::client::FlightSqlServiceClient::new(b.flight_channel().await);
+    at_b.set_token(token.clone());
+    let batches = fetch(&mut at_b, &info).await.expect("A's ticket at B");
+    assert_eq!(rows(&batches), 5, "the five nations of region 1");
+
+    // The bound handle itself is described at B (GetFlightInfo), then executed there.
+    let descriptor = info.flight_descriptor.clone().expect("descriptor");
+    let mut raw =
+        arrow_flight::flight_service_client::FlightServiceClient::new(b.flight_channel().await);
+    let mut request = tonic::Request::new(descriptor.clone());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let info_b = raw
+        .get_flight_info(request)
+        .await
+        .expect("the handle described at B")
+        .into_inner();
+    let at_b_rows = fetch(&mut at_b, &info_b).await.expect("rows at B");
+    assert_eq!(rows(&at_b_rows), 5);
+    assert_eq!(
+        format!("{:?}", at_b_rows),
+        format!("{:?}", batches),
+        "the same rows whichever replica described the handle"
+    );
+
+    // Another user cannot use the handle at either replica.
+    let admin = b.flight_as("admin", "admin").await.expect("admin at B");
+    let mut request = tonic::Request::new(descriptor.clone());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", admin.token().expect("token"))
+            .parse()
+            .expect("header"),
+    );
+    let refused = raw
+        .get_flight_info(request)
+        .await
+        .expect_err("another user's handle");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused}");
+
+    // Closed at A, the handle is unknown at A.
+    statement
+        .close()
+        .await
+        .map_err(to_status)
+        .expect("close at A");
+    let closed = fetch(&mut at_a, &info).await.expect_err("closed at A");
+    assert_eq!(closed.code(), Code::NotFound, "{closed}");
 }
 
 #[tokio::test]
