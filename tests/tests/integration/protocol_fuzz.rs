@@ -19,9 +19,6 @@ use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The tests' own threads, whose failed assertions are not the server's panics.
-const TEST_THREADS: &[&str] = &["random_message", "unauthenticated"];
-
 fn seed() -> u64 {
     std::env::var("LAKEGATE_FUZZ_SEED")
         .ok()
@@ -233,7 +230,7 @@ async fn authenticated(addr: std::net::SocketAddr) -> (TcpStream, BytesMut) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_message_sequences_never_break_the_server() {
-    count_panics(TEST_THREADS);
+    count_panics();
     let seed = seed();
     let cases = cases(150);
     let gw = TestGateway::start().await;
@@ -435,7 +432,7 @@ fn garbage(rng: &mut StdRng) -> Garbage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_garbage_is_refused_at_once_without_panics() {
-    count_panics(TEST_THREADS);
+    count_panics();
     let seed = seed();
     let cases = cases(200);
     let mut config = test_config(seeded_data_dir());

@@ -39,7 +39,7 @@ fn random_statements_are_answered_or_refused_and_never_break_the_server() {
 }
 
 async fn fuzz() {
-    count_panics(&["random_statements"]);
+    count_panics();
     let statements = env_or("LAKEGATE_SQL_FUZZ_STATEMENTS", 2000);
     let seed = env_or("LAKEGATE_SQL_FUZZ_SEED", 1);
     let gw = TestGateway::start().await;

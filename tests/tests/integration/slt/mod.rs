@@ -14,7 +14,7 @@
 //! - `time_travel/`: writes and reads of snapshots (a data directory per run).
 //!
 //! `\connect USER` switches the connection to another demo user (see db.rs). Run one
-//! folder with `cargo test -p lakegate-tests --test slt security`.
+//! folder with `cargo test -p lakegate-tests --test integration slt::security`.
 
 mod db;
 
@@ -22,9 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use db::{GatewayDb, Mode};
-use lakegate_tests::{
-    TestGateway, seed_data_dir_at, seed_new_data_dir, seeded_data_dir, test_config,
-};
+use lakegate_tests::{TestGateway, seed_data_dir_at, seed_new_data_dir, test_config};
 
 /// The `.slt` files of folder `name`, sorted.
 fn files(name: &str) -> Vec<PathBuf> {
@@ -131,6 +129,14 @@ async fn both_modes(name: &str, config: impl Fn() -> lakegate_gateway::config::C
     }
 }
 
+/// The data directory of the read-only folders: seeded for them alone, since the
+/// integration tests that share this process create schemas and tables in the common
+/// seeded directory, and the catalog folders list what is there.
+fn slt_data_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| seed_new_data_dir("lakegate-slt-"))
+}
+
 #[tokio::test]
 async fn tpch() {
     let dir = seed_data_dir_at("lakegate-slt-tpch-", 0.1);
@@ -144,33 +150,33 @@ async fn tpch() {
 
 #[tokio::test]
 async fn security() {
-    both_modes("security", || test_config(seeded_data_dir())).await;
+    both_modes("security", || test_config(slt_data_dir())).await;
 }
 
 #[tokio::test]
 async fn pg_catalog() {
-    both_modes("pg_catalog", || test_config(seeded_data_dir())).await;
+    both_modes("pg_catalog", || test_config(slt_data_dir())).await;
 }
 
 #[tokio::test]
 async fn pg_functions() {
-    both_modes("pg_functions", || test_config(seeded_data_dir())).await;
+    both_modes("pg_functions", || test_config(slt_data_dir())).await;
 }
 
 #[tokio::test]
 async fn queries() {
-    both_modes("queries", || test_config(seeded_data_dir())).await;
+    both_modes("queries", || test_config(slt_data_dir())).await;
 }
 
 #[tokio::test]
 async fn errors() {
-    both_modes("errors", || test_config(seeded_data_dir())).await;
+    both_modes("errors", || test_config(slt_data_dir())).await;
 }
 
 #[tokio::test]
 async fn semantic() {
     // The demo models over the seeded tables are served by default.
-    both_modes("semantic", || test_config(seeded_data_dir())).await;
+    both_modes("semantic", || test_config(slt_data_dir())).await;
 }
 
 #[tokio::test]
