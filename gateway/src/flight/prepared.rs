@@ -64,7 +64,7 @@ pub(crate) struct Entry {
 #[derive(Debug)]
 pub(crate) enum Lookup {
     /// A statement this replica described.
-    Known(Entry),
+    Known(Box<Entry>),
     /// A statement described elsewhere: its SQL and binding, to describe it here.
     Unknown {
         sql: String,
@@ -239,7 +239,7 @@ impl PreparedStatements {
         }
         if let Some(kept) = registry.entries.get_mut(&decoded.key) {
             kept.last_used = Instant::now();
-            return Ok(Lookup::Known(kept.entry.clone()));
+            return Ok(Lookup::Known(Box::new(kept.entry.clone())));
         }
         if decoded.params_kind == LOCAL_PARAMS {
             return Err(Status::failed_precondition(format!(

@@ -176,7 +176,7 @@ impl FlightState {
     async fn prepared_entry(&self, session: &Session, handle: &[u8]) -> Result<Entry, Status> {
         let user = &session.principal().user;
         match self.prepared.get(handle, user)? {
-            Lookup::Known(entry) => Ok(entry),
+            Lookup::Known(entry) => Ok(*entry),
             Lookup::Unknown { sql, params } => {
                 let prepared = self.describe(session, &sql).await?;
                 Ok(self.prepared.adopt(handle, user, prepared, sql, params))
