@@ -438,10 +438,10 @@ pub struct FinopsConfig {
     pub history: HistorySettings,
     /// `[[finops.budgets]]`: daily and monthly cost budgets per user and per role.
     pub budgets: Vec<lakegate_planner::Budget>,
-    /// Where replicas behind one address share budget spending and `max_concurrent`
-    /// slots: `sqlite:PATH`
-    /// (`<data_dir>` is replaced by the data directory), e.g.
-    /// `sqlite:<data_dir>/system/coordination.db`. Unset: each gateway counts its own.
+    /// Where replicas behind one address share budget spending, `max_concurrent`
+    /// slots, running queries and kills: `sqlite:PATH` (`<data_dir>` is replaced by the
+    /// data directory), e.g. `sqlite:<data_dir>/system/coordination.db`, or
+    /// `postgres://USER:PASSWORD@HOST/DATABASE`. Unset: each gateway counts its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_store: Option<String>,
 }

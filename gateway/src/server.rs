@@ -309,7 +309,10 @@ impl Gateway {
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
             service.share_with_replicas(store);
-            tracing::info!(%url, "budget spending shared with the other replicas");
+            tracing::info!(
+                url = %lakegate_planner::redacted_url(&url),
+                "budget spending shared with the other replicas"
+            );
         }
         let listener = TcpListener::bind(&config.pg.listen)
             .await

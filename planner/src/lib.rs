@@ -35,7 +35,7 @@ pub use lakegate_pg_compat::listing::{ListedTable, TableFilter, like};
 pub use lakegate_semantic::diff as diff_semantic;
 pub use metering::{
     Budget, BudgetLedger, BudgetMode, BudgetPeriod, Metrics, PriceList, QueryFigures, QueryLimit,
-    SharedStore,
+    SharedStore, redacted_url,
 };
 pub use query_registry::QueryRegistry;
 pub use results_cache::ResultsCacheConfig;

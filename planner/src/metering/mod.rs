@@ -32,4 +32,4 @@ pub(crate) use meter::QueryMeter;
 pub use metrics::Metrics;
 pub use price::PriceList;
 pub(crate) use shared_runtime::{PUBLISH_EVERY, SharedQuery};
-pub use shared_store::SharedStore;
+pub use shared_store::{SharedStore, redacted_url};

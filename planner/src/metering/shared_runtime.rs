@@ -35,16 +35,22 @@ impl SharedStore {
     /// Replaces `replica`'s published queries with `queries`.
     pub(crate) async fn publish(&self, replica: &str, queries: &[SharedQuery]) -> sqlx::Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!("DELETE FROM {RUNNING} WHERE replica = ?1"))
+        sqlx::query(&format!("DELETE FROM {RUNNING} WHERE replica = $1"))
             .bind(replica)
             .execute(&mut *tx)
             .await?;
         let now = now_ms();
         for q in queries {
             sqlx::query(&format!(
-                "INSERT OR REPLACE INTO {RUNNING} (query_id, replica, user_name, roles, protocol, \
+                "INSERT INTO {RUNNING} (query_id, replica, user_name, roles, protocol, \
                  session_id, client_addr, query, started_ms, state, updated_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (query_id) DO UPDATE SET replica = excluded.replica, \
+                 user_name = excluded.user_name, roles = excluded.roles, \
+                 protocol = excluded.protocol, session_id = excluded.session_id, \
+                 client_addr = excluded.client_addr, query = excluded.query, \
+                 started_ms = excluded.started_ms, state = excluded.state, \
+                 updated_ms = excluded.updated_ms"
             ))
             .bind(&q.query_id)
             .bind(replica)
@@ -67,7 +73,7 @@ impl SharedStore {
     pub(crate) async fn others(&self, replica: &str) -> sqlx::Result<Vec<SharedQuery>> {
         let rows = sqlx::query(&format!(
             "SELECT query_id, user_name, roles, protocol, session_id, client_addr, query, \
-             started_ms, state FROM {RUNNING} WHERE replica <> ?1 AND updated_ms > ?2 \
+             started_ms, state FROM {RUNNING} WHERE replica <> $1 AND updated_ms > $2 \
              ORDER BY started_ms, query_id"
         ))
         .bind(replica)
@@ -94,7 +100,9 @@ impl SharedStore {
     /// Asks the replica running `query_id` to stop it with `message`.
     pub(crate) async fn request_kill(&self, query_id: &str, message: &str) -> sqlx::Result<()> {
         sqlx::query(&format!(
-            "INSERT OR REPLACE INTO {KILLS} (query_id, message, requested_ms) VALUES (?1, ?2, ?3)"
+            "INSERT INTO {KILLS} (query_id, message, requested_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (query_id) DO UPDATE SET message = excluded.message, \
+             requested_ms = excluded.requested_ms"
         ))
         .bind(query_id)
         .bind(message)
@@ -110,7 +118,7 @@ impl SharedStore {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(&format!(
             "SELECT k.query_id, k.message FROM {KILLS} k JOIN {RUNNING} r \
-             ON r.query_id = k.query_id WHERE r.replica = ?1"
+             ON r.query_id = k.query_id WHERE r.replica = $1"
         ))
         .bind(replica)
         .fetch_all(&mut *tx)
@@ -118,13 +126,13 @@ impl SharedStore {
         let mut kills = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: String = row.try_get(0)?;
-            sqlx::query(&format!("DELETE FROM {KILLS} WHERE query_id = ?1"))
+            sqlx::query(&format!("DELETE FROM {KILLS} WHERE query_id = $1"))
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
             kills.push((id, row.try_get(1)?));
         }
-        sqlx::query(&format!("DELETE FROM {KILLS} WHERE requested_ms < ?1"))
+        sqlx::query(&format!("DELETE FROM {KILLS} WHERE requested_ms < $1"))
             .bind(now_ms() - 60_000)
             .execute(&mut *tx)
             .await?;

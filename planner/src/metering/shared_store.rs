@@ -1,21 +1,29 @@
 //! What replicas of a deployment share to hold budgets and concurrency limits together:
 //! a SQLite database every replica reaches (by default
-//! `<data_dir>/system/coordination.db`, beside the catalog database they already share).
+//! `<data_dir>/system/coordination.db`, beside the catalog database they already share),
+//! or a PostgreSQL database the operator names (`postgres://…`), for replicas on
+//! machines that share no file system.
 //!
 //! Budgets: each finished query adds its cost to a table of spend per subject and
 //! period with one upsert (written off the query's path, a few milliseconds after it
 //! ends); a query with a hard budget reads its subjects' totals before it runs.
 //!
 //! Concurrency: a query holding a slot of a `max_concurrent` limit holds a row of the
-//! slots table, taken by one conditional insert (atomic in SQLite: no two replicas can
-//! both see a free slot), renewed while it runs and deleted when it ends; a replica that
-//! dies leaves rows that expire after [`SLOT_LEASE`]. WAL mode and a busy timeout let
-//! replicas write at once.
+//! slots table, taken by one conditional insert, renewed while it runs and deleted when
+//! it ends; a replica that dies leaves rows that expire after [`SLOT_LEASE`]. No two
+//! replicas can both see a free slot: SQLite runs one writer at a time (WAL mode and a
+//! busy timeout let replicas queue), and on PostgreSQL the insert runs in a transaction
+//! holding an advisory lock on the subject, so takers of one subject's slots go one at
+//! a time.
+//!
+//! The statements are written once for both databases through sqlx's `Any` driver
+//! (`$n` parameters, `ON CONFLICT` upserts, `BIGINT` and `DOUBLE PRECISION` columns,
+//! which SQLite reads as its integer and real types).
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 /// The spend table.
 const TABLE: &str = "lakegate_budget_spend";
@@ -29,74 +37,93 @@ pub(super) const RUNNING: &str = "lakegate_running_queries";
 /// Kill requests for queries another replica runs.
 pub(super) const KILLS: &str = "lakegate_kill_requests";
 
-async fn create_runtime_tables(pool: &SqlitePool) -> sqlx::Result<()> {
-    sqlx::query(&format!(
-        "CREATE TABLE IF NOT EXISTS {RUNNING} (query_id TEXT PRIMARY KEY, replica TEXT NOT NULL, \
-         user_name TEXT NOT NULL, roles TEXT, protocol TEXT NOT NULL, session_id INTEGER NOT NULL, \
-         client_addr TEXT NOT NULL, query TEXT, started_ms INTEGER NOT NULL, state TEXT NOT NULL, \
-         updated_ms INTEGER NOT NULL)"
-    ))
-    .execute(pool)
-    .await?;
-    sqlx::query(&format!(
-        "CREATE TABLE IF NOT EXISTS {KILLS} (query_id TEXT PRIMARY KEY, message TEXT NOT NULL, \
-         requested_ms INTEGER NOT NULL)"
-    ))
-    .execute(pool)
-    .await?;
-    Ok(())
+/// The tables, created when missing.
+fn schema() -> [String; 4] {
+    [
+        format!(
+            "CREATE TABLE IF NOT EXISTS {TABLE} (subject TEXT NOT NULL, period TEXT NOT NULL, \
+             spent DOUBLE PRECISION NOT NULL, PRIMARY KEY (subject, period))"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {SLOTS} (holder TEXT PRIMARY KEY, subject TEXT NOT NULL, \
+             expires_ms BIGINT NOT NULL)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {RUNNING} (query_id TEXT PRIMARY KEY, replica TEXT NOT NULL, \
+             user_name TEXT NOT NULL, roles TEXT, protocol TEXT NOT NULL, session_id BIGINT NOT NULL, \
+             client_addr TEXT NOT NULL, query TEXT, started_ms BIGINT NOT NULL, state TEXT NOT NULL, \
+             updated_ms BIGINT NOT NULL)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {KILLS} (query_id TEXT PRIMARY KEY, message TEXT NOT NULL, \
+             requested_ms BIGINT NOT NULL)"
+        ),
+    ]
 }
 
 pub(super) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Which database holds the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// The shared store.
 #[derive(Debug, Clone)]
 pub struct SharedStore {
-    pub(super) pool: SqlitePool,
+    pub(super) pool: AnyPool,
+    backend: Backend,
 }
 
 impl SharedStore {
-    /// Opens (creating) the store at `url` (`sqlite:PATH`).
+    /// Opens the store at `url` (`sqlite:PATH`, created when missing, or
+    /// `postgres://USER:PASSWORD@HOST/DATABASE`), creating its tables.
     pub async fn open(url: &str) -> Result<Self, String> {
-        let Some(path) = url.strip_prefix("sqlite:") else {
+        let failed = |e: sqlx::Error| format!("[finops] shared_store {}: {e}", redacted_url(url));
+        let (backend, connect_url) = if let Some(path) = url.strip_prefix("sqlite:") {
+            let file = path.trim_start_matches("//");
+            let file = file.split('?').next().unwrap_or(file);
+            if let Some(parent) = std::path::Path::new(file).parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let separator = if url.contains('?') { '&' } else { '?' };
+            (Backend::Sqlite, format!("{url}{separator}mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
             return Err(format!(
-                "[finops] shared_store must be a sqlite:PATH URL (PostgreSQL is not \
-                 supported yet), not {url:?}"
+                "[finops] shared_store must be a sqlite:PATH or postgres://… URL, not {:?}",
+                redacted_url(url)
             ));
         };
-        if let Some(parent) = std::path::Path::new(path.trim_start_matches("//")).parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| format!("[finops] shared_store {url}: {e}"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Replicas write at once: readers never wait for the writer,
+                        // and a writer waits its turn rather than failing.
+                        connection.execute("PRAGMA journal_mode = WAL").await?;
+                        connection.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&connect_url)
             .await
-            .map_err(|e| format!("[finops] shared_store {url}: {e}"))?;
-        sqlx::query(&format!(
-            "CREATE TABLE IF NOT EXISTS {TABLE} (subject TEXT NOT NULL, period TEXT NOT NULL, \
-             spent REAL NOT NULL, PRIMARY KEY (subject, period))"
-        ))
-        .execute(&pool)
-        .await
-        .map_err(|e| format!("[finops] shared_store {url}: {e}"))?;
-        sqlx::query(&format!(
-            "CREATE TABLE IF NOT EXISTS {SLOTS} (holder TEXT PRIMARY KEY, subject TEXT NOT NULL, \
-             expires_ms INTEGER NOT NULL)"
-        ))
-        .execute(&pool)
-        .await
-        .map_err(|e| format!("[finops] shared_store {url}: {e}"))?;
-        create_runtime_tables(&pool)
-            .await
-            .map_err(|e| format!("[finops] shared_store {url}: {e}"))?;
-        Ok(Self { pool })
+            .map_err(failed)?;
+        for statement in schema() {
+            sqlx::query(&statement)
+                .execute(&pool)
+                .await
+                .map_err(failed)?;
+        }
+        Ok(Self { pool, backend })
     }
 
     /// Takes one of `slots` slots of `subject` for `holder`, if one is free across
@@ -107,19 +134,30 @@ impl SharedStore {
         slots: usize,
         holder: &str,
     ) -> sqlx::Result<bool> {
+        let mut tx: Transaction<'_, Any> = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Under READ COMMITTED two inserts could each count the other's slot as
+            // free; the lock makes the takers of one subject's slots go one at a time
+            // (released when the transaction ends).
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+        }
         let now = now_ms();
         let taken = sqlx::query(&format!(
             "INSERT INTO {SLOTS} (holder, subject, expires_ms) \
-             SELECT ?1, ?2, ?3 WHERE (SELECT count(*) FROM {SLOTS} \
-             WHERE subject = ?2 AND expires_ms > ?4) < ?5"
+             SELECT $1, $2, $3 WHERE (SELECT count(*) FROM {SLOTS} \
+             WHERE subject = $2 AND expires_ms > $4) < $5"
         ))
         .bind(holder)
         .bind(subject)
         .bind(now + SLOT_LEASE.as_millis() as i64)
         .bind(now)
         .bind(slots as i64)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(taken.rows_affected() == 1)
     }
 
@@ -127,7 +165,7 @@ impl SharedStore {
     pub(crate) async fn renew_slots(&self, holders: &[String]) -> sqlx::Result<()> {
         for holder in holders {
             sqlx::query(&format!(
-                "UPDATE {SLOTS} SET expires_ms = ?1 WHERE holder = ?2"
+                "UPDATE {SLOTS} SET expires_ms = $1 WHERE holder = $2"
             ))
             .bind(now_ms() + SLOT_LEASE.as_millis() as i64)
             .bind(holder)
@@ -140,12 +178,12 @@ impl SharedStore {
     /// Gives `holders`' slots back (and forgets slots long expired).
     pub(crate) async fn release_slots(&self, holders: &[String]) -> sqlx::Result<()> {
         for holder in holders {
-            sqlx::query(&format!("DELETE FROM {SLOTS} WHERE holder = ?1"))
+            sqlx::query(&format!("DELETE FROM {SLOTS} WHERE holder = $1"))
                 .bind(holder)
                 .execute(&self.pool)
                 .await?;
         }
-        sqlx::query(&format!("DELETE FROM {SLOTS} WHERE expires_ms < ?1"))
+        sqlx::query(&format!("DELETE FROM {SLOTS} WHERE expires_ms < $1"))
             .bind(now_ms() - SLOT_LEASE.as_millis() as i64)
             .execute(&self.pool)
             .await?;
@@ -157,8 +195,8 @@ impl SharedStore {
         let mut tx = self.pool.begin().await?;
         for (subject, period) in entries {
             sqlx::query(&format!(
-                "INSERT INTO {TABLE} (subject, period, spent) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (subject, period) DO UPDATE SET spent = spent + excluded.spent"
+                "INSERT INTO {TABLE} (subject, period, spent) VALUES ($1, $2, $3) \
+                 ON CONFLICT (subject, period) DO UPDATE SET spent = {TABLE}.spent + excluded.spent"
             ))
             .bind(subject)
             .bind(period)
@@ -174,7 +212,7 @@ impl SharedStore {
         let mut totals = Vec::with_capacity(keys.len());
         for (subject, period) in keys {
             let spent: Option<f64> = sqlx::query_scalar(&format!(
-                "SELECT spent FROM {TABLE} WHERE subject = ?1 AND period = ?2"
+                "SELECT spent FROM {TABLE} WHERE subject = $1 AND period = $2"
             ))
             .bind(subject)
             .bind(period)
@@ -183,6 +221,20 @@ impl SharedStore {
             totals.push(spent.unwrap_or(0.0));
         }
         Ok(totals)
+    }
+}
+
+/// `url` without its password, for messages and logs.
+pub fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -200,7 +252,7 @@ mod tests {
         a.add(&key, 1.5).await.expect("add");
         b.add(&key, 2.0).await.expect("add");
         assert_eq!(a.spent(&key).await.expect("spent"), vec![3.5]);
-        assert!(SharedStore::open("postgres://x").await.is_err());
+        assert!(SharedStore::open("mysql://x").await.is_err());
     }
 
     #[tokio::test]
@@ -222,5 +274,18 @@ mod tests {
                 .await
                 .expect("free again")
         );
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redacted_url("postgres://lake:s3cret@db.internal:5432/coordination"),
+            "postgres://lake:***@db.internal:5432/coordination"
+        );
+        assert_eq!(
+            redacted_url("sqlite:/data/system/coordination.db"),
+            "sqlite:/data/system/coordination.db"
+        );
+        assert_eq!(redacted_url("postgres://lake@db/c"), "postgres://lake@db/c");
     }
 }

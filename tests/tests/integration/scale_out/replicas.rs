@@ -2,12 +2,15 @@
 //! token and a ticket issued by one are redeemed by the other, as a load balancer that
 //! sends each call anywhere needs; a replica with another secret refuses them; keys
 //! rotate through the file without a restart; a prepared statement bound at one replica
-//! runs at another.
+//! runs at another. Replicas sharing a coordination store (SQLite, and a live
+//! PostgreSQL) share budgets, `max_concurrent` slots, running queries and kills; the
+//! history of two live replicas holds each query once.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use arrow::array::RecordBatch;
+use lakegate_tests::postgres_server::PostgresServer;
 use lakegate_tests::{TestGateway, seeded_data_dir, test_config};
 use tonic::Code;
 
@@ -33,13 +36,27 @@ async fn replica(secret: &Path) -> TestGateway {
     TestGateway::start_with(config).await
 }
 
-/// Two replicas over the seeded data directory sharing a coordination store in `dir`,
-/// each configured further by `tweak`.
+/// A coordination store in `dir` (SQLite).
+fn sqlite_store(dir: &Path) -> String {
+    format!("sqlite:{}", dir.join("coordination.db").display())
+}
+
+/// A coordination store in a throw-away PostgreSQL cluster (kept alive by the first
+/// element), or `None` (skipped) where PostgreSQL is not installed and the run does not
+/// require every client.
+fn postgres_store() -> Option<(PostgresServer, String)> {
+    let server = lakegate_tests::clients::postgres_server()?;
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
+    Some((server, url))
+}
+
+/// Two replicas over the seeded data directory sharing the coordination store at
+/// `store`, each configured further by `tweak`.
 async fn two_replicas(
-    dir: &Path,
+    store: &str,
     tweak: impl Fn(&mut lakegate_gateway::config::Config),
 ) -> (TestGateway, TestGateway) {
-    let store = format!("sqlite:{}", dir.join("coordination.db").display());
+    let store = store.to_string();
     let config = || {
         let mut config = test_config(seeded_data_dir());
         config.finops.shared_store = Some(store.clone());
@@ -215,12 +232,29 @@ async fn a_prepared_statement_bound_at_one_replica_runs_at_another() {
 
 #[tokio::test]
 async fn a_budget_spent_through_one_replica_refuses_at_another() {
-    use lakegate_planner::{Budget, BudgetMode, BudgetPeriod, PriceList};
     let dir = tempfile::tempdir().expect("dir");
-    let store = format!("sqlite:{}", dir.path().join("coordination.db").display());
+    budget_spent_at_a_refuses_at_b(dir.path(), &sqlite_store(dir.path())).await;
+}
+
+/// Budgets, slots, running queries and kills, shared through a PostgreSQL database, as
+/// replicas on machines without a shared file system do.
+#[tokio::test]
+async fn replicas_share_budgets_slots_and_kills_through_postgresql() {
+    let Some((_server, store)) = postgres_store() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    budget_spent_at_a_refuses_at_b(dir.path(), &store).await;
+    role_limit_of_one_holds_across_replicas(&store).await;
+    kill_from_b_stops_a_query_of_a(&store).await;
+}
+
+async fn budget_spent_at_a_refuses_at_b(dir: &Path, store: &str) {
+    use lakegate_planner::{Budget, BudgetMode, BudgetPeriod, PriceList};
+    let store = store.to_string();
     let replica_config = |name: &str| {
         let mut config = test_config(seeded_data_dir());
-        config.finops.history.dir = Some(dir.path().join(name).display().to_string());
+        config.finops.history.dir = Some(dir.join(name).display().to_string());
         config.finops.prices = PriceList {
             unit: "bytes".into(),
             per_tb_scanned: 1e12,
@@ -287,9 +321,13 @@ async fn a_budget_spent_through_one_replica_refuses_at_another() {
 
 #[tokio::test]
 async fn a_role_limit_of_one_query_holds_across_replicas() {
-    use lakegate_planner::QueryLimit;
     let dir = tempfile::tempdir().expect("dir");
-    let (a, b) = two_replicas(dir.path(), |config| {
+    role_limit_of_one_holds_across_replicas(&sqlite_store(dir.path())).await;
+}
+
+async fn role_limit_of_one_holds_across_replicas(store: &str) {
+    use lakegate_planner::QueryLimit;
+    let (a, b) = two_replicas(store, |config| {
         config.finops.limits = vec![QueryLimit {
             subject: "role:analyst".into(),
             max_concurrent: Some(1),
@@ -347,7 +385,11 @@ async fn a_role_limit_of_one_query_holds_across_replicas() {
 #[tokio::test]
 async fn every_replica_lists_every_replicas_queries_and_kills_them() {
     let dir = tempfile::tempdir().expect("dir");
-    let (a, b) = two_replicas(dir.path(), |_| {}).await;
+    kill_from_b_stops_a_query_of_a(&sqlite_store(dir.path())).await;
+}
+
+async fn kill_from_b_stops_a_query_of_a(store: &str) {
+    let (a, b) = two_replicas(store, |_| {}).await;
     let at_a = a
         .connect_as("analyst", "analyst")
         .await
