@@ -21,6 +21,7 @@ use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFacto
 use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result as DFResult;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::metering::ScanMeter;
@@ -34,7 +35,17 @@ pub(crate) fn count_parquet_reads(
     state: &dyn Session,
     meter: &Arc<ScanMeter>,
 ) -> DFResult<Arc<dyn ExecutionPlan>> {
-    let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+    count_parquet_reads_in(plan, state.runtime_env(), meter)
+}
+
+/// [`count_parquet_reads`] with the stores and caches of `runtime` (a worker has a
+/// runtime, not the planning session).
+pub(crate) fn count_parquet_reads_in(
+    plan: Arc<dyn ExecutionPlan>,
+    runtime: &RuntimeEnv,
+    meter: &Arc<ScanMeter>,
+) -> DFResult<Arc<dyn ExecutionPlan>> {
+    let cache = runtime.cache_manager.get_file_metadata_cache();
     let counted = plan.transform_down(|node| {
         let Some(exec) = node.as_any().downcast_ref::<DataSourceExec>() else {
             return Ok(Transformed::no(node));
@@ -49,7 +60,7 @@ pub(crate) fn count_parquet_reads(
         else {
             return Ok(Transformed::no(node));
         };
-        let store = state.runtime_env().object_store(&config.object_store_url)?;
+        let store = runtime.object_store(&config.object_store_url)?;
         let counted: Arc<dyn ObjectStore> =
             Arc::new(CountingObjectStore::new(store, meter.clone()));
         let reader = CachedParquetFileReaderFactory::new(counted, cache.clone());

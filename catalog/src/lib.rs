@@ -31,3 +31,4 @@ pub use counting_store::CountingObjectStore;
 pub use error::{CatalogError, Result, SourceError, SourceFault, WriteError};
 pub use listed::ListedCatalog;
 pub use registry::{CatalogRegistry, RegisteredCatalog};
+pub use scan_counter::{CountRowsExec, FIGURE_METRICS, figures_from_metrics};

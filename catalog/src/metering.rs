@@ -81,6 +81,25 @@ impl ScanMeter {
         }
     }
 
+    /// Adds figures measured elsewhere (a distributed worker's scans).
+    pub fn add_figures(&self, figures: &ScanFigures) {
+        self.data_bytes
+            .fetch_add(figures.data_bytes, Ordering::Relaxed);
+        self.metadata_bytes
+            .fetch_add(figures.metadata_bytes, Ordering::Relaxed);
+        self.read_requests
+            .fetch_add(figures.read_requests, Ordering::Relaxed);
+        self.data_files
+            .fetch_add(figures.data_files, Ordering::Relaxed);
+        self.snapshot_files
+            .fetch_add(figures.snapshot_files, Ordering::Relaxed);
+        self.row_groups
+            .fetch_add(figures.row_groups, Ordering::Relaxed);
+        self.row_groups_read
+            .fetch_add(figures.row_groups_read, Ordering::Relaxed);
+        self.rows.fetch_add(figures.rows, Ordering::Relaxed);
+    }
+
     /// Counts the data files of a snapshot a scan reads.
     pub fn add_snapshot_files(&self, files: u64) {
         self.snapshot_files.fetch_add(files, Ordering::Relaxed);

@@ -7,6 +7,7 @@
 
 mod catalog_listing;
 mod config;
+pub mod distributed;
 mod error;
 mod error_kind;
 mod error_text;

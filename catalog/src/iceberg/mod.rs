@@ -30,6 +30,7 @@ pub use metadata_tables::metadata_table;
 pub use metered_table::MeteredIcebergTable;
 pub(crate) use native_scan::IcebergScanInfo;
 pub use native_scan::{NativeIcebergScan, native_scan_snapshot};
+pub use read_schema::{is_read_schema, without_scan_metadata};
 pub use tables::iceberg_type;
 
 pub use provider::{LakeCatalog, LakeSchema};

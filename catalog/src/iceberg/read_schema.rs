@@ -46,9 +46,7 @@ fn without_field_metadata(schema: &SchemaRef) -> SchemaRef {
 }
 
 /// `scan` with its columns' field metadata dropped (Iceberg's own reader keeps it).
-pub(super) fn without_scan_metadata(
-    scan: Arc<dyn ExecutionPlan>,
-) -> DFResult<Arc<dyn ExecutionPlan>> {
+pub fn without_scan_metadata(scan: Arc<dyn ExecutionPlan>) -> DFResult<Arc<dyn ExecutionPlan>> {
     let schema = without_field_metadata(&scan.schema());
     if Arc::ptr_eq(&schema, &scan.schema()) {
         return Ok(scan);
@@ -64,6 +62,11 @@ pub(super) fn without_scan_metadata(
         schema,
         properties: Arc::new(properties),
     }))
+}
+
+/// Whether `plan` is the node [`without_scan_metadata`] puts over a scan.
+pub fn is_read_schema(plan: &dyn ExecutionPlan) -> bool {
+    plan.as_any().is::<ReadSchemaExec>()
 }
 
 /// Passes batches through under a schema that differs only in field metadata.

@@ -184,7 +184,7 @@ pub(crate) struct GrandTotalExec {
 }
 
 impl GrandTotalExec {
-    fn new(input: Arc<dyn ExecutionPlan>, empty_input_rows: RecordBatch) -> Self {
+    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, empty_input_rows: RecordBatch) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(input.schema()),
             Partitioning::UnknownPartitioning(1),
@@ -196,6 +196,13 @@ impl GrandTotalExec {
             empty_input_rows,
             properties: Arc::new(properties),
         }
+    }
+}
+
+impl GrandTotalExec {
+    /// The rows answered when the input has none.
+    pub(crate) fn empty_input_rows(&self) -> &RecordBatch {
+        &self.empty_input_rows
     }
 }
 

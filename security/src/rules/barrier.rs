@@ -100,6 +100,13 @@ pub struct PolicyBarrierExec {
     input: Arc<dyn ExecutionPlan>,
 }
 
+impl PolicyBarrierExec {
+    /// A barrier over `input` (as a worker rebuilds it from a shipped plan).
+    pub fn new(input: Arc<dyn ExecutionPlan>) -> Self {
+        Self { input }
+    }
+}
+
 impl DisplayAs for PolicyBarrierExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "PolicyBarrierExec")

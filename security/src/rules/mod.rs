@@ -8,7 +8,7 @@ mod masks;
 mod safe_pushdown;
 mod secure_scan;
 
-pub use barrier::{GatewayQueryPlanner, PolicyBarrier};
+pub use barrier::{GatewayQueryPlanner, PolicyBarrier, PolicyBarrierExec};
 pub use check::check_rules;
 pub use safe_pushdown::PushSafePredicatesThroughBarrier;
 pub use secure_scan::{AccessReport, SecureScans};
