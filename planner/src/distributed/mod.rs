@@ -4,8 +4,12 @@
 //! service build on it.
 
 pub mod codec;
+pub mod worker;
 
 pub use codec::{GatewayCodec, worker_functions};
+pub use worker::worker;
 
+#[cfg(test)]
+mod loopback_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,167 @@
+//! Two workers on loopback run a secured plan cut into stages: the same answer as on
+//! the gateway, the policy barrier and the scan counters shipped with their stages, and
+//! the counters' figures summed back from the workers' metrics.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion_distributed::{
+    DistributedExec, DistributedExt, DistributedMetricsFormat, DistributedPhysicalOptimizerRule,
+    WorkerResolver, rewrite_distributed_plan_with_metrics,
+};
+use lakegate_catalog::metering::ScanMeter;
+use lakegate_catalog::{CountRowsExec, figures_from_metrics};
+use lakegate_security::rules::PolicyBarrierExec;
+use url::Url;
+
+use super::{GatewayCodec, worker};
+
+struct Fixed(Vec<Url>);
+
+impl WorkerResolver for Fixed {
+    fn get_urls(&self) -> Result<Vec<Url>, datafusion::error::DataFusionError> {
+        Ok(self.0.clone())
+    }
+}
+
+fn part(first: i64) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(first..first + 100)),
+            Arc::new(StringArray::from_iter(
+                (first..first + 100).map(|i| (i % 7 != 0).then(|| format!("name {}", i % 13))),
+            )),
+        ],
+    )
+    .expect("batch")
+}
+
+async fn start_worker() -> Url {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let service = worker(Arc::new(RuntimeEnv::default())).into_worker_server();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    Url::parse(&format!("http://{addr}")).expect("url")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (n, first) in [0, 100].into_iter().enumerate() {
+        let batch = part(first);
+        let file =
+            std::fs::File::create(dir.path().join(format!("part-{n}.parquet"))).expect("file");
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    }
+    let urls = vec![start_worker().await, start_worker().await];
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_distributed_worker_resolver(Fixed(urls))
+        .with_distributed_user_codec(GatewayCodec)
+        .with_distributed_files_per_task(1)
+        .expect("files per task")
+        .with_distributed_metrics_collection(true)
+        .expect("metrics")
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_parquet(
+        "t",
+        dir.path().to_str().expect("path"),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .expect("table");
+    let plan = ctx
+        .sql(
+            "SELECT left(name, 6) AS prefix, count(*) AS n, sum(id) AS s FROM t \
+             WHERE name IS NOT NULL GROUP BY 1 ORDER BY 1",
+        )
+        .await
+        .expect("sql")
+        .create_physical_plan()
+        .await
+        .expect("plan");
+    // Secured as the gateway secures a scan: counted, behind the policy barrier.
+    let meter = Arc::new(ScanMeter::default());
+    let secured = plan
+        .transform_up(|node| {
+            if node.as_any().is::<DataSourceExec>() {
+                let counted = Arc::new(CountRowsExec::new(node, meter.clone()));
+                Ok(Transformed::yes(
+                    Arc::new(PolicyBarrierExec::new(counted)) as Arc<dyn ExecutionPlan>
+                ))
+            } else {
+                Ok(Transformed::no(node))
+            }
+        })
+        .expect("secure")
+        .data;
+    let here = collect(secured.clone(), ctx.task_ctx())
+        .await
+        .expect("on the gateway");
+    assert_eq!(meter.figures().rows, 200);
+
+    let distributed = DistributedPhysicalOptimizerRule
+        .optimize(secured, ctx.state().config_options())
+        .expect("distributed");
+    assert!(
+        distributed.as_any().is::<DistributedExec>(),
+        "the plan was cut into stages"
+    );
+    let there = collect(distributed.clone(), ctx.task_ctx())
+        .await
+        .expect("on the workers");
+    let text = |batches: &[RecordBatch]| pretty_format_batches(batches).expect("text").to_string();
+    assert_eq!(text(&there), text(&here));
+    assert_eq!(
+        meter.figures().rows,
+        200,
+        "the gateway's own meter read nothing more"
+    );
+
+    // The workers' counters, summed from the metrics their tasks sent back.
+    let measured =
+        rewrite_distributed_plan_with_metrics(distributed, DistributedMetricsFormat::Aggregated)
+            .expect("metrics");
+    let mut rows = 0;
+    let mut counters = 0;
+    measured
+        .apply(|node| {
+            if node.name() == "MeteredScanExec"
+                && let Some(metrics) = node.metrics()
+            {
+                counters += 1;
+                rows += figures_from_metrics(&metrics).rows;
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .expect("walk");
+    assert!(
+        counters >= 1,
+        "no counter reported from the workers:\n{measured:?}"
+    );
+    assert_eq!(rows, 200);
+}
