@@ -7,20 +7,16 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use datafusion_distributed::{
-    DistributedExec, DistributedExt, DistributedMetricsFormat, DistributedPhysicalOptimizerRule,
-    WorkerResolver, rewrite_distributed_plan_with_metrics,
-};
+use datafusion_distributed::{DistributedExt, WorkerResolver};
+use lakegate_catalog::CountRowsExec;
 use lakegate_catalog::metering::ScanMeter;
-use lakegate_catalog::{CountRowsExec, figures_from_metrics};
 use lakegate_security::rules::PolicyBarrierExec;
 use url::Url;
 
@@ -124,13 +120,9 @@ async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
         .expect("on the gateway");
     assert_eq!(meter.figures().rows, 200);
 
-    let distributed = DistributedPhysicalOptimizerRule
-        .optimize(secured, ctx.state().config_options())
-        .expect("distributed");
-    assert!(
-        distributed.as_any().is::<DistributedExec>(),
-        "the plan was cut into stages"
-    );
+    let distributed = super::distribute(&secured, ctx.state().config_options())
+        .expect("distributed")
+        .expect("the plan was cut into stages");
     let there = collect(distributed.clone(), ctx.task_ctx())
         .await
         .expect("on the workers");
@@ -143,25 +135,33 @@ async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
     );
 
     // The workers' counters, summed from the metrics their tasks sent back.
-    let measured =
-        rewrite_distributed_plan_with_metrics(distributed, DistributedMetricsFormat::Aggregated)
-            .expect("metrics");
-    let mut rows = 0;
-    let mut counters = 0;
-    measured
-        .apply(|node| {
-            if node.name() == "MeteredScanExec"
-                && let Some(metrics) = node.metrics()
-            {
-                counters += 1;
-                rows += figures_from_metrics(&metrics).rows;
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
-        .expect("walk");
+    let workers = ScanMeter::default();
+    super::add_worker_figures(distributed, &workers).expect("metrics");
+    assert_eq!(workers.figures().rows, 200);
     assert!(
-        counters >= 1,
-        "no counter reported from the workers:\n{measured:?}"
+        workers.figures().data_bytes > 0,
+        "the workers' Parquet reads were counted"
     );
-    assert_eq!(rows, 200);
+
+    // A plan calling a function of the session (as current_user is) stays on the
+    // gateway.
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        "session_function",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        datafusion::logical_expr::Volatility::Stable,
+        Arc::new(|args: &[datafusion::logical_expr::ColumnarValue]| Ok(args[0].clone())),
+    ));
+    let bound = ctx
+        .sql("SELECT session_function(name), count(*) FROM t GROUP BY 1")
+        .await
+        .expect("sql")
+        .create_physical_plan()
+        .await
+        .expect("plan");
+    assert!(
+        super::distribute(&bound, ctx.state().config_options())
+            .expect("checked")
+            .is_none()
+    );
 }
