@@ -30,6 +30,22 @@ fn write_secret(path: &Path, text: &str, age: u64) {
         .expect("mtime");
 }
 
+/// Two replicas holding the first secret, in a directory of their own (its secret file
+/// path given, for rotations).
+async fn replicas_sharing_a_secret() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    TestGateway,
+    TestGateway,
+) {
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = dir.path().join("flight.secret");
+    write_secret(&secret, &format!("{FIRST}\n"), 0);
+    let a = replica(&secret).await;
+    let b = replica(&secret).await;
+    (dir, secret, a, b)
+}
+
 async fn replica(secret: &Path) -> TestGateway {
     let mut config = test_config(seeded_data_dir());
     config.flight.secret_file = Some(secret.display().to_string());
@@ -74,11 +90,7 @@ fn rows(batches: &[RecordBatch]) -> usize {
 
 #[tokio::test]
 async fn tokens_and_tickets_of_one_replica_are_redeemed_at_another_and_keys_rotate() {
-    let dir = tempfile::tempdir().expect("dir");
-    let secret = dir.path().join("flight.secret");
-    write_secret(&secret, &format!("{FIRST}\n"), 0);
-    let a = replica(&secret).await;
-    let b = replica(&secret).await;
+    let (dir, secret, a, b) = replicas_sharing_a_secret().await;
 
     // Handshake at A; its bearer token and a ticket for a statement, both used at B.
     let mut at_a = a.flight_as("demo", "demo").await.expect("handshake at A");
@@ -150,11 +162,7 @@ async fn a_prepared_statement_bound_at_one_replica_runs_at_another() {
     use arrow::array::Int64Array;
     use arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
-    let dir = tempfile::tempdir().expect("dir");
-    let secret = dir.path().join("flight.secret");
-    write_secret(&secret, &format!("{FIRST}\n"), 0);
-    let a = replica(&secret).await;
-    let b = replica(&secret).await;
+    let (_dir, _secret, a, b) = replicas_sharing_a_secret().await;
 
     // Prepared and bound at A: the binding comes back in a new handle.
     let mut at_a = a.flight_as("demo", "demo").await.expect("handshake at A");
