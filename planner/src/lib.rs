@@ -12,6 +12,7 @@ mod error;
 mod error_kind;
 mod error_text;
 pub mod history;
+pub mod ipc_batch;
 mod metering;
 mod panic_guard;
 mod pipeline;

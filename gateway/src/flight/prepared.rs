@@ -23,9 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
 use lakegate_planner::Prepared;
+use lakegate_planner::ipc_batch;
 use tonic::Status;
 
 use super::auth::{Signer, TAG_LEN};
@@ -374,22 +373,13 @@ impl<'a> Reader<'a> {
 }
 
 fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, Status> {
-    let failed = |e: arrow::error::ArrowError| {
-        Status::internal(format!("encoding the bound parameters into a handle: {e}"))
-    };
-    let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema()).map_err(failed)?;
-    writer.write(batch).map_err(failed)?;
-    writer.into_inner().map_err(failed)
+    ipc_batch::encode_batch(batch)
+        .map_err(|e| Status::internal(format!("encoding the bound parameters into a handle: {e}")))
 }
 
 fn decode_batch(bytes: &[u8]) -> Result<RecordBatch, Status> {
-    let failed = |e: arrow::error::ArrowError| {
-        Status::internal(format!("decoding the parameters a handle carries: {e}"))
-    };
-    let reader = StreamReader::try_new(bytes, None).map_err(failed)?;
-    let schema = reader.schema();
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(failed)?;
-    arrow::compute::concat_batches(&schema, &batches).map_err(failed)
+    ipc_batch::decode_batch(bytes)
+        .map_err(|e| Status::internal(format!("decoding the parameters a handle carries: {e}")))
 }
 
 fn unknown() -> Status {

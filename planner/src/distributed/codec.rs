@@ -17,9 +17,6 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::ipc::reader::StreamReader;
-use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::common::{Result, internal_err, not_impl_err};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::ScalarUDF;
@@ -30,6 +27,7 @@ use lakegate_catalog::CountRowsExec;
 use lakegate_catalog::iceberg::{is_read_schema, without_scan_metadata};
 use lakegate_security::rules::PolicyBarrierExec;
 
+use crate::ipc_batch::{decode_batch, encode_batch};
 use crate::rules::grand_total::GrandTotalExec;
 
 const BARRIER: u8 = 1;
@@ -117,19 +115,4 @@ fn same_implementation(worker: &ScalarUDF, session: &ScalarUDF) -> bool {
         udf.inner().as_any().type_id()
     }
     type_of(worker) == type_of(session)
-}
-
-fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema())?;
-    writer.write(batch)?;
-    Ok(writer.into_inner()?)
-}
-
-fn decode_batch(bytes: &[u8]) -> Result<RecordBatch> {
-    let reader = StreamReader::try_new(bytes, None)?;
-    let schema = reader.schema();
-    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(datafusion::arrow::compute::concat_batches(
-        &schema, &batches,
-    )?)
 }
