@@ -60,6 +60,44 @@ pub struct ScanFigures {
 }
 
 impl ScanFigures {
+    /// The figures in field order (as `from_values` takes them).
+    pub fn values(&self) -> [u64; 8] {
+        [
+            self.data_bytes,
+            self.metadata_bytes,
+            self.read_requests,
+            self.data_files,
+            self.snapshot_files,
+            self.row_groups,
+            self.row_groups_read,
+            self.rows,
+        ]
+    }
+
+    /// Figures from their values in field order.
+    pub fn from_values(values: [u64; 8]) -> Self {
+        let [
+            data_bytes,
+            metadata_bytes,
+            read_requests,
+            data_files,
+            snapshot_files,
+            row_groups,
+            row_groups_read,
+            rows,
+        ] = values;
+        Self {
+            data_bytes,
+            metadata_bytes,
+            read_requests,
+            data_files,
+            snapshot_files,
+            row_groups,
+            row_groups_read,
+            rows,
+        }
+    }
+
     /// Every byte read from storage.
     pub fn bytes(&self) -> u64 {
         self.data_bytes + self.metadata_bytes
@@ -83,21 +121,19 @@ impl ScanMeter {
 
     /// Adds figures measured elsewhere (a distributed worker's scans).
     pub fn add_figures(&self, figures: &ScanFigures) {
-        self.data_bytes
-            .fetch_add(figures.data_bytes, Ordering::Relaxed);
-        self.metadata_bytes
-            .fetch_add(figures.metadata_bytes, Ordering::Relaxed);
-        self.read_requests
-            .fetch_add(figures.read_requests, Ordering::Relaxed);
-        self.data_files
-            .fetch_add(figures.data_files, Ordering::Relaxed);
-        self.snapshot_files
-            .fetch_add(figures.snapshot_files, Ordering::Relaxed);
-        self.row_groups
-            .fetch_add(figures.row_groups, Ordering::Relaxed);
-        self.row_groups_read
-            .fetch_add(figures.row_groups_read, Ordering::Relaxed);
-        self.rows.fetch_add(figures.rows, Ordering::Relaxed);
+        let counters = [
+            &self.data_bytes,
+            &self.metadata_bytes,
+            &self.read_requests,
+            &self.data_files,
+            &self.snapshot_files,
+            &self.row_groups,
+            &self.row_groups_read,
+            &self.rows,
+        ];
+        for (counter, value) in counters.into_iter().zip(figures.values()) {
+            counter.fetch_add(value, Ordering::Relaxed);
+        }
     }
 
     /// Counts the data files of a snapshot a scan reads.

@@ -28,8 +28,8 @@ use futures::Stream;
 
 use crate::metering::{ScanFigures, ScanMeter};
 
-/// The metrics a worker's counter reports, one per figure of [`ScanFigures`], in its
-/// field order.
+/// The metrics a worker's counter reports, one per figure of [`ScanFigures`], in the
+/// order of [`ScanFigures::values`].
 pub const FIGURE_METRICS: [&str; 8] = [
     "lakegate_data_bytes",
     "lakegate_metadata_bytes",
@@ -81,16 +81,7 @@ pub fn figures_from_metrics(metrics: &MetricsSet) -> ScanFigures {
             .sum(|metric| matches!(metric.value(), MetricValue::Count { name: n, .. } if n == name))
             .map_or(0, |v| v.as_usize() as u64)
     };
-    ScanFigures {
-        data_bytes: value(FIGURE_METRICS[0]),
-        metadata_bytes: value(FIGURE_METRICS[1]),
-        read_requests: value(FIGURE_METRICS[2]),
-        data_files: value(FIGURE_METRICS[3]),
-        snapshot_files: value(FIGURE_METRICS[4]),
-        row_groups: value(FIGURE_METRICS[5]),
-        row_groups_read: value(FIGURE_METRICS[6]),
-        rows: value(FIGURE_METRICS[7]),
-    }
+    ScanFigures::from_values(FIGURE_METRICS.map(value))
 }
 
 impl DisplayAs for CountRowsExec {
@@ -140,17 +131,7 @@ impl ExecutionPlan for CountRowsExec {
             // The query's own meter: the coordinator reads it directly.
             return None;
         }
-        let figures = self.meter.figures();
-        let values = [
-            figures.data_bytes,
-            figures.metadata_bytes,
-            figures.read_requests,
-            figures.data_files,
-            figures.snapshot_files,
-            figures.row_groups,
-            figures.row_groups_read,
-            figures.rows,
-        ];
+        let values = self.meter.figures().values();
         let set = ExecutionPlanMetricsSet::new();
         for (name, value) in FIGURE_METRICS.iter().zip(values) {
             MetricBuilder::new(&set)
