@@ -79,6 +79,8 @@ pub struct Config {
     pub semantic: SemanticConfig,
     /// Results cache.
     pub cache: CacheConfig,
+    /// Distributed execution on workers.
+    pub distributed: DistributedConfig,
     /// Users; empty means the demo users (demo, admin, analyst, auditor; each user's
     /// password is its name).
     pub users: Vec<UserConfig>,
@@ -202,6 +204,37 @@ pub struct CacheConfig {
     pub max_result_mb: u64,
     /// How long a result is kept at most, in seconds.
     pub results_seconds: u64,
+}
+
+/// `[distributed]`: large queries run on distributed workers (`gateway worker`). The
+/// gateway plans and secures each query as always; a query whose estimate reaches
+/// `threshold_bytes` (or any query of a session with `SET gateway.distributed = on`)
+/// is cut into stages that the workers run. Coordinators and workers sign and check
+/// every request with the keys of `[flight] secret_file`, which they must share.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributedConfig {
+    /// Send queries to workers at all.
+    pub enabled: bool,
+    /// Worker URLs (`http://HOST:PORT`) used besides those that joined through
+    /// `[finops] shared_store`.
+    pub workers: Vec<String>,
+    /// Bytes a query's estimate must reach to run on the workers.
+    pub threshold_bytes: u64,
+    /// Data files (or byte ranges of a split file) per task of a scanning stage; 0:
+    /// as many as the coordinator has cores.
+    pub files_per_task: usize,
+}
+
+impl Default for DistributedConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            workers: Vec::new(),
+            threshold_bytes: 1 << 30,
+            files_per_task: 0,
+        }
+    }
 }
 
 impl Default for CacheConfig {
@@ -526,6 +559,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             semantic: SemanticConfig::default(),
             cache: CacheConfig::default(),
+            distributed: DistributedConfig::default(),
             catalogs: Vec::new(),
             users: Vec::new(),
         }
@@ -747,6 +781,32 @@ impl Config {
                 "query.per_query_memory_limit ({} bytes) exceeds query.memory_limit ({} bytes)",
                 memory.per_query_memory_limit, memory.memory_limit
             )));
+        }
+        if self.distributed.enabled {
+            if self.flight.secret_file.is_none() {
+                return Err(ConfigError(
+                    "[distributed] needs [flight] secret_file: coordinators and workers sign \
+                     and check their requests with the keys it holds"
+                        .into(),
+                ));
+            }
+            if self.distributed.workers.is_empty() && self.finops.shared_store.is_none() {
+                return Err(ConfigError(
+                    "[distributed] needs workers: list them in [distributed] workers, or \
+                     name the [finops] shared_store they join"
+                        .into(),
+                ));
+            }
+            for url in &self.distributed.workers {
+                match url::Url::parse(url) {
+                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                    _ => {
+                        return Err(ConfigError(format!(
+                            "[distributed] workers: {url:?} is not an http:// or https:// URL"
+                        )));
+                    }
+                }
+            }
         }
         if !(self.seed.scale_factor > 0.0 && self.seed.scale_factor <= 1000.0) {
             return Err(ConfigError(format!(

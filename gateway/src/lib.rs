@@ -17,3 +17,4 @@ pub mod malloc;
 pub mod pg;
 pub mod policy_cli;
 pub mod server;
+pub mod worker;

@@ -42,6 +42,23 @@ enum Command {
         #[arg(long)]
         flight_listen: Option<String>,
     },
+    /// Run a distributed worker: stages of the plans of the gateways that share this
+    /// configuration's `[flight] secret_file`, over the same catalogs, until
+    /// SIGINT/SIGTERM.
+    Worker {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50100")]
+        listen: String,
+        /// The URL coordinators dial (default: http:// and the listen address).
+        #[arg(long)]
+        advertise: Option<String>,
+        /// Join this shared store (sqlite:PATH or postgres://…; default: `[finops]
+        /// shared_store`), where coordinators find their workers.
+        #[arg(long, value_name = "STORE_URL")]
+        join: Option<String>,
+    },
     /// (Re)generate the TPC-H demo tables.
     Seed {
         #[command(flatten)]
@@ -239,6 +256,20 @@ fn main() -> anyhow::Result<()> {
             let config = load(&common, extra)?;
             runtime()?.block_on(serve(config))
         }
+        Command::Worker {
+            common,
+            listen,
+            advertise,
+            join,
+        } => {
+            let config = load(&common, Vec::new())?;
+            let options = lakegate_gateway::worker::WorkerOptions {
+                listen,
+                advertise,
+                join,
+            };
+            runtime()?.block_on(worker(config, options))
+        }
         Command::Seed {
             common,
             scale_factor,
@@ -404,6 +435,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     gateway.shutdown().await;
     Ok(())
+}
+
+async fn worker(
+    config: Config,
+    options: lakegate_gateway::worker::WorkerOptions,
+) -> anyhow::Result<()> {
+    lakegate_gateway::logging::init(&config.log);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let started =
+        lakegate_gateway::worker::start_worker(&config, &options, shutdown.clone()).await?;
+    eprintln!("worker listening at {}", started.url);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    started.done.await.context("the worker's task")?
 }
 
 async fn seed(config: Config, force: bool) -> anyhow::Result<()> {

@@ -271,6 +271,15 @@ impl Gateway {
         if let Some(layer) = semantic {
             service = service.with_semantic(layer);
         }
+        let workers = match config.distributed.enabled {
+            true => {
+                let distribution = crate::worker::distribution(&config)?;
+                let workers = distribution.workers.clone();
+                service = service.with_distributed(distribution);
+                Some(workers)
+            }
+            false => None,
+        };
         let service = Arc::new(service);
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
@@ -308,6 +317,9 @@ impl Gateway {
             let store = lakegate_planner::SharedStore::open(&url)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
+            if let Some(workers) = &workers {
+                workers.follow(store.clone(), shutdown.clone()).await;
+            }
             service.share_with_replicas(store);
             tracing::info!(
                 url = %lakegate_planner::redacted_url(&url),

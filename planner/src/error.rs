@@ -180,12 +180,37 @@ fn external(inner: Box<dyn std::error::Error + Send + Sync>) -> QueryError {
                     Ok(catalog) => (*catalog).into(),
                     Err(inner) => match inner.downcast::<lakegate_catalog::SourceError>() {
                         Ok(source) => (*source).into(),
-                        Err(inner) => permission_or_policy(inner),
+                        Err(inner) => match inner.downcast::<tonic::Status>() {
+                            Ok(status) => worker_failure(&status),
+                            Err(inner) => permission_or_policy(inner),
+                        },
                     },
                 },
             },
         },
     }
+}
+
+/// A distributed worker that could not be reached, refused the coordinator or failed
+/// outside the plan (its plan's own errors come back as DataFusion errors): 08006,
+/// with what the worker or the connection said.
+fn worker_failure(status: &tonic::Status) -> QueryError {
+    use std::error::Error;
+    let mut detail = status.message().to_string();
+    let mut source = status.source();
+    while let Some(cause) = source {
+        detail = format!("{detail}: {cause}");
+        source = cause.source();
+    }
+    // The debug form names the worker's address.
+    tracing::warn!(?status, "a distributed worker failed a query");
+    QueryError::new(
+        ErrorKind::ConnectionFailure,
+        format!(
+            "a distributed worker failed the query ({:?}): {detail}",
+            status.code()
+        ),
+    )
 }
 
 impl From<PermissionDenied> for QueryError {

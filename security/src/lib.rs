@@ -17,6 +17,7 @@ pub mod policy;
 mod principal;
 pub mod rules;
 mod scram;
+pub mod signer;
 mod users;
 pub mod view;
 

@@ -178,9 +178,11 @@ pub(super) async fn native_scan(
             return Ok(None);
         };
         // Iceberg's task covers the whole file; DataFusion splits it into byte ranges.
+        // Data files never change, so one fixed time serves (the footer cache checks
+        // it); a real date, which datafusion-proto can encode for distributed workers.
         let mut file = PartitionedFile::new_from_meta(ObjectMeta {
             location,
-            last_modified: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             size: task.file_size_in_bytes,
             e_tag: None,
             version: None,

@@ -22,7 +22,7 @@ use tonic::metadata::MetadataMap;
 
 use crate::login_throttle::LoginThrottle;
 
-pub(crate) use super::signer::{Signer, TAG_LEN};
+pub(crate) use lakegate_security::signer::{Signer, TAG_LEN};
 
 const TOKEN_VERSION: u8 = 1;
 

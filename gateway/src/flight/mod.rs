@@ -19,7 +19,6 @@ mod params;
 mod plain_types;
 mod prepared;
 mod service;
-mod signer;
 mod sql_info;
 mod status;
 mod stream_slots;
@@ -69,7 +68,7 @@ impl FlightFrontend {
     ) -> anyhow::Result<Self> {
         let signer = match &config.secret_file {
             Some(path) => Signer::from_file(path)
-                .with_context(|| format!("the Flight SQL secret file {path}"))?,
+                .map_err(|e| anyhow::anyhow!("the Flight SQL secret file {path}: {e}"))?,
             None => Signer::random(),
         };
         let tls = match &config.tls {

@@ -265,6 +265,30 @@ fn checked(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     )))
 }
 
+/// The checked operations as plans call them (`int4pl`, `int8mul`, …): each one's name
+/// says all it does, so a distributed worker resolves them by name.
+pub(crate) fn checked_functions() -> Vec<ScalarUDF> {
+    let mut functions = Vec::new();
+    for (width, data_type) in [
+        ("int2", DataType::Int16),
+        ("int4", DataType::Int32),
+        ("int8", DataType::Int64),
+    ] {
+        for (verb, op) in [
+            ("pl", Operator::Plus),
+            ("mi", Operator::Minus),
+            ("mul", Operator::Multiply),
+        ] {
+            functions.push(ScalarUDF::new_from_impl(Checked::new(
+                format!("{width}{verb}"),
+                op,
+                data_type.clone(),
+            )));
+        }
+    }
+    functions
+}
+
 /// One checked operation on one integer type.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Checked {

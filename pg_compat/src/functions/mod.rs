@@ -34,6 +34,17 @@ pub use dates::PostgresDates;
 pub use literals::IntegerLiterals;
 pub use syntax::rewrite_function_syntax;
 
+/// Functions the PostgreSQL rules write into plans rather than register (checked
+/// integer arithmetic, numeric division), in forms a distributed worker resolves by
+/// name: each gives what the planned instance of its name gives.
+pub fn planned_functions() -> Vec<ScalarUDF> {
+    let mut functions = arithmetic::checked_functions();
+    functions.push(ScalarUDF::new_from_impl(
+        numeric_div::NumericDiv::for_any_operands(),
+    ));
+    functions
+}
+
 /// Registers the functions, replacing DataFusion's namesakes.
 pub fn register(ctx: &SessionContext) {
     for guarded in length_guard::guarded() {

@@ -31,22 +31,35 @@ const MIN_SIGNIFICANT_DIGITS: i32 = 16;
 /// The scale of the result column when the operand types allow it.
 const RESULT_SCALE: i8 = 20;
 
-/// The division of two decimals of given types.
+/// The division of two decimals of given types: planned for its operands' types, or
+/// (on a distributed worker, which resolves it by name) taking them from its arguments,
+/// which are the same types.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub(super) struct NumericDiv {
+pub(crate) struct NumericDiv {
     signature: Signature,
-    /// (precision, scale) of dividend and divisor.
-    left: (u8, i8),
-    right: (u8, i8),
-    /// A 256-bit result: the operand types allow more than 18 integer digits.
-    wide: bool,
+    /// (precision, scale) of dividend and divisor, when planned for them.
+    operands: Option<((u8, i8), (u8, i8))>,
+}
+
+/// Whether the quotient of these operand types needs a 256-bit result (more than 18
+/// integer digits possible).
+fn is_wide(left: (u8, i8), right: (u8, i8)) -> bool {
+    // The quotient's integer digits are at most the dividend's plus the divisor's
+    // fraction digits.
+    let integer_digits = (i32::from(left.0) - i32::from(left.1)) + i32::from(right.1);
+    integer_digits > 38 - i32::from(RESULT_SCALE)
+}
+
+fn result_type(wide: bool) -> DataType {
+    if wide {
+        DataType::Decimal256(76, RESULT_SCALE)
+    } else {
+        DataType::Decimal128(38, RESULT_SCALE)
+    }
 }
 
 impl NumericDiv {
     pub(super) fn new(left: (u8, i8), right: (u8, i8)) -> Self {
-        // The quotient's integer digits are at most the dividend's plus the divisor's
-        // fraction digits.
-        let integer_digits = (i32::from(left.0) - i32::from(left.1)) + i32::from(right.1);
         Self {
             signature: Signature::exact(
                 vec![
@@ -55,17 +68,31 @@ impl NumericDiv {
                 ],
                 Volatility::Immutable,
             ),
-            left,
-            right,
-            wide: integer_digits > 38 - i32::from(RESULT_SCALE),
+            operands: Some((left, right)),
         }
     }
 
-    fn data_type(&self) -> DataType {
-        if self.wide {
-            DataType::Decimal256(76, RESULT_SCALE)
-        } else {
-            DataType::Decimal128(38, RESULT_SCALE)
+    /// The division of whatever two 128-bit decimals it is called with.
+    pub(crate) fn for_any_operands() -> Self {
+        Self {
+            signature: Signature::any(2, Volatility::Immutable),
+            operands: None,
+        }
+    }
+
+    /// The operands' (precision, scale), from the plan or from `types`.
+    fn operands<'a>(
+        &self,
+        mut types: impl Iterator<Item = &'a DataType>,
+    ) -> Result<((u8, i8), (u8, i8))> {
+        if let Some(operands) = self.operands {
+            return Ok(operands);
+        }
+        match (types.next(), types.next()) {
+            (Some(DataType::Decimal128(p1, s1)), Some(DataType::Decimal128(p2, s2))) => {
+                Ok(((*p1, *s1), (*p2, *s2)))
+            }
+            other => exec_err!("numeric_div takes two numerics, not {other:?}"),
         }
     }
 }
@@ -83,19 +110,24 @@ impl ScalarUDFImpl for NumericDiv {
         &self.signature
     }
 
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(self.data_type())
+    fn return_type(&self, types: &[DataType]) -> Result<DataType> {
+        let (left, right) = self.operands(types.iter())?;
+        Ok(result_type(is_wide(left, right)))
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let (left, right) = self.operands(args.arg_fields.iter().map(|f| f.data_type()))?;
         Ok(super::results::nullable_as_arguments(
             self.name(),
-            self.data_type(),
+            result_type(is_wide(left, right)),
             &args,
         ))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let (left_type, right_type) =
+            self.operands(args.arg_fields.iter().map(|f| f.data_type()))?;
+        let wide = is_wide(left_type, right_type);
         let scalars = args
             .args
             .iter()
@@ -108,10 +140,10 @@ impl ScalarUDFImpl for NumericDiv {
             left.as_primitive::<Decimal128Type>(),
             right.as_primitive::<Decimal128Type>(),
         );
-        let (s1, s2) = (i32::from(self.left.1), i32::from(self.right.1));
+        let (s1, s2) = (i32::from(left_type.1), i32::from(right_type.1));
         let target = i32::from(RESULT_SCALE);
         let pairs = left.iter().zip(right.iter());
-        let quotients: ArrayRef = if self.wide {
+        let quotients: ArrayRef = if wide {
             Arc::new(
                 pairs
                     .map(|pair| match pair {

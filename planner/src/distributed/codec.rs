@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::common::{Result, internal_err, not_impl_err};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion_proto::physical_plan::PhysicalExtensionCodec;
@@ -35,13 +35,32 @@ const READ_SCHEMA: u8 = 2;
 const COUNT_ROWS: u8 = 3;
 const GRAND_TOTAL: u8 = 4;
 
-/// The scalar functions a worker resolves shipped expressions with, by name.
-pub fn worker_functions() -> &'static HashMap<String, Arc<ScalarUDF>> {
-    static FUNCTIONS: OnceLock<HashMap<String, Arc<ScalarUDF>>> = OnceLock::new();
+/// The functions a worker resolves shipped expressions with, by name: DataFusion's,
+/// the PostgreSQL-compatible ones over their namesakes (`avg` of a numeric is
+/// PostgreSQL's on a worker too), and those the PostgreSQL rules write into plans
+/// (`int8mi`, `numeric_div`).
+#[derive(Debug)]
+pub struct WorkerFunctions {
+    pub scalar: HashMap<String, Arc<ScalarUDF>>,
+    pub aggregate: HashMap<String, Arc<AggregateUDF>>,
+    pub window: HashMap<String, Arc<WindowUDF>>,
+}
+
+/// The functions every worker has.
+pub fn worker_functions() -> &'static WorkerFunctions {
+    static FUNCTIONS: OnceLock<WorkerFunctions> = OnceLock::new();
     FUNCTIONS.get_or_init(|| {
         let ctx = SessionContext::new();
         lakegate_pg_compat::functions::register(&ctx);
-        ctx.state().scalar_functions().clone()
+        for function in lakegate_pg_compat::functions::planned_functions() {
+            ctx.register_udf(function);
+        }
+        let state = ctx.state();
+        WorkerFunctions {
+            scalar: state.scalar_functions().clone(),
+            aggregate: state.aggregate_functions().clone(),
+            window: state.window_functions().clone(),
+        }
     })
 }
 
@@ -98,21 +117,40 @@ impl PhysicalExtensionCodec for GatewayCodec {
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, _buf: &mut Vec<u8>) -> Result<()> {
-        match worker_functions().get(node.name()) {
-            Some(worker) if same_implementation(worker, node) => Ok(()),
-            _ => not_impl_err!(
-                "function {} is evaluated for the session; the query runs on the gateway",
-                node.name()
-            ),
-        }
+        let worker = worker_functions().scalar.get(node.name());
+        shippable(
+            node.name(),
+            worker.map(|w| w.inner().as_any().type_id()),
+            node.inner().as_any().type_id(),
+        )
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, _buf: &mut Vec<u8>) -> Result<()> {
+        let worker = worker_functions().aggregate.get(node.name());
+        shippable(
+            node.name(),
+            worker.map(|w| w.inner().as_any().type_id()),
+            node.inner().as_any().type_id(),
+        )
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, _buf: &mut Vec<u8>) -> Result<()> {
+        let worker = worker_functions().window.get(node.name());
+        shippable(
+            node.name(),
+            worker.map(|w| w.inner().as_any().type_id()),
+            node.inner().as_any().type_id(),
+        )
     }
 }
 
-/// Whether two functions of one name are the same implementation (not one the session
-/// registered over the worker's).
-fn same_implementation(worker: &ScalarUDF, session: &ScalarUDF) -> bool {
-    fn type_of(udf: &ScalarUDF) -> TypeId {
-        udf.inner().as_any().type_id()
+/// Whether a function may travel: the worker has one of its name, of the same
+/// implementation (not one the session registered over the worker's).
+fn shippable(name: &str, worker: Option<TypeId>, session: TypeId) -> Result<()> {
+    match worker {
+        Some(worker) if worker == session => Ok(()),
+        _ => not_impl_err!(
+            "function {name} is evaluated for the session; the query runs on the gateway"
+        ),
     }
-    type_of(worker) == type_of(session)
 }

@@ -4,14 +4,18 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::physical_plan::joins::{
+    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
+};
 use datafusion_distributed::{
     DistributedExec, DistributedMetricsFormat, DistributedPhysicalOptimizerRule,
-    rewrite_distributed_plan_with_metrics,
+    NetworkBoundaryExt, NetworkBroadcastExec, rewrite_distributed_plan_with_metrics,
 };
 use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
 use lakegate_catalog::figures_from_metrics;
@@ -32,21 +36,99 @@ pub fn distribute(
         return Ok(None);
     }
     let staged = DistributedPhysicalOptimizerRule.optimize(plan.clone(), config)?;
+    if let Err(reason) = collected_build_sides_whole(&staged, 1) {
+        tracing::debug!(%reason, "the plan runs on the gateway");
+        return Ok(None);
+    }
     Ok(staged.as_any().is::<DistributedExec>().then_some(staged))
 }
 
+/// Whether every join that collects its build side sees all of it: in a stage of more
+/// than one task, a `CollectLeft` hash join must have its build side broadcast to every
+/// task, and a nested-loop or cross join cannot run at all. datafusion-distributed 1.0
+/// slices such a build side across the tasks like any scan, so each task would join a
+/// part of it and rows would be lost or repeated (its issue #563, fixed in releases for
+/// DataFusion 54); such a plan runs on the gateway. `tasks`: those of `node`'s stage.
+fn collected_build_sides_whole(
+    node: &Arc<dyn ExecutionPlan>,
+    tasks: usize,
+) -> std::result::Result<(), String> {
+    let tasks = match node.as_network_boundary() {
+        Some(boundary) => boundary.input_stage().tasks.len(),
+        None => tasks,
+    };
+    if tasks > 1 && !node.is_network_boundary() {
+        let any = node.as_any();
+        if let Some(join) = any.downcast_ref::<HashJoinExec>()
+            && *join.partition_mode() == PartitionMode::CollectLeft
+            && !is_broadcast(join.left())
+        {
+            return Err(format!(
+                "a {} hash join would see part of its build side in each of {tasks} tasks",
+                join.join_type()
+            ));
+        }
+        if any.is::<NestedLoopJoinExec>() || any.is::<CrossJoinExec>() {
+            return Err(format!(
+                "{} would see part of its build side in each of {tasks} tasks",
+                node.name()
+            ));
+        }
+    }
+    node.children()
+        .into_iter()
+        .try_for_each(|child| collected_build_sides_whole(child, tasks))
+}
+
+/// Whether a build side comes whole to every task (datafusion-distributed's broadcast,
+/// under the coalescing it keeps above it).
+fn is_broadcast(build: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut node = build;
+    loop {
+        let any = node.as_any();
+        if any.is::<NetworkBroadcastExec>() {
+            return true;
+        }
+        if !(any.is::<CoalescePartitionsExec>() || any.is::<CooperativeExec>()) {
+            return false;
+        }
+        match node.children().first() {
+            Some(child) => node = child,
+            None => return false,
+        }
+    }
+}
+
 /// Adds to `meter` what the workers' scan counters of the executed `staged` plan
-/// reported (the gateway's own counters count into it directly).
-pub fn add_worker_figures(staged: Arc<dyn ExecutionPlan>, meter: &ScanMeter) -> Result<()> {
+/// reported (the gateway's own counters count into it directly), and returns the
+/// compute time of the operators the workers ran, in nanoseconds.
+pub fn add_worker_figures(staged: Arc<dyn ExecutionPlan>, meter: &ScanMeter) -> Result<u64> {
     let measured =
         rewrite_distributed_plan_with_metrics(staged, DistributedMetricsFormat::Aggregated)?;
-    measured.apply(|node| {
-        if node.name() == "MeteredScanExec"
-            && let Some(metrics) = node.metrics()
-        {
+    let mut cpu_nanos = 0;
+    add_below(&measured, false, meter, &mut cpu_nanos);
+    Ok(cpu_nanos)
+}
+
+/// Adds `node`'s figures and those of its inputs; `on_worker`: beneath a network
+/// boundary, so run by a worker.
+fn add_below(
+    node: &Arc<dyn ExecutionPlan>,
+    on_worker: bool,
+    meter: &ScanMeter,
+    cpu_nanos: &mut u64,
+) {
+    let on_worker = on_worker || node.is_network_boundary();
+    if on_worker
+        && !node.is_network_boundary()
+        && let Some(metrics) = node.metrics()
+    {
+        if node.name() == "MeteredScanExec" {
             meter.add_figures(&figures_from_metrics(&metrics));
         }
-        Ok(TreeNodeRecursion::Continue)
-    })?;
-    Ok(())
+        *cpu_nanos += metrics.elapsed_compute().unwrap_or(0) as u64;
+    }
+    for child in node.children() {
+        add_below(child, on_worker, meter, cpu_nanos);
+    }
 }

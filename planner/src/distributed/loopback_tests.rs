@@ -20,7 +20,11 @@ use lakegate_catalog::metering::ScanMeter;
 use lakegate_security::rules::PolicyBarrierExec;
 use url::Url;
 
-use super::{GatewayCodec, worker};
+use lakegate_security::signer::Signer;
+use tokio_util::sync::CancellationToken;
+
+use super::auth::SignedChannels;
+use super::{GatewayCodec, serve_worker};
 
 struct Fixed(Vec<Url>);
 
@@ -47,17 +51,21 @@ fn part(first: i64) -> RecordBatch {
     .expect("batch")
 }
 
+fn signer() -> Signer {
+    Signer::from_secret(b"the secret of this test deployment, long enough").expect("keys")
+}
+
 async fn start_worker() -> Url {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let service = worker(Arc::new(RuntimeEnv::default())).into_worker_server();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
+    tokio::spawn(serve_worker(
+        listener,
+        Arc::new(RuntimeEnv::default()),
+        signer(),
+        CancellationToken::new(),
+    ));
     Url::parse(&format!("http://{addr}")).expect("url")
 }
 
@@ -77,6 +85,7 @@ async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
         .with_default_features()
         .with_distributed_worker_resolver(Fixed(urls))
         .with_distributed_user_codec(GatewayCodec)
+        .with_distributed_channel_resolver(SignedChannels::new(signer()))
         .with_distributed_files_per_task(1)
         .expect("files per task")
         .with_distributed_metrics_collection(true)
@@ -136,7 +145,11 @@ async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
 
     // The workers' counters, summed from the metrics their tasks sent back.
     let workers = ScanMeter::default();
-    super::add_worker_figures(distributed, &workers).expect("metrics");
+    let cpu_nanos = super::add_worker_figures(distributed, &workers).expect("metrics");
+    assert!(
+        cpu_nanos > 0,
+        "the workers' operators' compute time came back"
+    );
     assert_eq!(workers.figures().rows, 200);
     assert!(
         workers.figures().data_bytes > 0,

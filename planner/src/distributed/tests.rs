@@ -80,7 +80,7 @@ fn secured_plan(function: Arc<ScalarUDF>) -> Arc<dyn ExecutionPlan> {
 
 fn worker_context() -> Arc<TaskContext> {
     let ctx = SessionContext::new();
-    for function in worker_functions().values() {
+    for function in worker_functions().scalar.values() {
         ctx.register_udf(function.as_ref().clone());
     }
     ctx.task_ctx()
@@ -88,6 +88,7 @@ fn worker_context() -> Arc<TaskContext> {
 
 fn left() -> Arc<ScalarUDF> {
     worker_functions()
+        .scalar
         .get("left")
         .cloned()
         .expect("left is a worker function")

@@ -69,6 +69,11 @@ impl CpuClock {
         self.nanos.load(Ordering::Relaxed) + self.pending.load(Ordering::Relaxed)
     }
 
+    /// Adds CPU time measured elsewhere (a distributed worker's operators).
+    pub(crate) fn add_nanos(&self, nanos: u64) {
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
     /// Runs `f` with this clock current, adding its time to this clock unless an
     /// enclosing call on this thread is already measuring.
     fn measure<T>(self: &Arc<Self>, f: impl FnOnce() -> T) -> T {

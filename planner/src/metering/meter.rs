@@ -101,6 +101,11 @@ impl QueryMeter {
         Ok(cpu::instrument(plan, &self.cpu)?)
     }
 
+    /// Adds CPU time the distributed workers spent on the query's stages.
+    pub(crate) fn add_worker_cpu(&self, nanos: u64) {
+        self.cpu.add_nanos(nanos);
+    }
+
     /// Bytes and files the query's operators spilled to disk so far.
     fn spills(&self) -> (u64, u64) {
         fn add(plan: &Arc<dyn ExecutionPlan>, totals: &mut (u64, u64)) {

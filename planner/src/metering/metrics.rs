@@ -68,6 +68,10 @@ pub struct Metrics {
     /// the secured plans kept (the first, and again after a snapshot or policy change).
     prepared_plan_reuses: AtomicU64,
     prepared_plans_kept: AtomicU64,
+    /// Queries whose plan ran in stages on distributed workers, and those sent there
+    /// whose plan could not be shipped (they ran on the gateway).
+    distributed: AtomicU64,
+    kept_local: AtomicU64,
     /// The runtime's cache of Parquet footers (the Iceberg metadata cache is the
     /// process's, read from the catalog crate).
     footers: Option<Arc<CountedFooterCache>>,
@@ -162,6 +166,21 @@ impl Metrics {
         if kept {
             self.prepared_plans_kept.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A query meant for the distributed workers ran there (`shipped`) or, its plan
+    /// holding what cannot travel, on the gateway.
+    pub(crate) fn distributed(&self, shipped: bool) {
+        match shipped {
+            true => &self.distributed,
+            false => &self.kept_local,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Queries that ran on distributed workers so far.
+    pub fn distributed_queries(&self) -> u64 {
+        self.distributed.load(Ordering::Relaxed)
     }
 
     pub(crate) fn running(&self, delta: i64) {
@@ -295,6 +314,20 @@ impl Metrics {
             "Secured plans kept for prepared statements (again after a new snapshot or \
              policy).",
             self.prepared_plans_kept.load(Ordering::Relaxed).to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_distributed_queries_total",
+            "Queries whose secured plan ran in stages on the distributed workers.",
+            self.distributed.load(Ordering::Relaxed).to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_distributed_kept_local_total",
+            "Queries meant for the distributed workers that ran on the gateway: their plan \
+             holds what cannot be shipped (a federated scan, a session function) or has \
+             one stage only.",
+            self.kept_local.load(Ordering::Relaxed).to_string(),
         )?;
         let hits = self.cache_hits.load(Ordering::Relaxed) as f64;
         let all = hits + self.cache_misses.load(Ordering::Relaxed) as f64;

@@ -21,6 +21,7 @@ mod metrics;
 mod price;
 mod shared_runtime;
 mod shared_store;
+mod shared_workers;
 
 pub(crate) use admission::{Admission, Slots};
 pub(crate) use budgets::refusal_message;

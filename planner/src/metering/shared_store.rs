@@ -36,9 +36,11 @@ pub(crate) const SLOT_LEASE: Duration = Duration::from_secs(30);
 pub(super) const RUNNING: &str = "lakegate_running_queries";
 /// Kill requests for queries another replica runs.
 pub(super) const KILLS: &str = "lakegate_kill_requests";
+/// The distributed workers that joined, with their last heartbeat (shared_workers.rs).
+pub(super) const WORKERS: &str = "lakegate_workers";
 
 /// The tables, created when missing.
-fn schema() -> [String; 4] {
+fn schema() -> [String; 5] {
     [
         format!(
             "CREATE TABLE IF NOT EXISTS {TABLE} (subject TEXT NOT NULL, period TEXT NOT NULL, \
@@ -57,6 +59,9 @@ fn schema() -> [String; 4] {
         format!(
             "CREATE TABLE IF NOT EXISTS {KILLS} (query_id TEXT PRIMARY KEY, message TEXT NOT NULL, \
              requested_ms BIGINT NOT NULL)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {WORKERS} (url TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL)"
         ),
     ]
 }

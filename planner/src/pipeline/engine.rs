@@ -35,4 +35,6 @@ pub(crate) struct Engine {
     pub(crate) semantic: Option<Arc<SemanticLayer>>,
     /// Results served again for the same secured plan over the same data (unless off).
     pub(crate) results: Option<Arc<ResultCache>>,
+    /// Distributed workers large queries run on, when configured.
+    pub(crate) distributed: Option<Arc<crate::distributed::Distribution>>,
 }

@@ -1,14 +1,22 @@
-//! Stage 4, execute: a result from the results cache, or metering of every operator, and the stream on
-//! the query runtime, wrapped so that the deadline, cancel and kill reach it and the
-//! query's slots and registration are held until it is dropped.
+//! Stage 4, execute: a result from the results cache, or metering of every operator,
+//! and the stream on the query runtime (the workers' figures added at its end when it
+//! ran on them), wrapped so that the deadline, cancel and kill reach it and the query's
+//! slots and registration are held until it is dropped.
 
 use std::sync::Arc;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_distributed::DistributedExec;
+use futures::Stream;
 
 use crate::Result;
-use crate::metering::Slots;
+use crate::metering::{QueryMeter, Slots};
 use crate::pipeline::admit::Admitted;
 use crate::pipeline::completion::HoldingStream;
 use crate::pipeline::deadline::DeadlineStream;
@@ -42,6 +50,12 @@ pub(crate) fn start(
             leader,
         } => (physical, task, cache_key, leader),
     };
+    // A plan cut into stages (pipeline/route.rs): the workers' figures come back with
+    // its end.
+    let staged = physical
+        .as_any()
+        .is::<DistributedExec>()
+        .then(|| physical.clone());
     if let Some(meter) = &run.meter {
         *task = task.with_runtime(meter.runtime());
         if !is_explain {
@@ -51,7 +65,14 @@ pub(crate) fn start(
     // The registry holds the plan that runs (its scans give progress).
     entry.set_plan(physical.clone());
     entry.set_state(QueryState::Running);
-    let stream = engine.executor.execute(physical, Arc::new(*task));
+    let mut stream = engine.executor.execute(physical, Arc::new(*task));
+    if let (Some(staged), Some(meter)) = (staged, &run.meter) {
+        stream = Box::pin(WorkerFigures {
+            inner: stream,
+            staged: Some(staged),
+            meter: meter.clone(),
+        });
+    }
     Ok(match (&engine.results, cache_key) {
         (Some(cache), Some(key)) => cache.fill(key, leader, stream),
         _ => stream,
@@ -82,5 +103,52 @@ pub(crate) fn result_stream(
     match announced {
         Some(schema) => ConformedStream::wrap(stream, schema),
         None => Ok(stream),
+    }
+}
+
+/// The stream of a plan run on distributed workers: when it ends (or is dropped), what
+/// the workers reported (scan figures, compute time) is added to the query's meter,
+/// before the query's figures are read.
+struct WorkerFigures {
+    inner: SendableRecordBatchStream,
+    staged: Option<Arc<dyn ExecutionPlan>>,
+    meter: Arc<QueryMeter>,
+}
+
+impl WorkerFigures {
+    fn add(&mut self) {
+        let Some(staged) = self.staged.take() else {
+            return;
+        };
+        match crate::distributed::add_worker_figures(staged, &self.meter.scan()) {
+            Ok(cpu_nanos) => self.meter.add_worker_cpu(cpu_nanos),
+            Err(error) => {
+                tracing::warn!(%error, "the distributed workers' figures could not be read")
+            }
+        }
+    }
+}
+
+impl Stream for WorkerFigures {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(None) = next {
+            self.add();
+        }
+        next
+    }
+}
+
+impl RecordBatchStream for WorkerFigures {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
+
+impl Drop for WorkerFigures {
+    fn drop(&mut self) {
+        self.add();
     }
 }

@@ -42,6 +42,18 @@ impl CpuExecutor {
         })
     }
 
+    /// Runs `work` (deep recursion over a plan: encoding it for the distributed
+    /// workers) on the CPU runtime, whose threads have large stacks.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> DFResult<T> {
+        self.handle
+            .spawn(async move { work() })
+            .await
+            .map_err(|e| DataFusionError::Execution(format!("planning task failed: {e}")))
+    }
+
     /// Executes `plan` on the CPU runtime; the stream is read from any runtime.
     /// Dropping the stream stops the execution at its next yield.
     pub(crate) fn execute(

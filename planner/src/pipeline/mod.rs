@@ -21,6 +21,7 @@ pub(crate) mod plan;
 pub(crate) mod prepared_plan;
 pub(crate) mod query_run;
 pub(crate) mod result_schema;
+pub(crate) mod route;
 
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::scalar::ScalarValue;
@@ -77,6 +78,8 @@ pub(crate) async fn run_query(
         }
         let mut slots = slots;
         admit::wait_for_memory(engine, run, &planned, &admitted, &mut slots).await?;
+        let mut planned = planned;
+        route::route(engine, session, &mut planned, &admitted).await?;
         let (tag, announced) = (planned.tag, planned.announced.clone());
         let stream = execute::start(engine, run, planned, &admitted)?;
         Ok((tag, stream, slots, Some(announced)))

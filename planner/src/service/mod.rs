@@ -117,6 +117,7 @@ impl QueryService {
             executor,
             semantic: None,
             results,
+            distributed: None,
         };
         Ok(Self {
             engine,
@@ -136,6 +137,12 @@ impl QueryService {
     /// Serves `layer`'s models as the tables of schema `semantic` of its catalog.
     pub fn with_semantic(mut self, layer: Arc<crate::SemanticLayer>) -> Self {
         self.engine.semantic = Some(layer);
+        self
+    }
+
+    /// Runs large queries (or those whose session asks) on distributed workers.
+    pub fn with_distributed(mut self, distribution: crate::distributed::Distribution) -> Self {
+        self.engine.distributed = Some(Arc::new(distribution));
         self
     }
 

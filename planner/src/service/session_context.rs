@@ -110,9 +110,13 @@ fn session_config(engine: &Engine) -> SessionConfig {
     config.options_mut().execution.time_zone = Some("+00:00".into());
     // `1.5` is a `numeric` constant in PostgreSQL (exact), not a double.
     config.options_mut().sql_parser.parse_float_as_decimal = true;
-    config.with_extension(Arc::new(lakegate_catalog::iceberg::NativeIcebergScan(
+    let config = config.with_extension(Arc::new(lakegate_catalog::iceberg::NativeIcebergScan(
         engine.config.native_iceberg_scan,
-    )))
+    )));
+    match &engine.distributed {
+        Some(distribution) => distribution.configure(config),
+        None => config,
+    }
 }
 
 /// DataFusion's analyzer rules with the security rule and PostgreSQL's typing rules.

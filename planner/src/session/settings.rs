@@ -25,6 +25,14 @@ const KNOWN: &[Known] = &[
         description: "Serves results from the results cache, and keeps them there (off: every query runs).",
     },
     Known {
+        name: "gateway.distributed",
+        default: "auto",
+        settable: true,
+        description: "Where queries run when distributed workers are configured: auto (on the \
+                      workers when the estimate reaches [distributed] threshold_bytes), on \
+                      (on the workers whenever the plan can be shipped), off (on this gateway).",
+    },
+    Known {
         name: "gateway.dry_run",
         default: "off",
         settable: true,
@@ -311,6 +319,12 @@ fn validate(name: &'static str, value: String) -> Result<String> {
                 _ => Err(invalid(name, &value, "on or off")),
             }
         }
+        "gateway.distributed" => match value.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" => Ok("on".into()),
+            "off" | "false" | "no" | "0" => Ok("off".into()),
+            "auto" => Ok("auto".into()),
+            _ => Err(invalid(name, &value, "on, off or auto")),
+        },
         "extra_float_digits" => match value.parse::<i32>() {
             Ok(v) if (-15..=3).contains(&v) => Ok(v.to_string()),
             _ => Err(invalid(name, &value, "an integer from -15 to 3")),

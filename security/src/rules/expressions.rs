@@ -74,9 +74,14 @@ fn replace_attributes(text: &str, rule: &str) -> Result<(String, Vec<String>)> {
     Ok((out, names))
 }
 
-/// A shared parser context: built-in functions and PostgreSQL-dialect parsing.
+/// A shared parser context: PostgreSQL-dialect parsing, and the functions a session
+/// has (DataFusion's, with the PostgreSQL-compatible ones over their namesakes), so that
+/// a filter or mask calls what the same SQL would call in a query, and the
+/// distributed workers, which have the same functions, can run it.
 pub(crate) fn parser() -> Arc<SessionContext> {
-    Arc::new(SessionContext::new())
+    let ctx = SessionContext::new();
+    lakegate_pg_compat::functions::register(&ctx);
+    Arc::new(ctx)
 }
 
 #[cfg(test)]

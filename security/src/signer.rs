@@ -1,5 +1,6 @@
-//! The keys that sign Flight SQL bearer tokens and tickets, shared by every replica
-//! behind one address through `[flight] secret_file`, and rotated without a restart.
+//! The keys that sign Flight SQL bearer tokens, tickets and prepared-statement handles,
+//! and the coordinator's requests to distributed workers: shared by every replica and
+//! worker through `[flight] secret_file`, and rotated without a restart.
 //!
 //! The file holds one secret per line (at least 32 bytes each; `#` comments): the first
 //! signs, every one verifies. Rotating: add the new secret as a second line on every
@@ -16,7 +17,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// Bytes of an HMAC-SHA256 tag.
-pub(crate) const TAG_LEN: usize = 32;
+pub const TAG_LEN: usize = 32;
 
 /// How often the secret file's modification time is looked at.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -32,7 +33,7 @@ struct KeyFile {
 /// Signs with the first key and verifies with any; each use has its own domain, so a
 /// ticket can never pass as a token.
 #[derive(Clone)]
-pub(crate) struct Signer {
+pub struct Signer {
     keys: Arc<RwLock<Vec<[u8; 32]>>>,
     file: Option<Arc<KeyFile>>,
 }
@@ -44,7 +45,7 @@ impl std::fmt::Debug for Signer {
 }
 
 /// The keys of a secret file's text: one per secret line, the signing one first.
-fn parse_keys(text: &[u8]) -> anyhow::Result<Vec<[u8; 32]>> {
+fn parse_keys(text: &[u8]) -> Result<Vec<[u8; 32]>, String> {
     let mut keys = Vec::new();
     for (index, line) in text.split(|b| *b == b'\n').enumerate() {
         let secret = line.trim_ascii();
@@ -52,23 +53,23 @@ fn parse_keys(text: &[u8]) -> anyhow::Result<Vec<[u8; 32]>> {
             continue;
         }
         if secret.len() < 32 {
-            anyhow::bail!(
+            return Err(format!(
                 "line {}: a Flight SQL secret must be at least 32 bytes, found {}",
                 index + 1,
                 secret.len()
-            );
+            ));
         }
         keys.push(Sha256::digest(secret).into());
     }
     if keys.is_empty() {
-        anyhow::bail!("the Flight SQL secret file holds no secret");
+        return Err("the Flight SQL secret file holds no secret".into());
     }
     Ok(keys)
 }
 
 impl Signer {
     /// A signer with a fresh random key (tokens end with the process).
-    pub(crate) fn random() -> Self {
+    pub fn random() -> Self {
         Self {
             keys: Arc::new(RwLock::new(vec![rand::random()])),
             file: None,
@@ -76,8 +77,7 @@ impl Signer {
     }
 
     /// A signer whose keys are derived from secrets (see the module's documentation).
-    #[cfg(test)]
-    pub(crate) fn from_secret(secret: &[u8]) -> anyhow::Result<Self> {
+    pub fn from_secret(secret: &[u8]) -> Result<Self, String> {
         Ok(Self {
             keys: Arc::new(RwLock::new(parse_keys(secret)?)),
             file: None,
@@ -85,10 +85,10 @@ impl Signer {
     }
 
     /// A signer over the secrets of `path`, read now and again when it changes.
-    pub(crate) fn from_file(path: impl Into<PathBuf>) -> anyhow::Result<Self> {
+    pub fn from_file(path: impl Into<PathBuf>) -> Result<Self, String> {
         let path = path.into();
         let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        let text = std::fs::read(&path)?;
+        let text = std::fs::read(&path).map_err(|e| e.to_string())?;
         Ok(Self {
             keys: Arc::new(RwLock::new(parse_keys(&text)?)),
             file: Some(Arc::new(KeyFile {
@@ -114,7 +114,7 @@ impl Signer {
         }
         seen.0 = modified;
         match std::fs::read(&file.path)
-            .map_err(anyhow::Error::from)
+            .map_err(|e| e.to_string())
             .and_then(|text| parse_keys(&text))
         {
             Ok(keys) => {
@@ -143,7 +143,7 @@ impl Signer {
     }
 
     /// The tag of `payload` in `domain`, by the signing key.
-    pub(crate) fn sign(&self, domain: &[u8], payload: &[u8]) -> [u8; TAG_LEN] {
+    pub fn sign(&self, domain: &[u8], payload: &[u8]) -> [u8; TAG_LEN] {
         self.refresh();
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         Self::mac(&keys[0], domain, payload)
@@ -154,7 +154,7 @@ impl Signer {
 
     /// Whether `tag` is the tag of `payload` in `domain` by any key (each compared in
     /// constant time).
-    pub(crate) fn verify(&self, domain: &[u8], payload: &[u8], tag: &[u8]) -> bool {
+    pub fn verify(&self, domain: &[u8], payload: &[u8], tag: &[u8]) -> bool {
         self.refresh();
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         keys.iter()
