@@ -56,7 +56,7 @@ pub(crate) async fn route(
         tracing::debug!("no distributed worker is live; the query runs on the gateway");
         return Ok(());
     }
-    let config = session.ctx.state().config_options().clone();
+    let config = session.ctx.state_ref().read().config_options().clone();
     let plan = physical.clone();
     let staged = engine
         .executor
