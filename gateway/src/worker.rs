@@ -6,11 +6,8 @@
 //! heartbeat so that coordinators find it.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
-use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, UnboundedMemoryPool};
-use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use lakegate_catalog::CatalogRegistry;
 use lakegate_planner::SharedStore;
 use lakegate_planner::distributed::{Distribution, Workers, join, serve_worker, worker_url};
@@ -76,24 +73,6 @@ pub struct StartedWorker {
     pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// The runtime stages run in: the catalogs' object stores, and `[query]`'s memory
-/// limit for everything the worker runs at once.
-fn worker_runtime(config: &Config, registry: &CatalogRegistry) -> anyhow::Result<Arc<RuntimeEnv>> {
-    let limits = config.query.memory_limits(&config.data_dir);
-    let pool: Arc<dyn MemoryPool> = match limits.memory_limit {
-        usize::MAX => Arc::new(UnboundedMemoryPool::default()),
-        limit => Arc::new(FairSpillPool::new(limit)),
-    };
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(pool)
-        .build_arc()
-        .context("building the worker's runtime")?;
-    for (url, store) in registry.object_stores() {
-        runtime.register_object_store(&url, store);
-    }
-    Ok(runtime)
-}
-
 /// Starts a worker: binds its listener, opens the catalogs' stores, joins the shared
 /// store (when there is one) and serves until `shutdown`.
 pub async fn start_worker(
@@ -106,7 +85,12 @@ pub async fn start_worker(
     let registry = CatalogRegistry::open(&config.effective_catalogs())
         .await
         .context("opening catalogs")?;
-    let runtime = worker_runtime(config, &registry)?;
+    let runtime = lakegate_planner::worker_runtime(
+        &config.query.memory_limits(&config.data_dir),
+        config.query.metadata_cache_mb,
+        registry.object_stores(),
+    )
+    .map_err(|e| anyhow::anyhow!("building the worker's runtime: {e}"))?;
     let listener = TcpListener::bind(&options.listen)
         .await
         .with_context(|| format!("binding the worker listener to {}", options.listen))?;

@@ -44,7 +44,7 @@ pub use results_cache::ResultsCacheConfig;
 pub use semantic_layer::{
     LoadedModels, ModelSource, SemanticLayer, compile as compile_semantic, load as load_semantic,
 };
-pub use service::QueryService;
+pub use service::{QueryService, worker_runtime};
 
 /// The stack of every thread that plans or runs queries. DataFusion's SQL planner,
 /// analyzer and optimizer recurse over the plan and its expressions; tokio's 2 MiB

@@ -31,6 +31,9 @@ pub fn distribute(
     plan: &Arc<dyn ExecutionPlan>,
     config: &ConfigOptions,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    // Encoded once here with the gateway's codec alone: datafusion-distributed composes
+    // its own codec first, which accepts every function by name, so only this encoding
+    // refuses a node or a function the workers would not run as the gateway does.
     if let Err(reason) = physical_plan_to_bytes_with_extension_codec(plan.clone(), &GatewayCodec) {
         tracing::debug!(%reason, "the plan runs on the gateway");
         return Ok(None);

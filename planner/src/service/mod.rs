@@ -3,6 +3,8 @@
 //! the finish of each statement's run; queries run through [`crate::pipeline`].
 
 mod runtime;
+
+pub use runtime::worker_runtime;
 mod session_context;
 
 use std::sync::Arc;

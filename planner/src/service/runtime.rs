@@ -10,7 +10,7 @@ use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, UnboundedMem
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use lakegate_catalog::metadata_cache::CountedFooterCache;
 
-use crate::config::PlannerConfig;
+use crate::config::{MemoryLimits, PlannerConfig};
 use crate::{ErrorKind, QueryError, Result};
 
 /// The shared runtime for `config`, its stores registered.
@@ -19,7 +19,26 @@ pub(super) fn shared_runtime(
     footers: Arc<CountedFooterCache>,
     stores: Vec<(url::Url, Arc<dyn object_store::ObjectStore>)>,
 ) -> Result<Arc<RuntimeEnv>> {
-    let limits = &config.memory;
+    runtime_with(&config.memory, config.metadata_cache_mb, footers, stores)
+}
+
+/// The runtime a distributed worker runs stages in: the same memory pool, spilling and
+/// footer cache as a gateway's, sized by the same `[query]` settings.
+pub fn worker_runtime(
+    limits: &MemoryLimits,
+    metadata_cache_mb: u64,
+    stores: Vec<(url::Url, Arc<dyn object_store::ObjectStore>)>,
+) -> Result<Arc<RuntimeEnv>> {
+    let footers = CountedFooterCache::new(metadata_cache_mb);
+    runtime_with(limits, metadata_cache_mb, footers, stores)
+}
+
+fn runtime_with(
+    limits: &MemoryLimits,
+    metadata_cache_mb: u64,
+    footers: Arc<CountedFooterCache>,
+    stores: Vec<(url::Url, Arc<dyn object_store::ObjectStore>)>,
+) -> Result<Arc<RuntimeEnv>> {
     let pool: Arc<dyn MemoryPool> = match limits.memory_limit {
         usize::MAX => Arc::new(UnboundedMemoryPool::default()),
         limit => Arc::new(FairSpillPool::new(limit)),
@@ -44,7 +63,7 @@ pub(super) fn shared_runtime(
                 .with_list_files_cache_limit(0)
                 .with_file_metadata_cache(Some(footers))
                 .with_metadata_cache_limit(
-                    usize::try_from(config.metadata_cache_mb.saturating_mul(1 << 20))
+                    usize::try_from(metadata_cache_mb.saturating_mul(1 << 20))
                         .unwrap_or(usize::MAX),
                 ),
         )
