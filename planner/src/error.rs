@@ -92,6 +92,15 @@ fn classify(e: DataFusionError) -> QueryError {
                 QueryError::new(ErrorKind::NumericOutOfRange, range.trim().to_string())
             } else if let Some(limit) = message.strip_prefix(lakegate_pg_compat::LIMIT_EXCEEDED) {
                 QueryError::new(ErrorKind::ProgramLimitExceeded, limit.trim().to_string())
+            } else if let Some(failure) = message.strip_prefix(PLAN_NOT_SENT) {
+                // datafusion-distributed turns a worker's refusal of a stage's plan
+                // (unreachable, unauthenticated) into text, unlike the same refusal
+                // met while reading the stage: the same failure, the same 08006.
+                tracing::warn!(failure, "a distributed worker refused a stage's plan");
+                QueryError::new(
+                    ErrorKind::ConnectionFailure,
+                    format!("a distributed worker failed the query: worker {failure}"),
+                )
             } else {
                 data_error(message)
             }
@@ -190,6 +199,10 @@ fn external(inner: Box<dyn std::error::Error + Send + Sync>) -> QueryError {
         },
     }
 }
+
+/// How datafusion-distributed 1.0 (`send_plan_task`) begins the text of a worker's
+/// refusal of a stage's plan.
+const PLAN_NOT_SENT: &str = "Error sending plan to worker ";
 
 /// A distributed worker that could not be reached, refused the coordinator or failed
 /// outside the plan (its plan's own errors come back as DataFusion errors): 08006,
@@ -444,6 +457,25 @@ mod tests {
         let e: QueryError = DataFusionError::Internal("secret /src/x.rs:10".into()).into();
         assert_eq!(e.kind, ErrorKind::Internal);
         assert!(!e.message.contains("secret"));
+    }
+
+    #[test]
+    fn a_stage_plan_a_worker_refused_is_a_connection_failure() {
+        // The text datafusion-distributed makes of the worker's tonic::Status.
+        let refused = DataFusionError::Execution(format!(
+            "{PLAN_NOT_SENT}http://127.0.0.1:1/: code: 'The request does not have valid \
+             authentication credentials', message: \"the worker token is not signed with \
+             this deployment's keys\""
+        ));
+        let e = QueryError::from(refused);
+        assert_eq!(e.kind, ErrorKind::ConnectionFailure);
+        assert!(
+            e.message.starts_with(
+                "a distributed worker failed the query: worker http://127.0.0.1:1/: code:"
+            ),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
