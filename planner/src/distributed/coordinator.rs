@@ -13,6 +13,7 @@ use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::joins::{
     CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
 };
+use datafusion::physical_plan::metrics::{MetricValue, MetricsSet};
 use datafusion_distributed::{
     DistributedExec, DistributedMetricsFormat, DistributedPhysicalOptimizerRule,
     NetworkBoundaryExt, NetworkBroadcastExec, rewrite_distributed_plan_with_metrics,
@@ -102,15 +103,25 @@ fn is_broadcast(build: &Arc<dyn ExecutionPlan>) -> bool {
     }
 }
 
+/// What the workers did for one query, beyond the scan figures.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerWork {
+    /// The compute time of the operators the workers ran, in nanoseconds.
+    pub cpu_nanos: u64,
+    /// The Arrow Flight bytes that crossed the network boundaries: worker to worker
+    /// (shuffles, broadcasts) and workers to the gateway.
+    pub transferred_bytes: u64,
+}
+
 /// Adds to `meter` what the workers' scan counters of the executed `staged` plan
-/// reported (the gateway's own counters count into it directly), and returns the
-/// compute time of the operators the workers ran, in nanoseconds.
-pub fn add_worker_figures(staged: Arc<dyn ExecutionPlan>, meter: &ScanMeter) -> Result<u64> {
+/// reported (the gateway's own counters count into it directly), and returns what
+/// else the workers did.
+pub fn add_worker_figures(staged: Arc<dyn ExecutionPlan>, meter: &ScanMeter) -> Result<WorkerWork> {
     let measured =
         rewrite_distributed_plan_with_metrics(staged, DistributedMetricsFormat::Aggregated)?;
-    let mut cpu_nanos = 0;
-    add_below(&measured, false, meter, &mut cpu_nanos);
-    Ok(cpu_nanos)
+    let mut work = WorkerWork::default();
+    add_below(&measured, false, meter, &mut work);
+    Ok(work)
 }
 
 /// Adds `node`'s figures and those of its inputs; `on_worker`: beneath a network
@@ -119,9 +130,14 @@ fn add_below(
     node: &Arc<dyn ExecutionPlan>,
     on_worker: bool,
     meter: &ScanMeter,
-    cpu_nanos: &mut u64,
+    work: &mut WorkerWork,
 ) {
     let on_worker = on_worker || node.is_network_boundary();
+    if node.is_network_boundary()
+        && let Some(metrics) = node.metrics()
+    {
+        work.transferred_bytes += transferred_bytes(&metrics);
+    }
     if on_worker
         && !node.is_network_boundary()
         && let Some(metrics) = node.metrics()
@@ -129,9 +145,23 @@ fn add_below(
         if node.name() == "MeteredScanExec" {
             meter.add_figures(&figures_from_metrics(&metrics));
         }
-        *cpu_nanos += metrics.elapsed_compute().unwrap_or(0) as u64;
+        work.cpu_nanos += metrics.elapsed_compute().unwrap_or(0) as u64;
     }
     for child in node.children() {
-        add_below(child, on_worker, meter, cpu_nanos);
+        add_below(child, on_worker, meter, work);
     }
+}
+
+/// The bytes a network boundary's reads received (datafusion-distributed's
+/// `bytes_transferred`, summed over its tasks and partitions).
+fn transferred_bytes(metrics: &MetricsSet) -> u64 {
+    metrics
+        .iter()
+        .filter_map(|metric| match metric.value() {
+            MetricValue::Custom { name, value } if name == "bytes_transferred" => {
+                Some(value.as_usize() as u64)
+            }
+            _ => None,
+        })
+        .sum()
 }

@@ -145,10 +145,14 @@ async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
 
     // The workers' counters, summed from the metrics their tasks sent back.
     let workers = ScanMeter::default();
-    let cpu_nanos = super::add_worker_figures(distributed, &workers).expect("metrics");
+    let work = super::add_worker_figures(distributed, &workers).expect("metrics");
     assert!(
-        cpu_nanos > 0,
+        work.cpu_nanos > 0,
         "the workers' operators' compute time came back"
+    );
+    assert!(
+        work.transferred_bytes > 0,
+        "the bytes the stages sent across the network were counted"
     );
     assert_eq!(workers.figures().rows, 200);
     assert!(

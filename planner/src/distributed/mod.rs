@@ -17,7 +17,7 @@ use datafusion_distributed::DistributedExt;
 use lakegate_security::signer::Signer;
 
 pub use codec::{GatewayCodec, worker_functions};
-pub use coordinator::{add_worker_figures, distribute};
+pub use coordinator::{WorkerWork, add_worker_figures, distribute};
 pub use worker::{serve_worker, worker, worker_url};
 pub use workers::{Workers, join};
 

@@ -72,6 +72,9 @@ pub struct Metrics {
     /// whose plan could not be shipped (they ran on the gateway).
     distributed: AtomicU64,
     kept_local: AtomicU64,
+    /// The Arrow Flight bytes distributed queries moved between workers and to the
+    /// gateway.
+    transferred: AtomicU64,
     /// The runtime's cache of Parquet footers (the Iceberg metadata cache is the
     /// process's, read from the catalog crate).
     footers: Option<Arc<CountedFooterCache>>,
@@ -176,6 +179,16 @@ impl Metrics {
             false => &self.kept_local,
         }
         .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A distributed query moved `bytes` across its network boundaries.
+    pub(crate) fn distributed_transferred(&self, bytes: u64) {
+        self.transferred.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The bytes distributed queries moved across their network boundaries so far.
+    pub fn distributed_transferred_bytes(&self) -> u64 {
+        self.transferred.load(Ordering::Relaxed)
     }
 
     /// Queries that ran on distributed workers so far.
@@ -328,6 +341,13 @@ impl Metrics {
              holds what cannot be shipped (a federated scan, a session function) or has \
              one stage only.",
             self.kept_local.load(Ordering::Relaxed).to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_distributed_transferred_bytes_total",
+            "Arrow Flight bytes distributed queries moved across their network boundaries \
+             (shuffles and broadcasts between workers, results to the gateway).",
+            self.transferred.load(Ordering::Relaxed).to_string(),
         )?;
         let hits = self.cache_hits.load(Ordering::Relaxed) as f64;
         let all = hits + self.cache_misses.load(Ordering::Relaxed) as f64;

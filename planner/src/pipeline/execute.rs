@@ -71,6 +71,7 @@ pub(crate) fn start(
             inner: stream,
             staged: Some(staged),
             meter: meter.clone(),
+            metrics: engine.recorder.metrics.clone(),
         });
     }
     Ok(match (&engine.results, cache_key) {
@@ -108,11 +109,13 @@ pub(crate) fn result_stream(
 
 /// The stream of a plan run on distributed workers: when it ends (or is dropped), what
 /// the workers reported (scan figures, compute time) is added to the query's meter,
-/// before the query's figures are read.
+/// before the query's figures are read, and the bytes it moved to the gateway's
+/// counters.
 struct WorkerFigures {
     inner: SendableRecordBatchStream,
     staged: Option<Arc<dyn ExecutionPlan>>,
     meter: Arc<QueryMeter>,
+    metrics: Arc<crate::Metrics>,
 }
 
 impl WorkerFigures {
@@ -121,7 +124,10 @@ impl WorkerFigures {
             return;
         };
         match crate::distributed::add_worker_figures(staged, &self.meter.scan()) {
-            Ok(cpu_nanos) => self.meter.add_worker_cpu(cpu_nanos),
+            Ok(work) => {
+                self.meter.add_worker_cpu(work.cpu_nanos);
+                self.metrics.distributed_transferred(work.transferred_bytes);
+            }
             Err(error) => {
                 tracing::warn!(%error, "the distributed workers' figures could not be read")
             }

@@ -237,11 +237,18 @@ async fn what_the_workers_read_is_metered_into_the_query() {
     let local = figures(&gw, "off", sql).await;
     let metrics = gw.gateway.service().metrics().clone();
     let before = metrics.distributed_queries();
+    let moved = metrics.distributed_transferred_bytes();
     let distributed = figures(&gw, "on", sql).await;
     assert_eq!(
         metrics.distributed_queries(),
         before + 1,
         "it ran on the workers"
+    );
+    // The partial aggregates crossed the network: a few rows, some bytes.
+    let transferred = metrics.distributed_transferred_bytes() - moved;
+    assert!(
+        (1..1 << 20).contains(&transferred),
+        "bytes moved between the stages: {transferred}"
     );
     // Rows: each row group is read by exactly one task.
     assert_eq!(
