@@ -4,7 +4,7 @@
 //! the workers share the gateway's cores, so the figure is the overhead of
 //! distribution (cutting the plan, shipping it signed, Arrow Flight between the
 //! stages), not a speed-up. Per query: the medians of BENCH_RUNS alternated runs each
-//! way, their ratio, whether the plan ran staged (the six whose collected join build
+//! way, their ratio, whether the plan ran staged (those whose collected join build
 //! side datafusion-distributed 1.0 would split stay on the gateway), and the bytes
 //! its stages moved. The totals are the inputs of the 10-node estimate in the README.
 //!
