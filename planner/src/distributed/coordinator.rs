@@ -8,26 +8,23 @@ use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::coop::CooperativeExec;
-use datafusion::physical_plan::joins::{
-    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
-};
 use datafusion::physical_plan::metrics::{MetricValue, MetricsSet};
 use datafusion_distributed::{
     DistributedExec, DistributedMetricsFormat, DistributedPhysicalOptimizerRule,
-    NetworkBoundaryExt, NetworkBroadcastExec, rewrite_distributed_plan_with_metrics,
+    NetworkBoundaryExt, rewrite_distributed_plan_with_metrics,
 };
 use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
 use lakegate_catalog::figures_from_metrics;
 use lakegate_catalog::metering::ScanMeter;
 
+use super::build_sides::{collected_build_sides_whole, partition_emitted_build_sides};
 use super::codec::GatewayCodec;
 
 /// `plan` cut into stages for the workers `config` names (datafusion-distributed's
 /// worker resolver), or `None` when it runs on the gateway: it holds a node or a
-/// function the workers cannot run as the gateway would (the reason is logged), or it
-/// has nothing to spread (a single stage).
+/// function the workers cannot run as the gateway would, a join that would not see its
+/// whole build side however it is cut (the reason is logged), or it has nothing to
+/// spread (a single stage).
 pub fn distribute(
     plan: &Arc<dyn ExecutionPlan>,
     config: &ConfigOptions,
@@ -39,68 +36,21 @@ pub fn distribute(
         tracing::debug!(%reason, "the plan runs on the gateway");
         return Ok(None);
     }
-    let staged = DistributedPhysicalOptimizerRule.optimize(plan.clone(), config)?;
+    let mut staged = DistributedPhysicalOptimizerRule.optimize(plan.clone(), config)?;
     if let Err(reason) = collected_build_sides_whole(&staged, 1) {
-        tracing::debug!(%reason, "the plan runs on the gateway");
-        return Ok(None);
+        // A join that emits its build side's rows cannot have it broadcast: hash both
+        // of its sides on the keys instead, and cut that plan.
+        let Some(partitioned) = partition_emitted_build_sides(plan, config)? else {
+            tracing::debug!(%reason, "the plan runs on the gateway");
+            return Ok(None);
+        };
+        staged = DistributedPhysicalOptimizerRule.optimize(partitioned, config)?;
+        if let Err(reason) = collected_build_sides_whole(&staged, 1) {
+            tracing::debug!(%reason, "the plan runs on the gateway");
+            return Ok(None);
+        }
     }
     Ok(staged.as_any().is::<DistributedExec>().then_some(staged))
-}
-
-/// Whether every join that collects its build side sees all of it: in a stage of more
-/// than one task, a `CollectLeft` hash join must have its build side broadcast to every
-/// task, and a nested-loop or cross join cannot run at all. datafusion-distributed 1.0
-/// slices such a build side across the tasks like any scan, so each task would join a
-/// part of it and rows would be lost or repeated (its issue #563, fixed in releases for
-/// DataFusion 54); such a plan runs on the gateway. `tasks`: those of `node`'s stage.
-fn collected_build_sides_whole(
-    node: &Arc<dyn ExecutionPlan>,
-    tasks: usize,
-) -> std::result::Result<(), String> {
-    let tasks = match node.as_network_boundary() {
-        Some(boundary) => boundary.input_stage().tasks.len(),
-        None => tasks,
-    };
-    if tasks > 1 && !node.is_network_boundary() {
-        let any = node.as_any();
-        if let Some(join) = any.downcast_ref::<HashJoinExec>()
-            && *join.partition_mode() == PartitionMode::CollectLeft
-            && !is_broadcast(join.left())
-        {
-            return Err(format!(
-                "a {} hash join would see part of its build side in each of {tasks} tasks",
-                join.join_type()
-            ));
-        }
-        if any.is::<NestedLoopJoinExec>() || any.is::<CrossJoinExec>() {
-            return Err(format!(
-                "{} would see part of its build side in each of {tasks} tasks",
-                node.name()
-            ));
-        }
-    }
-    node.children()
-        .into_iter()
-        .try_for_each(|child| collected_build_sides_whole(child, tasks))
-}
-
-/// Whether a build side comes whole to every task (datafusion-distributed's broadcast,
-/// under the coalescing it keeps above it).
-fn is_broadcast(build: &Arc<dyn ExecutionPlan>) -> bool {
-    let mut node = build;
-    loop {
-        let any = node.as_any();
-        if any.is::<NetworkBroadcastExec>() {
-            return true;
-        }
-        if !(any.is::<CoalescePartitionsExec>() || any.is::<CooperativeExec>()) {
-            return false;
-        }
-        match node.children().first() {
-            Some(child) => node = child,
-            None => return false,
-        }
-    }
 }
 
 /// What the workers did for one query, beyond the scan figures.

@@ -1,6 +1,7 @@
 //! Two workers on loopback run a secured plan cut into stages: the same answer as on
 //! the gateway, the policy barrier and the scan counters shipped with their stages, and
-//! the counters' figures summed back from the workers' metrics.
+//! the counters' figures summed back from the workers' metrics; joins that emit their
+//! build side's rows run with both sides hashed, and answer as on the gateway.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use datafusion_distributed::{DistributedExt, WorkerResolver};
 use lakegate_catalog::CountRowsExec;
@@ -69,17 +70,9 @@ async fn start_worker() -> Url {
     Url::parse(&format!("http://{addr}")).expect("url")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
-    let dir = tempfile::tempdir().expect("dir");
-    for (n, first) in [0, 100].into_iter().enumerate() {
-        let batch = part(first);
-        let file =
-            std::fs::File::create(dir.path().join(format!("part-{n}.parquet"))).expect("file");
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
-        writer.write(&batch).expect("write");
-        writer.close().expect("close");
-    }
+/// A session whose plans two loopback workers run, a task per file, their metrics
+/// sent back.
+async fn two_worker_session() -> SessionContext {
     let urls = vec![start_worker().await, start_worker().await];
     let state = SessionStateBuilder::new()
         .with_default_features()
@@ -88,17 +81,39 @@ async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
         .with_distributed_channel_resolver(SignedChannels::new(signer()))
         .with_distributed_files_per_task(1)
         .expect("files per task")
+        .with_distributed_broadcast_joins(true)
+        .expect("broadcast joins")
         .with_distributed_metrics_collection(true)
         .expect("metrics")
         .build();
-    let ctx = SessionContext::new_with_state(state);
+    SessionContext::new_with_state(state)
+}
+
+/// Registers `name`: the rows of `part(first)` for each of `firsts`, a file each.
+async fn register_files(ctx: &SessionContext, dir: &std::path::Path, name: &str, firsts: &[i64]) {
+    let table = dir.join(name);
+    std::fs::create_dir(&table).expect("dir");
+    for (n, first) in firsts.iter().enumerate() {
+        let batch = part(*first);
+        let file = std::fs::File::create(table.join(format!("{n}.parquet"))).expect("file");
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    }
     ctx.register_parquet(
-        "t",
-        dir.path().to_str().expect("path"),
+        name,
+        table.to_str().expect("path"),
         ParquetReadOptions::default(),
     )
     .await
     .expect("table");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ctx = two_worker_session().await;
+    register_files(&ctx, dir.path(), "t", &[0, 100]).await;
     let plan = ctx
         .sql(
             "SELECT left(name, 6) AS prefix, count(*) AS n, sum(id) AS s FROM t \
@@ -181,4 +196,95 @@ async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
             .expect("checked")
             .is_none()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_that_emit_their_build_rows_travel_partitioned_with_the_same_answer() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ctx = two_worker_session().await;
+    // Two files each, so every scan spreads over two tasks; ids 150..200 in both.
+    register_files(&ctx, dir.path(), "d", &[0, 100]).await;
+    register_files(&ctx, dir.path(), "f", &[150, 250]).await;
+    // (query, whether a join that collected its build side now hashes both sides)
+    let queries = [
+        (
+            "SELECT d.id, f.id FROM d LEFT JOIN f ON d.id = f.id ORDER BY 1, 2",
+            true,
+        ),
+        (
+            "SELECT d.id, f.id FROM d FULL JOIN f ON d.id = f.id ORDER BY 1, 2",
+            true,
+        ),
+        (
+            "SELECT id FROM d WHERE NOT EXISTS (SELECT 1 FROM f WHERE f.id = d.id) ORDER BY 1",
+            true,
+        ),
+        // A mark join: the IN under OR marks each row of d.
+        (
+            "SELECT id FROM d WHERE id < 5 OR id IN (SELECT id FROM f) ORDER BY 1",
+            true,
+        ),
+        // The probe side's rows come out: the build side is broadcast as before.
+        (
+            "SELECT id FROM d WHERE id IN (SELECT id FROM f WHERE name IS NOT NULL) ORDER BY 1",
+            false,
+        ),
+    ];
+    let text = |batches: &[RecordBatch]| pretty_format_batches(batches).expect("text").to_string();
+    for (sql, partitioned) in queries {
+        let plan = ctx
+            .sql(sql)
+            .await
+            .expect("sql")
+            .create_physical_plan()
+            .await
+            .expect("plan");
+        let here = collect(plan.clone(), ctx.task_ctx()).await.expect("here");
+        let staged = super::distribute(&plan, ctx.state().config_options())
+            .expect("distributed")
+            .unwrap_or_else(|| panic!("{sql}: the plan was not cut into stages"));
+        let shape = displayable(staged.as_ref()).indent(false).to_string();
+        assert_eq!(
+            shape.contains("HashJoinExec: mode=Partitioned"),
+            partitioned,
+            "{sql}:\n{shape}"
+        );
+        let there = collect(staged, ctx.task_ctx()).await.expect("there");
+        assert_eq!(text(&there), text(&here), "{sql}");
+    }
+
+    // NOT IN over a nullable column must see every NULL of the subquery (one makes
+    // the answer empty), which only a join collecting its build side whole does: such
+    // a plan stays on the gateway.
+    for (sql, rows) in [
+        (
+            "SELECT id FROM d WHERE name NOT IN (SELECT name FROM f) ORDER BY 1",
+            0,
+        ),
+        (
+            "SELECT id FROM d WHERE name NOT IN \
+             (SELECT name FROM f WHERE id < 160 AND name IS NOT NULL) ORDER BY 1",
+            53,
+        ),
+    ] {
+        let plan = ctx
+            .sql(sql)
+            .await
+            .expect("sql")
+            .create_physical_plan()
+            .await
+            .expect("plan");
+        let here = collect(plan.clone(), ctx.task_ctx()).await.expect("here");
+        assert_eq!(
+            here.iter().map(|b| b.num_rows()).sum::<usize>(),
+            rows,
+            "{sql}"
+        );
+        assert!(
+            super::distribute(&plan, ctx.state().config_options())
+                .expect("checked")
+                .is_none(),
+            "{sql}: a null-aware anti join stays on the gateway"
+        );
+    }
 }

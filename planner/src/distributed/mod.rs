@@ -1,12 +1,14 @@
 //! Distributed execution on datafusion-distributed: the gateway plans and secures a
 //! query as always, and workers run stages of its physical plan. This module holds what
 //! the plan needs to travel ([`codec`]), the gateway's side ([`coordinator`]: cut the
-//! plan into stages, add the workers' figures to the query's meter), which workers
+//! plan into stages, add the workers' figures to the query's meter; [`build_sides`]:
+//! joins that collect a build side, kept whole in every task), which workers
 //! there are ([`workers`]), how a worker knows a request came from a coordinator
 //! ([`auth`]) and the workers' service ([`worker`]). The statement pipeline routes a
 //! query here in `pipeline/route.rs`.
 
 pub mod auth;
+mod build_sides;
 pub mod codec;
 pub mod coordinator;
 pub mod worker;
