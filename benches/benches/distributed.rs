@@ -4,9 +4,9 @@
 //! the workers share the gateway's cores, so the figure is the overhead of
 //! distribution (cutting the plan, shipping it signed, Arrow Flight between the
 //! stages), not a speed-up. Per query: the medians of BENCH_RUNS alternated runs each
-//! way, their ratio, whether the plan ran staged (those whose collected join build
-//! side datafusion-distributed 1.0 would split stay on the gateway), and the bytes
-//! its stages moved. The totals are the inputs of the 10-node estimate in the README.
+//! way, their ratio, whether the plan ran staged (datafusion-distributed runs a plan
+//! whose every scan fits one task, `files_per_task`, as one stage on the gateway), and
+//! the bytes its stages moved. The totals are the inputs of the 10-node estimate in the README.
 //!
 //! Run: `cargo bench --profile fast -p lakegate-benches --bench distributed` (BENCH_SF,
 //! default 1; BENCH_RUNS, default 3; BENCH_DATA_DIR keeps the seeded lakehouse between
