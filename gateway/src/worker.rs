@@ -6,8 +6,10 @@
 //! heartbeat so that coordinators find it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
+use datafusion::execution::memory_pool::MemoryPool;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_planner::SharedStore;
 use lakegate_planner::distributed::{Distribution, Workers, join, serve_worker, worker_url};
@@ -69,6 +71,8 @@ pub struct StartedWorker {
     pub url: Url,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The memory pool its tasks reserve from: what the stages running on it hold.
+    pub memory: Arc<dyn MemoryPool>,
     /// Ends when the worker stops (after `shutdown`), with its error if it failed.
     pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -119,6 +123,7 @@ pub async fn start_worker(
         None => None,
     };
     tracing::info!(%addr, %url, "distributed worker listening");
+    let memory = runtime.memory_pool.clone();
     let done = tokio::spawn(async move {
         let served = serve_worker(listener, runtime, signer, shutdown).await;
         if let Some(beat) = heartbeat {
@@ -126,5 +131,10 @@ pub async fn start_worker(
         }
         served.context("serving the worker")
     });
-    Ok(StartedWorker { url, addr, done })
+    Ok(StartedWorker {
+        url,
+        addr,
+        memory,
+        done,
+    })
 }

@@ -3,12 +3,15 @@
 //! TPC-H queries at SF 0.1 answer as the gateway alone answers; the analyst's filters
 //! and masks hold in plans the workers run; the workers' reads are metered into the
 //! query's figures; a coordinator without the shared keys is refused; a dead worker
-//! fails the query with a clear error and the gateway serves on.
+//! fails the query with a clear error and the gateway serves on; a kill stops the
+//! workers' tasks.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
+use datafusion::execution::memory_pool::MemoryPool;
 use lakegate_gateway::config::Config;
 use lakegate_gateway::worker::{WorkerOptions, start_worker};
 use lakegate_tests::{TestGateway, notice_figures, query_text, seed_data_dir_at, test_config};
@@ -37,6 +40,8 @@ fn config_with(secret: &Path) -> Config {
 /// A worker in a runtime of its own.
 struct TestWorker {
     url: String,
+    /// What the stages running on it hold.
+    memory: Arc<dyn MemoryPool>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -63,11 +68,22 @@ impl TestWorker {
                 .expect("worker starts");
             Self {
                 url: started.url.to_string(),
+                memory: started.memory,
                 runtime: Some(runtime),
             }
         })
         .join()
         .expect("worker thread")
+    }
+
+    /// How long its runtime's threads have been busy so far.
+    fn busy(&self) -> Duration {
+        self.runtime.as_ref().map_or(Duration::ZERO, |runtime| {
+            let metrics = runtime.metrics();
+            (0..metrics.num_workers())
+                .map(|n| metrics.worker_total_busy_duration(n))
+                .sum()
+        })
     }
 
     /// Stops everything the worker runs at once, its connections with it.
@@ -378,7 +394,8 @@ async fn workers_that_join_the_shared_store_take_queries_over_the_threshold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_stops_a_query_running_on_the_workers() {
-    let (gw, _workers) = coordinator().await;
+    let (gw, workers) = coordinator().await;
+    let held = || workers.iter().map(|w| w.memory.reserved()).sum::<usize>();
     let metrics = gw.gateway.service().metrics().clone();
     let before = metrics.distributed_queries();
     let marker = format!("distributed-kill-{}", std::process::id());
@@ -412,6 +429,23 @@ async fn a_kill_stops_a_query_running_on_the_workers() {
         before + 1,
         "it runs on the workers"
     );
+    // Its join's build sides fill the workers' memory while it runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the join never ran on the workers"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ... and keep the workers' threads busy.
+    let busy_running: Duration = workers.iter().map(TestWorker::busy).sum();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let busy_running = workers.iter().map(TestWorker::busy).sum::<Duration>() - busy_running;
+    assert!(
+        busy_running > Duration::from_millis(400),
+        "the workers' threads were busy only {busy_running:?} of 4 s while the join ran"
+    );
     demo.simple_query(&format!("CALL system.kill_query('{id}')"))
         .await
         .expect("killed");
@@ -423,6 +457,18 @@ async fn a_kill_stops_a_query_running_on_the_workers() {
         killed.as_db_error().map(|e| e.code().code()),
         Some("57014"),
         "{killed:?}"
+    );
+    // The kill reached the workers: their tasks stopped at once (the join would run for
+    // minutes more). Their threads are idle a second after it. (What finished build
+    // sides hold stays reserved until datafusion-distributed drops the idle tasks;
+    // datafusion-distributed#551.)
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let busy_before: Duration = workers.iter().map(TestWorker::busy).sum();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let busy = workers.iter().map(TestWorker::busy).sum::<Duration>() - busy_before;
+    assert!(
+        busy < Duration::from_millis(400),
+        "the workers' threads were busy {busy:?} of the 8 s they had after the kill"
     );
     // The workers serve the next query.
     let (here, there) = both_ways(&gw, "demo", "SELECT count(*) FROM lineitem").await;
