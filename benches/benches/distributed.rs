@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lakegate_benches::{
-    BenchDir, alternated_medians, bench_config, binary_rows, demo_client, env_or, tpch_query,
+    BenchDir, alternated_medians, bench_config, binary_rows, demo_client, env_or, millis,
+    tpch_query,
 };
 use lakegate_gateway::config::Config;
 use lakegate_gateway::server::Gateway;
@@ -60,10 +61,6 @@ struct Measured {
     distributed: Duration,
     staged: bool,
     transferred_bytes: u64,
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn main() -> anyhow::Result<()> {

@@ -14,7 +14,7 @@
 //! engines` (BENCH_SF, default 1; BENCH_RUNS, default 3; BENCH_DATA_DIR keeps the seeded
 //! lakehouse between runs). The feature builds Ballista, which nothing else needs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -23,11 +23,12 @@ use ballista_core::serde::BallistaCodec;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::execute_stream;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_distributed::{DistributedExt, Worker, WorkerResolver};
 use futures::StreamExt;
-use lakegate_benches::{BenchDir, bench_config, env_or, median, tpch_query};
-use lakegate_catalog::tpch::TABLES;
+use lakegate_benches::{
+    BenchDir, bench_config, env_or, median, ratio_cells, register_tpch_parquet, tpch_query,
+};
 use lakegate_gateway::server::Gateway;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -78,21 +79,6 @@ fn engine_config(partitions: usize) -> anyhow::Result<SessionConfig> {
         .with_create_default_catalog_and_schema(true))
 }
 
-/// Registers the TPC-H tables of `warehouse` as plain Parquet tables.
-async fn register_tables(ctx: &SessionContext, warehouse: &Path) -> anyhow::Result<()> {
-    for table in TABLES {
-        let name = table.name();
-        let data = warehouse.join(format!("tpch/{name}/data/"));
-        ctx.register_parquet(
-            name,
-            &data.display().to_string(),
-            ParquetReadOptions::default(),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 /// A Ballista scheduler and two executors of `slots` task slots, each in a runtime of
 /// its own; the scheduler's URL. The runtimes are pushed to `keep`.
 fn start_ballista(slots: usize, keep: &mut Vec<tokio::runtime::Runtime>) -> anyhow::Result<String> {
@@ -136,25 +122,6 @@ async fn run(ctx: &SessionContext, engine: usize, sql: &str) -> anyhow::Result<(
         rows += batch?.num_rows() as u64;
     }
     Ok((rows, started.elapsed()))
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// One table row's cells: the baseline's time in ms, then each other engine's and its
-/// ratio to the baseline's.
-fn row(times: &[Duration; 3]) -> String {
-    let base = times[0].as_secs_f64();
-    let cells: Vec<String> = times
-        .iter()
-        .enumerate()
-        .map(|(engine, t)| match engine {
-            0 => format!("{:.0}", millis(*t)),
-            _ => format!("{:.0} ({:.2})", millis(*t), t.as_secs_f64() / base),
-        })
-        .collect();
-    cells.join(" | ")
 }
 
 fn main() -> anyhow::Result<()> {
@@ -209,7 +176,7 @@ fn main() -> anyhow::Result<()> {
         )
         .await?;
         for ctx in [&alone, &distributed, &ballista] {
-            register_tables(ctx, &warehouse).await?;
+            register_tpch_parquet(ctx, &warehouse).await?;
         }
         anyhow::Ok([alone, distributed, ballista])
     })?;
@@ -250,9 +217,9 @@ fn main() -> anyhow::Result<()> {
         for (total, time) in totals.iter_mut().zip(&times) {
             *total += *time;
         }
-        println!("| Q{n} | {} |", row(&times));
+        println!("| Q{n} | {} |", ratio_cells(&times, 0));
     }
-    println!("| **all 22** | {} |", row(&totals));
+    println!("| **all 22** | {} |", ratio_cells(&totals, 0));
     drop(contexts);
     for runtime in runtimes {
         runtime.shutdown_background();

@@ -24,10 +24,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
-use lakegate_benches::{bench_config, binary_rows, channel, drain, env_or, median, tpch_query};
-use lakegate_catalog::tpch::TABLES;
+use lakegate_benches::{
+    bench_config, binary_rows, channel, drain, env_or, median, millis, ratio_cells,
+    register_tpch_parquet, tpch_query,
+};
 use lakegate_gateway::config::Config;
 use lakegate_gateway::server::Gateway;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -156,16 +158,7 @@ async fn plain_parquet(
             .with_default_catalog_and_schema("lake", "tpch")
             .with_create_default_catalog_and_schema(true),
     );
-    for table in TABLES {
-        let name = table.name();
-        let data = warehouse.join(format!("tpch/{name}/data/"));
-        ctx.register_parquet(
-            name,
-            &data.display().to_string(),
-            ParquetReadOptions::default(),
-        )
-        .await?;
-    }
+    register_tpch_parquet(&ctx, warehouse).await?;
     Ok(ctx)
 }
 
@@ -178,25 +171,6 @@ async fn datafusion(ctx: &SessionContext, sql: &str) -> anyhow::Result<(u64, Dur
         rows += batch?.num_rows() as u64;
     }
     Ok((rows, started.elapsed()))
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// One table row's cells: DuckDB's time in ms, then each other engine's and its ratio
-/// to DuckDB's, with `decimals` digits after the point.
-fn row(times: &[Duration; 4], decimals: usize) -> String {
-    let base = times[0].as_secs_f64();
-    let cells: Vec<String> = times
-        .iter()
-        .enumerate()
-        .map(|(engine, t)| match engine {
-            0 => format!("{:.decimals$}", millis(*t)),
-            _ => format!("{:.decimals$} ({:.2})", millis(*t), t.as_secs_f64() / base),
-        })
-        .collect();
-    cells.join(" | ")
 }
 
 fn main() -> anyhow::Result<()> {
@@ -303,7 +277,7 @@ fn main() -> anyhow::Result<()> {
         }
         let medians = samples.map(median);
         let base = medians[0].as_secs_f64();
-        println!("| Q{n} | {} |", row(&medians, 1));
+        println!("| Q{n} | {} |", ratio_cells(&medians, 1));
         let wire_ratio = medians[1].as_secs_f64() / base;
         if wire_ratio > worst.0 {
             worst = (wire_ratio, n);
@@ -312,7 +286,7 @@ fn main() -> anyhow::Result<()> {
             *total += median;
         }
     }
-    println!("| all 22 | {} |", row(&totals, 0));
+    println!("| all 22 | {} |", ratio_cells(&totals, 0));
     println!(
         "worst query over Postgres wire: Q{} at {:.2}× DuckDB",
         worst.1, worst.0

@@ -274,3 +274,42 @@ pub async fn client_as(
     tokio::spawn(connection);
     Ok(client)
 }
+
+/// A duration in milliseconds.
+pub fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// One table row's cells: the baseline's time (the first) in ms, then each other
+/// engine's and its ratio to the baseline's, with `decimals` digits after the point.
+pub fn ratio_cells(times: &[Duration], decimals: usize) -> String {
+    let base = times.first().map_or(1.0, Duration::as_secs_f64);
+    let cells: Vec<String> = times
+        .iter()
+        .enumerate()
+        .map(|(engine, t)| match engine {
+            0 => format!("{:.decimals$}", millis(*t)),
+            _ => format!("{:.decimals$} ({:.2})", millis(*t), t.as_secs_f64() / base),
+        })
+        .collect();
+    cells.join(" | ")
+}
+
+/// Registers the TPC-H tables of the embedded catalog's `warehouse` on `ctx` as plain
+/// Parquet tables over their data files.
+pub async fn register_tpch_parquet(
+    ctx: &datafusion::prelude::SessionContext,
+    warehouse: &Path,
+) -> anyhow::Result<()> {
+    for table in lakegate_catalog::tpch::TABLES {
+        let name = table.name();
+        let data = warehouse.join(format!("tpch/{name}/data/"));
+        ctx.register_parquet(
+            name,
+            &data.display().to_string(),
+            datafusion::prelude::ParquetReadOptions::default(),
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -70,6 +70,16 @@ async fn start_worker() -> Url {
     Url::parse(&format!("http://{addr}")).expect("url")
 }
 
+/// `sql`'s physical plan on `ctx`.
+async fn physical_plan(ctx: &SessionContext, sql: &str) -> Arc<dyn ExecutionPlan> {
+    ctx.sql(sql)
+        .await
+        .expect("sql")
+        .create_physical_plan()
+        .await
+        .expect("plan")
+}
+
 /// A session whose plans two loopback workers run, a task per file, their metrics
 /// sent back.
 async fn two_worker_session() -> SessionContext {
@@ -114,16 +124,12 @@ async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
     let dir = tempfile::tempdir().expect("dir");
     let ctx = two_worker_session().await;
     register_files(&ctx, dir.path(), "t", &[0, 100]).await;
-    let plan = ctx
-        .sql(
-            "SELECT left(name, 6) AS prefix, count(*) AS n, sum(id) AS s FROM t \
+    let plan = physical_plan(
+        &ctx,
+        "SELECT left(name, 6) AS prefix, count(*) AS n, sum(id) AS s FROM t \
              WHERE name IS NOT NULL GROUP BY 1 ORDER BY 1",
-        )
-        .await
-        .expect("sql")
-        .create_physical_plan()
-        .await
-        .expect("plan");
+    )
+    .await;
     // Secured as the gateway secures a scan: counted, behind the policy barrier.
     let meter = Arc::new(ScanMeter::default());
     let secured = plan
@@ -184,13 +190,11 @@ async fn two_workers_run_a_secured_plan_as_the_gateway_does() {
         datafusion::logical_expr::Volatility::Stable,
         Arc::new(|args: &[datafusion::logical_expr::ColumnarValue]| Ok(args[0].clone())),
     ));
-    let bound = ctx
-        .sql("SELECT session_function(name), count(*) FROM t GROUP BY 1")
-        .await
-        .expect("sql")
-        .create_physical_plan()
-        .await
-        .expect("plan");
+    let bound = physical_plan(
+        &ctx,
+        "SELECT session_function(name), count(*) FROM t GROUP BY 1",
+    )
+    .await;
     assert!(
         super::distribute(&bound, ctx.state().config_options())
             .expect("checked")
@@ -232,13 +236,7 @@ async fn joins_that_emit_their_build_rows_travel_partitioned_with_the_same_answe
     ];
     let text = |batches: &[RecordBatch]| pretty_format_batches(batches).expect("text").to_string();
     for (sql, partitioned) in queries {
-        let plan = ctx
-            .sql(sql)
-            .await
-            .expect("sql")
-            .create_physical_plan()
-            .await
-            .expect("plan");
+        let plan = physical_plan(&ctx, sql).await;
         let here = collect(plan.clone(), ctx.task_ctx()).await.expect("here");
         let staged = super::distribute(&plan, ctx.state().config_options())
             .expect("distributed")
@@ -267,13 +265,7 @@ async fn joins_that_emit_their_build_rows_travel_partitioned_with_the_same_answe
             53,
         ),
     ] {
-        let plan = ctx
-            .sql(sql)
-            .await
-            .expect("sql")
-            .create_physical_plan()
-            .await
-            .expect("plan");
+        let plan = physical_plan(&ctx, sql).await;
         let here = collect(plan.clone(), ctx.task_ctx()).await.expect("here");
         assert_eq!(
             here.iter().map(|b| b.num_rows()).sum::<usize>(),
