@@ -25,9 +25,9 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_distributed::{DistributedExt, Worker, WorkerResolver};
-use futures::StreamExt;
 use lakegate_benches::{
-    BenchDir, bench_config, env_or, median, ratio_cells, register_tpch_parquet, tpch_query,
+    BenchDir, bench_config, count_rows, env_or, median, ratio_cells, register_tpch_parquet,
+    tpch_query,
 };
 use lakegate_gateway::server::Gateway;
 use tonic::transport::Server;
@@ -108,9 +108,8 @@ fn start_ballista(slots: usize, keep: &mut Vec<tokio::runtime::Runtime>) -> anyh
 /// groups instead of 42 at SF 1), which the gateway's cut avoids.
 async fn run(ctx: &SessionContext, engine: usize, sql: &str) -> anyhow::Result<(u64, Duration)> {
     let started = Instant::now();
-    let mut rows = 0;
     let frame = ctx.sql(sql).await?;
-    let mut stream = if engine == 1 {
+    let stream = if engine == 1 {
         let plan = frame.create_physical_plan().await?;
         let plan = lakegate_planner::distributed::distribute(&plan, ctx.state().config_options())?
             .unwrap_or(plan);
@@ -118,9 +117,7 @@ async fn run(ctx: &SessionContext, engine: usize, sql: &str) -> anyhow::Result<(
     } else {
         frame.execute_stream().await?
     };
-    while let Some(batch) = stream.next().await {
-        rows += batch?.num_rows() as u64;
-    }
+    let rows = count_rows(stream).await?;
     Ok((rows, started.elapsed()))
 }
 

@@ -25,9 +25,8 @@ use anyhow::Context;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use futures::StreamExt;
 use lakegate_benches::{
-    bench_config, binary_rows, channel, drain, env_or, median, millis, ratio_cells,
+    bench_config, binary_rows, channel, count_rows, drain, env_or, median, millis, ratio_cells,
     register_tpch_parquet, tpch_query,
 };
 use lakegate_gateway::config::Config;
@@ -165,11 +164,7 @@ async fn plain_parquet(
 /// Runs `sql` to the last row on a DataFusion context; rows and time.
 async fn datafusion(ctx: &SessionContext, sql: &str) -> anyhow::Result<(u64, Duration)> {
     let started = Instant::now();
-    let mut rows = 0;
-    let mut stream = ctx.sql(sql).await?.execute_stream().await?;
-    while let Some(batch) = stream.next().await {
-        rows += batch?.num_rows() as u64;
-    }
+    let rows = count_rows(ctx.sql(sql).await?.execute_stream().await?).await?;
     Ok((rows, started.elapsed()))
 }
 

@@ -313,3 +313,14 @@ pub async fn register_tpch_parquet(
     }
     Ok(())
 }
+
+/// Reads `stream` to its end; the rows it held.
+pub async fn count_rows(
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+) -> anyhow::Result<u64> {
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        rows += batch?.num_rows() as u64;
+    }
+    Ok(rows)
+}

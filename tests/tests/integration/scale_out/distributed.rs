@@ -100,6 +100,13 @@ impl Drop for TestWorker {
     }
 }
 
+/// How long the workers' threads were busy, together, during the next `period`.
+async fn busy_during(workers: &[TestWorker], period: Duration) -> Duration {
+    let before: Duration = workers.iter().map(TestWorker::busy).sum();
+    tokio::time::sleep(period).await;
+    workers.iter().map(TestWorker::busy).sum::<Duration>() - before
+}
+
 /// A coordinator with two workers; queries go to them with `SET gateway.distributed =
 /// on` (the threshold is out of reach).
 async fn coordinator() -> (TestGateway, Vec<TestWorker>) {
@@ -439,9 +446,7 @@ async fn a_kill_stops_a_query_running_on_the_workers() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // ... and keep the workers' threads busy.
-    let busy_running: Duration = workers.iter().map(TestWorker::busy).sum();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let busy_running = workers.iter().map(TestWorker::busy).sum::<Duration>() - busy_running;
+    let busy_running = busy_during(&workers, Duration::from_secs(1)).await;
     assert!(
         busy_running > Duration::from_millis(400),
         "the workers' threads were busy only {busy_running:?} of 4 s while the join ran"
@@ -463,9 +468,7 @@ async fn a_kill_stops_a_query_running_on_the_workers() {
     // sides hold stays reserved until datafusion-distributed drops the idle tasks;
     // datafusion-distributed#551.)
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let busy_before: Duration = workers.iter().map(TestWorker::busy).sum();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let busy = workers.iter().map(TestWorker::busy).sum::<Duration>() - busy_before;
+    let busy = busy_during(&workers, Duration::from_secs(2)).await;
     assert!(
         busy < Duration::from_millis(400),
         "the workers' threads were busy {busy:?} of the 8 s they had after the kill"
