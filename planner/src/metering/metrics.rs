@@ -68,6 +68,12 @@ pub struct Metrics {
     /// the secured plans kept (the first, and again after a snapshot or policy change).
     prepared_plan_reuses: AtomicU64,
     prepared_plans_kept: AtomicU64,
+    /// Row-filter lookups planned as lists of values read while planning, or kept
+    /// from an earlier statement over the same data; and those with too many values,
+    /// left as semi-joins.
+    lookup_lists_read: AtomicU64,
+    lookup_lists_kept: AtomicU64,
+    lookup_semi_joins: AtomicU64,
     /// Queries whose plan ran in stages on distributed workers, and those sent there
     /// whose plan could not be shipped (they ran on the gateway).
     distributed: AtomicU64,
@@ -164,6 +170,17 @@ impl Metrics {
 
     /// An execution of a prepared statement bound its kept plan (`kept`: the plan was
     /// built for this execution, the first reuse or after a change).
+    /// Counts a row-filter lookup evaluated while planning: into a list (`Some`, from
+    /// the kept values or not), or left a semi-join (`None`).
+    pub(crate) fn lookup_evaluated(&self, listed: Option<bool>) {
+        let counter = match listed {
+            Some(true) => &self.lookup_lists_kept,
+            Some(false) => &self.lookup_lists_read,
+            None => &self.lookup_semi_joins,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn prepared_plan(&self, kept: bool) {
         self.prepared_plan_reuses.fetch_add(1, Ordering::Relaxed);
         if kept {
@@ -327,6 +344,25 @@ impl Metrics {
             "Secured plans kept for prepared statements (again after a new snapshot or \
              policy).",
             self.prepared_plans_kept.load(Ordering::Relaxed).to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_lookup_lists_read_total",
+            "Row-filter lookups read while planning and planned as lists of values.",
+            self.lookup_lists_read.load(Ordering::Relaxed).to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_lookup_lists_kept_total",
+            "Row-filter lookups planned as lists of values kept from an earlier \
+             statement over the same data.",
+            self.lookup_lists_kept.load(Ordering::Relaxed).to_string(),
+        )?;
+        counter(
+            out,
+            "lakegate_lookup_semi_joins_total",
+            "Row-filter lookups with too many values for a list, planned as semi-joins.",
+            self.lookup_semi_joins.load(Ordering::Relaxed).to_string(),
         )?;
         counter(
             out,

@@ -35,6 +35,8 @@ pub(crate) struct Engine {
     pub(crate) semantic: Option<Arc<SemanticLayer>>,
     /// Results served again for the same secured plan over the same data (unless off).
     pub(crate) results: Option<Arc<ResultCache>>,
+    /// The values of small row-filter lookups, by secured plan and data version.
+    pub(crate) lookup_values: crate::pipeline::lookup_values::LookupValues,
     /// Distributed workers large queries run on, when configured.
     pub(crate) distributed: Option<Arc<crate::distributed::Distribution>>,
 }

@@ -16,11 +16,14 @@ use crate::{ErrorKind, QueryError, Result};
 /// and whether it read a semantic table: PostgreSQL's forms and catalog names
 /// rewritten, versioned tables resolved to their snapshots, semantic tables expanded
 /// into SQL over their base tables, then planned by DataFusion (whose analyzer runs
-/// the security rule). Only the writes the gateway does are allowed.
+/// the security rule). Only the writes the gateway does are allowed. `evaluate_lookups`:
+/// the statement will read rows under admission, so small row-filter lookups may be
+/// read into lists now (see `lookup_values`).
 pub(crate) async fn logical_plan(
     engine: &Engine,
     session: &Session,
     statement: &DFStatement,
+    evaluate_lookups: bool,
 ) -> Result<(LogicalPlan, bool)> {
     let state = session.ctx.state();
     let (statement, expanded) = rewritten(engine, session, &state, statement).await?;
@@ -42,7 +45,7 @@ pub(crate) async fn logical_plan(
         Ok(plan) => plan,
         Err(e) => return Err(denied_column(engine, session, &state, statement, e)),
     };
-    super::lookups::prepare(session, &state, &plan).await?;
+    super::lookups::prepare(engine, session, &state, &plan, evaluate_lookups).await?;
     if matches!(plan, LogicalPlan::DescribeTable(_)) {
         // DESCRIBE reads no rows, so the scan rule never sees its table.
         check_describe(engine, session, &state, statement)?;

@@ -12,6 +12,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
+use super::engine::Engine;
 use super::lookup_tables::LookupTables;
 use crate::session::Session;
 use crate::{ErrorKind, QueryError, Result};
@@ -19,11 +20,15 @@ use crate::{ErrorKind, QueryError, Result};
 /// Deeper chains are refused (circles already are, at policy load).
 const MAX_DEPTH: usize = 8;
 
-/// Plans the lookups `plan` needs for the session's principal.
+/// Plans the lookups `plan` needs for the session's principal and, when `evaluate`
+/// (a statement that reads rows, under admission), evaluates the small ones into
+/// lists (see [`super::lookup_values`]).
 pub(crate) async fn prepare(
+    engine: &Engine,
     session: &Session,
     state: &SessionState,
     plan: &LogicalPlan,
+    evaluate: bool,
 ) -> Result<()> {
     let rule = &session.rule;
     rule.clear_lookups();
@@ -37,6 +42,7 @@ pub(crate) async fn prepare(
         .map(|t| (t, 0))
         .collect();
     let mut planned = HashSet::new();
+    let mut order = Vec::new();
     let mut sources = LookupTables::of_statement(state, plan, &session.lookup_plans);
     while let Some((table, depth)) = pending.pop() {
         for filter in rule.lookups_needed(&table) {
@@ -76,7 +82,13 @@ pub(crate) async fn prepare(
                 pending.push((looked_up, depth + 1));
             }
             rule.set_lookup(&filter.id, predicate);
+            order.push(filter.id.clone());
         }
+    }
+    // EXPLAIN shows the plan the values would be written into.
+    let explained = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+    if evaluate && !explained {
+        super::lookup_values::evaluate(engine, session, state, &order).await?;
     }
     Ok(())
 }

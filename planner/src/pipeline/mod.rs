@@ -16,6 +16,7 @@ pub(crate) mod executor;
 pub(crate) mod finish;
 pub(crate) mod logical;
 pub(crate) mod lookup_tables;
+pub(crate) mod lookup_values;
 pub(crate) mod lookups;
 pub(crate) mod plan;
 pub(crate) mod prepared_plan;

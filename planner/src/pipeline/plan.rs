@@ -14,6 +14,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use crate::Result;
 use crate::pipeline::engine::Engine;
 use crate::pipeline::logical::logical_plan;
+use crate::pipeline::lookup_values::evaluated_checks;
 use crate::pipeline::query_run::QueryRun;
 use crate::pipeline::result_schema::announced_schema;
 use crate::results_cache::statements::{StatementEntry, statement_key};
@@ -113,8 +114,12 @@ pub(crate) async fn plan_query(
         }
         _ => None,
     };
+    // The checks of the tables the plan's lookups read while it was planned: `None`
+    // when one cannot be checked cheaply.
+    let lookup_checks;
     let (state, task, is_explain, stage) = match reused {
         Some(reused) => {
+            lookup_checks = Some(reused.lookup_checks);
             engine.recorder.metrics.prepared_plan(reused.kept_now);
             let mut analyzed = reused.plan;
             if !params.is_empty() {
@@ -125,10 +130,12 @@ pub(crate) async fn plan_query(
             (state, task, false, Stage::Analyzed(analyzed))
         }
         None => {
-            let (plan, is_explain) = bound_plan(engine, session, run, statement, params).await?;
+            let (plan, is_explain) =
+                bound_plan(engine, session, run, statement, params, estimate_only).await?;
             let frame = session.ctx.execute_logical_plan(plan).await?;
             let task = frame.task_ctx();
             let (state, plan) = frame.into_parts();
+            lookup_checks = evaluated_checks(session, &state, &engine.registry);
             (state, task, is_explain, Stage::Logical(plan))
         }
     };
@@ -147,7 +154,15 @@ pub(crate) async fn plan_query(
                 }
             };
             let cache_key = if uses_results_cache(engine, session, estimate_only) {
-                plan_key(&analyzed, &state, &engine.registry)
+                plan_key(&analyzed, &state, &engine.registry).map(|mut key| {
+                    // Values its lookups read while planning are in the plan; the
+                    // statement's entry holds while their tables do too.
+                    key.checks = key.checks.zip(lookup_checks).map(|(mut checks, more)| {
+                        checks.extend(more);
+                        checks
+                    });
+                    key
+                })
             } else {
                 None
             };
@@ -222,8 +237,9 @@ async fn bound_plan(
     run: &mut QueryRun,
     statement: &DFStatement,
     params: Vec<ScalarValue>,
+    estimate_only: bool,
 ) -> Result<(LogicalPlan, bool)> {
-    let (mut plan, _) = logical_plan(engine, session, statement).await?;
+    let (mut plan, _) = logical_plan(engine, session, statement, !estimate_only).await?;
     if !params.is_empty() {
         plan = plan.with_param_values(params)?;
     }

@@ -21,8 +21,9 @@ use lakegate_security::policy::Policy;
 
 use super::engine::Engine;
 use super::logical::logical_plan;
+use super::lookup_values::evaluated_checks;
 use super::query_run::QueryRun;
-use crate::results_cache::key::{checks_hold, table_checks};
+use crate::results_cache::key::{VersionCheck, checks_hold, table_checks};
 use crate::results_cache::statements::statement_key;
 use crate::semantic_layer::LoadedModels;
 use crate::session::Session;
@@ -33,6 +34,8 @@ pub(crate) struct Reused {
     pub(crate) plan: LogicalPlan,
     /// Whether it was planned for this execution (the first reuse or a re-plan).
     pub(crate) kept_now: bool,
+    /// The checks of the tables its lookups read while it was planned.
+    pub(crate) lookup_checks: Vec<VersionCheck>,
 }
 
 /// The kept plan for this execution of `statement`, planned and kept now when the
@@ -70,15 +73,17 @@ pub(crate) async fn plan(
         return Some(Reused {
             plan: kept.plan.clone(),
             kept_now: false,
+            lookup_checks: kept.lookup_checks.clone(),
         });
     }
     match keep(engine, session, run, statement, policy, models, context).await {
         Some(kept) => {
-            let plan = kept.plan.clone();
+            let (plan, lookup_checks) = (kept.plan.clone(), kept.lookup_checks.clone());
             slot.set(Slot::Kept(Arc::new(kept)));
             Some(Reused {
                 plan,
                 kept_now: true,
+                lookup_checks,
             })
         }
         None => {
@@ -131,7 +136,7 @@ async fn keep(
     models: Option<&Arc<LoadedModels>>,
     context: [u8; 32],
 ) -> Option<KeptPlan> {
-    let (plan, _) = logical_plan(engine, session, statement).await.ok()?;
+    let (plan, _) = logical_plan(engine, session, statement, true).await.ok()?;
     let state = session.ctx.state();
     let analyzed = state
         .analyzer()
@@ -142,13 +147,17 @@ async fn keep(
     if params.values().any(Option::is_none) {
         return None;
     }
-    let checks = table_checks(&analyzed, &state, &engine.registry)?;
+    let mut checks = table_checks(&analyzed, &state, &engine.registry)?;
+    // Values its row filters' lookups read while planning are in the plan too.
+    let lookup_checks = evaluated_checks(session, &state, &engine.registry)?;
+    checks.extend(lookup_checks.iter().cloned());
     Some(KeptPlan {
         plan: analyzed,
         policy: policy.clone(),
         models: models.cloned(),
         context,
         checks,
+        lookup_checks,
         access: run.access(),
     })
 }

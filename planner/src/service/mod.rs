@@ -119,6 +119,7 @@ impl QueryService {
             executor,
             semantic: None,
             results,
+            lookup_values: Default::default(),
             distributed: None,
         };
         Ok(Self {
@@ -302,7 +303,8 @@ impl QueryService {
             StatementKind::Query => {
                 let target = cost_target(&statement);
                 let (plan, _) =
-                    logical_plan(&self.engine, session, target.unwrap_or(&statement)).await?;
+                    logical_plan(&self.engine, session, target.unwrap_or(&statement), false)
+                        .await?;
                 // Check grants now, so a denied table is refused at Parse/Describe
                 // and never described.
                 let state = session.ctx.state();
@@ -327,7 +329,7 @@ impl QueryService {
             // inner query's.
             StatementKind::Declare | StatementKind::Copy => {
                 let inner = inner_query(&statement, kind)?;
-                let (plan, _) = logical_plan(&self.engine, session, &inner).await?;
+                let (plan, _) = logical_plan(&self.engine, session, &inner, false).await?;
                 let state = session.ctx.state();
                 session.rule.analyze(plan.clone(), state.config_options())?;
                 (param_types(&plan)?, None)
@@ -338,7 +340,7 @@ impl QueryService {
             }
             // A write returns no rows; its grants are checked now, as a query's.
             StatementKind::Write => {
-                let (plan, _) = logical_plan(&self.engine, session, &statement).await?;
+                let (plan, _) = logical_plan(&self.engine, session, &statement, false).await?;
                 let state = session.ctx.state();
                 session.rule.analyze(plan.clone(), state.config_options())?;
                 (param_types(&plan)?, None)

@@ -20,6 +20,9 @@ pub(crate) struct KeptPlan {
     /// The principal, settings generation and default catalog and schema.
     pub(crate) context: [u8; 32],
     pub(crate) checks: Vec<VersionCheck>,
+    /// The part of `checks` for the tables its row filters' lookups read while it
+    /// was planned (their values are in the plan).
+    pub(crate) lookup_checks: Vec<VersionCheck>,
     /// What the security rule applied, for each execution's audit record.
     pub(crate) access: AccessReport,
 }

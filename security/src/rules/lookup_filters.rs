@@ -25,6 +25,40 @@ use super::secure_scan::{AccessReport, SecureScans, bound_attributes};
 use crate::policy::lookups::lookup_sql;
 use crate::policy::{RowFilterRule, TableAccess};
 
+/// A lookup filter's predicate planned for the current statement.
+#[derive(Debug, Clone)]
+pub(super) struct PlannedLookup {
+    predicate: Expr,
+    /// What its subqueries evaluated while planning read, when some were.
+    evaluated: Option<EvaluatedLookups>,
+}
+
+/// What a lookup's subqueries evaluated while planning read: tables and row filters,
+/// for the audit report, and their secured plans, for whoever keeps a plan that
+/// holds the values to check they still read the same data.
+#[derive(Debug, Clone, Default)]
+pub struct EvaluatedLookups {
+    /// `catalog.schema.table` of every table read.
+    pub tables: Vec<String>,
+    /// The row filters applied to them, by policy id.
+    pub filters: Vec<String>,
+    /// The secured plans evaluated.
+    pub plans: Vec<LogicalPlan>,
+}
+
+impl EvaluatedLookups {
+    /// Adds what another evaluation read.
+    pub fn extend(&mut self, other: EvaluatedLookups) {
+        for table in other.tables {
+            if !self.tables.contains(&table) {
+                self.tables.push(table);
+            }
+        }
+        self.filters.extend(other.filters);
+        self.plans.extend(other.plans);
+    }
+}
+
 /// Lookups inside lookups deeper than this are refused (circles are refused at load;
 /// this bounds what wildcard patterns could still chain).
 const MAX_DEPTH: usize = 8;
@@ -74,7 +108,72 @@ impl SecureScans {
         self.lookups
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(rule_id.to_string(), predicate);
+            .insert(
+                rule_id.to_string(),
+                PlannedLookup {
+                    predicate,
+                    evaluated: None,
+                },
+            );
+    }
+
+    /// The predicate planned for `rule_id` in this statement, as last handed over.
+    pub fn lookup_predicate(&self, rule_id: &str) -> Option<Expr> {
+        self.lookups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(rule_id)
+            .map(|planned| planned.predicate.clone())
+    }
+
+    /// A lookup's subquery as the policy reads it (see the module's note), for the
+    /// pipeline to evaluate while planning, and what securing it applied.
+    pub fn secure_lookup_subquery(
+        &self,
+        plan: &LogicalPlan,
+    ) -> Result<(LogicalPlan, EvaluatedLookups)> {
+        let mut report = AccessReport::default();
+        let secured = self.secure_lookup_plan(plan, &mut report, 0)?;
+        Ok((
+            secured.clone(),
+            EvaluatedLookups {
+                tables: report.tables,
+                filters: report.filters,
+                plans: vec![secured],
+            },
+        ))
+    }
+
+    /// Hands over the predicate of `rule_id` with some of its subqueries evaluated into
+    /// values; `evaluated` is what they read, which the audit report still names.
+    pub fn set_evaluated_lookup(
+        &self,
+        rule_id: &str,
+        predicate: Expr,
+        evaluated: EvaluatedLookups,
+    ) {
+        self.lookups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                rule_id.to_string(),
+                PlannedLookup {
+                    predicate,
+                    evaluated: Some(evaluated),
+                },
+            );
+    }
+
+    /// The secured subquery plans this statement's lookups evaluated while planning:
+    /// a plan that holds their values is valid only while these read the same data.
+    pub fn evaluated_lookup_plans(&self) -> Vec<LogicalPlan> {
+        self.lookups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter_map(|planned| planned.evaluated.as_ref())
+            .flat_map(|evaluated| evaluated.plans.iter().cloned())
+            .collect()
     }
 
     /// Forgets the lookups planned for the last statement.
@@ -111,7 +210,10 @@ impl SecureScans {
                 rule.id
             )));
         }
-        let planned = self
+        let PlannedLookup {
+            predicate: planned,
+            evaluated,
+        } = self
             .lookups
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -125,6 +227,15 @@ impl SecureScans {
                     looked_up.join(", ")
                 ))
             })?;
+        if let Some(evaluated) = evaluated {
+            // Values read while planning: the audit names what they were read from.
+            for read in evaluated.tables {
+                if !report.tables.contains(&read) {
+                    report.tables.push(read);
+                }
+            }
+            report.filters.extend(evaluated.filters);
+        }
         let planned_as = full_reference(table);
         let requalified = requalify(planned, &planned_as, qualifier)?;
         requalified

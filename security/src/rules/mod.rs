@@ -10,6 +10,7 @@ mod secure_scan;
 
 pub use barrier::{GatewayQueryPlanner, PolicyBarrier, PolicyBarrierExec};
 pub use check::check_rules;
+pub use lookup_filters::EvaluatedLookups;
 pub use safe_pushdown::PushSafePredicatesThroughBarrier;
 pub use secure_scan::{AccessReport, SecureScans};
 

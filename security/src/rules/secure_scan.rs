@@ -48,7 +48,8 @@ pub struct SecureScans {
     report: Arc<Mutex<AccessReport>>,
     /// Row filters that look other tables up, planned for the current statement, by
     /// rule id (see `lookup_filters.rs`).
-    pub(super) lookups: Mutex<std::collections::HashMap<String, Expr>>,
+    pub(super) lookups:
+        Mutex<std::collections::HashMap<String, super::lookup_filters::PlannedLookup>>,
 }
 
 impl std::fmt::Debug for SecureScans {

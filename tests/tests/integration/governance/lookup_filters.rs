@@ -186,6 +186,26 @@ async fn an_entitlement_granted_or_revoked_applies_from_the_next_statement() {
         before
     );
     assert_eq!(before, scalar(&admin, &count("6, 7, 19, 22, 23")).await);
+    // A prepared statement keeps its secured plan from its second execution on: the
+    // values its lookups read are in that plan, which must not outlive them either.
+    let prepared = analyst
+        .prepare("SELECT count(*) FROM customer")
+        .await
+        .expect("prepare");
+    let customers = |client: &'static str| {
+        format!("SELECT count(*) FROM lake.tpch.customer WHERE c_nationkey IN ({client})")
+    };
+    for _ in 0..3 {
+        let seen: i64 = analyst
+            .query_one(&prepared, &[])
+            .await
+            .expect("customers")
+            .get(0);
+        assert_eq!(
+            seen.to_string(),
+            scalar(&admin, &customers("6, 7, 19, 22, 23")).await
+        );
+    }
 
     // JAPAN (12) granted: the analyst's next statement sees its orders too.
     admin
@@ -195,6 +215,15 @@ async fn an_entitlement_granted_or_revoked_applies_from_the_next_statement() {
     let after = scalar(&analyst, "SELECT count(*) FROM orders").await;
     assert_eq!(after, scalar(&admin, &count("6, 7, 12, 19, 22, 23")).await);
     assert_ne!(before, after);
+    let seen: i64 = analyst
+        .query_one(&prepared, &[])
+        .await
+        .expect("customers")
+        .get(0);
+    assert_eq!(
+        seen.to_string(),
+        scalar(&admin, &customers("6, 7, 12, 19, 22, 23")).await
+    );
     let japanese = scalar(
         &analyst,
         "SELECT count(*) FROM customer WHERE c_nationkey = 12",
@@ -308,4 +337,120 @@ async fn filters_that_look_each_other_up_in_a_circle_are_refused_with_their_line
         scalar(&analyst, "SELECT count(*) FROM orders").await,
         expected
     );
+}
+
+/// Lookups with few values are read into lists while planning; each shape answers as
+/// the semi-join the admin writes by hand: IN and NOT IN, a NULL among the values (NOT
+/// IN then lets nothing through), and no values at all (IN lets nothing through, NOT IN
+/// everything). The audit still names the table the values came from.
+#[tokio::test]
+async fn lookups_with_few_values_answer_as_their_semi_joins() {
+    let dir = seed_new_data_dir("lakegate-lookup-lists-");
+    {
+        let gw = TestGateway::start_with(test_config(&dir)).await;
+        let admin = gw.connect_as("admin", "admin").await.expect("admin");
+        admin
+            .simple_query(
+                "CREATE TABLE lake.security.blocked AS SELECT * FROM (VALUES \
+                 ('analyst', 1), ('analyst', 2), ('auditor', 3), ('auditor', NULL)) t(owner, k)",
+            )
+            .await
+            .expect("create the lookup table");
+    }
+    let policy_dir = tempfile::tempdir().expect("dir");
+    let policy = policy_dir.path().join("policy.csv");
+    std::fs::write(
+        &policy,
+        "g, analyst, role:r\n\
+         g, auditor, role:r\n\
+         g, viewer, role:r\n\
+         p, admin, lake.*.*, select, allow\n\
+         p, role:r, lake.tpch.*, select, allow\n\
+         p2, role:r, lake.tpch.nation, \"n_nationkey NOT IN (SELECT k FROM lake.security.blocked WHERE owner = ${user.name})\"\n\
+         p2, role:r, lake.tpch.region, \"r_regionkey IN (SELECT k FROM lake.security.blocked WHERE owner = ${user.name})\"\n",
+    )
+    .expect("policy");
+    let audit = policy_dir.path().join("audit.jsonl");
+    let mut config = test_config(&dir);
+    config.security.policy = Some(policy.display().to_string());
+    config.audit.path = Some(audit.display().to_string());
+    config.cache.results_mb = 64;
+    config.users = ["admin", "analyst", "auditor", "viewer"]
+        .into_iter()
+        .map(|name| lakegate_security::UserConfig {
+            name: name.into(),
+            password: lakegate_security::ScramVerifier::generate(name).to_string(),
+            md5: None,
+            attributes: Default::default(),
+        })
+        .collect();
+    let gw = TestGateway::start_with(config).await;
+    let admin = gw.connect_as("admin", "admin").await.expect("admin");
+    // (user, nations seen, regions seen), as SQL defines NOT IN and IN over the rows.
+    for (user, nations, regions) in [
+        ("analyst", "23", "2"),
+        ("auditor", "0", "1"),
+        ("viewer", "25", "0"),
+    ] {
+        let client = gw.connect_as(user, user).await.expect(user);
+        let by_hand = |table: &str, column: &str, not: &str| {
+            format!(
+                "SELECT count(*) FROM lake.tpch.{table} WHERE {column} {not} IN \
+                 (SELECT k FROM lake.security.blocked WHERE owner = '{user}')"
+            )
+        };
+        assert_eq!(
+            scalar(&admin, &by_hand("nation", "n_nationkey", "NOT")).await,
+            nations
+        );
+        assert_eq!(
+            scalar(&admin, &by_hand("region", "r_regionkey", "")).await,
+            regions
+        );
+        // Twice: the values read, then kept for the same data; and prepared.
+        for _ in 0..2 {
+            assert_eq!(
+                scalar(&client, "SELECT count(*) FROM nation").await,
+                nations,
+                "{user}"
+            );
+            assert_eq!(
+                scalar(&client, "SELECT count(*) FROM region").await,
+                regions,
+                "{user}"
+            );
+            let prepared = client
+                .prepare("SELECT count(*) FROM nation JOIN region ON n_regionkey = r_regionkey")
+                .await
+                .expect("prepare");
+            for _ in 0..3 {
+                let joined: i64 = client.query_one(&prepared, &[]).await.expect("join").get(0);
+                let expected = scalar(
+                    &admin,
+                    &format!(
+                        "SELECT count(*) FROM ({}) n JOIN ({}) r ON n_regionkey = r_regionkey",
+                        by_hand("nation", "n_nationkey", "NOT").replace("count(*)", "*"),
+                        by_hand("region", "r_regionkey", "").replace("count(*)", "*"),
+                    ),
+                )
+                .await;
+                assert_eq!(joined.to_string(), expected, "{user}");
+            }
+        }
+    }
+    let (_, metrics) = gw.admin_get("/metrics").await;
+    let read = lakegate_tests::metric_value(&metrics, "lakegate_lookup_lists_read_total");
+    let kept = lakegate_tests::metric_value(&metrics, "lakegate_lookup_lists_kept_total");
+    // Per user, both filters' subqueries are the same one: read once, then kept.
+    assert!(read >= 3.0 && kept >= 9.0, "lists read {read}, kept {kept}");
+
+    // The audit names the table the values were read from, and the filter.
+    let trail = std::fs::read_to_string(&audit).expect("audit");
+    let record = trail
+        .lines()
+        .filter(|l| l.contains("\"viewer\"") && l.contains("FROM nation"))
+        .last()
+        .expect("the viewer's statement is audited");
+    assert!(record.contains("lake.security.blocked"), "{record}");
+    assert!(record.contains("lake.tpch.nation"), "{record}");
 }
