@@ -132,6 +132,59 @@ pub async fn alternated_medians(
     (median(baseline), median(measured))
 }
 
+/// What `run(true)` adds to `run(false)`: `pairs` pairs run back to back, taking turns at
+/// going first, and the median and quartiles of the differences within each pair (in
+/// µs), with both sides' medians. A difference taken within a pair cancels the drift a
+/// shared machine adds to both sides, which a difference of medians does not.
+pub async fn paired_difference(
+    pairs: usize,
+    mut run: impl AsyncFnMut(bool) -> Duration,
+) -> PairedDifference {
+    let (mut baseline, mut measured, mut differences) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..pairs {
+        let (a, b) = if i % 2 == 0 {
+            let a = run(false).await;
+            (a, run(true).await)
+        } else {
+            let b = run(true).await;
+            (run(false).await, b)
+        };
+        baseline.push(a);
+        measured.push(b);
+        differences.push((b.as_secs_f64() - a.as_secs_f64()) * 1e6);
+    }
+    differences.sort_by(f64::total_cmp);
+    let at = |q: f64| differences[((differences.len() - 1) as f64 * q).round() as usize];
+    PairedDifference {
+        baseline: median(baseline),
+        measured: median(measured),
+        median_us: at(0.5),
+        quartiles_us: (at(0.25), at(0.75)),
+    }
+}
+
+/// See [`paired_difference`].
+pub struct PairedDifference {
+    pub baseline: Duration,
+    pub measured: Duration,
+    pub median_us: f64,
+    pub quartiles_us: (f64, f64),
+}
+
+impl std::fmt::Display for PairedDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>6.0} µs → {:>6.0} µs, {:+.0} µs (quartiles {:+.0} to {:+.0})",
+            self.baseline.as_secs_f64() * 1e6,
+            self.measured.as_secs_f64() * 1e6,
+            self.median_us,
+            self.quartiles_us.0,
+            self.quartiles_us.1
+        )
+    }
+}
+
 /// An in-process session for a user.
 pub fn session(service: &QueryService, user: &str) -> Session {
     service.open_session(

@@ -36,7 +36,7 @@ pub(crate) struct Engine {
     /// Results served again for the same secured plan over the same data (unless off).
     pub(crate) results: Option<Arc<ResultCache>>,
     /// The values of small row-filter lookups, by secured plan and data version.
-    pub(crate) lookup_values: crate::pipeline::lookup_values::LookupValues,
+    pub(crate) lookup_values: crate::pipeline::lookup_cache::LookupValues,
     /// Distributed workers large queries run on, when configured.
     pub(crate) distributed: Option<Arc<crate::distributed::Distribution>>,
 }

@@ -18,10 +18,12 @@
 //! too, so it is not read again for the same data).
 //!
 //! Not for EXPLAIN, estimates or Describe: those show or price the plan without reading
-//! rows, so their lookups stay subqueries.
+//! rows, so their lookups stay subqueries. Nor read for a principal under a scan limit
+//! or a hard budget, whose statements are refused by their estimate before anything is
+//! read: their lookups use kept values only, and stay semi-joins until another
+//! statement has read them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -31,9 +33,9 @@ use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Subquery, 
 use datafusion::optimizer::Analyzer;
 use lakegate_catalog::CatalogRegistry;
 use lakegate_security::rules::EvaluatedLookups;
-use moka::sync::Cache;
 
 use super::engine::Engine;
+use super::lookup_cache::LookupValues;
 use crate::results_cache::key::{VersionCheck, table_checks};
 use crate::results_cache::plan_key;
 use crate::session::Session;
@@ -41,42 +43,6 @@ use crate::{QueryError, Result};
 
 /// A lookup with more distinct values than this stays a semi-join.
 pub(crate) const MAX_VALUES: usize = 1000;
-
-/// Values kept at most, over all entries.
-const MAX_KEPT_VALUES: u64 = 1_000_000;
-
-/// An entry not used for this long is dropped.
-const IDLE: Duration = Duration::from_secs(3600);
-
-/// What a lookup's subquery read, by the key of its secured plan and data: its
-/// values, or `None` when it had more than [`MAX_VALUES`].
-#[derive(Clone)]
-pub(crate) struct LookupValues(Cache<[u8; 32], Arc<Option<Vec<ScalarValue>>>>);
-
-impl std::fmt::Debug for LookupValues {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LookupValues")
-            .field("entries", &self.0.entry_count())
-            .finish()
-    }
-}
-
-impl Default for LookupValues {
-    fn default() -> Self {
-        Self(
-            Cache::builder()
-                .weigher(|_, values: &Arc<Option<Vec<ScalarValue>>>| {
-                    values
-                        .as_ref()
-                        .as_ref()
-                        .map_or(1, |v| u32::try_from(v.len().max(1)).unwrap_or(u32::MAX))
-                })
-                .max_capacity(MAX_KEPT_VALUES)
-                .time_to_idle(IDLE)
-                .build(),
-        )
-    }
-}
 
 /// Evaluates the uncorrelated `IN (subquery)` lookups of the filters planned for this
 /// statement (`planned`, in the order they were planned), deepest first so that a
@@ -88,6 +54,11 @@ pub(crate) async fn evaluate(
     planned: &[String],
 ) -> Result<()> {
     let rule = &session.rule;
+    // A principal under a scan limit or a hard budget is refused by the statement's
+    // estimate before anything is read: its lookups use kept values only.
+    let (user, roles) = (&session.principal.user, &session.principal.roles);
+    let may_read = crate::metering::max_scan_bytes(&engine.config.limits, user, roles).is_none()
+        && !engine.recorder.budgets.has_hard(user, roles);
     for id in planned.iter().rev() {
         let Some(predicate) = rule.lookup_predicate(id) else {
             continue;
@@ -110,10 +81,19 @@ pub(crate) async fn evaluate(
             let (secured, evaluated) = rule
                 .secure_lookup_subquery(&subquery.subquery)
                 .map_err(|e| lookup_error(id, e))?;
-            let (found, kept) =
-                subquery_values(&engine.lookup_values, &engine.registry, state, secured)
-                    .await
-                    .map_err(|e| lookup_error(id, e))?;
+            let Some((found, kept)) = subquery_values(
+                session,
+                &engine.lookup_values,
+                &engine.registry,
+                state,
+                secured,
+                may_read,
+            )
+            .await
+            .map_err(|e| lookup_error(id, e))?
+            else {
+                continue;
+            };
             engine
                 .recorder
                 .metrics
@@ -161,13 +141,36 @@ fn in_list(expr: Expr, values: &[ScalarValue], negated: bool) -> Expr {
 
 /// The distinct values of a secured lookup subquery, or `None` when there are more
 /// than [`MAX_VALUES`], and whether they were kept ones (its tables still read the
-/// same data).
+/// same data); `None` when none are kept and `may_read` is false.
 async fn subquery_values(
+    session: &Session,
     kept: &LookupValues,
     registry: &CatalogRegistry,
     state: &SessionState,
     secured: LogicalPlan,
-) -> datafusion::error::Result<(Option<Vec<ScalarValue>>, bool)> {
+    may_read: bool,
+) -> datafusion::error::Result<Option<(Option<Vec<ScalarValue>>, bool)>> {
+    // Its distinct values, at most one more than a list takes.
+    let plan = LogicalPlanBuilder::from(secured)
+        .distinct()?
+        .limit(0, Some(MAX_VALUES + 1))?
+        .build()?;
+    // Keyed before the analyzer, which only types what the key names already. Live
+    // tables (and volatile functions) are read every time.
+    let key = plan_key(
+        &plan,
+        state,
+        registry,
+        &crate::results_cache::key::session_options_digest(session, state),
+    )
+    .filter(|key| key.ttl.is_none())
+    .map(|key| key.digest);
+    if let Some(found) = key.and_then(|key| kept.get(&key)) {
+        return Ok(Some((found.as_ref().clone(), true)));
+    }
+    if !may_read {
+        return Ok(None);
+    }
     // The session's analyzer without the security rule: the subquery is secured
     // already, as the policy reads it (typing rules as for any statement).
     let analyzer = Analyzer::with_rules(
@@ -179,19 +182,8 @@ async fn subquery_values(
             .cloned()
             .collect(),
     );
-    let analyzed = analyzer.execute_and_check(secured, state.config_options(), |_, _| {})?;
-    let plan = LogicalPlanBuilder::from(analyzed)
-        .distinct()?
-        .limit(0, Some(MAX_VALUES + 1))?
-        .build()?;
-    // Live tables (and volatile functions) are read every time.
-    let key = plan_key(&plan, state, registry)
-        .filter(|key| key.ttl.is_none())
-        .map(|key| key.digest);
-    if let Some(found) = key.and_then(|key| kept.0.get(&key)) {
-        return Ok((found.as_ref().clone(), true));
-    }
-    let optimized = state.optimizer().optimize(plan, state, |_, _| {})?;
+    let analyzed = analyzer.execute_and_check(plan, state.config_options(), |_, _| {})?;
+    let optimized = state.optimizer().optimize(analyzed, state, |_, _| {})?;
     let physical = state
         .query_planner()
         .create_physical_plan(&optimized, state)
@@ -213,9 +205,9 @@ async fn subquery_values(
         }
     };
     if let Some(key) = key {
-        kept.0.insert(key, Arc::new(found.clone()));
+        kept.insert(key, Arc::new(found.clone()));
     }
-    Ok((found, false))
+    Ok(Some((found, false)))
 }
 
 /// A lookup that could not be read fails its statement, as its semi-join would.

@@ -15,6 +15,7 @@ pub(crate) mod execute;
 pub(crate) mod executor;
 pub(crate) mod finish;
 pub(crate) mod logical;
+pub(crate) mod lookup_cache;
 pub(crate) mod lookup_tables;
 pub(crate) mod lookup_values;
 pub(crate) mod lookups;

@@ -154,7 +154,8 @@ pub(crate) async fn plan_query(
                 }
             };
             let cache_key = if uses_results_cache(engine, session, estimate_only) {
-                plan_key(&analyzed, &state, &engine.registry).map(|mut key| {
+                let options = crate::results_cache::key::session_options_digest(session, &state);
+                plan_key(&analyzed, &state, &engine.registry, &options).map(|mut key| {
                     // Values its lookups read while planning are in the plan; the
                     // statement's entry holds while their tables do too.
                     key.checks = key.checks.zip(lookup_checks).map(|(mut checks, more)| {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use datafusion::catalog::TableProvider;
 use datafusion::common::ResolvedTableReference;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::config::ConfigOptions;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
@@ -17,6 +18,8 @@ use lakegate_catalog::CatalogRegistry;
 use lakegate_catalog::data_version::{current_metadata_location, data_version};
 use lakegate_security::view::base_table;
 use sha2::{Digest, Sha256};
+
+use crate::session::Session;
 
 /// A cacheable query's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,14 +73,47 @@ struct Inputs {
     checks: Option<Vec<VersionCheck>>,
 }
 
+/// The digest of the engine's options: settings that change results (the time zone,
+/// the default catalog and schema names resolve against, type options of scans) are
+/// among them. A session keeps it per settings generation
+/// ([`session_options_digest`]).
+pub(crate) fn options_digest(options: &ConfigOptions) -> [u8; 32] {
+    let mut hasher = Sha256Hasher(Sha256::new());
+    for entry in options.entries() {
+        entry.key.hash(&mut hasher);
+        entry.value.hash(&mut hasher);
+    }
+    hasher.0.finalize().into()
+}
+
+/// The digest of the engine options `state` holds (`session`'s), kept while its
+/// settings are unchanged: the options change only with them (`search_path`).
+pub(crate) fn session_options_digest(session: &Session, state: &SessionState) -> [u8; 32] {
+    let generation = session.settings.generation();
+    let mut kept = session
+        .options_digest
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    match *kept {
+        Some((at, digest)) if at == generation => digest,
+        _ => {
+            let digest = options_digest(state.config_options());
+            *kept = Some((generation, digest));
+            digest
+        }
+    }
+}
+
 /// The key of `plan` (analyzed: secured and with its parameters bound), or `None`
 /// when its result must not be reused: it writes or is not a query, it reads a
 /// table without versions from a catalog that did not opt in, or it calls a function
 /// whose value is not fixed by its arguments (`now()`, `random()`, …).
+/// `options_digest`: the [`options_digest`] of the options `state` holds.
 pub(crate) fn plan_key(
     plan: &LogicalPlan,
     state: &SessionState,
     registry: &CatalogRegistry,
+    options_digest: &[u8; 32],
 ) -> Option<PlanKey> {
     let mut inputs = Inputs {
         checks: Some(Vec::new()),
@@ -111,12 +147,7 @@ pub(crate) fn plan_key(
     let mut hasher = Sha256Hasher(Sha256::new());
     plan.hash(&mut hasher);
     inputs.versions.hash(&mut hasher);
-    // Settings that change results (the time zone, the default catalog and schema
-    // names resolve against, type options of scans) are among the engine's options.
-    for entry in options.entries() {
-        entry.key.hash(&mut hasher);
-        entry.value.hash(&mut hasher);
-    }
+    options_digest.hash(&mut hasher);
     Some(PlanKey {
         digest: hasher.0.finalize().into(),
         ttl: inputs.ttl,

@@ -235,6 +235,7 @@ impl QueryService {
             pg_context: parts.pg_context,
             notices: Default::default(),
             lookup_plans: Default::default(),
+            options_digest: Default::default(),
         }
     }
 

@@ -194,6 +194,16 @@ fn optimizer_rules(engine: &Engine) -> Vec<Arc<dyn OptimizerRule + Send + Sync>>
         // hidden rows; only the performance mode allows it.
         rules.insert(after, Arc::new(PushSafePredicatesThroughBarrier));
     }
+    // The columns a governed scan's parent reads are selected below its barrier, or
+    // filter pushdown and projection pruning undo each other every pass.
+    let pruned = rules
+        .iter()
+        .position(|r| r.name() == "optimize_projections")
+        .map_or(rules.len(), |i| i + 1);
+    rules.insert(
+        pruned,
+        Arc::new(lakegate_security::rules::ProjectBelowBarrier),
+    );
     // Aggregates joined on their grouping key compute only the groups that can join:
     // after DataFusion's decorrelation has made the joins.
     rules.push(Arc::new(

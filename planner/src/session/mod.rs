@@ -58,6 +58,9 @@ pub struct Session {
     pub(crate) notices: Arc<Mutex<Vec<Notice>>>,
     /// The plans of the row-filter lookups this session's statements needed.
     pub(crate) lookup_plans: lookup_plans::LookupPlans,
+    /// The digest of the engine options, for the settings generation it was taken at
+    /// (see `results_cache::key::session_options_digest`).
+    pub(crate) options_digest: Mutex<Option<(u64, [u8; 32])>>,
 }
 
 impl std::fmt::Debug for Session {

@@ -144,10 +144,16 @@ pub enum TableAccess {
     Filtered(Vec<RowFilterRule>),
 }
 
+/// Casbin answers a policy keeps at most (then it starts over).
+const MAX_DECISIONS: usize = 65_536;
+
 /// One loaded policy: an immutable snapshot that queries read while a reload builds the
 /// next one.
 pub struct Policy {
     enforcer: Enforcer,
+    /// Casbin's answers, by subject, object and action: the policy never changes, and
+    /// every statement asks again for each table it reads.
+    decisions: std::sync::RwLock<std::collections::HashMap<(String, String, String), bool>>,
     /// `p` lines: (subject, object pattern, action, allow?).
     grants: Vec<(String, String, String, bool)>,
     objects: Vec<(String, String)>,
@@ -209,6 +215,7 @@ impl Policy {
         );
         let policy = Self {
             enforcer,
+            decisions: Default::default(),
             grants: parsed.grants,
             objects: parsed.objects,
             filters: parsed.filters,
@@ -405,13 +412,29 @@ impl Policy {
     }
 
     fn enforce(&self, subject: &str, object: &str, action: &str) -> bool {
-        self.enforcer
+        let key = (subject.to_string(), object.to_string(), action.to_string());
+        if let Some(allowed) = self
+            .decisions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return *allowed;
+        }
+        let allowed = self
+            .enforcer
             .enforce((subject, object, action))
             .unwrap_or_else(|e| {
                 // Failing to evaluate is a denial, never an open door.
                 tracing::error!(error = %e, subject, object, action, "policy evaluation failed");
                 false
-            })
+            });
+        let mut decisions = self.decisions.write().unwrap_or_else(|e| e.into_inner());
+        if decisions.len() >= MAX_DECISIONS {
+            decisions.clear();
+        }
+        decisions.insert(key, allowed);
+        allowed
     }
 
     /// How `who` may read `table` (`catalog.schema.table`).

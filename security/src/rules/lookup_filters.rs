@@ -105,16 +105,7 @@ impl SecureScans {
     /// Hands over the predicate of `rule_id` planned by [`SecureScans::lookup_query`]:
     /// its columns qualified with the table's full name.
     pub fn set_lookup(&self, rule_id: &str, predicate: Expr) {
-        self.lookups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                rule_id.to_string(),
-                PlannedLookup {
-                    predicate,
-                    evaluated: None,
-                },
-            );
+        self.keep_lookup(rule_id, predicate, None);
     }
 
     /// The predicate planned for `rule_id` in this statement, as last handed over.
@@ -152,6 +143,10 @@ impl SecureScans {
         predicate: Expr,
         evaluated: EvaluatedLookups,
     ) {
+        self.keep_lookup(rule_id, predicate, Some(evaluated));
+    }
+
+    fn keep_lookup(&self, rule_id: &str, predicate: Expr, evaluated: Option<EvaluatedLookups>) {
         self.lookups
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -159,7 +154,7 @@ impl SecureScans {
                 rule_id.to_string(),
                 PlannedLookup {
                     predicate,
-                    evaluated: Some(evaluated),
+                    evaluated,
                 },
             );
     }

@@ -1,6 +1,7 @@
 //! Analyzer rules that rewrite resolved plans so that policies hold: one rule per file.
 
 mod barrier;
+mod barrier_projection;
 mod check;
 mod expressions;
 mod lookup_filters;
@@ -9,6 +10,7 @@ mod safe_pushdown;
 mod secure_scan;
 
 pub use barrier::{GatewayQueryPlanner, PolicyBarrier, PolicyBarrierExec};
+pub use barrier_projection::ProjectBelowBarrier;
 pub use check::check_rules;
 pub use lookup_filters::EvaluatedLookups;
 pub use safe_pushdown::PushSafePredicatesThroughBarrier;
