@@ -192,19 +192,19 @@ async fn an_entitlement_granted_or_revoked_applies_from_the_next_statement() {
         .prepare("SELECT count(*) FROM customer")
         .await
         .expect("prepare");
-    let customers = |client: &'static str| {
-        format!("SELECT count(*) FROM lake.tpch.customer WHERE c_nationkey IN ({client})")
-    };
-    for _ in 0..3 {
+    // The prepared count against the admin's count of customers of `nations`.
+    let prepared_matches = async |nations: &str| {
         let seen: i64 = analyst
             .query_one(&prepared, &[])
             .await
             .expect("customers")
             .get(0);
-        assert_eq!(
-            seen.to_string(),
-            scalar(&admin, &customers("6, 7, 19, 22, 23")).await
-        );
+        let sql =
+            format!("SELECT count(*) FROM lake.tpch.customer WHERE c_nationkey IN ({nations})");
+        assert_eq!(seen.to_string(), scalar(&admin, &sql).await, "{nations}");
+    };
+    for _ in 0..3 {
+        prepared_matches("6, 7, 19, 22, 23").await;
     }
 
     // JAPAN (12) granted: the analyst's next statement sees its orders too.
@@ -215,15 +215,7 @@ async fn an_entitlement_granted_or_revoked_applies_from_the_next_statement() {
     let after = scalar(&analyst, "SELECT count(*) FROM orders").await;
     assert_eq!(after, scalar(&admin, &count("6, 7, 12, 19, 22, 23")).await);
     assert_ne!(before, after);
-    let seen: i64 = analyst
-        .query_one(&prepared, &[])
-        .await
-        .expect("customers")
-        .get(0);
-    assert_eq!(
-        seen.to_string(),
-        scalar(&admin, &customers("6, 7, 12, 19, 22, 23")).await
-    );
+    prepared_matches("6, 7, 12, 19, 22, 23").await;
     let japanese = scalar(
         &analyst,
         "SELECT count(*) FROM customer WHERE c_nationkey = 12",
