@@ -14,7 +14,6 @@
 //! engines` (BENCH_SF, default 1; BENCH_RUNS, default 3; BENCH_DATA_DIR keeps the seeded
 //! lakehouse between runs). The feature builds Ballista, which nothing else needs.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -134,13 +133,7 @@ fn main() -> anyhow::Result<()> {
     );
     let seeding = client.block_on(Gateway::start(config.clone(), false))?;
     client.block_on(seeding.shutdown());
-    let warehouse = PathBuf::from(
-        config
-            .effective_catalogs()
-            .first()
-            .map(|c| c.warehouse.clone())
-            .context("the embedded catalog")?,
-    );
+    let warehouse = lakegate_benches::embedded_warehouse(&config)?;
     let partitions = std::thread::available_parallelism().map_or(2, |n| n.get());
 
     // The servers: two datafusion-distributed workers, a Ballista scheduler with two

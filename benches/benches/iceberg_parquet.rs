@@ -70,11 +70,7 @@ fn main() -> anyhow::Result<()> {
             .expect("catalog lake")
             .lake
             .clone();
-        let warehouse = config
-            .effective_catalogs()
-            .first()
-            .map(|c| c.warehouse.clone())
-            .expect("the embedded catalog");
+        let warehouse = lakegate_benches::embedded_warehouse(&config).expect("the embedded catalog");
         let iceberg = context(partitions);
         let parquet = context(partitions);
         for table in TABLES {
@@ -83,7 +79,7 @@ fn main() -> anyhow::Result<()> {
                 .load_table("tpch", name)
                 .await?
                 .expect("seeded table");
-            let data = format!("{warehouse}/tpch/{name}/data/");
+            let data = format!("{}/tpch/{name}/data/", warehouse.display());
             iceberg.register_table(
                 name,
                 Arc::new(IcebergStaticTableProvider::try_new_from_table(loaded).await?),

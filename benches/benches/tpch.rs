@@ -214,13 +214,7 @@ fn main() -> anyhow::Result<()> {
     let (cold_q1, warm_q1) =
         client.block_on(async { (clients.wire(&q1).await.1, clients.wire(&q1).await.1) });
 
-    let warehouse = PathBuf::from(
-        config
-            .effective_catalogs()
-            .first()
-            .map(|c| c.warehouse.clone())
-            .context("the embedded catalog")?,
-    );
+    let warehouse = lakegate_benches::embedded_warehouse(&config)?;
     let partitions = match config.query.target_partitions {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,

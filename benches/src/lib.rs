@@ -185,6 +185,16 @@ impl std::fmt::Display for PairedDifference {
     }
 }
 
+/// The warehouse directory of the configuration's embedded catalog (where the seeded
+/// TPC-H tables' Parquet files are).
+pub fn embedded_warehouse(config: &Config) -> anyhow::Result<std::path::PathBuf> {
+    config
+        .effective_catalogs()
+        .first()
+        .map(|c| std::path::PathBuf::from(&c.warehouse))
+        .ok_or_else(|| anyhow::anyhow!("no embedded catalog"))
+}
+
 /// An in-process session for a user.
 pub fn session(service: &QueryService, user: &str) -> Session {
     service.open_session(

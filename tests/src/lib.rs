@@ -324,6 +324,18 @@ pub async fn query_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<O
     text_rows(&messages)
 }
 
+/// The rows of `sql` (simple protocol) as one text, values joined by newlines: an
+/// EXPLAIN's plan, to search.
+pub async fn query_joined(client: &tokio_postgres::Client, sql: &str) -> String {
+    query_text(client, sql)
+        .await
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl TestGateway {
     /// GETs `path` from the admin endpoint: (status code, body).
     pub async fn admin_get(&self, path: &str) -> (u16, String) {

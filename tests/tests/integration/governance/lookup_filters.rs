@@ -438,13 +438,7 @@ async fn lookups_with_few_values_answer_as_their_semi_joins() {
 
     // EXPLAIN reads no rows: it shows the subquery, never the values read.
     let viewer = gw.connect_as("auditor", "auditor").await.expect("auditor");
-    let plan = rows(&viewer, "EXPLAIN SELECT count(*) FROM region")
-        .await
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = lakegate_tests::query_joined(&viewer, "EXPLAIN SELECT count(*) FROM region").await;
     assert!(plan.contains("blocked"), "{plan}");
     assert!(!plan.contains("IN ([Int"), "{plan}");
 

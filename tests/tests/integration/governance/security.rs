@@ -312,13 +312,7 @@ async fn prepared_statements_explain_and_error_oracles() {
         "EXPLAIN SELECT * FROM customer",
         "EXPLAIN ANALYZE SELECT * FROM customer",
     ] {
-        let text: String = rows(&analyst, sql)
-            .await
-            .into_iter()
-            .flatten()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = lakegate_tests::query_joined(&analyst, sql).await;
         assert!(text.contains("PolicyBarrier"), "{sql}: {text}");
         assert!(!text.contains(&phone), "{sql} leaks a phone");
     }
