@@ -2,6 +2,11 @@
 //! that serves connections, so that a heavy query (or an operator that computes for
 //! long between yields) never stalls accepting clients, cancel requests, kills, the
 //! admin port or shutdown. Results cross back over a small bounded channel.
+//!
+//! A plan starts executing when its result is first read, not when it is planned: a
+//! result dropped unread (a client gone between Execute and its first read, a cursor
+//! never fetched) costs no work, and none of it runs beside the next statement's
+//! planning.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -54,8 +59,9 @@ impl CpuExecutor {
             .map_err(|e| DataFusionError::Execution(format!("planning task failed: {e}")))
     }
 
-    /// Executes `plan` on the CPU runtime; the stream is read from any runtime.
-    /// Dropping the stream stops the execution at its next yield.
+    /// Executes `plan` on the CPU runtime once the stream is first polled; the stream
+    /// is read from any runtime. Dropping the stream stops the execution at its next
+    /// yield.
     pub(crate) fn execute(
         &self,
         plan: Arc<dyn ExecutionPlan>,
@@ -101,11 +107,11 @@ impl CpuExecutor {
                     .await;
             }
         };
-        let task = self.handle.spawn(run);
         Box::pin(ExecutorStream {
             schema,
             rx,
-            task: task.abort_handle(),
+            start: Some((self.handle.clone(), Box::pin(run))),
+            task: None,
         })
     }
 }
@@ -119,17 +125,28 @@ impl Drop for CpuExecutor {
     }
 }
 
+/// The execution of a plan, not yet spawned onto the CPU runtime.
+type Start = (
+    tokio::runtime::Handle,
+    Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+);
+
 /// The result of a plan executing on the CPU runtime.
 struct ExecutorStream {
     schema: SchemaRef,
     rx: mpsc::Receiver<DFResult<RecordBatch>>,
-    task: tokio::task::AbortHandle,
+    /// Spawned on the first poll.
+    start: Option<Start>,
+    task: Option<tokio::task::AbortHandle>,
 }
 
 impl Stream for ExecutorStream {
     type Item = DFResult<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some((handle, run)) = self.start.take() {
+            self.task = Some(handle.spawn(run).abort_handle());
+        }
         self.rx.poll_recv(cx)
     }
 }
@@ -142,6 +159,8 @@ impl RecordBatchStream for ExecutorStream {
 
 impl Drop for ExecutorStream {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }

@@ -22,7 +22,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 
 /// The logical barrier above a secured scan.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PolicyBarrier {
     input: LogicalPlan,
     /// Output columns whose values are masks: predicates on them never cross.
@@ -43,6 +43,18 @@ impl PolicyBarrier {
     /// Columns that carry masks.
     pub fn masked(&self) -> &[String] {
         &self.masked
+    }
+}
+
+/// The node alone, not the subtree below it: DataFusion's physical planner formats every
+/// extension node it plans (for an error message it may never show), and the derived
+/// form printed the whole secured subtree, schemas and all, once per barrier per
+/// statement.
+impl fmt::Debug for PolicyBarrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyBarrier")
+            .field("masked", &self.masked)
+            .finish_non_exhaustive()
     }
 }
 
