@@ -164,3 +164,73 @@ impl Drop for ExecutorStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use datafusion::arrow::array::Int32Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+
+    use super::*;
+
+    /// One batch of one row; counts how often it was started.
+    #[derive(Debug)]
+    struct Counted {
+        schema: SchemaRef,
+        started: Arc<AtomicUsize>,
+    }
+
+    impl PartitionStream for Counted {
+        fn schema(&self) -> &SchemaRef {
+            &self.schema
+        }
+
+        fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            let batch = RecordBatch::try_new(
+                self.schema.clone(),
+                vec![Arc::new(Int32Array::from(vec![7]))],
+            );
+            Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                futures::stream::iter([batch.map_err(Into::into)]),
+            ))
+        }
+    }
+
+    fn counted_plan(started: &Arc<AtomicUsize>) -> Arc<dyn ExecutionPlan> {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+        let partition: Arc<dyn PartitionStream> = Arc::new(Counted {
+            schema: schema.clone(),
+            started: started.clone(),
+        });
+        Arc::new(
+            StreamingTableExec::try_new(schema, vec![partition], None, [], false, None)
+                .expect("plan"),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_plan_runs_only_once_its_result_is_read() {
+        let executor = CpuExecutor::new(1).expect("runtime");
+        let started = Arc::new(AtomicUsize::new(0));
+
+        // Dropped unread: never started.
+        let unread = executor.execute(counted_plan(&started), Arc::new(TaskContext::default()));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 0);
+        drop(unread);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 0);
+
+        // Read: started once, and its rows arrive.
+        let mut read = executor.execute(counted_plan(&started), Arc::new(TaskContext::default()));
+        let batch = read.next().await.expect("a batch").expect("no error");
+        assert_eq!(batch.num_rows(), 1);
+        assert!(read.next().await.is_none());
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+    }
+}
