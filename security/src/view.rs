@@ -20,6 +20,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::Principal;
 use crate::policy::{ColumnAction, PolicyStore};
+use crate::rules::RowFilteredTable;
 
 /// A catalog as one principal sees it.
 #[derive(Debug)]
@@ -133,8 +134,12 @@ impl SchemaProvider for SecuredSchema {
 }
 
 /// The table a principal's view of it reads: `provider` itself, or the table under the
-/// columns a policy removed (what the data's version is read from).
+/// row filter and the columns a policy removed (what the data's version is read from).
 pub fn base_table(provider: &Arc<dyn TableProvider>) -> &Arc<dyn TableProvider> {
+    let provider = match provider.as_any().downcast_ref::<RowFilteredTable>() {
+        Some(filtered) => filtered.inner(),
+        None => provider,
+    };
     match provider.as_any().downcast_ref::<ColumnFilteredTable>() {
         Some(filtered) => &filtered.inner,
         None => provider,

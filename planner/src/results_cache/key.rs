@@ -19,6 +19,7 @@ use lakegate_catalog::data_version::{current_metadata_location, data_version};
 use lakegate_security::view::base_table;
 use sha2::{Digest, Sha256};
 
+use crate::rules::plan_nodes::source_row_filter;
 use crate::session::Session;
 
 /// A cacheable query's key.
@@ -71,6 +72,9 @@ struct Inputs {
     uncacheable: Option<String>,
     /// The checks of every table, while each can be checked cheaply.
     checks: Option<Vec<VersionCheck>>,
+    /// The row filters scans' sources apply, in plan order: a `TableScan` hashes
+    /// without its source, and principals with different filters must not share.
+    row_filters: Vec<Expr>,
 }
 
 /// The digest of the engine's options: settings that change results (the time zone,
@@ -147,6 +151,7 @@ pub(crate) fn plan_key(
     let mut hasher = Sha256Hasher(Sha256::new());
     plan.hash(&mut hasher);
     inputs.versions.hash(&mut hasher);
+    inputs.row_filters.hash(&mut hasher);
     options_digest.hash(&mut hasher);
     Some(PlanKey {
         digest: hasher.0.finalize().into(),
@@ -180,7 +185,14 @@ fn visit(
             return;
         }
         LogicalPlan::TableScan(scan) => {
-            // Under the columns a policy removed, if it removed any.
+            if let Some(filter) = source_row_filter(node) {
+                if let Some(reason) = not_fixed(&filter) {
+                    inputs.uncacheable = Some(reason);
+                    return;
+                }
+                inputs.row_filters.push(filter);
+            }
+            // Under the row filter and the columns a policy removed, if it did.
             let base = source_as_provider(&scan.source)
                 .ok()
                 .map(|provider| base_table(&provider).clone());
@@ -213,16 +225,28 @@ fn visit(
         _ => {}
     }
     let _ = node.apply_expressions(|expr| {
-        expr.apply(|e| {
-            if let Expr::ScalarFunction(f) = e
-                && f.func.signature().volatility != Volatility::Immutable
-            {
-                inputs.uncacheable = Some(format!("{}() is not immutable", f.func.name()));
-                return Ok(TreeNodeRecursion::Stop);
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
+        if let Some(reason) = not_fixed(expr) {
+            inputs.uncacheable = Some(reason);
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
     });
+}
+
+/// Why `expr`'s value is not fixed by the data and its arguments, if it is not: it
+/// calls a function that is not immutable (`now()`, `random()`, …).
+fn not_fixed(expr: &Expr) -> Option<String> {
+    let mut reason = None;
+    let _ = expr.apply(|e| {
+        if let Expr::ScalarFunction(f) = e
+            && f.func.signature().volatility != Volatility::Immutable
+        {
+            reason = Some(format!("{}() is not immutable", f.func.name()));
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    reason
 }
 
 /// The cheap check of a scanned table: its iceberg-sql catalog still lists the

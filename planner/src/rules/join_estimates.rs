@@ -6,7 +6,7 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, JoinType, LogicalPlan, Operator};
 
-use crate::rules::plan_nodes::{barrier_input, plain_column, scanned_rows};
+use crate::rules::plan_nodes::{barrier_input, plain_column, scanned_rows, source_row_filter};
 
 /// Estimated rows of a relation: its table's rows times the selectivity of each distinct
 /// filter on the way; `None` where a table does not know its size.
@@ -20,7 +20,7 @@ pub(crate) fn estimate(plan: &LogicalPlan, seen: &mut Vec<Expr>) -> Option<f64> 
     };
     match plan {
         LogicalPlan::TableScan(scan) => {
-            for f in &scan.filters {
+            for f in scan.filters.iter().chain(source_row_filter(plan).as_ref()) {
                 filter(f, seen);
             }
             let rows = provider_rows(plan)?;

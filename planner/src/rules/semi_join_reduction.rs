@@ -26,7 +26,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
-use crate::rules::plan_nodes::{barrier_input, plain_column, scanned_rows};
+use crate::rules::plan_nodes::{barrier_input, plain_column, scanned_rows, source_row_filter};
 
 /// The alias of the key relation the rule adds: also how it knows an aggregate it
 /// reduced already (the optimizer runs its rules more than once).
@@ -344,12 +344,17 @@ fn chain(plan: &LogicalPlan) -> Option<Chain> {
                 ..c
             })
         }
-        LogicalPlan::TableScan(scan)
-            if scan.fetch.is_none() && scan.filters.iter().all(repeatable) =>
-        {
+        LogicalPlan::TableScan(scan) if scan.fetch.is_none() => {
+            // A governed scan's row filter, when its source applies it, counts as the
+            // scan's own.
+            let row_filter = source_row_filter(plan);
+            let mut applied = scan.filters.iter().chain(row_filter.as_ref());
+            if !applied.clone().all(repeatable) {
+                return None;
+            }
             Some(Chain {
                 rows: scanned_rows(plan)?,
-                selective: scan.filters.iter().any(filters),
+                selective: applied.any(filters),
             })
         }
         _ => None,
@@ -363,7 +368,11 @@ fn repeatable_plan(plan: &LogicalPlan) -> bool {
     let _ = plan.apply(|node| {
         let node_repeats = match node {
             LogicalPlan::Limit(_) => false,
-            LogicalPlan::TableScan(scan) => scan.fetch.is_none() && scanned_rows(node).is_some(),
+            LogicalPlan::TableScan(scan) => {
+                scan.fetch.is_none()
+                    && scanned_rows(node).is_some()
+                    && source_row_filter(node).is_none_or(|f| repeatable(&f))
+            }
             _ => true,
         } && node.expressions().iter().all(repeatable);
         if node_repeats {

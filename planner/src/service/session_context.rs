@@ -39,11 +39,17 @@ pub(crate) struct SessionParts {
 /// The context of a session of `principal`.
 pub(crate) fn session_context(engine: &Engine, principal: &Principal) -> SessionParts {
     let report = Arc::new(Mutex::new(AccessReport::default()));
-    let rule = Arc::new(SecureScans::new(
-        principal.clone(),
-        engine.policy.clone(),
-        report.clone(),
-    ));
+    // A federated table's row filter stays a plan node: federation finds the scan by
+    // its source's type and sends the filter with it.
+    let rule =
+        Arc::new(
+            SecureScans::new(principal.clone(), engine.policy.clone(), report.clone())
+                .with_sources(engine.config.statistics, |table| {
+                    table
+                        .as_any()
+                        .is::<datafusion_federation::FederatedTableProviderAdaptor>()
+                }),
+        );
     let state = SessionStateBuilder::new()
         .with_config(session_config(engine))
         .with_runtime_env(engine.runtime.clone())

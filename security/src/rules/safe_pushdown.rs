@@ -70,7 +70,7 @@ impl OptimizerRule for PushSafePredicatesThroughBarrier {
     }
 }
 
-fn is_safe(expr: &Expr, schema: &DFSchema, masked: &[String]) -> bool {
+pub(super) fn is_safe(expr: &Expr, schema: &DFSchema, masked: &[String]) -> bool {
     match expr {
         Expr::Column(c) => !masked.contains(&c.name),
         Expr::Literal(..) => true,

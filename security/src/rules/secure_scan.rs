@@ -7,10 +7,14 @@
 
 use std::sync::{Arc, Mutex};
 
+use datafusion::catalog::TableProvider;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Column, Result};
+use datafusion::common::tree_node::TreeNode;
+use datafusion::common::{Column, DFSchema, Result};
+use datafusion::datasource::{DefaultTableSource, provider_as_source};
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::expr_rewriter::unnormalize_col;
 use datafusion::logical_expr::{
     DmlStatement, Expr, Extension, Filter, LogicalPlan, Projection, TableScan, WriteOp,
 };
@@ -21,9 +25,10 @@ use datafusion::prelude::SessionContext;
 use super::PermissionDenied;
 use super::barrier::PolicyBarrier;
 use super::expressions::{parser, policy_error};
+use super::filtered_source::RowFilteredTable;
 use super::masks::mask_expr;
 use crate::Principal;
-use crate::policy::{ColumnAction, PolicyStore, TableAccess};
+use crate::policy::{ColumnAction, PolicyStore, StatisticsMode, TableAccess};
 
 /// What the rule applied while planning one statement, for the audit trail.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +55,11 @@ pub struct SecureScans {
     /// rule id (see `lookup_filters.rs`).
     pub(super) lookups:
         Mutex<std::collections::HashMap<String, super::lookup_filters::PlannedLookup>>,
+    /// Whether user predicates that cannot fail may prune a row-filtered table.
+    statistics: StatisticsMode,
+    /// Tables whose row filter stays a plan node above the scan, because a later rule
+    /// must find their scan as it is (federated tables: see filtered_source.rs).
+    keeps_plan_node: fn(&dyn TableProvider) -> bool,
 }
 
 impl std::fmt::Debug for SecureScans {
@@ -73,7 +83,70 @@ impl SecureScans {
             parser: parser(),
             report,
             lookups: Mutex::new(Default::default()),
+            statistics: StatisticsMode::default(),
+            keeps_plan_node: |_| false,
         }
+    }
+
+    /// The rule with the statistics mode (whether user predicates that cannot fail
+    /// prune row-filtered tables) and the tables whose row filter must stay a plan
+    /// node above their scan.
+    pub fn with_sources(
+        mut self,
+        statistics: StatisticsMode,
+        keeps_plan_node: fn(&dyn TableProvider) -> bool,
+    ) -> Self {
+        self.statistics = statistics;
+        self.keeps_plan_node = keeps_plan_node;
+        self
+    }
+
+    /// A row filter over a table scan as the scan of a [`RowFilteredTable`], when the
+    /// filter has no subquery left and the table is an ordinary one: the optimizer then
+    /// plans one node where it would plan three (see filtered_source.rs).
+    fn filtered_source(&self, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+        let LogicalPlan::Filter(filter) = plan else {
+            return Ok(None);
+        };
+        let LogicalPlan::TableScan(scan) = filter.input.as_ref() else {
+            return Ok(None);
+        };
+        if !scan.filters.is_empty() || scan.fetch.is_some() {
+            return Ok(None);
+        }
+        let planned_later = filter.predicate.exists(|e| {
+            Ok(matches!(
+                e,
+                Expr::InSubquery(_)
+                    | Expr::Exists(_)
+                    | Expr::ScalarSubquery(_)
+                    | Expr::OuterReferenceColumn(..)
+                    | Expr::Placeholder(_)
+            ))
+        })?;
+        if planned_later {
+            return Ok(None);
+        }
+        let Some(source) = scan.source.as_any().downcast_ref::<DefaultTableSource>() else {
+            return Ok(None);
+        };
+        let provider = source.table_provider.clone();
+        if provider.get_logical_plan().is_some() || (self.keeps_plan_node)(provider.as_ref()) {
+            return Ok(None);
+        }
+        let qualified = Arc::new(DFSchema::try_from_qualified_schema(
+            scan.table_name.clone(),
+            &provider.schema(),
+        )?);
+        let filtered = RowFilteredTable::new(
+            provider,
+            unnormalize_col(filter.predicate.clone()),
+            qualified,
+            self.statistics == StatisticsMode::Performance,
+        );
+        let mut scan = scan.clone();
+        scan.source = provider_as_source(Arc::new(filtered));
+        Ok(Some(LogicalPlan::TableScan(scan)))
     }
 
     fn secure(&self, scan: TableScan, config: &ConfigOptions) -> Result<Transformed<LogicalPlan>> {
@@ -196,6 +269,12 @@ impl SecureScans {
                 .analyze(projection, config)
                 .map_err(|e| policy_error(format!("mask on {table} does not type-check: {e}")))?;
         }
+        if filtered
+            && masked_columns.is_empty()
+            && let Some(scan) = self.filtered_source(&plan)?
+        {
+            return Ok(Transformed::yes(scan));
+        }
         if filtered {
             plan = LogicalPlan::Extension(Extension {
                 node: Arc::new(PolicyBarrier::new(plan, masked_columns)),
@@ -268,7 +347,7 @@ pub(super) fn bound_attributes(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::BTreeMap;
 
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -289,11 +368,12 @@ mod tests {
 
     /// A session for `principal` under `policy`, whose catalog `lake` holds `lake.s.<name>`
     /// behind the secured catalog view, with the security rule in its analyzer.
-    async fn secured_context(
+    pub(in crate::rules) async fn secured_context(
         policy: &str,
         principal: Principal,
         name: &str,
         table: MemTable,
+        statistics: StatisticsMode,
     ) -> SessionContext {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -309,11 +389,14 @@ mod tests {
             .await
             .expect("policy"),
         );
-        let rule = Arc::new(SecureScans::new(
-            principal.clone(),
-            store.clone(),
-            Arc::new(Mutex::new(AccessReport::default())),
-        ));
+        let rule = Arc::new(
+            SecureScans::new(
+                principal.clone(),
+                store.clone(),
+                Arc::new(Mutex::new(AccessReport::default())),
+            )
+            .with_sources(statistics, |_| false),
+        );
         let mut rules = Analyzer::new().rules;
         let at = rules
             .iter()
@@ -364,7 +447,7 @@ mod tests {
             Field::new("secret", DataType::Int64, true),
         ]));
         let table = MemTable::try_new(schema, vec![vec![]]).expect("table");
-        secured_context(POLICY, principal, "t", table).await
+        secured_context(POLICY, principal, "t", table, StatisticsMode::Protected).await
     }
 
     /// A session over a one-row table `lake.s.people` whose columns each carry one mask.
@@ -413,7 +496,14 @@ mod tests {
         )
         .expect("batch");
         let table = MemTable::try_new(schema, vec![vec![batch]]).expect("table");
-        secured_context(policy, Principal::new("ann"), "people", table).await
+        secured_context(
+            policy,
+            Principal::new("ann"),
+            "people",
+            table,
+            StatisticsMode::Protected,
+        )
+        .await
     }
 
     #[tokio::test]
