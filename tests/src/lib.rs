@@ -61,6 +61,19 @@ pub fn seed_data_dir_at(prefix: &str, scale_factor: f64) -> PathBuf {
     dir
 }
 
+/// Configured users named `names`, each with their own name as the password (SCRAM).
+pub fn users_named(names: &[&str]) -> Vec<lakegate_security::UserConfig> {
+    names
+        .iter()
+        .map(|name| lakegate_security::UserConfig {
+            name: (*name).into(),
+            password: lakegate_security::ScramVerifier::generate(name).to_string(),
+            md5: None,
+            attributes: Default::default(),
+        })
+        .collect()
+}
+
 /// A configuration for tests: port 0, the shared data, the demo user.
 pub fn test_config(data_dir: &Path) -> Config {
     let mut config = Config {

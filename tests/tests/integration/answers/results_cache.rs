@@ -308,15 +308,7 @@ async fn principals_with_different_row_filters_never_share_an_entry() {
     let mut config = test_config(seeded_data_dir());
     config.cache = CacheConfig::default();
     config.security.policy = Some(path.display().to_string());
-    config.users = ["eu", "asia", "today", "admin"]
-        .into_iter()
-        .map(|name| lakegate_security::UserConfig {
-            name: name.into(),
-            password: lakegate_security::ScramVerifier::generate(name).to_string(),
-            md5: None,
-            attributes: Default::default(),
-        })
-        .collect();
+    config.users = lakegate_tests::users_named(&["eu", "asia", "today", "admin"]);
     let gw = TestGateway::start_with(config).await;
     let regions = "SELECT r_name FROM lake.tpch.region ORDER BY 1 -- cache-filters";
     let names = |list: &[&str]| -> Vec<Vec<Option<String>>> {

@@ -367,15 +367,7 @@ async fn lookups_with_few_values_answer_as_their_semi_joins() {
     config.security.policy = Some(policy.display().to_string());
     config.audit.path = Some(audit.display().to_string());
     config.cache.results_mb = 64;
-    config.users = ["admin", "analyst", "auditor", "viewer"]
-        .into_iter()
-        .map(|name| lakegate_security::UserConfig {
-            name: name.into(),
-            password: lakegate_security::ScramVerifier::generate(name).to_string(),
-            md5: None,
-            attributes: Default::default(),
-        })
-        .collect();
+    config.users = lakegate_tests::users_named(&["admin", "analyst", "auditor", "viewer"]);
     let gw = TestGateway::start_with(config).await;
     let admin = gw.connect_as("admin", "admin").await.expect("admin");
     // (user, nations seen, regions seen), as SQL defines NOT IN and IN over the rows.
