@@ -18,6 +18,8 @@ mod principal;
 pub mod rules;
 mod scram;
 pub mod signer;
+#[cfg(test)]
+mod test_session;
 mod users;
 pub mod view;
 

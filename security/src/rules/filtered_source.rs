@@ -210,7 +210,7 @@ mod tests {
     use super::*;
     use crate::Principal;
     use crate::policy::StatisticsMode;
-    use crate::rules::secure_scan::tests::secured_context;
+    use crate::test_session::secured_context;
 
     /// `lake.s.t` as `ann` reads it: rows of region EU only. The one hidden row with
     /// `n = 0` makes `10 / n` fail wherever it runs on hidden rows.
